@@ -1,0 +1,36 @@
+# lstmkit: two commands on a fresh machine -- `make demo` and `make test`.
+#
+# TORCH_SPEC is the pip requirement for PyTorch. The default pins the CPU build that this
+# project's machines carry locally; with a GPU, override it, e.g.
+#   make test TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH_SPEC ?= torch==2.13.0
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.lstmkit-installed
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: setup demo test test-all bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m lstmkit demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-all: setup
+	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: setup
+	$(PY) benchmarks/layer_speed.py --out benchmarks/results/layer_speed.json
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

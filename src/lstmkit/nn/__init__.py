@@ -1,0 +1,26 @@
+"""lstmkit.nn: the LSTM core. Depends on torch and numpy only.
+
+- :class:`LSTM`, :class:`LSTMCell`: torch's interface and parameter names, lengths on every
+  call, a fused fast path, and the variants of :class:`VariantConfig`.
+- :mod:`lstmkit.nn.reference`: a NumPy LSTM with hand-written backpropagation through time.
+"""
+
+from . import reference
+from .cell import LSTMCell, LSTMState, lstm_cell_step
+from .lengths import reverse_padded
+from .lstm import LSTM, SequenceMasks
+from .recurrence import lstm_recurrence
+from .variants import VariantConfig, parse_variants
+
+__all__ = [
+    "LSTM",
+    "LSTMCell",
+    "LSTMState",
+    "SequenceMasks",
+    "VariantConfig",
+    "lstm_cell_step",
+    "lstm_recurrence",
+    "parse_variants",
+    "reference",
+    "reverse_padded",
+]
