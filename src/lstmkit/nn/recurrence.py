@@ -49,136 +49,143 @@ _LN_MASK = [True, False, False]  # native_layer_norm_backward: input gradient on
 
 
 class _Recurrence(torch.autograd.Function):
+    # Implementation notes, from profiling on CPU at (T, B, H) = (100, 32, 128):
+    # - per-step results stay lists of small contiguous tensors (kept on ctx; they are neither
+    #   inputs nor outputs): writing into strided slices of (T, ...) buffers was 2-5x slower
+    #   per op, and large fresh (T, B, 4H) temporaries cost more in page faults than they save;
+    # - the g slot holds sigmoid(2 z_g), so g = tanh(z_g) = 2 s - 1 and every slot's derivative
+    #   is s (1 - s) (times 4 for g): one op gives all four gate derivatives;
+    # - native_layer_norm_backward reads mean/rstd as contiguous arrays: they stay separate.
+
     @staticmethod
     def forward(ctx, xp, h0, c0, w_hh, w_hr, peep, lnh_w, lnh_b, lnc_w, lnc_b, u_c, u_h, valid, m_rec):
-        T, B, G = xp.shape
-        H, R = G // 4, h0.shape[-1]
-        hs = xp.new_empty(T + 1, B, R)
-        cs = xp.new_empty(T + 1, B, H)
-        hs[0], cs[0] = h0, c0
-        act = xp.new_empty(T, B, G)  # sigmoid(i, f), tanh(g), sigmoid(o)
-        tcn = xp.new_empty(T, B, H)  # tanh of the (normalised) cell
-        hp_raw = xp.new_empty(T, B, G) if lnh_w is not None else None
-        lnh_stats = xp.new_empty(2, T, B, 1) if lnh_w is not None else None
-        lnc_stats = xp.new_empty(2, T, B, 1) if lnc_w is not None else None
-        q_all = xp.new_empty(T, B, H) if w_hr is not None else None
+        T, G = xp.shape[0], xp.shape[2]
+        H = G // 4
+        hs, cs, acts, gs, tcs, qs = [h0], [c0], [], [], [], []
+        lnh, lnc = [], []  # (raw input, mean, rstd) per step
         w_hh_t = w_hh.t()
         w_hr_t = w_hr.t() if w_hr is not None else None
         for t in range(T):
-            h_prev, c_prev = hs[t], cs[t]
+            h_prev, c_prev = hs[-1], cs[-1]
             r = h_prev if m_rec is None else h_prev * m_rec
             if lnh_w is None:
-                z = torch.addmm(xp[t], r, w_hh_t)
+                z = torch.addmm(xp[t], r, w_hh_t)  # -> (B, 4H)
             else:
-                torch.mm(r, w_hh_t, out=hp_raw[t])
-                z, mean, rstd = torch.native_layer_norm(hp_raw[t], (G,), lnh_w, lnh_b, LN_EPS)
-                lnh_stats[0, t], lnh_stats[1, t] = mean, rstd
+                raw = torch.mm(r, w_hh_t)
+                z, mean, rstd = torch.native_layer_norm(raw, (G,), lnh_w, lnh_b, LN_EPS)
                 z.add_(xp[t])
-            a = act[t]
-            if peep is not None:
+                lnh.append((raw, mean, rstd))
+            z[:, 2 * H : 3 * H].mul_(2.0)
+            if peep is None:
+                z.sigmoid_()  # i, f, s_g, o
+            else:
                 z[:, :H].addcmul_(peep[0], c_prev)
                 z[:, H : 2 * H].addcmul_(peep[1], c_prev)
-            torch.sigmoid(z[:, : 2 * H], out=a[:, : 2 * H])
-            torch.tanh(z[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
-            c_new = torch.addcmul(a[:, H : 2 * H] * c_prev, a[:, :H], a[:, 2 * H : 3 * H])
-            if u_c is None:
-                cs[t + 1] = c_new
-            else:
-                torch.lerp(c_prev, c_new, u_c[t], out=cs[t + 1])
-            c_t = cs[t + 1]
+                z[:, : 3 * H].sigmoid_()
+            g = z[:, 2 * H : 3 * H].mul(2.0).sub_(1.0)  # tanh(z_g)
+            c_new = z[:, H : 2 * H] * c_prev
+            c_new.addcmul_(z[:, :H], g)
+            if u_c is not None:
+                c_new = torch.lerp(c_prev, c_new, u_c[t])
             if peep is not None:
-                z[:, 3 * H :].addcmul_(peep[2], c_t)
-            torch.sigmoid(z[:, 3 * H :], out=a[:, 3 * H :])
+                z[:, 3 * H :].addcmul_(peep[2], c_new).sigmoid_()
             if lnc_w is None:
-                torch.tanh(c_t, out=tcn[t])
+                tc = torch.tanh(c_new)
             else:
-                n, mean, rstd = torch.native_layer_norm(c_t, (H,), lnc_w, lnc_b, LN_EPS)
-                lnc_stats[0, t], lnc_stats[1, t] = mean, rstd
-                torch.tanh(n, out=tcn[t])
-            if w_hr is None and u_h is None:
-                torch.mul(a[:, 3 * H :], tcn[t], out=hs[t + 1])
-                continue
-            h_new = a[:, 3 * H :] * tcn[t]
+                n, mean, rstd = torch.native_layer_norm(c_new, (H,), lnc_w, lnc_b, LN_EPS)
+                lnc.append((c_new, mean, rstd))
+                tc = n.tanh_()
+            h_new = z[:, 3 * H :] * tc
             if w_hr is not None:
-                q_all[t] = h_new
+                qs.append(h_new)
                 h_new = torch.mm(h_new, w_hr_t)
-            if u_h is None:
-                hs[t + 1] = h_new
-            else:
-                torch.lerp(h_prev, h_new, u_h[t], out=hs[t + 1])
-        out = hs[1:] * valid if valid is not None else hs[1:].clone()
-        ctx.save_for_backward(hs, cs, act, tcn, hp_raw, lnh_stats, lnc_stats, q_all, w_hh, w_hr, peep,
-                              lnh_w, lnc_w, u_c, u_h, valid, m_rec)
-        return out, hs[T].clone(), cs[T].clone()
+            if u_h is not None:
+                h_new = torch.lerp(h_prev, h_new, u_h[t])
+            hs.append(h_new)
+            cs.append(c_new)
+            acts.append(z)
+            gs.append(g)
+            tcs.append(tc)
+        out = torch.stack(hs[1:])  # -> (T, B, R)
+        if valid is not None:
+            out.mul_(valid)
+        ctx.steps = (hs, cs, acts, gs, tcs, qs, lnh, lnc)
+        ctx.save_for_backward(w_hh, w_hr, peep, lnh_w, lnc_w, u_c, u_h, valid, m_rec)
+        return out, hs[-1].clone(), cs[-1].clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_out, d_hT, d_cT):
-        (hs, cs, act, tcn, hp_raw, lnh_stats, lnc_stats, q_all, w_hh, w_hr, peep,
-         lnh_w, lnc_w, u_c, u_h, valid, m_rec) = ctx.saved_tensors
-        T, B, G = act.shape
-        H, R = G // 4, hs.shape[-1]
-        i, f, g, o = act.split(H, dim=2)
-        c_prev, c_all = cs[:-1], cs[1:]
-        # Factors of the step derivatives that depend on forward values only, for all steps at once.
-        one_m_t2 = 1.0 - tcn * tcn
-        f_cell = o * one_m_t2  # dq -> d n
-        f_o = tcn * o * (1.0 - o)  # dq -> dz_o
-        f_ifg = torch.stack((g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g)), dim=2)  # (T, B, 3, H)
+        w_hh, w_hr, peep, lnh_w, lnc_w, u_c, u_h, valid, m_rec = ctx.saved_tensors
+        hs, cs, acts, gs, tcs, qs, lnh, lnc = ctx.steps
+        T, (B, G) = len(acts), acts[0].shape
+        H, R = G // 4, hs[0].shape[-1]
         if valid is not None:
             d_out = d_out * valid
-        dz = act.new_empty(T, B, G)
-        dhp = act.new_empty(T, B, G) if lnh_w is not None else dz
-        dht = act.new_empty(T, B, R) if w_hr is not None else None
-        dcn_all = act.new_empty(T, B, H) if lnc_w is not None else None
-        dh, dc = d_hT.clone(), d_cT.clone()
+        dzs, dhps, dhts, dcns = [], [], [], []
+        dh, dc = d_hT, d_cT
         for t in range(T - 1, -1, -1):
+            a, tc = acts[t], tcs[t]
+            o = a[:, 3 * H :]
             dh = dh + d_out[t]
+            carry_h = None
             if u_h is not None:
                 dh_new = dh * u_h[t]
                 carry_h = dh - dh_new
             else:
-                dh_new, carry_h = dh, None
+                dh_new = dh
             if w_hr is not None:
-                dht[t] = dh_new
+                dhts.append(dh_new)
                 dq = torch.mm(dh_new, w_hr)
             else:
                 dq = dh_new
-            dz_t = dz[t]
-            torch.mul(dq, f_o[t], out=dz_t[:, 3 * H :])
-            dn = dq * f_cell[t]
+            dq_o = dq * o
+            dn = torch.addcmul(dq_o, dq_o * tc, tc, value=-1.0)  # dq * o * (1 - tanh(n)^2)
             if lnc_w is not None:
-                dcn_all[t] = dn
-                dn = torch.ops.aten.native_layer_norm_backward(
-                    dn, c_all[t], (H,), lnc_stats[0, t], lnc_stats[1, t], lnc_w, None, _LN_MASK)[0]
+                dcns.append(dn)
+                c_t, mean, rstd = lnc[t]
+                dn = torch.ops.aten.native_layer_norm_backward(dn, c_t, (H,), mean, rstd, lnc_w, None, _LN_MASK)[0]
+            sd = torch.addcmul(a, a, a, value=-1.0)  # s (1 - s) for every slot
             if peep is not None:
-                dn.addcmul_(dz_t[:, 3 * H :], peep[2])
+                dn.addcmul_(dq * tc * sd[:, 3 * H :], peep[2])  # dz_o * p_o
             dct = dn + dc
+            carry_c = None
             if u_c is not None:
                 dc_new = dct * u_c[t]
                 carry_c = dct - dc_new
             else:
-                dc_new, carry_c = dct, None
-            torch.mul(dc_new.unsqueeze(1), f_ifg[t], out=dz_t[:, : 3 * H].view(B, 3, H))
-            dc = dc_new * f[t]
+                dc_new = dct
+            dz_t = torch.cat((dc_new * gs[t], dc_new * cs[t], dc_new * a[:, :H] * 4.0, dq * tc), dim=1).mul_(sd)
+            dc = dc_new * a[:, H : 2 * H]
             if peep is not None:
                 dc.addcmul_(dz_t[:, :H], peep[0]).addcmul_(dz_t[:, H : 2 * H], peep[1])
             if carry_c is not None:
                 dc += carry_c
             if lnh_w is not None:
-                dhp[t] = torch.ops.aten.native_layer_norm_backward(
-                    dz_t, hp_raw[t], (G,), lnh_stats[0, t], lnh_stats[1, t], lnh_w, None, _LN_MASK)[0]
-            dh = torch.mm(dhp[t], w_hh)
+                raw, mean, rstd = lnh[t]
+                dhp_t = torch.ops.aten.native_layer_norm_backward(dz_t, raw, (G,), mean, rstd, lnh_w, None, _LN_MASK)[0]
+                dhps.append(dhp_t)
+            else:
+                dhp_t = dz_t
+            dzs.append(dz_t)
+            dh = torch.mm(dhp_t, w_hh)
             if m_rec is not None:
                 dh.mul_(m_rec)
             if carry_h is not None:
                 dh += carry_h
+        dz = torch.stack(dzs[::-1])  # -> (T, B, 4H): also the gradient of xp
+        dhp = torch.stack(dhps[::-1]) if lnh_w is not None else dz
         # Parameter gradients: one reduction over all (T * B) rows each.
-        r_all = hs[:-1] if m_rec is None else hs[:-1] * m_rec
+        r_all = torch.stack(hs[:-1])
+        if m_rec is not None:
+            r_all.mul_(m_rec)
         d_w_hh = dhp.reshape(T * B, G).t().mm(r_all.reshape(T * B, R))
-        d_w_hr = dht.reshape(T * B, R).t().mm(q_all.reshape(T * B, H)) if w_hr is not None else None
+        d_w_hr = None
+        if w_hr is not None:
+            d_w_hr = torch.stack(dhts[::-1]).reshape(T * B, R).t().mm(torch.stack(qs).reshape(T * B, H))
         d_peep = None
         if peep is not None:
+            c_prev, c_all = torch.stack(cs[:-1]), torch.stack(cs[1:])
             d_peep = torch.stack((
                 (dz[..., :H] * c_prev).sum((0, 1)),
                 (dz[..., H : 2 * H] * c_prev).sum((0, 1)),
@@ -186,10 +193,11 @@ class _Recurrence(torch.autograd.Function):
             ))
         d_lnh_w = d_lnh_b = d_lnc_w = d_lnc_b = None
         if lnh_w is not None:
-            z_hat = (hp_raw - lnh_stats[0]) * lnh_stats[1]
+            z_hat = torch.stack([(raw - mean) * rstd for raw, mean, rstd in lnh])
             d_lnh_w, d_lnh_b = (dz * z_hat).sum((0, 1)), dz.sum((0, 1))
-            c_hat = (c_all - lnc_stats[0]) * lnc_stats[1]
-            d_lnc_w, d_lnc_b = (dcn_all * c_hat).sum((0, 1)), dcn_all.sum((0, 1))
+            dcn = torch.stack(dcns[::-1])
+            c_hat = torch.stack([(c - mean) * rstd for c, mean, rstd in lnc])
+            d_lnc_w, d_lnc_b = (dcn * c_hat).sum((0, 1)), dcn.sum((0, 1))
         return (dz, dh, dc, d_w_hh, d_w_hr, d_peep, d_lnh_w, d_lnh_b, d_lnc_w, d_lnc_b,
                 None, None, None, None)
 
