@@ -1,0 +1,77 @@
+"""Package-level contracts: the dependency direction, no print in the library, the CLI."""
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from lstmkit.cli import main, parity_report, tiny_training
+
+SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "lstmkit"
+
+
+def _imports(path: pathlib.Path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the package path
+                parts = path.relative_to(SRC.parent).with_suffix("").parts[: -node.level]
+                yield ".".join(parts + ((node.module,) if node.module else ()))
+            elif node.module:
+                yield node.module
+
+
+def test_nn_depends_on_torch_and_numpy_only():
+    allowed_third_party = {"torch", "numpy"}
+    for path in (SRC / "nn").rglob("*.py"):
+        for mod in _imports(path):
+            root = mod.split(".")[0]
+            if root == "lstmkit":
+                assert mod.startswith("lstmkit.nn"), f"{path.name} imports {mod}: lstmkit.nn must not import above itself"
+            elif root not in sys.stdlib_module_names:
+                assert root in allowed_third_party, f"{path.name} imports {mod}"
+
+
+def test_no_print_in_library_code():
+    for path in SRC.rglob("*.py"):
+        if path.name in ("cli.py", "__main__.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                pytest.fail(f"print() in {path.relative_to(SRC)}:{node.lineno}")
+
+
+def test_parity_report_is_at_rounding_error():
+    report = parity_report()
+    assert len(report) == 6
+    assert max(report.values()) <= 1e-10, report
+
+
+def test_tiny_training_learns():
+    res = tiny_training(steps=60)
+    assert res["last loss"] < res["first loss"]
+    assert res["test accuracy"] > 0.6  # 3 classes: chance is 1/3
+
+
+def test_cli_parity_and_version(capsys):
+    assert main(["parity"]) == 0
+    assert "fused: gradients" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+
+
+def test_python_dash_m_entry_point():
+    r = subprocess.run([sys.executable, "-m", "lstmkit", "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "demo" in r.stdout
+
+
+def test_unknown_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["trian"])
+    assert e.value.code == 2
+    assert "invalid choice: 'trian'" in capsys.readouterr().err
