@@ -87,6 +87,16 @@ def bench_shape(T, B, D, H, warmup, repeats, rows_filter):
     ours_bi.load_state_dict(ref_bi.state_dict())
     cell = nn.LSTMCell(D, H)
 
+    # A batch grouped by length (what a length-bucketing sampler yields): 4 distinct lengths.
+    buckets = torch.tensor([T, T - T // 10, T - 2 * (T // 10), T - 3 * (T // 10)]).repeat_interleave(B // 4)
+    buckets = torch.cat([buckets, buckets[-1:].expand(B - len(buckets))])
+
+    def packed_buckets(module):
+        def call(x):
+            p = pack_padded_sequence(x, buckets, enforce_sorted=False)
+            return pad_packed_sequence(module(p)[0], total_length=T)[0]
+        return call
+
     def packed(module):
         def call(x):
             p = pack_padded_sequence(x, lengths, enforce_sorted=False)
@@ -102,6 +112,8 @@ def bench_shape(T, B, D, H, warmup, repeats, rows_filter):
         "lstmkit lengths": lambda x: ours(x, lengths=lengths)[0],
         "nn.LSTM bidirectional packed (lengths)": packed(ref_bi),
         "lstmkit bidirectional lengths": lambda x: ours_bi(x, lengths=lengths)[0],
+        "nn.LSTM packed (4 length buckets)": packed_buckets(ref),
+        "lstmkit lengths (4 length buckets)": lambda x: ours(x, lengths=buckets)[0],
         "lstmkit plain on the recurrence path": None,
         "naive nn.LSTMCell loop": naive_cell_loop(cell),
     }
@@ -122,7 +134,8 @@ def bench_shape(T, B, D, H, warmup, repeats, rows_filter):
             r = {"T": T, "B": B, "D": D, "H": H, "mode": mode, "row": name, "ms": round(ms, 3),
                  "ratio_vs_nn_lstm": round(ms / base, 3)}
             if "packed" in name or "lengths" in name:
-                r["lengths"] = f"{int(lengths.min())}..{int(lengths.max())} ({len(lengths.unique())} distinct)"
+                lens = buckets if "buckets" in name else lengths
+                r["lengths"] = f"{int(lens.min())}..{int(lens.max())} ({len(lens.unique())} distinct)"
             results.append(r)
             print(f"T={T:4d} B={B:3d} D={D:3d} H={H:4d} {mode:5s} {name:40s} {ms:9.2f} ms  x{ms / base:5.2f}", flush=True)
     return results
