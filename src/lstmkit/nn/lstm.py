@@ -304,13 +304,17 @@ class LSTM(nn.Module):
         masks = self.sample_masks(x.shape[0], x.shape[1], x.shape[2], x)
         if masks.input is not None:
             x = x * masks.input
-        gates = 4 * self.hidden_size
-        xp = F.linear(x, getattr(self, f"weight_ih{sfx}"))  # -> (T, B, 4H)
+        # Input side of every step at once: xp = LN_ih(W_ih x) + b_ih + b_hh. Both biases fold
+        # into the op that makes xp (the linear's bias, or LN's shift): a (T, B, 4H) tensor is
+        # several MB, and each extra one costs milliseconds in page faults on CPU.
         vp = variant_parameters(self, sfx, self.variant)
+        bias = getattr(self, f"bias_ih{sfx}") + getattr(self, f"bias_hh{sfx}") if self.bias else None
         if "ln_ih" in vp:
-            xp = F.layer_norm(xp, (gates,), *vp["ln_ih"], LN_EPS)
-        if self.bias:
-            xp = xp + (getattr(self, f"bias_ih{sfx}") + getattr(self, f"bias_hh{sfx}"))
+            gain, shift = vp["ln_ih"]
+            shift = shift if bias is None else shift + bias
+            xp = F.layer_norm(F.linear(x, getattr(self, f"weight_ih{sfx}")), (4 * self.hidden_size,), gain, shift, LN_EPS)
+        else:
+            xp = F.linear(x, getattr(self, f"weight_ih{sfx}"), bias)  # -> (T, B, 4H)
         out, h, c = lstm_recurrence(
             xp, h0, c0, getattr(self, f"weight_hh{sfx}"),
             weight_hr=getattr(self, f"weight_hr{sfx}") if self.proj_size else None,
