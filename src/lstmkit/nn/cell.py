@@ -93,12 +93,20 @@ def lstm_cell_step(
     return LSTMState(h_new, c_new)
 
 
-def init_lstm_parameters(params: list[Tensor], hidden_size: int) -> None:
-    """torch's initialisation for every recurrent weight and bias: U(-1/sqrt(H), 1/sqrt(H))."""
+def reset_lstm_parameters(module: nn.Module, hidden_size: int, forget_bias_pairs=(), forget_bias=None) -> None:
+    """torch's initialisation, U(-1/sqrt(H), 1/sqrt(H)), for every weight, bias and peephole;
+    layer-norm gains (``ln_*_weight*``) 1 and shifts 0; then the forget bias on each
+    ``(bias_ih, bias_hh)`` pair given."""
     bound = 1.0 / math.sqrt(hidden_size)
     with torch.no_grad():
-        for p in params:
-            p.uniform_(-bound, bound)
+        for name, p in module.named_parameters(recurse=False):
+            if name.startswith("ln_"):
+                p.fill_(1.0 if "_weight" in name else 0.0)
+            else:
+                p.uniform_(-bound, bound)
+    if forget_bias is not None:
+        for bias_ih, bias_hh in forget_bias_pairs:
+            init_forget_bias(bias_ih, bias_hh, forget_bias)
 
 
 def init_forget_bias(bias_ih: Tensor, bias_hh: Tensor, value: float) -> None:
@@ -111,22 +119,15 @@ def init_forget_bias(bias_ih: Tensor, bias_hh: Tensor, value: float) -> None:
 
 def add_variant_parameters(
     module: nn.Module, suffix: str, hidden_size: int, variant: VariantConfig, factory: dict
-) -> list[Tensor]:
-    """Register peephole and layer-norm parameters named ``<name><suffix>``.
-
-    Returns the parameters that take torch's uniform initialisation (the peepholes); layer-norm
-    gains start at 1 and shifts at 0.
-    """
-    uniform: list[Tensor] = []
+) -> None:
+    """Register peephole (3, H) and layer-norm parameters named ``<name><suffix>``
+    (initialised by :func:`reset_lstm_parameters`)."""
     if variant.peephole:
-        p = nn.Parameter(torch.empty(3, hidden_size, **factory))
-        module.register_parameter(f"peephole{suffix}", p)
-        uniform.append(p)
+        module.register_parameter(f"peephole{suffix}", nn.Parameter(torch.empty(3, hidden_size, **factory)))
     if variant.layer_norm:
         for name, width in (("ln_ih", 4 * hidden_size), ("ln_hh", 4 * hidden_size), ("ln_c", hidden_size)):
-            module.register_parameter(f"{name}_weight{suffix}", nn.Parameter(torch.ones(width, **factory)))
-            module.register_parameter(f"{name}_bias{suffix}", nn.Parameter(torch.zeros(width, **factory)))
-    return uniform
+            module.register_parameter(f"{name}_weight{suffix}", nn.Parameter(torch.empty(width, **factory)))
+            module.register_parameter(f"{name}_bias{suffix}", nn.Parameter(torch.empty(width, **factory)))
 
 
 def variant_parameters(module: nn.Module, suffix: str, variant: VariantConfig) -> dict:
@@ -188,21 +189,12 @@ class LSTMCell(nn.Module):
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
-        self._uniform = add_variant_parameters(self, "", hidden_size, self.variant, factory)
+        add_variant_parameters(self, "", hidden_size, self.variant, factory)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        params = [self.weight_ih, self.weight_hh, *self._uniform]
-        if self.bias:
-            params += [self.bias_ih, self.bias_hh]
-        init_lstm_parameters(params, self.hidden_size)
-        if self.variant.layer_norm:
-            for name, p in self.named_parameters():
-                if name.startswith("ln_"):
-                    with torch.no_grad():
-                        p.fill_(1.0 if "_weight" in name else 0.0)
-        if self.variant.forget_bias is not None:
-            init_forget_bias(self.bias_ih, self.bias_hh, self.variant.forget_bias)
+        pairs = [(self.bias_ih, self.bias_hh)] if self.bias else []
+        reset_lstm_parameters(self, self.hidden_size, pairs, self.variant.forget_bias)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias}, variant={self.variant}"

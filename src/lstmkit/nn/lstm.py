@@ -30,8 +30,7 @@ from .cell import (
     LSTMState,
     _check_size,
     add_variant_parameters,
-    init_forget_bias,
-    init_lstm_parameters,
+    reset_lstm_parameters,
     variant_parameters,
     zoneout_update,
 )
@@ -124,7 +123,6 @@ class LSTM(nn.Module):
         out_size = proj_size or hidden_size
         gates = 4 * hidden_size
         self._flat_weights_names: list[str] = []
-        uniform: list[Tensor] = []
         for layer in range(num_layers):
             layer_in = input_size if layer == 0 else out_size * self.num_directions
             for direction in range(self.num_directions):
@@ -138,8 +136,7 @@ class LSTM(nn.Module):
                     p = nn.Parameter(torch.empty(shape, **factory))
                     self.register_parameter(name, p)
                     self._flat_weights_names.append(name)
-                    uniform.append(p)
-                uniform += add_variant_parameters(self, sfx, hidden_size, self.variant, factory)
+                add_variant_parameters(self, sfx, hidden_size, self.variant, factory)
         self.reset_parameters()
 
     # -- parameters ---------------------------------------------------------------------
@@ -153,17 +150,13 @@ class LSTM(nn.Module):
 
     def reset_parameters(self) -> None:
         """torch's U(-1/sqrt(H), 1/sqrt(H)); LN gains 1, shifts 0; then the forget bias."""
-        for name, p in self.named_parameters():
-            with torch.no_grad():
-                if name.startswith("ln_"):
-                    p.fill_(1.0 if "_weight" in name else 0.0)
-                else:
-                    init_lstm_parameters([p], self.hidden_size)
-        if self.variant.forget_bias is not None:
+        pairs = []
+        if self.bias:
             for layer in range(self.num_layers):
                 for direction in range(self.num_directions):
                     sfx = self._suffix(layer, direction)
-                    init_forget_bias(getattr(self, f"bias_ih{sfx}"), getattr(self, f"bias_hh{sfx}"), self.variant.forget_bias)
+                    pairs.append((getattr(self, f"bias_ih{sfx}"), getattr(self, f"bias_hh{sfx}")))
+        reset_lstm_parameters(self, self.hidden_size, pairs, self.variant.forget_bias)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
