@@ -2,6 +2,7 @@
 
 - :class:`LSTM`, :class:`LSTMCell`: torch's interface and parameter names, lengths on every
   call, a fused fast path, and the variants of :class:`VariantConfig`.
+- :func:`create_pool`: lengths-aware sequence pooling (last, mean, max, attention).
 - :mod:`lstmkit.nn.reference`: a NumPy LSTM with hand-written backpropagation through time.
 """
 
@@ -9,6 +10,7 @@ from . import reference
 from .cell import LSTMCell, LSTMState, lstm_cell_step
 from .lengths import reverse_padded
 from .lstm import LSTM, SequenceMasks
+from .pooling import SequencePool, create_pool, list_pools
 from .recurrence import lstm_recurrence
 from .variants import VariantConfig, parse_variants
 
@@ -17,6 +19,9 @@ __all__ = [
     "LSTMCell",
     "LSTMState",
     "SequenceMasks",
+    "SequencePool",
+    "create_pool",
+    "list_pools",
     "VariantConfig",
     "lstm_cell_step",
     "lstm_recurrence",

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+import torch
+
+from lstmkit.data import LengthBucketSampler, pad_sequences
+
+
+def test_pad_sequences_keeps_lengths_and_values():
+    seqs = [np.ones((3, 2)), np.full((5, 2), 2.0), np.zeros((1, 2))]
+    padded, lengths = pad_sequences(seqs)
+    assert padded.shape == (3, 5, 2) and lengths.tolist() == [3, 5, 1]
+    assert torch.equal(padded[1], torch.full((5, 2), 2.0))
+    assert padded[0, 3:].abs().sum() == 0
+    tm, _ = pad_sequences(seqs, batch_first=False)
+    assert tm.shape == (5, 3, 2)
+
+
+@pytest.mark.parametrize(
+    "seqs,match",
+    [
+        ([], "sequences is empty"),
+        ([np.ones(3)], r"sequences\[0\] must be 2-D"),
+        ([np.ones((0, 2))], r"sequences\[0\] has no time steps"),
+        ([np.ones((2, 2)), np.ones((2, 3))], r"sequences\[1\] has 3 features, sequences\[0\] has 2"),
+        ([np.ones((2, 2)), np.array([[1.0, np.nan]])], r"sequences\[1\] contains NaN or inf"),
+        ([np.array([[np.inf, 1.0]])], r"sequences\[0\] contains NaN or inf"),
+    ],
+)
+def test_pad_sequences_errors(seqs, match):
+    with pytest.raises(ValueError, match=match):
+        pad_sequences(seqs)
+
+
+def test_bucket_sampler_groups_by_length_and_covers_every_index():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 100, size=103)
+    sampler = LengthBucketSampler(lengths, batch_size=10, seed=1)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 11
+    assert sorted(i for b in batches for i in b) == list(range(103))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < 15  # random batches of 10 would spread ~80
+    assert list(sampler) != batches  # a new order next epoch
+    assert len(list(LengthBucketSampler(lengths, 10, drop_last=True))) == 10
+
+
+def test_bucket_sampler_errors():
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        LengthBucketSampler([1, 2], 0)
+    with pytest.raises(ValueError, match="lengths must be a non-empty 1-D"):
+        LengthBucketSampler([], 4)
