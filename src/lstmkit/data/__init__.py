@@ -1,5 +1,7 @@
-"""lstmkit.data: padding with lengths, length-grouped batching (datasets and loaders follow)."""
+"""lstmkit.data: user file formats, padding with lengths, length-grouped batching."""
 
 from .collate import LengthBucketSampler, pad_sequences
+from .files import SeriesSet, load_csv, load_idx, load_mnist_idx, load_npz, load_ts
 
-__all__ = ["LengthBucketSampler", "pad_sequences"]
+__all__ = ["LengthBucketSampler", "SeriesSet", "load_csv", "load_idx", "load_mnist_idx", "load_npz", "load_ts",
+           "pad_sequences"]
