@@ -1,0 +1,6 @@
+"""lstmkit.models: task models, each a plain nn.Module, and a registry."""
+
+from .registry import create_model, list_models, register_model
+from .rnn_classifier import RNNClassifier, RNNClassifierConfig
+
+__all__ = ["RNNClassifier", "RNNClassifierConfig", "create_model", "list_models", "register_model"]

@@ -1,0 +1,96 @@
+"""Recurrent sequence classifier: (LSTM | GRU | vanilla RNN) encoder -> pooling -> linear head.
+
+Seed 004 §2-3 (pooling strategies, attention) and §6 (variable length). The encoder is
+lstmkit's LSTM (with any of its variants) or torch's GRU / RNN for comparison; pooling is
+one of :func:`lstmkit.nn.list_pools`, always lengths-aware and correct for the backward
+direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..nn import LSTM, create_pool, list_pools, parse_variants
+from .registry import register_model
+
+__all__ = ["RNNClassifierConfig", "RNNClassifier"]
+
+Cell = Literal["lstm", "gru", "rnn"]
+
+
+@dataclass
+class RNNClassifierConfig:
+    input_size: int
+    num_classes: int
+    cell: Cell = "lstm"
+    hidden_size: int = 64
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.0  # between recurrent layers and before the head
+    pooling: str = "last"
+    variants: dict[str, Any] = field(default_factory=dict)  # lstmkit LSTM variants (cell="lstm" only)
+
+    def __post_init__(self) -> None:
+        for name in ("input_size", "hidden_size", "num_layers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
+        if self.cell not in ("lstm", "gru", "rnn"):
+            raise ValueError(f"cell must be one of 'lstm', 'gru', 'rnn', got {self.cell!r}")
+        if self.pooling not in list_pools():
+            raise ValueError(f"pooling must be one of {list_pools()}, got {self.pooling!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        parse_variants(self.variants)  # validates the names and values
+        if self.variants and self.cell != "lstm":
+            raise ValueError(f"variants apply to cell='lstm' only, got cell={self.cell!r} with {self.variants}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RNNClassifier(nn.Module):
+    """forward(x (B, T, D), lengths (B,) | None) -> logits (B, C)."""
+
+    def __init__(self, config: RNNClassifierConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        k = 2 if c.bidirectional else 1
+        between = c.dropout if c.num_layers > 1 else 0.0
+        if c.cell == "lstm":
+            self.encoder = LSTM(c.input_size, c.hidden_size, c.num_layers, batch_first=True, dropout=between,
+                                bidirectional=c.bidirectional, **parse_variants(c.variants).to_dict())
+        else:
+            rnn = nn.GRU if c.cell == "gru" else nn.RNN
+            self.encoder = rnn(c.input_size, c.hidden_size, c.num_layers, batch_first=True, dropout=between,
+                               bidirectional=c.bidirectional)
+        self.pool = create_pool(c.pooling, k * c.hidden_size, k)
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(self.pool.out_features, c.num_classes)
+
+    def encode(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """x (B, T, D) -> per-step features (B, T, K*H), zero past each length."""
+        if isinstance(self.encoder, LSTM):
+            out, _ = self.encoder(x, lengths=lengths)
+            return out
+        if lengths is None:
+            return self.encoder(x)[0]
+        packed = pack_padded_sequence(x, torch.as_tensor(lengths).cpu(), batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(self.encoder(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        feats = self.encode(x, lengths)  # -> (B, T, K*H)
+        pooled = self.pool(feats, lengths)  # -> (B, K*H)
+        return self.head(self.drop(pooled))  # -> (B, C)
+
+
+@register_model("rnn_classifier")
+def rnn_classifier(**kwargs) -> RNNClassifier:
+    return RNNClassifier(RNNClassifierConfig(**kwargs))
