@@ -176,7 +176,8 @@ class LSTM(nn.Module):
         w = module.weight_ih_l0
         new = cls(module.input_size, module.hidden_size, module.num_layers, module.bias, module.batch_first,
                   module.dropout, module.bidirectional, module.proj_size, device=w.device, dtype=w.dtype, **variants)
-        new.load_state_dict(module.state_dict(), strict=not new.variant.needs_loop)
+        extra_params = new.variant.peephole or new.variant.layer_norm  # keys torch's state dict lacks
+        new.load_state_dict(module.state_dict(), strict=not extra_params)
         return new
 
     # -- forward ------------------------------------------------------------------------
