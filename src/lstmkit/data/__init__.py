@@ -2,8 +2,9 @@
 lengths, length-grouped batching."""
 
 from .collate import LengthBucketSampler, pad_sequences
+from .datasets import list_datasets, load_dataset, register_dataset
 from .files import SeriesSet, load_csv, load_idx, load_mnist_idx, load_npz, load_ts
 from .preprocess import LabelMap, Standardizer, stratified_split
 
-__all__ = ["LabelMap", "LengthBucketSampler", "Standardizer", "stratified_split", "SeriesSet", "load_csv", "load_idx", "load_mnist_idx", "load_npz", "load_ts",
+__all__ = ["LabelMap", "LengthBucketSampler", "Standardizer", "stratified_split", "SeriesSet", "list_datasets", "load_csv", "load_dataset", "register_dataset", "load_idx", "load_mnist_idx", "load_npz", "load_ts",
            "pad_sequences"]

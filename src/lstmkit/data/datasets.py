@@ -1,0 +1,68 @@
+"""Datasets by name, each with its official (or documented, fixed) train/test split.
+
+``load_dataset(name) -> (train, test)`` returns two :class:`SeriesSet`. Names:
+
+- ``digits``: scikit-learn's handwritten digits (1,797 images of 8x8, 10 classes), read row by
+  row as 8 time steps of 8 features (pixel intensities 0-16 scaled to [0, 1]). Split: a fixed
+  stratified 75/25 train/test split (seed 0, ``stratified_split`` over the labels), i.e.
+  1,347 train / 450 test. Needs scikit-learn (``pip install lstmkit[data]``).
+
+More names (mnist1d, UCR/UEA archives through aeon) arrive with the classification pipeline.
+Unknown names raise ``ValueError`` with the close ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Callable
+
+import numpy as np
+
+from .files import SeriesSet
+from .preprocess import stratified_split
+
+__all__ = ["load_dataset", "list_datasets", "register_dataset"]
+
+_DATASETS: dict[str, Callable[[], tuple[SeriesSet, SeriesSet]]] = {}
+
+
+def register_dataset(name: str):
+    def wrap(fn):
+        if name in _DATASETS:
+            raise ValueError(f"dataset {name!r} is already registered")
+        _DATASETS[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_datasets() -> list[str]:
+    return sorted(_DATASETS)
+
+
+def load_dataset(name: str) -> tuple[SeriesSet, SeriesSet]:
+    """(train, test) for a registered dataset name."""
+    key = str(name).lower()
+    if key not in _DATASETS:
+        close = difflib.get_close_matches(key, list(_DATASETS), n=2)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown dataset {name!r}{hint} Known datasets: {', '.join(list_datasets())}")
+    return _DATASETS[key]()
+
+
+def _require(module: str, extra: str = "data"):
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError:
+        raise ImportError(f"this dataset needs the package {module!r}: pip install 'lstmkit[{extra}]'") from None
+
+
+@register_dataset("digits")
+def _digits() -> tuple[SeriesSet, SeriesSet]:
+    sk = _require("sklearn.datasets")
+    bunch = sk.load_digits()
+    images = (bunch.images / 16.0).astype(np.float32)  # (1797, 8, 8): 8 steps of 8 features
+    labels = bunch.target.astype(np.int64)
+    train_idx, test_idx = stratified_split(labels, 0.25, seed=0)
+    take = lambda idx: SeriesSet([images[i] for i in idx], labels[idx])  # noqa: E731
+    return take(train_idx), take(test_idx)

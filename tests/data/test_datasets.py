@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+
+from lstmkit.data import list_datasets, load_dataset
+
+
+def test_digits_fixed_stratified_split():
+    train, test = load_dataset("digits")
+    assert (len(train), len(test)) == (1347, 450)
+    assert train.sequences[0].shape == (8, 8) and train.num_features == 8
+    assert 0.0 <= min(s.min() for s in train.sequences) and max(s.max() for s in train.sequences) <= 1.0
+    for part in (train, test):  # every class in both parts, in proportion
+        counts = np.bincount(part.labels, minlength=10)
+        assert counts.min() > 0
+    frac = np.bincount(test.labels) / (np.bincount(train.labels) + np.bincount(test.labels))
+    assert np.all(np.abs(frac - 0.25) < 0.02)
+    again, _ = load_dataset("DIGITS")  # deterministic, case-insensitive
+    assert np.array_equal(again.labels, train.labels)
+
+
+def test_unknown_dataset_suggests():
+    assert "digits" in list_datasets()
+    with pytest.raises(ValueError, match=r"unknown dataset 'digit'; did you mean 'digits'"):
+        load_dataset("digit")
