@@ -22,3 +22,20 @@ def test_unknown_dataset_suggests():
     assert "digits" in list_datasets()
     with pytest.raises(ValueError, match=r"unknown dataset 'digit'; did you mean 'digits'"):
         load_dataset("digit")
+
+
+def test_mnist1d_generated_offline_with_default_args(monkeypatch):
+    import mnist1d.data
+
+    def no_download(*a, **k):
+        raise AssertionError("mnist1d must be generated, never downloaded")
+
+    monkeypatch.setattr(mnist1d.data, "get_dataset", no_download)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    train, test = load_dataset("mnist1d")
+    assert np.array_equal(np.random.get_state()[1], before)  # global RNG untouched
+    assert (len(train), len(test)) == (4000, 1000)
+    assert train.sequences[0].shape == (40, 1) and set(np.unique(train.labels)) == set(range(10))
+    again, _ = load_dataset("mnist1d")
+    assert np.array_equal(again.sequences[7], train.sequences[7])

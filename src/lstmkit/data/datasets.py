@@ -7,7 +7,12 @@
   stratified 75/25 train/test split (seed 0, ``stratified_split`` over the labels), i.e.
   1,347 train / 450 test. Needs scikit-learn (``pip install lstmkit[data]``).
 
-More names (mnist1d, UCR/UEA archives through aeon) arrive with the classification pipeline.
+- ``mnist1d``: Greydanus (2020), generated offline by the mnist1d package with its default
+  arguments (``get_dataset_args()``: 5,000 samples, seed 42, 80/20 split): 4,000 train /
+  1,000 test series of 40 steps, 10 classes. Never the package's download path. numpy's global
+  random state, which the generator reseeds, is restored afterwards.
+
+More names (UCR/UEA archives through aeon) arrive with the classification pipeline.
 Unknown names raise ``ValueError`` with the close ones.
 """
 
@@ -66,3 +71,15 @@ def _digits() -> tuple[SeriesSet, SeriesSet]:
     train_idx, test_idx = stratified_split(labels, 0.25, seed=0)
     take = lambda idx: SeriesSet([images[i] for i in idx], labels[idx])  # noqa: E731
     return take(train_idx), take(test_idx)
+
+
+@register_dataset("mnist1d")
+def _mnist1d() -> tuple[SeriesSet, SeriesSet]:
+    gen = _require("mnist1d.data")
+    state = np.random.get_state()  # make_dataset reseeds numpy's global generator
+    try:
+        d = gen.make_dataset(gen.get_dataset_args())
+    finally:
+        np.random.set_state(state)
+    as_set = lambda x, y: SeriesSet([row.astype(np.float32)[:, None] for row in x], np.asarray(y, dtype=np.int64))  # noqa: E731
+    return as_set(d["x"], d["y"]), as_set(d["x_test"], d["y_test"])
