@@ -39,3 +39,31 @@ def test_mnist1d_generated_offline_with_default_args(monkeypatch):
     assert train.sequences[0].shape == (40, 1) and set(np.unique(train.labels)) == set(range(10))
     again, _ = load_dataset("mnist1d")
     assert np.array_equal(again.sequences[7], train.sequences[7])
+
+
+@pytest.mark.parametrize(
+    "name,sizes,steps,features,n_classes",
+    [
+        ("gunpoint", (50, 150), {150}, 1, 2),
+        ("ucr:ItalyPowerDemand", (67, 1029), {24}, 1, 2),
+        ("basicmotions", (40, 40), {100}, 6, 4),
+        ("japanesevowels", (270, 370), None, 12, 9),
+    ],
+)
+def test_ucr_uea_official_splits_offline(name, sizes, steps, features, n_classes):
+    train, test = load_dataset(name)
+    assert (len(train), len(test)) == sizes
+    assert train.num_features == features
+    lengths = set(train.lengths.tolist()) | set(test.lengths.tolist())
+    if steps is None:
+        assert len(lengths) > 1  # variable length kept, not truncated or resampled
+    else:
+        assert lengths == steps
+    assert len(np.unique(train.labels)) == n_classes
+
+
+def test_ucr_not_shipped_needs_download_and_never_touches_network():
+    with pytest.raises(ValueError, match=r"'GunPointt' is not shipped with aeon .* Did you mean 'GunPoint'"):
+        load_dataset("ucr:GunPointt")
+    with pytest.raises(ValueError, match="bad UCR/UEA dataset name"):
+        load_dataset("ucr:../etc")

@@ -12,7 +12,12 @@
   1,000 test series of 40 steps, 10 classes. Never the package's download path. numpy's global
   random state, which the generator reseeds, is restored afterwards.
 
-More names (UCR/UEA archives through aeon) arrive with the classification pipeline.
+- ``ucr:NAME`` (or ``uea:NAME``): any UCR/UEA classification dataset through aeon's
+  ``load_classification``, with the archive's official train/test split. Univariate,
+  multivariate and variable-length (e.g. JapaneseVowels) series are kept as they are. The
+  datasets aeon ships load offline; any other name needs ``download=True`` and a network.
+  Short aliases: ``gunpoint``, ``italypower``, ``basicmotions``, ``japanesevowels``.
+
 Unknown names raise ``ValueError`` with the close ones.
 """
 
@@ -26,7 +31,7 @@ import numpy as np
 from .files import SeriesSet
 from .preprocess import stratified_split
 
-__all__ = ["load_dataset", "list_datasets", "register_dataset"]
+__all__ = ["load_dataset", "list_datasets", "register_dataset", "aeon_shipped"]
 
 _DATASETS: dict[str, Callable[[], tuple[SeriesSet, SeriesSet]]] = {}
 
@@ -45,14 +50,66 @@ def list_datasets() -> list[str]:
     return sorted(_DATASETS)
 
 
-def load_dataset(name: str) -> tuple[SeriesSet, SeriesSet]:
-    """(train, test) for a registered dataset name."""
+_ALIASES = {"gunpoint": "GunPoint", "italypower": "ItalyPowerDemand", "basicmotions": "BasicMotions",
+            "japanesevowels": "JapaneseVowels"}
+
+
+def load_dataset(name: str, download: bool = False) -> tuple[SeriesSet, SeriesSet]:
+    """(train, test) for a dataset name: a registered one, an alias, or ``ucr:NAME``."""
     key = str(name).lower()
+    if key.startswith(("ucr:", "uea:")):
+        return _load_aeon(str(name)[4:], download)
+    if key in _ALIASES:
+        return _load_aeon(_ALIASES[key], download)
     if key not in _DATASETS:
-        close = difflib.get_close_matches(key, list(_DATASETS), n=2)
+        known = list(_DATASETS) + list(_ALIASES)
+        close = difflib.get_close_matches(key, known, n=2)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown dataset {name!r}{hint} Known datasets: {', '.join(list_datasets())}")
+        raise ValueError(f"unknown dataset {name!r}{hint} Known datasets: {', '.join(sorted(known))}, "
+                         "or ucr:NAME for any UCR/UEA classification dataset")
     return _DATASETS[key]()
+
+
+def aeon_shipped() -> list[str]:
+    """Names of the classification datasets that aeon ships (loadable offline)."""
+    import os
+
+    datasets = _require("aeon.datasets")
+    root = os.path.join(os.path.dirname(datasets.__file__), "data")
+    return sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, f"{d}_TRAIN.ts")))
+
+
+def _load_aeon(name: str, download: bool) -> tuple[SeriesSet, SeriesSet]:
+    datasets = _require("aeon.datasets")
+    if not name or "/" in name or "\\" in name:
+        raise ValueError(f"bad UCR/UEA dataset name {name!r}")
+    shipped = aeon_shipped()
+    if name not in shipped and not download:
+        close = difflib.get_close_matches(name, shipped, n=2)
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"UCR/UEA dataset {name!r} is not shipped with aeon (offline: {', '.join(shipped)}).{hint} "
+                         "Pass download=True (needs network), or load your .ts files with lstmkit.data.load_ts.")
+    parts = []
+    for split in ("train", "test"):
+        try:
+            X, y = datasets.load_classification(name, split=split)
+        except Exception as e:  # aeon raises several types for unknown names and network failures
+            raise ValueError(f"could not load UCR/UEA dataset {name!r} ({split}): {e}") from None
+        seqs = [np.asarray(case, dtype=np.float32).T.copy() for case in X]  # (C, T_i) -> (T_i, C)
+        for i, s_ in enumerate(seqs):
+            if not np.isfinite(s_).all():
+                raise ValueError(f"UCR/UEA dataset {name!r} ({split}) case {i} has missing values (NaN)")
+        parts.append(SeriesSet(seqs, _labels(y)))
+    return parts[0], parts[1]
+
+
+def _labels(y) -> np.ndarray:
+    y = np.asarray(y)
+    try:
+        f = y.astype(np.float64)
+        return f.astype(np.int64) if np.all(f == np.round(f)) else f
+    except ValueError:
+        return y
 
 
 def _require(module: str, extra: str = "data"):
