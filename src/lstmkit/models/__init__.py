@@ -1,6 +1,7 @@
 """lstmkit.models: task models, each a plain nn.Module, and a registry."""
 
+from .lstm_fcn import LSTMFCN, LSTMFCNConfig
 from .registry import create_model, list_models, register_model
 from .rnn_classifier import RNNClassifier, RNNClassifierConfig
 
-__all__ = ["RNNClassifier", "RNNClassifierConfig", "create_model", "list_models", "register_model"]
+__all__ = ["LSTMFCN", "LSTMFCNConfig", "RNNClassifier", "RNNClassifierConfig", "create_model", "list_models", "register_model"]
