@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..nn.names import register_into, unknown_name
 from .files import SeriesSet
 from .preprocess import stratified_split
 
@@ -37,13 +38,7 @@ _DATASETS: dict[str, Callable[[], tuple[SeriesSet, SeriesSet]]] = {}
 
 
 def register_dataset(name: str):
-    def wrap(fn):
-        if name in _DATASETS:
-            raise ValueError(f"dataset {name!r} is already registered")
-        _DATASETS[name] = fn
-        return fn
-
-    return wrap
+    return register_into(_DATASETS, "dataset", name)
 
 
 def list_datasets() -> list[str]:
@@ -62,11 +57,8 @@ def load_dataset(name: str, download: bool = False) -> tuple[SeriesSet, SeriesSe
     if key in _ALIASES:
         return _load_aeon(_ALIASES[key], download)
     if key not in _DATASETS:
-        known = list(_DATASETS) + list(_ALIASES)
-        close = difflib.get_close_matches(key, known, n=2)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown dataset {name!r}{hint} Known datasets: {', '.join(sorted(known))}, "
-                         "or ucr:NAME for any UCR/UEA classification dataset")
+        raise unknown_name("dataset", name, list(_DATASETS) + list(_ALIASES),
+                           extra=", or ucr:NAME for any UCR/UEA classification dataset")
     return _DATASETS[key]()
 
 

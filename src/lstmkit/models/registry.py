@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Callable
 
 from torch import nn
+
+from ..nn.names import register_into, unknown_name
 
 __all__ = ["register_model", "create_model", "list_models"]
 
@@ -13,13 +14,7 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register_model(name: str) -> Callable:
-    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _MODELS:
-            raise ValueError(f"model {name!r} is already registered")
-        _MODELS[name] = fn
-        return fn
-
-    return wrap
+    return register_into(_MODELS, "model", name)
 
 
 def list_models() -> list[str]:
@@ -29,7 +24,5 @@ def list_models() -> list[str]:
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build a registered model; unknown names raise ValueError suggesting close ones."""
     if name not in _MODELS:
-        close = difflib.get_close_matches(str(name), list(_MODELS), n=2)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown model {name!r}{hint} Known models: {', '.join(list_models())}")
+        raise unknown_name("model", name, _MODELS)
     return _MODELS[name](**kwargs)

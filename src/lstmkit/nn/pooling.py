@@ -18,11 +18,12 @@ Padding never enters a result:
 
 from __future__ import annotations
 
-import difflib
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
+
+from .names import unknown_name
 
 __all__ = ["SequencePool", "LastPool", "MeanPool", "MaxPool", "AttentionPool", "create_pool", "list_pools", "length_mask"]
 
@@ -114,7 +115,5 @@ def list_pools() -> list[str]:
 def create_pool(name: str, in_features: int, num_directions: int = 1, **kwargs) -> SequencePool:
     """A pooler by name: one of :func:`list_pools`."""
     if name not in _POOLS:
-        close = difflib.get_close_matches(str(name), list(_POOLS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown pooling {name!r}{hint} Valid: {', '.join(list_pools())}")
+        raise unknown_name("pooling", name, _POOLS)
     return _POOLS[name](in_features, num_directions, **kwargs)

@@ -36,9 +36,10 @@ order i, f, g, o; ``*`` is the element-wise product, ``W x`` a matrix product):
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
+
+from .names import unknown_name
 
 __all__ = ["VariantConfig", "parse_variants"]
 
@@ -119,7 +120,5 @@ def parse_variants(spec: Mapping[str, Any] | VariantConfig | None) -> VariantCon
         raise TypeError(f"variants must be a mapping of name -> value, got {type(spec).__name__}")
     for key in spec:
         if key not in _NAMES:
-            close = difflib.get_close_matches(str(key), _NAMES, n=2)
-            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-            raise ValueError(f"unknown LSTM variant {key!r}{hint} Valid variants: {', '.join(_NAMES)}")
+            raise unknown_name("LSTM variant", key, _NAMES)
     return VariantConfig(**dict(spec))
