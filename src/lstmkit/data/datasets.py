@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from ..nn.names import register_into, unknown_name
-from .files import SeriesSet
+from .files import SeriesSet, parse_labels
 from .preprocess import stratified_split
 
 __all__ = ["load_dataset", "list_datasets", "register_dataset", "aeon_shipped"]
@@ -91,17 +91,9 @@ def _load_aeon(name: str, download: bool) -> tuple[SeriesSet, SeriesSet]:
         for i, s_ in enumerate(seqs):
             if not np.isfinite(s_).all():
                 raise ValueError(f"UCR/UEA dataset {name!r} ({split}) case {i} has missing values (NaN)")
-        parts.append(SeriesSet(seqs, _labels(y)))
+        parts.append(SeriesSet(seqs, parse_labels(y)))
     return parts[0], parts[1]
 
-
-def _labels(y) -> np.ndarray:
-    y = np.asarray(y)
-    try:
-        f = y.astype(np.float64)
-        return f.astype(np.int64) if np.all(f == np.round(f)) else f
-    except ValueError:
-        return y
 
 
 def _require(module: str, extra: str = "data"):

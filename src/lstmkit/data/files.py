@@ -174,10 +174,11 @@ def load_csv(path: str | os.PathLike, label_column: str | int = 0) -> SeriesSet:
             raise ValueError(f"{path}, line {r_i}: {bad!r} is not a number (only trailing cells may be empty)") from None
         _finite(path, f"line {r_i}", values)
         seqs.append(values[:, None])
-    return SeriesSet(seqs, _labels_array(labels))
+    return SeriesSet(seqs, parse_labels(labels))
 
 
-def _labels_array(labels: list[str]) -> np.ndarray:
+def parse_labels(labels) -> np.ndarray:
+    """Labels read as text: int64 when all are whole numbers, float when numeric, else as given."""
     try:
         as_float = np.array([float(v) for v in labels])
         if np.all(as_float == np.round(as_float)):
@@ -249,4 +250,4 @@ def load_ts(path: str | os.PathLike) -> SeriesSet:
         seqs.append(case)
     if not seqs:
         raise ValueError(f"{path}: no cases after @data")
-    return SeriesSet(seqs, _labels_array(labels) if has_labels else None)
+    return SeriesSet(seqs, parse_labels(labels) if has_labels else None)

@@ -30,10 +30,10 @@ part that must go step by step:
     and the parameter gradients are single matrix products over all steps at the end
     (dW_hh = sum_t LN_hh'(dz_t)^T r_t, dW_hr = sum_t dh~_t^T q_t, peepholes, LN gains/shifts).
 
-Every factor that depends only on forward values (``o (1 - tanh^2)``, ``g i (1 - i)``, ...) is
-computed for all steps in one batched op before the backward loop, so each step costs two
-matrix products and a handful of element-wise ops. ``torch.autograd.gradcheck`` checks it in
-the tests, as does agreement with autograd through :func:`lstmkit.nn.cell.lstm_cell_step`.
+Each step costs two matrix products (one forward, one backward) and a handful of element-wise
+ops on (B, H)-sized tensors; see the notes on ``_Recurrence`` for why per-step factors are not
+precomputed for all steps at once. ``torch.autograd.gradcheck`` checks the backward in the
+tests, as does agreement with autograd through :func:`lstmkit.nn.cell.lstm_cell_step`.
 """
 
 from __future__ import annotations
