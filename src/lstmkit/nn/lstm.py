@@ -254,33 +254,33 @@ class LSTM(nn.Module):
                                         self.dropout, self.training)
         per_dir = len(self._flat_weights_names) // (self.num_layers * 2)
         weights = self._flat_weights
-        h_n, c_n = [], []
-        for layer in range(self.num_layers):
-            outs = []
-            for direction in range(2):
-                idx = 2 * layer + direction
-                w = weights[idx * per_dir : (idx + 1) * per_dir]
-                inp = reverse_padded(x, lens) if direction else x
-                out, h, c = fused_lstm_by_length(inp, h0[idx : idx + 1], c0[idx : idx + 1], lens, w, self.bias,
-                                                 1, 0.0, self.training)
-                outs.append(reverse_padded(out, lens) if direction else out)
-                h_n.append(h)
-                c_n.append(c)
-            x = torch.cat(outs, dim=-1)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, True)
-        return x, torch.cat(h_n), torch.cat(c_n)
+
+        def run(x, idx, layer, direction):
+            w = weights[idx * per_dir : (idx + 1) * per_dir]
+            inp = reverse_padded(x, lens) if direction else x
+            out, h, c = fused_lstm_by_length(inp, h0[idx : idx + 1], c0[idx : idx + 1], lens, w, self.bias,
+                                             1, 0.0, self.training)
+            return (reverse_padded(out, lens) if direction else out), h[0], c[0]
+
+        return self._stack_layers(x, run)
 
     def _forward_loop(self, x: Tensor, h0: Tensor, c0: Tensor, lens: Tensor | None):
         """Stacked (bi)directional recurrence with variants; x (T, B, D) -> (T, B, K*R)."""
-        total = x.shape[0]
-        valid = valid_mask(lens, total, x) if lens is not None else None
+        valid = valid_mask(lens, x.shape[0], x) if lens is not None else None
+        return self._stack_layers(
+            x, lambda x, idx, layer, direction: self._run_direction(x, h0[idx], c0[idx], layer, direction, lens, valid))
+
+    def _stack_layers(self, x: Tensor, run) -> tuple[Tensor, Tensor, Tensor]:
+        """Layers bottom to top, directions side by side, torch's dropout between layers.
+
+        ``run(x, idx, layer, direction) -> (out (T, B, R), h (B, R), c (B, H))`` runs one layer
+        and direction (state index ``idx``); returns output (T, B, K*R), h_n, c_n (L*K, B, ...).
+        """
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             outs = []
             for direction in range(self.num_directions):
-                idx = layer * self.num_directions + direction
-                out, h, c = self._run_direction(x, h0[idx], c0[idx], layer, direction, lens, valid)
+                out, h, c = run(x, layer * self.num_directions + direction, layer, direction)
                 outs.append(out)
                 h_n.append(h)
                 c_n.append(c)
