@@ -1,20 +1,32 @@
-"""Command line: ``lstmkit demo``, ``lstmkit parity``, ``lstmkit version``.
+"""Command line: ``lstmkit train | evaluate | predict | datasets | models | demo | parity``.
 
-The CLI decides what the user sees; the library below it only logs.
+A thin layer over configs and run directories; the library below it only logs, the CLI
+decides what the user sees (log lines on stderr, results on stdout or in files).
+
+Run directory contract (every pipeline): ``config.yaml`` (resolved), ``model.safetensors`` +
+``model.json``, ``metrics.json`` shaped ``{"val": {...}, "test": {...}, "train_seconds": s,
+"epochs": n, ...}``, ``report.md`` and its plots.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import csv
+import io
+import json
+import logging
 import sys
 import time
+from importlib import resources
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from . import __version__
 from .nn import LSTM
+
+PRESETS = resources.files("lstmkit") / "configs"
 
 
 def parity_report(seed: int = 0) -> dict[str, float]:
@@ -47,52 +59,156 @@ def parity_report(seed: int = 0) -> dict[str, float]:
     return report
 
 
-def _make_waves(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Noisy sine waves of 3 frequency classes, random lengths 10..40, zero-padded: (T, n, 1)."""
-    lengths = torch.randint(10, 41, (n,), generator=generator)
-    labels = torch.randint(0, 3, (n,), generator=generator)
-    freq = torch.tensor([0.15, 0.3, 0.45])[labels]
-    phase = torch.rand(n, generator=generator) * 2 * math.pi
-    t = torch.arange(40).unsqueeze(1).float()
-    x = torch.sin(freq * t * 2 + phase) + 0.3 * torch.randn(40, n, generator=generator)
-    x = x * (t < lengths).float()
-    return x.unsqueeze(-1), lengths, labels
+def _cmd_parity(args: argparse.Namespace) -> int:
+    report = parity_report(args.seed)
+    for k, v in report.items():
+        print(f"{k:45s} {v:.2e}")
+    return 0 if max(report.values()) <= 1e-10 else 1
 
 
-class _WaveClassifier(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lstm = LSTM(1, 32, bidirectional=True, forget_bias=1.0)
-        self.head = nn.Linear(64, 3)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        _, (h_n, _) = self.lstm(x, lengths=lengths)  # h_n: (2, B, 32), each at its own last step
-        return self.head(torch.cat([h_n[0], h_n[1]], dim=1))  # -> (B, 3)
+# ------------------------------------------------------------------------------ train etc.
 
 
-def tiny_training(seed: int = 0, steps: int = 150) -> dict[str, float]:
-    """Train a bidirectional LSTM on variable-length waves; return losses, accuracy and time."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    x_tr, l_tr, y_tr = _make_waves(1024, gen)
-    x_te, l_te, y_te = _make_waves(512, gen)
-    model = _WaveClassifier()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-4)
-    t0 = time.perf_counter()
-    first = last = float("nan")
-    for step in range(steps):
-        idx = torch.randint(0, 1024, (64,), generator=gen)
-        loss = nn.functional.cross_entropy(model(x_tr[:, idx], l_tr[idx]), y_tr[idx])
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        first = loss.item() if step == 0 else first
-        last = loss.item()
-    model.eval()
-    with torch.no_grad():
-        acc = (model(x_te, l_te).argmax(1) == y_te).float().mean().item()
-    return {"first loss": first, "last loss": last, "test accuracy": acc, "seconds": time.perf_counter() - t0}
+def _tasks() -> dict:
+    from .tasks.classify import ClassifyConfig, train_classifier
+
+    return {"classify": (ClassifyConfig, train_classifier)}
+
+
+def resolve_config(path: str, overrides: list[str]) -> tuple[object, str]:
+    """(config dataclass, task) from a YAML file (or a packaged preset such as classify/digits)
+    plus ``key=value`` overrides."""
+    from .tasks.config import apply_overrides, build, load_yaml
+
+    file = Path(path)
+    if not file.is_file():
+        preset = PRESETS.joinpath(*f"{path.removesuffix('.yaml')}.yaml".split("/"))
+        if not preset.is_file():
+            raise FileNotFoundError(f"config {path} does not exist (nor is it a packaged preset such as classify/digits)")
+        file = Path(str(preset))
+    data = apply_overrides(load_yaml(file), overrides)
+    task = data.get("task", "classify")
+    tasks = _tasks()
+    if task not in tasks:
+        from .nn.names import unknown_name
+
+        raise unknown_name("task", task, tasks)
+    return build(tasks[task][0], data), task
+
+
+def _default_out(config_path: str, seed: int) -> Path:
+    return Path("runs") / f"{Path(config_path).stem}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "model.json").exists():
+        raise ValueError(f"--out {out} is a non-empty directory that is not an lstmkit run; choose another")
+
+
+def _column(value: str) -> str | int:
+    return int(value) if value.isdigit() else value
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    config, task = resolve_config(args.config, args.set or [])
+    out = Path(args.out) if args.out else _default_out(args.config, config.train.seed)
+    _check_out(out)
+    metrics = _tasks()[task][1](config, out)
+    print(json.dumps({"run": str(out), "test": metrics["test"], "val": metrics["val"],
+                      "train_seconds": metrics["train_seconds"], "epochs": metrics["epochs"]}, indent=1))
+    return 0
+
+
+def _meta(run: str) -> dict:
+    from .checkpoint import load_checkpoint
+
+    return load_checkpoint(run)[1]
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .tasks.classify import DataConfig, load_classifier, load_data, load_inputs
+
+    clf = load_classifier(args.run)
+    if args.data is None:
+        saved = _meta(args.run).get("data")
+        if not saved:
+            raise ValueError(f"{args.run}: model.json records no data source; pass --data")
+        _, (x, y) = load_data(DataConfig(**saved))
+        source = "the run's test split"
+    elif Path(args.data).is_file():
+        x, y = load_inputs(args.data, args.format, args.labels, args.label_column)
+        if y is None:
+            raise ValueError(f"{args.data} has no labels to evaluate against")
+        source = args.data
+    else:
+        _, (x, y) = load_data(DataConfig(name=args.data))
+        source = f"the test split of {args.data}"
+    metrics, per_class, cm = clf.evaluate(x, y)
+    result = {"data": source, **metrics, "per_class": per_class, "confusion_matrix": cm.tolist()}
+    text = json.dumps(result, indent=1, default=str)
+    if args.output:
+        from .checkpoint import atomic_write_bytes
+
+        atomic_write_bytes(args.output, text.encode())
+    print(text)
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .tasks.classify import load_classifier, load_inputs
+
+    clf = load_classifier(args.run)
+    fmt = "text" if clf.pre.kind == "tokens" and args.format == "auto" else args.format
+    x, _ = load_inputs(args.input, fmt, label_column=args.label_column, text_column=args.text_column,
+                       labelled=args.label_column is not None)
+    proba = clf.predict_proba(x)
+    classes = clf.classes
+    predicted = clf.pre.labels.decode(proba.argmax(1))
+    if args.output and args.output.endswith(".json"):
+        rows = [{"index": i, "class": c, "probabilities": dict(zip(map(str, classes), map(float, p)))}
+                for i, (c, p) in enumerate(zip(predicted, proba))]
+        text = json.dumps(rows, indent=1, default=str)
+    else:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["index", "class", *(f"p_{c}" for c in classes)])
+        for i, (c, p) in enumerate(zip(predicted, proba)):
+            w.writerow([i, c, *(f"{v:.6f}" for v in p)])
+        text = buf.getvalue()
+    if args.output:
+        from .checkpoint import atomic_write_bytes
+
+        atomic_write_bytes(args.output, text.encode())
+        print(f"wrote {len(predicted)} predictions to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from .data import list_datasets
+    from .data.datasets import _ALIASES, aeon_shipped
+
+    print("registered:", ", ".join(list_datasets()))
+    print("aliases:", ", ".join(f"{k} (ucr:{v})" for k, v in sorted(_ALIASES.items())))
+    try:
+        print("UCR/UEA shipped with aeon (offline, as ucr:NAME):", ", ".join(aeon_shipped()))
+    except ImportError:
+        print("UCR/UEA: install aeon (pip install 'lstmkit[data]') for ucr:NAME datasets")
+    print("any other UCR/UEA name: ucr:NAME with data.download=true (needs network)")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models import list_models
+    from .models.registry import describe_model
+
+    for name in list_models():
+        print(f"{name:16s} {describe_model(name)}")
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -101,39 +217,80 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     report = parity_report(args.seed)
     for k, v in report.items():
         print(f"   {k:45s} {v:.2e}")
-    print("\n2. Tiny training run: 3-class noisy sine waves, lengths 10..40, bidirectional LSTM, lengths path")
-    res = tiny_training(args.seed, args.steps)
-    print(f"   loss {res['first loss']:.3f} -> {res['last loss']:.3f} in {args.steps} steps, "
-          f"{res['seconds']:.1f} s; held-out accuracy {100 * res['test accuracy']:.1f}%")
-    ok = max(report.values()) <= 1e-10 and res["test accuracy"] > 0.8
-    print("\n" + ("OK" if ok else "FAILED: parity above 1e-10 or the model did not learn"))
+    print("\n2. Digits (scikit-learn, 8 rows of 8 pixels): the classify/digits preset, end to end")
+    config, task = resolve_config("classify/digits", [f"train.seed={args.seed}", *(args.set or [])])
+    out = Path(args.out)
+    _check_out(out)
+    t0 = time.perf_counter()
+    metrics = _tasks()[task][1](config, out)
+    test = metrics["test"]
+    print(f"   test accuracy {100 * test['accuracy']:.2f}%, macro-F1 {100 * test['macro_f1']:.2f}% "
+          f"({metrics['n_test']} test samples), {metrics['epochs']} epochs, {time.perf_counter() - t0:.0f} s")
+    print(f"   report: {out / 'report.md'}")
+    ok = max(report.values()) <= 1e-10 and test["accuracy"] > 0.9
+    print("\n" + ("OK" if ok else "FAILED: parity above 1e-10 or the digits model did not learn"))
     return 0 if ok else 1
-
-
-def _cmd_parity(args: argparse.Namespace) -> int:
-    report = parity_report(args.seed)
-    for k, v in report.items():
-        print(f"{k:45s} {v:.2e}")
-    return 0 if max(report.values()) <= 1e-10 else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstmkit", description="LSTMs that are practical, correct and fast.")
     parser.add_argument("--version", action="version", version=f"lstmkit {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="parity check against torch.nn.LSTM and a tiny training run")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--steps", type=int, default=150)
-    demo.set_defaults(func=_cmd_demo)
-    parity = sub.add_parser("parity", help="print max differences from torch.nn.LSTM (float64)")
-    parity.add_argument("--seed", type=int, default=0)
-    parity.set_defaults(func=_cmd_parity)
+
+    p = sub.add_parser("train", help="train from a YAML config; writes a run directory")
+    p.add_argument("config", help="YAML file, or a packaged preset such as classify/digits")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set train.lr=0.003 (repeatable)")
+    p.add_argument("--out", help="run directory (default runs/<config>-seed<seed>-<time>)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a run on its test split or on other labelled data")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--data", help="a dataset name (its test split) or a labelled file; default: the run's test split")
+    p.add_argument("--labels", help="IDX label file for IDX images")
+    p.add_argument("--format", default="auto", choices=["auto", "npz", "csv", "ts", "idx", "text"])
+    p.add_argument("--label-column", type=_column, help="CSV label column (default: the first column; text: 'label')")
+    p.add_argument("--output", help="write the JSON result here too")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="class and probabilities for each sample of a file")
+    p.add_argument("run", help="run directory")
+    p.add_argument("input", help="a .npz, .csv, .ts or IDX file (text runs: a CSV with a text column)")
+    p.add_argument("--output", help="CSV (default) or .json; default: stdout")
+    p.add_argument("--format", default="auto", choices=["auto", "npz", "csv", "ts", "idx", "text"])
+    p.add_argument("--label-column", type=_column, help="a label column to skip in a CSV input (default: none; every column is data)")
+    p.add_argument("--text-column", default="text")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("datasets", help="list the datasets available by name")
+    p.set_defaults(func=_cmd_datasets)
+    p = sub.add_parser("models", help="list the registered models")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("demo", help="parity with torch.nn.LSTM, then the digits run with its report")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("parity", help="print max differences from torch.nn.LSTM (float64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_parity)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("lstmkit")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    root.propagate = False
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, ImportError, FloatingPointError) as e:
+        print(f"lstmkit {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ def test_label_map_round_trip_any_type():
 
 
 def test_label_map_errors():
-    with pytest.raises(ValueError, match="single class"):
+    with pytest.raises(ValueError, match="only one class"):
         LabelMap.fit(["a", "a"])
     with pytest.raises(ValueError, match="labels is empty"):
         LabelMap.fit([])

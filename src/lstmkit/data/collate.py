@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["pad_sequences", "LengthBucketSampler"]
+__all__ = ["pad_sequences", "LengthBucketSampler", "SequenceBatches"]
 
 
 def pad_sequences(
@@ -23,21 +23,24 @@ def pad_sequences(
 ) -> tuple[Tensor, Tensor]:
     """Stack sequences of shape (T_i, D) into (B, T_max, D) (or (T_max, B, D)) plus lengths (B,).
 
-    Raises ValueError for an empty list, a sequence that is not 2-D or has no steps, differing
-    feature counts, or NaN/inf values (naming the sequence index).
+    With an integer ``dtype`` (token ids) sequences are 1-D (T_i,) and the result (B, T_max).
+    Raises ValueError for an empty list, a sequence of the wrong rank or with no steps,
+    differing feature counts, or NaN/inf values (naming the sequence index).
     """
     if len(sequences) == 0:
         raise ValueError("sequences is empty: nothing to pad")
+    floating = dtype.is_floating_point
+    rank, what = (2, "2-D (T_i, D)") if floating else (1, "1-D (T_i,) token ids")
     arrays = []
     for i, s in enumerate(sequences):
         t = torch.as_tensor(s, dtype=dtype) if not isinstance(s, Tensor) else s.to(dtype)
-        if t.dim() != 2:
-            raise ValueError(f"sequences[{i}] must be 2-D (T_i, D), got shape {tuple(t.shape)}")
+        if t.dim() != rank:
+            raise ValueError(f"sequences[{i}] must be {what}, got shape {tuple(t.shape)}")
         if t.shape[0] == 0:
             raise ValueError(f"sequences[{i}] has no time steps")
-        if arrays and t.shape[1] != arrays[0].shape[1]:
+        if floating and arrays and t.shape[1] != arrays[0].shape[1]:
             raise ValueError(f"sequences[{i}] has {t.shape[1]} features, sequences[0] has {arrays[0].shape[1]}")
-        if not torch.isfinite(t).all():
+        if floating and not torch.isfinite(t).all():
             raise ValueError(f"sequences[{i}] contains NaN or inf")
         arrays.append(t)
     lengths = torch.tensor([a.shape[0] for a in arrays], dtype=torch.int64)
@@ -81,3 +84,47 @@ class LengthBucketSampler(torch.utils.data.Sampler[list[int]]):
             rng.shuffle(batches)
         self.epoch += 1
         yield from batches
+
+
+class SequenceBatches:
+    """Length-grouped batches ``(x, lengths, y)`` over sequences padded once up front.
+
+    Each batch is cut to its own longest sequence, so with :class:`LengthBucketSampler`
+    ordering the padding per batch stays small, and collation is one index-select instead of
+    a per-sample loop. ``batches(epoch)`` gives the epoch's batches (shuffled with
+    ``seed + epoch`` when ``shuffle``); iterating the object gives them in a fixed order.
+    ``y`` is omitted from each batch when ``labels`` is None.
+    """
+
+    def __init__(self, sequences: Sequence[np.ndarray], labels: np.ndarray | None, batch_size: int,
+                 shuffle: bool = False, seed: int = 0, dtype: torch.dtype = torch.float32) -> None:
+        self.x, self.lengths = pad_sequences(sequences, dtype=dtype)
+        self.y = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        if self.y is not None and len(self.y) != len(self.lengths):
+            raise ValueError(f"{len(self.lengths)} sequences but {len(self.y)} labels")
+        self.sampler = LengthBucketSampler(self.lengths.numpy(), batch_size, shuffle=shuffle, seed=seed)
+        self.shuffle = shuffle
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def batches(self, epoch: int = 0) -> Iterator[tuple[Tensor, ...]]:
+        self.sampler.set_epoch(epoch)
+        for idx in self.sampler:
+            index = torch.as_tensor(idx)
+            lengths = self.lengths[index]
+            x = self.x[index, : int(lengths.max())]
+            yield (x, lengths) if self.y is None else (x, lengths, self.y[index])
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        if self.shuffle:
+            raise ValueError("iterate a shuffled SequenceBatches with batches(epoch)")
+        return self.batches(0)
+
+    def restore_order(self, rows: Tensor) -> Tensor:
+        """Rows produced batch by batch from ``iter(self)`` (unshuffled, grouped by length) ->
+        the rows in the original sample order."""
+        order = torch.as_tensor(np.lexsort((np.arange(len(self.lengths)), self.lengths.numpy())))
+        out = torch.empty_like(rows)
+        out[order] = rows
+        return out

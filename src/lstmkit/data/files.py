@@ -130,8 +130,9 @@ def load_mnist_idx(images: str | os.PathLike, labels: str | os.PathLike | None =
     return SeriesSet(seqs, y)
 
 
-def load_csv(path: str | os.PathLike, label_column: str | int = 0) -> SeriesSet:
-    """One univariate series per row: a label column and one column per time step.
+def load_csv(path: str | os.PathLike, label_column: str | int | None = 0) -> SeriesSet:
+    """One univariate series per row: a label column and one column per time step
+    (``label_column=None``: no labels, every column is a step).
 
     A header row is detected when its non-label cells are not numbers. Shorter series leave
     trailing cells empty; an empty cell followed by a value, or a non-number, is an error.
@@ -149,7 +150,8 @@ def load_csv(path: str | os.PathLike, label_column: str | int = 0) -> SeriesSet:
             return False
 
     header = None
-    if not all(is_number(c) or not c.strip() for i, c in enumerate(rows[0]) if i != 0):
+    skip = label_column if isinstance(label_column, int) else 0 if label_column is not None else -1
+    if not all(is_number(c) or not c.strip() for i, c in enumerate(rows[0]) if i != skip):
         header, rows = rows[0], rows[1:]
     if isinstance(label_column, str):
         if header is None or label_column not in header:
@@ -159,9 +161,10 @@ def load_csv(path: str | os.PathLike, label_column: str | int = 0) -> SeriesSet:
         raise ValueError(f"{path}: a header but no data rows")
     labels, seqs = [], []
     for r_i, row in enumerate(rows, start=2 if header else 1):
-        if label_column >= len(row):
-            raise ValueError(f"{path}, line {r_i}: no label column {label_column}")
-        labels.append(row[label_column].strip())
+        if label_column is not None:
+            if label_column >= len(row):
+                raise ValueError(f"{path}, line {r_i}: no label column {label_column}")
+            labels.append(row[label_column].strip())
         cells = [c.strip() for j, c in enumerate(row) if j != label_column]
         while cells and cells[-1] == "":
             cells.pop()
@@ -174,7 +177,7 @@ def load_csv(path: str | os.PathLike, label_column: str | int = 0) -> SeriesSet:
             raise ValueError(f"{path}, line {r_i}: {bad!r} is not a number (only trailing cells may be empty)") from None
         _finite(path, f"line {r_i}", values)
         seqs.append(values[:, None])
-    return SeriesSet(seqs, parse_labels(labels))
+    return SeriesSet(seqs, parse_labels(labels) if label_column is not None else None)
 
 
 def parse_labels(labels) -> np.ndarray:

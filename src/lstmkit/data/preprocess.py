@@ -33,7 +33,7 @@ class LabelMap:
             raise ValueError("labels is empty: cannot fit a label map")
         classes = tuple(_plain(c) for c in np.unique(labels))
         if len(classes) < 2:
-            raise ValueError(f"labels hold a single class ({classes[0]!r}); classification needs at least 2")
+            raise ValueError(f"labels hold only one class ({classes[0]!r}); classification needs at least 2")
         return cls(classes)
 
     def encode(self, labels: Sequence[Any]) -> np.ndarray:

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..nn.names import register_into, unknown_name
 
-__all__ = ["register_model", "create_model", "list_models"]
+__all__ = ["register_model", "create_model", "list_models", "describe_model"]
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -26,3 +26,11 @@ def create_model(name: str, **kwargs) -> nn.Module:
     if name not in _MODELS:
         raise unknown_name("model", name, _MODELS)
     return _MODELS[name](**kwargs)
+
+
+def describe_model(name: str) -> str:
+    """The first line of the registered factory's docstring."""
+    if name not in _MODELS:
+        raise unknown_name("model", name, _MODELS)
+    doc = (_MODELS[name].__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""

@@ -4,6 +4,9 @@ Seed 004 §2-3 (pooling strategies, attention) and §6 (variable length). The en
 lstmkit's LSTM (with any of its variants) or torch's GRU / RNN for comparison; pooling is
 one of :func:`lstmkit.nn.list_pools`, always lengths-aware and correct for the backward
 direction.
+
+Token-input mode (seed 002 §5, text classification): with ``vocab_size`` set the model takes
+token ids (B, T) (0 = padding), embeds them to ``input_size`` features and goes on as above.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class RNNClassifierConfig:
     dropout: float = 0.0  # between recurrent layers and before the head
     pooling: str = "last"
     variants: dict[str, Any] = field(default_factory=dict)  # lstmkit LSTM variants (cell="lstm" only)
+    vocab_size: int | None = None  # token-input mode: ids in [0, vocab_size), embedded to input_size
 
     def __post_init__(self) -> None:
         for name in ("input_size", "hidden_size", "num_layers"):
@@ -48,6 +52,9 @@ class RNNClassifierConfig:
             raise ValueError(f"pooling must be one of {list_pools()}, got {self.pooling!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.vocab_size is not None and (isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int)
+                                            or self.vocab_size < 3):
+            raise ValueError(f"vocab_size must be None or an int >= 3 (pad, unk and a token), got {self.vocab_size!r}")
         parse_variants(self.variants)  # validates the names and values
         if self.variants and self.cell != "lstm":
             raise ValueError(f"variants apply to cell='lstm' only, got cell={self.cell!r} with {self.variants}")
@@ -57,11 +64,12 @@ class RNNClassifierConfig:
 
 
 class RNNClassifier(nn.Module):
-    """forward(x (B, T, D), lengths (B,) | None) -> logits (B, C)."""
+    """forward(x (B, T, D) features | (B, T) token ids, lengths (B,) | None) -> logits (B, C)."""
 
     def __init__(self, config: RNNClassifierConfig) -> None:
         super().__init__()
         self.config = c = config
+        self.embed = None if c.vocab_size is None else nn.Embedding(c.vocab_size, c.input_size, padding_idx=0)
         k = 2 if c.bidirectional else 1
         between = c.dropout if c.num_layers > 1 else 0.0
         if c.cell == "lstm":
@@ -86,6 +94,8 @@ class RNNClassifier(nn.Module):
         return pad_packed_sequence(self.encoder(packed)[0], batch_first=True, total_length=x.shape[1])[0]
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        if self.embed is not None:
+            x = self.embed(x)  # (B, T) ids -> (B, T, D)
         feats = self.encode(x, lengths)  # -> (B, T, K*H)
         pooled = self.pool(feats, lengths)  # -> (B, K*H)
         return self.head(self.drop(pooled))  # -> (B, C)
@@ -93,4 +103,5 @@ class RNNClassifier(nn.Module):
 
 @register_model("rnn_classifier")
 def rnn_classifier(**kwargs) -> RNNClassifier:
+    """LSTM (any variant) / GRU / RNN encoder, pooling last|mean|max|attention, linear head; token-input mode."""
     return RNNClassifier(RNNClassifierConfig(**kwargs))

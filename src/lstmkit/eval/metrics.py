@@ -1,0 +1,76 @@
+"""Classification metrics in NumPy: accuracy, macro-F1, a per-class report, the confusion matrix.
+
+All take integer class indices ``y_true`` and ``y_pred`` of shape (n,) and ``num_classes``.
+Per-class precision, recall and F1 follow scikit-learn's conventions: a class that is never
+predicted has precision 0, a class with no true samples has recall 0, and F1 is 0 when
+precision + recall is 0. Macro-F1 averages F1 over the classes present in ``y_true`` or
+``y_pred`` (scikit-learn's ``f1_score(average="macro")`` over the observed labels).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["confusion_matrix", "classification_metrics", "per_class_report", "format_confusion"]
+
+
+def _check(y_true, y_pred, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.ndim != 1 or y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must be 1-D of the same length, got {y_true.shape} and {y_pred.shape}")
+    if y_true.size == 0:
+        raise ValueError("y_true is empty: no samples to score")
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= num_classes:
+            raise ValueError(f"{name} must hold class indices in [0, {num_classes}), got dtype {y.dtype}, "
+                             f"range [{y.min()}, {y.max()}]")
+    return y_true.astype(np.int64), y_pred.astype(np.int64)
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    """(C, C) counts; row = true class, column = predicted class."""
+    y_true, y_pred = _check(y_true, y_pred, num_classes)
+    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def _per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    tp = np.diag(cm).astype(np.float64)
+    predicted, support = cm.sum(axis=0), cm.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return precision, recall, f1, support
+
+
+def classification_metrics(y_true, y_pred, num_classes: int) -> dict[str, float]:
+    """{"accuracy", "macro_f1", "balanced_accuracy", "n"} (fractions in [0, 1])."""
+    cm = confusion_matrix(y_true, y_pred, num_classes)
+    _, recall, f1, support = _per_class(cm)
+    observed = (support > 0) | (cm.sum(axis=0) > 0)
+    return {
+        "accuracy": float(np.trace(cm) / cm.sum()),
+        "macro_f1": float(f1[observed].mean()),
+        "balanced_accuracy": float(recall[support > 0].mean()),
+        "n": int(cm.sum()),
+    }
+
+
+def per_class_report(y_true, y_pred, class_names: Sequence) -> list[dict]:
+    """One row per class: {"class", "precision", "recall", "f1", "support"}."""
+    cm = confusion_matrix(y_true, y_pred, len(class_names))
+    precision, recall, f1, support = _per_class(cm)
+    return [{"class": class_names[i], "precision": float(precision[i]), "recall": float(recall[i]),
+             "f1": float(f1[i]), "support": int(support[i])} for i in range(len(class_names))]
+
+
+def format_confusion(cm: np.ndarray, class_names: Sequence) -> str:
+    """The confusion matrix as aligned text (rows true, columns predicted)."""
+    names = [str(c) for c in class_names]
+    width = max(max(len(n) for n in names), len(str(int(cm.max()))), 4)
+    first = max(max(len(n) for n in names), len("true \\ pred")) + 1
+    head = "true \\ pred".ljust(first) + " ".join(n.rjust(width) for n in names)
+    rows = [n.ljust(first) + " ".join(str(int(v)).rjust(width) for v in row) for n, row in zip(names, cm)]
+    return "\n".join([head, *rows])

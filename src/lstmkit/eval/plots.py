@@ -1,0 +1,88 @@
+"""PNG plots for run reports: learning curves and a confusion matrix.
+
+Built on ``matplotlib.figure.Figure`` directly (no pyplot, so no global backend or figure
+state), rendered to bytes and written atomically. Needs matplotlib (``lstmkit[train]``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Sequence
+
+import numpy as np
+
+from ..checkpoint import atomic_write_bytes
+
+__all__ = ["plot_learning_curves", "plot_confusion_matrix"]
+
+
+def _figure(**kwargs):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install 'lstmkit[train]'") from None
+    return Figure(**kwargs)
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_learning_curves(history: Sequence[dict], path: str | os.PathLike, metric: str = "accuracy",
+                         best_epoch: int | None = None) -> None:
+    """Loss (train, val), the validation ``metric`` and the learning rate per epoch.
+
+    ``history``: one dict per epoch with "epoch", "train_loss", "val_loss", "lr" and optionally
+    "val_<metric>", "grad_norm_mean".
+    """
+    if not history:
+        raise ValueError("history is empty: nothing to plot")
+    epochs = [h["epoch"] for h in history]
+    fig = _figure(figsize=(11, 3.4))
+    ax_loss, ax_metric, ax_lr = fig.subplots(1, 3)
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
+    ax_loss.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    ax_loss.set(title="loss", xlabel="epoch", yscale="log")
+    key = f"val_{metric}"
+    if key in history[0]:
+        ax_metric.plot(epochs, [h[key] for h in history], color="tab:green")
+    ax_metric.set(title=f"validation {metric}", xlabel="epoch")
+    ax_lr.plot(epochs, [h["lr"] for h in history], color="tab:purple")
+    ax_lr.set(title="learning rate", xlabel="epoch", yscale="log")
+    if "grad_norm_mean" in history[0]:
+        ax_g = ax_lr.twinx()
+        ax_g.plot(epochs, [h["grad_norm_mean"] for h in history], color="tab:gray", alpha=0.6, lw=0.8)
+        ax_g.set_ylabel("mean gradient norm (grey)")
+    if best_epoch is not None:
+        for ax in (ax_loss, ax_metric):
+            ax.axvline(best_epoch, color="k", ls=":", lw=0.8, label="selected")
+    ax_loss.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence, path: str | os.PathLike, title: str = "") -> None:
+    """Row-normalised colours with the raw counts written in each cell."""
+    cm = np.asarray(cm)
+    k = len(class_names)
+    if cm.shape != (k, k):
+        raise ValueError(f"cm must be ({k}, {k}) for {k} class names, got {cm.shape}")
+    rows = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+    size = min(3 + 0.45 * k, 14)
+    fig = _figure(figsize=(size, size * 0.9))
+    ax = fig.subplots()
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
+    names = [str(c) for c in class_names]
+    ax.set_xticks(range(k), names, rotation=45 if max(map(len, names)) > 3 else 0, ha="right")
+    ax.set_yticks(range(k), names)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    if k <= 30:
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8,
+                        color="white" if frac[i, j] > 0.5 else "black")
+    _save(fig, path)

@@ -1,0 +1,164 @@
+"""``LSTMClassifier``: a scikit-learn estimator over lstmkit's sequence classification pipeline.
+
+Input ``X`` is one of:
+
+- a 3-D array (n, T, D): n series of T steps and D features per step (``lengths=`` (n,)
+  marks shorter series in a padded array; steps past a length are never read);
+- a list of n arrays (T_i, D) or (T_i,): variable-length series, each keeping its length;
+- a 2-D array (n, T): n univariate series of T steps. This is scikit-learn's tabular case, so
+  ``n_features_in_`` is T and predicting needs the same T, as for any tabular estimator.
+
+``n_features_in_`` is D for 3-D and list input. Training carves a stratified validation split
+(``val_fraction``) from the data for early stopping and best-epoch selection, fits the
+per-feature standardisation on the rest, and trains with AdamW, gradient clipping and
+ReduceLROnPlateau (:func:`lstmkit.tasks.trainer.fit`). Probabilities are computed in float64
+so that they do not depend on how samples are batched.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import assert_all_finite, check_array, check_is_fitted, column_or_1d, validate_data
+
+from .tasks.classify import fit_classifier
+from .tasks.trainer import TrainConfig
+
+__all__ = ["LSTMClassifier"]
+
+
+class LSTMClassifier(ClassifierMixin, BaseEstimator):
+    """Recurrent sequence classifier (LSTM, or GRU / RNN for comparison) with pooling and a linear head.
+
+    Parameters mirror :class:`lstmkit.models.RNNClassifierConfig` (``cell``, ``hidden_size``,
+    ``num_layers``, ``bidirectional``, ``pooling``, ``dropout``, ``variants``) and
+    :class:`lstmkit.tasks.TrainConfig` (``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``clip_norm``, ``early_stopping``, ``val_fraction``, ``device``). ``random_state`` seeds the
+    validation split, batch order, initialisation and dropout.
+    """
+
+    def __init__(self, cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = True,
+                 pooling: str = "mean", dropout: float = 0.0, variants: dict | None = None, epochs: int = 100,
+                 batch_size: int = 64, lr: float = 3e-3, weight_decay: float = 1e-2, clip_norm: float | None = 1.0,
+                 early_stopping: int | None = 20, val_fraction: float = 0.2, normalize: bool = True,
+                 device: str = "cpu", random_state: Any = None, verbose: bool = False) -> None:
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.pooling = pooling
+        self.dropout = dropout
+        self.variants = variants
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.clip_norm = clip_norm
+        self.early_stopping = early_stopping
+        self.val_fraction = val_fraction
+        self.normalize = normalize
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+    # ------------------------------------------------------------------ input handling
+    def _series(self, X, lengths, reset: bool) -> list[np.ndarray]:
+        if isinstance(X, (list, tuple)) and len(X) and not np.isscalar(X[0]):
+            try:
+                arr = np.asarray(X, dtype=np.float64)
+            except ValueError:  # ragged: keep each series with its own length
+                arr = None
+            if arr is None or arr.ndim == 1:
+                if lengths is not None:
+                    raise ValueError("lengths= is for a padded array; a list of series carries its own lengths")
+                seqs = [check_array(np.asarray(s, dtype=np.float64).reshape(len(s), -1), ensure_min_samples=1,
+                                    input_name=f"X[{i}]") for i, s in enumerate(X)]
+                return self._features(seqs, reset)
+            X = arr
+        if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
+            raise ValueError("X is a ragged object array; pass a list of (T_i, D) arrays (each keeps its length) "
+                             "or a padded (n, T, D) array with lengths=")
+        if getattr(X, "ndim", None) == 3 or (isinstance(X, np.ndarray) and X.ndim == 3):
+            X = check_array(X, allow_nd=True, dtype=np.float64)
+            seqs = list(X)
+            if reset:
+                self._tabular = False
+        else:
+            X = validate_data(self, X, reset=reset, dtype=np.float64)  # 2-D: n univariate series of T steps
+            if reset:
+                self._tabular = True
+            seqs = [row[:, None] for row in X]
+            return self._cut(seqs, lengths)
+        return self._features(self._cut(seqs, lengths), reset)
+
+    @staticmethod
+    def _cut(seqs: list[np.ndarray], lengths) -> list[np.ndarray]:
+        if lengths is None:
+            return seqs
+        lengths = np.asarray(lengths)
+        total = seqs[0].shape[0] if seqs else 0
+        if lengths.shape != (len(seqs),) or lengths.dtype.kind not in "iu" or lengths.min() < 1 or lengths.max() > total:
+            raise ValueError(f"lengths must be {len(seqs)} integers in [1, {total}], got {lengths!r}")
+        return [s[: int(n)] for s, n in zip(seqs, lengths)]
+
+    def _features(self, seqs: list[np.ndarray], reset: bool) -> list[np.ndarray]:
+        d = seqs[0].shape[1] if seqs else 0
+        if reset:
+            self.n_features_in_ = d
+        elif self._tabular:
+            raise ValueError(f"X has {d} features per step as a 3-D array or list, but {type(self).__name__} was "
+                             f"fitted on a 2-D array of {self.n_features_in_} steps")
+        elif d != self.n_features_in_:
+            raise ValueError(f"X has {d} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input (features per time step)")
+        return seqs
+
+    # ------------------------------------------------------------------ estimator API
+    def fit(self, X, y, lengths=None) -> "LSTMClassifier":
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        seqs = self._series(X, lengths, reset=True)
+        y = column_or_1d(y, warn=True)
+        if y.dtype.kind in "fc":
+            assert_all_finite(y, input_name="y")
+        check_classification_targets(y)
+        if len(y) != len(seqs):
+            raise ValueError(f"X has {len(seqs)} samples but y has {len(y)}")
+        seed = self.random_state if isinstance(self.random_state, numbers.Integral) and self.random_state >= 0 \
+            else int(check_random_state(self.random_state).randint(2**31 - 1))
+        spec = {"name": "rnn_classifier", "cell": self.cell, "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers, "bidirectional": self.bidirectional, "pooling": self.pooling,
+                "dropout": self.dropout, "variants": dict(self.variants or {})}
+        train = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                            clip_norm=self.clip_norm, early_stopping=self.early_stopping,
+                            val_fraction=self.val_fraction, seed=int(seed), device=self.device,
+                            progress="log" if self.verbose else "off")
+        self.classes_ = np.unique(y)
+        clf, result, val = fit_classifier(seqs, y, spec, train, normalize=self.normalize)
+        clf.model.double()  # predictions independent of batch composition
+        clf.dtype = "float64"
+        self.classifier_, self.history_, self.best_epoch_, self.val_scores_ = clf, result.history, result.best_epoch, val
+        return self
+
+    def predict_proba(self, X, lengths=None) -> np.ndarray:
+        check_is_fitted(self)
+        return self.classifier_.predict_proba(self._series(X, lengths, reset=False))
+
+    def predict(self, X, lengths=None) -> np.ndarray:
+        check_is_fitted(self)
+        return self.classes_[self.predict_proba(X, lengths).argmax(1)]
+
+    def score(self, X, y, sample_weight=None, lengths=None) -> float:
+        from sklearn.metrics import accuracy_score
+
+        return accuracy_score(y, self.predict(X, lengths), sample_weight=sample_weight)

@@ -1,0 +1,414 @@
+"""Sequence classification end to end: config -> data -> model -> training -> evaluation -> run directory.
+
+``train_classifier(config, out_dir)`` is what ``lstmkit train`` runs for ``task: classify``:
+
+1. load the dataset (a name from :func:`lstmkit.data.list_datasets`, an alias, ``ucr:NAME``, or
+   user files) with its official train/test split;
+2. carve a stratified validation split from the training data (seed ``train.seed``); fit the
+   label map, the per-feature standardisation (valid steps only) or the text vocabulary on
+   the remaining training part only;
+3. build the model from the registry and train it with :func:`lstmkit.tasks.trainer.fit`
+   (length-grouped batches, best-on-validation weights);
+4. score validation and the official test split once, and write the run directory:
+   ``config.yaml`` (resolved), ``model.safetensors`` + ``model.json`` (architecture, labels,
+   normalisation or vocabulary: everything :func:`load_classifier` needs), ``metrics.json``
+   (``{"val": {...}, "test": {...}, "train_seconds": s, "epochs": n, ...}``), ``history.json``,
+   ``report.md``, ``confusion_matrix.png`` and ``learning_curves.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .. import __version__
+from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
+from ..data import LabelMap, SeriesSet, Standardizer, load_csv, load_dataset, load_mnist_idx, load_npz, load_ts, stratified_split
+from ..data.collate import SequenceBatches
+from ..data.text import Vocabulary, load_text_csv
+from ..eval.metrics import classification_metrics, confusion_matrix, format_confusion, per_class_report
+from ..models import create_model
+from .config import dump_yaml, to_plain
+from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
+
+__all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
+           "load_inputs", "fit_classifier"]
+
+log = logging.getLogger(__name__)
+
+Format = Literal["auto", "npz", "csv", "ts", "idx", "text"]
+_FCN = ("lstm_fcn", "mlstm_fcn")
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from: a dataset ``name``, or user files ``train`` (+ ``test``)."""
+
+    name: str | None = None  # digits | mnist1d | gunpoint | ... | ucr:NAME
+    train: str | None = None  # user file: .npz, .csv, .ts, IDX images, or a text,label CSV
+    test: str | None = None  # user test file; without one, a stratified test split is carved
+    train_labels: str | None = None  # IDX label files (format idx)
+    test_labels: str | None = None
+    format: Format = "auto"  # auto: by file suffix (.npz .csv .ts .idx/.gz/-ubyte); text needs format: text
+    label_column: str | int | None = None  # csv: the label column (default 0); text: default "label"
+    text_column: str = "text"
+    normalize: bool = True  # per-feature standardisation fit on the training part
+    min_freq: int = 1  # text vocabulary: keep tokens seen at least this often in training
+    max_vocab: int | None = 20000  # text vocabulary size, specials included
+    test_fraction: float = 0.25  # user files without a test file only
+    split_seed: int = 0  # seed of that test split
+    download: bool = False  # UCR/UEA datasets aeon does not ship (needs network)
+
+    def __post_init__(self) -> None:
+        if (self.name is None) == (self.train is None):
+            raise ValueError("data needs exactly one of name (a dataset name, see `lstmkit datasets`) "
+                             f"or train (a file path); got name={self.name!r}, train={self.train!r}")
+        if self.format not in ("auto", "npz", "csv", "ts", "idx", "text"):
+            raise ValueError(f"data.format must be one of auto, npz, csv, ts, idx, text; got {self.format!r}")
+        if self.name is not None and (self.test or self.train_labels or self.test_labels):
+            raise ValueError("data.test / train_labels / test_labels apply to user files (data.train), not to data.name")
+        if not (isinstance(self.test_fraction, float) and 0 < self.test_fraction < 1):
+            raise ValueError(f"data.test_fraction must be in (0, 1), got {self.test_fraction!r}")
+
+
+@dataclass
+class ClassifyConfig:
+    data: DataConfig
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "rnn_classifier"})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    task: Literal["classify"] = "classify"
+
+    def __post_init__(self) -> None:
+        if self.task != "classify":
+            raise ValueError(f"task must be 'classify' here, got {self.task!r}")
+        if not isinstance(self.model, dict) or not isinstance(self.model.get("name", "rnn_classifier"), str):
+            raise ValueError(f"model must be a mapping with a 'name' (see `lstmkit models`), got {self.model!r}")
+
+
+# ----------------------------------------------------------------------------------- data
+
+
+def _format_of(path: str, fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    p = path.lower()
+    for suffix, kind in ((".npz", "npz"), (".csv", "csv"), (".ts", "ts"), (".idx", "idx"), ("-ubyte", "idx"),
+                         ("-ubyte.gz", "idx"), (".gz", "idx")):
+        if p.endswith(suffix):
+            return kind
+    raise ValueError(f"cannot tell the format of {path!r} from its suffix; set data.format to npz, csv, ts, idx or text")
+
+
+def load_inputs(path: str | os.PathLike, fmt: str = "auto", labels_path: str | None = None,
+                label_column: str | int | None = None, text_column: str = "text",
+                labelled: bool = True) -> tuple[list, np.ndarray | None]:
+    """(inputs, labels) from a user file: inputs are (T_i, D) float arrays, or strings for text."""
+    path = str(path)
+    kind = _format_of(path, fmt)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"data file {path} does not exist")
+    if kind == "text":
+        texts, labels = load_text_csv(path, text_column, (label_column or "label") if labelled else None)
+        return texts, labels
+    if kind == "npz":
+        s = load_npz(path)
+    elif kind == "csv":
+        s = load_csv(path, (0 if label_column is None else label_column) if labelled else None)
+    elif kind == "ts":
+        s = load_ts(path)
+    else:
+        s = load_mnist_idx(path, labels_path)
+    return s.sequences, (s.labels if labelled else None)
+
+
+def load_data(cfg: DataConfig) -> tuple[tuple[list, np.ndarray], tuple[list, np.ndarray]]:
+    """((train inputs, labels), (test inputs, labels)) with the official or documented split."""
+    if cfg.name is not None:
+        train, test = load_dataset(cfg.name, download=cfg.download)
+        return (train.sequences, train.labels), (test.sequences, test.labels)
+    x, y = load_inputs(cfg.train, cfg.format, cfg.train_labels, cfg.label_column, cfg.text_column)
+    if y is None:
+        raise ValueError(f"{cfg.train}: training data has no labels")
+    if cfg.test is not None:
+        xt, yt = load_inputs(cfg.test, cfg.format, cfg.test_labels, cfg.label_column, cfg.text_column)
+        if yt is None:
+            raise ValueError(f"{cfg.test}: test data has no labels")
+        return (x, y), (xt, yt)
+    tr, te = stratified_split(y, cfg.test_fraction, seed=cfg.split_seed)
+    log.info(f"no data.test given: carved a stratified {cfg.test_fraction:.0%} test split (seed {cfg.split_seed})")
+    return ([x[i] for i in tr], y[tr]), ([x[i] for i in te], y[te])
+
+
+@dataclass
+class Preprocessor:
+    """Everything between raw inputs and the model, fit on training data only; JSON round trip."""
+
+    kind: Literal["series", "tokens"]
+    labels: LabelMap
+    num_features: int | None = None
+    standardizer: Standardizer | None = None
+    vocab: Vocabulary | None = None
+
+    @classmethod
+    def fit(cls, inputs: Sequence, labels: np.ndarray, normalize: bool = True, min_freq: int = 1,
+            max_vocab: int | None = None) -> "Preprocessor":
+        if len(inputs) == 0:
+            raise ValueError("the training data is empty: no samples to fit on")
+        label_map = LabelMap.fit(labels)
+        if isinstance(inputs[0], str):
+            return cls("tokens", label_map, vocab=Vocabulary.fit(inputs, min_freq=min_freq, max_size=max_vocab))
+        arrays = _series(inputs, None)
+        return cls("series", label_map, arrays[0].shape[1], Standardizer.fit(arrays) if normalize else None)
+
+    def inputs(self, inputs: Sequence) -> list[np.ndarray]:
+        """Model-ready arrays: standardised (T_i, D) float32, or (T_i,) int64 token ids."""
+        if len(inputs) == 0:
+            raise ValueError("inputs is empty: nothing to process")
+        if self.kind == "tokens":
+            if not all(isinstance(t, str) for t in inputs):
+                raise TypeError("this model classifies text: pass a list of strings")
+            return self.vocab.encode_many(inputs)
+        arrays = _series(inputs, self.num_features)
+        return self.standardizer.transform(arrays) if self.standardizer is not None else arrays
+
+    def targets(self, labels) -> np.ndarray:
+        return self.labels.encode(labels)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "labels": self.labels.to_dict(), "num_features": self.num_features,
+                "standardizer": None if self.standardizer is None else self.standardizer.to_dict(),
+                "vocab": None if self.vocab is None else self.vocab.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocessor":
+        try:
+            kind = d["kind"]
+            if kind not in ("series", "tokens"):
+                raise ValueError(f"kind {kind!r}")
+            std = None if d.get("standardizer") is None else Standardizer.from_dict(d["standardizer"])
+            vocab = None if d.get("vocab") is None else Vocabulary.from_dict(d["vocab"])
+            pre = cls(kind, LabelMap.from_dict(d["labels"]), d.get("num_features"), std, vocab)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"model.json: the preprocessing description is malformed ({e})") from None
+        if kind == "tokens" and vocab is None or kind == "series" and not isinstance(pre.num_features, int):
+            raise ValueError("model.json: the preprocessing description is incomplete")
+        if std is not None and (len(std.mean) != pre.num_features or len(std.std) != pre.num_features):
+            raise ValueError("model.json: normalisation statistics do not match num_features")
+        return pre
+
+
+def _series(inputs: Sequence, num_features: int | None) -> list[np.ndarray]:
+    """Validate a list of (T_i, D) series (1-D -> one feature); errors name the sample."""
+    out = []
+    for i, s in enumerate(inputs):
+        try:
+            a = np.asarray(s, dtype=np.float32)
+        except (ValueError, TypeError):
+            raise ValueError(f"sample {i} is not a numeric array (a ragged nested list? pass each series as an "
+                             "array of shape (T_i, D))") from None
+        if a.ndim == 1:
+            a = a[:, None]
+        if a.ndim != 2 or a.shape[0] == 0:
+            raise ValueError(f"sample {i} must be a series of shape (T_i, D) with T_i >= 1, got shape {a.shape}")
+        want = num_features if num_features is not None else (out[0].shape[1] if out else a.shape[1])
+        if a.shape[1] != want:
+            who = "the model was trained on" if num_features is not None else "sample 0 has"
+            raise ValueError(f"sample {i} has {a.shape[1]} features per step but {who} {want}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"sample {i} contains NaN or inf")
+        out.append(a)
+    return out
+
+
+# ---------------------------------------------------------------------------------- model
+
+
+def build_model(spec: dict, pre: Preprocessor, lengths: np.ndarray) -> tuple[nn.Module, dict]:
+    """(model, the exact kwargs it was built from) for a config ``model`` section."""
+    kwargs = dict(spec)
+    name = kwargs.pop("name", "rnn_classifier")
+    kwargs["num_classes"] = len(pre.labels)
+    if pre.kind == "tokens":
+        if name != "rnn_classifier":
+            raise ValueError(f"text input needs model.name 'rnn_classifier' (token-input mode), got {name!r}")
+        kwargs["vocab_size"] = len(pre.vocab)
+        kwargs.setdefault("input_size", 64)  # the embedding width
+    else:
+        if kwargs.get("input_size", pre.num_features) != pre.num_features:
+            raise ValueError(f"model.input_size={kwargs['input_size']} but the data has {pre.num_features} features")
+        kwargs["input_size"] = pre.num_features
+    if name in _FCN and kwargs.get("dimension_shuffle", True):
+        if lengths.min() != lengths.max():
+            raise ValueError(f"{name} with dimension_shuffle needs equal-length series, but lengths range "
+                             f"{lengths.min()}..{lengths.max()}; set model.dimension_shuffle=false")
+        kwargs["max_length"] = int(lengths.max())
+    return create_model(name, **kwargs), {"name": name, **kwargs}
+
+
+def _batches(inputs: list[np.ndarray], targets: np.ndarray | None, pre: Preprocessor, batch_size: int,
+             shuffle: bool = False, seed: int = 0, dtype: torch.dtype = torch.float32) -> SequenceBatches:
+    dtype = torch.int64 if pre.kind == "tokens" else dtype
+    return SequenceBatches(inputs, targets, batch_size, shuffle=shuffle, seed=seed, dtype=dtype)
+
+
+def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
+    x, lengths, y = batch
+    return F.cross_entropy(model(x, lengths), y)
+
+
+def _logits(model: nn.Module, batches) -> torch.Tensor:
+    return torch.cat([model(b[0], b[1]) for b in batches])
+
+
+def _scores(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:
+    y_np, pred = y.cpu().numpy(), logits.argmax(1).cpu().numpy()
+    return {"loss": F.cross_entropy(logits.float(), y).item(),
+            **{k: v for k, v in classification_metrics(y_np, pred, num_classes).items() if k != "n"}}
+
+
+def _evaluate(model: nn.Module, batches) -> dict:
+    logits = _logits(model, batches)
+    y = torch.cat([b[2] for b in batches])
+    return _scores(logits, y, logits.shape[1])
+
+
+@dataclass
+class Classifier:
+    """A trained classifier with its preprocessing: predicts from raw inputs."""
+
+    model: nn.Module
+    pre: Preprocessor
+    spec: dict
+    batch_size: int = 256
+    dtype: Literal["float32", "float64"] = "float32"  # of the series fed to the model (set with model.to)
+
+    @property
+    def classes(self) -> list:
+        return list(self.pre.labels.classes)
+
+    @torch.no_grad()
+    def predict_proba(self, inputs: Sequence) -> np.ndarray:
+        """(n, C) class probabilities, rows in input order."""
+        arrays = self.pre.inputs(inputs)
+        batches = _batches(arrays, None, self.pre, self.batch_size, dtype=getattr(torch, self.dtype))
+        device = next(self.model.parameters()).device
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            logits = torch.cat([self.model(x.to(device), n.to(device)) for x, n in batches])
+        finally:
+            self.model.train(was_training)
+        return torch.softmax(batches.restore_order(logits.cpu()).double(), dim=1).numpy()
+
+    def predict(self, inputs: Sequence) -> list:
+        return self.pre.labels.decode(self.predict_proba(inputs).argmax(1))
+
+    def evaluate(self, inputs: Sequence, labels: Sequence) -> tuple[dict, list[dict], np.ndarray]:
+        """(metrics incl. loss, per-class report, confusion matrix) against true labels."""
+        if len(inputs) != len(labels):
+            raise ValueError(f"{len(inputs)} inputs but {len(labels)} labels")
+        y = self.pre.targets(labels)
+        proba = self.predict_proba(inputs)
+        k = len(self.pre.labels)
+        metrics = {"loss": float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None)).mean()),
+                   **classification_metrics(y, proba.argmax(1), k)}
+        return metrics, per_class_report(y, proba.argmax(1), self.classes), confusion_matrix(y, proba.argmax(1), k)
+
+    def save(self, directory: str | os.PathLike, extra: dict | None = None) -> None:
+        meta = {"task": "classify", "lstmkit_version": __version__, "model": to_plain(self.spec),
+                "preprocess": self.pre.to_dict(), **(extra or {})}
+        save_checkpoint(directory, self.model.state_dict(), meta)
+
+
+def load_classifier(directory: str | os.PathLike, device: str = "cpu") -> Classifier:
+    """A classifier from a run directory (safetensors + JSON; nothing is unpickled)."""
+    state, meta = load_checkpoint(directory)
+    if meta.get("task") != "classify":
+        raise ValueError(f"{Path(directory) / META} is not a classification model (task {meta.get('task')!r})")
+    pre = Preprocessor.from_dict(meta.get("preprocess") or {})
+    spec = dict(meta.get("model") or {})
+    name = spec.pop("name", None)
+    if not isinstance(name, str):
+        raise ValueError(f"{Path(directory) / META}: no model name")
+    model = create_model(name, **spec)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"{Path(directory)}: weights do not fit the described model ({e})") from None
+    model.to(resolve_device(device)).eval()
+    return Classifier(model, pre, {"name": name, **spec})
+
+
+# ------------------------------------------------------------------------------- training
+
+
+def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train: TrainConfig,
+                   normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None
+                   ) -> tuple[Classifier, FitResult, dict]:
+    """Carve validation (stratified, seed ``train.seed``), fit preprocessing on the rest, train.
+
+    Returns (classifier, fit result, validation metrics of the selected weights).
+    """
+    if len(inputs) == 0:
+        raise ValueError("the training data is empty: no samples to fit on")
+    if labels is None or len(labels) != len(inputs):
+        raise ValueError(f"{len(inputs)} training inputs need as many labels, got "
+                         f"{None if labels is None else len(labels)}")
+    LabelMap.fit(labels)  # a clear error for one class before anything else
+    tr, va = stratified_split(labels, train.val_fraction, seed=train.seed)
+    pick = lambda idx: [inputs[i] for i in idx]  # noqa: E731
+    # labels: all training labels (the label map is not a statistic); the rest: the training part only
+    pre = Preprocessor.fit(pick(tr), labels, normalize=normalize, min_freq=min_freq, max_vocab=max_vocab)
+    x_tr, x_va = pre.inputs(pick(tr)), pre.inputs(pick(va))
+    y_tr, y_va = pre.targets(labels[tr]), pre.targets(labels[va])
+    lengths = np.array([len(a) for a in x_tr + x_va])
+    seed_everything(train.seed)
+    model, spec = build_model(model_spec, pre, lengths)
+    train_set = _batches(x_tr, y_tr, pre, train.batch_size, shuffle=True, seed=train.seed)
+    val_set = _batches(x_va, y_va, pre, max(train.batch_size, 256))
+    result = fit(model, train_set.batches, val_set, _loss, _evaluate, train)
+    model.eval()
+    with torch.no_grad():
+        device = next(model.parameters()).device
+        val_metrics = _evaluate(model, [tuple(t.to(device) for t in b) for b in val_set])
+    return Classifier(model, pre, spec), result, val_metrics
+
+
+def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike) -> dict:
+    """Run one classification experiment and write its run directory; returns metrics.json."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    d = config.data
+    (x_train, y_train), (x_test, y_test) = load_data(d)
+    log.info(f"data {d.name or d.train}: {len(x_train)} train / {len(x_test)} test samples")
+    clf, result, val_metrics = fit_classifier(x_train, y_train, config.model, config.train, d.normalize,
+                                              d.min_freq, d.max_vocab)
+    test_metrics, per_class, cm = clf.evaluate(x_test, y_test)
+    metrics = {"val": val_metrics, "test": test_metrics, "train_seconds": round(result.seconds, 3),
+               "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
+               "seed": config.train.seed, "device": str(next(clf.model.parameters()).device),
+               "threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in clf.model.parameters()),
+               "n_train": len(x_train), "n_test": len(x_test)}
+    resolved = to_plain(config)
+    atomic_write_bytes(out / "config.yaml", dump_yaml(resolved).encode())
+    clf.save(out, {"data": to_plain(asdict(d)), "train_seed": config.train.seed})
+    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
+    atomic_write_bytes(out / "history.json", json.dumps(result.history, indent=1).encode())
+    from ..eval.report import write_classification_report
+
+    write_classification_report(out, config=resolved, metrics=metrics, per_class=per_class, cm=cm,
+                                classes=clf.classes, history=result.history, best_epoch=result.best_epoch,
+                                environment=f"lstmkit {__version__}, torch {torch.__version__}, "
+                                            f"{platform.machine()}, {torch.get_num_threads()} thread(s)")
+    return metrics
