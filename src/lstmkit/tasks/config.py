@@ -11,11 +11,22 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import typing
 from pathlib import Path
 from typing import Any
 
 __all__ = ["load_yaml", "dump_yaml", "apply_overrides", "build", "to_plain"]
+
+
+_LOADER = None
+
+# YAML 1.2 floats: PyYAML (YAML 1.1) reads "3e-3" or "1e5" as strings; configs mean numbers.
+_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X)
 
 
 def _yaml():
@@ -26,6 +37,19 @@ def _yaml():
     return yaml
 
 
+def _safe_load(text: str):
+    """yaml.safe_load, with YAML 1.2 float syntax."""
+    global _LOADER
+    yaml = _yaml()
+    if _LOADER is None:
+        class Loader(yaml.SafeLoader):
+            pass
+
+        Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+        _LOADER = Loader
+    return yaml.load(text, Loader=_LOADER)
+
+
 def load_yaml(path: str | os.PathLike) -> dict:
     """A YAML mapping from a file (safe loader: plain data only)."""
     yaml = _yaml()
@@ -33,7 +57,7 @@ def load_yaml(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = _safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ValueError(f"{path} is not valid YAML: {e}") from None
     if data is None:
@@ -56,7 +80,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         if not sep or not key.strip():
             raise ValueError(f"override {item!r} must look like key.sub=value, e.g. train.lr=0.001")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = _safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as e:
             raise ValueError(f"override {item!r}: value is not valid YAML ({e})") from None
         parts = key.strip().split(".")

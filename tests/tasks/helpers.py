@@ -1,0 +1,52 @@
+"""Tiny generated datasets that the task tests write themselves."""
+
+import numpy as np
+
+CLASSES = np.array(["low", "mid", "high"])
+
+
+def waves(n: int, seed: int = 0, features: int = 2, min_len: int = 12, max_len: int = 30, equal: bool = False):
+    """(X padded (n, max_len, features), lengths (n,), labels (n,) strings): 3 frequency classes."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    lengths = np.full(n, max_len) if equal else rng.integers(min_len, max_len + 1, n)
+    t = np.arange(max_len)[None, :, None]
+    freq = np.array([0.15, 0.35, 0.6])[y][:, None, None]
+    phase = rng.uniform(0, 2 * np.pi, (n, 1, features))
+    X = np.sin(freq * t * 2 + phase) + 0.2 * rng.standard_normal((n, max_len, features))
+    X = X * (t < lengths[:, None, None])
+    return X.astype(np.float32), lengths, CLASSES[y]
+
+
+def write_npz(path, n, seed=0, **kw):
+    X, lengths, y = waves(n, seed, **kw)
+    np.savez(path, X=X, y=y, lengths=lengths)
+    return path
+
+
+POS = ["great", "good", "love", "excellent", "wonderful", "fun"]
+NEG = ["bad", "awful", "hate", "boring", "terrible", "dull"]
+FILL = ["the", "movie", "was", "really", "plot", "and", "acting", "i", "this", "it"]
+
+
+def reviews(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        pos = rng.random() < 0.5
+        words = list(rng.choice(FILL, rng.integers(3, 10))) + list(rng.choice(POS if pos else NEG, rng.integers(1, 3)))
+        rng.shuffle(words)
+        texts.append(" ".join(words).capitalize() + rng.choice([".", "!", ""]))
+        labels.append("pos" if pos else "neg")
+    return texts, labels
+
+
+def write_reviews(path, n, seed=0):
+    import csv
+
+    texts, labels = reviews(n, seed)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(zip(texts, labels))
+    return path

@@ -1,0 +1,66 @@
+from dataclasses import dataclass, field
+
+import pytest
+
+from lstmkit.tasks.classify import ClassifyConfig
+from lstmkit.tasks.config import apply_overrides, build, dump_yaml, load_yaml, to_plain
+from lstmkit.tasks.trainer import TrainConfig
+
+
+def test_overrides_parse_yaml_values_and_create_sections():
+    out = apply_overrides({"train": {"lr": 0.1}}, ["train.lr=3e-3", "train.clip_norm=null", "model.variants.zoneout=[0.1, 0.2]",
+                                                   "data.name=ucr:GunPoint", "train.deterministic=true"])
+    assert out["train"] == {"lr": 0.003, "clip_norm": None, "deterministic": True}
+    assert out["model"] == {"variants": {"zoneout": [0.1, 0.2]}}
+    assert out["data"]["name"] == "ucr:GunPoint"
+
+
+def test_override_errors():
+    with pytest.raises(ValueError, match="must look like key.sub=value"):
+        apply_overrides({}, ["train.lr"])
+    with pytest.raises(ValueError, match="'lr' is a value, not a section"):
+        apply_overrides({"train": {"lr": 1}}, ["train.lr.x=2"])
+
+
+def test_unknown_keys_suggest_close_names():
+    with pytest.raises(ValueError, match=r"unknown config key 'train.learning_rate'.*valid: epochs"):
+        build(ClassifyConfig, {"data": {"name": "digits"}, "train": {"learning_rate": 1}})
+    with pytest.raises(ValueError, match=r"'train.epoch'; did you mean 'epochs'"):
+        build(ClassifyConfig, {"data": {"name": "digits"}, "train": {"epoch": 1}})
+    with pytest.raises(ValueError, match="data needs exactly one of name"):
+        build(ClassifyConfig, {"data": {}})
+
+
+def test_values_are_validated_where_they_are_set():
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        TrainConfig(lr=0)
+    with pytest.raises(ValueError, match="monitor must be one of"):
+        TrainConfig(monitor="accuracy")
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        TrainConfig(batch_size=1.5)
+    with pytest.raises(ValueError, match="device must be"):
+        TrainConfig(device="tpu")
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = build(ClassifyConfig, {"data": {"name": "digits"}, "model": {"name": "rnn_classifier", "hidden_size": 8},
+                                 "train": {"epochs": 3, "clip_norm": None}})
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_yaml(to_plain(cfg)))
+    again = build(ClassifyConfig, load_yaml(path))
+    assert again == cfg
+
+
+def test_load_yaml_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_yaml(bad)
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="must hold a YAML mapping"):
+        load_yaml(bad)
+    with pytest.raises(FileNotFoundError):
+        load_yaml(tmp_path / "missing.yaml")
+    bad.write_text("!!python/object:os.system {}\n")
+    with pytest.raises(ValueError, match="not valid YAML"):  # safe loader: no object construction
+        load_yaml(bad)

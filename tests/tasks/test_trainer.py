@@ -1,0 +1,98 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lstmkit.tasks.trainer import TrainConfig, fit
+
+
+def _data(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    return x, y
+
+
+def _loss(model, batch):
+    x, y = batch
+    return F.cross_entropy(model(x), y)
+
+
+def _eval(model, batches):
+    x = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    logits = model(x)
+    return {"loss": F.cross_entropy(logits, y).item(), "accuracy": (logits.argmax(1) == y).float().mean().item()}
+
+
+def _run(config, model=None, loss=_loss, seed=0):
+    x, y = _data(seed=seed)
+    xv, yv = _data(32, seed=seed + 1)
+    model = model or nn.Linear(4, 2)
+    batches = lambda epoch: [(x[i : i + 16], y[i : i + 16]) for i in range(0, len(x), 16)]  # noqa: E731
+    return model, fit(model, batches, [(xv, yv)], loss, _eval, config)
+
+
+def test_fit_learns_logs_and_keeps_the_best_weights():
+    model, res = _run(TrainConfig(epochs=25, lr=0.05, progress="off", early_stopping=None))
+    assert res.epochs == len(res.history) == 25
+    row = res.history[0]
+    for key in ("train_loss", "val_loss", "val_accuracy", "lr", "grad_norm_mean", "grad_norm_max", "clipped_fraction"):
+        assert math.isfinite(row[key]), key
+    assert res.history[-1]["train_loss"] < row["train_loss"]
+    best = min(res.history, key=lambda h: h["val_loss"])
+    assert res.best_epoch == best["epoch"]
+    xv, yv = _data(32, seed=1)
+    with torch.no_grad():  # the model ends holding the best epoch's weights
+        assert _eval(model, [(xv, yv)])["loss"] == pytest.approx(best["val_loss"], rel=1e-6)
+
+
+def test_monitor_accuracy_selects_by_accuracy():
+    _, res = _run(TrainConfig(epochs=15, lr=0.05, progress="off", monitor="val_accuracy", early_stopping=None))
+    best = max(h["val_accuracy"] for h in res.history)
+    assert res.history[res.best_epoch - 1]["val_accuracy"] == best
+    assert all(h["val_accuracy"] < best for h in res.history[: res.best_epoch - 1])
+
+
+def test_early_stopping_and_plateau():
+    # lr so small nothing improves after the first epochs: the plateau halves lr, then we stop
+    _, res = _run(TrainConfig(epochs=200, lr=1e-7, min_lr=1e-9, progress="off", early_stopping=3, plateau_patience=0,
+                              monitor="val_accuracy"))
+    assert res.stopped_early and res.epochs < 200
+    assert res.epochs - res.best_epoch == 3
+    assert res.history[-1]["lr"] < res.history[0]["lr"]
+
+
+def test_clipping_is_applied_and_reported():
+    _, res = _run(TrainConfig(epochs=2, lr=0.1, clip_norm=1e-4, progress="off"))
+    assert res.history[0]["clipped_fraction"] == 1.0
+    _, res = _run(TrainConfig(epochs=2, lr=0.1, clip_norm=None, progress="off"))
+    assert res.history[0]["clipped_fraction"] == 0.0
+
+
+def test_nan_loss_raises_with_advice():
+    def bad_loss(model, batch):
+        return _loss(model, batch) * float("nan")
+
+    with pytest.raises(FloatingPointError, match="NaN/inf.*lower train.lr"):
+        _run(TrainConfig(epochs=3, progress="off"), loss=bad_loss)
+
+
+def test_same_seed_same_result_and_deterministic_flag_restored():
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2))
+        _, res = _run(TrainConfig(epochs=4, progress="off", deterministic=True), model=model)
+        runs.append([h["train_loss"] for h in res.history])
+    assert runs[0] == runs[1]
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_log_lines_when_not_a_terminal(caplog):
+    with caplog.at_level("INFO", logger="lstmkit"):
+        _run(TrainConfig(epochs=2, progress="log"))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert len(lines) == 2 and "val_loss" in lines[0] and "grad_norm" in lines[0]

@@ -1,0 +1,100 @@
+"""The CLI contract: train / evaluate / predict / datasets / models, and errors as exit code 2."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from lstmkit.cli import main
+
+from .tasks.helpers import waves, write_npz
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    write_npz(root / "train.npz", 150, seed=0)
+    write_npz(root / "test.npz", 60, seed=1)
+    (root / "cfg.yaml").write_text(yaml.safe_dump({
+        "task": "classify",
+        "data": {"train": str(root / "train.npz"), "test": str(root / "test.npz")},
+        "model": {"name": "rnn_classifier", "hidden_size": 8},
+        "train": {"epochs": 2, "progress": "off"},
+    }))
+    assert main(["-q", "train", str(root / "cfg.yaml"), "--out", str(root / "run"), "--set", "train.epochs=6",
+                 "--set", "train.lr=1e-2", "--set", "model.pooling=max"]) == 0
+    return root
+
+
+def test_train_applies_overrides_and_writes_resolved_config(trained, capsys):
+    cfg = yaml.safe_load((trained / "run" / "config.yaml").read_text())
+    assert cfg["train"]["epochs"] == 6 and cfg["train"]["lr"] == 0.01 and cfg["model"]["pooling"] == "max"
+    assert cfg["train"]["batch_size"] == 64  # defaults are written out too
+    assert json.loads((trained / "run" / "metrics.json").read_text())["epochs"] == 6
+
+
+def test_evaluate_defaults_to_the_runs_test_split(trained, capsys):
+    capsys.readouterr()
+    assert main(["-q", "evaluate", str(trained / "run"), "--output", str(trained / "eval.json")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    saved = json.loads((trained / "run" / "metrics.json").read_text())
+    assert out["accuracy"] == pytest.approx(saved["test"]["accuracy"])
+    assert out["n"] == 60 and len(out["confusion_matrix"]) == 3
+    assert json.loads((trained / "eval.json").read_text()) == out
+    assert main(["-q", "evaluate", str(trained / "run"), "--data", str(trained / "train.npz")]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 150
+
+
+def test_predict_writes_classes_and_probabilities(trained, capsys):
+    X, lengths, _ = waves(7, seed=3)
+    np.savez(trained / "new.npz", X=X, lengths=lengths)  # unlabelled
+    assert main(["-q", "predict", str(trained / "run"), str(trained / "new.npz"), "--output", str(trained / "p.csv")]) == 0
+    rows = list(csv.reader((trained / "p.csv").read_text().splitlines()))
+    assert rows[0] == ["index", "class", "p_high", "p_low", "p_mid"] and len(rows) == 8
+    for r in rows[1:]:
+        probs = [float(v) for v in r[2:]]
+        assert abs(sum(probs) - 1) < 1e-5 and r[1] == ["high", "low", "mid"][int(np.argmax(probs))]
+    assert main(["-q", "predict", str(trained / "run"), str(trained / "new.npz"), "--output", str(trained / "p.json")]) == 0
+    js = json.loads((trained / "p.json").read_text())
+    assert [j["class"] for j in js] == [r[1] for r in rows[1:]]
+    capsys.readouterr()
+    assert main(["-q", "predict", str(trained / "run"), str(trained / "new.npz")]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("index,class")
+
+
+def test_predict_feature_mismatch_is_a_clear_error(trained, capsys):
+    X, lengths, _ = waves(4, seed=3, features=3)
+    np.savez(trained / "wide.npz", X=X, lengths=lengths)
+    assert main(["-q", "predict", str(trained / "run"), str(trained / "wide.npz")]) == 2
+    assert "sample 0 has 3 features per step but the model was trained on 2" in capsys.readouterr().err
+
+
+def test_listing_commands(capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "digits" in out and "mnist1d" in out and "GunPoint" in out and "JapaneseVowels" in out
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("rnn_classifier", "lstm_fcn", "mlstm_fcn"):
+        assert name in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "nope.yaml"], "config nope.yaml does not exist"),
+    (["train", "classify/digits", "--set", "model.name=lstm_fnc", "--out", "{tmp}/x"], "unknown model 'lstm_fnc'"),
+    (["train", "classify/digits", "--set", "data.name=digitz", "--out", "{tmp}/x"], "unknown dataset 'digitz'"),
+    (["train", "classify/digits", "--set", "train.lr=-1", "--out", "{tmp}/x"], "lr must be a positive number"),
+    (["train", "classify/digits", "--set", "train.lr", "--out", "{tmp}/x"], "must look like key.sub=value"),
+    (["evaluate", "{tmp}"], "model.safetensors is missing"),
+])
+def test_errors_exit_2_with_a_message(args, message, tmp_path, capsys):
+    assert main([a.format(tmp=tmp_path) for a in args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_out_refuses_a_foreign_directory(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["train", "classify/digits", "--out", str(tmp_path)]) == 2
+    assert "not an lstmkit run" in capsys.readouterr().err
