@@ -91,8 +91,6 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         if getattr(X, "ndim", None) == 3 or (isinstance(X, np.ndarray) and X.ndim == 3):
             X = check_array(X, allow_nd=True, dtype=np.float64)
             seqs = list(X)
-            if reset:
-                self._tabular = False
         else:
             X = validate_data(self, X, reset=reset, dtype=np.float64)  # 2-D: n univariate series of T steps
             if reset:
@@ -114,7 +112,7 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
     def _features(self, seqs: list[np.ndarray], reset: bool) -> list[np.ndarray]:
         d = seqs[0].shape[1] if seqs else 0
         if reset:
-            self.n_features_in_ = d
+            self.n_features_in_, self._tabular = d, False
         elif self._tabular:
             raise ValueError(f"X has {d} features per step as a 3-D array or list, but {type(self).__name__} was "
                              f"fitted on a 2-D array of {self.n_features_in_} steps")

@@ -15,6 +15,12 @@ def test_overrides_parse_yaml_values_and_create_sections():
     assert out["data"]["name"] == "ucr:GunPoint"
 
 
+def test_yaml_1_2_scalars(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("a: 1e-3\nb: off\nc: yes\nd: true\ne: 2\nf: .5\ng: 1_000\n")
+    assert load_yaml(path) == {"a": 0.001, "b": "off", "c": "yes", "d": True, "e": 2, "f": 0.5, "g": 1000}
+
+
 def test_override_errors():
     with pytest.raises(ValueError, match="must look like key.sub=value"):
         apply_overrides({}, ["train.lr"])

@@ -38,13 +38,19 @@ def _yaml():
 
 
 def _safe_load(text: str):
-    """yaml.safe_load, with YAML 1.2 float syntax."""
+    """yaml.safe_load with YAML 1.2 scalars: 3e-3 is a float, only true/false are booleans."""
     global _LOADER
     yaml = _yaml()
     if _LOADER is None:
         class Loader(yaml.SafeLoader):
             pass
 
+        # YAML 1.2 booleans: only true/false (1.1 also reads on/off/yes/no, so "progress: off" became False)
+        Loader.yaml_implicit_resolvers = {
+            first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+        Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                     list("tTfF"))
         Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
         _LOADER = Loader
     return yaml.load(text, Loader=_LOADER)

@@ -1,0 +1,31 @@
+"""Accuracy on the official test splits (slow: `make test-all`). Each preset, 3 seeds, goal on the mean.
+
+The same runs, with wall times and the published anchors, are tabulated in docs/results.md.
+"""
+
+import numpy as np
+import pytest
+
+from lstmkit.cli import resolve_config
+from lstmkit.tasks.classify import train_classifier
+
+GOALS = {  # preset -> goal for the mean test accuracy over seeds 0, 1, 2
+    "classify/digits": 0.985,
+    "classify/mnist1d": 0.980,
+    "classify/gunpoint": 0.993,
+    "classify/italypower": 0.965,
+    "classify/basicmotions": 1.0,
+    "classify/japanesevowels": 0.985,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(GOALS))
+def test_preset_reaches_its_goal(preset, tmp_path):
+    accs = []
+    for seed in range(3):
+        config, _ = resolve_config(preset, [f"train.seed={seed}", "train.progress=off"])
+        metrics = train_classifier(config, tmp_path / f"seed{seed}")
+        assert metrics["train_seconds"] < 300, f"{preset} seed {seed} took {metrics['train_seconds']:.0f} s"
+        accs.append(metrics["test"]["accuracy"])
+    assert np.mean(accs) >= GOALS[preset] - 1e-9, f"{preset}: {accs}"
