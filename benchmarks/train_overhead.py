@@ -35,10 +35,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from lstmkit.tasks.classify import ClassifyConfig, DataConfig, _batches, _evaluate, build_model, fit_classifier  # noqa: E402
-from lstmkit.tasks.classify import Preprocessor, load_data, train_classifier  # noqa: E402
+from lstmkit.tasks.classify import ClassifyConfig, fit_classifier, load_data, prepare_training, train_classifier  # noqa: E402
 from lstmkit.tasks.config import apply_overrides, build, load_yaml  # noqa: E402
-from lstmkit.data import stratified_split  # noqa: E402
 
 PRESET = os.path.join(os.path.dirname(__file__), "..", "src", "lstmkit", "configs", "classify", "digits.yaml")
 
@@ -49,19 +47,10 @@ def _config(epochs: int) -> ClassifyConfig:
 
 
 def _setup(cfg: ClassifyConfig):
-    """The exact model, batches and split that fit_classifier builds for this config."""
+    """The exact model, batches and split that lstmkit's own run starts from."""
     (x, y), _ = load_data(cfg.data)
-    tr, va = stratified_split(y, cfg.train.val_fraction, seed=cfg.train.seed)
-    pre = Preprocessor.fit([x[i] for i in tr], y, normalize=cfg.data.normalize)
-    x_tr, x_va = pre.inputs([x[i] for i in tr]), pre.inputs([x[i] for i in va])
-    y_tr, y_va = pre.targets(y[tr]), pre.targets(y[va])
-    torch.manual_seed(cfg.train.seed)
-    import numpy as np
-
-    model, _ = build_model(cfg.model, pre, np.array([len(a) for a in x_tr + x_va]))
-    train = _batches(x_tr, y_tr, pre, cfg.train.batch_size, shuffle=True, seed=cfg.train.seed)
-    val = _batches(x_va, y_va, pre, max(cfg.train.batch_size, 256))
-    return model, train, val
+    p = prepare_training(x, y, cfg.model, cfg.train, cfg.data.normalize)
+    return p.model, p.train_set, p.val_set
 
 
 def minimal_loop(cfg: ClassifyConfig, validate: bool) -> float:

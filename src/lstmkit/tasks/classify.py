@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import platform
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -34,16 +33,16 @@ from torch.nn import functional as F
 
 from .. import __version__
 from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
-from ..data import LabelMap, SeriesSet, Standardizer, load_csv, load_dataset, load_mnist_idx, load_npz, load_ts, stratified_split
+from ..data import LabelMap, Standardizer, load_csv, load_dataset, load_mnist_idx, load_npz, load_ts, stratified_split
 from ..data.collate import SequenceBatches
 from ..data.text import Vocabulary, load_text_csv
-from ..eval.metrics import classification_metrics, confusion_matrix, format_confusion, per_class_report
+from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..models import create_model
 from .config import dump_yaml, to_plain
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
 
 __all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
-           "load_inputs", "fit_classifier"]
+           "load_inputs", "fit_classifier", "prepare_training"]
 
 log = logging.getLogger(__name__)
 
@@ -298,8 +297,8 @@ class Classifier:
         return list(self.pre.labels.classes)
 
     @torch.no_grad()
-    def predict_proba(self, inputs: Sequence) -> np.ndarray:
-        """(n, C) class probabilities, rows in input order."""
+    def logits(self, inputs: Sequence) -> torch.Tensor:
+        """(n, C) logits on the CPU, rows in input order (batched by length inside)."""
         arrays = self.pre.inputs(inputs)
         batches = _batches(arrays, None, self.pre, self.batch_size, dtype=getattr(torch, self.dtype))
         device = next(self.model.parameters()).device
@@ -309,21 +308,24 @@ class Classifier:
             logits = torch.cat([self.model(x.to(device), n.to(device)) for x, n in batches])
         finally:
             self.model.train(was_training)
-        return torch.softmax(batches.restore_order(logits.cpu()).double(), dim=1).numpy()
+        return batches.restore_order(logits.cpu())
+
+    def predict_proba(self, inputs: Sequence) -> np.ndarray:
+        """(n, C) class probabilities, rows in input order."""
+        return torch.softmax(self.logits(inputs).double(), dim=1).numpy()
 
     def predict(self, inputs: Sequence) -> list:
-        return self.pre.labels.decode(self.predict_proba(inputs).argmax(1))
+        return self.pre.labels.decode(self.logits(inputs).argmax(1))
 
     def evaluate(self, inputs: Sequence, labels: Sequence) -> tuple[dict, list[dict], np.ndarray]:
-        """(metrics incl. loss, per-class report, confusion matrix) against true labels."""
+        """(metrics incl. loss and n, per-class report, confusion matrix) against true labels."""
         if len(inputs) != len(labels):
             raise ValueError(f"{len(inputs)} inputs but {len(labels)} labels")
         y = self.pre.targets(labels)
-        proba = self.predict_proba(inputs)
-        k = len(self.pre.labels)
-        metrics = {"loss": float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None)).mean()),
-                   **classification_metrics(y, proba.argmax(1), k)}
-        return metrics, per_class_report(y, proba.argmax(1), self.classes), confusion_matrix(y, proba.argmax(1), k)
+        logits = self.logits(inputs)
+        pred, k = logits.argmax(1).numpy(), len(self.pre.labels)
+        metrics = {**_scores(logits, torch.as_tensor(y), k), "n": len(y)}
+        return metrics, per_class_report(y, pred, self.classes), confusion_matrix(y, pred, k)
 
     def save(self, directory: str | os.PathLike, extra: dict | None = None) -> None:
         meta = {"task": "classify", "lstmkit_version": __version__, "model": to_plain(self.spec),
@@ -353,13 +355,21 @@ def load_classifier(directory: str | os.PathLike, device: str = "cpu") -> Classi
 # ------------------------------------------------------------------------------- training
 
 
-def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train: TrainConfig,
-                   normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None
-                   ) -> tuple[Classifier, FitResult, dict]:
-    """Carve validation (stratified, seed ``train.seed``), fit preprocessing on the rest, train.
+@dataclass
+class Prepared:
+    """What training starts from: the model, its exact spec, the fitted preprocessing and batches."""
 
-    Returns (classifier, fit result, validation metrics of the selected weights).
-    """
+    model: nn.Module
+    spec: dict
+    pre: Preprocessor
+    train_set: SequenceBatches
+    val_set: SequenceBatches
+
+
+def prepare_training(inputs: Sequence, labels: np.ndarray, model_spec: dict, train: TrainConfig,
+                     normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None) -> Prepared:
+    """Carve validation (stratified, seed ``train.seed``), fit preprocessing on the rest, build the
+    model (seeded) and the length-grouped batches."""
     if len(inputs) == 0:
         raise ValueError("the training data is empty: no samples to fit on")
     if labels is None or len(labels) != len(inputs):
@@ -372,17 +382,24 @@ def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train
     pre = Preprocessor.fit(pick(tr), labels, normalize=normalize, min_freq=min_freq, max_vocab=max_vocab)
     x_tr, x_va = pre.inputs(pick(tr)), pre.inputs(pick(va))
     y_tr, y_va = pre.targets(labels[tr]), pre.targets(labels[va])
-    lengths = np.array([len(a) for a in x_tr + x_va])
     seed_everything(train.seed)
-    model, spec = build_model(model_spec, pre, lengths)
-    train_set = _batches(x_tr, y_tr, pre, train.batch_size, shuffle=True, seed=train.seed)
-    val_set = _batches(x_va, y_va, pre, max(train.batch_size, 256))
-    result = fit(model, train_set.batches, val_set, _loss, _evaluate, train)
-    model.eval()
+    model, spec = build_model(model_spec, pre, np.array([len(a) for a in x_tr + x_va]))
+    return Prepared(model, spec, pre, _batches(x_tr, y_tr, pre, train.batch_size, shuffle=True, seed=train.seed),
+                    _batches(x_va, y_va, pre, max(train.batch_size, 256)))
+
+
+def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train: TrainConfig,
+                   normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None
+                   ) -> tuple[Classifier, FitResult, dict]:
+    """:func:`prepare_training`, then train; returns (classifier, fit result, validation metrics
+    of the selected weights)."""
+    p = prepare_training(inputs, labels, model_spec, train, normalize, min_freq, max_vocab)
+    result = fit(p.model, p.train_set.batches, p.val_set, _loss, _evaluate, train)
+    p.model.eval()
     with torch.no_grad():
-        device = next(model.parameters()).device
-        val_metrics = _evaluate(model, [tuple(t.to(device) for t in b) for b in val_set])
-    return Classifier(model, pre, spec), result, val_metrics
+        device = next(p.model.parameters()).device
+        val_metrics = _evaluate(p.model, [tuple(t.to(device) for t in b) for b in p.val_set])
+    return Classifier(p.model, p.pre, p.spec), result, val_metrics
 
 
 def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike) -> dict:

@@ -1,0 +1,63 @@
+"""Run classification presets over seeds and print docs/results.md rows (mean ± std, wall time).
+
+    python scripts/accuracy_table.py classify/digits classify/gunpoint --seeds 0 1 2
+    python scripts/accuracy_table.py classify/gunpoint --label "plain LSTM" \\
+        --set 'model={name: rnn_classifier, hidden_size: 128, pooling: mean}'
+
+Each run writes its run directory under --runs (default runs/table/<preset>-<label>-s<seed>),
+and one JSON line per run is appended to --log, so a table can be rebuilt without rerunning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from lstmkit.cli import resolve_config  # noqa: E402
+from lstmkit.tasks.classify import train_classifier  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("presets", nargs="+")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--label", default="preset")
+    p.add_argument("--runs", default="runs/table")
+    p.add_argument("--log", default="runs/table/runs.jsonl")
+    args = p.parse_args()
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    Path(args.log).parent.mkdir(parents=True, exist_ok=True)
+    for preset in args.presets:
+        accs, f1s, walls = [], [], []
+        for seed in args.seeds:
+            config, _ = resolve_config(preset, [*args.set, f"train.seed={seed}", "train.progress=off"])
+            out = Path(args.runs) / f"{preset.replace('/', '-')}-{args.label.replace(' ', '_')}-s{seed}"
+            t0 = time.perf_counter()
+            m = train_classifier(config, out)
+            wall = time.perf_counter() - t0
+            accs.append(m["test"]["accuracy"])
+            f1s.append(m["test"]["macro_f1"])
+            walls.append(wall)
+            with open(args.log, "a") as f:
+                f.write(json.dumps({"preset": preset, "label": args.label, "seed": seed, "set": args.set,
+                                    "test": m["test"], "val": m["val"], "epochs": m["epochs"],
+                                    "best_epoch": m["best_epoch"], "train_seconds": m["train_seconds"],
+                                    "wall_seconds": wall, "threads": m["threads"], "run": str(out)}) + "\n")
+            print(f"  {preset} [{args.label}] seed {seed}: test {100 * accs[-1]:.2f}%  val {100 * m['val']['accuracy']:.2f}%"
+                  f"  epochs {m['epochs']} (best {m['best_epoch']})  {wall:.0f} s", flush=True)
+        a, f = 100 * np.array(accs), 100 * np.array(f1s)
+        print(f"| {preset} | {args.label} | {a.mean():.2f} ± {a.std():.2f} | {f.mean():.2f} ± {f.std():.2f} | "
+              f"{np.mean(walls):.0f} s | {', '.join(f'{v:.2f}' for v in a)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
