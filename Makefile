@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lstmkit-installed
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo test test-all bench bench-train clean
 
 setup: $(STAMP)
 
@@ -32,5 +32,8 @@ test-all: setup
 bench: setup
 	$(PY) benchmarks/layer_speed.py --out benchmarks/results/layer_speed.json
 
+bench-train: setup
+	$(PY) benchmarks/train_overhead.py --epochs 20 --repeats 3 --out benchmarks/results/train_overhead.json
+
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache runs
