@@ -198,3 +198,49 @@ def test_seeds_reproduce_and_differ(tmp_path):
     sa = load_classifier(tmp_path / "a").model.state_dict()
     sb = load_classifier(tmp_path / "b").model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _write_user_files(tmp_path, fmt):
+    """Train/test files of one format holding the same kind of 3-class waves (univariate)."""
+    from tests.data.test_files import _write_idx
+
+    paths = {}
+    for split, seed, n in (("train", 0, 90), ("test", 1, 30)):
+        X, lengths, y = waves(n, seed, features=1, equal=fmt == "idx", max_len=28)
+        if fmt == "csv":
+            rows = [",".join([lab, *(f"{v:.5f}" for v in x[:L, 0])]) for x, L, lab in zip(X, lengths, y)]
+            (tmp_path / f"{split}.csv").write_text("\n".join(rows) + "\n")
+            paths[split] = tmp_path / f"{split}.csv"
+        elif fmt == "ts":
+            head = "@problemName waves\n@univariate true\n@equalLength false\n@classLabel true high low mid\n@data\n"
+            rows = [",".join(f"{v:.5f}" for v in x[:L, 0]) + f":{lab}" for x, L, lab in zip(X, lengths, y)]
+            (tmp_path / f"{split}.ts").write_text(head + "\n".join(rows) + "\n")
+            paths[split] = tmp_path / f"{split}.ts"
+        else:  # idx: 28 rows of 28 pixels, labels 0..2
+            img = np.clip((X[:, :, :1] + 1.5) * 80, 0, 255).repeat(28, axis=2).astype(np.uint8)
+            _write_idx(tmp_path / f"{split}-images-idx3-ubyte", img)
+            _write_idx(tmp_path / f"{split}-labels-idx1-ubyte", np.searchsorted(["high", "low", "mid"], y))
+            paths[split] = tmp_path / f"{split}-images-idx3-ubyte"
+            paths[f"{split}_labels"] = tmp_path / f"{split}-labels-idx1-ubyte"
+    return paths
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ts", "idx"])
+def test_user_file_formats_train_end_to_end(tmp_path, fmt):
+    p = _write_user_files(tmp_path, fmt)
+    extra = {"train_labels": str(p["train_labels"]), "test_labels": str(p["test_labels"])} if fmt == "idx" else {}
+    cfg = _config(p["train"], p["test"], **extra)
+    cfg.train = TrainConfig(epochs=3, batch_size=32, progress="off")
+    metrics = train_classifier(cfg, tmp_path / "out")
+    assert metrics["n_train"] == 90 and metrics["n_test"] == 30
+    clf = load_classifier(tmp_path / "out")
+    assert clf.pre.num_features == (28 if fmt == "idx" else 1)
+    assert len(clf.classes) == 3
+
+
+def test_user_file_without_test_split_carves_one(tmp_path, caplog):
+    path = write_npz(tmp_path / "all.npz", 80)
+    with caplog.at_level("INFO", logger="lstmkit"):
+        metrics = train_classifier(_config(path, test_fraction=0.25), tmp_path / "out")
+    assert metrics["n_train"] == 60 and metrics["n_test"] == 20
+    assert any("carved a stratified 25% test split" in r.getMessage() for r in caplog.records)
