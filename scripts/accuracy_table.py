@@ -3,6 +3,7 @@
     python scripts/accuracy_table.py classify/digits classify/gunpoint --seeds 0 1 2
     python scripts/accuracy_table.py classify/gunpoint --label "plain LSTM" \\
         --set 'model={name: rnn_classifier, hidden_size: 128, pooling: mean}'
+    python scripts/accuracy_table.py --from-log runs/table/runs.jsonl   # the table again, no training
 
 Each run writes its run directory under --runs (default runs/table/<preset>-<label>-s<seed>),
 and one JSON line per run is appended to --log, so a table can be rebuilt without rerunning.
@@ -27,13 +28,18 @@ from lstmkit.tasks.classify import train_classifier  # noqa: E402
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("presets", nargs="+")
+    p.add_argument("presets", nargs="*")
+    p.add_argument("--from-log", help="print the table from a runs.jsonl written earlier, without training")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--label", default="preset")
     p.add_argument("--runs", default="runs/table")
     p.add_argument("--log", default="runs/table/runs.jsonl")
     args = p.parse_args()
+    if args.from_log:
+        return table_from_log(args.from_log)
+    if not args.presets:
+        p.error("give presets to run, or --from-log")
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
     for preset in args.presets:
@@ -54,9 +60,25 @@ def main() -> None:
                                     "wall_seconds": wall, "threads": m["threads"], "run": str(out)}) + "\n")
             print(f"  {preset} [{args.label}] seed {seed}: test {100 * accs[-1]:.2f}%  val {100 * m['val']['accuracy']:.2f}%"
                   f"  epochs {m['epochs']} (best {m['best_epoch']})  {wall:.0f} s", flush=True)
-        a, f = 100 * np.array(accs), 100 * np.array(f1s)
-        print(f"| {preset} | {args.label} | {a.mean():.2f} ± {a.std():.2f} | {f.mean():.2f} ± {f.std():.2f} | "
-              f"{np.mean(walls):.0f} s | {', '.join(f'{v:.2f}' for v in a)} |", flush=True)
+        print(_row(preset, args.label, accs, f1s, walls), flush=True)
+
+
+def _row(preset: str, label: str, accs, f1s, walls) -> str:
+    a, f = 100 * np.array(accs), 100 * np.array(f1s)
+    return (f"| {preset} | {label} | {a.mean():.2f} ± {a.std():.2f} | {f.mean():.2f} ± {f.std():.2f} | "
+            f"{np.mean(walls):.0f} s (max {np.max(walls):.0f}) | {', '.join(f'{v:.2f}' for v in a)} |")
+
+
+def table_from_log(path: str) -> None:
+    groups: dict[tuple, list[dict]] = {}
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line)
+        groups.setdefault((r["preset"], r["label"]), []).append(r)
+    print("| preset | model | test accuracy % | test macro-F1 % | wall per run | per seed |")
+    print("|---|---|---|---|---|---|")
+    for (preset, label), rs in groups.items():
+        print(_row(preset, label, [r["test"]["accuracy"] for r in rs], [r["test"]["macro_f1"] for r in rs],
+                   [r["wall_seconds"] for r in rs]))
 
 
 if __name__ == "__main__":

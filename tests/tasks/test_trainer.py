@@ -96,3 +96,9 @@ def test_log_lines_when_not_a_terminal(caplog):
         _run(TrainConfig(epochs=2, progress="log"))
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
     assert len(lines) == 2 and "val_loss" in lines[0] and "grad_norm" in lines[0]
+
+
+def test_progress_bar_on_request(capsys):
+    _run(TrainConfig(epochs=3, progress="bar"))
+    err = capsys.readouterr().err
+    assert "3/3" in err and "best@" in err
