@@ -98,3 +98,10 @@ def test_out_refuses_a_foreign_directory(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine")
     assert main(["train", "classify/digits", "--out", str(tmp_path)]) == 2
     assert "not an lstmkit run" in capsys.readouterr().err
+
+
+def test_demo_runs_the_digits_preset_and_writes_its_report(tmp_path, capsys):
+    assert main(["-q", "demo", "--out", str(tmp_path / "demo"), "--set", "train.epochs=15"]) == 0
+    out = capsys.readouterr().out
+    assert "Parity with torch.nn.LSTM" in out and "test accuracy" in out and out.rstrip().endswith("OK")
+    assert (tmp_path / "demo" / "report.md").is_file()

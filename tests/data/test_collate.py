@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from lstmkit.data import LengthBucketSampler, pad_sequences
+from lstmkit.data.collate import SequenceBatches
 
 
 def test_pad_sequences_keeps_lengths_and_values():
@@ -49,3 +50,30 @@ def test_bucket_sampler_errors():
         LengthBucketSampler([1, 2], 0)
     with pytest.raises(ValueError, match="lengths must be a non-empty 1-D"):
         LengthBucketSampler([], 4)
+
+
+def test_sequence_batches_keep_padding_small_and_cover_every_sample_once():
+    rng = np.random.default_rng(0)
+    seqs = [np.ones((int(n), 2), dtype=np.float32) for n in rng.integers(10, 101, 640)]
+    labels = np.arange(640) % 3
+    batches = SequenceBatches(seqs, labels, batch_size=32, shuffle=True, seed=0)
+    seen, padded, real = [], 0, 0
+    for x, lengths, y in batches.batches(1):
+        assert x.shape[1] == int(lengths.max())  # each batch cut to its own longest sequence
+        padded += x.shape[0] * x.shape[1]
+        real += int(lengths.sum())
+        seen.extend(y.tolist())
+    assert sorted(seen) == sorted(labels.tolist())
+    assert 1 - real / padded < 0.05  # random batches of lengths 10..100 waste ~40%
+    first = [b[2].tolist() for b in batches.batches(1)]
+    assert first != [b[2].tolist() for b in batches.batches(2)]  # reshuffled per epoch
+
+
+def test_sequence_batches_restore_order():
+    seqs = [np.full((n, 1), float(i), dtype=np.float32) for i, n in enumerate([5, 2, 9, 2, 7])]
+    batches = SequenceBatches(seqs, None, batch_size=2)
+    rows = torch.cat([x[:, 0, 0] for x, _ in batches])  # grouped by length, not input order
+    assert rows.tolist() != [0, 1, 2, 3, 4]
+    assert batches.restore_order(rows).tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="with batches\\(epoch\\)"):
+        iter(SequenceBatches(seqs, None, batch_size=2, shuffle=True))
