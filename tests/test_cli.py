@@ -105,3 +105,22 @@ def test_demo_runs_the_digits_preset_and_writes_its_report(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Parity with torch.nn.LSTM" in out and "test accuracy" in out and out.rstrip().endswith("OK")
     assert (tmp_path / "demo" / "report.md").is_file()
+
+
+def test_text_run_evaluates_and_predicts_csv_files(tmp_path, capsys):
+    from .tasks.helpers import write_reviews
+
+    write_reviews(tmp_path / "train.csv", 200, seed=0)
+    write_reviews(tmp_path / "test.csv", 60, seed=1)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump({
+        "data": {"train": str(tmp_path / "train.csv"), "test": str(tmp_path / "test.csv"), "format": "text"},
+        "model": {"name": "rnn_classifier", "hidden_size": 16, "input_size": 16, "pooling": "max"},
+        "train": {"epochs": 15, "lr": 0.01, "progress": "off"}}))
+    assert main(["-q", "train", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["-q", "evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "test.csv")]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 60
+    (tmp_path / "new.csv").write_text('text\n"Great fun, I love it!"\n"Dull, boring and awful."\n')
+    assert main(["-q", "predict", str(tmp_path / "run"), str(tmp_path / "new.csv")]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0] == "index,class,p_neg,p_pos" and rows[1].split(",")[1] == "pos" and rows[2].split(",")[1] == "neg"

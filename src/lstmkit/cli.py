@@ -128,6 +128,11 @@ def _meta(run: str) -> dict:
     return load_checkpoint(run)[1]
 
 
+def _input_format(clf, fmt: str) -> str:
+    """A text model reads CSV files as text,label; anything else goes by suffix."""
+    return "text" if clf.pre.kind == "tokens" and fmt == "auto" else fmt
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .tasks.classify import DataConfig, load_classifier, load_data, load_inputs
 
@@ -139,7 +144,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         _, (x, y) = load_data(DataConfig(**saved))
         source = "the run's test split"
     elif Path(args.data).is_file():
-        x, y = load_inputs(args.data, args.format, args.labels, args.label_column)
+        x, y = load_inputs(args.data, _input_format(clf, args.format), args.labels, args.label_column)
         if y is None:
             raise ValueError(f"{args.data} has no labels to evaluate against")
         source = args.data
@@ -161,8 +166,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .tasks.classify import load_classifier, load_inputs
 
     clf = load_classifier(args.run)
-    fmt = "text" if clf.pre.kind == "tokens" and args.format == "auto" else args.format
-    x, _ = load_inputs(args.input, fmt, label_column=args.label_column, text_column=args.text_column,
+    x, _ = load_inputs(args.input, _input_format(clf, args.format), label_column=args.label_column, text_column=args.text_column,
                        labelled=args.label_column is not None)
     proba = clf.predict_proba(x)
     classes = clf.classes
