@@ -66,7 +66,6 @@ def _cmd_parity(args: argparse.Namespace) -> int:
     return 0 if max(report.values()) <= 1e-10 else 1
 
 
-
 # ------------------------------------------------------------------------------ train etc.
 
 
@@ -122,12 +121,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _meta(run: str) -> dict:
-    from .checkpoint import load_checkpoint
-
-    return load_checkpoint(run)[1]
-
-
 def _input_format(clf, fmt: str) -> str:
     """A text model reads CSV files as text,label; anything else goes by suffix."""
     return "text" if clf.pre.kind == "tokens" and fmt == "auto" else fmt
@@ -138,7 +131,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     clf = load_classifier(args.run)
     if args.data is None:
-        saved = _meta(args.run).get("data")
+        saved = clf.meta.get("data")
         if not saved:
             raise ValueError(f"{args.run}: model.json records no data source; pass --data")
         _, (x, y) = load_data(DataConfig(**saved))

@@ -291,6 +291,7 @@ class Classifier:
     spec: dict
     batch_size: int = 256
     dtype: Literal["float32", "float64"] = "float32"  # of the series fed to the model (set with model.to)
+    meta: dict = field(default_factory=dict)  # model.json's description when loaded from a run
 
     @property
     def classes(self) -> list:
@@ -349,7 +350,7 @@ def load_classifier(directory: str | os.PathLike, device: str = "cpu") -> Classi
     except RuntimeError as e:
         raise ValueError(f"{Path(directory)}: weights do not fit the described model ({e})") from None
     model.to(resolve_device(device)).eval()
-    return Classifier(model, pre, {"name": name, **spec})
+    return Classifier(model, pre, {"name": name, **spec}, meta=meta)
 
 
 # ------------------------------------------------------------------------------- training
