@@ -49,3 +49,14 @@ def test_sequence_input_errors():
         clf.predict([np.full((4, 2), np.nan)])
     with pytest.raises(ValueError, match="fitted on a 2-D array"):
         LSTMClassifier(**FAST).fit(np.random.rand(20, 6), np.arange(20) % 2).predict(np.zeros((2, 6, 1)))
+
+
+def test_two_d_input_after_fitting_on_series():
+    rng = np.random.default_rng(1)
+    seqs = [rng.standard_normal((int(n), 1)) + c for n, c in zip(rng.integers(5, 15, 40), np.arange(40) % 2)]
+    clf = LSTMClassifier(**FAST, random_state=0).fit(seqs, np.arange(40) % 2)
+    proba = clf.predict_proba(np.zeros((3, 9)))  # univariate series of any length
+    np.testing.assert_allclose(proba, clf.predict_proba([np.zeros((9, 1))] * 3))
+    wide = LSTMClassifier(**FAST, random_state=0).fit([s.repeat(2, axis=1) for s in seqs], np.arange(40) % 2)
+    with pytest.raises(ValueError, match="expecting 2 features per time step"):
+        wide.predict(np.zeros((3, 9)))

@@ -5,8 +5,10 @@ Input ``X`` is one of:
 - a 3-D array (n, T, D): n series of T steps and D features per step (``lengths=`` (n,)
   marks shorter series in a padded array; steps past a length are never read);
 - a list of n arrays (T_i, D) or (T_i,): variable-length series, each keeping its length;
-- a 2-D array (n, T): n univariate series of T steps. This is scikit-learn's tabular case, so
-  ``n_features_in_`` is T and predicting needs the same T, as for any tabular estimator.
+- a 2-D array (n, T) (or a list of equal-length 1-D arrays): n univariate series of T steps.
+  Fitted on such input, the estimator is in scikit-learn's tabular case: ``n_features_in_`` is
+  T and predicting needs the same T, as for any tabular estimator. Fitted on univariate
+  series (D = 1), it also predicts 2-D input of any T.
 
 ``n_features_in_`` is D for 3-D and list input. Training carves a stratified validation split
 (``val_fraction``) from the data for early stopping and best-epoch selection, fits the
@@ -88,16 +90,17 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
             raise ValueError("X is a ragged object array; pass a list of (T_i, D) arrays (each keeps its length) "
                              "or a padded (n, T, D) array with lengths=")
-        if getattr(X, "ndim", None) == 3 or (isinstance(X, np.ndarray) and X.ndim == 3):
-            X = check_array(X, allow_nd=True, dtype=np.float64)
-            seqs = list(X)
+        if getattr(X, "ndim", None) == 3:
+            return self._features(self._cut(list(check_array(X, allow_nd=True, dtype=np.float64)), lengths), reset)
+        if not reset and not self._tabular:  # fitted on series: 2-D input is n univariate series
+            if self.n_features_in_ != 1:
+                raise ValueError(f"X is 2-D (n univariate series), but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features per time step: pass (n, T, D) or a list of (T_i, D)")
+            X = check_array(X, dtype=np.float64)
         else:
             X = validate_data(self, X, reset=reset, dtype=np.float64)  # 2-D: n univariate series of T steps
-            if reset:
-                self._tabular = True
-            seqs = [row[:, None] for row in X]
-            return self._cut(seqs, lengths)
-        return self._features(self._cut(seqs, lengths), reset)
+            self._tabular = True
+        return self._cut([row[:, None] for row in X], lengths)
 
     @staticmethod
     def _cut(seqs: list[np.ndarray], lengths) -> list[np.ndarray]:
