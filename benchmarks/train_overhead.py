@@ -13,8 +13,8 @@ length-grouped batches for the same number of epochs, in this process:
 - ``lightning`` (only when the ``lightning`` package is installed): a LightningModule with the
   same steps and validation, progress bar, logger and checkpointing off.
 
-Each contender runs ``--repeats`` times after one warm-up; the median is reported, with the
-ratio minimal / contender (goal for ``lstmkit fit``: >= 0.8).
+Each contender runs once to warm up, then ``--repeats`` rounds run every contender in turn; the
+median is reported, with the ratio minimal / contender (goal for ``lstmkit fit``: >= 0.8).
 
     python benchmarks/train_overhead.py --epochs 20 --repeats 3 --out benchmarks/results/train_overhead.json
 """
@@ -152,7 +152,10 @@ def main() -> None:
         if run() is None:  # warm-up; None: not installed
             print(f"{name:28s} skipped (not installed)")
             continue
-        times[name] = [run() for _ in range(args.repeats)]
+        times[name] = []
+    for _ in range(args.repeats):  # rounds interleave the contenders, so drift hits all alike
+        for name in times:
+            times[name].append(contenders[name]())
     base = statistics.median(times["minimal"])
     rows = []
     print(f"digits, {args.epochs} epochs, {torch.get_num_threads()} thread(s), median of {args.repeats}")
