@@ -124,3 +124,12 @@ def test_text_run_evaluates_and_predicts_csv_files(tmp_path, capsys):
     assert main(["-q", "predict", str(tmp_path / "run"), str(tmp_path / "new.csv")]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert rows[0] == "index,class,p_neg,p_pos" and rows[1].split(",")[1] == "pos" and rows[2].split(",")[1] == "neg"
+
+
+def test_cli_formats_are_the_configs_formats():
+    import typing
+
+    from lstmkit.cli import FORMATS
+    from lstmkit.tasks.classify import Format
+
+    assert FORMATS == typing.get_args(Format)

@@ -27,6 +27,7 @@ from . import __version__
 from .nn import LSTM
 
 PRESETS = resources.files("lstmkit") / "configs"
+FORMATS = ("auto", "npz", "csv", "ts", "idx", "text")  # lstmkit.tasks.classify.Format (a test keeps them equal)
 
 
 def parity_report(seed: int = 0) -> dict[str, float]:
@@ -245,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory")
     p.add_argument("--data", help="a dataset name (its test split) or a labelled file; default: the run's test split")
     p.add_argument("--labels", help="IDX label file for IDX images")
-    p.add_argument("--format", default="auto", choices=["auto", "npz", "csv", "ts", "idx", "text"])
+    p.add_argument("--format", default="auto", choices=FORMATS)
     p.add_argument("--label-column", type=_column, help="CSV label column (default: the first column; text: 'label')")
     p.add_argument("--output", help="write the JSON result here too")
     p.set_defaults(func=_cmd_evaluate)
@@ -254,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory")
     p.add_argument("input", help="a .npz, .csv, .ts or IDX file (text runs: a CSV with a text column)")
     p.add_argument("--output", help="CSV (default) or .json; default: stdout")
-    p.add_argument("--format", default="auto", choices=["auto", "npz", "csv", "ts", "idx", "text"])
+    p.add_argument("--format", default="auto", choices=FORMATS)
     p.add_argument("--label-column", type=_column, help="a label column to skip in a CSV input (default: none; every column is data)")
     p.add_argument("--text-column", default="text")
     p.set_defaults(func=_cmd_predict)

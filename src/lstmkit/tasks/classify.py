@@ -24,7 +24,7 @@ import os
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, get_args
 
 import numpy as np
 import torch
@@ -73,8 +73,8 @@ class DataConfig:
         if (self.name is None) == (self.train is None):
             raise ValueError("data needs exactly one of name (a dataset name, see `lstmkit datasets`) "
                              f"or train (a file path); got name={self.name!r}, train={self.train!r}")
-        if self.format not in ("auto", "npz", "csv", "ts", "idx", "text"):
-            raise ValueError(f"data.format must be one of auto, npz, csv, ts, idx, text; got {self.format!r}")
+        if self.format not in get_args(Format):
+            raise ValueError(f"data.format must be one of {', '.join(get_args(Format))}; got {self.format!r}")
         if self.name is not None and (self.test or self.train_labels or self.test_labels):
             raise ValueError("data.test / train_labels / test_labels apply to user files (data.train), not to data.name")
         if not (isinstance(self.test_fraction, float) and 0 < self.test_fraction < 1):
