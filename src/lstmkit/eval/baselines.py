@@ -1,0 +1,87 @@
+"""Statistical reference forecasts that every forecasting run is scored against.
+
+``naive`` (last value), ``seasonal_naive`` (the last season repeated), ``drift`` (the line
+through the first and last values, extended), and ``naive2``, the M4 competition's benchmark:
+if the series passes M4's seasonality test at period ``m``, divide out classical
+multiplicative seasonal indices, forecast the last deseasonalised value, and multiply the
+indices back; otherwise the naive forecast. All take a finite 1-D history and a horizon ``h``
+and return an (h,) float64 array. The richer statistical baselines (Holt-Winters, SARIMA) come
+from statsmodels in the forecasting pipeline, never re-implemented here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["naive", "seasonal_naive", "drift", "naive2", "seasonality_test", "seasonal_indices"]
+
+
+def _history(x, h: int, need: int = 1) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or not np.isfinite(x).all():
+        raise ValueError("history must be a finite 1-D array")
+    if len(x) < need:
+        raise ValueError(f"history has {len(x)} values; this forecast needs at least {need}")
+    if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1:
+        raise ValueError(f"horizon h must be a positive int, got {h!r}")
+    return x
+
+
+def naive(x, h: int) -> np.ndarray:
+    x = _history(x, h)
+    return np.full(h, x[-1])
+
+
+def seasonal_naive(x, h: int, m: int) -> np.ndarray:
+    x = _history(x, h, need=m)
+    return np.resize(x[-m:], h)  # repeats the last season
+
+
+def drift(x, h: int) -> np.ndarray:
+    x = _history(x, h, need=2)
+    slope = (x[-1] - x[0]) / (len(x) - 1)
+    return x[-1] + slope * np.arange(1, h + 1)
+
+
+def _acf(x: np.ndarray, k: int) -> float:
+    d = x - x.mean()
+    return float((d[k:] * d[:-k]).sum() / (d * d).sum())
+
+
+def seasonality_test(x, m: int) -> bool:
+    """M4's test: |ACF(m)| > 1.645 · sqrt((1 + 2 Σ_{k<m} ACF(k)²) / n), for series with n >= 3m."""
+    x = np.asarray(x, dtype=np.float64)
+    if m <= 1 or len(x) < 3 * m:
+        return False
+    acfs = np.array([_acf(x, k) for k in range(1, m + 1)])
+    limit = 1.645 * np.sqrt((1 + 2 * (acfs[:-1] ** 2).sum()) / len(x))
+    return bool(abs(acfs[-1]) > limit)
+
+
+def seasonal_indices(x, m: int) -> np.ndarray:
+    """Classical multiplicative decomposition: the (m,) seasonal indices (mean 1) for positions
+    0..m-1 of ``x``, from the ratios of ``x`` to its centred moving average (2×m for even m)."""
+    x = np.asarray(x, dtype=np.float64)
+    if (x <= 0).any():
+        raise ValueError("multiplicative seasonal indices need a positive series")
+    if m % 2 == 0:
+        weights = np.r_[0.5, np.ones(m - 1), 0.5] / m
+    else:
+        weights = np.ones(m) / m
+    half = len(weights) // 2
+    trend = np.full(len(x), np.nan)
+    trend[half : len(x) - half] = np.convolve(x, weights, mode="valid")
+    ratio = x / trend
+    idx = np.array([np.nanmean(ratio[p::m]) for p in range(m)])
+    return idx / idx.mean()
+
+
+def naive2(x, h: int, m: int) -> np.ndarray:
+    """M4's Naive2: the naive forecast of the seasonally adjusted series, reseasonalised."""
+    x = _history(x, h)
+    if not seasonality_test(x, m):
+        return naive(x, h)
+    idx = seasonal_indices(x, m)
+    n = len(x)
+    adjusted = x / idx[np.arange(n) % m]
+    return adjusted[-1] * idx[np.arange(n, n + h) % m]

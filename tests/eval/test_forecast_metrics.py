@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+
+from lstmkit.eval.baselines import drift, naive, naive2, seasonal_indices, seasonal_naive, seasonality_test
+from lstmkit.eval.forecast_metrics import coverage, mae, mape, mase, mean_width, owa, rmse, smape
+
+
+def test_point_metrics_by_hand():
+    y, f = [1.0, 2.0, 4.0], [2.0, 2.0, 2.0]
+    assert mae(y, f) == pytest.approx(1.0)
+    assert rmse(y, f) == pytest.approx(np.sqrt(5 / 3))
+    assert mape(y, f) == pytest.approx(100 / 3 * (1 + 0 + 0.5))
+    assert smape(y, f) == pytest.approx(200 / 3 * (1 / 3 + 0 + 2 / 6))
+    assert mase(y, f, insample=[1.0, 2.0, 3.0, 4.0, 5.0]) == pytest.approx(1.0)  # naive in-sample MAE is 1
+    assert mase(y, f, insample=[1.0, 5.0, 2.0, 6.0, 3.0], m=2) == pytest.approx(1.0)  # |y_t - y_{t-2}| = 1
+    assert smape([0.0], [0.0]) == 0.0
+
+
+def test_several_series_average_per_series():
+    y = np.array([[1.0, 1.0], [10.0, 10.0]])
+    f = np.array([[2.0, 2.0], [10.0, 12.0]])
+    assert mae(y, f) == pytest.approx((1 + 1) / 2)
+    assert rmse(y, f) == pytest.approx((1 + np.sqrt(2)) / 2)
+    assert mase(y, f, insample=[[0.0, 1.0], [0.0, 2.0]]) == pytest.approx((1 / 1 + 1 / 2) / 2)
+
+
+def test_owa_of_naive2_is_one_and_intervals():
+    rng = np.random.default_rng(0)
+    hist = 10 + rng.standard_normal(40).cumsum()
+    y = hist[-1] + rng.standard_normal(6)
+    n2 = naive2(hist, 6, 1)
+    assert owa(y, n2, n2, hist) == pytest.approx(1.0)
+    assert owa(y, y + 0.01, n2, hist) < 0.1
+    assert coverage([1, 2, 3, 4], [0, 2.5, 2, 0], [2, 3, 4, 3.9]) == 0.5
+    assert mean_width([0, 1], [2, 5]) == 3.0
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: mae([1, 2], [1]), "same shape"),
+    (lambda: rmse([1, np.nan], [1, 2]), "finite"),
+    (lambda: mape([0, 1], [1, 1]), "MAPE is undefined when an actual value is 0"),
+    (lambda: mase([1, 2], [1, 2], insample=[3, 3, 3]), "constant at lag 1"),
+    (lambda: mase([1, 2], [1, 2], insample=[1, 2], m=2), "needs more than 2"),
+    (lambda: mase([1, 2], [1, 2], insample=[1, 2, 3], m=0), "positive int"),
+    (lambda: coverage([1], [2], [1]), "lower <= upper"),
+    (lambda: naive([1.0], 0), "positive int"),
+    (lambda: seasonal_naive([1.0, 2.0], 3, m=4), "at least 4"),
+    (lambda: seasonal_indices([1.0, -1.0, 2.0, 3.0], 2), "positive series"),
+])
+def test_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_simple_baselines():
+    x = np.array([1.0, 2.0, 3.0, 7.0])
+    np.testing.assert_array_equal(naive(x, 3), [7, 7, 7])
+    np.testing.assert_array_equal(seasonal_naive(x, 5, m=2), [3, 7, 3, 7, 3])
+    np.testing.assert_allclose(drift(x, 2), [9, 11])
+
+
+def _airline():
+    from aeon.datasets import load_airline
+
+    y = np.asarray(load_airline(), dtype=np.float64)
+    return y[:108], y[108:]  # train through 1957-12, test: the 36 months of 1958-1960
+
+
+def test_seasonal_indices_match_statsmodels_classical_decomposition():
+    from statsmodels.tsa.seasonal import seasonal_decompose
+
+    train, _ = _airline()
+    ref = seasonal_decompose(train, model="multiplicative", period=12).seasonal[:12]
+    np.testing.assert_allclose(seasonal_indices(train, 12), ref, rtol=1e-12)
+    odd = train[:99]
+    ref = seasonal_decompose(odd, model="multiplicative", period=7).seasonal[:7]
+    np.testing.assert_allclose(seasonal_indices(odd, 7), ref, rtol=1e-12)
+
+
+def test_naive2_reproduces_the_published_airline_anchor():
+    train, test = _airline()
+    assert seasonality_test(train, 12)
+    assert mape(test, naive2(train, 36, 12)) == pytest.approx(12.95, abs=0.005)  # the Naive2 anchor
+    rng = np.random.default_rng(0)
+    noise = 5 + rng.standard_normal(120)
+    assert not seasonality_test(noise, 12)
+    np.testing.assert_array_equal(naive2(noise, 4, 12), naive(noise, 4))
