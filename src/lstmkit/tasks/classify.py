@@ -266,10 +266,6 @@ def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
     return F.cross_entropy(model(x, lengths), y)
 
 
-def _logits(model: nn.Module, batches) -> torch.Tensor:
-    return torch.cat([model(b[0], b[1]) for b in batches])
-
-
 def _scores(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:
     y_np, pred = y.cpu().numpy(), logits.argmax(1).cpu().numpy()
     return {"loss": F.cross_entropy(logits.float(), y).item(),
@@ -277,7 +273,7 @@ def _scores(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:
 
 
 def _evaluate(model: nn.Module, batches) -> dict:
-    logits = _logits(model, batches)
+    logits = torch.cat([model(b[0], b[1]) for b in batches])
     y = torch.cat([b[2] for b in batches])
     return _scores(logits, y, logits.shape[1])
 
@@ -397,10 +393,7 @@ def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train
     p = prepare_training(inputs, labels, model_spec, train, normalize, min_freq, max_vocab)
     result = fit(p.model, p.train_set.batches, p.val_set, _loss, _evaluate, train)
     p.model.eval()
-    with torch.no_grad():
-        device = next(p.model.parameters()).device
-        val_metrics = _evaluate(p.model, [tuple(t.to(device) for t in b) for b in p.val_set])
-    return Classifier(p.model, p.pre, p.spec), result, val_metrics
+    return Classifier(p.model, p.pre, p.spec), result, result.best  # fit restored the best epoch's weights
 
 
 def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike) -> dict:
