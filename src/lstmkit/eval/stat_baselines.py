@@ -1,0 +1,473 @@
+"""Statistical baselines behind one interface: fit once on the training part, forecast from any
+longer history with the parameters estimated on that training part.
+
+A rolling-origin evaluation then runs without refitting: ``b = make_baseline(spec).fit(train)``,
+and at each origin ``b.forecast(y[:origin], h)``, where ``y[:len(train)]`` must be ``train``. The
+state is updated with the new actuals (SARIMA is re-filtered, Holt-Winters re-smoothed); the
+parameters are not re-estimated.
+
+Names (``make_baseline`` takes the name, or ``{"name": ..., **kwargs}``):
+
+- ``naive``, ``seasonal_naive`` (``m``), ``drift``, ``naive2`` (``m``): the functions of
+  :mod:`lstmkit.eval.baselines` applied to the whole history (``fit`` only records ``train``).
+  Intervals for the first three are the normal-theory ones of Hyndman & Athanasopoulos,
+  *Forecasting: Principles and Practice* (3rd ed.), section 5.5, with σ from the training part;
+  ``naive2`` has none.
+- ``holt_winters`` (``trend``, ``seasonal``, ``seasonal_periods``, ``damped``, ``log``,
+  ``n_paths``, ``seed``): statsmodels' ``ExponentialSmoothing``, initial states and smoothing
+  parameters estimated on ``train``. Intervals are quantiles of ``n_paths`` simulated paths with
+  normal errors (σ from the training fit), seeded by ``seed``.
+- ``sarima`` (``order``, ``seasonal_order``, ``trend``, ``log``): statsmodels' ``SARIMAX``
+  fitted by maximum likelihood on ``train``; longer histories are re-filtered with
+  ``SARIMAXResults.apply``. Intervals are statsmodels' Gaussian ones.
+
+With ``log=True`` the model is fitted to ``log(y)`` and forecasts are ``exp`` of the log-scale
+forecasts (the median, not the mean, on the original scale); intervals are transformed likewise.
+
+statsmodels is imported only when a statsmodels baseline is fitted (``pip install statsmodels``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import logging
+import warnings
+from contextlib import contextmanager
+from statistics import NormalDist
+from typing import Callable, Iterator
+
+import numpy as np
+
+from . import baselines
+
+__all__ = ["Baseline", "make_baseline", "list_baselines"]
+
+log = logging.getLogger(__name__)
+
+_REGISTRY: dict[str, type["Baseline"]] = {}
+
+
+def _register(name: str) -> Callable[[type["Baseline"]], type["Baseline"]]:
+    def wrap(cls: type["Baseline"]) -> type["Baseline"]:
+        if name in _REGISTRY:
+            raise ValueError(f"baseline {name!r} is already registered")
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def list_baselines() -> list[str]:
+    """The names ``make_baseline`` accepts."""
+    return sorted(_REGISTRY)
+
+
+def _unknown(kind: str, name: object, valid) -> ValueError:
+    valid = sorted(valid)
+    close = difflib.get_close_matches(str(name), valid, n=2)
+    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else "."
+    return ValueError(f"unknown {kind} {name!r}{hint} Valid: {', '.join(valid)}")
+
+
+def make_baseline(spec: str | dict) -> "Baseline":
+    """A baseline from its name (defaults) or from ``{"name": ..., **kwargs}``, not yet fitted.
+
+    ``make_baseline({"name": "sarima", "order": (1, 1, 0), "seasonal_order": (0, 1, 0, 12)})``.
+    Unknown names or keyword arguments raise ``ValueError`` listing the valid ones.
+    """
+    if isinstance(spec, str):
+        name, kwargs = spec, {}
+    elif isinstance(spec, dict):
+        if "name" not in spec:
+            raise ValueError(f"a baseline spec dict needs a 'name' key (one of {', '.join(list_baselines())}), "
+                             f"got keys {sorted(spec)}")
+        kwargs = dict(spec)
+        name = kwargs.pop("name")
+    else:
+        raise TypeError(f"spec must be a baseline name or a dict with a 'name' key, got {type(spec).__name__}")
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise _unknown("baseline", name, _REGISTRY)
+    cls = _REGISTRY[name]
+    params = inspect.signature(cls.__init__).parameters
+    valid = [p for p in params if p != "self"]
+    for key in kwargs:
+        if key not in valid:
+            raise _unknown(f"argument for baseline {name!r}", key, valid)
+    missing = [p for p in valid if params[p].default is inspect.Parameter.empty and p not in kwargs]
+    if missing:
+        raise ValueError(f"baseline {name!r} needs {', '.join(missing)}, e.g. {{'name': {name!r}, "
+                         f"{missing[0]!r}: 12}}")
+    return cls(**kwargs)
+
+
+# --- argument checks ---------------------------------------------------------------------------
+
+def _series(x, what: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or len(x) == 0:
+        raise ValueError(f"{what} must be a non-empty 1-D array of shape (T,), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{what} must be finite (NaN or inf found at index {int(np.flatnonzero(~np.isfinite(x))[0])})")
+    return x
+
+
+def _positive_int(value, what: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{what} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _choice(value, what: str, valid: tuple) -> object:
+    if value not in valid:
+        raise ValueError(f"{what} must be one of {', '.join(map(repr, valid))}, got {value!r}")
+    return value
+
+
+def _flag(value, what: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{what} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _int_tuple(value, what: str, length: int) -> tuple[int, ...]:
+    if not isinstance(value, (tuple, list)) or len(value) != length or any(
+            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in value):
+        raise ValueError(f"{what} must be a tuple of {length} non-negative ints, got {value!r}")
+    return tuple(int(v) for v in value)
+
+
+def _positive(x: np.ndarray, what: str, why: str) -> None:
+    if (x <= 0).any():
+        raise ValueError(f"{what} has non-positive values (min {x.min():g}); {why} needs a positive series")
+
+
+def _z(level) -> float:
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
+        raise ValueError(f"level must be a coverage probability strictly between 0 and 1, got {level!r}")
+    return NormalDist().inv_cdf(0.5 + float(level) / 2)
+
+
+def _statsmodels(module: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"the holt_winters and sarima baselines need {module!r}: pip install statsmodels "
+                          f"(or pip install 'lstmkit[data]')") from None
+
+
+@contextmanager
+def _statsmodels_notices(what: str) -> Iterator[None]:
+    """Log, instead of raising, the notices statsmodels gives for every fit on some series.
+
+    ConvergenceWarning: the optimiser stopped at its iteration limit; the estimate is still the
+    best found, and a baseline must not fail on it. UserWarning "Non-stationary starting
+    autoregressive parameters" / "Non-invertible starting MA parameters": SARIMAX replaced its
+    own starting values by zeros before optimising, which is harmless. Any other warning is
+    re-issued unchanged.
+    """
+    ConvergenceWarning = _statsmodels("statsmodels.tools.sm_exceptions").ConvergenceWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        text = str(w.message)
+        if issubclass(w.category, ConvergenceWarning) or (
+                issubclass(w.category, UserWarning) and text.startswith(("Non-stationary starting", "Non-invertible starting"))):
+            log.warning("%s: %s", what, text)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+# --- the interface -----------------------------------------------------------------------------
+
+class Baseline:
+    """Fit once on ``train`` (T0,), then forecast (h,) from any history (T,), T >= T0, that starts
+    with ``train``, keeping the parameters estimated on ``train``.
+
+    Subclasses set ``name`` and implement ``_fit``, ``_forecast`` and, if they have intervals,
+    ``_interval``; the public methods check their arguments first.
+    """
+
+    name: str = "baseline"
+    min_train: int = 1
+
+    def __init__(self) -> None:
+        self.train_: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}{'' if self.train_ is None else f' fitted on {len(self.train_)}'}>"
+
+    def fit(self, train) -> "Baseline":
+        """Estimate the parameters on ``train``, a finite 1-D array (T0,). Returns ``self``."""
+        train = _series(train, "train")
+        if len(train) < self.min_train:
+            raise ValueError(f"train has {len(train)} values; {self.name} needs at least {self.min_train}")
+        self._fit(train)
+        self.train_ = train.copy()
+        return self
+
+    def _check(self, history, h) -> np.ndarray:
+        if self.train_ is None:
+            raise ValueError(f"{self.name} is not fitted: call fit(train) first")
+        history = _series(history, "history")
+        n = len(self.train_)
+        if len(history) < n or not np.array_equal(history[:n], self.train_):
+            raise ValueError(f"history (length {len(history)}) must start with the {n} training values {self.name} "
+                             f"was fitted on")
+        _positive_int(h, "horizon h")
+        return history
+
+    def forecast(self, history, h: int) -> np.ndarray:
+        """Point forecasts (h,) for the h steps after ``history`` (T,), float64."""
+        history = self._check(history, h)
+        return np.asarray(self._forecast(history, int(h)), dtype=np.float64)
+
+    def interval(self, history, h: int, level: float = 0.8) -> tuple[np.ndarray, np.ndarray] | None:
+        """Central prediction interval ``(lower, upper)``, each (h,), with coverage ``level``;
+        None when the method has no intervals."""
+        history = self._check(history, h)
+        z = _z(level)
+        return self._interval(history, int(h), float(level), z)
+
+    def _fit(self, train: np.ndarray) -> None:
+        pass
+
+    def _forecast(self, history: np.ndarray, h: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _interval(self, history: np.ndarray, h: int, level: float, z: float):
+        return None
+
+
+# --- simple baselines: lstmkit.eval.baselines on the whole history ----------------------------
+
+@_register("naive")
+class Naive(Baseline):
+    """Last value. Interval σ_h = σ√h, σ² the mean square of the training one-step differences."""
+
+    name = "naive"
+    min_train = 2
+
+    def _fit(self, train):
+        self.sigma_ = float(np.sqrt(np.mean(np.diff(train) ** 2)))
+
+    def _forecast(self, history, h):
+        return baselines.naive(history, h)
+
+    def _interval(self, history, h, level, z):
+        f = self._forecast(history, h)
+        half = z * self.sigma_ * np.sqrt(np.arange(1, h + 1))
+        return f - half, f + half
+
+
+@_register("seasonal_naive")
+class SeasonalNaive(Baseline):
+    """The last season repeated. Interval σ_h = σ√(k+1), k = floor((h-1)/m), σ² the mean square
+    of the training lag-m differences."""
+
+    def __init__(self, m: int):
+        super().__init__()
+        self.m = _positive_int(m, "m (seasonal period)")
+        self.name = f"seasonal_naive({self.m})"
+        self.min_train = self.m + 1
+
+    def _fit(self, train):
+        self.sigma_ = float(np.sqrt(np.mean((train[self.m:] - train[:-self.m]) ** 2)))
+
+    def _forecast(self, history, h):
+        return baselines.seasonal_naive(history, h, self.m)
+
+    def _interval(self, history, h, level, z):
+        f = self._forecast(history, h)
+        half = z * self.sigma_ * np.sqrt(np.arange(h) // self.m + 1)
+        return f - half, f + half
+
+
+@_register("drift")
+class Drift(Baseline):
+    """Line through the first and last values. Interval σ_h = σ√(h(1 + h/T)), σ the standard
+    deviation (ddof 1) of the training one-step differences, T the length of the history the
+    slope is taken from."""
+
+    name = "drift"
+    min_train = 3
+
+    def _fit(self, train):
+        self.sigma_ = float(np.std(np.diff(train), ddof=1))
+
+    def _forecast(self, history, h):
+        return baselines.drift(history, h)
+
+    def _interval(self, history, h, level, z):
+        f = self._forecast(history, h)
+        steps = np.arange(1, h + 1)
+        half = z * self.sigma_ * np.sqrt(steps * (1 + steps / len(history)))
+        return f - half, f + half
+
+
+@_register("naive2")
+class Naive2(Baseline):
+    """M4's Naive2 (seasonally adjusted naive, period ``m``); no intervals."""
+
+    def __init__(self, m: int):
+        super().__init__()
+        self.m = _positive_int(m, "m (seasonal period)")
+        self.name = f"naive2({self.m})"
+
+    def _forecast(self, history, h):
+        return baselines.naive2(history, h, self.m)
+
+
+# --- statsmodels baselines ---------------------------------------------------------------------
+
+class _LogScale(Baseline):
+    """Shared ``log`` handling: the model sees ``log(y)`` when ``log=True``."""
+
+    log: bool = False
+
+    def _to_model(self, x: np.ndarray, what: str) -> np.ndarray:
+        if not self.log:
+            return x
+        _positive(x, what, "log=True")
+        return np.log(x)
+
+    def _from_model(self, x: np.ndarray) -> np.ndarray:
+        return np.exp(x) if self.log else x
+
+
+@_register("holt_winters")
+class HoltWinters(_LogScale):
+    """Holt-Winters exponential smoothing (statsmodels ``ExponentialSmoothing``).
+
+    ``trend``/``seasonal``: "add", "mul" or None; ``seasonal_periods`` is needed with a seasonal
+    component; ``damped`` damps the trend. A longer history is re-smoothed from the initial
+    states and with the smoothing parameters estimated on ``train``. Intervals: quantiles of
+    ``n_paths`` simulated paths (additive normal errors, σ from the training fit, seed ``seed``).
+    """
+
+    def __init__(self, trend: str | None = "add", seasonal: str | None = "add", seasonal_periods: int | None = None,
+                 damped: bool = False, log: bool = False, n_paths: int = 1000, seed: int = 0):
+        super().__init__()
+        self.trend = _choice(trend, "trend", ("add", "mul", None))
+        self.seasonal = _choice(seasonal, "seasonal", ("add", "mul", None))
+        self.damped = _flag(damped, "damped")
+        self.log = _flag(log, "log")
+        if self.damped and self.trend is None:
+            raise ValueError("damped=True needs a trend ('add' or 'mul'), got trend=None")
+        if self.seasonal is None:
+            if seasonal_periods is not None:
+                raise ValueError(f"seasonal_periods={seasonal_periods!r} given but seasonal=None; "
+                                 f"set seasonal to 'add' or 'mul', or drop seasonal_periods")
+            self.seasonal_periods = None
+        else:
+            if seasonal_periods is None:
+                raise ValueError(f"seasonal={self.seasonal!r} needs seasonal_periods (an int >= 2, e.g. 12) "
+                                 f"or seasonal=None")
+            self.seasonal_periods = _positive_int(seasonal_periods, "seasonal_periods", minimum=2)
+        self.n_paths = _positive_int(n_paths, "n_paths", minimum=10)
+        self.seed = _positive_int(seed, "seed", minimum=0)
+        parts = [str(self.trend).lower(), str(self.seasonal).lower()]
+        if self.seasonal_periods is not None:
+            parts.append(str(self.seasonal_periods))
+        parts += ["damped"] * self.damped + ["log"] * self.log
+        self.name = f"holt_winters({','.join(parts)})"
+        self.min_train = 2 * self.seasonal_periods if self.seasonal_periods else 3
+
+    def _model(self, y: np.ndarray, **init):
+        hw = _statsmodels("statsmodels.tsa.holtwinters")
+        return hw.ExponentialSmoothing(y, trend=self.trend, damped_trend=self.damped, seasonal=self.seasonal,
+                                       seasonal_periods=self.seasonal_periods, **init)
+
+    def _fit(self, train):
+        y = self._to_model(train, "train")
+        with _statsmodels_notices(self.name):
+            self.result_ = self._model(y, initialization_method="estimated").fit()
+        p = self.result_.params
+        self.params_ = {
+            "smoothing_level": float(p["smoothing_level"]),
+            "smoothing_trend": float(p["smoothing_trend"]) if self.trend else None,
+            "smoothing_seasonal": float(p["smoothing_seasonal"]) if self.seasonal else None,
+            "damping_trend": float(p["damping_trend"]) if self.damped else None,
+        }
+        self.initial_ = {
+            "initial_level": float(p["initial_level"]),
+            "initial_trend": float(p["initial_trend"]) if self.trend else None,
+            "initial_seasonal": np.asarray(p["initial_seasons"], dtype=np.float64) if self.seasonal else None,
+        }
+        # the same σ statsmodels' simulate() would use, but frozen at the training fit
+        m = self.seasonal_periods or 1
+        n_params = 2 + 2 * (self.trend is not None) + (m + 1) * (self.seasonal is not None) + self.damped
+        resid = y - self.result_.fittedvalues
+        self.sigma_ = float(np.sqrt(np.sum(resid ** 2) / max(len(resid) - n_params, 1)))
+
+    def _result(self, history: np.ndarray):
+        """Smoothing of ``history`` from the training initial states with the training parameters
+        (on ``history == train`` this reproduces the training fit)."""
+        y = self._to_model(history, "history")
+        model = self._model(y, initialization_method="known", **{k: v for k, v in self.initial_.items() if v is not None})
+        with _statsmodels_notices(self.name):
+            return model.fit(optimized=False, **self.params_)
+
+    def _forecast(self, history, h):
+        return self._from_model(np.asarray(self._result(history).forecast(h)))
+
+    def _interval(self, history, h, level, z):
+        errors = np.random.default_rng(self.seed).standard_normal((h, self.n_paths)) * self.sigma_
+        with _statsmodels_notices(self.name):
+            paths = np.asarray(self._result(history).simulate(h, repetitions=self.n_paths, random_errors=errors))
+        lower, upper = np.quantile(paths.reshape(h, self.n_paths), [(1 - level) / 2, (1 + level) / 2], axis=1)
+        return self._from_model(lower), self._from_model(upper)
+
+
+@_register("sarima")
+class Sarima(_LogScale):
+    """Seasonal ARIMA (statsmodels ``SARIMAX``), maximum likelihood on ``train``.
+
+    ``order`` (p, d, q), ``seasonal_order`` (P, D, Q, m); ``trend`` as in SARIMAX: None, "n",
+    "c", "t", "ct" or a list of polynomial coefficients' flags. A longer history is re-filtered
+    with the training parameters (``SARIMAXResults.apply``); intervals are statsmodels' Gaussian
+    ones (``get_forecast(h).conf_int``).
+    """
+
+    def __init__(self, order: tuple = (1, 1, 0), seasonal_order: tuple = (0, 0, 0, 0), trend: str | list | None = None,
+                 log: bool = False):
+        super().__init__()
+        self.order = _int_tuple(order, "order (p, d, q)", 3)
+        self.seasonal_order = _int_tuple(seasonal_order, "seasonal_order (P, D, Q, m)", 4)
+        P, D, Q, m = self.seasonal_order
+        if (P or D or Q) and m < 2:
+            raise ValueError(f"seasonal_order {self.seasonal_order} has seasonal terms but period m={m}; m must be >= 2")
+        if isinstance(trend, (list, tuple)):
+            if not all(v in (0, 1) for v in trend):
+                raise ValueError(f"trend as a list must hold 0/1 flags, got {trend!r}")
+            self.trend = [int(v) for v in trend]
+        else:
+            self.trend = _choice(trend, "trend", (None, "n", "c", "t", "ct"))
+        self.log = _flag(log, "log")
+        flags = ([] if self.trend in (None, "n") else [f"trend={self.trend}"]) + ["log"] * self.log
+        self.name = (f"sarima({','.join(map(str, self.order))})({','.join(map(str, self.seasonal_order))})"
+                     + (f"[{','.join(flags)}]" if flags else ""))
+        d, D = self.order[1], self.seasonal_order[1]
+        self.min_train = d + D * m + max(self.order[0] + self.order[2], (P + Q) * m, 1) + 2
+
+    def _fit(self, train):
+        sarimax = _statsmodels("statsmodels.tsa.statespace.sarimax")
+        y = self._to_model(train, "train")
+        model = sarimax.SARIMAX(y, order=self.order, seasonal_order=self.seasonal_order, trend=self.trend)
+        with _statsmodels_notices(self.name):
+            self.result_ = model.fit(disp=False)
+
+    def _result(self, history: np.ndarray):
+        """``history`` re-filtered with the training parameters."""
+        with _statsmodels_notices(self.name):
+            return self.result_.apply(self._to_model(history, "history"))
+
+    def _forecast(self, history, h):
+        return self._from_model(np.asarray(self._result(history).forecast(h)))
+
+    def _interval(self, history, h, level, z):
+        with _statsmodels_notices(self.name):
+            bounds = np.asarray(self._result(history).get_forecast(h).conf_int(alpha=1 - level))
+        return self._from_model(bounds[:, 0]), self._from_model(bounds[:, 1])
