@@ -72,8 +72,9 @@ def _cmd_parity(args: argparse.Namespace) -> int:
 
 def _tasks() -> dict:
     from .tasks.classify import ClassifyConfig, train_classifier
+    from .tasks.forecast import ForecastConfig, train_forecaster
 
-    return {"classify": (ClassifyConfig, train_classifier)}
+    return {"classify": (ClassifyConfig, train_classifier), "forecast": (ForecastConfig, train_forecaster)}
 
 
 def resolve_config(path: str, overrides: list[str]) -> tuple[object, str]:
@@ -156,6 +157,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit(text: str, output: str | None, what: str) -> int:
+    """Write a command's result to --output (atomically) or stdout."""
+    if output:
+        from .checkpoint import atomic_write_bytes
+
+        atomic_write_bytes(output, text.encode())
+        print(f"wrote {what} to {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .tasks.classify import load_classifier, load_inputs
 
@@ -176,14 +189,40 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         for i, (c, p) in enumerate(zip(predicted, proba)):
             w.writerow([i, c, *(f"{v:.6f}" for v in p)])
         text = buf.getvalue()
-    if args.output:
-        from .checkpoint import atomic_write_bytes
+    return _emit(text, args.output, f"{len(predicted)} predictions")
 
-        atomic_write_bytes(args.output, text.encode())
-        print(f"wrote {len(predicted)} predictions to {args.output}", file=sys.stderr)
+
+def _cmd_forecast(args: argparse.Namespace) -> int:
+    from .tasks.forecast import load_forecaster, read_forecast_input, saved_series
+
+    fc = load_forecaster(args.run)
+    if args.input:
+        history, future = read_forecast_input(args.input, fc, (fc.meta.get("data") or {}).get("time_column", "time"),
+                                              args.gaps)
+        jobs = [(history, future)]
     else:
-        sys.stdout.write(text)
-    return 0
+        if fc.future:
+            raise ValueError(f"the model reads future covariates {list(fc.future)}: pass --input with their values "
+                             "for the forecast window")
+        jobs = [(s, None) for s in saved_series(fc)]
+    rows = []
+    for history, future in jobs:
+        out = fc.predict(history, args.horizon, future)
+        for k, t in enumerate(out.times):
+            for c, name in enumerate(out.names):
+                rows.append({"series": history.name, "time": str(t), "target": name, "forecast": float(out.point[k, c]),
+                             "lower": None if out.lower is None else float(out.lower[k, c]),
+                             "upper": None if out.upper is None else float(out.upper[k, c])})
+    if args.output and args.output.endswith(".json"):
+        text = json.dumps({"level": fc.level, "forecasts": rows}, indent=1)
+    else:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=["series", "time", "target", "forecast", "lower", "upper"],
+                           lineterminator="\n")
+        w.writeheader()
+        w.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+        text = buf.getvalue()
+    return _emit(text, args.output, f"{len(rows)} forecasts")
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
@@ -259,6 +298,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", type=_column, help="a label column to skip in a CSV input (default: none; every column is data)")
     p.add_argument("--text-column", default="text")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("forecast", help="forecast the steps after a history with a trained forecaster")
+    p.add_argument("run", help="run directory of a forecasting run")
+    p.add_argument("--horizon", type=int, required=True, help="steps to forecast (at most the trained horizon)")
+    p.add_argument("--input", help="CSV history with the model's columns (trailing rows: future covariates); "
+                                   "default: the run's own series, to their end")
+    p.add_argument("--gaps", default="error", choices=("error", "interpolate"), help="missing values in --input")
+    p.add_argument("--output", help="CSV (default) or .json; default: stdout")
+    p.set_defaults(func=_cmd_forecast)
 
     p = sub.add_parser("datasets", help="list the datasets available by name")
     p.set_defaults(func=_cmd_datasets)

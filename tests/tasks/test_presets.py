@@ -27,3 +27,22 @@ def test_preset_runs_one_epoch(name, tmp_path):
 def test_ucr_preset_takes_any_shipped_dataset(tmp_path):
     config, _ = resolve_config("classify/ucr", ["data.name=ucr:ArrowHead", "train.epochs=1", "train.progress=off"])
     assert train_classifier(config, tmp_path)["n_test"] == 175  # ArrowHead: 36 train / 175 test
+
+
+@pytest.mark.parametrize("name", ["airline", "sunspots"])
+def test_forecast_preset_runs_briefly(name, tmp_path):
+    from lstmkit.tasks.forecast import train_forecaster
+
+    config, task = resolve_config(f"forecast/{name}", ["train.epochs=2", "train.progress=off", "ensemble=1",
+                                                       "evaluate.samples=20"])
+    assert task == "forecast"
+    metrics = train_forecaster(config, tmp_path)
+    assert {"mape", "smape", "mase", "owa", "coverage"} <= set(metrics["test"])
+    if name == "airline":  # the protocol: train through 1957-12, 36 months of 1958-1960 from one origin
+        assert metrics["test_start"] == "1958-01-01" and metrics["test_end"] == "1960-12-01"
+        assert metrics["test"]["n_forecasts"] == 1 and metrics["horizon"] == 36
+        assert metrics["baselines"]["naive2(12)"]["mape"] == pytest.approx(12.95, abs=0.01)
+    else:  # one-step-ahead over 1921-1987
+        assert metrics["test_start"] == "1921-01-01" and metrics["test_end"] == "1987-01-01"
+        assert metrics["test"]["n_forecasts"] == 67
+        assert metrics["baselines"]["naive"]["mae"] == pytest.approx(22.97, abs=0.01)

@@ -102,3 +102,17 @@ def test_progress_bar_on_request(capsys):
     _run(TrainConfig(epochs=3, progress="bar"))
     err = capsys.readouterr().err
     assert "3/3" in err and "best@" in err
+
+
+def test_lr_schedule_replays_epochs_without_validation():
+    from lstmkit.tasks.trainer import TrainConfig, fit
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    x, y = torch.randn(16, 3), torch.randn(16, 1)
+    loss = lambda m, b: ((m(b[0]) - b[1]) ** 2).mean()  # noqa: E731
+    cfg = TrainConfig(epochs=50, progress="off", early_stopping=1)
+    result = fit(model, lambda e: [(x, y)], [], loss, lambda m, b: {"loss": 0.0}, cfg, lr_schedule=[0.1, 0.05, 0.01])
+    assert [r["lr"] for r in result.history] == [0.1, 0.05, 0.01] and result.epochs == 3 and not result.stopped_early
+    with pytest.raises(ValueError, match="lr_schedule must be a non-empty list"):
+        fit(model, lambda e: [(x, y)], [], loss, lambda m, b: {"loss": 0.0}, cfg, lr_schedule=[])

@@ -1,4 +1,4 @@
-"""PNG plots for run reports: learning curves and a confusion matrix.
+"""PNG plots for run reports: learning curves, a confusion matrix, forecasts with intervals.
 
 Built on ``matplotlib.figure.Figure`` directly (no pyplot, so no global backend or figure
 state), rendered to bytes and written atomically. Needs matplotlib (``lstmkit[train]``).
@@ -14,7 +14,7 @@ import numpy as np
 
 from ..checkpoint import atomic_write_bytes
 
-__all__ = ["plot_learning_curves", "plot_confusion_matrix"]
+__all__ = ["plot_learning_curves", "plot_confusion_matrix", "plot_forecast"]
 
 
 def _figure(**kwargs):
@@ -85,4 +85,30 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence, path: str | os.
             for j in range(k):
                 ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8,
                         color="white" if frac[i, j] > 0.5 else "black")
+    _save(fig, path)
+
+
+def plot_forecast(path: str | os.PathLike, panels: Sequence[dict], title: str = "") -> None:
+    """One panel per series: history, actuals, forecast with its interval band, and baselines.
+
+    Each panel: ``{"name", "history_times", "history", "times", "actual", "forecast",
+    "lower" | None, "upper" | None, "level", "baselines": {name: values}}`` (1-D arrays; the
+    times may be datetime64 or integers).
+    """
+    panels = list(panels)
+    fig = _figure(figsize=(9, 3.2 * len(panels)))
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, p in zip(axes, panels):
+        ax.plot(p["history_times"], p["history"], color="0.35", lw=1.2, label="history")
+        ax.plot(p["times"], p["actual"], color="black", lw=1.6, label="actual")
+        if p.get("lower") is not None:
+            ax.fill_between(p["times"], p["lower"], p["upper"], color="tab:blue", alpha=0.2,
+                            label=f"{100 * p['level']:.0f}% interval")
+        for i, (name, values) in enumerate(p.get("baselines", {}).items()):
+            ax.plot(p["times"], values, lw=1, ls="--", color=f"C{(i + 1) % 10}", label=name)
+        ax.plot(p["times"], p["forecast"], color="tab:blue", lw=1.8, label="LSTM")
+        ax.set_title(p["name"], fontsize=10)
+        ax.legend(fontsize=7, ncol=3, loc="upper left")
+    if title:
+        fig.suptitle(title)
     _save(fig, path)

@@ -1,4 +1,5 @@
-"""``report.md`` for a classification run: metrics, per-class table, confusion matrix, curves."""
+"""``report.md`` for a run: classification (metrics, per-class table, confusion matrix, curves) or
+forecasting (model against baselines, intervals, a forecast plot)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ import numpy as np
 
 from ..checkpoint import atomic_write_bytes
 from .metrics import format_confusion
-from .plots import plot_confusion_matrix, plot_learning_curves
+from .plots import plot_confusion_matrix, plot_forecast, plot_learning_curves
 
-__all__ = ["write_classification_report"]
+__all__ = ["write_classification_report", "write_forecast_report"]
+
+
+_REPRODUCE = ("## Reproduce", "", "```", "lstmkit train config.yaml   # the resolved config saved beside this report",
+              "```", "")
 
 
 def _pct(v: float) -> str:
@@ -68,11 +73,69 @@ def write_classification_report(out: str | os.PathLike, *, config: dict, metrics
         "",
         "![learning curves](learning_curves.png)",
         "",
-        "## Reproduce",
+        *_REPRODUCE,
+    ]
+    atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
+
+
+def _num(v, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def write_forecast_report(out: str | os.PathLike, *, config: dict, metrics: dict, series: Sequence, splits: Sequence,
+                          rows: Sequence[dict], environment: str, max_panels: int = 4) -> None:
+    """Write ``forecast.png`` and ``report.md`` into ``out``. ``series``: objects with ``name``,
+    ``times``, ``values``; ``splits``: (n_train, n_end) per series; ``rows``: the per-forecast
+    rows of ``forecasts.csv``. The plot shows, per series, each origin's first ``stride`` steps
+    (so the forecasts tile the test part), with the first target."""
+    out = Path(out)
+    stride = min(metrics["stride"], metrics["horizon"])
+    panels = []
+    for s, (n_train, n_end) in list(zip(series, splits))[:max_panels]:
+        target = rows[0]["target"] if rows else ""
+        mine = [r for r in rows if r["series"] == s.name and r["target"] == target and r["step"] <= stride]
+        if not mine:
+            continue
+        base_names = [k for k in mine[0] if k not in ("series", "target", "origin", "time", "step", "actual",
+                                                       "forecast", "lower", "upper")]
+        show = [b for b in base_names if not b.startswith("naive(") and b != "naive"][:3]
+        keep = slice(max(0, n_train - 4 * max(metrics["horizon"], metrics["season"])), n_train)
+        times = s.times[n_train : n_train + len(mine)]
+        panels.append({"name": f"{s.name} · {target}", "history_times": s.times[keep], "history": s.values[keep, 0],
+                       "times": times, "actual": [r["actual"] for r in mine], "forecast": [r["forecast"] for r in mine],
+                       "lower": None if mine[0]["lower"] is None else [r["lower"] for r in mine],
+                       "upper": None if mine[0]["upper"] is None else [r["upper"] for r in mine],
+                       "level": metrics["level"], "baselines": {b: [r[b] for r in mine] for b in show}})
+    if panels:
+        plot_forecast(out / "forecast.png", panels, title=f"test part, horizon {metrics['horizon']}, stride {stride}")
+    data, test = config["data"], metrics["test"]
+    source = data.get("name") or data.get("path")
+    table = [("LSTM" + (f" (ensemble of {metrics['ensemble']})" if metrics["ensemble"] > 1 else ""), test),
+             *metrics["baselines"].items()]
+    lines = [
+        f"# Forecasting run: {source} · {config['model'].get('head', 'direct')} head, "
+        f"{config['model'].get('likelihood', 'mse')} loss",
         "",
-        "```",
-        "lstmkit train config.yaml   # the resolved config saved beside this report",
-        "```",
+        f"Test part {metrics['test_start']} .. {metrics['test_end']} of {metrics['n_series']} series: "
+        f"{test['n_forecasts']} forecasts of {metrics['horizon']} step(s) from rolling origins every "
+        f"{metrics['stride']} step(s), each reading every actual before its origin (no refitting). Baselines are "
+        "fitted on the same training part. MASE and OWA use season m = "
+        f"{metrics['season']}; OWA is relative to Naive2 (Naive2 = 1).",
         "",
+        f"| method | MAE | RMSE | MAPE % | sMAPE % | MASE | OWA | {100 * metrics['level']:.0f}% coverage | width |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *(f"| {name} | {_num(m['mae'])} | {_num(m['rmse'])} | {_num(m.get('mape'), 2)} | {_num(m['smape'], 2)} | "
+          f"{_num(m['mase'])} | {_num(m['owa'])} | {_num(m.get('coverage'))} | {_num(m.get('width'))} |"
+          for name, m in table),
+        "",
+        f"Training: {metrics['train_seconds']:.1f} s, epochs {metrics['epochs']} (selected {metrics['best_epoch']} on "
+        f"validation loss {metrics['val']['loss']:.4f}), seed {metrics['seed']}, {metrics['parameters']:,} parameters "
+        f"per member; {environment}.",
+        "",
+        "![forecast](forecast.png)",
+        "",
+        "Every forecast is in `forecasts.csv` (with each baseline's).",
+        "",
+        *_REPRODUCE,
     ]
     atomic_write_bytes(out / "report.md", "\n".join(lines).encode())

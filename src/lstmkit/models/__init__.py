@@ -1,7 +1,8 @@
 """lstmkit.models: task models, each a plain nn.Module, and a registry."""
 
+from .forecaster import ForecasterConfig, LSTMForecaster
 from .lstm_fcn import LSTMFCN, LSTMFCNConfig
 from .registry import create_model, list_models, register_model
 from .rnn_classifier import RNNClassifier, RNNClassifierConfig
 
-__all__ = ["LSTMFCN", "LSTMFCNConfig", "RNNClassifier", "RNNClassifierConfig", "create_model", "list_models", "register_model"]
+__all__ = ["ForecasterConfig", "LSTMForecaster", "LSTMFCN", "LSTMFCNConfig", "RNNClassifier", "RNNClassifierConfig", "create_model", "list_models", "register_model"]

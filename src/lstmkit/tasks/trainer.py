@@ -151,12 +151,22 @@ def fit(
     loss_fn: Callable[[nn.Module, tuple], Tensor],
     evaluate: Callable[[nn.Module, Iterable[tuple]], dict],
     config: TrainConfig,
+    lr_schedule: Sequence[float] | None = None,
 ) -> FitResult:
     """Train ``model`` in place; it ends holding the best weights by ``config.monitor``.
 
     ``train_batches(epoch)`` yields the epoch's batches (its order may depend on the epoch);
     ``val_batches`` is re-iterated after every epoch.
+
+    ``lr_schedule`` (one learning rate per epoch) replays a schedule found earlier, e.g. to refit
+    on training + validation data for the number of epochs validation chose: it runs exactly
+    ``len(lr_schedule)`` epochs with those rates, without plateau steps or early stopping, and
+    keeps the final weights; ``val_batches`` may then be empty (no evaluation).
     """
+    if lr_schedule is not None and (len(lr_schedule) == 0 or not all(
+            isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in lr_schedule)):
+        raise ValueError(f"lr_schedule must be a non-empty list of positive learning rates, got {lr_schedule!r}")
+    replay = lr_schedule is not None
     device = resolve_device(config.device)
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -169,11 +179,12 @@ def fit(
     if mode == "auto":
         mode = "bar" if sys.stderr.isatty() else "log"
     bar = None
+    epochs = len(lr_schedule) if replay else config.epochs
     if mode == "bar":
         try:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=config.epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(total=epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
         except ImportError:
             mode = "log"
 
@@ -184,7 +195,10 @@ def fit(
     start = time.perf_counter()
     with _deterministic(config.deterministic):
         try:
-            for epoch in range(1, config.epochs + 1):
+            for epoch in range(1, epochs + 1):
+                if replay:
+                    for group in opt.param_groups:
+                        group["lr"] = float(lr_schedule[epoch - 1])
                 model.train()
                 loss_sum = torch.zeros((), device=device)
                 norms = []
@@ -207,20 +221,23 @@ def fit(
                         "lower train.lr, keep train.clip_norm set, or check the input data")
                 model.eval()
                 with torch.no_grad():
-                    metrics = evaluate(model, val)
+                    metrics = evaluate(model, val) if val or not replay else {"loss": math.nan}
                 row = {"epoch": epoch, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"],
                        "grad_norm_mean": norms_t.mean().item(), "grad_norm_max": norms_t.max().item(),
                        "clipped_fraction": (norms_t > clip).float().mean().item(),
                        **{f"val_{k}": v for k, v in metrics.items()}}
                 result.history.append(row)
-                plateau.step(metrics["loss"])
-                value = row[config.monitor]
-                if _better(config.monitor, value, best_value) or best_state is None:
+                if not replay:
+                    plateau.step(metrics["loss"])
+                value = row.get(config.monitor, math.nan)
+                if replay:
+                    result.best_epoch, result.best = epoch, dict(metrics)
+                elif _better(config.monitor, value, best_value) or best_state is None:
                     best_value, best_state, since_best = value, copy.deepcopy(model.state_dict()), 0
                     result.best_epoch, result.best = epoch, dict(metrics)
                 else:
                     since_best += 1
-                text = (f"epoch {epoch}/{config.epochs} train_loss {train_loss:.4f} val_loss {metrics['loss']:.4f}"
+                text = (f"epoch {epoch}/{epochs} train_loss {train_loss:.4f} val_loss {metrics['loss']:.4f}"
                         + "".join(f" val_{k} {v:.4f}" for k, v in metrics.items() if k != "loss" and isinstance(v, float))
                         + f" lr {row['lr']:.2e} grad_norm {row['grad_norm_mean']:.3f}")
                 if bar is not None:
@@ -228,7 +245,7 @@ def fit(
                     bar.update(1)
                 elif mode == "log":
                     log.info(text)
-                if config.early_stopping is not None and since_best >= config.early_stopping:
+                if not replay and config.early_stopping is not None and since_best >= config.early_stopping:
                     result.stopped_early = True
                     log.info(f"early stop at epoch {epoch}: {config.monitor} has not improved for "
                              f"{config.early_stopping} epochs (best {best_value:.4f} at epoch {result.best_epoch})")
@@ -238,5 +255,6 @@ def fit(
                 bar.close()
     result.epochs = len(result.history)
     result.seconds = time.perf_counter() - start
-    model.load_state_dict(best_state)
+    if not replay:
+        model.load_state_dict(best_state)
     return result
