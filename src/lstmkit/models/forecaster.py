@@ -174,25 +174,15 @@ class LSTMForecaster(nn.Module):
         return torch.maximum(q * diff, (q - 1) * diff).sum(-1)
 
     # ----------------------------------------------------------------- training
-    def loss(self, x: Tensor, lengths: Tensor, origins: Tensor | tuple[int, int] | None = None,
-             targets: Tensor | None = None) -> Tensor:
+    def loss(self, x: Tensor, lengths: Tensor, origins: Tensor | tuple[int, int] | None = None) -> Tensor:
         """Mean loss over every origin t (restricted to ``origins``: (first, stop), or (B, 2) per series) and
-        every step t+k (k = 1..N) inside the series. x (B, T, C+P+F), lengths (B,).
-
-        ``targets`` (B, T, N, C), direct head only: what the head predicts at origin t for step
-        t+k, when that is not z_{t+k} itself (e.g. the level relative to a base forecast);
-        entries for steps past a series' length are ignored."""
+        every step t+k (k = 1..N) inside the series. x (B, T, C+P+F), lengths (B,)."""
         c = self.config
         B, T, _ = x.shape
         h, _ = self.encode(x, lengths)
         n = c.horizon if c.head != "recursive" else 1
         z = x[..., : c.num_targets]
-        if targets is not None and c.head != "direct":
-            raise ValueError("explicit targets are for head='direct' only; the other heads predict z_{t+1}")
-        if targets is not None and targets.shape != (B, T, n, c.num_targets):
-            raise ValueError(f"targets must be {(B, T, n, c.num_targets)}, got {tuple(targets.shape)}")
-        z_next = _windows(z, n)  # (B, T, n, C)
-        targets = z_next if targets is None else targets
+        z_next = _windows(z, n)  # (B, T, n, C): the targets
         steps = torch.arange(T, device=x.device)[:, None] + 1 + torch.arange(n, device=x.device)  # (T, n)
         mask = steps.unsqueeze(0) < lengths.to(x.device)[:, None, None]  # (B, T, n)
         known = None
@@ -212,7 +202,7 @@ class LSTMForecaster(nn.Module):
             inputs = prev if known is None else torch.cat([prev, known], -1)
             params = torch.ones(B, T, n, c.num_targets, c.outputs, dtype=x.dtype, device=x.device)  # safe where masked
             params[valid] = self._decode(h[valid], inputs[valid])[0]
-        elem = self.nll(params, targets)  # (B, T, n, C)
+        elem = self.nll(params, z_next)  # (B, T, n, C)
         weight = mask.unsqueeze(-1).to(elem.dtype).expand_as(elem)
         count = weight.sum()
         if count == 0:
