@@ -12,12 +12,15 @@ from .lengths import reverse_padded
 from .lstm import LSTM, SequenceMasks
 from .pooling import SequencePool, create_pool, list_pools
 from .recurrence import lstm_recurrence
+from .stream import KernelUnavailable, LSTMStream
 from .variants import VariantConfig, parse_variants
 
 __all__ = [
     "LSTM",
     "LSTMCell",
     "LSTMState",
+    "LSTMStream",
+    "KernelUnavailable",
     "SequenceMasks",
     "SequencePool",
     "create_pool",
