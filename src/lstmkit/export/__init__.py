@@ -1,0 +1,11 @@
+"""lstmkit.export: trained run directories as files other runtimes read.
+
+- :func:`export_onnx`: a classification or forecasting run directory -> ``model.onnx`` plus its
+  description ``model.onnx.json`` (inputs, outputs, classes or forecast settings, opset), with
+  dynamic batch and time axes and variable lengths handled inside the graph.
+- :func:`add_export_parser` / :func:`run_export_command`: the ``lstmkit export`` subcommand.
+"""
+
+from .onnx import (DEFAULT_OPSET, FORMATS, ExportRecurrent, add_export_parser, export_onnx, run_export_command)
+
+__all__ = ["DEFAULT_OPSET", "FORMATS", "ExportRecurrent", "add_export_parser", "export_onnx", "run_export_command"]
