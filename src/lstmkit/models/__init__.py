@@ -4,5 +4,7 @@ from .forecaster import ForecasterConfig, LSTMForecaster
 from .lstm_fcn import LSTMFCN, LSTMFCNConfig
 from .registry import create_model, list_models, register_model
 from .rnn_classifier import RNNClassifier, RNNClassifierConfig
+from .tcn_classifier import TCNClassifier, TCNClassifierConfig
+from .transformer_classifier import TransformerClassifier, TransformerClassifierConfig
 
-__all__ = ["ForecasterConfig", "LSTMForecaster", "LSTMFCN", "LSTMFCNConfig", "RNNClassifier", "RNNClassifierConfig", "create_model", "list_models", "register_model"]
+__all__ = ["ForecasterConfig", "LSTMForecaster", "LSTMFCN", "LSTMFCNConfig", "RNNClassifier", "RNNClassifierConfig", "TCNClassifier", "TCNClassifierConfig", "TransformerClassifier", "TransformerClassifierConfig", "create_model", "list_models", "register_model"]

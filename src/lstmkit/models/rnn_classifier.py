@@ -88,9 +88,10 @@ class RNNClassifier(nn.Module):
         if isinstance(self.encoder, LSTM):
             out, _ = self.encoder(x, lengths=lengths)
             return out
-        if lengths is None:
+        lens = None if lengths is None else torch.as_tensor(lengths).cpu()
+        if lens is None or bool((lens == x.shape[1]).all()):  # nothing padded: packing would only cost time
             return self.encoder(x)[0]
-        packed = pack_padded_sequence(x, torch.as_tensor(lengths).cpu(), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
         return pad_packed_sequence(self.encoder(packed)[0], batch_first=True, total_length=x.shape[1])[0]
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
