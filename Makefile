@@ -29,8 +29,15 @@ test: setup
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
 
+# The analysis of docs/benchmarks.md and docs/results.md: each command prints its table and writes
+# JSON, CSV, plots and report.md under benchmarks/results/ (about 40 minutes on 2 cores).
+BENCH_OUT ?= benchmarks/results
 bench: setup
-	$(PY) benchmarks/layer_speed.py --out benchmarks/results/layer_speed.json
+	$(PY) -m lstmkit bench speed --out $(BENCH_OUT)/speed
+	$(PY) -m lstmkit bench scaling --out $(BENCH_OUT)/scaling
+	$(PY) -m lstmkit bench latency --out $(BENCH_OUT)/latency
+	for task in digits mnist1d italypower; do \
+		$(PY) -m lstmkit bench compare --task $$task --out $(BENCH_OUT)/compare-$$task || exit 1; done
 
 bench-train: setup
 	$(PY) benchmarks/train_overhead.py --epochs 20 --repeats 3 --out benchmarks/results/train_overhead.json

@@ -36,7 +36,7 @@ def test_nn_depends_on_torch_and_numpy_only():
                 assert root in allowed_third_party, f"{path.name} imports {mod}"
 
 
-# What each part of the package may import from lstmkit: nn <- models <- data/eval <- tasks <- cli/sklearn.
+# What each part of the package may import from lstmkit: nn <- models <- data/eval <- tasks <- export <- bench <- cli/sklearn.
 ALLOWED = {
     "nn": {"nn"},
     "models": {"nn", "models"},
@@ -44,6 +44,9 @@ ALLOWED = {
     "eval": {"eval", "checkpoint"},
     "tasks": {"nn", "models", "data", "eval", "tasks", "checkpoint", "__init__"},
     "checkpoint": set(),
+    "runtime": set(),
+    "export": {"nn", "models", "data", "tasks", "checkpoint", "export", "__init__"},
+    "bench": {"nn", "models", "data", "eval", "tasks", "checkpoint", "export", "runtime", "bench", "__init__"},
 }
 
 

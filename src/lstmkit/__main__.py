@@ -1,3 +1,4 @@
 from .cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # spawned worker processes import this module under another name
+    raise SystemExit(main())

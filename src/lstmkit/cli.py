@@ -1,4 +1,5 @@
-"""Command line: ``lstmkit train | evaluate | predict | datasets | models | demo | parity``.
+"""Command line: ``lstmkit train | evaluate | predict | forecast | bench | export | datasets | models |
+demo | parity``.
 
 A thin layer over configs and run directories; the library below it only logs, the CLI
 decides what the user sees (log lines on stderr, results on stdout or in files).
@@ -25,6 +26,7 @@ from torch import nn
 
 from . import __version__
 from .nn import LSTM
+from .runtime import malloc_tuning_wanted, tune_malloc
 
 PRESETS = resources.files("lstmkit") / "configs"
 FORMATS = ("auto", "npz", "csv", "ts", "idx", "text")  # lstmkit.tasks.classify.Format (a test keeps them equal)
@@ -115,6 +117,9 @@ def _column(value: str) -> str | int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     config, task = resolve_config(args.config, args.set or [])
+    if malloc_tuning_wanted(not args.no_malloc_tuning) and tune_malloc():
+        logging.getLogger(__name__).info("malloc tuned: freed memory stays in the process (--no-malloc-tuning to keep "
+                                         "glibc's defaults)")
     out = Path(args.out) if args.out else _default_out(args.config, config.train.seed)
     _check_out(out)
     metrics = _tasks()[task][1](config, out)
@@ -269,6 +274,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _add_bench_parsers(sub) -> None:
+    from .bench import commands
+    from .bench.compare import add_compare_arguments, run_compare_command
+    from .bench.latency import add_latency_arguments, run_latency_command
+
+    bench = sub.add_parser("bench", help="speed, scaling, architecture comparison and streaming latency; "
+                                         "tables, JSON, CSV, plots and report.md in an output directory")
+    kinds = bench.add_subparsers(dest="bench", required=True)
+    for name, help_, add, run in (
+            ("speed", "per-layer time, GFLOP/s and fraction of the measured GEMM peak over a (T, B, D, H) grid",
+             commands.add_speed_arguments, commands.run_speed_command),
+            ("scaling", "time and memory against T, H, layers and batch, with fitted exponents",
+             commands.add_scaling_arguments, commands.run_scaling_command),
+            ("compare", "train LSTM, GRU, RNN, TCN and Transformer at matched parameter counts on a task",
+             add_compare_arguments, run_compare_command),
+            ("latency", "per-step streaming latency at batch 1: nn.LSTM, nn.LSTMCell, onnxruntime, lstmkit",
+             add_latency_arguments, run_latency_command)):
+        p = kinds.add_parser(name, help=help_)
+        add(p)
+        p.set_defaults(func=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstmkit", description="LSTMs that are practical, correct and fast.")
     parser.add_argument("--version", action="version", version=f"lstmkit {__version__}")
@@ -279,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="YAML file, or a packaged preset such as classify/digits")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set train.lr=0.003 (repeatable)")
     p.add_argument("--out", help="run directory (default runs/<config>-seed<seed>-<time>)")
+    p.add_argument("--no-malloc-tuning", action="store_true",
+                   help="keep glibc's default allocator settings (see lstmkit.runtime; also LSTMKIT_MALLOC_TUNING=0)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="score a run on its test split or on other labelled data")
@@ -318,6 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=_cmd_demo)
+    _add_bench_parsers(sub)
+    from .export.onnx import add_export_parser
+
+    add_export_parser(sub)
+
     p = sub.add_parser("parity", help="print max differences from torch.nn.LSTM (float64)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_parity)
