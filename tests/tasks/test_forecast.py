@@ -142,6 +142,29 @@ def test_run_directory_contract(run):
     assert (out / "report.md").read_text().count("| sarima(1,0,0)(0,1,0,12) |") == 1
 
 
+def test_validation_scores_come_from_the_training_part_only(run, sales_csv, tmp_path):
+    """metrics["val"]: the selection runs (fitted without the validation end) scored on that end
+    like the test; changing the test part must not move them, while it moves the test scores."""
+    out, metrics = run
+    val = metrics["val"]
+    assert {"loss", "mae", "mape", "smape", "mase", "owa", "coverage"} <= set(val)
+    assert val["n_forecasts"] == 3  # val_size 12, horizon 6, stride 3
+    assert "naive2(12)" in metrics["val_baselines"] and metrics["val_baselines"]["naive2(12)"]["owa"] == pytest.approx(1)
+    with open(sales_csv) as f:
+        rows = list(csv.reader(f))
+    for r in rows[-12:]:  # the test part (test_size 12)
+        r[1] = f"{float(r[1]) * 1.5:.4f}"
+    changed = _write_csv(tmp_path / "sales.csv", rows[1:], rows[0])
+    other = train_forecaster(_config(changed), tmp_path / "out")
+    assert other["val"] == val and other["val_baselines"] == metrics["val_baselines"]
+    assert other["test"]["mae"] != metrics["test"]["mae"]
+
+
+def test_no_validation_scores_when_the_validation_end_is_shorter_than_the_horizon(sales_csv, tmp_path):
+    metrics = train_forecaster(_config(sales_csv, val_size=4, train={**FAST, "epochs": 1}), tmp_path / "out")
+    assert set(metrics["val"]) == {"loss"} and metrics["val_baselines"] == {}
+
+
 def test_metrics_recomputed_from_the_forecasts_file(run):
     out, metrics = run
     with open(out / "forecasts.csv") as f:

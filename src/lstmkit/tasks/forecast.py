@@ -576,9 +576,11 @@ def _cut(s: Series, n: int) -> Series:
 
 
 def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns: tuple[list, list, list],
-                   calendar: Sequence[str], member: int = 0) -> tuple[Forecaster, FitResult, dict]:
+                   calendar: Sequence[str], member: int = 0
+                   ) -> tuple[Forecaster, FitResult, dict, Forecaster]:
     """Train one member on the training parts ``series[i][:n_train[i]]``; returns (a one-member
-    forecaster, the selection run's fit result, validation metrics at the selected epoch)."""
+    forecaster, the selection run's fit result, validation metrics at the selected epoch, the
+    selection run's forecaster: fitted without the validation ends, for scoring them)."""
     targets, past, future = columns
     C = len(targets)
     step = series[0].step
@@ -614,6 +616,9 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     result = fit(fc.models[0], _batches(seqs, tc.batch_size, seed), list(_batches(val_seqs, 256, 0, origins)()),
                  _loss, _evaluate, tc)
     val_metrics = dict(result.best)
+    selection = Forecaster(fc.models, spec, targets=targets, past=past, future=future, calendar=calendar, step=step,
+                           transforms=layout.transforms, cov_mean=layout.cov_mean, cov_std=layout.cov_std,
+                           level=cfg.evaluate.level, samples=cfg.evaluate.samples, seed=cfg.train.seed)
     # 2. refit on whole training parts for the chosen epochs with the same learning rates
     if cfg.refit:
         layout = _fit_layout([_cut(s, n) for s, n in zip(series, n_train)], cfg.transform, C)
@@ -623,7 +628,7 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     final = Forecaster(fc.models, spec, targets=targets, past=past, future=future, calendar=calendar, step=step,
                        transforms=layout.transforms, cov_mean=layout.cov_mean, cov_std=layout.cov_std,
                        level=cfg.evaluate.level, samples=cfg.evaluate.samples, seed=cfg.train.seed)
-    return final, result, val_metrics
+    return final, result, val_metrics, selection
 
 
 # ------------------------------------------------------------------------------- evaluation
@@ -711,24 +716,44 @@ def evaluate_forecasts(fc: Forecaster, series: list[Series], splits: list[tuple[
     return model, baselines, rows
 
 
+def _validation_scores(selection: Forecaster, series: list[Series], splits: list[tuple[int, int]],
+                       cfg: ForecastConfig) -> tuple[dict, dict]:
+    """The test metrics, measured instead on the validation ends of the training parts by the
+    selection runs (fitted without them), at rolling origins like the test; baselines fitted on the
+    same shortened parts. What recipes are compared on: the test split stays unseen. Empty when
+    the validation end is shorter than the horizon."""
+    val = cfg.val_size or max(cfg.evaluate.horizon, round(0.2 * min(n for n, _ in splits)))
+    if val < cfg.evaluate.horizon:
+        return {}, {}
+    scores, baselines, _ = evaluate_forecasts(selection, [_cut(s, n) for s, (n, _) in zip(series, splits)],
+                                              [(n - val, n) for n, _ in splits], cfg)
+    return scores, baselines
+
+
 # ------------------------------------------------------------------------------- the run
 
 
+def _members(members: list[Forecaster]) -> Forecaster:
+    """One forecaster averaging one-member forecasters fitted on the same data (same transforms)."""
+    first = members[0]
+    return Forecaster([m.models[0] for m in members], first.spec, targets=first.targets, past=first.past,
+                      future=first.future, calendar=first.calendar, step=first.step, transforms=first.transforms,
+                      cov_mean=first.cov_mean, cov_std=first.cov_std, level=first.level, samples=first.samples,
+                      seed=first.seed)
+
+
 def _ensemble(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns, calendar
-              ) -> tuple[Forecaster, list[FitResult], list[dict]]:
-    members, results, vals = [], [], []
+              ) -> tuple[Forecaster, list[FitResult], list[dict], Forecaster]:
+    """(the ensemble, fit results, validation losses, the ensemble of the selection runs)."""
+    members, results, vals, selections = [], [], [], []
     for i in range(cfg.ensemble):
-        f, r, v = fit_forecaster(series, n_train, cfg, columns, calendar, member=i)
+        f, r, v, sel = fit_forecaster(series, n_train, cfg, columns, calendar, member=i)
         members.append(f)
         results.append(r)
         vals.append(v)
+        selections.append(sel)
         log.info(f"member {i + 1}/{cfg.ensemble}: best epoch {r.best_epoch}, val_loss {v['loss']:.4f}, {r.seconds:.1f}s")
-    first = members[0]
-    fc = Forecaster([m.models[0] for m in members], first.spec, targets=first.targets, past=first.past,
-                    future=first.future, calendar=first.calendar, step=first.step, transforms=first.transforms,
-                    cov_mean=first.cov_mean, cov_std=first.cov_std, level=first.level, samples=first.samples,
-                    seed=first.seed)
-    return fc, results, vals
+    return _members(members), results, vals, _members(selections)
 
 
 def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike) -> dict:
@@ -753,11 +778,13 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike) -> dict
     log.info(f"data {d.name or d.path}: {len(series)} series, step {series[0].step}, "
              f"{sum(n for n, _ in splits)} training / {sum(e - n for n, e in splits)} test steps")
     start = time.perf_counter()
-    fc, results, vals = _ensemble(series, [n for n, _ in splits], config, columns, calendar)
+    fc, results, vals, selection = _ensemble(series, [n for n, _ in splits], config, columns, calendar)
     train_seconds = time.perf_counter() - start
+    val, val_baselines = _validation_scores(selection, series, splits, config)
     test, baselines, rows = evaluate_forecasts(fc, series, splits, config)
     e = config.evaluate
-    metrics = {"val": {"loss": float(np.mean([v["loss"] for v in vals]))}, "test": test, "baselines": baselines,
+    metrics = {"val": {"loss": float(np.mean([v["loss"] for v in vals])), **val}, "val_baselines": val_baselines,
+               "test": test, "baselines": baselines,
                "horizon": e.horizon, "stride": e.stride or e.horizon, "level": e.level, "season": e.season,
                "train_seconds": round(train_seconds, 3), "epochs": [r.epochs for r in results],
                "best_epoch": [r.best_epoch for r in results], "ensemble": config.ensemble, "seed": config.train.seed,
