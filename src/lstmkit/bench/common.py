@@ -87,10 +87,12 @@ def machine_info(device: str = "cpu") -> dict:
 
 
 def _onednn_version() -> str | None:
-    config = torch.__config__.show()
-    for line in config.splitlines():
-        if "OneDNN" in line or "oneDNN" in line:
-            return line.split("(")[0].split(":")[-1].strip() or line.strip()
+    """oneDNN's version from torch's build description (e.g. "v3.12.0"), None if not built in."""
+    for line in torch.__config__.show().splitlines():
+        if "MKL-DNN" in line or "oneDNN" in line:
+            words = [w for w in line.split() if w.startswith("v") and w[1:2].isdigit()]
+            if words:
+                return words[0]
     return None
 
 

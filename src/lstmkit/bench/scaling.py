@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .common import check_positive_ints, median_seconds, power_law_fit
-from .speed import GATES, _sig, _sync, build_rows, check_device, forward_flops
+from .common import check_positive_ints, power_law_fit
+from .speed import GATES, _sig, build_rows, check_device, forward_flops, time_call
 
 __all__ = ["ScalingConfig", "AXES", "MODELS", "run_scaling", "fit_exponents", "saved_bytes"]
 
@@ -103,18 +103,8 @@ def run_scaling(cfg: ScalingConfig) -> list[dict]:
         call = build_rows(D, H, B, T, [row], dev, layers=L)[row].call
         torch.manual_seed(1)
         x = torch.randn(T, B, D, device=dev, requires_grad=True)
-        sync = _sync(dev)
-
-        def train_step() -> None:
-            x.grad = None
-            call(x).sum().backward()
-
-        def infer() -> None:
-            with torch.no_grad():
-                call(x)
-
-        train_s = median_seconds(train_step, cfg.warmup, cfg.repeats, sync)
-        infer_s = median_seconds(infer, cfg.warmup, cfg.repeats, sync)
+        train_s = time_call(call, x, True, cfg.warmup, cfg.repeats, dev)
+        infer_s = time_call(call, x, False, cfg.warmup, cfg.repeats, dev)
         saved = saved_bytes(lambda: call(x))
         flops = forward_flops(kind, B, T, D, H, layers=L)
         r = {"axis": axis, "value": s[axis], "T": T, "B": B, "D": D, "H": H, "L": L, "model": cfg.model,
@@ -125,8 +115,7 @@ def run_scaling(cfg: ScalingConfig) -> list[dict]:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats(dev)
             before = torch.cuda.memory_allocated(dev)
-            train_step()
-            torch.cuda.synchronize()
+            time_call(call, x, True, 0, 1, dev)
             r["cuda_peak_bytes"] = torch.cuda.max_memory_allocated(dev) - before
         rows.append(r)
         log.info("%s=%d train %.3f ms infer %.3f ms saved %.1f MB", axis, s[axis], r["train_ms"], r["infer_ms"],
