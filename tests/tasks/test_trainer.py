@@ -116,3 +116,23 @@ def test_lr_schedule_replays_epochs_without_validation():
     assert [r["lr"] for r in result.history] == [0.1, 0.05, 0.01] and result.epochs == 3 and not result.stopped_early
     with pytest.raises(ValueError, match="lr_schedule must be a non-empty list"):
         fit(model, lambda e: [(x, y)], [], loss, lambda m, b: {"loss": 0.0}, cfg, lr_schedule=[])
+
+
+def test_callbacks_see_every_epoch_row_and_can_stop_training():
+    seen = []
+    x, y = _data()
+    batches = lambda epoch: [(x, y)]  # noqa: E731
+    fit(nn.Linear(4, 2), batches, [(x, y)], _loss, _eval, TrainConfig(epochs=4, progress="off"),
+        callbacks=[lambda epoch, row: seen.append((epoch, row["val_loss"]))])
+    assert [e for e, _ in seen] == [1, 2, 3, 4] and all(math.isfinite(v) for _, v in seen)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_two(epoch, row):
+        if epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(nn.Linear(4, 2), batches, [(x, y)], _loss, _eval, TrainConfig(epochs=4, progress="off"),
+            callbacks=[stop_at_two])

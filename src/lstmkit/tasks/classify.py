@@ -386,12 +386,12 @@ def prepare_training(inputs: Sequence, labels: np.ndarray, model_spec: dict, tra
 
 
 def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train: TrainConfig,
-                   normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None
-                   ) -> tuple[Classifier, FitResult, dict]:
+                   normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None,
+                   callbacks: Sequence = ()) -> tuple[Classifier, FitResult, dict]:
     """:func:`prepare_training`, then train; returns (classifier, fit result, validation metrics
-    of the selected weights)."""
+    of the selected weights). ``callbacks`` go to :func:`lstmkit.tasks.trainer.fit`."""
     p = prepare_training(inputs, labels, model_spec, train, normalize, min_freq, max_vocab)
-    result = fit(p.model, p.train_set.batches, p.val_set, _loss, _evaluate, train)
+    result = fit(p.model, p.train_set.batches, p.val_set, _loss, _evaluate, train, callbacks=callbacks)
     p.model.eval()
     return Classifier(p.model, p.pre, p.spec), result, result.best  # fit restored the best epoch's weights
 

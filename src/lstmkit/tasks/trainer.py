@@ -152,6 +152,7 @@ def fit(
     evaluate: Callable[[nn.Module, Iterable[tuple]], dict],
     config: TrainConfig,
     lr_schedule: Sequence[float] | None = None,
+    callbacks: Sequence[Callable[[int, dict], None]] = (),
 ) -> FitResult:
     """Train ``model`` in place; it ends holding the best weights by ``config.monitor``.
 
@@ -162,6 +163,10 @@ def fit(
     on training + validation data for the number of epochs validation chose: it runs exactly
     ``len(lr_schedule)`` epochs with those rates, without plateau steps or early stopping, and
     keeps the final weights; ``val_batches`` may then be empty (no evaluation).
+
+    ``callbacks``: each is called as ``callback(epoch, row)`` after the epoch's evaluation, with
+    the history row (train_loss, lr, gradient norms, val_* metrics). An exception it raises
+    (e.g. ``optuna.TrialPruned``) propagates out of ``fit``.
     """
     if lr_schedule is not None and (len(lr_schedule) == 0 or not all(
             isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in lr_schedule)):
@@ -227,6 +232,8 @@ def fit(
                        "clipped_fraction": (norms_t > clip).float().mean().item(),
                        **{f"val_{k}": v for k, v in metrics.items()}}
                 result.history.append(row)
+                for callback in callbacks:
+                    callback(epoch, row)
                 if not replay:
                     plateau.step(metrics["loss"])
                 value = row.get(config.monitor, math.nan)
