@@ -116,16 +116,46 @@ def _column(value: str) -> str | int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from .tasks import distributed
+
     config, task = resolve_config(args.config, args.set or [])
+    if args.devices < 1:
+        raise ValueError(f"--devices must be >= 1, got {args.devices}")
+    parallel = args.devices > 1 or distributed.under_launcher()
+    if parallel and task != "classify":
+        raise ValueError(f"--devices/--strategy support the classify task; {task!r} trains on one process")
+    out = Path(args.out) if args.out else _default_out(args.config, config.train.seed)
+    _check_out(out)
+    if args.devices > 1 and not distributed.under_launcher():
+        # torchrun re-executes this command line in each worker; --out is fixed now so all agree
+        return distributed.launch([*_without_option(args.argv, "--out"), "--out", str(out)], args.devices)
     if malloc_tuning_wanted(not args.no_malloc_tuning) and tune_malloc():
         logging.getLogger(__name__).info("malloc tuned: freed memory stays in the process (--no-malloc-tuning to keep "
                                          "glibc's defaults)")
-    out = Path(args.out) if args.out else _default_out(args.config, config.train.seed)
-    _check_out(out)
+    rank = distributed.init_from_env(config.train.device, args.strategy)[0] if parallel else 0
+    if rank != 0:  # every rank trains; only rank 0 keeps its run directory
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            _tasks()[task][1](config, Path(scratch) / "run")
+        return 0
     metrics = _tasks()[task][1](config, out)
     print(json.dumps({"run": str(out), "test": metrics["test"], "val": metrics["val"],
                       "train_seconds": metrics["train_seconds"], "epochs": metrics["epochs"]}, indent=1))
     return 0
+
+
+def _without_option(argv: list[str], name: str) -> list[str]:
+    """argv without ``name VALUE`` / ``name=VALUE``."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == name:
+            skip = True
+        elif not a.startswith(name + "="):
+            out.append(a)
+    return out
 
 
 def _input_format(clf, fmt: str) -> str:
@@ -308,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default runs/<config>-seed<seed>-<time>)")
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="keep glibc's default allocator settings (see lstmkit.runtime; also LSTMKIT_MALLOC_TUNING=0)")
+    p.add_argument("--devices", type=int, default=1,
+                   help="data-parallel worker processes on this machine, launched through torchrun (classify)")
+    p.add_argument("--strategy", default="ddp", choices=("ddp",),
+                   help="distributed strategy: ddp (DistributedDataParallel; gloo on CPU, NCCL on GPU)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="score a run on its test split or on other labelled data")
@@ -359,7 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("lstmkit")

@@ -14,7 +14,12 @@ choice is about the code: ~150 lines a reader can follow top to bottom and test 
 behaviour, and a CPU install without Lightning's dependency tree (``docs/classify.md``).
 
 Batches are tuples of tensors (moved to ``config.device``); ``loss_fn(model, batch)``
-returns a scalar loss and ``evaluate(model, batches)`` returns a dict with at least "loss".
+returns a scalar loss (a mean over the batch's rows) and ``evaluate(model, batches)`` returns a
+dict with at least "loss".
+
+Under ``torch.distributed`` (``lstmkit train --devices N``, :mod:`lstmkit.tasks.distributed`) the
+model is wrapped in ``DistributedDataParallel`` for the training steps and every rank takes its
+share of each batch's rows; validation runs unsharded on every rank.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from typing import Callable, Iterable, Literal, Sequence
 
 import torch
 from torch import Tensor, nn
+
+from .distributed import shard, world
 
 __all__ = ["TrainConfig", "FitResult", "fit", "resolve_device", "seed_everything"]
 
@@ -179,6 +186,14 @@ def fit(
                                                          patience=config.plateau_patience, min_lr=config.min_lr)
     val = [_to(b, device) for b in val_batches]
     params = [p for p in model.parameters() if p.requires_grad]
+    rank, world_size = world()
+    net = model  # what the loss sees: the model, or its DDP wrapper under torch.distributed
+    if world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if rank:  # the same initial weights (DDP broadcasts rank 0's), but each rank its own dropout masks
+            torch.manual_seed(torch.initial_seed() + rank)
     clip = config.clip_norm if config.clip_norm is not None else float("inf")
     mode = config.progress
     if mode == "auto":
@@ -209,15 +224,24 @@ def fit(
                 norms = []
                 steps = 0
                 for batch in train_batches(epoch):
-                    loss = loss_fn(model, _to(batch, device))
+                    batch = _to(batch, device)
+                    if world_size > 1:  # this rank's rows, weighted so DDP's average is the batch mean
+                        batch, weight = shard(batch, rank, world_size)
+                        loss = loss_fn(net, batch) * weight
+                    else:
+                        loss = loss_fn(net, batch)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     norms.append(nn.utils.clip_grad_norm_(params, clip))
                     opt.step()
-                    loss_sum += loss.detach()
+                    loss_sum += loss.detach() / world_size
                     steps += 1
                 if steps == 0:
                     raise ValueError("train_batches yielded no batches: the training set is empty")
+                if world_size > 1:
+                    import torch.distributed as dist
+
+                    dist.all_reduce(loss_sum)  # the batch means, as one process logs them
                 norms_t = torch.stack(norms).float()
                 train_loss = (loss_sum / steps).item()  # one sync per epoch
                 if not math.isfinite(train_loss) or not torch.isfinite(norms_t).all():
