@@ -71,6 +71,12 @@ def _refuse_foreign(path: Path, head: bytes) -> None:
 def load_checkpoint(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
     """Read and verify a checkpoint written by :func:`save_checkpoint`; returns (state_dict, meta)."""
     directory = Path(directory)
+    try:
+        device = torch.device(map_location)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"map_location must be a device such as 'cpu' or 'cuda:0', got {map_location!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"map_location {map_location!r} asks for CUDA, which is not available here")
     weights, meta_path = directory / WEIGHTS, directory / META
     for p in (weights, meta_path):
         if not p.is_file():
@@ -78,15 +84,21 @@ def load_checkpoint(directory: str | os.PathLike, map_location: str | torch.devi
     blob = weights.read_bytes()
     _refuse_foreign(weights, blob[:2])
     try:
-        info = json.loads(meta_path.read_text())
+        info = json.loads(meta_path.read_bytes().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{meta_path} is not valid JSON ({e})") from None
-    if not isinstance(info, dict) or info.get("format_version") != FORMAT_VERSION or "weights_sha256" not in info:
+    except RecursionError:
+        raise ValueError(f"{meta_path} is not an lstmkit checkpoint description (nested too deeply)") from None
+    if not isinstance(info, dict) or type(info.get("format_version")) is not int \
+            or info["format_version"] != FORMAT_VERSION or not isinstance(info.get("weights_sha256"), str):
         raise ValueError(f"{meta_path} is not an lstmkit checkpoint description (format_version {FORMAT_VERSION})")
+    meta = info.get("meta", {})
+    if not isinstance(meta, dict):
+        raise ValueError(f"{meta_path}: 'meta' must be a JSON object, got {type(meta).__name__}")
     if hashlib.sha256(blob).hexdigest() != info["weights_sha256"]:
         raise ValueError(f"{weights} does not match the SHA-256 recorded in {meta_path}: truncated, corrupted or replaced")
     try:
         tensors = st_load(blob)
     except (SafetensorError, ValueError) as e:
         raise ValueError(f"{weights} is not a valid safetensors file ({e})") from None
-    return {k: v.to(map_location) for k, v in tensors.items()}, info.get("meta", {})
+    return {k: v.to(device) for k, v in tensors.items()}, meta

@@ -75,17 +75,27 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ input handling
     def _series(self, X, lengths, reset: bool) -> list[np.ndarray]:
-        if isinstance(X, (list, tuple)) and len(X) and not np.isscalar(X[0]):
+        seqs = self._read_series(X, lengths, reset)
+        limit = np.finfo(np.float32).max  # the pipeline reads series as float32
+        for i, a in enumerate(seqs):
+            if a.size and np.abs(a).max() > limit:
+                raise ValueError(f"X[{i}] holds values beyond float32's range (|x| > {limit:.3g}); rescale the data")
+        return seqs
+
+    def _read_series(self, X, lengths, reset: bool) -> list[np.ndarray]:
+        if X is None or isinstance(X, (str, bytes)):
+            raise TypeError(f"X must be an array or a list of series, got {type(X).__name__}")
+        if isinstance(X, (list, tuple)) and len(X) == 0:
+            raise ValueError("X is empty: no samples (pass a list of (T_i, D) arrays or an (n, T, D) array)")
+        if isinstance(X, (list, tuple)) and not np.isscalar(X[0]):
             try:
                 arr = np.asarray(X, dtype=np.float64)
-            except ValueError:  # ragged: keep each series with its own length
+            except (ValueError, TypeError):  # ragged (or not numbers): check each series on its own
                 arr = None
             if arr is None or arr.ndim == 1:
                 if lengths is not None:
                     raise ValueError("lengths= is for a padded array; a list of series carries its own lengths")
-                seqs = [check_array(np.asarray(s, dtype=np.float64).reshape(len(s), -1), ensure_min_samples=1,
-                                    input_name=f"X[{i}]") for i, s in enumerate(X)]
-                return self._features(seqs, reset)
+                return self._features([_one_series(s, i) for i, s in enumerate(X)], reset)
             X = arr
         if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
             raise ValueError("X is a ragged object array; pass a list of (T_i, D) arrays (each keeps its length) "
@@ -114,6 +124,8 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
 
     def _features(self, seqs: list[np.ndarray], reset: bool) -> list[np.ndarray]:
         d = seqs[0].shape[1] if seqs else 0
+        if seqs and d == 0:
+            raise ValueError(f"X has 0 features per time step (series of shape {seqs[0].shape}); need at least 1")
         if reset:
             self.n_features_in_, self._tabular = d, False
         elif self._tabular:
@@ -132,9 +144,16 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         y = column_or_1d(y, warn=True)
         if y.dtype.kind in "fc":
             assert_all_finite(y, input_name="y")
+        if y.dtype == object:
+            kinds = {type(v) for v in y}
+            if len({str if issubclass(k, str) else float if issubclass(k, numbers.Real) else k for k in kinds}) > 1:
+                raise TypeError(f"y mixes label types {sorted(k.__name__ for k in kinds)}; use labels of one kind "
+                                "(all numbers, or all strings)")
         check_classification_targets(y)
         if len(y) != len(seqs):
             raise ValueError(f"X has {len(seqs)} samples but y has {len(y)}")
+        if self.variants is not None and not isinstance(self.variants, dict):
+            raise TypeError(f"variants must be a dict of LSTM variant settings or None, got {self.variants!r}")
         seed = self.random_state if isinstance(self.random_state, numbers.Integral) and self.random_state >= 0 \
             else int(check_random_state(self.random_state).randint(2**31 - 1))
         spec = {"name": "rnn_classifier", "cell": self.cell, "hidden_size": self.hidden_size,
@@ -163,3 +182,18 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.metrics import accuracy_score
 
         return accuracy_score(y, self.predict(X, lengths), sample_weight=sample_weight)
+
+
+def _one_series(s, i: int) -> np.ndarray:
+    """Series ``X[i]`` of a list as a float64 (T_i, D) array ((T_i,) -> one feature); errors name it."""
+    if s is None or isinstance(s, (str, bytes)) or np.isscalar(s):
+        raise TypeError(f"X[{i}] must be an array of shape (T_i, D) or (T_i,), got {type(s).__name__}")
+    try:
+        a = np.asarray(s)
+    except ValueError:  # a ragged nested list
+        raise ValueError(f"X[{i}] is ragged (steps with different numbers of features); pass a (T_i, D) array") from None
+    if a.ndim not in (1, 2):
+        raise ValueError(f"X[{i}] must be a series of shape (T_i, D) or (T_i,), got shape {a.shape}")
+    if a.shape[0] == 0:
+        raise ValueError(f"X[{i}] has no time steps (shape {a.shape}); every series needs T_i >= 1")
+    return check_array(a.reshape(len(a), -1), dtype=np.float64, ensure_min_samples=1, input_name=f"X[{i}]")

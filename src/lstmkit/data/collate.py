@@ -24,28 +24,69 @@ def pad_sequences(
     """Stack sequences of shape (T_i, D) into (B, T_max, D) (or (T_max, B, D)) plus lengths (B,).
 
     With an integer ``dtype`` (token ids) sequences are 1-D (T_i,) and the result (B, T_max).
-    Raises ValueError for an empty list, a sequence of the wrong rank or with no steps,
-    differing feature counts, or NaN/inf values (naming the sequence index).
+    Raises ValueError for an empty list, a sequence of the wrong rank or with no steps (or no
+    features), differing feature counts, NaN/inf values, or token ids that are not whole numbers
+    >= 0; TypeError for what is not an array of numbers (both naming the sequence index).
     """
+    if not isinstance(dtype, torch.dtype) or dtype.is_complex or dtype == torch.bool:
+        raise TypeError(f"dtype must be a floating-point or integer torch.dtype, got {dtype!r}")
+    if isinstance(padding_value, bool) or not isinstance(padding_value, (int, float)):
+        raise TypeError(f"padding_value must be a number, got {padding_value!r}")
+    if isinstance(sequences, (str, bytes)) or not hasattr(sequences, "__len__") or not hasattr(sequences, "__getitem__"):
+        raise TypeError(f"sequences must be a list of arrays, got {type(sequences).__name__}")
     if len(sequences) == 0:
         raise ValueError("sequences is empty: nothing to pad")
     floating = dtype.is_floating_point
     rank, what = (2, "2-D (T_i, D)") if floating else (1, "1-D (T_i,) token ids")
     arrays = []
     for i, s in enumerate(sequences):
-        t = torch.as_tensor(s, dtype=dtype) if not isinstance(s, Tensor) else s.to(dtype)
+        t = _as_tensor(s, i)
         if t.dim() != rank:
             raise ValueError(f"sequences[{i}] must be {what}, got shape {tuple(t.shape)}")
         if t.shape[0] == 0:
             raise ValueError(f"sequences[{i}] has no time steps")
+        if floating and t.shape[1] == 0:
+            raise ValueError(f"sequences[{i}] has no features (shape {tuple(t.shape)})")
         if floating and arrays and t.shape[1] != arrays[0].shape[1]:
             raise ValueError(f"sequences[{i}] has {t.shape[1]} features, sequences[0] has {arrays[0].shape[1]}")
-        if floating and not torch.isfinite(t).all():
+        if t.is_floating_point() and not torch.isfinite(t).all():
             raise ValueError(f"sequences[{i}] contains NaN or inf")
-        arrays.append(t)
+        if not floating:
+            if t.is_floating_point() and not bool((t == t.round()).all()):
+                raise ValueError(f"sequences[{i}] holds token ids that are not whole numbers")
+            if bool((t < 0).any()):
+                raise ValueError(f"sequences[{i}] holds negative token ids (min {t.min().item()}); ids are >= 0")
+            if t.dtype != torch.bool and bool((t > torch.iinfo(dtype).max).any()):
+                raise ValueError(f"sequences[{i}] holds token ids beyond the range of {dtype}")
+        converted = t.to(dtype)
+        if floating and not torch.isfinite(converted).all():
+            raise ValueError(f"sequences[{i}] holds values beyond the range of {dtype}")
+        arrays.append(converted)
     lengths = torch.tensor([a.shape[0] for a in arrays], dtype=torch.int64)
     padded = torch.nn.utils.rnn.pad_sequence(arrays, batch_first=batch_first, padding_value=padding_value)
     return padded, lengths
+
+
+def _as_tensor(s, i: int) -> Tensor:
+    """Sequence ``i`` as a real-valued tensor of its own dtype (bool and integers kept, no copy
+    of a tensor); TypeError naming it when it is not an array of real numbers."""
+    if isinstance(s, Tensor):
+        t = s
+    else:
+        if isinstance(s, (str, bytes)) or s is None:
+            raise TypeError(f"sequences[{i}] must be an array of numbers, got {type(s).__name__}")
+        try:
+            a = np.asarray(s)
+        except ValueError:  # a ragged nested list
+            raise ValueError(f"sequences[{i}] is ragged (rows of different lengths); pass a (T_i, D) array") from None
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"sequences[{i}] must hold real numbers, got dtype {a.dtype}")
+        if a.dtype.byteorder == ">" or not a.flags.writeable:  # torch takes native, writable arrays only
+            a = a.astype(a.dtype.newbyteorder("="), copy=True)
+        t = torch.from_numpy(a)
+    if t.is_complex():
+        raise TypeError(f"sequences[{i}] must hold real numbers, got dtype {t.dtype}")
+    return t
 
 
 class LengthBucketSampler(torch.utils.data.Sampler[list[int]]):
@@ -61,8 +102,12 @@ class LengthBucketSampler(torch.utils.data.Sampler[list[int]]):
         lengths = np.asarray(lengths)
         if lengths.ndim != 1 or len(lengths) == 0:
             raise ValueError(f"lengths must be a non-empty 1-D sequence, got shape {lengths.shape}")
+        if lengths.dtype.kind not in "iu":
+            raise ValueError(f"lengths must be integers, got dtype {lengths.dtype}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
         self.lengths, self.batch_size, self.shuffle, self.drop_last = lengths, batch_size, shuffle, drop_last
         self.seed, self.epoch = seed, 0
 
@@ -99,9 +144,15 @@ class SequenceBatches:
     def __init__(self, sequences: Sequence[np.ndarray], labels: np.ndarray | None, batch_size: int,
                  shuffle: bool = False, seed: int = 0, dtype: torch.dtype = torch.float32) -> None:
         self.x, self.lengths = pad_sequences(sequences, dtype=dtype)
-        self.y = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-        if self.y is not None and len(self.y) != len(self.lengths):
-            raise ValueError(f"{len(self.lengths)} sequences but {len(self.y)} labels")
+        self.y = None
+        if labels is not None:
+            y = np.asarray(labels)
+            if y.ndim != 1 or y.dtype.kind not in "iu":
+                raise ValueError(f"labels must be a 1-D array of integer class indices, got shape {y.shape} "
+                                 f"dtype {y.dtype} (encode labels with LabelMap first)")
+            if len(y) != len(self.lengths):
+                raise ValueError(f"{len(self.lengths)} sequences but {len(y)} labels")
+            self.y = torch.as_tensor(y.astype(np.int64))
         self.sampler = LengthBucketSampler(self.lengths.numpy(), batch_size, shuffle=shuffle, seed=seed)
         self.shuffle = shuffle
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
+import math
 import os
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,36 +47,76 @@ class SeriesSet:
         return np.array([s.shape[0] for s in self.sequences], dtype=np.int64)
 
 
-def _finite(path, what: str, a: np.ndarray) -> None:
-    if not np.isfinite(a).all():
+def _finite_cast(path, what: str, a: np.ndarray) -> np.ndarray:
+    """``a`` as float32; ValueError naming ``what`` for NaN/inf, or values beyond float32's range."""
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise ValueError(f"{path}: {what} contains NaN or inf")
+    with np.errstate(over="ignore"):
+        out = a.astype(np.float32)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{path}: {what} holds values beyond float32's range (|x| > {np.finfo(np.float32).max:.3g})")
+    return out
+
+
+_NPZ_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive (an empty one starts with its end record)
+
+
+def _npz_member(f, name: str, path) -> np.ndarray:
+    """Array ``name`` of the open archive ``f``, after checking that its header declares no more
+    bytes than the archive member holds (so a forged shape cannot make us allocate gigabytes)."""
+    info = f.zip.getinfo(f"{name}.npy")
+    with f.zip.open(info) as m:
+        major, _ = np.lib.format.read_magic(m)
+        read = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}.get(major)
+        if read is not None:
+            shape, _, dtype = read(m)
+            if dtype.hasobject:
+                raise ValueError(f"{path}: contains pickled data, which is refused (never unpickled); "
+                                 "save numeric arrays with numpy.savez")
+            body = info.file_size - m.tell()
+            need = math.prod(shape) * dtype.itemsize
+            if need != body:
+                raise ValueError(f"{path}: array {name!r} declares shape {shape} of {dtype} ({need} bytes) "
+                                 f"but holds {body} bytes")
+    return f[name]
 
 
 def load_npz(path: str | os.PathLike) -> SeriesSet:
     """An ``.npz`` with ``X`` (n, T) or (n, T, D), optional ``y`` (n,) and ``lengths`` (n,)."""
     try:
         with open(path, "rb") as fh:  # we own the handle: closed on errors too
-            f = np.load(fh, allow_pickle=False)
-            if not hasattr(f, "files"):
+            head = fh.read(6)
+            if head == b"\x93NUMPY":
                 raise ValueError(f"{path}: a single .npy array, expected an .npz archive with X (and y, lengths)")
+            if head[:1] == b"\x80":
+                raise ValueError(f"{path}: contains pickled data, which is refused (never unpickled); "
+                                 "save numeric arrays with numpy.savez")
+            if head[:4] not in _NPZ_MAGIC:
+                raise ValueError(f"{path}: not an .npz file (it does not start with a zip signature); "
+                                 "save arrays with numpy.savez")
+            fh.seek(0)
+            f = np.load(fh, allow_pickle=False)
             files = set(f.files)
             if "X" not in files:
                 raise ValueError(f"{path}: no array 'X' (found {sorted(files)}); expected X, optional y and lengths")
-            X = f["X"]
-            y = f["y"] if "y" in files else None
-            lengths = f["lengths"] if "lengths" in files else None
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
+            X = _npz_member(f, "X", path)
+            y = _npz_member(f, "y", path) if "y" in files else None
+            lengths = _npz_member(f, "lengths", path) if "lengths" in files else None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError, SyntaxError,
+            KeyError, UnicodeDecodeError, MemoryError, struct.error) as e:
+        raise ValueError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
     except ValueError as e:
+        if str(e).startswith(f"{path}: "):
+            raise
         if "pickle" in str(e).lower():
             raise ValueError(f"{path}: contains pickled data, which is refused (never unpickled); save numeric arrays with numpy.savez") from None
-        raise
+        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
     if X.dtype.kind not in "iuf":
         raise ValueError(f"{path}: X must be numeric, got dtype {X.dtype}")
     if X.ndim == 2:
         X = X[:, :, None]
-    if X.ndim != 3 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{path}: X must be (n, T) or (n, T, D) with n, T >= 1, got shape {X.shape}")
+    if X.ndim != 3 or 0 in X.shape:
+        raise ValueError(f"{path}: X must be (n, T) or (n, T, D) with n, T, D >= 1, got shape {X.shape}")
     n, total = X.shape[:2]
     if lengths is None:
         lengths = np.full(n, total)
@@ -81,15 +124,34 @@ def load_npz(path: str | os.PathLike) -> SeriesSet:
         raise ValueError(f"{path}: lengths must be {n} integers, got shape {lengths.shape} dtype {lengths.dtype}")
     elif lengths.min() < 1 or lengths.max() > total:
         raise ValueError(f"{path}: lengths must lie in [1, T={total}], got [{lengths.min()}, {lengths.max()}]")
-    seqs = [X[i, : lengths[i]].astype(np.float32) for i in range(n)]
-    for i, s in enumerate(seqs):
-        _finite(path, f"X[{i}] within its length", s)
-    if y is not None and y.shape != (n,):
-        raise ValueError(f"{path}: y must have shape ({n},), got {y.shape}")
+    seqs = [_finite_cast(path, f"X[{i}] within its length", X[i, : lengths[i]]) for i in range(n)]
+    if y is not None:
+        if y.shape != (n,):
+            raise ValueError(f"{path}: y must have shape ({n},), got {y.shape}")
+        if y.dtype.kind not in "biufUS":
+            raise ValueError(f"{path}: y must hold numbers or strings, got dtype {y.dtype}")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError(f"{path}: y[{int(np.flatnonzero(~np.isfinite(y))[0])}] is not a finite number")
+        empty = np.flatnonzero(np.char.strip(y) == y.dtype.type()) if y.dtype.kind in "US" else []
+        if len(empty):
+            raise ValueError(f"{path}: y[{int(empty[0])}] is an empty label")
     return SeriesSet(seqs, y)
 
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_MAX_DIMS = 32
+
+
+def _read_at_most(f, limit: int) -> bytes:
+    """Up to ``limit`` bytes, read in chunks: never allocates more than the data that is there."""
+    chunks, total = [], 0
+    while total < limit:
+        chunk = f.read(min(limit - total, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
 
 
 def load_idx(path: str | os.PathLike) -> np.ndarray:
@@ -97,29 +159,38 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
+            head = _read_at_most(f, 4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+                raise ValueError(f"{path}: not an IDX file (bad magic number)")
+            ndim = head[3]
+            if ndim == 0 or ndim > _IDX_MAX_DIMS:
+                raise ValueError(f"{path}: IDX header declares {ndim} dimensions; expected 1 to {_IDX_MAX_DIMS}")
+            dims = _read_at_most(f, 4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise ValueError(f"{path}: truncated IDX header")
+            shape = struct.unpack(f">{ndim}I", dims)
+            dtype = np.dtype(_IDX_TYPES[head[2]])
+            expected = math.prod(shape) * dtype.itemsize  # exact: Python ints do not overflow
+            body = _read_at_most(f, expected + 1)  # one byte more tells a longer body
+    except (OSError, EOFError, zlib.error) as e:
         raise ValueError(f"{path}: cannot read ({e})") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
-        raise ValueError(f"{path}: not an IDX file (bad magic number)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
-        raise ValueError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", data[4:header])
-    dtype = np.dtype(_IDX_TYPES[data[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(data) - header != expected:
-        raise ValueError(f"{path}: IDX body has {len(data) - header} bytes, the header {shape} needs {expected}")
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    if len(body) != expected:
+        more = "+" if len(body) > expected else ""
+        raise ValueError(f"{path}: IDX body has {len(body)}{more} bytes, the header {shape} needs {expected}")
+    try:
+        return np.frombuffer(body, dtype=dtype).reshape(shape)
+    except ValueError:  # an empty array whose other dimensions multiply beyond numpy's limits
+        raise ValueError(f"{path}: IDX shape {shape} is larger than an array can be") from None
 
 
 def load_mnist_idx(images: str | os.PathLike, labels: str | os.PathLike | None = None) -> SeriesSet:
     """MNIST-style IDX images (n, rows, cols) read row by row: each image is ``rows`` steps of
     ``cols`` features, scaled to [0, 1]."""
     x = load_idx(images)
-    if x.ndim != 3:
-        raise ValueError(f"{images}: expected images (n, rows, cols), got shape {x.shape}")
+    if x.ndim != 3 or 0 in x.shape:
+        raise ValueError(f"{images}: expected images (n, rows, cols) with n, rows, cols >= 1, got shape {x.shape}")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise ValueError(f"{images}: images contain NaN or inf")
     scale = 255.0 if x.dtype == np.uint8 else 1.0
     seqs = [(img.astype(np.float32) / scale) for img in x]
     y = None
@@ -127,7 +198,40 @@ def load_mnist_idx(images: str | os.PathLike, labels: str | os.PathLike | None =
         y = load_idx(labels)
         if y.shape != (len(seqs),):
             raise ValueError(f"{labels}: expected {len(seqs)} labels, got shape {y.shape}")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError(f"{labels}: labels contain NaN or inf")
     return SeriesSet(seqs, y)
+
+
+def _text_lines(path, what: str = "CSV") -> str:
+    """The UTF-8 text of ``path`` (a leading byte-order mark dropped); ValueError naming the line
+    of the first byte that is not UTF-8, or why the file cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: not valid UTF-8 (byte {raw[e.start]:#04x} at offset {e.start}); "
+                         f"save the {what} file as UTF-8") from None
+
+
+def _label(path, line: int, text: str) -> str:
+    """A label cell read as text: non-empty, and a finite number if it is a number at all."""
+    if not text:
+        raise ValueError(f"{path}, line {line}: empty label")
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(value):
+        raise ValueError(f"{path}, line {line}: label {text!r} is not a finite number")
+    return text
 
 
 def load_csv(path: str | os.PathLike, label_column: str | int | None = 0) -> SeriesSet:
@@ -137,8 +241,19 @@ def load_csv(path: str | os.PathLike, label_column: str | int | None = 0) -> Ser
     A header row is detected when its non-label cells are not numbers. Shorter series leave
     trailing cells empty; an empty cell followed by a value, or a non-number, is an error.
     """
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+    if isinstance(label_column, bool) or not isinstance(label_column, (str, int, type(None))):
+        raise TypeError(f"label_column must be a column name, a column index or None, got {label_column!r}")
+    if isinstance(label_column, int) and label_column < 0:
+        raise ValueError(f"label_column must be a column index >= 0, got {label_column}")
+    text = _text_lines(path)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = []
+    try:
+        for r in reader:
+            if any(c.strip() for c in r):
+                rows.append(r)
+    except csv.Error as e:
+        raise ValueError(f"{path}, line {reader.line_num}: malformed CSV ({e})") from None
     if not rows:
         raise ValueError(f"{path}: no rows")
 
@@ -164,31 +279,43 @@ def load_csv(path: str | os.PathLike, label_column: str | int | None = 0) -> Ser
         if label_column is not None:
             if label_column >= len(row):
                 raise ValueError(f"{path}, line {r_i}: no label column {label_column}")
-            labels.append(row[label_column].strip())
+            labels.append(_label(path, r_i, row[label_column].strip()))
         cells = [c.strip() for j, c in enumerate(row) if j != label_column]
         while cells and cells[-1] == "":
             cells.pop()
         if not cells:
             raise ValueError(f"{path}, line {r_i}: no values")
         try:
-            values = np.array([float(c) for c in cells], dtype=np.float32)
+            values = np.array([float(c) for c in cells], dtype=np.float64)
         except ValueError:
             bad = next(c for c in cells if not is_number(c))
             raise ValueError(f"{path}, line {r_i}: {bad!r} is not a number (only trailing cells may be empty)") from None
-        _finite(path, f"line {r_i}", values)
-        seqs.append(values[:, None])
+        seqs.append(_finite_cast(path, f"line {r_i}", values)[:, None])
     return SeriesSet(seqs, parse_labels(labels) if label_column is not None else None)
 
 
 def parse_labels(labels) -> np.ndarray:
-    """Labels read as text: int64 when all are whole numbers, float when numeric, else as given."""
+    """Labels read as text: int64 when all are whole numbers, float when numeric, else as given.
+
+    Integers written as text are read exactly (a float would merge neighbours beyond 2**53);
+    integers beyond int64, and non-finite floats, stay as given rather than wrap around."""
+    labels = list(labels)
+    if labels and all(isinstance(v, str) for v in labels):
+        try:
+            ints = [int(v) for v in labels]
+        except ValueError:
+            ints = None
+        if ints is not None:
+            if all(-(2**63) <= v < 2**63 for v in ints):
+                return np.array(ints, dtype=np.int64)
+            return np.array(labels)
     try:
         as_float = np.array([float(v) for v in labels])
-        if np.all(as_float == np.round(as_float)):
-            return as_float.astype(np.int64)
-        return as_float
-    except ValueError:
+    except (ValueError, TypeError):
         return np.array(labels)
+    if np.isfinite(as_float).all() and np.all(as_float == np.round(as_float)) and np.all(np.abs(as_float) < 2**53):
+        return as_float.astype(np.int64)
+    return as_float
 
 
 def load_ts(path: str | os.PathLike) -> SeriesSet:
@@ -198,9 +325,9 @@ def load_ts(path: str | os.PathLike) -> SeriesSet:
     values (``?`` or NaN) are refused."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: cannot read as text ({e})") from None
+        lines = _text_lines(path, ".ts").splitlines()
+    except FileNotFoundError as e:
+        raise ValueError(f"{e}") from None  # the .ts loader reports every unreadable file as a ValueError
     meta: dict[str, str] = {}
     data_at = None
     for i, line in enumerate(lines):
@@ -229,7 +356,7 @@ def load_ts(path: str | os.PathLike) -> SeriesSet:
             continue
         parts = s.split(":")
         if has_labels:
-            label, parts = parts[-1].strip(), parts[:-1]
+            label, parts = _label(path, i, parts[-1].strip()), parts[:-1]
             if allowed and label not in allowed:
                 raise ValueError(f"{path}, line {i}: class {label!r} is not among @classLabel {sorted(allowed)}")
             labels.append(label)
@@ -241,16 +368,14 @@ def load_ts(path: str | os.PathLike) -> SeriesSet:
             if any(c in ("?", "") or c.lower() == "nan" for c in cells):
                 raise ValueError(f"{path}, line {i}: missing values ('?' or NaN) are not supported")
             try:
-                dims.append(np.array([float(c) for c in cells], dtype=np.float32))
+                dims.append(np.array([float(c) for c in cells], dtype=np.float64))
             except ValueError:
                 raise ValueError(f"{path}, line {i}: a value is not a number") from None
         if len({len(d) for d in dims}) != 1:
             raise ValueError(f"{path}, line {i}: dimensions have different lengths {[len(d) for d in dims]}")
         if seqs and len(dims) != seqs[0].shape[1]:
             raise ValueError(f"{path}, line {i}: {len(dims)} dimensions, earlier cases have {seqs[0].shape[1]}")
-        case = np.stack(dims, axis=1)
-        _finite(path, f"line {i}", case)
-        seqs.append(case)
+        seqs.append(_finite_cast(path, f"line {i}", np.stack(dims, axis=1)))
     if not seqs:
         raise ValueError(f"{path}: no cases after @data")
     return SeriesSet(seqs, parse_labels(labels) if has_labels else None)

@@ -20,6 +20,35 @@ def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
+def _label_array(labels: Sequence[Any], what: str = "labels") -> np.ndarray:
+    """``labels`` as a 1-D array of one kind (numbers, or strings), without NaN. A list that mixes
+    kinds is refused rather than turned into strings by numpy (``[0, "a"]`` -> ``["0", "a"]``)."""
+    if isinstance(labels, (str, bytes)):
+        raise TypeError(f"{what} must be a sequence of labels, got a single {type(labels).__name__}")
+    try:
+        raw = labels if isinstance(labels, np.ndarray) else np.asarray(labels, dtype=object)
+    except ValueError:  # ragged nesting
+        raise ValueError(f"{what} must be a 1-D sequence of labels (ragged nested input given)") from None
+    if raw.ndim != 1:
+        raise ValueError(f"{what} must be 1-D (one label per sample), got shape {raw.shape}")
+    if raw.dtype.kind in "cVMm":
+        raise TypeError(f"{what} must be numbers, strings or booleans, got dtype {raw.dtype}")
+    if raw.dtype.kind == "O":
+        kinds = {type(_plain(v)) for v in raw}
+        if len({str if issubclass(k, str) else float if issubclass(k, (int, float)) else k for k in kinds}) > 1 \
+                or any(not issubclass(k, (str, int, float)) for k in kinds):
+            raise TypeError(f"{what} mix types {sorted(k.__name__ for k in kinds)}; use labels of one kind "
+                            "(all numbers, or all strings)")
+        labels = raw if isinstance(labels, np.ndarray) else np.asarray(raw.tolist())  # one kind: no coercion to str
+    else:
+        labels = raw
+    if labels.dtype.kind == "f" and np.isnan(labels).any():
+        raise ValueError(f"{what}[{int(np.flatnonzero(np.isnan(labels))[0])}] is NaN; a class label must be a value")
+    if labels.dtype.kind == "O" and any(isinstance(v, float) and v != v for v in labels):
+        raise ValueError(f"{what} hold NaN; a class label must be a value")
+    return labels
+
+
 @dataclass(frozen=True)
 class LabelMap:
     """Sorted distinct labels; index i <-> ``classes[i]``."""
@@ -28,7 +57,7 @@ class LabelMap:
 
     @classmethod
     def fit(cls, labels: Sequence[Any]) -> "LabelMap":
-        labels = np.asarray(labels)
+        labels = _label_array(labels)
         if labels.size == 0:
             raise ValueError("labels is empty: cannot fit a label map")
         classes = tuple(_plain(c) for c in np.unique(labels))
@@ -37,17 +66,28 @@ class LabelMap:
         return cls(classes)
 
     def encode(self, labels: Sequence[Any]) -> np.ndarray:
+        if isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__") or getattr(labels, "ndim", 1) != 1:
+            raise ValueError(f"labels must be a 1-D sequence of labels, got {type(labels).__name__} "
+                             f"{getattr(labels, 'shape', '')}".rstrip())
         index = {c: i for i, c in enumerate(self.classes)}
         out = np.empty(len(labels), dtype=np.int64)
         for j, v in enumerate(labels):
             v = _plain(v)
-            if v not in index:
-                raise ValueError(f"label {v!r} (position {j}) was not seen in training; known: {list(self.classes)}")
-            out[j] = index[v]
+            try:
+                out[j] = index[v]
+            except (KeyError, TypeError):  # TypeError: an unhashable label
+                raise ValueError(f"label {v!r} (position {j}) was not seen in training; known: {list(self.classes)}") from None
         return out
 
     def decode(self, indices: Sequence[int]) -> list:
-        return [self.classes[int(i)] for i in indices]
+        a = np.asarray(indices)
+        if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
+            raise ValueError(f"indices must be a 1-D sequence of ints, got shape {a.shape} dtype {a.dtype}")
+        bad = (a < 0) | (a >= len(self.classes))
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"indices[{j}] = {int(a[j])} is out of range [0, {len(self.classes)})")
+        return [self.classes[int(i)] for i in a]
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -57,7 +97,12 @@ class LabelMap:
 
     @classmethod
     def from_dict(cls, d: dict) -> "LabelMap":
-        return cls(tuple(d["classes"]))
+        if not isinstance(d, dict) or not isinstance(d.get("classes"), list) or len(d["classes"]) < 2:
+            raise ValueError(f"expected a dict with 'classes': a list of at least 2 labels, got {d!r}")
+        classes = d["classes"]
+        if any(not isinstance(c, (str, int, float)) for c in classes) or len(set(classes)) != len(classes):
+            raise ValueError(f"'classes' must be distinct numbers or strings, got {classes!r}")
+        return cls(tuple(classes))
 
 
 @dataclass(frozen=True)
@@ -71,18 +116,35 @@ class Standardizer:
     def fit(cls, sequences: Sequence[np.ndarray]) -> "Standardizer":
         if len(sequences) == 0:
             raise ValueError("sequences is empty: cannot fit normalisation statistics")
-        steps = np.concatenate([np.asarray(s, dtype=np.float64) for s in sequences], axis=0)  # valid steps only
+        arrays = [_steps(s, i, None) for i, s in enumerate(sequences)]
+        d = arrays[0].shape[1]
+        for i, a in enumerate(arrays):
+            if a.shape[1] != d:
+                raise ValueError(f"sequences[{i}] has {a.shape[1]} features, sequences[0] has {d}")
+        steps = np.concatenate(arrays, axis=0)  # valid steps only
         if not np.isfinite(steps).all():
             raise ValueError("sequences contain NaN or inf")
-        std = steps.std(axis=0)
-        return cls(steps.mean(axis=0), np.where(std > 0, std, 1.0))
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = steps.mean(axis=0), steps.std(axis=0)
+            if not (np.isfinite(mean).all() and np.isfinite(std).all()):  # sums of huge values overflow: rescale
+                scale = np.abs(steps).max(axis=0)
+                scale = np.where(scale > 0, scale, 1.0)
+                mean, std = (steps / scale).mean(axis=0) * scale, (steps / scale).std(axis=0) * scale
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+            raise ValueError("sequences hold values too large for normalisation statistics (mean or std overflow)")
+        return cls(mean, np.where(std > 0, std, 1.0))
 
     def transform(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
         out = []
         for i, s in enumerate(sequences):
-            if s.ndim != 2 or s.shape[1] != len(self.mean):
-                raise ValueError(f"sequences[{i}] has shape {s.shape}; expected (T, {len(self.mean)}) features")
-            out.append(((s - self.mean) / self.std).astype(np.float32))
+            s = _steps(s, i, len(self.mean))
+            if not np.isfinite(s).all():
+                raise ValueError(f"sequences[{i}] contains NaN or inf")
+            with np.errstate(over="ignore"):
+                z = ((s - self.mean) / self.std).astype(np.float32)
+            if not np.isfinite(z).all():
+                raise ValueError(f"sequences[{i}]: standardised values exceed float32's range")
+            out.append(z)
         return out
 
     def to_dict(self) -> dict:
@@ -90,15 +152,39 @@ class Standardizer:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Standardizer":
-        return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
+        try:
+            mean, std = np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"expected a dict with 'mean' and 'std': lists of numbers ({type(e).__name__}: {e})") from None
+        if mean.ndim != 1 or mean.shape != std.shape or not (np.isfinite(mean).all() and np.isfinite(std).all()
+                                                             and (std > 0).all()):
+            raise ValueError(f"'mean' and 'std' must be equal-length lists of finite numbers, std > 0; "
+                             f"got shapes {mean.shape} and {std.shape}")
+        return cls(mean, std)
+
+
+def _steps(s: Any, i: int, features: int | None) -> np.ndarray:
+    """Sequence ``i`` as a float64 (T, D) array with T >= 1 (and D == ``features`` when given)."""
+    try:
+        a = np.asarray(s)
+    except ValueError:
+        raise ValueError(f"sequences[{i}] is ragged; expected a (T, D) array") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"sequences[{i}] must hold real numbers, got dtype {a.dtype}")
+    want = f"(T, {features})" if features is not None else "(T, D)"
+    if a.ndim != 2 or a.shape[0] == 0 or (features is not None and a.shape[1] != features):
+        raise ValueError(f"sequences[{i}] has shape {a.shape}; expected {want} features with T >= 1")
+    return a.astype(np.float64, copy=False)
 
 
 def stratified_split(labels: Sequence[Any], fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, val): about ``fraction`` of each class goes to validation (at least one
     of every class with two or more members); sorted within each part."""
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    labels = np.asarray(labels)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    labels = _label_array(labels)
     if labels.size < 2:
         raise ValueError(f"need at least 2 samples to split, got {labels.size}")
     rng = np.random.default_rng(seed)

@@ -29,6 +29,7 @@ sin/cos covariates (month, quarter, ISO week, day of week, day of year) for the 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import re
@@ -36,6 +37,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import numpy as np
+
+from .files import _text_lines
 
 __all__ = ["Series", "load_series", "list_series", "load_series_csv", "load_series_long", "load_tsf", "fill_gaps",
            "future_times", "calendar_features", "sliding_windows"]
@@ -309,8 +312,17 @@ def _read_csv(path: str, time_column: str, targets: Sequence[str], covariates: S
     """Times (N,), values (N, len(targets) + len(covariates)) with NaN for empty cells, and the
     series id of each row (N strings; all "" without ``id_column``) from a CSV with a header.
     Blank lines are skipped; errors name the data row, counted from 1."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+    for what, names in (("targets", targets), ("covariates", covariates)):
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"{what} must be a list of column names (str), got {names!r}")
+    for what, name in (("time_column", time_column), ("id_column", id_column)):
+        if not isinstance(name, str) and not (what == "id_column" and name is None):
+            raise TypeError(f"{what} must be a column name (str), got {name!r}")
+    reader = csv.reader(io.StringIO(_text_lines(path), newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as e:
+        raise ValueError(f"{path}, line {reader.line_num}: malformed CSV ({e})") from None
     if not rows:
         raise ValueError(f"{path}: empty file")
     header = [h.strip() for h in rows[0]]
@@ -345,12 +357,22 @@ def _read_csv(path: str, time_column: str, targets: Sequence[str], covariates: S
             except ValueError:
                 raise ValueError(f"{path}, row {i + 1}, column {wanted[j + 1]!r}: {cell!r} is not a number") from None
     try:
-        times = np.array([int(t) for t in raw_times], dtype=np.int64)
+        ints = [int(t) for t in raw_times]
     except ValueError:
+        ints = None
+    if ints is not None:
+        big = next((i for i, t in enumerate(ints) if not -(2**63) <= t < 2**63), None)
+        if big is not None:
+            raise ValueError(f"{path}, row {big + 1}: time {raw_times[big]} is beyond the int64 range")
+        times = np.array(ints, dtype=np.int64)
+    else:
         try:
             times = np.array(raw_times, dtype="datetime64")
-        except ValueError as e:
+        except (ValueError, OverflowError) as e:
             raise ValueError(f"{path}: column {time_column!r} holds neither integers nor ISO dates ({e})") from None
+        if np.isnat(times).any():
+            i = int(np.flatnonzero(np.isnat(times))[0])
+            raise ValueError(f"{path}, row {i + 1}: time {raw_times[i]!r} is not a date (NaT)")
     return times, values, ids
 
 

@@ -176,7 +176,12 @@ def load_text_csv(
         raise TypeError(f"label_column must be a str or None, got {type(label_column).__name__}")
     if label_column == text_column:
         raise ValueError(f"text_column and label_column are both {text_column!r}")
-    raw = Path(path).read_bytes()
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e})") from None
     try:
         content = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -20,16 +21,23 @@ __all__ = ["check_lengths", "valid_mask", "reverse_padded", "fused_lstm_by_lengt
 
 def check_lengths(lengths: Tensor | Sequence[int], batch: int, total: int) -> Tensor:
     """Validate ``lengths`` against a padded batch; returns an int64 CPU tensor of shape (B,)."""
+    if isinstance(lengths, np.ndarray):
+        if lengths.dtype.kind not in "iu":
+            raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
+        lengths = torch.from_numpy(lengths.astype(np.int64))  # uint64 beyond int64 wraps negative: refused below
     if isinstance(lengths, Tensor):
         if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
             raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
         lens = lengths.detach().to("cpu", torch.int64)
     elif isinstance(lengths, (list, tuple)):
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in lengths):
-            raise TypeError("lengths must be a tensor or a sequence of ints")
-        lens = torch.tensor(lengths, dtype=torch.int64)
+        for v in lengths:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"lengths must be a tensor or a sequence of ints, got an element {v!r}")
+            if not -(2**63) <= int(v) < 2**63:
+                raise ValueError(f"lengths must be <= the padded length T={total}, got {int(v)}")
+        lens = torch.tensor([int(v) for v in lengths], dtype=torch.int64)
     else:
-        raise TypeError(f"lengths must be a 1-D integer tensor or a list of ints, got {type(lengths).__name__}")
+        raise TypeError(f"lengths must be a 1-D integer tensor, array or list of ints, got {type(lengths).__name__}")
     if lens.dim() != 1:
         raise ValueError(f"lengths must be 1-D with one entry per sequence, got shape {tuple(lens.shape)}")
     if lens.numel() != batch:

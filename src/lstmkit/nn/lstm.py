@@ -104,6 +104,8 @@ class LSTM(nn.Module):
             raise ValueError(f"proj_size must be 0 (no projection) or in [1, hidden_size={hidden_size}), got {proj_size}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout <= 1.0:
             raise ValueError(f"dropout must be a float in [0, 1], got {dropout!r}")
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
         if implementation not in _IMPLEMENTATIONS:
             raise ValueError(f"implementation must be one of {_IMPLEMENTATIONS}, got {implementation!r}")
         self.variant = VariantConfig(
@@ -225,6 +227,15 @@ class LSTM(nn.Module):
             raise ValueError(f"input must be 3-D {layout} or 2-D (T, input_size) unbatched, got shape {tuple(input.shape)}")
         if input.shape[-1] != self.input_size:
             raise ValueError(f"input has {input.shape[-1]} features in its last dimension, expected input_size={self.input_size}")
+        weight = self.weight_ih_l0
+        if input.dtype != weight.dtype and not torch.is_autocast_enabled(input.device.type):
+            raise TypeError(f"input has dtype {input.dtype} but the parameters are {weight.dtype}; convert one to "
+                            f"the other (input.to({weight.dtype}) or module.to({input.dtype}))")
+        if input.device != weight.device:
+            raise ValueError(f"input is on {input.device} but the parameters are on {weight.device}")
+        time_dim = 1 if self.batch_first and input.dim() == 3 else 0
+        if input.shape[time_dim] == 0:
+            raise ValueError(f"input has no time steps (T=0), got shape {tuple(input.shape)}")
         if input.dim() == 2:
             return input.unsqueeze(0 if self.batch_first else 1), True
         return input, False
@@ -237,6 +248,9 @@ class LSTM(nn.Module):
         if not isinstance(hx, (tuple, list)) or len(hx) != 2 or not all(isinstance(t, Tensor) for t in hx):
             raise TypeError("hx must be a pair (h_0, c_0) of tensors")
         h0, c0 = hx
+        for name, t in (("hx[0] (h_0)", h0), ("hx[1] (c_0)", c0)):
+            if t.device != x.device or (t.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type)):
+                raise TypeError(f"{name} has dtype {t.dtype} on {t.device}; expected the input's {x.dtype} on {x.device}")
         if unbatched:
             h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
         for name, t, shape in (("hx[0] (h_0)", h0, (n, batch, r)), ("hx[1] (c_0)", c0, (n, batch, self.hidden_size))):
@@ -267,6 +281,8 @@ class LSTM(nn.Module):
     def _forward_loop(self, x: Tensor, h0: Tensor, c0: Tensor, lens: Tensor | None):
         """Stacked (bi)directional recurrence with variants; x (T, B, D) -> (T, B, K*R)."""
         valid = valid_mask(lens, x.shape[0], x) if lens is not None else None
+        if valid is not None:  # padding may hold anything, NaN included: keep it out of the masked recurrence
+            x = x.masked_fill(valid == 0, 0.0)
         return self._stack_layers(
             x, lambda x, idx, layer, direction: self._run_direction(x, h0[idx], c0[idx], layer, direction, lens, valid))
 

@@ -8,13 +8,15 @@ fully resolved config back as YAML (``dump_yaml``), which loads to the same conf
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
 import os
 import re
+import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["load_yaml", "dump_yaml", "apply_overrides", "build", "to_plain"]
 
@@ -56,16 +58,35 @@ def _safe_load(text: str):
     return yaml.load(text, Loader=_LOADER)
 
 
+def _yaml_problem(e: Exception) -> str:
+    """A PyYAML error on one line: 'context: problem (line L, column C)'."""
+    problem = getattr(e, "problem", None) or (str(e).strip().splitlines() or [type(e).__name__])[0]
+    context = getattr(e, "context", None)
+    mark = getattr(e, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{context + ': ' if context else ''}{problem}{where}"
+
+
 def load_yaml(path: str | os.PathLike) -> dict:
     """A YAML mapping from a file (safe loader: plain data only)."""
     yaml = _yaml()
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"config file {path} is a directory, not a YAML file")
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
+    raw = path.read_bytes()
     try:
-        data = _safe_load(path.read_text())
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: not valid UTF-8 (byte {raw[e.start]:#04x}); save the config as UTF-8") from None
+    try:
+        data = _safe_load(text)
     except yaml.YAMLError as e:
-        raise ValueError(f"{path} is not valid YAML: {e}") from None
+        raise ValueError(f"{path} is not valid YAML: {_yaml_problem(e)}") from None
+    except RecursionError:
+        raise ValueError(f"{path} is nested too deeply to be a config") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -73,23 +94,47 @@ def load_yaml(path: str | os.PathLike) -> dict:
     return data
 
 
+_DUMPER = None
+
+
 def dump_yaml(data: dict) -> str:
-    return _yaml().safe_dump(data, sort_keys=False, default_flow_style=False)
+    """YAML that :func:`load_yaml` reads back to ``data``: strings that look like YAML 1.2 floats
+    (``"1e-3"``) are quoted, since the loader would read them as numbers."""
+    global _DUMPER
+    yaml = _yaml()
+    if _DUMPER is None:
+        class Dumper(yaml.SafeDumper):
+            pass
+
+        Dumper.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeDumper.yaml_implicit_resolvers.items()}
+        Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+        _DUMPER = Dumper
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, default_flow_style=False)
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply ``a.b.c=value`` overrides (value parsed as YAML: numbers, booleans, null, lists)."""
     yaml = _yaml()
+    if not isinstance(data, dict):
+        raise TypeError(f"config data must be a mapping, got {type(data).__name__}")
+    if isinstance(overrides, (str, bytes)) or not isinstance(overrides, (list, tuple)):
+        raise TypeError(f"overrides must be a list of 'key.sub=value' strings, got {overrides!r}")
     out = _deep_copy(data)
     for item in overrides:
+        if not isinstance(item, str):
+            raise TypeError(f"override {item!r} must be a 'key.sub=value' string, got {type(item).__name__}")
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"override {item!r} must look like key.sub=value, e.g. train.lr=0.001")
         try:
             value = _safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as e:
-            raise ValueError(f"override {item!r}: value is not valid YAML ({e})") from None
+            raise ValueError(f"override {item!r}: value is not valid YAML ({_yaml_problem(e)})") from None
+        except RecursionError:
+            raise ValueError(f"override {item[:60]!r}...: value is nested too deeply") from None
         parts = key.strip().split(".")
+        if any(not p.strip() for p in parts):
+            raise ValueError(f"override {item!r}: the key has an empty part; write key.sub=value, e.g. train.lr=0.001")
         node = out
         for p in parts[:-1]:
             child = node.setdefault(p, {})
@@ -100,17 +145,70 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return out
 
 
-def _deep_copy(d: Any) -> Any:
+def _deep_copy(d: Any, memo: dict | None = None) -> Any:
+    """Copy of nested dicts and lists; a node shared by YAML anchors is copied once and stays
+    shared (so a document of nested aliases cannot blow up into gigabytes)."""
+    memo = {} if memo is None else memo
+    if not isinstance(d, (dict, list)):
+        return d
+    if id(d) in memo:
+        return memo[id(d)]
     if isinstance(d, dict):
-        return {k: _deep_copy(v) for k, v in d.items()}
-    if isinstance(d, list):
-        return [_deep_copy(v) for v in d]
-    return d
+        out: Any = memo.setdefault(id(d), {})
+        out.update((k, _deep_copy(v, memo)) for k, v in d.items())
+    else:
+        out = memo.setdefault(id(d), [])
+        out.extend(_deep_copy(v, memo) for v in d)
+    return out
+
+
+def _describe(hint: Any) -> str:
+    """A type annotation in words, for error messages."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin in (list, tuple, collections.abc.Sequence):
+        if not args or args[0] is Any:
+            return "a list"
+        return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, args))
+    return {type(None): "null", bool: "true or false", int: "an int", float: "a number", str: "a string",
+            dict: "a mapping"}.get(origin or hint, getattr(hint, "__name__", str(hint)))
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a YAML value has the type a dataclass field is annotated with. Only the plain
+    types are checked (None, bool, int, float, str, lists, mappings, unions of them); the
+    allowed values (ranges, Literal choices) are the dataclass's own ``__post_init__`` checks."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, tuple, collections.abc.Sequence) or hint in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            return True  # fixed-length tuples: left to the dataclass
+        return not args or all(_matches(v, args[0]) for v in value)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    return True  # Any, Literal and other annotations: the dataclass checks the value
 
 
 def build(cls: type, data: dict | None, where: str = "") -> Any:
     """Instantiate dataclass ``cls`` from a mapping; unknown keys raise ValueError naming the
-    section and suggesting close field names."""
+    section and suggesting close field names, and so does a value whose type does not match
+    its field's annotation (e.g. a string for an int field, a mapping for a list)."""
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ValueError(f"config section {where or cls.__name__!r} must be a mapping, got {data!r}")
@@ -124,8 +222,11 @@ def build(cls: type, data: dict | None, where: str = "") -> Any:
             raise ValueError(f"unknown config key {((where + '.') if where else '') + str(key)!r}{hint} "
                              f"(valid: {', '.join(names)})")
         kind = hints[key]
+        path = f"{where}.{key}" if where else key
         if dataclasses.is_dataclass(kind):
-            value = build(kind, value, f"{where}.{key}" if where else key)
+            value = build(kind, value, path)
+        elif not _matches(value, kind):
+            raise ValueError(f"config key {path!r} must be {_describe(kind)}, got {value!r} ({type(value).__name__})")
         kwargs[key] = value
     try:
         return cls(**kwargs)
