@@ -1,5 +1,5 @@
-"""Command line: ``lstmkit train | evaluate | predict | forecast | bench | export | datasets | models |
-demo | parity``.
+"""Command line: ``lstmkit train | evaluate | predict | forecast | tune | bench | export | datasets |
+models | demo | parity``.
 
 A thin layer over configs and run directories; the library below it only logs, the CLI
 decides what the user sees (log lines on stderr, results on stdout or in files).
@@ -93,7 +93,7 @@ def resolve_config(path: str, overrides: list[str]) -> tuple[object, str]:
     data = apply_overrides(load_yaml(file), overrides)
     task = data.get("task", "classify")
     tasks = _tasks()
-    if task not in tasks:
+    if not isinstance(task, str) or task not in tasks:
         from .nn.names import unknown_name
 
         raise unknown_name("task", task, tasks)
@@ -107,8 +107,40 @@ def _default_out(config_path: str, seed: int) -> Path:
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / "model.json").exists():
+    if (out / "checkpoint" / "latest.json").is_file():
+        raise ValueError(f"--out {out} holds an interrupted run: continue it with `lstmkit train --resume {out}`, "
+                         "or delete it, or choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not ((out / "model.json").exists() or (out / "config.yaml").exists()):
         raise ValueError(f"--out {out} is a non-empty directory that is not an lstmkit run; choose another")
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """``lstmkit train --resume DIR``: continue an interrupted run with its saved config, in one process."""
+    if args.resume is None:
+        raise ValueError("train needs a config (a YAML file or a preset such as classify/digits), or --resume DIR")
+    if args.config is not None or args.set or args.out or args.devices != 1:
+        raise ValueError("--resume DIR continues with DIR/config.yaml in one process: pass no config, --set, --out "
+                         "or --devices")
+    from .tasks.classify import resume_classifier
+
+    metrics = resume_classifier(args.resume)
+    print(json.dumps({"run": args.resume, "test": metrics["test"], "val": metrics["val"],
+                      "train_seconds": metrics["train_seconds"], "epochs": metrics["epochs"]}, indent=1))
+    return 0
+
+
+def _run_task(task: str, config, out: Path) -> dict:
+    """Run the task; if it fails before leaving anything resumable, remove the directories this
+    call created (nothing is left half-written)."""
+    import shutil
+
+    created = [p for p in (out, *out.parents) if not p.exists()]
+    try:
+        return _tasks()[task][1](config, out)
+    except BaseException:
+        if created and not (out / "checkpoint" / "latest.json").exists():
+            shutil.rmtree(created[-1], ignore_errors=True)
+        raise
 
 
 def _column(value: str) -> str | int:
@@ -118,6 +150,8 @@ def _column(value: str) -> str | int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .tasks import distributed
 
+    if args.resume is not None or args.config is None:
+        return _resume(args)
     config, task = resolve_config(args.config, args.set or [])
     if args.devices < 1:
         raise ValueError(f"--devices must be >= 1, got {args.devices}")
@@ -139,7 +173,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             _tasks()[task][1](config, Path(scratch) / "run")
         return 0
-    metrics = _tasks()[task][1](config, out)
+    metrics = _run_task(task, config, out)
     print(json.dumps({"run": str(out), "test": metrics["test"], "val": metrics["val"],
                       "train_seconds": metrics["train_seconds"], "epochs": metrics["epochs"]}, indent=1))
     return 0
@@ -333,9 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train from a YAML config; writes a run directory")
-    p.add_argument("config", help="YAML file, or a packaged preset such as classify/digits")
+    p.add_argument("config", nargs="?", help="YAML file, or a packaged preset such as classify/digits")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set train.lr=0.003 (repeatable)")
     p.add_argument("--out", help="run directory (default runs/<config>-seed<seed>-<time>)")
+    p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from its last checkpoint, "
+                                                    "with the config.yaml it saved (classify; no config argument)")
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="keep glibc's default allocator settings (see lstmkit.runtime; also LSTMKIT_MALLOC_TUNING=0)")
     p.add_argument("--devices", type=int, default=1,
@@ -383,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
     _add_bench_parsers(sub)
     from .export.onnx import add_export_parser
+    from .tasks.tune import add_tune_parser
+
+    add_tune_parser(sub)
 
     add_export_parser(sub)
 

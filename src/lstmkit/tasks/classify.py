@@ -8,12 +8,20 @@
    label map, the per-feature standardisation (valid steps only) or the text vocabulary on
    the remaining training part only;
 3. build the model from the registry and train it with :func:`lstmkit.tasks.trainer.fit`
-   (length-grouped batches, best-on-validation weights);
+   (length-grouped batches, best-on-validation weights); ``data.augment`` (docs/augment.md)
+   augments the training batches on the fly, never validation or test;
 4. score validation and the official test split once, and write the run directory:
    ``config.yaml`` (resolved), ``model.safetensors`` + ``model.json`` (architecture, labels,
    normalisation or vocabulary: everything :func:`load_classifier` needs), ``metrics.json``
    (``{"val": {...}, "test": {...}, "train_seconds": s, "epochs": n, ...}``), ``history.json``,
    ``report.md``, ``confusion_matrix.png`` and ``learning_curves.png``.
+
+Crash safety: ``config.yaml`` is written when the run starts and a training checkpoint under
+``out_dir/checkpoint/`` after every ``train.checkpoint_every`` epochs (the layout is in
+:mod:`lstmkit.tasks.trainer`), so a killed run continues with :func:`resume_classifier`
+(``lstmkit train --resume DIR``) to the result it would have reached uninterrupted (with
+``train.deterministic``). The checkpoint folder is removed once the run directory is complete:
+a finished run is not extended, only an interrupted one continued.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence, get_args
@@ -34,15 +43,16 @@ from torch.nn import functional as F
 from .. import __version__
 from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..data import LabelMap, Standardizer, load_csv, load_dataset, load_mnist_idx, load_npz, load_ts, stratified_split
+from ..data.augment import Augment, AugmentedBatches, list_augmentations
 from ..data.collate import SequenceBatches
 from ..data.text import Vocabulary, load_text_csv
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..models import create_model
-from .config import dump_yaml, to_plain
-from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
+from .config import build, dump_yaml, load_yaml, to_plain
+from .trainer import MANIFEST, FitResult, TrainConfig, fit, resolve_device, seed_everything
 
 __all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
-           "load_inputs", "fit_classifier", "prepare_training"]
+           "load_inputs", "fit_classifier", "prepare_training", "resume_classifier"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +78,8 @@ class DataConfig:
     test_fraction: float = 0.25  # user files without a test file only
     split_seed: int = 0  # seed of that test split
     download: bool = False  # UCR/UEA datasets aeon does not ship (needs network)
+    # training-batch augmentation, e.g. [{name: jitter, sigma: 0.03, p: 0.5}] (docs/augment.md); stored resolved
+    augment: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if (self.name is None) == (self.train is None):
@@ -79,6 +91,20 @@ class DataConfig:
             raise ValueError("data.test / train_labels / test_labels apply to user files (data.train), not to data.name")
         if not (isinstance(self.test_fraction, float) and 0 < self.test_fraction < 1):
             raise ValueError(f"data.test_fraction must be in (0, 1), got {self.test_fraction!r}")
+        self.augment = _augment(self.augment).config
+
+
+def _augment(specs) -> Augment:
+    """A series augmentation pipeline from a ``data.augment`` list; errors name the entry."""
+    try:
+        augment = Augment(specs)
+    except ValueError as e:
+        raise ValueError(f"data.{e}") from None
+    if augment.kind == "image":
+        raise ValueError(f"data.augment: {', '.join(c['name'] for c in augment.config)} are image ops for (B, C, H, W) "
+                         "tensors; classification batches are (B, T, D) series (series ops: "
+                         f"{', '.join(list_augmentations('series'))})")
+    return augment
 
 
 @dataclass
@@ -359,14 +385,16 @@ class Prepared:
     model: nn.Module
     spec: dict
     pre: Preprocessor
-    train_set: SequenceBatches
+    train_set: SequenceBatches | AugmentedBatches
     val_set: SequenceBatches
 
 
 def prepare_training(inputs: Sequence, labels: np.ndarray, model_spec: dict, train: TrainConfig,
-                     normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None) -> Prepared:
+                     normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None,
+                     augment: Sequence[dict] = ()) -> Prepared:
     """Carve validation (stratified, seed ``train.seed``), fit preprocessing on the rest, build the
-    model (seeded) and the length-grouped batches."""
+    model (seeded) and the length-grouped batches; ``augment`` (a ``data.augment`` list) wraps the
+    training batches only, seeded from ``train.seed`` and the epoch."""
     if len(inputs) == 0:
         raise ValueError("the training data is empty: no samples to fit on")
     if labels is None or len(labels) != len(inputs):
@@ -381,38 +409,64 @@ def prepare_training(inputs: Sequence, labels: np.ndarray, model_spec: dict, tra
     y_tr, y_va = pre.targets(labels[tr]), pre.targets(labels[va])
     seed_everything(train.seed)
     model, spec = build_model(model_spec, pre, np.array([len(a) for a in x_tr + x_va]))
-    return Prepared(model, spec, pre, _batches(x_tr, y_tr, pre, train.batch_size, shuffle=True, seed=train.seed),
-                    _batches(x_va, y_va, pre, max(train.batch_size, 256)))
+    train_set = _batches(x_tr, y_tr, pre, train.batch_size, shuffle=True, seed=train.seed)
+    aug = _augment(augment)
+    if len(aug):
+        if pre.kind == "tokens":
+            raise ValueError("data.augment works on numeric series; text input has nothing to augment")
+        if "max_length" in spec and not aug.keeps_lengths:
+            raise ValueError(f"data.augment shortens series (window_slice with stretch: false) but {spec['name']} with "
+                             "dimension_shuffle needs equal lengths; use stretch: true or model.dimension_shuffle=false")
+        log.info(f"augmenting training batches: {aug.config}")
+        train_set = AugmentedBatches(train_set, aug, seed=train.seed)
+    return Prepared(model, spec, pre, train_set, _batches(x_va, y_va, pre, max(train.batch_size, 256)))
 
 
 def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train: TrainConfig,
                    normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None,
-                   callbacks: Sequence = ()) -> tuple[Classifier, FitResult, dict]:
+                   callbacks: Sequence = (), augment: Sequence[dict] = (),
+                   checkpoint_dir: str | os.PathLike | None = None,
+                   resume: bool = False) -> tuple[Classifier, FitResult, dict]:
     """:func:`prepare_training`, then train; returns (classifier, fit result, validation metrics
-    of the selected weights). ``callbacks`` go to :func:`lstmkit.tasks.trainer.fit`."""
-    p = prepare_training(inputs, labels, model_spec, train, normalize, min_freq, max_vocab)
-    result = fit(p.model, p.train_set.batches, p.val_set, _loss, _evaluate, train, callbacks=callbacks)
+    of the selected weights). ``callbacks``, ``checkpoint_dir`` and ``resume`` go to
+    :func:`lstmkit.tasks.trainer.fit`."""
+    p = prepare_training(inputs, labels, model_spec, train, normalize, min_freq, max_vocab, augment)
+    result = fit(p.model, p.train_set.batches, p.val_set, _loss, _evaluate, train, callbacks=callbacks,
+                 checkpoint_dir=checkpoint_dir, resume=resume)
     p.model.eval()
     return Classifier(p.model, p.pre, p.spec), result, result.best  # fit restored the best epoch's weights
 
 
-def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike) -> dict:
-    """Run one classification experiment and write its run directory; returns metrics.json."""
+CHECKPOINT_DIR = "checkpoint"
+
+
+def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
+    """Run one classification experiment and write its run directory; returns metrics.json.
+
+    ``resume``: continue the interrupted run in ``out_dir`` from its checkpoint; ``config`` must
+    equal the ``config.yaml`` it saved (:func:`resume_classifier` reads it from there)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / CHECKPOINT_DIR
+    resolved = to_plain(config)
+    if resume:
+        _check_resumable(out, resolved)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        if checkpoint.exists():  # an earlier run's, in a directory being reused
+            shutil.rmtree(checkpoint)
+        atomic_write_bytes(out / "config.yaml", dump_yaml(resolved).encode())
     d = config.data
     (x_train, y_train), (x_test, y_test) = load_data(d)
     log.info(f"data {d.name or d.train}: {len(x_train)} train / {len(x_test)} test samples")
     clf, result, val_metrics = fit_classifier(x_train, y_train, config.model, config.train, d.normalize,
-                                              d.min_freq, d.max_vocab)
+                                              d.min_freq, d.max_vocab, augment=d.augment, checkpoint_dir=checkpoint,
+                                              resume=resume)
     test_metrics, per_class, cm = clf.evaluate(x_test, y_test)
     metrics = {"val": val_metrics, "test": test_metrics, "train_seconds": round(result.seconds, 3),
                "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                "seed": config.train.seed, "device": str(next(clf.model.parameters()).device),
                "threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in clf.model.parameters()),
                "n_train": len(x_train), "n_test": len(x_test)}
-    resolved = to_plain(config)
-    atomic_write_bytes(out / "config.yaml", dump_yaml(resolved).encode())
     clf.save(out, {"data": to_plain(asdict(d)), "train_seed": config.train.seed})
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
     atomic_write_bytes(out / "history.json", json.dumps(result.history, indent=1).encode())
@@ -422,4 +476,51 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike) -> dict
                                 classes=clf.classes, history=result.history, best_epoch=result.best_epoch,
                                 environment=f"lstmkit {__version__}, torch {torch.__version__}, "
                                             f"{platform.machine()}, {torch.get_num_threads()} thread(s)")
+    shutil.rmtree(checkpoint, ignore_errors=True)  # the run directory is complete
     return metrics
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _check_resumable(out: Path, resolved: dict) -> None:
+    """Refuse to resume ``out`` with another config, or when there is no checkpoint to resume."""
+    saved_path = out / "config.yaml"
+    if not saved_path.is_file():
+        raise ValueError(f"{out} has no config.yaml: not a run directory that can be resumed")
+    saved = to_plain(build(ClassifyConfig, load_yaml(saved_path)))
+    a, b = _flat(saved), _flat(resolved)
+    changed = sorted(k for k in set(a) | set(b) if a.get(k, "<unset>") != b.get(k, "<unset>"))
+    if changed:
+        diff = ", ".join(f"{k} {a.get(k, '<unset>')!r} there, {b.get(k, '<unset>')!r} here" for k in changed)
+        raise ValueError(f"{saved_path} differs from the config given to resume: {diff}; resume with the saved "
+                         "config (lstmkit train --resume DIR)")
+    if not (out / CHECKPOINT_DIR / MANIFEST).is_file():
+        if (out / "metrics.json").is_file():
+            raise ValueError(f"{out} is a finished run (metrics.json written, its checkpoint removed): "
+                             "nothing to resume")
+        raise ValueError(f"{out} has no checkpoint: the run stopped before its first one was written; train it again")
+
+
+def resume_classifier(out_dir: str | os.PathLike) -> dict:
+    """Continue the interrupted classification run in ``out_dir`` from its last checkpoint, with the
+    ``config.yaml`` it saved; returns metrics.json. What ``lstmkit train --resume DIR`` runs."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise FileNotFoundError(f"run directory {out} does not exist")
+    if not (out / "config.yaml").is_file():
+        raise ValueError(f"{out} has no config.yaml: not a run directory that can be resumed (classification runs "
+                         "write it when they start; forecasting runs cannot be resumed)")
+    data = load_yaml(out / "config.yaml")
+    task = data.get("task", "classify")
+    if task != "classify":
+        raise ValueError(f"{out} is a {task!r} run: only classification runs resume (forecasting trains ensembles "
+                         "with a refit stage, from the start); run `lstmkit train CONFIG` again")
+    return train_classifier(build(ClassifyConfig, data), out, resume=True)

@@ -1,0 +1,329 @@
+"""Crash-safe training: checkpoints round-trip, a resumed run equals the uninterrupted one bit for
+bit, a killed ``lstmkit train`` continues, damaged checkpoints are refused, NaN keeps the last
+good checkpoint."""
+
+import json
+import math
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lstmkit.data.collate import SequenceBatches
+from lstmkit.tasks.trainer import MANIFEST, TrainConfig, TrainState, fit, load_train_state, save_train_state
+
+
+def _data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    return x, (x[:, 0] + x[:, 1] > 0).long()
+
+
+X, Y = _data(64, 0)
+VAL = [_data(32, 1)]
+
+
+def _batches(epoch):  # the order is a function of the epoch, as SequenceBatches' is
+    perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(epoch))
+    return [(X[perm[i : i + 16]], Y[perm[i : i + 16]]) for i in range(0, len(X), 16)]
+
+
+def _loss(model, batch):
+    return F.cross_entropy(model(batch[0]), batch[1])
+
+
+def _eval(model, batches):
+    x, y = batches[0]
+    logits = model(x)
+    return {"loss": F.cross_entropy(logits, y).item(), "accuracy": (logits.argmax(1) == y).float().mean().item()}
+
+
+def _model(hidden=16):
+    torch.manual_seed(0)  # dropout makes the torch generator part of the state
+    return nn.Sequential(nn.Linear(4, hidden), nn.Dropout(0.3), nn.Linear(hidden, 2))
+
+
+CONFIG = dict(epochs=12, lr=0.05, progress="off", deterministic=True, plateau_patience=0, early_stopping=None)
+
+
+def _fit(checkpoint_dir=None, resume=False, callbacks=(), loss=_loss, batches=_batches, model=None, **config):
+    model = model or _model()
+    result = fit(model, batches, VAL, loss, _eval, TrainConfig(**{**CONFIG, **config}), callbacks=callbacks,
+                 checkpoint_dir=checkpoint_dir, resume=resume)
+    return model, result
+
+
+def _crash_at(epoch):
+    def callback(e, row):
+        if e == epoch:
+            raise KeyboardInterrupt(f"simulated crash in epoch {e}")
+    return callback
+
+
+def test_state_round_trips_optimizer_scheduler_and_rng(tmp_path):
+    model = _model()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
+    for value in (1.0, 2.0, 3.0, 4.0):  # one improvement, then bad epochs: counters and a reduced lr
+        _loss(model, (X, Y)).backward()
+        opt.step()
+        plateau.step(value)
+    torch.rand(3)
+    rng = torch.get_rng_state()
+    best = {k: v.clone() + 1 for k, v in model.state_dict().items()}
+    history = [{"epoch": 1, "train_loss": 0.5, "val_loss": math.nan}, {"epoch": 2, "train_loss": math.inf}]
+    state = TrainState(4, model.state_dict(), best, opt.state_dict(), plateau.state_dict(), {"torch": rng}, history,
+                       -math.inf, 1, {"loss": 0.25}, 3, False, 1.5, TrainConfig().to_dict())
+    save_train_state(tmp_path, state)
+    back = load_train_state(tmp_path)
+
+    assert back.path == tmp_path / "epoch-000004" and json.loads((tmp_path / MANIFEST).read_text())["epoch"] == 4
+    for ours, theirs in ((back.model, model.state_dict()), (back.best_model, best)):
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    fresh = _model(16)
+    opt2 = torch.optim.AdamW(fresh.parameters(), lr=0.01)
+    opt2.load_state_dict(back.optimizer)
+    want, got = opt.state_dict(), opt2.state_dict()
+    assert got["param_groups"] == want["param_groups"] and isinstance(got["param_groups"][0]["betas"], tuple)
+    for i, entries in want["state"].items():
+        assert entries.keys() == got["state"][i].keys()
+        assert all(torch.equal(entries[k], got["state"][i][k]) for k in entries)  # moments and step counts
+    plateau2 = torch.optim.lr_scheduler.ReduceLROnPlateau(opt2)
+    plateau2.load_state_dict(back.scheduler)
+    assert plateau2.state_dict() == plateau.state_dict()  # best, num_bad_epochs, inf mode_worse, lrs
+    assert plateau.num_bad_epochs == 1 and opt2.param_groups[0]["lr"] == 0.005
+    torch.manual_seed(123)
+    torch.set_rng_state(back.rng["torch"])
+    after = torch.rand(5)
+    torch.set_rng_state(rng)
+    assert torch.equal(after, torch.rand(5))
+    assert math.isnan(back.history[0]["val_loss"]) and back.history[1]["train_loss"] == math.inf
+    assert back.history[0]["train_loss"] == 0.5 and back.best_value == -math.inf
+    assert (back.epoch, back.best_epoch, back.best, back.since_best, back.seconds) == (4, 1, {"loss": 0.25}, 3, 1.5)
+    assert back.config == TrainConfig().to_dict()
+
+
+def test_resume_after_a_crash_equals_the_uninterrupted_run(tmp_path):
+    reference, ref = _fit()  # no checkpoints written at all
+    assert len({row["lr"] for row in ref.history}) > 2  # the plateau scheduler's state matters
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path, checkpoint_every=2, callbacks=[_crash_at(7)])
+    assert load_train_state(tmp_path).epoch == 6 and [p.name for p in tmp_path.glob("epoch-*")] == ["epoch-000006"]
+    model, res = _fit(tmp_path, resume=True, checkpoint_every=2)
+    assert res.history == ref.history  # every float equal, not close
+    assert (res.best_epoch, res.best, res.epochs, res.stopped_early) == (ref.best_epoch, ref.best, 12, False)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+    assert load_train_state(tmp_path).epoch == 12  # the last epoch is always written
+    # a checkpoint of a finished run gives its result back without training
+    again, res2 = _fit(tmp_path, resume=True, callbacks=[_crash_at(13)])
+    assert res2.history == ref.history and res2.best_epoch == ref.best_epoch
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), reference.state_dict().values()))
+
+
+def test_resume_keeps_early_stopping_and_checkpoint_cadence(tmp_path):
+    config = dict(epochs=40, lr=1e-6, early_stopping=7, monitor="val_accuracy")
+    reference, ref = _fit(**config)
+    assert ref.stopped_early and ref.epochs < 40
+    seen = []  # the checkpointed epoch visible while each epoch runs
+    manifest = tmp_path / "a" / MANIFEST
+    crash = ref.epochs - 1
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path / "a", checkpoint_every=3, callbacks=[
+            lambda e, row: seen.append(json.loads(manifest.read_text())["epoch"] if manifest.exists() else 0),
+            _crash_at(crash)], **config)
+    assert crash > 4 and seen == [3 * ((e - 1) // 3) for e in range(1, crash + 1)]
+    model, res = _fit(tmp_path / "a", resume=True, checkpoint_every=3, **config)
+    assert res.history == ref.history and res.stopped_early and res.best_epoch == ref.best_epoch
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+    assert load_train_state(tmp_path / "a").stopped_early  # the early-stopped epoch was written
+
+
+def test_batch_order_is_a_function_of_seed_and_epoch():
+    rng = np.random.default_rng(0)
+    seqs = [rng.standard_normal((int(n), 2)).astype(np.float32) for n in rng.integers(3, 12, 40)]
+    labels = rng.integers(0, 2, 40)
+    ran = SequenceBatches(seqs, labels, 8, shuffle=True, seed=5)
+    for epoch in (1, 2):
+        list(ran.batches(epoch))
+    fresh = SequenceBatches(seqs, labels, 8, shuffle=True, seed=5)
+    for a, b in zip(ran.batches(3), fresh.batches(3), strict=True):
+        assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
+def test_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    epoch_now = {}
+
+    def batches(epoch):
+        epoch_now["epoch"] = epoch
+        return _batches(epoch)
+
+    def loss(model, batch):
+        value = _loss(model, batch)
+        return value * math.nan if epoch_now["epoch"] >= 3 else value
+
+    with pytest.raises(FloatingPointError, match=r"epoch 3: training loss or gradient norm is NaN/inf .*epoch 3 "
+                       r"was not saved and the last good checkpoint \(epoch 2, .*epoch-000002\) was kept; lower train.lr"):
+        _fit(tmp_path, loss=loss, batches=batches)
+    assert [p.name for p in tmp_path.glob("epoch-*")] == ["epoch-000002"]
+    state = load_train_state(tmp_path)
+    assert state.epoch == 2 and all(torch.isfinite(v).all() for v in state.model.values())
+    _, res = _fit(tmp_path, resume=True, epochs=4)  # loadable: training continues from it
+    assert [row["epoch"] for row in res.history] == [1, 2, 3, 4]
+    with pytest.raises(FloatingPointError, match="epoch 1: .*no checkpoint had been written yet; lower train.lr"):
+        _fit(tmp_path / "b", loss=lambda m, b: _loss(m, b) * math.nan)
+    with pytest.raises(FloatingPointError, match=r"epoch 1: [^;]*\(loss nan\); lower train.lr"):
+        _fit(loss=lambda m, b: _loss(m, b) * math.nan)  # without checkpoints, no word about them
+
+
+def _pristine(tmp_path):
+    _fit(tmp_path / "good", epochs=2)
+    return tmp_path / "good"
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncate", r"model.safetensors is \d+ bytes but the manifest records \d+: truncated or replaced"),
+    ("flip", r"model.json does not match the SHA-256 in the manifest"),
+    ("manifest", r"latest.json is not valid JSON"),
+    ("missing", r"epoch-000002/model.safetensors is missing"),
+    ("pickle", r"is a Python pickle, refused without unpickling"),
+])
+def test_damaged_checkpoint_is_refused(tmp_path, damage, message):
+    ckpt = _pristine(tmp_path)
+    weights, meta = ckpt / "epoch-000002" / "model.safetensors", ckpt / "epoch-000002" / "model.json"
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:-100])
+    elif damage == "flip":
+        text = meta.read_bytes()
+        meta.write_bytes(text.replace(b'"epoch": 2', b'"epoch": 3', 1))
+    elif damage == "manifest":
+        (ckpt / MANIFEST).write_text('{"format": "lstmkit-train-st')
+    elif damage == "missing":
+        weights.unlink()
+    else:  # a pickle put in place of the weights, with a manifest forged to match it
+        import hashlib
+
+        blob = pickle.dumps({"x": 1})
+        weights.write_bytes(blob)
+        manifest = json.loads((ckpt / MANIFEST).read_text())
+        manifest["files"]["model.safetensors"] = {"bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}
+        (ckpt / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=f"training checkpoint .* refused: .*{message}"):
+        _fit(ckpt, resume=True)
+
+
+def test_mismatched_checkpoint_is_refused(tmp_path):
+    ckpt = _pristine(tmp_path)
+    with pytest.raises(ValueError, match=r"another training config: lr 0.05 there, 0.01 here"):
+        _fit(ckpt, resume=True, lr=0.01)
+    with pytest.raises(ValueError, match=r"does not fit this model"):
+        _fit(ckpt, resume=True, model=_model(hidden=8))
+    with pytest.raises(ValueError, match=r"at epoch 2, past config.epochs=1"):
+        _fit(ckpt, resume=True, epochs=1)
+    with pytest.raises(FileNotFoundError, match="no training checkpoint in .*latest.json is missing"):
+        _fit(tmp_path / "none", resume=True)
+
+
+def test_checkpoint_options_are_validated():
+    for bad in (0, -1, 1.5, True, None):
+        with pytest.raises(ValueError, match="checkpoint_every must be a positive int"):
+            TrainConfig(checkpoint_every=bad)
+    assert TrainConfig(checkpoint_every=5).checkpoint_every == 5
+    with pytest.raises(ValueError, match="resume=True needs the checkpoint_dir"):
+        _fit(resume=True)
+    with pytest.raises(ValueError, match="do not apply to a replayed lr_schedule"):
+        fit(_model(), _batches, [], _loss, _eval, TrainConfig(progress="off"), lr_schedule=[0.01], checkpoint_dir="x")
+    with pytest.raises(TypeError, match="resume must be a bool or a TrainState"):
+        _fit(resume="yes")
+
+
+# ------------------------------------------------------------------- a real crash of the CLI
+
+TINY = """\
+task: classify
+data:
+  name: digits
+model:
+  name: rnn_classifier
+  hidden_size: 8
+  dropout: 0.2
+train:
+  epochs: 14
+  batch_size: 64
+  lr: 0.01
+  early_stopping: null
+  plateau_patience: 2
+  deterministic: true
+  device: cpu
+  progress: "off"
+"""
+
+
+def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
+    from lstmkit.tasks.classify import ClassifyConfig, resume_classifier, train_classifier
+    from lstmkit.tasks.config import build, load_yaml
+
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(TINY)
+    run, log = tmp_path / "run", tmp_path / "stderr.txt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "lstmkit", "train", str(config_path), "--out", str(run)],
+                                stdout=subprocess.DEVNULL, stderr=err, env=env)
+        try:
+            deadline, epoch = time.monotonic() + 240, 0
+            while epoch < 2:
+                assert proc.poll() is None, f"the run ended before it was killed: {log.read_text()[-2000:]}"
+                assert time.monotonic() < deadline, "no checkpoint of epoch >= 2 within 240 s"
+                try:
+                    epoch = json.loads((run / "checkpoint" / MANIFEST).read_text())["epoch"]
+                except (FileNotFoundError, json.JSONDecodeError):
+                    pass
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = load_train_state(run / "checkpoint").epoch
+    assert 2 <= killed_at < 14 and not (run / "metrics.json").exists()  # it died in the middle of training
+
+    config = build(ClassifyConfig, load_yaml(config_path))
+    other = build(ClassifyConfig, {**load_yaml(config_path), "train": {**load_yaml(config_path)["train"], "lr": 0.02}})
+    with pytest.raises(ValueError, match=r"differs from the config given to resume: train.lr 0.01 there, 0.02 here"):
+        train_classifier(other, run, resume=True)
+    resumed = resume_classifier(run)
+    reference = train_classifier(config, tmp_path / "reference")
+    drop = lambda m: {k: v for k, v in m.items() if k != "train_seconds"}  # noqa: E731
+    assert drop(resumed) == drop(reference)
+    for name in ("metrics.json", "history.json"):
+        a, b = json.loads((run / name).read_text()), json.loads((tmp_path / "reference" / name).read_text())
+        assert (drop(a) if name == "metrics.json" else a) == (drop(b) if name == "metrics.json" else b), name
+    assert (run / "model.safetensors").read_bytes() == (tmp_path / "reference" / "model.safetensors").read_bytes()
+    assert not (run / "checkpoint").exists()  # removed once the run directory is complete
+    with pytest.raises(ValueError, match="is a finished run .*nothing to resume"):
+        resume_classifier(run)
+
+
+def test_forecast_and_foreign_directories_do_not_resume(tmp_path):
+    from lstmkit.tasks.classify import resume_classifier
+
+    (tmp_path / "fc").mkdir()
+    (tmp_path / "fc" / "config.yaml").write_text("task: forecast\n")
+    with pytest.raises(ValueError, match="is a 'forecast' run: only classification runs resume"):
+        resume_classifier(tmp_path / "fc")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="has no config.yaml: not a run directory that can be resumed"):
+        resume_classifier(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resume_classifier(tmp_path / "nowhere")
+    (tmp_path / "empty" / "config.yaml").write_text(TINY)  # killed before its first checkpoint
+    with pytest.raises(ValueError, match="has no checkpoint: the run stopped before its first one was written"):
+        resume_classifier(tmp_path / "empty")
