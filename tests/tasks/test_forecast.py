@@ -339,3 +339,8 @@ def test_cli_train_and_forecast(sales_csv, tmp_path, capsys):
     assert all(float(r["lower"]) <= float(r["forecast"]) <= float(r["upper"]) for r in rows)
     assert main(["-q", "forecast", str(tmp_path / "r"), "--horizon", "9"]) == 2
     assert "horizon must be an int in [1, 4]" in capsys.readouterr().err
+
+
+def test_checkpoint_every_is_refused_for_forecasting(sales_csv):
+    with pytest.raises(ValueError, match="checkpoint_every applies to classification"):
+        _config(sales_csv, train={**FAST, "checkpoint_every": 5})

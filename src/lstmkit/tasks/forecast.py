@@ -151,6 +151,9 @@ class ForecastConfig:
         if self.val_size is not None and (isinstance(self.val_size, bool) or not isinstance(self.val_size, int)
                                           or self.val_size < 1):
             raise ValueError(f"val_size must be a positive int or null, got {self.val_size!r}")
+        if self.train.checkpoint_every != 1:  # an ensemble with a refit stage has no resumable checkpoints
+            raise ValueError(f"train.checkpoint_every applies to classification runs (checkpoints and --resume); "
+                             f"forecasting does not checkpoint, got {self.train.checkpoint_every}")
 
 
 # ------------------------------------------------------------------------------- data
