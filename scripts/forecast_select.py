@@ -25,18 +25,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
+from forecast_table import _fmt, test_table  # noqa: E402  (scripts/ is on sys.path when run as a script)
 
 from lstmkit.cli import resolve_config  # noqa: E402
 from lstmkit.tasks.forecast import train_forecaster  # noqa: E402
-
-KEYS = ("mae", "rmse", "mape", "smape", "mase", "owa", "coverage")
-
-
-def _fmt(values: list) -> str:
-    v = [x for x in values if x is not None]
-    if not v:
-        return "n/a"
-    return f"{np.mean(v):.3f} ± {np.std(v):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
 
 
 def _run(preset: str, overrides: list[str], seed: int, out: Path, log: Path, stage: str) -> dict:
@@ -81,11 +73,7 @@ def main() -> None:
     print(f"\nchosen: {' '.join(best) or '(preset)'}; test runs with seeds {args.final_seeds}")
     runs = [_run(args.preset, best, s, Path(args.runs) / f"{name}-final-s{s}", log, "final") for s in args.final_seeds]
     print(f"\n{args.preset} + {best} ({len(runs)} seeds; wall {_fmt([r['wall_seconds'] for r in runs])} s per run)")
-    print("| method | " + " | ".join(KEYS) + " |")
-    print("|---|" + "---|" * len(KEYS))
-    print("| LSTM | " + " | ".join(_fmt([r["test"].get(k) for r in runs]) for k in KEYS) + " |")
-    for b in runs[0]["baselines"]:
-        print(f"| {b} | " + " | ".join(_fmt([r["baselines"][b].get(k) for r in runs]) for k in KEYS) + " |")
+    print(test_table(runs))
     print("per seed " + args.metric + ": " + ", ".join(f"{r['test'][args.metric]:.3f}" for r in runs))
 
 

@@ -52,11 +52,16 @@ def main() -> None:
             with open(args.log, "a") as f:
                 f.write(json.dumps({"preset": preset, "seed": seed, "set": args.set, **m}) + "\n")
         print(f"\n{preset} ({len(runs)} seeds; wall {_fmt([r['wall_seconds'] for r in runs])} s per run)")
-        print("| method | " + " | ".join(KEYS) + " |")
-        print("|---|" + "---|" * len(KEYS))
-        print("| LSTM | " + " | ".join(_fmt([r["test"].get(k) for r in runs]) for k in KEYS) + " |")
-        for name in runs[0]["baselines"]:
-            print(f"| {name} | " + " | ".join(_fmt([r["baselines"][name].get(k) for r in runs]) for k in KEYS) + " |")
+        print(test_table(runs))
+
+
+def test_table(runs: list[dict]) -> str:
+    """The LSTM's test metrics over runs (mean ± std) and the baselines of the same runs."""
+    lines = ["| method | " + " | ".join(KEYS) + " |", "|---|" + "---|" * len(KEYS),
+             "| LSTM | " + " | ".join(_fmt([r["test"].get(k) for r in runs]) for k in KEYS) + " |"]
+    for name in runs[0]["baselines"]:
+        lines.append(f"| {name} | " + " | ".join(_fmt([r["baselines"][name].get(k) for r in runs]) for k in KEYS) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
