@@ -3,6 +3,7 @@
 - :class:`LSTM`, :class:`LSTMCell`: torch's interface and parameter names, lengths on every
   call, a fused fast path, and the variants of :class:`VariantConfig`.
 - :func:`create_pool`: lengths-aware sequence pooling (last, mean, max, attention).
+- :class:`ReNetLayer`: ReNet's two bidirectional sweeps over an image's patch grid.
 - :mod:`lstmkit.nn.reference`: a NumPy LSTM with hand-written backpropagation through time.
 """
 
@@ -13,6 +14,7 @@ from .lstm import LSTM, SequenceMasks
 from .pooling import SequencePool, create_pool, list_pools
 from .recurrence import lstm_recurrence
 from .stream import KernelUnavailable, LSTMStream
+from .sweep2d import ReNetLayer
 from .variants import VariantConfig, parse_variants
 
 __all__ = [
@@ -31,4 +33,5 @@ __all__ = [
     "parse_variants",
     "reference",
     "reverse_padded",
+    "ReNetLayer",
 ]

@@ -1,0 +1,1 @@
+"""Autoregressive image models: PixelRNN (Row LSTM, Diagonal BiLSTM), PixelCNN and an independent-pixel baseline."""

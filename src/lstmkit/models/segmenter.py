@@ -1,0 +1,1 @@
+"""Semantic segmentation models: ReSeg-style (ReNet encoder + upsampling decoder) and a matched fully convolutional baseline."""

@@ -1,0 +1,1 @@
+"""Video prediction: ConvLSTM encoder-forecaster."""

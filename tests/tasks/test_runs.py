@@ -1,0 +1,35 @@
+import json
+
+import pytest
+import torch
+
+from lstmkit.models import create_model
+from lstmkit.tasks.runs import load_model, model_spec, save_model, write_run
+from lstmkit.tasks.trainer import TrainConfig
+
+
+def test_save_load_round_trip(tmp_path):
+    name, kwargs = model_spec({"name": "rnn_classifier", "hidden_size": 8}, input_size=3, num_classes=4)
+    model = create_model(name, **kwargs)
+    save_model(tmp_path, model, {"name": name, **kwargs}, task="segment", extra={"classes": 4})
+    back, meta = load_model(tmp_path, ("segment", "generate"))
+    assert meta["classes"] == 4 and not back.training
+    for (k, a), (_, b) in zip(model.state_dict().items(), back.state_dict().items()):
+        assert torch.equal(a, b), k
+    with pytest.raises(ValueError, match="holds a 'segment' model"):
+        load_model(tmp_path, "caption")
+
+
+def test_model_spec_refuses_what_the_data_fixes():
+    with pytest.raises(ValueError, match="model.num_classes=3 but the data sets it to 4"):
+        model_spec({"name": "x", "num_classes": 3}, num_classes=4)
+    with pytest.raises(ValueError, match="needs a 'name'"):
+        model_spec({"hidden_size": 3})
+
+
+def test_write_run(tmp_path):
+    write_run(tmp_path / "r", {"train": TrainConfig(epochs=2)}, {"test": {"acc": 1.0}}, [{"epoch": 1}])
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["test"] == {"acc": 1.0}
+    assert "epochs: 2" in (tmp_path / "r" / "config.yaml").read_text()
+    with pytest.raises(ValueError):
+        write_run(tmp_path / "r", {}, {"test": float("nan")})
