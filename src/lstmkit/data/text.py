@@ -50,13 +50,15 @@ def tokenize(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """Tokens by id: ``tokens[0] == "<pad>"``, ``tokens[1] == "<unk>"``, then the kept tokens.
+    """Tokens by id: the :attr:`SPECIALS` first (here ``"<pad>"`` 0, ``"<unk>"`` 1), then the kept tokens.
 
     Build it with :meth:`fit`; save it with :meth:`to_dict` and load it with :meth:`from_dict`.
+    A subclass may declare other specials (e.g. start/end tokens for captions).
     """
 
     PAD: ClassVar[str] = "<pad>"
     UNK: ClassVar[str] = "<unk>"
+    SPECIALS: ClassVar[tuple[str, ...]] = ("<pad>", "<unk>")
     pad_id: ClassVar[int] = 0
     unk_id: ClassVar[int] = 1
 
@@ -67,10 +69,11 @@ class Vocabulary:
         tokens = self.tokens
         if not isinstance(tokens, (list, tuple)):
             raise ValueError(f"tokens must be a list or tuple of str, got {type(tokens).__name__}")
-        tokens = tuple(tokens)
-        if len(tokens) < 3 or tokens[0] != self.PAD or tokens[1] != self.UNK:
-            raise ValueError(f"tokens must start with {self.PAD!r}, {self.UNK!r} and hold at least one more token, got {list(tokens[:3])}")
-        for i, t in enumerate(tokens[2:], start=2):
+        tokens, n = tuple(tokens), len(self.SPECIALS)
+        if len(tokens) <= n or tokens[:n] != self.SPECIALS:
+            raise ValueError(f"tokens must start with {', '.join(map(repr, self.SPECIALS))} and hold at least one more "
+                             f"token, got {list(tokens[:n + 1])}")
+        for i, t in enumerate(tokens[n:], start=n):
             if not isinstance(t, str):
                 raise ValueError(f"tokens[{i}] is {type(t).__name__}, expected str")
             if tokenize(t) != [t]:
@@ -92,8 +95,9 @@ class Vocabulary:
             raise ValueError("texts is empty; fit needs at least one training text")
         if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
             raise ValueError(f"min_freq must be an int >= 1, got {min_freq!r}")
-        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 3):
-            raise ValueError(f"max_size must be None or an int >= 3 (two specials and one token), got {max_size!r}")
+        n = len(cls.SPECIALS)
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= n):
+            raise ValueError(f"max_size must be None or an int >= {n + 1} ({n} specials and one token), got {max_size!r}")
         counts: Counter[str] = Counter()
         for i, text in enumerate(texts):
             if not isinstance(text, str):
@@ -104,8 +108,8 @@ class Vocabulary:
             top = max(counts.values(), default=0)
             raise ValueError(f"no token occurs min_freq={min_freq} times in the {len(texts)} texts (the most frequent occurs {top} times)")
         if max_size is not None:
-            kept = kept[: max_size - 2]
-        return cls((cls.PAD, cls.UNK, *kept))
+            kept = kept[: max_size - n]
+        return cls((*cls.SPECIALS, *kept))
 
     def __len__(self) -> int:
         return len(self.tokens)

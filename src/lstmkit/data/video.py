@@ -1,0 +1,132 @@
+"""Moving digits: the Moving MNIST protocol (Srivastava et al. 2015) with real handwritten digits.
+
+Each clip is ``frames`` frames of a ``size`` x ``size`` canvas (64 x 64, 20 frames: 10 to read,
+10 to predict) on which ``digits`` glyphs (28 x 28) move in straight lines and bounce off the
+edges, as in Srivastava et al.'s generator: a glyph's top-left corner starts uniformly in
+``[0, size - glyph_size]`` squared, moves ``speed`` pixels per frame in a uniform random
+direction, and at an edge is mirrored back inside with its velocity component there reversed.
+Overlapping digits combine by the pixel-wise maximum.
+
+The glyphs are :func:`lstmkit.data.images.load_glyphs` (scikit-learn's 8 x 8 digits upscaled,
+or MNIST IDX files given with ``mnist``); test clips are made from the test glyphs only, which
+no training clip contains. Each split has a fixed default seed, so "the test set" is the same
+clips everywhere.
+
+:func:`load_clip` reads a user's clip from a ``.npy`` file (never unpickling) for prediction.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .images import load_glyphs
+
+__all__ = ["moving_digits", "bouncing_paths", "load_clip", "SPLIT_SEEDS"]
+
+SPLIT_SEEDS = {"train": 20150001, "test": 20150002}  # the default seed of each split's clips
+
+
+def _int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def bouncing_paths(rng: np.random.Generator, n: int, digits: int, frames: int, limit: int, speed: float
+                   ) -> np.ndarray:
+    """Top-left corners ``(n, digits, frames, 2)`` (row, col) as ints in ``[0, limit]``: straight
+    lines at ``speed`` pixels per frame in uniform random directions, reflected at 0 and ``limit``."""
+    pos = rng.uniform(0, limit, size=(n, digits, 2))
+    theta = rng.uniform(0, 2 * np.pi, size=(n, digits))
+    vel = speed * np.stack([np.sin(theta), np.cos(theta)], axis=-1)  # -> (n, digits, 2)
+    out = np.empty((n, digits, frames, 2), dtype=np.int64)
+    for t in range(frames):
+        out[:, :, t] = np.rint(pos)
+        pos = pos + vel
+        low, high = pos < 0, pos > limit
+        pos = np.where(low, -pos, np.where(high, 2 * limit - pos, pos))  # reflect back inside
+        vel = np.where(low | high, -vel, vel)
+    return out
+
+
+def moving_digits(n: int, seed: int | None = None, split: Literal["train", "test"] = "train", size: int = 64,
+                  digits: int = 2, frames: int = 20, glyph_size: int = 28, mnist: str | os.PathLike | None = None,
+                  speed: float | None = None) -> np.ndarray:
+    """``n`` clips ``(n, frames, size, size)`` float32 in [0, 1] of ``digits`` bouncing digits.
+
+    ``seed``: None uses the split's fixed default (:data:`SPLIT_SEEDS`). ``speed``: pixels per
+    frame, None for Srivastava et al.'s 0.1 of the free range ``size - glyph_size`` (3.6 px at
+    64 / 28)."""
+    if split not in SPLIT_SEEDS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    n = _int("n", n, 1)
+    size, digits, frames = _int("size", size, 8), _int("digits", digits, 1), _int("frames", frames, 1)
+    glyph_size = _int("glyph_size", glyph_size, 4)
+    if glyph_size > size:
+        raise ValueError(f"glyph_size={glyph_size} does not fit on a size={size} canvas")
+    limit = size - glyph_size
+    if speed is None:
+        speed = 0.1 * limit
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not np.isfinite(speed) or speed < 0:
+        raise ValueError(f"speed must be a number of pixels per frame >= 0, got {speed!r}")
+    if speed > limit:
+        raise ValueError(f"speed={speed} pixels per frame exceeds the free range size - glyph_size = {limit}: a digit "
+                         "would jump across the canvas")
+    rng = np.random.default_rng(SPLIT_SEEDS[split] if seed is None else _int("seed", seed, 0))
+    glyphs = load_glyphs(split, glyph_size, mnist).images
+    which = rng.integers(0, len(glyphs), size=(n, digits))
+    paths = bouncing_paths(rng, n, digits, frames, limit, float(speed))
+    clips = np.zeros((n, frames, size, size), dtype=np.float32)
+    for i in range(n):
+        for d in range(digits):
+            g = glyphs[which[i, d]]
+            for t in range(frames):
+                r, c = paths[i, d, t]
+                window = clips[i, t, r:r + glyph_size, c:c + glyph_size]
+                np.maximum(window, g, out=window)
+    return clips
+
+
+def load_clip(path: str | os.PathLike, frames: int = 10, size: int | tuple[int, int] = 64) -> np.ndarray:
+    """A clip ``(frames, H, W)`` float32 in [0, 1] from a ``.npy`` file holding ``(T, H, W)`` (or
+    ``(T, 1, H, W)``) floats in [0, 1] or uint8 0-255; clear errors for anything else."""
+    p = Path(path)
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    if not p.is_file():
+        raise FileNotFoundError(f"clip file {str(path)!r} does not exist")
+    with open(p, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":  # np.load would take anything else for a pickle
+        raise ValueError(f"{path} is not a .npy array file (it does not start with the .npy magic bytes); "
+                         "save the clip with np.save(path, frames)")
+    try:
+        a = np.load(p, allow_pickle=False)
+    except ValueError as e:
+        raise ValueError(f"{path} holds Python objects, not a numeric array; save the clip with "
+                         f"np.save(path, frames) where frames is a (T, H, W) float array ({e})") from None
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path} is not a .npy array file ({type(e).__name__}: {e})") from None
+    if a.ndim == 4 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 3:
+        raise ValueError(f"{path}: a clip must be (T, H, W) = ({frames}, {h}, {w}) greyscale frames, got shape {a.shape}")
+    if a.shape[0] != frames:
+        raise ValueError(f"{path}: the clip has {a.shape[0]} frames but the model reads {frames}; give exactly the "
+                         f"{frames} frames before the ones to predict")
+    if a.shape[1:] != (h, w):
+        raise ValueError(f"{path}: frames are {a.shape[1]}x{a.shape[2]} (HxW) but the model needs {h}x{w}")
+    if a.dtype == np.uint8:
+        return (a.astype(np.float32) / 255.0)
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{path}: frames must be floats in [0, 1] or uint8, got dtype {a.dtype}")
+    a = a.astype(np.float32)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{path}: the clip contains NaN or inf")
+    if a.min() < 0 or a.max() > 1:
+        raise ValueError(f"{path}: float frames must lie in [0, 1] (ink high), got values in "
+                         f"[{a.min():.3g}, {a.max():.3g}]; divide uint8 frames by 255")
+    return a

@@ -1,0 +1,478 @@
+"""Image captioning end to end (Show, Attend and Tell): config -> data -> model -> training -> BLEU.
+
+``train_captioner(config, out_dir)`` is what ``lstmkit train`` runs for ``task: caption``:
+
+1. data: generated digit scenes (:func:`lstmkit.data.captions.caption_scenes`; test scenes from
+   test glyphs only) or a Flickr8k-layout folder (:func:`lstmkit.data.captions.load_flickr8k`;
+   its official train/test split files when present, else a carved test split);
+2. a validation split carved from the training images (seed ``train.seed``); the caption
+   vocabulary is fit on the remaining training captions only;
+3. training with :func:`lstmkit.tasks.trainer.fit` (teacher forcing; each epoch draws one of the
+   reference captions of every image at random), best weights by validation loss; the history
+   also holds the greedy validation BLEU-4 of every epoch;
+4. BLEU-1..4 (sacrebleu's corpus BLEU against all references, on the 0-1 scale: sacrebleu's
+   score / 100) of greedy and beam decoding on validation and test, the exact-match rate (a
+   caption equal to one of its references), two baselines on the same test images (the most
+   frequent training caption for every image; the caption of the nearest training image in
+   pixel space), example captions, and one attention PNG per test example showing where the
+   model looked for each word.
+
+Run directory: ``config.yaml``, ``model.safetensors`` + ``model.json`` (architecture, vocabulary,
+image size: everything :func:`load_captioner` needs), ``metrics.json``, ``history.json``,
+``report.md``, ``learning_curves.png``, ``attention_<i>.png``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import atomic_write_bytes
+from ..data.captions import CaptionVocab, caption_scenes, load_flickr8k
+from ..data.images import read_image, resize
+from ..data.text import tokenize
+from ..models import create_model
+from .config import to_plain
+from .runs import load_model, model_spec, save_model, write_run
+from .trainer import TrainConfig, fit, seed_everything
+
+__all__ = ["CaptionDataConfig", "CaptionEvalConfig", "CaptionConfig", "Captioner", "bleu_scores", "train_captioner",
+           "load_captioner", "caption_image", "caption_command", "plot_attention", "write_attention_png"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CaptionDataConfig:
+    """Digit scenes (``source: scenes``) or a Flickr8k-layout folder (``source: flickr8k``)."""
+
+    source: Literal["scenes", "flickr8k"] = "scenes"
+    n_train: int = 6000  # scenes: training scenes (validation is carved from them)
+    n_test: int = 1000  # scenes: test scenes, from test glyphs
+    seed: int = 0  # scenes: the generator seed (test scenes use seed + 1); flickr8k: the carved test split
+    canvas: list[int] = field(default_factory=lambda: [40, 56])  # scenes: (H, W)
+    glyph_size: int = 16
+    max_digits: int = 3
+    mnist: str | None = None  # scenes: an MNIST IDX folder for the glyphs (default: scikit-learn digits)
+    directory: str | None = None  # flickr8k: the folder
+    image_size: list[int] = field(default_factory=lambda: [64, 64])  # flickr8k: (H, W) after resizing
+    channels: int = 3  # flickr8k
+    limit: int | None = None  # flickr8k: at most this many images per split
+    test_fraction: float = 0.2  # flickr8k without split files
+    min_freq: int = 1  # vocabulary: words seen fewer times in training captions become <unk>
+
+    def __post_init__(self) -> None:
+        if self.source not in ("scenes", "flickr8k"):
+            raise ValueError(f"data.source must be 'scenes' or 'flickr8k', got {self.source!r}")
+        for name in ("n_train", "n_test", "glyph_size", "min_freq"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"data.{name} must be a positive int, got {v!r}")
+        for name in ("canvas", "image_size"):
+            v = getattr(self, name)
+            if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and x > 0 for x in v)):
+                raise ValueError(f"data.{name} must be [height, width] in pixels, got {v!r}")
+        if self.source == "flickr8k" and self.directory is None:
+            raise ValueError("data.source flickr8k needs data.directory (the folder with Flickr8k.token.txt)")
+        if self.source == "scenes" and self.directory is not None:
+            raise ValueError("data.directory applies to source flickr8k; scenes are generated")
+        if not (isinstance(self.test_fraction, float) and 0 < self.test_fraction < 1):
+            raise ValueError(f"data.test_fraction must be in (0, 1), got {self.test_fraction!r}")
+
+
+@dataclass
+class CaptionEvalConfig:
+    beam: int = 5
+    max_len: int = 20  # words per generated caption
+    examples: int = 8  # example captions in the report
+    attention_images: int = 4  # test images with an attention PNG
+
+    def __post_init__(self) -> None:
+        for name in ("beam", "max_len"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"evaluate.{name} must be a positive int, got {v!r}")
+        for name in ("examples", "attention_images"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"evaluate.{name} must be an int >= 0, got {v!r}")
+
+
+@dataclass
+class CaptionConfig:
+    data: CaptionDataConfig = field(default_factory=CaptionDataConfig)
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "attention_captioner"})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: CaptionEvalConfig = field(default_factory=CaptionEvalConfig)
+    task: Literal["caption"] = "caption"
+
+    def __post_init__(self) -> None:
+        if self.task != "caption":
+            raise ValueError(f"task must be 'caption' here, got {self.task!r}")
+        if not isinstance(self.model, dict) or not isinstance(self.model.get("name"), str):
+            raise ValueError(f"model must be a mapping with a 'name' (see `lstmkit models`), got {self.model!r}")
+        if self.train.monitor != "val_loss":
+            raise ValueError(f"train.monitor must be 'val_loss' for captioning (the history also has val_bleu4), "
+                             f"got {self.train.monitor!r}")
+
+
+# ------------------------------------------------------------------------------------ BLEU
+
+
+def _normal(text: str) -> str:
+    return " ".join(tokenize(text))
+
+
+def bleu_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Corpus BLEU-1..4 on the 0-1 scale (sacrebleu's score / 100) against every reference of each
+    hypothesis; texts are compared as :func:`lstmkit.data.text.tokenize` tokens."""
+    try:
+        from sacrebleu.metrics import BLEU
+    except ImportError:
+        raise ImportError("BLEU needs sacrebleu: pip install 'lstmkit[vision]'") from None
+    if len(hypotheses) != len(references) or not hypotheses:
+        raise ValueError(f"need as many reference lists as hypotheses (and at least one), got {len(hypotheses)} "
+                         f"hypotheses and {len(references)} reference lists")
+    if any(not refs for refs in references):
+        raise ValueError("every hypothesis needs at least one reference")
+    k = max(len(r) for r in references)
+    # sacrebleu wants K reference streams; repeating a reference changes no count, so pad with it
+    streams = [[_normal(refs[min(j, len(refs) - 1)]) for refs in references] for j in range(k)]
+    hyps = [_normal(h) for h in hypotheses]
+    return {f"bleu{n}": BLEU(max_ngram_order=n, tokenize="none", force=True).corpus_score(hyps, streams).score / 100
+            for n in (1, 2, 3, 4)}
+
+
+def _exact(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    return float(np.mean([_normal(h) in {_normal(r) for r in refs} for h, refs in zip(hypotheses, references)]))
+
+
+# ------------------------------------------------------------------------------------ data
+
+
+def load_caption_data(cfg: CaptionDataConfig) -> tuple[tuple[np.ndarray, list], tuple[np.ndarray, list]]:
+    """((train images (N, C, H, W), reference lists), (test images, reference lists))."""
+    if cfg.source == "scenes":
+        kw = {"canvas": tuple(cfg.canvas), "glyph_size": cfg.glyph_size, "max_digits": cfg.max_digits,
+              "mnist": cfg.mnist}
+        tr = caption_scenes(cfg.n_train, cfg.seed, "train", **kw)
+        te = caption_scenes(cfg.n_test, cfg.seed + 1, "test", **kw)
+        return (tr.images, tr.captions), (te.images, te.captions)
+    kw = {"size": tuple(cfg.image_size), "channels": cfg.channels, "limit": cfg.limit}
+    d = Path(cfg.directory)
+    if (d / "Flickr_8k.trainImages.txt").is_file() or (d / "Flickr8k_text" / "Flickr_8k.trainImages.txt").is_file():
+        tr, te = load_flickr8k(d, "train", **kw), load_flickr8k(d, "test", **kw)
+        return (tr.images, tr.captions), (te.images, te.captions)
+    everything = load_flickr8k(d, "all", **kw)
+    order = np.random.default_rng(cfg.seed).permutation(len(everything.captions))
+    n_test = max(1, int(round(cfg.test_fraction * len(order))))
+    if len(order) - n_test < 2:
+        raise ValueError(f"{d}: {len(order)} captioned images are too few to carve a test split and train")
+    te_idx, tr_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+    log.info(f"no Flickr_8k.trainImages.txt in {d}: carved a {cfg.test_fraction:.0%} test split (seed {cfg.seed})")
+    pick = lambda idx: (everything.images[idx], [everything.captions[i] for i in idx])  # noqa: E731
+    return pick(tr_idx), pick(te_idx)
+
+
+def _pad(seqs: Sequence[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    out = torch.full((len(seqs), int(lengths.max())), pad_id, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = torch.from_numpy(s)
+    return out, lengths
+
+
+class CaptionBatches:
+    """``(images, tokens, lengths)`` batches; ``batches(epoch)`` shuffles and draws one reference per
+    image from ``numpy.random.default_rng(seed + epoch)`` (so a run is a function of its seed)."""
+
+    def __init__(self, images: np.ndarray, encoded: list[list[np.ndarray]], batch_size: int, pad_id: int,
+                 seed: int = 0) -> None:
+        self.images, self.encoded, self.batch_size, self.pad_id, self.seed = images, encoded, batch_size, pad_id, seed
+
+    def batches(self, epoch: int):
+        rng = np.random.default_rng(self.seed + epoch)
+        order = rng.permutation(len(self.encoded))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            seqs = [self.encoded[i][int(rng.integers(len(self.encoded[i])))] for i in idx]
+            tokens, lengths = _pad(seqs, self.pad_id)
+            yield torch.from_numpy(self.images[idx]), tokens, lengths
+
+    def fixed(self, batch_size: int) -> list[tuple]:
+        """Batches in image order, reference ``i % n_refs`` for image ``i`` (validation)."""
+        out = []
+        for start in range(0, len(self.encoded), batch_size):
+            idx = np.arange(start, min(start + batch_size, len(self.encoded)))
+            tokens, lengths = _pad([self.encoded[i][i % len(self.encoded[i])] for i in idx], self.pad_id)
+            out.append((torch.from_numpy(self.images[idx]), tokens, lengths))
+        return out
+
+
+# --------------------------------------------------------------------------------- captioner
+
+
+@dataclass
+class Captioner:
+    """A trained captioner with its vocabulary and the image size it was trained on."""
+
+    model: nn.Module
+    vocab: CaptionVocab
+    size: tuple[int, int]  # (H, W)
+    channels: int
+    max_len: int = 20
+    batch_size: int = 256
+
+    @torch.no_grad()
+    def decode(self, images: np.ndarray, beam: int = 1) -> tuple[list[str], list[np.ndarray], list[list[str]]]:
+        """(captions, attention maps (T_i, h, w) per caption, words per caption) for ``(N, C, H, W)``
+        images; ``beam=1``: greedy decoding, else beam search of that width."""
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4 or images.shape[1:] != (self.channels, *self.size):
+            raise ValueError(f"images must be (N, {self.channels}, {self.size[0]}, {self.size[1]}), got {images.shape}")
+        device = next(self.model.parameters()).device
+        self.model.eval()
+        captions, maps, words = [], [], []
+        for start in range(0, len(images), self.batch_size):
+            x = torch.from_numpy(images[start:start + self.batch_size]).to(device)
+            out = (self.model.greedy(x, self.max_len) if beam == 1
+                   else self.model.beam_search(x, beam=beam, max_len=self.max_len))
+            for tokens, n, att in zip(out.tokens.cpu().numpy(), out.lengths.tolist(), out.attention.cpu().numpy()):
+                w = [self.vocab.tokens[int(t)] for t in tokens[:n]]
+                words.append(w)
+                captions.append(" ".join(w))
+                maps.append(att[:n])
+        return captions, maps, words
+
+    def save(self, directory: str | os.PathLike, spec: dict, extra: dict | None = None) -> None:
+        save_model(directory, self.model, spec, "caption", {
+            "vocab": self.vocab.to_dict(), "image": {"size": list(self.size), "channels": self.channels},
+            "max_len": self.max_len, **(extra or {})})
+
+
+def load_captioner(directory: str | os.PathLike, device: str = "cpu") -> Captioner:
+    """A captioner from a run directory (safetensors + JSON; nothing is unpickled)."""
+    model, meta = load_model(directory, "caption", device)
+    try:
+        vocab = CaptionVocab.from_dict(meta["vocab"])
+        size, channels = tuple(int(v) for v in meta["image"]["size"]), int(meta["image"]["channels"])
+        max_len = int(meta.get("max_len", 20))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{Path(directory)}/model.json: the vocabulary or image description is malformed ({e})") from None
+    if len(vocab) != model.vocab_size:
+        raise ValueError(f"{Path(directory)}/model.json: {len(vocab)} vocabulary tokens but the model has "
+                         f"vocab_size={model.vocab_size}")
+    return Captioner(model, vocab, size, channels, max_len)
+
+
+def caption_image(directory: str | os.PathLike, image_path: str | os.PathLike, beam: int = 5
+                  ) -> tuple[str, np.ndarray]:
+    """(caption, attention (T, h, w): one map over the encoder grid per word) for one image file,
+    resized to the size the model was trained on. What ``lstmkit caption DIR IMAGE`` runs."""
+    cap = load_captioner(directory)
+    image = _image_file(image_path, cap)
+    captions, maps, _ = cap.decode(image[None], beam=beam)
+    return captions[0], maps[0]
+
+
+def _image_file(path: str | os.PathLike, cap: Captioner) -> np.ndarray:
+    """(C, H, W) float32 in [0, 1] at the model's size."""
+    a = read_image(path, cap.channels)
+    a = a[..., None] if a.ndim == 2 else a
+    if a.shape[:2] != cap.size:
+        a = resize(a[None], cap.size)[0]
+    return np.ascontiguousarray(a.transpose(2, 0, 1))
+
+
+# ---------------------------------------------------------------------------- attention plots
+
+
+def plot_attention(path: str | os.PathLike, image: np.ndarray, words: Sequence[str], attention: np.ndarray,
+                   title: str = "") -> None:
+    """The image, then one panel per word with its attention map (upsampled) over the image.
+
+    image (C, H, W), (H, W) or (H, W, C) in [0, 1]; attention (T, h, w) with T = len(words).
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install 'lstmkit[train]'") from None
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[2] not in (1, 3):
+        img = img.transpose(1, 2, 0)
+    img = img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
+    att = np.asarray(attention, dtype=np.float32)
+    if att.ndim != 3 or len(att) != len(words):
+        raise ValueError(f"attention must be (T, h, w) with T = {len(words)} words, got shape {att.shape}")
+    h, w = img.shape[:2]
+    up = (torch.nn.functional.interpolate(torch.from_numpy(att)[:, None], size=(h, w), mode="bilinear",
+                                          align_corners=False)[:, 0].numpy() if len(att) else att)
+    n = len(words) + 1
+    ncol = min(n, 6)
+    nrow = -(-n // ncol)
+    fig = Figure(figsize=(1.9 * ncol * max(w / h, 0.6), 1.9 * nrow + 0.3))
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    cmap = "gray" if img.ndim == 2 else None
+    axes[0].imshow(img, cmap=cmap, vmin=0, vmax=1)
+    axes[0].set_title("image", fontsize=9)
+    for i, word in enumerate(words):
+        ax = axes[i + 1]
+        ax.imshow(img, cmap=cmap, vmin=0, vmax=1)
+        ax.imshow(up[i], cmap="inferno", alpha=0.6, vmin=0, vmax=max(float(up[i].max()), 1e-6))
+        ax.set_title(word, fontsize=10)
+    for ax in axes:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def write_attention_png(path: str | os.PathLike, directory: str | os.PathLike, image_path: str | os.PathLike,
+                        beam: int = 5) -> str:
+    """Caption ``image_path`` with the model in ``directory`` and write its per-word attention PNG
+    to ``path``; returns the caption (``lstmkit caption DIR IMAGE --attention PNG``)."""
+    cap = load_captioner(directory)
+    image = _image_file(image_path, cap)
+    captions, maps, words = cap.decode(image[None], beam=beam)
+    plot_attention(path, image, words[0], maps[0], title=captions[0])
+    return captions[0]
+
+
+def caption_command(directory: str | os.PathLike, image_path: str | os.PathLike, beam: int = 5,
+                    attention: str | os.PathLike | None = None) -> str:
+    """``lstmkit caption DIR IMAGE [--beam 5] [--attention PNG]``: the caption of ``image_path``
+    (beam search of width ``beam``; 1 is greedy), and its per-word attention PNG when asked."""
+    if attention is not None:
+        return write_attention_png(attention, directory, image_path, beam)
+    return caption_image(directory, image_path, beam)[0]
+
+
+# -------------------------------------------------------------------------------- training
+
+
+def _carve(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(fraction * n)))
+    if n - n_val < 1:
+        raise ValueError(f"{n} training images are too few to carve a validation split of {fraction:.0%}")
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _baselines(train_images: np.ndarray, train_refs: list, test_images: np.ndarray, test_refs: list) -> dict:
+    """Most frequent training caption for every image; caption of the nearest training image."""
+    counts: dict[str, int] = {}
+    for refs in train_refs:
+        for r in refs:
+            counts[_normal(r)] = counts.get(_normal(r), 0) + 1
+    frequent = max(sorted(counts), key=lambda c: counts[c])
+    a = torch.from_numpy(train_images.reshape(len(train_images), -1))
+    nearest = []
+    for start in range(0, len(test_images), 256):
+        b = torch.from_numpy(test_images[start:start + 256].reshape(min(256, len(test_images) - start), -1))
+        nearest.extend(torch.cdist(b, a).argmin(1).tolist())
+    nn_hyps = [train_refs[j][0] for j in nearest]
+    return {"most_frequent_caption": {**bleu_scores([frequent] * len(test_refs), test_refs),
+                                      "exact": _exact([frequent] * len(test_refs), test_refs), "caption": frequent},
+            "nearest_neighbour": {**bleu_scores(nn_hyps, test_refs), "exact": _exact(nn_hyps, test_refs)}}
+
+
+def _score(cap: Captioner, images: np.ndarray, refs: list, beam: int) -> tuple[dict, list[str]]:
+    hyps, _, _ = cap.decode(images, beam=beam)
+    return {**bleu_scores(hyps, refs), "exact": _exact(hyps, refs)}, hyps
+
+
+def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike) -> dict:
+    """Run one captioning experiment and write its run directory; returns metrics.json."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cpu0 = time.process_time()
+    (x_all, refs_all), (x_test, refs_test) = load_caption_data(config.data)
+    tr, va = _carve(len(refs_all), config.train.val_fraction, config.train.seed)
+    x_tr, x_va = x_all[tr], x_all[va]
+    refs_tr, refs_va = [refs_all[i] for i in tr], [refs_all[i] for i in va]
+    vocab = CaptionVocab.fit(refs_tr, min_freq=config.data.min_freq)
+    log.info(f"captions: {len(tr)} train / {len(va)} val / {len(refs_test)} test images, {len(vocab)} tokens")
+    enc = lambda refs: [[vocab.encode(r) for r in rs] for rs in refs]  # noqa: E731
+    name, kwargs = model_spec(config.model, vocab_size=len(vocab), in_channels=int(x_tr.shape[1]),
+                              pad_id=vocab.pad_id, start_id=vocab.start_id, end_id=vocab.end_id)
+    seed_everything(config.train.seed)
+    model = create_model(name, **kwargs)
+    ev = config.evaluate
+    cap = Captioner(model, vocab, tuple(int(v) for v in x_tr.shape[2:]), int(x_tr.shape[1]), ev.max_len)
+    train_set = CaptionBatches(x_tr, enc(refs_tr), config.train.batch_size, vocab.pad_id, config.train.seed)
+    val_batches = CaptionBatches(x_va, enc(refs_va), 256, vocab.pad_id).fixed(256)
+
+    def evaluate(m: nn.Module, batches) -> dict:
+        total, count = 0.0, 0
+        for images, tokens, lengths in batches:
+            total += m.loss(images, tokens, lengths).item() * len(tokens)
+            count += len(tokens)
+        hyps, _, _ = cap.decode(x_va, beam=1)
+        return {"loss": total / count, "bleu4": bleu_scores(hyps, refs_va)["bleu4"]}
+
+    result = fit(model, train_set.batches, val_batches, lambda m, b: m.loss(*b), evaluate, config.train)
+    model.eval()
+    val_greedy, _ = _score(cap, x_va, refs_va, 1)
+    val_beam, _ = _score(cap, x_va, refs_va, ev.beam)
+    test_greedy, greedy_hyps = _score(cap, x_test, refs_test, 1)
+    test_beam, beam_hyps = _score(cap, x_test, refs_test, ev.beam)
+    baselines = _baselines(x_tr, refs_tr, x_test, refs_test)
+    examples = [{"index": i, "greedy": greedy_hyps[i], "beam": beam_hyps[i], "references": refs_test[i]}
+                for i in range(min(ev.examples, len(refs_test)))]
+    spec = {"name": name, **kwargs}
+    cap.save(out, spec, {"train_seed": config.train.seed})
+    attention_files = []
+    if ev.attention_images:
+        _, maps, words = cap.decode(x_test[: ev.attention_images], beam=ev.beam)
+        for i, (m, w) in enumerate(zip(maps, words)):
+            attention_files.append(f"attention_{i}.png")
+            plot_attention(out / attention_files[-1], x_test[i], w, m, title=" ".join(w))
+    metrics = {"val": {"loss": result.best["loss"], "greedy": val_greedy, "beam": val_beam},
+               "test": {"greedy": test_greedy, "beam": test_beam, "n": len(refs_test)},
+               "baselines": baselines, "bleu_scale": "0-1 (sacrebleu corpus BLEU / 100)", "beam": ev.beam,
+               "train_seconds": round(result.seconds, 3), "cpu_seconds": round(time.process_time() - cpu0, 3),
+               "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
+               "seed": config.train.seed, "device": str(next(model.parameters()).device),
+               "parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(vocab),
+               "n_train": len(tr), "n_val": len(va), "n_test": len(refs_test), "examples": examples}
+    write_run(out, config, metrics, result.history)
+    _report(out, to_plain(config), metrics, result.history, result.best_epoch, attention_files)
+    return metrics
+
+
+def _report(out: Path, config: dict, metrics: dict, history: list, best_epoch: int, attention_files: list) -> None:
+    from ..eval.plots import plot_learning_curves
+
+    plot_learning_curves(history, out / "learning_curves.png", metric="bleu4", best_epoch=best_epoch)
+    f = lambda v: f"{v:.3f}"  # noqa: E731
+    rows = [("model, greedy (test)", metrics["test"]["greedy"]), (f"model, beam {metrics['beam']} (test)",
+                                                                  metrics["test"]["beam"]),
+            ("model, greedy (val)", metrics["val"]["greedy"]), (f"model, beam {metrics['beam']} (val)",
+                                                                metrics["val"]["beam"]),
+            ("baseline: most frequent caption (test)", metrics["baselines"]["most_frequent_caption"]),
+            ("baseline: nearest training image (test)", metrics["baselines"]["nearest_neighbour"])]
+    lines = [f"# Captioning run: {config['data']['source']}", "",
+             f"{metrics['n_train']} train / {metrics['n_val']} validation / {metrics['n_test']} test images; "
+             f"{metrics['parameters']:,} parameters; {metrics['epochs']} epochs (best {metrics['best_epoch']}); "
+             f"training {metrics['train_seconds']:.0f} s, {metrics['cpu_seconds']:.0f} CPU s in all; seed {metrics['seed']}.",
+             "", "BLEU on the 0-1 scale (sacrebleu corpus BLEU / 100, all references); exact: the caption equals one "
+             "of its references.", "", "| | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | exact |", "|---|---|---|---|---|---|"]
+    lines += [f"| {label} | " + " | ".join(f(m[k]) for k in ("bleu1", "bleu2", "bleu3", "bleu4", "exact")) + " |"
+              for label, m in rows]
+    lines += ["", "## Test examples", "", "| # | greedy | beam | references |", "|---|---|---|---|"]
+    lines += [f"| {e['index']} | {e['greedy']} | {e['beam']} | {' / '.join(e['references'])} |"
+              for e in metrics["examples"]]
+    lines += ["", "## Attention per generated word (beam search)", ""] + [f"![]({a})" for a in attention_files]
+    lines += ["", "## Learning curves", "", "![](learning_curves.png)", ""]
+    atomic_write_bytes(out / "report.md", "\n".join(lines).encode())

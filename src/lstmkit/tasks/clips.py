@@ -1,0 +1,412 @@
+"""Clip and volume classification end to end: action recognition and volume classification.
+
+Two tasks share one training path (:func:`_train_pair`): each trains its sequence model AND its
+single-frame baseline in the same run, on the same split, and writes both results.
+
+- ``task: action`` (:class:`ActionConfig`, :func:`train_action`): motion-labelled digit clips
+  (:func:`lstmkit.data.clips.motion_clips`; the class is the motion, so one frame cannot tell
+  it). Model ``cnn_lstm`` (LRCN-style), baseline ``frame_cnn`` on the middle valid frame, the
+  frame whose state the generator draws class-independently: the baseline should stay near
+  chance (1 / number of classes) by construction.
+- ``task: volume`` (:class:`VolumeConfig`, :func:`train_volume`): generated 3D shapes
+  (:func:`lstmkit.data.clips.shape_volumes`) or a MedMNIST-3D ``.npz`` (``data.medmnist``).
+  Model ``slice_lstm`` (bidirectional LSTM over per-slice CNN features), baseline
+  ``slice_cnn``: a 2D CNN on the middle slice.
+
+Validation is carved (stratified, seed ``train.seed``) from the training data -- for a MedMNIST
+file, its own ``val`` split is used -- and the test split is scored once at the end. The run
+directory (:mod:`lstmkit.tasks.runs`): ``config.yaml``, ``model.safetensors`` + ``model.json``
+(and the baseline's under ``baseline/``), ``metrics.json`` (``test``, ``val``, ``baselines``,
+``chance``, ``per_class``, ``train_seconds``, ``cpu_seconds``, ``seed``, ``parameters``),
+``history.json`` (``baseline/history.json``), ``report.md`` with confusion matrices, learning
+curves and ``samples.png`` (one row per class).
+
+:func:`classify_clip` and :func:`classify_volume` load a run and classify ``.npy`` arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import atomic_write_bytes
+from ..data.clips import ClipSet, load_medmnist3d, motion_clips, shape_volumes
+from ..data.preprocess import stratified_split
+from ..eval.images import image_grid, write_png
+from ..eval.metrics import classification_metrics, confusion_matrix, format_confusion, per_class_report
+from ..eval.plots import plot_confusion_matrix, plot_learning_curves
+from ..models import create_model
+from .runs import load_model, model_spec, save_model, write_run
+from .trainer import FitResult, TrainConfig, fit, seed_everything
+
+__all__ = ["ActionData", "ActionConfig", "VolumeData", "VolumeConfig", "train_action", "train_volume",
+           "classify_clip", "classify_volume"]
+
+log = logging.getLogger(__name__)
+
+BASELINE_DIR = "baseline"
+
+
+def _int_at_least(name: str, value, lo: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise ValueError(f"{name} must be an int >= {lo}, got {value!r}")
+
+
+def _noise(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+
+
+def _spec(name: str, value, default: str) -> dict:
+    if not isinstance(value, dict) or not isinstance(value.get("name", default), str):
+        raise ValueError(f"{name} must be a mapping with a 'name' (see `lstmkit models`), got {value!r}")
+    return {"name": default, **value}
+
+
+@dataclass
+class ActionData:
+    """Motion-labelled clips (:func:`lstmkit.data.clips.motion_clips`); train and test clips are
+    made from disjoint digit images."""
+
+    n_train: int = 3000
+    n_test: int = 1000
+    size: int = 32  # canvas size S
+    glyph_size: int = 14
+    min_frames: int = 8
+    max_frames: int = 12
+    noise: float = 0.05
+    seed: int = 0  # of the clips (train.seed seeds the split, initialisation and batches)
+    mnist: str | None = None  # a directory with the MNIST IDX files; default: scikit-learn's digits
+
+    def __post_init__(self) -> None:
+        _int_at_least("data.n_train", self.n_train, 16)
+        _int_at_least("data.n_test", self.n_test, 1)
+        _int_at_least("data.size", self.size, 8)
+        _int_at_least("data.glyph_size", self.glyph_size, 4)
+        if self.glyph_size > self.size:
+            raise ValueError(f"data.glyph_size must be <= data.size={self.size}, got {self.glyph_size}")
+        _int_at_least("data.min_frames", self.min_frames, 2)
+        _int_at_least("data.max_frames", self.max_frames, self.min_frames)
+        _noise("data.noise", self.noise)
+        _int_at_least("data.seed", self.seed, 0)
+
+
+@dataclass
+class ActionConfig:
+    data: ActionData = field(default_factory=ActionData)
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "cnn_lstm"})
+    baseline: dict[str, Any] = field(default_factory=lambda: {"name": "frame_cnn"})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    task: Literal["action"] = "action"
+
+    def __post_init__(self) -> None:
+        if self.task != "action":
+            raise ValueError(f"task must be 'action' here, got {self.task!r}")
+        self.model = _spec("model", self.model, "cnn_lstm")
+        self.baseline = _spec("baseline", self.baseline, "frame_cnn")
+
+
+@dataclass
+class VolumeData:
+    """Generated shape volumes (:func:`lstmkit.data.clips.shape_volumes`), or a MedMNIST-3D file."""
+
+    n_train: int = 1800
+    n_test: int = 600
+    size: int = 28  # slice size S
+    depth: int = 28  # slices D
+    noise: float = 0.1
+    seed: int = 0
+    medmnist: str | None = None  # a MedMNIST-3D .npz: train on it (its val split validates) instead
+
+    def __post_init__(self) -> None:
+        _int_at_least("data.n_train", self.n_train, 16)
+        _int_at_least("data.n_test", self.n_test, 1)
+        _int_at_least("data.size", self.size, 8)
+        _int_at_least("data.depth", self.depth, 4)
+        _noise("data.noise", self.noise)
+        _int_at_least("data.seed", self.seed, 0)
+        if self.medmnist is not None and not isinstance(self.medmnist, str):
+            raise ValueError(f"data.medmnist must be a path to a MedMNIST-3D .npz or null, got {self.medmnist!r}")
+
+
+@dataclass
+class VolumeConfig:
+    data: VolumeData = field(default_factory=VolumeData)
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "slice_lstm"})
+    baseline: dict[str, Any] = field(default_factory=lambda: {"name": "slice_cnn"})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    task: Literal["volume"] = "volume"
+
+    def __post_init__(self) -> None:
+        if self.task != "volume":
+            raise ValueError(f"task must be 'volume' here, got {self.task!r}")
+        self.model = _spec("model", self.model, "slice_lstm")
+        self.baseline = _spec("baseline", self.baseline, "slice_cnn")
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def _tensors(s: ClipSet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x (N, T, C, H, W), lengths (N,), labels (N,)) from clips, or volumes read as 1-channel slice sequences."""
+    x = torch.from_numpy(s.x)
+    if x.dim() == 4:
+        x = x.unsqueeze(2)  # volumes (N, D, H, W) -> (N, D, 1, H, W)
+    return x, torch.from_numpy(s.lengths), torch.from_numpy(s.labels)
+
+
+class _Batches:
+    """Fixed batches of (x, lengths, y); ``batches(epoch)`` reshuffles with ``seed + epoch``."""
+
+    def __init__(self, data: tuple, batch_size: int, shuffle: bool = False, seed: int = 0) -> None:
+        self.data, self.batch_size, self.shuffle, self.seed = data, batch_size, shuffle, seed
+
+    def batches(self, epoch: int = 0) -> list[tuple]:
+        n = len(self.data[0])
+        order = np.random.default_rng(self.seed + epoch).permutation(n) if self.shuffle else np.arange(n)
+        idx = [torch.from_numpy(order[a:a + self.batch_size]) for a in range(0, n, self.batch_size)]
+        return [tuple(t[i] for t in self.data) for i in idx]
+
+
+def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
+    x, lengths, y = batch
+    return model.loss(x, lengths, y)
+
+
+def _logits(model: nn.Module, batches) -> tuple[torch.Tensor, torch.Tensor]:
+    logits = torch.cat([model(x, n) for x, n, _ in batches])
+    return logits, torch.cat([b[2] for b in batches])
+
+
+def _evaluate(model: nn.Module, batches) -> dict:
+    logits, y = _logits(model, batches)
+    metrics = classification_metrics(y.cpu().numpy(), logits.argmax(1).cpu().numpy(), logits.shape[1])
+    return {"loss": nn.functional.cross_entropy(logits.float(), y).item(),
+            **{k: v for k, v in metrics.items() if k != "n"}}
+
+
+@dataclass
+class _Trained:
+    model: nn.Module
+    spec: dict
+    result: FitResult
+    val: dict
+    test: dict
+    per_class: list
+    cm: np.ndarray
+    parameters: int
+    cpu_seconds: float
+
+
+def _train_one(spec_cfg: dict, fixed: dict, train_set: _Batches, val: list, test: list, train: TrainConfig,
+               classes: tuple) -> _Trained:
+    name, kwargs = model_spec(spec_cfg, **fixed)
+    cpu0 = time.process_time()
+    seed_everything(train.seed)
+    model = create_model(name, **kwargs)
+    log.info(f"training {name} ({sum(p.numel() for p in model.parameters()):,} parameters)")
+    result = fit(model, train_set.batches, val, _loss, _evaluate, train)
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        logits, y = _logits(model, [tuple(t.to(device) for t in b) for b in test])
+    y, pred = y.cpu().numpy(), logits.argmax(1).cpu().numpy()
+    test_metrics = {**classification_metrics(y, pred, len(classes)),
+                    "loss": nn.functional.cross_entropy(logits.float(), torch.as_tensor(y, device=device)).item()}
+    return _Trained(model, {"name": name, **kwargs}, result, result.best, test_metrics,
+                    per_class_report(y, pred, list(classes)), confusion_matrix(y, pred, len(classes)),
+                    sum(p.numel() for p in model.parameters()), round(time.process_time() - cpu0, 1))
+
+
+def _train_pair(config, out_dir: str | os.PathLike, train_set: ClipSet, val_set: ClipSet | None, test_set: ClipSet,
+                task: str, describe: dict, samples: Callable[[ClipSet], np.ndarray]) -> dict:
+    """Train config.model and config.baseline on the same split; write the run directory; return metrics."""
+    cpu0 = time.process_time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train, classes = config.train, train_set.classes
+    data = _tensors(train_set)
+    if val_set is None:
+        tr, va = stratified_split(train_set.labels, train.val_fraction, seed=train.seed)
+        tr, va = torch.from_numpy(tr), torch.from_numpy(va)
+        data, val_data = tuple(t[tr] for t in data), tuple(t[va] for t in data)
+    else:
+        val_data = _tensors(val_set)
+    log.info(f"{task}: {len(data[0])} train / {len(val_data[0])} validation / {len(test_set)} test samples, "
+             f"{len(classes)} classes")
+    batches = _Batches(data, train.batch_size, shuffle=True, seed=train.seed)
+    eval_size = max(train.batch_size, 256)
+    val = _Batches(val_data, eval_size).batches()
+    test = _Batches(_tensors(test_set), eval_size).batches()
+    fixed = {"num_classes": len(classes), "in_channels": int(data[0].shape[2])}
+    runs = {}
+    for role in ("model", "baseline"):
+        runs[role] = _train_one(getattr(config, role), fixed, batches, val, test, train, classes)
+    m, b = runs["model"], runs["baseline"]
+    meta = {"classes": list(classes), **describe}
+    save_model(out, m.model, m.spec, task, meta)
+    save_model(out / BASELINE_DIR, b.model, b.spec, task, meta)
+
+    def summary(r: _Trained) -> dict:
+        return {"name": r.spec["name"], "test": r.test, "val": r.val, "train_seconds": round(r.result.seconds, 3),
+                "train_cpu_seconds": r.cpu_seconds,
+                "epochs": r.result.epochs, "best_epoch": r.result.best_epoch, "parameters": r.parameters,
+                "per_class": r.per_class, "confusion_matrix": r.cm.tolist()}
+
+    metrics = {**summary(m), "baselines": {b.spec["name"]: summary(b)}, "chance": 1 / len(classes),
+               "classes": list(classes), "seed": train.seed, "n_train": len(data[0]), "n_val": len(val_data[0]),
+               "n_test": len(test_set), "device": str(next(m.model.parameters()).device)}
+    atomic_write_bytes(out / BASELINE_DIR / "history.json", json.dumps(b.result.history, indent=1).encode())
+    plot_confusion_matrix(m.cm, classes, out / "confusion_matrix.png", title=f"{m.spec['name']} (test)")
+    plot_confusion_matrix(b.cm, classes, out / "confusion_matrix_baseline.png", title=f"{b.spec['name']} (test)")
+    plot_learning_curves(m.result.history, out / "learning_curves.png", best_epoch=m.result.best_epoch)
+    plot_learning_curves(b.result.history, out / "learning_curves_baseline.png", best_epoch=b.result.best_epoch)
+    write_png(out / "samples.png", samples(train_set))
+    metrics["cpu_seconds"] = round(time.process_time() - cpu0, 1)
+    write_run(out, config, metrics, m.result.history)
+    _write_report(out, config, metrics, m, b, classes)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def _write_report(out: Path, config, metrics: dict, m: _Trained, b: _Trained, classes: tuple) -> None:
+    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+    rows = [(m.spec["name"], m), (f"{b.spec['name']} (baseline)", b)]
+    lines = [
+        f"# {config.task} run: {m.spec['name']} against {b.spec['name']}", "",
+        f"Test accuracy **{pct(m.test['accuracy'])}** for {m.spec['name']}, {pct(b.test['accuracy'])} for the "
+        f"single-{'frame' if config.task == 'action' else 'slice'} baseline {b.spec['name']} (middle "
+        f"{'valid frame' if config.task == 'action' else 'slice'}); chance {pct(metrics['chance'])} "
+        f"({len(classes)} classes). {metrics['n_train']} train / {metrics['n_val']} validation / "
+        f"{metrics['n_test']} test samples; seed {metrics['seed']}; {metrics['cpu_seconds']} CPU seconds in all.", "",
+        "| model | test accuracy | test macro-F1 | val accuracy | epochs (best) | train seconds (wall) | CPU seconds | parameters |",
+        "|---|---|---|---|---|---|---|---|",
+        *(f"| {n} | {pct(r.test['accuracy'])} | {pct(r.test['macro_f1'])} | {pct(r.val['accuracy'])} | "
+          f"{r.result.epochs} ({r.result.best_epoch}) | {r.result.seconds:.1f} | {r.cpu_seconds} | {r.parameters:,} |" for n, r in rows), "",
+    ]
+    for n, r, png in ((m.spec["name"], m, "confusion_matrix.png"), (b.spec["name"], b, "confusion_matrix_baseline.png")):
+        lines += [f"## {n}: per class (test)", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
+                  *(f"| {c['class']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
+                    for c in r.per_class), "", "```", format_confusion(r.cm, classes), "```", "",
+                  f"![confusion matrix]({png})", ""]
+    lines += ["## Learning curves", "", "![model](learning_curves.png)", "", "![baseline](learning_curves_baseline.png)",
+              "", "## Training samples (one row per class)", "", "![samples](samples.png)", ""]
+    atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
+
+
+def _strip(s: ClipSet, step: int = 1) -> np.ndarray:
+    """One sample per class as a row of its frames / slices (every ``step``-th)."""
+    firsts = [int(np.flatnonzero(s.labels == k)[0]) for k in range(len(s.classes)) if (s.labels == k).any()]
+    x = s.x[firsts][:, ::step]
+    x = x[:, :, 0] if x.ndim == 5 else x  # -> (K, T, H, W)
+    return image_grid(x.reshape(-1, *x.shape[2:]), ncol=x.shape[1])
+
+
+def train_action(config: ActionConfig, out_dir: str | os.PathLike) -> dict:
+    """Train the CNN-LSTM and its single-frame baseline on motion clips; write the run directory."""
+    d = config.data
+    kw = dict(size=d.size, glyph_size=d.glyph_size, min_frames=d.min_frames, max_frames=d.max_frames, noise=d.noise,
+              mnist=d.mnist)
+    train_set = motion_clips(d.n_train, d.seed, "train", **kw)
+    test_set = motion_clips(d.n_test, d.seed, "test", **kw)
+    describe = {"size": d.size, "min_frames": d.min_frames, "max_frames": d.max_frames}
+    return _train_pair(config, out_dir, train_set, None, test_set, "action", describe, _strip)
+
+
+def train_volume(config: VolumeConfig, out_dir: str | os.PathLike) -> dict:
+    """Train the slice BiLSTM and its single-slice baseline on volumes; write the run directory."""
+    d = config.data
+    if d.medmnist is not None:
+        splits = load_medmnist3d(d.medmnist)
+        train_set, val_set, test_set = splits["train"], splits["val"], splits["test"]
+        log.info(f"MedMNIST-3D {d.medmnist}: using its own val split for validation; data.n_train, n_test, size, "
+                 "depth and noise do not apply")
+    else:
+        train_set = shape_volumes(d.n_train, d.seed, "train", size=d.size, depth=d.depth, noise=d.noise)
+        test_set, val_set = shape_volumes(d.n_test, d.seed, "test", size=d.size, depth=d.depth, noise=d.noise), None
+    depth, h, w = train_set.x.shape[1:]
+    describe = {"depth": int(depth), "height": int(h), "width": int(w)}
+    return _train_pair(config, out_dir, train_set, val_set, test_set, "volume", describe,
+                       lambda s: _strip(s, max(1, s.x.shape[1] // 14)))
+
+
+# ---------------------------------------------------------------------------- inference
+
+
+def _load_npy(path: str | os.PathLike) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"input {str(path)!r} does not exist")
+    try:
+        a = np.load(p, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{p} is not a readable .npy array ({type(e).__name__}: {e})") from None
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "uif":
+        raise ValueError(f"{p} must hold a numeric array, got {getattr(a, 'dtype', type(a).__name__)}")
+    if a.dtype == np.uint8:
+        a = a.astype(np.float32) / 255.0
+    a = a.astype(np.float32)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{p} contains NaN or inf")
+    return a
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, x: np.ndarray, classes: list) -> list[dict]:
+    device = next(model.parameters()).device
+    xt = torch.from_numpy(x).to(device)
+    lengths = torch.full((len(x),), x.shape[1], dtype=torch.int64, device=device)
+    probs = torch.softmax(model(xt, lengths).double(), 1).cpu().numpy()
+    return [{"label": classes[int(p.argmax())], "probabilities": {c: float(v) for c, v in zip(classes, p)}}
+            for p in probs]
+
+
+def classify_clip(run_dir: str | os.PathLike, path: str | os.PathLike, device: str = "cpu") -> list[dict]:
+    """Classify the clip(s) in a ``.npy`` with an action run's model.
+
+    ``path`` holds one clip ``(L, S, S)`` or ``(L, 1, S, S)``, or clips of one length
+    ``(N, L, 1, S, S)``, values in [0, 1] (uint8 is scaled by 1/255); ``L`` must lie in the
+    trained range of frames and ``S`` be the trained canvas size. Returns one
+    ``{"label", "probabilities"}`` per clip.
+    """
+    model, meta = load_model(run_dir, "action", device)
+    a = _load_npy(path)
+    size, lo, hi = meta["size"], meta["min_frames"], meta["max_frames"]
+    if a.ndim == 3:
+        a = a[:, None]
+    if a.ndim == 4:
+        a = a[None]
+    if a.ndim != 5 or a.shape[2] != 1:
+        raise ValueError(f"{path}: a clip is (L, {size}, {size}) or (L, 1, {size}, {size}), clips are "
+                         f"(N, L, 1, {size}, {size}); got shape {a.shape}")
+    if a.shape[3:] != (size, size):
+        raise ValueError(f"{path}: frames are {a.shape[4]}x{a.shape[3]} but this model was trained on "
+                         f"{size}x{size} frames")
+    if not lo <= a.shape[1] <= hi:
+        raise ValueError(f"{path}: clips have {a.shape[1]} frames but this model was trained on {lo} to {hi}")
+    return _predict(model, a, meta["classes"])
+
+
+def classify_volume(run_dir: str | os.PathLike, path: str | os.PathLike, device: str = "cpu") -> list[dict]:
+    """Classify the volume(s) in a ``.npy`` with a volume run's model: one volume ``(D, H, W)`` or
+    several ``(N, D, H, W)`` of the trained shape, values in [0, 1] (uint8 is scaled by 1/255).
+    Returns one ``{"label", "probabilities"}`` per volume."""
+    model, meta = load_model(run_dir, "volume", device)
+    a = _load_npy(path)
+    shape = (meta["depth"], meta["height"], meta["width"])
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4:
+        raise ValueError(f"{path}: a volume is (D, H, W) = {shape} and volumes are (N, D, H, W); got rank {a.ndim} "
+                         f"shape {a.shape}")
+    if a.shape[1:] != shape:
+        raise ValueError(f"{path}: volumes are {a.shape[1:]} (D, H, W) but this model was trained on {shape}")
+    return _predict(model, a[:, :, None], meta["classes"])
