@@ -599,39 +599,40 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     spec = {"name": "lstm_forecaster", **cfg.model, "num_targets": C, "horizon": horizon,
             "past_covariates": len(past), "future_covariates": len(future) + 2 * len(calendar)}
 
-    def make(layout: _Layout, ends: list[int]) -> tuple[Forecaster, list[np.ndarray]]:
+    def wrap(model: nn.Module, layout: _Layout) -> Forecaster:
+        """The model (trained in float32) for use: a Forecaster holds its models in float64."""
+        return Forecaster([model], spec, targets=targets, past=past, future=future, calendar=calendar, step=step,
+                          transforms=layout.transforms, cov_mean=layout.cov_mean, cov_std=layout.cov_std,
+                          level=cfg.evaluate.level, samples=cfg.evaluate.samples, seed=cfg.train.seed)
+
+    def make(layout: _Layout, ends: list[int]) -> tuple[nn.Module, list[np.ndarray], Forecaster]:
+        """A fresh float32 model, its training inputs up to ``ends``, and an input builder."""
         seed_everything(seed)
         model = create_model("lstm_forecaster", **{k: v for k, v in spec.items() if k != "name"})
-        fc = Forecaster([model], spec, targets=targets, past=past, future=future, calendar=calendar, step=step,
-                        transforms=layout.transforms, cov_mean=layout.cov_mean, cov_std=layout.cov_std,
-                        level=cfg.evaluate.level, samples=cfg.evaluate.samples, seed=seed)
-        fc.models = [model.float().train()]  # trained in float32; Forecaster casts to float64 when built for use
-        seqs = [fc.inputs(s.values[:e], s.times[:e], layout.transforms[s.name]) for s, e in zip(series, ends)]
-        return fc, seqs
+        builder = Forecaster([], spec, targets=targets, past=past, future=future, calendar=calendar, step=step,
+                             transforms=layout.transforms, cov_mean=layout.cov_mean, cov_std=layout.cov_std)
+        seqs = [builder.inputs(s.values[:e], s.times[:e], layout.transforms[s.name]) for s, e in zip(series, ends)]
+        return model, seqs, builder
 
     # 1. selection: fit on the training parts minus validation, validate on the held-out ends
     fit_ends = [n - val for n in n_train]
     layout = _fit_layout([_cut(s, e) for s, e in zip(series, fit_ends)], cfg.transform, C)
-    fc, seqs = make(layout, fit_ends)
-    val_seqs = [fc.inputs(s.values[:n], s.times[:n], layout.transforms[s.name]) for s, n in zip(series, n_train)]
+    model, seqs, builder = make(layout, fit_ends)
+    val_seqs = [builder.inputs(s.values[:n], s.times[:n], layout.transforms[s.name]) for s, n in zip(series, n_train)]
     origins = np.array([[e - lost - 1, n - lost] for e, n in zip(fit_ends, n_train)])
     tc = cfg.train
-    result = fit(fc.models[0], _batches(seqs, tc.batch_size, seed), list(_batches(val_seqs, 256, 0, origins)()),
+    result = fit(model, _batches(seqs, tc.batch_size, seed), list(_batches(val_seqs, 256, 0, origins)()),
                  _loss, _evaluate, tc)
     val_metrics = dict(result.best)
-    selection = Forecaster(fc.models, spec, targets=targets, past=past, future=future, calendar=calendar, step=step,
-                           transforms=layout.transforms, cov_mean=layout.cov_mean, cov_std=layout.cov_std,
-                           level=cfg.evaluate.level, samples=cfg.evaluate.samples, seed=cfg.train.seed)
+    selection = wrap(model, layout)
+    if not cfg.refit:
+        return selection, result, val_metrics, selection
     # 2. refit on whole training parts for the chosen epochs with the same learning rates
-    if cfg.refit:
-        layout = _fit_layout([_cut(s, n) for s, n in zip(series, n_train)], cfg.transform, C)
-        fc, seqs = make(layout, n_train)
-        schedule = [row["lr"] for row in result.history[: result.best_epoch]]
-        fit(fc.models[0], _batches(seqs, tc.batch_size, seed), [], _loss, _evaluate, tc, lr_schedule=schedule)
-    final = Forecaster(fc.models, spec, targets=targets, past=past, future=future, calendar=calendar, step=step,
-                       transforms=layout.transforms, cov_mean=layout.cov_mean, cov_std=layout.cov_std,
-                       level=cfg.evaluate.level, samples=cfg.evaluate.samples, seed=cfg.train.seed)
-    return final, result, val_metrics, selection
+    layout = _fit_layout([_cut(s, n) for s, n in zip(series, n_train)], cfg.transform, C)
+    model, seqs, _ = make(layout, n_train)
+    schedule = [row["lr"] for row in result.history[: result.best_epoch]]
+    fit(model, _batches(seqs, tc.batch_size, seed), [], _loss, _evaluate, tc, lr_schedule=schedule)
+    return wrap(model, layout), result, val_metrics, selection
 
 
 # ------------------------------------------------------------------------------- evaluation
