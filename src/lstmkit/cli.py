@@ -73,10 +73,20 @@ def _cmd_parity(args: argparse.Namespace) -> int:
 
 
 def _tasks() -> dict:
+    from .tasks.caption import CaptionConfig, train_captioner
     from .tasks.classify import ClassifyConfig, train_classifier
+    from .tasks.clips import ActionConfig, VolumeConfig, train_action, train_volume
     from .tasks.forecast import ForecastConfig, train_forecaster
+    from .tasks.generate import GenerateConfig, train_generator
+    from .tasks.segment import SegmentConfig, train_segmenter
+    from .tasks.superres import SuperResConfig, train_superres
+    from .tasks.video import VideoConfig, train_video
 
-    return {"classify": (ClassifyConfig, train_classifier), "forecast": (ForecastConfig, train_forecaster)}
+    return {"classify": (ClassifyConfig, train_classifier), "forecast": (ForecastConfig, train_forecaster),
+            "segment": (SegmentConfig, train_segmenter), "generate": (GenerateConfig, train_generator),
+            "superres": (SuperResConfig, train_superres), "video": (VideoConfig, train_video),
+            "action": (ActionConfig, train_action), "volume": (VolumeConfig, train_volume),
+            "caption": (CaptionConfig, train_captioner)}
 
 
 def resolve_config(path: str, overrides: list[str]) -> tuple[object, str]:
@@ -174,8 +184,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             _tasks()[task][1](config, Path(scratch) / "run")
         return 0
     metrics = _run_task(task, config, out)
-    print(json.dumps({"run": str(out), "test": metrics["test"], "val": metrics["val"],
-                      "train_seconds": metrics["train_seconds"], "epochs": metrics["epochs"]}, indent=1))
+    print(json.dumps({"run": str(out), **{k: metrics[k] for k in ("test", "val", "train_seconds", "epochs")
+                                          if k in metrics}}, indent=1))
     return 0
 
 
@@ -294,6 +304,92 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
     return _emit(text, args.output, f"{len(rows)} forecasts")
 
 
+def _cmd_segment(args: argparse.Namespace) -> int:
+    from .tasks.segment import write_segmentation
+
+    path, labels, names = write_segmentation(args.run, args.image, args.output)
+    present = {names[k]: int((labels == k).sum()) for k in sorted(set(labels.ravel().tolist()))}
+    print(json.dumps({"output": str(path), "pixels_per_class": present}, indent=1))
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .tasks.generate import write_samples
+
+    print(json.dumps({"output": str(write_samples(args.run, args.n, args.output, args.seed))}))
+    return 0
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from .tasks.superres import write_upscaled
+
+    print(json.dumps({"output": str(write_upscaled(args.run, args.image, args.scale, args.output))}))
+    return 0
+
+
+def _cmd_predict_frames(args: argparse.Namespace) -> int:
+    from .tasks.video import write_predicted_frames
+
+    frames, path = write_predicted_frames(args.run, args.clip, args.output)
+    print(json.dumps({"output": str(path), "frames": list(frames.shape)}))
+    return 0
+
+
+def _cmd_caption(args: argparse.Namespace) -> int:
+    from .tasks.caption import caption_command
+
+    text = caption_command(args.run, args.image, args.beam, args.attention)
+    print(json.dumps({"caption": text, **({"attention": args.attention} if args.attention else {})}))
+    return 0
+
+
+def _cmd_classify_clip(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .tasks.clips import classify_clip, classify_volume
+
+    task = load_checkpoint(args.run)[1].get("task")
+    if task not in ("action", "volume"):
+        raise ValueError(f"{args.run} holds a {task!r} model; classify-clip needs an action or volume run")
+    rows = (classify_clip if task == "action" else classify_volume)(args.run, args.input)
+    return _emit(json.dumps(rows, indent=1), args.output, f"{len(rows)} predictions")
+
+
+def _add_vision_parsers(sub) -> None:
+    p = sub.add_parser("segment", help="label every pixel of an image with a segmentation run's model")
+    p.add_argument("run", help="run directory of a segment run")
+    p.add_argument("image", help="an image file of the size and channels the model was trained on")
+    p.add_argument("--output", help="colourised label map PNG (default: next to IMAGE, NAME.segment.png)")
+    p.set_defaults(func=_cmd_segment)
+    p = sub.add_parser("sample", help="draw images from a generation run's model into a grid PNG")
+    p.add_argument("run", help="run directory of a generate run")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", help="grid PNG (default RUN/samples-seedS.png)")
+    p.set_defaults(func=_cmd_sample)
+    p = sub.add_parser("upscale", help="super-resolve an image with a superres run's model")
+    p.add_argument("run", help="run directory of a superres run")
+    p.add_argument("image", help="an image file")
+    p.add_argument("--scale", type=int, required=True, help="the factor the model was trained for (2 or 4)")
+    p.add_argument("--output", help="PNG (default: next to IMAGE, NAME.xS.png)")
+    p.set_defaults(func=_cmd_upscale)
+    p = sub.add_parser("predict-frames", help="predict the next frames of a clip with a video run's model")
+    p.add_argument("run", help="run directory of a video run")
+    p.add_argument("clip", help="a .npy clip (T, H, W) of the run's input length and frame size")
+    p.add_argument("--output", help=".npy frames or a .png strip (default: next to CLIP)")
+    p.set_defaults(func=_cmd_predict_frames)
+    p = sub.add_parser("caption", help="caption an image with a caption run's model")
+    p.add_argument("run", help="run directory of a caption run")
+    p.add_argument("image", help="an image file")
+    p.add_argument("--beam", type=int, default=5, help="beam width (1: greedy; default 5)")
+    p.add_argument("--attention", metavar="PNG", help="also write the attention map of every word here")
+    p.set_defaults(func=_cmd_caption)
+    p = sub.add_parser("classify-clip", help="classify clips (action runs) or volumes (volume runs) in a .npy")
+    p.add_argument("run", help="run directory of an action or volume run")
+    p.add_argument("input", help=".npy: one clip (T, S, S) or many (N, T, 1, S, S); one volume (D, H, W) or many")
+    p.add_argument("--output", help="write the JSON here (default: stdout)")
+    p.set_defaults(func=_cmd_classify_clip)
+
+
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from .data import list_datasets
     from .data.datasets import _ALIASES, aeon_shipped
@@ -341,9 +437,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _add_bench_parsers(sub) -> None:
     from .bench import commands
     from .bench.compare import add_compare_arguments, run_compare_command
+    from .bench.images import add_images_arguments, run_images_command
     from .bench.latency import add_latency_arguments, run_latency_command
 
-    bench = sub.add_parser("bench", help="speed, scaling, architecture comparison and streaming latency; "
+    bench = sub.add_parser("bench", help="speed, scaling, architecture comparison, streaming latency and image layers; "
                                          "tables, JSON, CSV, plots and report.md in an output directory")
     kinds = bench.add_subparsers(dest="bench", required=True)
     for name, help_, add, run in (
@@ -354,7 +451,9 @@ def _add_bench_parsers(sub) -> None:
             ("compare", "train LSTM, GRU, RNN, TCN and Transformer at matched parameter counts on a task",
              add_compare_arguments, run_compare_command),
             ("latency", "per-step streaming latency at batch 1: nn.LSTM, nn.LSTMCell, onnxruntime, lstmkit",
-             add_latency_arguments, run_latency_command)):
+             add_latency_arguments, run_latency_command),
+            ("images", "time per image against image size for ReNet, Row LSTM, Diagonal BiLSTM, ConvLSTM and a conv",
+             add_images_arguments, run_images_command)):
         p = kinds.add_parser(name, help=help_)
         add(p)
         p.set_defaults(func=run)
@@ -417,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=_cmd_demo)
+    _add_vision_parsers(sub)
     _add_bench_parsers(sub)
     from .export.onnx import add_export_parser
     from .tasks.tune import add_tune_parser

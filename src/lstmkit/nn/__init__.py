@@ -4,13 +4,17 @@
   call, a fused fast path, and the variants of :class:`VariantConfig`.
 - :func:`create_pool`: lengths-aware sequence pooling (last, mean, max, attention).
 - :class:`ReNetLayer`: ReNet's two bidirectional sweeps over an image's patch grid.
+- :class:`RowLSTM`, :class:`DiagonalBiLSTM`, :class:`MaskedConv2d`: PixelRNN's layers.
+- :class:`ConvLSTM`, :class:`ConvLSTMCell`: Shi et al.'s convolutional LSTM with peepholes.
 - :mod:`lstmkit.nn.reference`: a NumPy LSTM with hand-written backpropagation through time.
 """
 
 from . import reference
 from .cell import LSTMCell, LSTMState, lstm_cell_step
+from .convlstm import ConvLSTM, ConvLSTMCell
 from .lengths import reverse_padded
 from .lstm import LSTM, SequenceMasks
+from .pixelrnn import DiagonalBiLSTM, MaskedConv2d, RowLSTM, skew, unskew
 from .pooling import SequencePool, create_pool, list_pools
 from .recurrence import lstm_recurrence
 from .stream import KernelUnavailable, LSTMStream
@@ -34,4 +38,11 @@ __all__ = [
     "reference",
     "reverse_padded",
     "ReNetLayer",
+    "ConvLSTM",
+    "ConvLSTMCell",
+    "MaskedConv2d",
+    "RowLSTM",
+    "DiagonalBiLSTM",
+    "skew",
+    "unskew",
 ]

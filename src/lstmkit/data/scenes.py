@@ -1,0 +1,228 @@
+"""Segmentation data: generated ``digit-scenes`` and a loader for a folder of image/mask pairs.
+
+- :func:`digit_scenes`: square canvases holding 1 to ``max_digits`` real handwritten digits
+  (:func:`lstmkit.data.images.load_glyphs`: scikit-learn's digits upscaled, or MNIST IDX files)
+  with a per-pixel label: 0 background, ``1 + d`` for digit ``d`` (11 classes, :data:`SCENE_CLASSES`).
+  A pixel belongs to a digit where that glyph's ink is at least ``threshold``. Digits may
+  overlap (each new one is placed so that its box covers at most ``max_overlap`` of an earlier
+  box, when such a place is found in 50 draws; otherwise it is left out): the image is the
+  pixel-wise maximum of the glyphs, and an overlapped pixel belongs to the glyph with the most
+  ink there (the first placed on a tie). Each split has a fixed default seed
+  (:data:`SPLIT_SEEDS`); test scenes are built from the TEST glyphs, train and val scenes from
+  the training glyphs with different seeds, so the three are reproducible and distinct.
+- :func:`load_mask_folder`: a user folder ``DIR/images/NAME.png`` + ``DIR/masks/NAME.png``
+  (same NAME, same size), where a mask is a single-channel PNG whose pixel values are class
+  indices (0 .. K-1). Images may be any format Pillow reads (.png .jpg .jpeg .bmp .tif .tiff).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+
+from .images import load_glyphs, read_image
+
+__all__ = ["SCENE_CLASSES", "SPLIT_SEEDS", "Scenes", "digit_scenes", "load_mask_folder", "image_channels"]
+
+log = logging.getLogger(__name__)
+
+SCENE_CLASSES = ("background",) + tuple(f"digit {d}" for d in range(10))
+SPLIT_SEEDS = {"train": 20160101, "val": 20160202, "test": 20160303}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+_TRIES = 50
+
+
+@dataclass(frozen=True)
+class Scenes:
+    """``images`` (N, C, H, W) float32 in [0, 1], ``masks`` (N, H, W) int64 class indices,
+    ``classes`` the class names (index = label), ``names`` one name per image."""
+
+    images: np.ndarray
+    masks: np.ndarray
+    classes: tuple[str, ...]
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+
+def _int(name: str, value, lo: int, hi: int | None = None) -> int:
+    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not (is_int and value >= lo and (hi is None or value <= hi)):
+        bound = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be an int {bound}, got {value!r}")
+    return int(value)
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int], g: int) -> float:
+    """Fraction of a g x g box at ``a`` covered by the one at ``b``."""
+    dy, dx = max(0, g - abs(a[0] - b[0])), max(0, g - abs(a[1] - b[1]))
+    return dy * dx / (g * g)
+
+
+def digit_scenes(split: Literal["train", "val", "test"], n: int, size: int = 32, max_digits: int = 4,
+                 glyph_size: int = 14, seed: int | None = None, mnist: str | os.PathLike | None = None,
+                 threshold: float = 0.4, max_overlap: float = 0.25) -> Scenes:
+    """``n`` scenes of ``size`` x ``size`` pixels with 1..``max_digits`` digits of ``glyph_size`` pixels.
+
+    ``seed`` defaults to the split's fixed seed (:data:`SPLIT_SEEDS`); ``split`` "test" draws
+    from the test glyphs, "train" and "val" from the training glyphs. ``mnist``: a directory with
+    the MNIST IDX files (otherwise scikit-learn's digits). Returns :class:`Scenes` with one
+    channel and the 11 classes of :data:`SCENE_CLASSES`.
+    """
+    if split not in SPLIT_SEEDS:
+        raise ValueError(f"split must be one of {', '.join(SPLIT_SEEDS)}, got {split!r}")
+    n = _int("n", n, 1)
+    size = _int("size", size, 8, 512)
+    max_digits = _int("max_digits", max_digits, 1, 16)
+    glyph_size = _int("glyph_size", glyph_size, 4, size)
+    seed = SPLIT_SEEDS[split] if seed is None else _int("seed", seed, 0)
+    if not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
+        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+    if not (isinstance(max_overlap, (int, float)) and 0 <= max_overlap <= 1):
+        raise ValueError(f"max_overlap must be in [0, 1], got {max_overlap!r}")
+    glyphs = load_glyphs("test" if split == "test" else "train", glyph_size, mnist)
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, size, size), np.float32)
+    masks = np.zeros((n, size, size), np.int64)
+    g = glyph_size
+    for i in range(n):
+        ink = np.zeros((size, size), np.float32)  # the most ink seen so far at each pixel
+        places: list[tuple[int, int]] = []
+        for _ in range(int(rng.integers(1, max_digits + 1))):
+            k = int(rng.integers(len(glyphs)))
+            for _ in range(_TRIES):
+                at = (int(rng.integers(0, size - g + 1)), int(rng.integers(0, size - g + 1)))
+                if all(_overlap(p, at, g) <= max_overlap for p in places):
+                    break
+            else:
+                continue  # no room: fewer digits in this scene
+            places.append(at)
+            window = (slice(at[0], at[0] + g), slice(at[1], at[1] + g))
+            glyph = glyphs.images[k]
+            owner = (glyph > ink[window]) & (glyph >= threshold)  # the glyph with the most ink owns a pixel
+            masks[i][window][owner] = 1 + int(glyphs.labels[k])
+            ink[window] = np.maximum(ink[window], glyph)
+        images[i] = ink
+    names = tuple(f"{split}-{seed}-{i:05d}" for i in range(n))
+    return Scenes(images[:, None], masks, SCENE_CLASSES, names)
+
+
+# ------------------------------------------------------------------------- user folders
+
+
+def image_channels(path: str | os.PathLike) -> int:
+    """1 for a greyscale image file (with or without alpha), 3 for colour; ValueError if the
+    file is not an image."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImportError("images need Pillow: pip install 'lstmkit[vision]'") from None
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            if mode == "P":  # a palette: grey only if every palette entry is grey
+                rgb = np.asarray(im.convert("RGB"))
+                return 1 if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all() else 3
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ValueError(f"{path} is not a readable image file ({type(e).__name__}: {e})") from None
+    return 1 if mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F") else 3
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            arr = np.asarray(im)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ValueError(f"mask {path} is not a readable image file ({type(e).__name__}: {e})") from None
+    if arr.ndim != 2 or mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
+        raise ValueError(f"mask {path} must be a single-channel PNG whose pixel values are class indices "
+                         f"(mode L, P or I), got mode {mode} with shape {arr.shape}")
+    return arr.astype(np.int64)
+
+
+def _listing(folder: Path, suffixes: Sequence[str]) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} does not exist: a mask folder holds images/NAME.png and masks/NAME.png")
+    out: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.is_dir():
+            continue
+        if p.suffix.lower() not in suffixes:
+            raise ValueError(f"{p} is not an image file: {folder.name}/ may only hold {' '.join(suffixes)} files")
+        if p.stem in out:
+            raise ValueError(f"{folder} holds two files named {p.stem!r} ({out[p.stem].name}, {p.name})")
+        out[p.stem] = p
+    return out
+
+
+def load_mask_folder(directory: str | os.PathLike, classes: Sequence[str] | int | None = None,
+                     channels: int | None = None, size: tuple[int, int] | None = None) -> Scenes:
+    """Image/mask pairs from ``directory/images/NAME.*`` and ``directory/masks/NAME.png``.
+
+    ``classes``: the class names (mask value i is ``classes[i]``) or their number; ``None``
+    takes 0 .. the largest value in any mask. ``channels`` (1 or 3): what every image must have
+    (``None``: whatever the first image has; all must agree). ``size`` (H, W): what every image
+    must be (``None``: the first image's; all must agree). Raises ValueError naming the file for
+    a missing partner, a file that is not an image, a wrong channel count or size, or a mask
+    value outside the classes.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise FileNotFoundError(f"mask folder {str(directory)!r} does not exist")
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
+    if isinstance(classes, int) and not isinstance(classes, bool):
+        names = tuple(str(i) for i in range(_int("classes", classes, 2)))
+    elif classes is None:
+        names = None
+    elif isinstance(classes, (list, tuple)) and all(isinstance(c, str) for c in classes):
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise ValueError(f"classes must list at least 2 distinct names, got {list(classes)!r}")
+        names = tuple(classes)
+    else:
+        raise TypeError(f"classes must be a list of names, a number of classes or None, got {classes!r}")
+    images, masks = _listing(root / "images", IMAGE_SUFFIXES), _listing(root / "masks", (".png",))
+    for a, b, where in ((images, masks, "masks"), (masks, images, "images")):
+        missing = sorted(set(a) - set(b))
+        if missing:
+            raise ValueError(f"{a[missing[0]]} has no partner in {root / where}/ (same name expected; "
+                             f"{len(missing)} unpaired: {', '.join(missing[:5])})")
+    if not images:
+        raise ValueError(f"{root / 'images'} holds no images")
+    xs, ys = [], []
+    for stem in sorted(images):
+        c = image_channels(images[stem])
+        channels = c if channels is None else channels
+        if c != channels:
+            raise ValueError(f"{images[stem]} has {c} channel{'s' * (c > 1)} but {channels} are needed "
+                             f"(every image in {root / 'images'} must have the same)")
+        x = read_image(images[stem], channels)
+        if size is not None and x.shape[:2] != tuple(size):
+            raise ValueError(f"{images[stem]} is {x.shape[1]}x{x.shape[0]} (WxH) but {size[1]}x{size[0]} is needed "
+                             f"(every image in {root / 'images'} must have the same size)")
+        size = x.shape[:2]
+        y = _read_mask(masks[stem])
+        if y.shape != x.shape[:2]:
+            raise ValueError(f"mask {masks[stem]} is {y.shape[1]}x{y.shape[0]} (WxH) but its image is "
+                             f"{x.shape[1]}x{x.shape[0]}")
+        if names is not None and y.max() >= len(names):
+            bad = sorted(set(np.unique(y).tolist()) - set(range(len(names))))
+            raise ValueError(f"mask {masks[stem]} holds labels {bad} outside the {len(names)} classes "
+                             f"(valid: 0..{len(names) - 1} = {', '.join(names)})")
+        xs.append(x.reshape(*x.shape[:2], channels).transpose(2, 0, 1))
+        ys.append(y)
+    if names is None:
+        top = max(int(y.max()) for y in ys)
+        names = tuple(str(i) for i in range(max(top + 1, 2)))
+        log.info(f"{root}: {len(names)} classes inferred from the masks (0..{top})")
+    return Scenes(np.stack(xs).astype(np.float32), np.stack(ys), names, tuple(sorted(images)))

@@ -1,0 +1,307 @@
+"""Autoregressive generation of binary images: PixelRNN against PixelCNN and independent pixels.
+
+``train_generator(config, out_dir)`` is what ``lstmkit train`` runs for ``task: generate``:
+
+1. load binarised digits (:func:`lstmkit.data.binary.load_binary_images`: scikit-learn 8x8 or
+   an MNIST IDX directory), carve validation from the training images (seed ``train.seed``);
+2. train the model and every baseline of ``baselines`` in the same run, each from seed
+   ``train.seed``, with :func:`lstmkit.tasks.trainer.fit` on the mean negative log-likelihood
+   (nats per image), best-on-validation weights. A model with a closed-form maximum-likelihood
+   fit (``independent_pixels``: ``fit_mean``, the training mean per pixel) is fit that way;
+3. score validation and test once: NLL in nats per image (and bits per pixel);
+4. write the run directory: ``config.yaml``, ``model.safetensors`` + ``model.json`` (the model),
+   ``baselines/<label>/`` (each baseline's weights), ``metrics.json`` (``test``, ``val``,
+   ``baselines``, ``train_seconds``, ``cpu_seconds``, ``seed``, ``parameters``...),
+   ``history.json``, ``report.md``, ``samples.png`` (64 samples of the model; one
+   ``samples-<label>.png`` per baseline), ``completions.png`` (test images, their top half,
+   three completions of the bottom half) and ``learning_curves.png``.
+
+``lstmkit sample DIR --n 64 [--output PNG] [--seed S]`` is :func:`write_samples`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..checkpoint import atomic_write_bytes
+from ..data.binary import BinaryImages, load_binary_images
+from ..eval.images import image_grid, write_png
+from ..models import create_model
+from .config import to_plain
+from .runs import load_model, model_spec, save_model, write_run
+from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
+
+__all__ = ["GenerateDataConfig", "GenerateConfig", "train_generator", "load_generator", "sample_from_run",
+           "write_samples", "nll_per_image", "image_png"]
+
+log = logging.getLogger(__name__)
+
+TASK = "generate"
+_LN2 = float(np.log(2.0))
+
+
+@dataclass
+class GenerateDataConfig:
+    """Which binary images: scikit-learn's 8x8 digits, or an MNIST IDX directory (28x28)."""
+
+    name: Literal["digits", "mnist"] = "digits"
+    path: str | None = None  # the MNIST IDX directory (name: mnist)
+    threshold: float = 0.5  # a pixel is 1 where the glyph's [0, 1] value is >= threshold
+    max_train: int | None = None  # a stratified subset of the training images (before validation is carved)
+
+    def __post_init__(self) -> None:
+        if self.name not in ("digits", "mnist"):
+            raise ValueError(f"data.name must be 'digits' or 'mnist', got {self.name!r}")
+        if (self.name == "mnist") != (self.path is not None):
+            raise ValueError(f"data.name 'mnist' needs data.path (the MNIST IDX directory) and 'digits' takes none; "
+                             f"got name={self.name!r}, path={self.path!r}")
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or not 0 < self.threshold <= 1:
+            raise ValueError(f"data.threshold must be a number in (0, 1], got {self.threshold!r}")
+        if self.max_train is not None and (isinstance(self.max_train, bool) or not isinstance(self.max_train, int)
+                                           or self.max_train < 10):
+            raise ValueError(f"data.max_train must be an int >= 10 or null, got {self.max_train!r}")
+
+
+def _default_baselines() -> list[dict[str, Any]]:
+    return [{"name": "pixel_cnn"}, {"name": "independent_pixels"}]
+
+
+def _label(spec: dict) -> str:
+    return spec.get("label") or spec.get("name")
+
+
+@dataclass
+class GenerateConfig:
+    data: GenerateDataConfig = field(default_factory=GenerateDataConfig)
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "pixel_rnn", "layer": "diagonal"})
+    # trained in the same run, same data and TrainConfig; an optional "label" names one (default: its name)
+    baselines: list[dict[str, Any]] = field(default_factory=_default_baselines)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    samples: int = 64  # images in samples.png
+    task: Literal["generate"] = "generate"
+
+    def __post_init__(self) -> None:
+        if self.task != TASK:
+            raise ValueError(f"task must be 'generate' here, got {self.task!r}")
+        if not isinstance(self.model, dict) or not isinstance(self.model.get("name"), str):
+            raise ValueError(f"model must be a mapping with a 'name' (pixel_rnn, pixel_cnn, independent_pixels), "
+                             f"got {self.model!r}")
+        if "label" in self.model:
+            raise ValueError("model.label: only baselines take a label (the model is 'model' in metrics.json)")
+        seen = set()
+        for i, spec in enumerate(self.baselines):
+            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+                raise ValueError(f"baselines[{i}] must be a mapping with a 'name', got {spec!r}")
+            label = _label(spec)
+            if not isinstance(label, str) or not label or "/" in label or label in seen:
+                raise ValueError(f"baselines[{i}]: label {label!r} must be a distinct non-empty name without '/'; "
+                                 "give two baselines of the same model different 'label's")
+            seen.add(label)
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or not 1 <= self.samples <= 1024:
+            raise ValueError(f"samples must be an int in [1, 1024], got {self.samples!r}")
+
+
+# ------------------------------------------------------------------------------ training
+
+
+class _Batches:
+    """Shuffled training batches ``(x,)`` of (b, 1, H, W) float images; order a function of the epoch."""
+
+    def __init__(self, images: np.ndarray, batch_size: int, seed: int) -> None:
+        self.x = torch.from_numpy(images.astype(np.float32)).unsqueeze(1)
+        self.batch_size, self.seed = batch_size, seed
+
+    def __call__(self, epoch: int):
+        order = torch.from_numpy(np.random.default_rng(self.seed + epoch).permutation(len(self.x)))
+        for k in range(0, len(order), self.batch_size):
+            yield (self.x[order[k:k + self.batch_size]],)
+
+
+def _fixed_batches(images: np.ndarray, batch_size: int = 256) -> list[tuple[torch.Tensor]]:
+    x = torch.from_numpy(images.astype(np.float32)).unsqueeze(1)
+    return [(x[k:k + batch_size],) for k in range(0, len(x), batch_size)]
+
+
+def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
+    return model.nll(batch[0]).mean()  # nats per image
+
+
+def _evaluate(model: nn.Module, batches) -> dict:
+    nll = torch.cat([model.nll(b[0]) for b in batches]).double()
+    return {"loss": nll.mean().item()}
+
+
+@torch.no_grad()
+def nll_per_image(model: nn.Module, images: np.ndarray, batch_size: int = 256) -> dict:
+    """Mean negative log-likelihood of binary ``images`` (N, H, W): nats per image, bits per
+    pixel, and the standard error of the mean (nats)."""
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        nll = torch.cat([model.nll(b[0].to(device)).cpu() for b in _fixed_batches(images, batch_size)]).double()
+    finally:
+        model.train(was_training)
+    pixels = images.shape[1] * images.shape[2]
+    return {"nll": nll.mean().item(), "bits_per_pixel": nll.mean().item() / (_LN2 * pixels),
+            "nll_sem": (nll.std() / len(nll) ** 0.5).item() if len(nll) > 1 else 0.0, "n": len(nll)}
+
+
+def _train_one(spec: dict, data: BinaryImages, train: TrainConfig) -> tuple[nn.Module, dict, dict, list]:
+    """(trained model, its full spec, summary, history) for one model of the run."""
+    h, w = data.size
+    kwargs = {k: v for k, v in spec.items() if k != "label"}
+    name, kwargs = model_spec(kwargs, height=h, width=w)
+    seed_everything(train.seed)
+    model = create_model(name, **kwargs)
+    full = {"name": name, **kwargs}
+    start = time.perf_counter()
+    if hasattr(model, "fit_mean"):  # closed-form maximum likelihood
+        model.fit_mean(torch.from_numpy(data.train.astype(np.float32)))
+        model.to(resolve_device(train.device))
+        result = FitResult(epochs=0, best_epoch=0)
+        history: list = []
+    else:
+        result = fit(model, _Batches(data.train, train.batch_size, train.seed), _fixed_batches(data.val), _loss,
+                     _evaluate, train)
+        history = result.history
+    seconds = time.perf_counter() - start
+    model.eval()
+    summary = {"val": nll_per_image(model, data.val), "test": nll_per_image(model, data.test),
+               "train_seconds": round(seconds, 3), "epochs": result.epochs, "best_epoch": result.best_epoch,
+               "stopped_early": result.stopped_early, "parameters": sum(p.numel() for p in model.parameters())}
+    log.info(f"{_label(spec)}: test NLL {summary['test']['nll']:.3f} nats/image, val {summary['val']['nll']:.3f} "
+             f"({seconds:.1f}s, {result.epochs} epochs)")
+    return model, full, summary, history
+
+
+def train_generator(config: GenerateConfig, out_dir: str | os.PathLike) -> dict:
+    """Run one generation experiment (the model and its baselines) and write its run directory;
+    returns metrics.json."""
+    cpu0 = time.process_time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = to_plain(config)
+    d = config.data
+    data = load_binary_images(d.name, d.path, d.threshold, float(config.train.val_fraction), config.train.seed,
+                              d.max_train)
+    h, w = data.size
+    log.info(f"binary {d.name} {h}x{w}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test images")
+    model, spec, main, history = _train_one(config.model, data, config.train)
+    save_model(out, model, spec, TASK, {"image_size": [h, w], "data": to_plain(d), "train_seed": config.train.seed})
+    baselines, trained = {}, {}
+    for b in config.baselines:
+        label = _label(b)
+        bm, bspec, summary, bhistory = _train_one(b, data, config.train)
+        save_model(out / "baselines" / label, bm, bspec, TASK, {"image_size": [h, w], "label": label})
+        if bhistory:
+            atomic_write_bytes(out / "baselines" / label / "history.json", json.dumps(bhistory, indent=1).encode())
+        baselines[label], trained[label] = summary, bm
+
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(config.train.seed)
+    write_png(out / "samples.png", image_png(model.sample(config.samples, generator)))
+    for label, bm in trained.items():
+        g = torch.Generator(device=next(bm.parameters()).device).manual_seed(config.train.seed)
+        write_png(out / f"samples-{label}.png", image_png(bm.sample(config.samples, g)))
+    write_png(out / "completions.png", _completions(model, data.test, generator))
+    if history:
+        from ..eval.plots import plot_learning_curves
+
+        plot_learning_curves(history, out / "learning_curves.png", metric="loss", best_epoch=main["best_epoch"])
+    metrics = {"model": spec["name"], **main, "baselines": baselines, "seed": config.train.seed,
+               "image_size": [h, w], "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
+               "device": str(next(model.parameters()).device), "cpu_seconds": round(time.process_time() - cpu0, 2)}
+    write_run(out, config, metrics, history)
+    _write_report(out, resolved, metrics)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def _completions(model: nn.Module, images: np.ndarray, generator: torch.Generator, k: int = 8, draws: int = 3
+                 ) -> np.ndarray:
+    """A grid image: per row a test image, its top half (bottom grey), ``draws`` completions."""
+    h, w = images.shape[1:]
+    x = torch.from_numpy(images[:k].astype(np.float32)).unsqueeze(1).to(next(model.parameters()).device)
+    filled = model.complete(x.repeat_interleave(draws, 0), h // 2, generator).cpu().numpy()[:, 0]
+    top = images[:k].astype(np.float32).copy()
+    top[:, h // 2:] = 0.5
+    tiles = []
+    for i in range(len(x)):
+        tiles += [images[i], top[i], *filled[i * draws:(i + 1) * draws]]
+    return image_png(np.stack(tiles), ncol=2 + draws)
+
+
+def image_png(images, ncol: int | None = None, pixels: int = 48) -> np.ndarray:
+    """Binary images (N, 1, H, W) or (N, H, W) -> one grid image for a PNG: ink black on white,
+    each image scaled up (nearest) to about ``pixels`` pixels high, a grey line between images."""
+    a = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    a = a.reshape(-1, *a.shape[-2:]).astype(np.float32)
+    scale = max(1, pixels // a.shape[1])
+    a = np.repeat(np.repeat(1.0 - a, scale, axis=1), scale, axis=2)
+    return image_grid(a, ncol=ncol, pad=2, pad_value=0.6)
+
+
+def _write_report(out: Path, config: dict, metrics: dict) -> None:
+    h, w = metrics["image_size"]
+    rows = [("model: " + metrics["model"] + (f" ({config['model'].get('layer', 'diagonal')})"
+                                               if metrics["model"] == "pixel_rnn" else ""), metrics)]
+    rows += [(f"baseline: {k}", v) for k, v in metrics["baselines"].items()]
+    lines = [f"# Generation run: {metrics['model']} on binary {config['data']['name']} {h}x{w}", "",
+             f"Seed {metrics['seed']}; {metrics['n_train']} train / {metrics['n_val']} validation (carved from train) / "
+             f"{metrics['n_test']} test images; {metrics['cpu_seconds']} CPU seconds in all. "
+             f"lstmkit {__version__}, torch {torch.__version__}, {platform.machine()}, "
+             f"{torch.get_num_threads()} thread(s).", "",
+             "Negative log-likelihood (lower is better), exact for every model (autoregressive in raster order):", "",
+             "| model | test NLL (nats/image) | ± s.e. | test bits/pixel | val NLL | parameters | epochs (best) | train s (wall) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label, m in rows:
+        lines.append(f"| {label} | {m['test']['nll']:.3f} | {m['test']['nll_sem']:.3f} | "
+                     f"{m['test']['bits_per_pixel']:.4f} | {m['val']['nll']:.3f} | {m['parameters']} | "
+                     f"{m['epochs']} ({m['best_epoch']}) | {m['train_seconds']:.1f} |")
+    lines += ["", "## Samples", "", "![samples of the model](samples.png)", ""]
+    lines += [f"![samples of {k}](samples-{k}.png)" for k in metrics["baselines"]]
+    lines += ["", "## Half-image completions", "",
+              "Each row: a test image, its top half, three samples of the bottom half given the top half.", "",
+              "![completions](completions.png)", ""]
+    if (out / "learning_curves.png").exists():
+        lines += ["## Learning curves", "", "![learning curves](learning_curves.png)", ""]
+    atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
+
+
+# ------------------------------------------------------------------------ using a run
+
+
+def load_generator(directory: str | os.PathLike, device: str = "cpu") -> nn.Module:
+    """The trained model of a generation run directory (or of one of its ``baselines/<label>``)."""
+    model, _ = load_model(directory, TASK, device)
+    return model
+
+
+def sample_from_run(directory: str | os.PathLike, n: int = 64, seed: int = 0, device: str = "cpu") -> np.ndarray:
+    """``n`` samples (n, H, W) uint8 in {0, 1} from a run's model, reproducible from ``seed``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    model = load_generator(directory, device)
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    return model.sample(n, generator).cpu().numpy()[:, 0].astype(np.uint8)
+
+
+def write_samples(directory: str | os.PathLike, n: int = 64, output: str | os.PathLike | None = None, seed: int = 0,
+                  device: str = "cpu") -> Path:
+    """``lstmkit sample DIR --n N [--output PNG] [--seed S]``: a grid PNG of ``n`` samples; the
+    default output is ``DIR/samples-seed<S>.png``. Returns the path written."""
+    images = sample_from_run(directory, n, seed, device)
+    path = Path(output) if output is not None else Path(directory) / f"samples-seed{seed}.png"
+    write_png(path, image_png(images))
+    return path

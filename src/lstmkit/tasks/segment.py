@@ -1,0 +1,419 @@
+"""Semantic segmentation end to end: a ReSeg model against a fully convolutional baseline.
+
+``train_segmenter(config, out_dir)`` is what ``lstmkit train`` runs for ``task: segment``:
+
+1. data: generated ``digit-scenes`` (:func:`lstmkit.data.scenes.digit_scenes`: training scenes
+   from the training glyphs, test scenes from the test glyphs, fixed seeds), or a user folder of
+   image/mask pairs (``data.path``, :func:`lstmkit.data.scenes.load_mask_folder`) from which a
+   test split is carved (``data.test_fraction``, ``data.split_seed``); the validation split is
+   carved from the training part (``train.val_fraction``, ``train.seed``);
+2. the model (``model``, e.g. ``reseg``) and the baseline (``baseline``, e.g. ``fcn_segmenter``;
+   with ``match_parameters: true`` its width is chosen to match the model's parameter count)
+   are trained one after the other with :func:`lstmkit.tasks.trainer.fit` from the same seed,
+   on the same batches, with the same :class:`TrainConfig`; weights are selected on validation;
+3. both are scored on validation and test (pixel accuracy, per-class IoU, mIoU:
+   :mod:`lstmkit.eval.segmentation`) and the run directory is written: ``config.yaml``,
+   ``model.safetensors`` + ``model.json`` (the model, its classes, channels and image size),
+   ``baseline/`` (the same for the baseline, with its ``history.json``), ``metrics.json``
+   (``test``, ``val``, ``baselines``, ``train_seconds``, ``cpu_seconds``, ``seed``,
+   ``parameters``), ``history.json``, ``report.md`` with ``learning_curves.png``,
+   ``baseline_learning_curves.png`` and ``overlays.png`` (image | truth | model | baseline).
+
+:func:`load_segmenter`, :func:`segment_image` and :func:`write_segmentation` serve
+``lstmkit segment DIR IMAGE [--output PNG]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import atomic_write_bytes
+from ..data.images import read_image
+from ..data.scenes import SPLIT_SEEDS, Scenes, digit_scenes, image_channels, load_mask_folder
+from ..eval.images import write_png
+from ..eval.plots import plot_learning_curves
+from ..eval.segmentation import (class_palette, colorize_mask, segmentation_confusion, segmentation_metrics,
+                                 write_segmentation_overlays)
+from ..models import create_model
+from ..models.segmenter import count_parameters, fcn_width_for
+from .config import dump_yaml, to_plain
+from .runs import load_model, model_spec, save_model, write_run
+from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
+
+__all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "class_weights", "load_segment_data", "load_segmenter",
+           "segment_image", "write_segmentation"]
+
+log = logging.getLogger(__name__)
+
+TASK = "segment"
+CLASS_WEIGHTS = ("none", "inverse_sqrt", "inverse")
+
+
+@dataclass
+class SegmentData:
+    """Generated ``digit-scenes`` (sizes, counts, seeds) or a user folder ``path`` of image/mask pairs."""
+
+    dataset: Literal["digit-scenes"] | None = None  # digit-scenes unless a path is given
+    path: str | None = None  # DIR with images/NAME.png + masks/NAME.png (mask pixel = class index)
+    size: int = 32  # digit-scenes: canvas size in pixels
+    glyph_size: int = 14  # digit-scenes: digit size in pixels
+    max_digits: int = 4  # digit-scenes: 1..max_digits digits per canvas
+    train_scenes: int = 2000  # digit-scenes: generated from the training glyphs (validation is carved from them)
+    test_scenes: int = 500  # digit-scenes: generated from the test glyphs
+    train_seed: int = SPLIT_SEEDS["train"]
+    test_seed: int = SPLIT_SEEDS["test"]
+    mnist: str | None = None  # digit-scenes: a directory of MNIST IDX files instead of scikit-learn's digits
+    classes: list[str] | None = None  # path: class names (mask value i = classes[i]); None: inferred
+    test_fraction: float = 0.2  # path: share of the folder kept for the test split
+    split_seed: int = 0  # path: seed of that split
+
+    def __post_init__(self) -> None:
+        if self.dataset is None and self.path is None:
+            self.dataset = "digit-scenes"
+        if self.dataset is not None and self.path is not None:
+            raise ValueError("data needs exactly one of dataset ('digit-scenes') or path (a folder with images/ and "
+                             f"masks/); got dataset={self.dataset!r}, path={self.path!r}")
+        if self.path is not None and self.mnist is not None:
+            raise ValueError("data.mnist builds digit-scenes; it does not apply to data.path")
+        if self.dataset is not None and self.classes is not None:
+            raise ValueError("data.classes names the classes of a data.path folder; digit-scenes has its own 11")
+        if self.dataset is not None and self.dataset != "digit-scenes":
+            raise ValueError(f"data.dataset must be 'digit-scenes' (or set data.path), got {self.dataset!r}")
+        for name in ("size", "glyph_size", "max_digits", "train_scenes", "test_scenes"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"data.{name} must be a positive int, got {v!r}")
+        if self.glyph_size > self.size:
+            raise ValueError(f"data.glyph_size ({self.glyph_size}) must not exceed data.size ({self.size})")
+        for name in ("train_seed", "test_seed", "split_seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"data.{name} must be a non-negative int, got {v!r}")
+        if self.train_seed == self.test_seed:
+            raise ValueError(f"data.train_seed and data.test_seed must differ, both are {self.train_seed}")
+        if not (isinstance(self.test_fraction, float) and 0 < self.test_fraction < 1):
+            raise ValueError(f"data.test_fraction must be in (0, 1), got {self.test_fraction!r}")
+
+
+@dataclass
+class SegmentConfig:
+    data: SegmentData = field(default_factory=SegmentData)
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "reseg"})
+    # trained in the same run on the same data; match_parameters: size it to the model's parameter count
+    baseline: dict[str, Any] | None = field(default_factory=lambda: {"name": "fcn_segmenter", "match_parameters": True})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    # per-class weights of the cross-entropy (both models), from the training masks' pixel frequencies f_k:
+    # "none"; "inverse_sqrt": w_k ~ f_k^-1/2; "inverse": w_k ~ f_k^-1; scaled so the mean weight per pixel is 1
+    class_weights: Literal["none", "inverse_sqrt", "inverse"] = "none"
+    task: Literal["segment"] = "segment"
+
+    def __post_init__(self) -> None:
+        if self.task != TASK:
+            raise ValueError(f"task must be 'segment' here, got {self.task!r}")
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ValueError(f"class_weights must be one of {', '.join(map(repr, CLASS_WEIGHTS))}, "
+                             f"got {self.class_weights!r}")
+        for name, spec in (("model", self.model), ("baseline", self.baseline)):
+            if spec is None and name == "baseline":
+                continue
+            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+                raise ValueError(f"{name} must be a mapping with a 'name' (see `lstmkit models`), got {spec!r}")
+        if self.baseline is not None and "match_parameters" in self.baseline:
+            match = self.baseline["match_parameters"]
+            if not isinstance(match, bool):
+                raise ValueError(f"baseline.match_parameters must be true or false, got {match!r}")
+            if match and self.baseline["name"] != "fcn_segmenter":
+                raise ValueError("baseline.match_parameters sizes an fcn_segmenter; "
+                                 f"got baseline.name={self.baseline['name']!r}")
+            if match and "width" in self.baseline:
+                raise ValueError("baseline.width and baseline.match_parameters: true both size the baseline; keep one")
+
+
+# ----------------------------------------------------------------------------------- data
+
+
+def _split(n: int, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, carved) index arrays: a seeded random ``fraction`` of ``range(n)`` is carved."""
+    k = int(round(n * fraction))
+    if k < 1 or k >= n:
+        raise ValueError(f"{what}: {fraction:.0%} of {n} items leaves no {'carved' if k < 1 else 'remaining'} items; "
+                         "use more data or another fraction")
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[k:]), np.sort(order[:k])
+
+
+def _take(s: Scenes, idx: np.ndarray) -> Scenes:
+    return Scenes(s.images[idx], s.masks[idx], s.classes, tuple(s.names[i] for i in idx))
+
+
+def load_segment_data(data: SegmentData, val_fraction: float, seed: int) -> tuple[Scenes, Scenes, Scenes]:
+    """(train, val, test) scenes; val is carved from the training scenes with ``seed``."""
+    if data.path is not None:
+        every = load_mask_folder(data.path, data.classes)
+        rest, test = _split(len(every), data.test_fraction, data.split_seed, "data.test_fraction")
+        train = _take(every, rest)
+    else:
+        kw = dict(size=data.size, max_digits=data.max_digits, glyph_size=data.glyph_size, mnist=data.mnist)
+        train = digit_scenes("train", data.train_scenes, seed=data.train_seed, **kw)
+        test_set = digit_scenes("test", data.test_scenes, seed=data.test_seed, **kw)
+    fit_idx, val_idx = _split(len(train), val_fraction, seed, "train.val_fraction")
+    if data.path is not None:
+        return _take(train, fit_idx), _take(train, val_idx), _take(every, test)
+    return _take(train, fit_idx), _take(train, val_idx), test_set
+
+
+def class_weights(masks: np.ndarray, num_classes: int, kind: str) -> np.ndarray | None:
+    """(K,) float32 cross-entropy weights from the pixel frequencies f_k of ``masks``: ``"inverse_sqrt"``
+    f_k^-1/2, ``"inverse"`` f_k^-1 (classes absent from ``masks`` get the largest present weight),
+    scaled so that sum_k f_k w_k = 1 (the average pixel keeps weight 1); ``"none"`` -> None."""
+    if kind not in CLASS_WEIGHTS:
+        raise ValueError(f"class_weights must be one of {', '.join(map(repr, CLASS_WEIGHTS))}, got {kind!r}")
+    if kind == "none":
+        return None
+    freq = np.bincount(np.asarray(masks).ravel(), minlength=num_classes)[:num_classes] / np.asarray(masks).size
+    present = freq > 0
+    w = np.zeros(num_classes)
+    w[present] = freq[present] ** (-0.5 if kind == "inverse_sqrt" else -1.0)
+    w[~present] = w[present].max()
+    return (w / (freq * w).sum()).astype(np.float32)
+
+
+def _tensors(s: Scenes) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.ascontiguousarray(s.images)), torch.from_numpy(np.ascontiguousarray(s.masks))
+
+
+def _batches(s: Scenes, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    x, y = _tensors(s)
+    return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def _evaluate(num_classes: int, weight: torch.Tensor | None):
+    """Validation rows: ``loss`` is the training objective (class-weighted mean cross-entropy)."""
+    def evaluate(model: nn.Module, batches) -> dict:
+        loss, pixels = 0.0, 0.0
+        cm = np.zeros((num_classes, num_classes), np.int64)
+        for x, y in batches:
+            logits = model(x)  # -> (B, K, H, W)
+            loss += torch.nn.functional.cross_entropy(logits, y, weight=weight, reduction="sum").item()
+            pixels += y.numel() if weight is None else weight[y].sum().item()
+            cm += segmentation_confusion(y.cpu().numpy(), logits.argmax(1).cpu().numpy(), num_classes)
+        m = segmentation_metrics(cm)
+        return {"loss": loss / pixels, "accuracy": m["pixel_accuracy"], "miou": m["miou"]}
+    return evaluate
+
+
+def _score(model: nn.Module, s: Scenes, batch_size: int, device: torch.device) -> tuple[dict, np.ndarray]:
+    """(metrics with per-class IoU, predictions (N, H, W)) on ``s``."""
+    model.eval()
+    preds, loss = [], 0.0
+    with torch.no_grad():
+        for x, y in _batches(s, batch_size):
+            logits = model(x.to(device))
+            loss += torch.nn.functional.cross_entropy(logits, y.to(device), reduction="sum").item()
+            preds.append(logits.argmax(1).cpu().numpy())
+    pred = np.concatenate(preds)
+    m = segmentation_metrics(segmentation_confusion(s.masks, pred, len(s.classes)), s.classes)
+    return {**m, "loss": loss / s.masks.size, "n": len(s)}, pred
+
+
+@dataclass
+class _Trained:
+    model: nn.Module
+    spec: dict
+    result: FitResult
+    cpu_seconds: float
+
+
+def _train_one(name: str, kwargs: dict, train: Scenes, val: Scenes, cfg: TrainConfig,
+               stride_check: tuple[int, int], weight: np.ndarray | None = None) -> _Trained:
+    seed_everything(cfg.seed)
+    model = create_model(name, **kwargs)
+    stride = getattr(model, "stride", 1)
+    if stride_check[0] % stride or stride_check[1] % stride:
+        raise ValueError(f"{name}: the images are {stride_check[1]}x{stride_check[0]} (WxH) but this model needs "
+                         f"multiples of {stride} (its total downsampling); change the patches/levels or the data size")
+    x, y = _tensors(train)
+
+    def train_batches(epoch: int):
+        order = torch.from_numpy(np.random.default_rng(cfg.seed + epoch).permutation(len(x)))
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            yield x[idx], y[idx]
+
+    w = None if weight is None else torch.from_numpy(weight).to(resolve_device(cfg.device))
+    cpu = time.process_time()
+    result = fit(model, train_batches, _batches(val, cfg.batch_size), lambda m, b: m.loss(*b, weight=w),
+                 _evaluate(len(train.classes), w), cfg)
+    return _Trained(model, {"name": name, **kwargs}, result, time.process_time() - cpu)
+
+
+def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike) -> dict:
+    """Train the model and the baseline, score both, write the run directory; returns metrics.json's dict."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = config.train
+    train, val, test = load_segment_data(config.data, cfg.val_fraction, cfg.seed)
+    c, h, w = train.images.shape[1:]
+    k = len(train.classes)
+    log.info(f"segment: {len(train)} train / {len(val)} val / {len(test)} test images of {w}x{h}x{c}, {k} classes")
+    atomic_write_bytes(out / "config.yaml", dump_yaml(to_plain(config)).encode())  # on disk from the start
+    name, kwargs = model_spec(config.model, in_channels=int(c), num_classes=k)
+    weight = class_weights(train.masks, k, config.class_weights)
+    if weight is not None:
+        log.info("segment: class weights " + ", ".join(f"{c_}={w_:.3g}" for c_, w_ in zip(train.classes, weight)))
+    main = _train_one(name, kwargs, train, val, cfg, (h, w), weight)
+    params = count_parameters(main.model)
+    runs = {"model": main}
+    if config.baseline is not None:
+        spec = dict(config.baseline)
+        match = spec.pop("match_parameters", False)
+        bname, bkwargs = model_spec(spec, in_channels=int(c), num_classes=k)
+        if match:
+            bkwargs["width"] = fcn_width_for(params, **{k_: v for k_, v in bkwargs.items() if k_ != "width"})
+        runs["baseline"] = _train_one(bname, bkwargs, train, val, cfg, (h, w), weight)
+    device = resolve_device(cfg.device)
+    scores, preds = {}, {}
+    for role, t in runs.items():
+        scores[role] = {"val": _score(t.model, val, cfg.batch_size, device)[0]}
+        scores[role]["test"], preds[role] = _score(t.model, test, cfg.batch_size, device)
+    extra = {"classes": list(train.classes), "in_channels": int(c), "image_size": [int(h), int(w)]}
+    save_model(out, main.model.cpu(), main.spec, TASK, extra)
+    atomic_write_bytes(out / "history.json", json.dumps(main.result.history, indent=1, allow_nan=False).encode())
+    metrics = {"test": scores["model"]["test"], "val": scores["model"]["val"], "model": name,
+               "parameters": params, "train_seconds": main.result.seconds, "cpu_seconds": main.cpu_seconds,
+               "epochs": main.result.epochs, "best_epoch": main.result.best_epoch,
+               "stopped_early": main.result.stopped_early, "seed": cfg.seed, "device": str(device),
+               "n_train": len(train), "n_val": len(val), "n_test": len(test),
+               "class_weights": None if weight is None else dict(zip(train.classes, map(float, weight))),
+               "baselines": {}}
+    if "baseline" in runs:
+        b = runs["baseline"]
+        bparams = count_parameters(b.model)
+        save_model(out / "baseline", b.model.cpu(), b.spec, TASK, extra)
+        atomic_write_bytes(out / "baseline" / "history.json",
+                           json.dumps(b.result.history, indent=1, allow_nan=False).encode())
+        metrics["baselines"][b.spec["name"]] = {
+            "test": scores["baseline"]["test"], "val": scores["baseline"]["val"], "parameters": bparams,
+            "parameter_ratio": bparams / params, "spec": to_plain(b.spec), "train_seconds": b.result.seconds,
+            "cpu_seconds": b.cpu_seconds, "epochs": b.result.epochs, "best_epoch": b.result.best_epoch}
+    write_run(out, config, metrics, main.result.history)
+    _write_report(out, config, metrics, runs, test, preds)
+    return metrics
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def _row(label: str, m: dict) -> str:
+    return f"| {label} | {100 * m['pixel_accuracy']:.2f}% | {m['miou']:.4f} | {m['loss']:.4f} |"
+
+
+def _write_report(out: Path, config: SegmentConfig, metrics: dict, runs: dict, test: Scenes, preds: dict,
+                  examples: int = 8) -> None:
+    main = runs["model"]
+    plot_learning_curves(main.result.history, out / "learning_curves.png", metric="miou",
+                         best_epoch=main.result.best_epoch)
+    names = {"model": metrics["model"]}
+    if "baseline" in runs:
+        plot_learning_curves(runs["baseline"].result.history, out / "baseline_learning_curves.png", metric="miou",
+                             best_epoch=runs["baseline"].result.best_epoch)
+        names["baseline"] = runs["baseline"].spec["name"]
+    n = min(examples, len(test))
+    write_segmentation_overlays(out / "overlays.png", test.images[:n], test.masks[:n],
+                                {names[r]: p[:n] for r, p in preds.items()}, len(test.classes))
+    d = config.data
+    source = d.path if d.path is not None else (f"digit-scenes {d.size}x{d.size}, 1-{d.max_digits} digits of "
+                                                 f"{d.glyph_size} px")
+    table = [("model", metrics["model"], metrics["parameters"], metrics)]
+    for bname, b in metrics["baselines"].items():
+        table.append(("baseline", bname, b["parameters"], b))
+    lines = [f"# Segmentation run: {source} · {metrics['model']}", "",
+             f"{metrics['n_train']} training / {metrics['n_val']} validation (carved from training) / "
+             f"{metrics['n_test']} test images; seed {metrics['seed']}, device {metrics['device']}, "
+             f"{torch.get_num_threads()} thread(s); Python {platform.python_version()}, torch {torch.__version__}.", "",
+             "| role | model | parameters | epochs (selected) | train s | CPU s |", "|---|---|---|---|---|---|"]
+    for role, label, p, m in table:
+        lines.append(f"| {role} | {label} | {p:,} | {m['epochs']} ({m['best_epoch']}) | {m['train_seconds']:.1f} | "
+                     f"{m['cpu_seconds']:.1f} |")
+    lines += ["", "## Metrics", "", "| model / split | pixel accuracy | mIoU | loss |", "|---|---|---|---|"]
+    for _, label, _, m in table:
+        for split in ("val", "test"):
+            lines.append(_row(f"{label} / {split}", m[split]))
+    lines += ["", "mIoU averages the per-class IoU over the classes present in the truth or the prediction.", "",
+              "## Per-class IoU (test)", "", "| class | " + " | ".join(t[1] for t in table) + " |",
+              "|---|" + "---|" * len(table)]
+    for cls in test.classes:
+        vals = [t[3]["test"]["iou"][cls] for t in table]
+        lines.append(f"| {cls} | " + " | ".join("—" if v is None else f"{v:.4f}" for v in vals) + " |")
+    legend = ", ".join(f"{c} #{''.join(f'{round(255 * v):02x}' for v in rgb)}"
+                       for c, rgb in zip(test.classes[1:], class_palette(len(test.classes))[1:]))
+    lines += ["", "## Test examples", "",
+              f"Columns: image | truth | {' | '.join(names.values())}; labelled pixels are tinted with their class "
+              f"colour ({legend}).", "", "![overlays](overlays.png)", "", "## Learning curves", "",
+              f"{metrics['model']}:", "", "![learning curves](learning_curves.png)", ""]
+    if "baseline" in runs:
+        lines += [f"{names['baseline']}:", "", "![baseline learning curves](baseline_learning_curves.png)", ""]
+    lines += ["## Reproduce", "", "```", "lstmkit train config.yaml   # the resolved config saved beside this report",
+              "```", ""]
+    atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def load_segmenter(directory: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """(model in eval mode, meta with ``classes``, ``in_channels``, ``image_size``) from a run directory
+    (or its ``baseline/``)."""
+    model, meta = load_model(directory, TASK, device)
+    for key in ("classes", "in_channels", "image_size"):
+        if key not in meta:
+            raise ValueError(f"{Path(directory) / 'model.json'} has no {key!r}: not a segmentation run")
+    return model, meta
+
+
+def segment_image(directory: str | os.PathLike, image_path: str | os.PathLike) -> np.ndarray:
+    """(H, W) int64 class indices for one image file, with the run's model; the image must have
+    the channel count and size the model was trained on."""
+    model, meta = load_segmenter(directory)
+    return _segment(model, meta, image_path)
+
+
+def _segment(model: nn.Module, meta: dict, image_path) -> np.ndarray:
+    want_c, (want_h, want_w) = meta["in_channels"], meta["image_size"]
+    if not Path(image_path).is_file():
+        raise FileNotFoundError(f"image {str(image_path)!r} does not exist")
+    c = image_channels(image_path)
+    if c != want_c:
+        raise ValueError(f"{image_path} has {c} channel{'s' * (c > 1)} but this model was trained on "
+                         f"{want_c}-channel images ({'greyscale' if want_c == 1 else 'colour'})")
+    img = read_image(image_path, want_c)
+    if img.shape[:2] != (want_h, want_w):
+        raise ValueError(f"{image_path} is {img.shape[1]}x{img.shape[0]} (WxH) but this model was trained on "
+                         f"{want_w}x{want_h} images")
+    x = torch.from_numpy(img.reshape(want_h, want_w, want_c).transpose(2, 0, 1).copy())[None]
+    return model.predict(x)[0].numpy().astype(np.int64)
+
+
+def write_segmentation(directory: str | os.PathLike, image_path: str | os.PathLike,
+                       output: str | os.PathLike | None = None) -> tuple[Path, np.ndarray, list[str]]:
+    """``lstmkit segment DIR IMAGE [--output PNG]``: write the colourised label map of IMAGE
+    (default ``NAME.segment.png`` beside IMAGE ``NAME.ext``); returns (path, labels, class names)."""
+    model, meta = load_segmenter(directory)
+    labels = _segment(model, meta, image_path)
+    out = Path(output) if output is not None else Path(image_path).with_name(Path(image_path).stem + ".segment.png")
+    write_png(out, colorize_mask(labels, len(meta["classes"])))
+    return out, labels, list(meta["classes"])

@@ -1,0 +1,342 @@
+"""Super-resolution end to end: bundled natural images -> LR/HR patches -> ``lstm_sr`` -> PSNR/SSIM
+against bicubic -> run directory.
+
+``train_superres(config, out_dir)`` is what ``lstmkit train`` runs for ``task: superres``:
+
+1. load the luminance (Y of full-range YCbCr, :mod:`lstmkit.data.natural`) of scikit-image's
+   bundled images with the fixed split by name: test = ``data.test_images`` (default chelsea,
+   coffee, rocket), train = ``data.train_images``;
+2. carve the last ``train.val_fraction`` of every training image along its longer side as
+   validation; training draws ``data.patches_per_epoch`` fresh random (LR, HR) patch pairs per
+   epoch from the rest (seed ``train.seed``, flips/rotations, near-flat patches redrawn), validation is a fixed set of
+   ``data.val_patches`` pairs from the carved parts (seed 0, the same for every run);
+3. train with :func:`lstmkit.tasks.trainer.fit` (MSE loss, best validation loss restored);
+4. score whole images once: every carved validation part and every test image, each cropped to
+   a multiple of the scale, shrunk by antialiased bicubic (:func:`lstmkit.data.natural.downscale`),
+   then upscaled by the model and by bicubic interpolation of the same LR image. PSNR and SSIM
+   are scikit-image's (``skimage.metrics``, data range 1) on the Y channel after cropping
+   ``scale`` pixels from every border (both methods are unreliable there);
+5. write the run directory (:mod:`lstmkit.tasks.runs`): ``config.yaml``, ``model.safetensors`` +
+   ``model.json``, ``metrics.json`` (``test``/``val``: the model's mean and per-image PSNR/SSIM;
+   ``baselines.bicubic``: the same for bicubic; ``gain_db``: test PSNR of the model minus
+   bicubic), ``history.json``, ``learning_curves.png``, one ``test_<name>.png`` per test image
+   (bicubic | model | HR, full image and an enlarged detail) and ``report.md``.
+
+``lstmkit upscale DIR IMAGE --scale 2 [--output PNG]`` runs :func:`write_upscaled`: the image is
+taken as the low-resolution input; a greyscale image is upscaled by the model, an RGB one has its
+Y upscaled by the model and its Cb/Cr bicubically (the usual practice: the eye sees detail
+mostly in luminance), then converted back to RGB.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ..checkpoint import atomic_write_bytes
+from ..data.images import read_image
+from ..data.natural import (TEST_IMAGES, TRAIN_IMAGES, PatchPairs, carve_validation, crop_to_multiple, downscale,
+                            list_natural_images, load_natural, rgb_to_ycbcr, ycbcr_to_rgb)
+from ..eval.images import image_grid, write_png
+from ..eval.plots import plot_learning_curves
+from ..models import create_model
+from ..models.superres import LSTMSuperRes, bicubic_upscale
+from .runs import load_model, model_spec, save_model, write_run
+from .trainer import TrainConfig, fit, seed_everything
+
+__all__ = ["SuperResDataConfig", "SuperResConfig", "train_superres", "load_upscaler", "upscale_array", "upscale_image",
+           "write_upscaled", "image_quality", "evaluate_images"]
+
+log = logging.getLogger(__name__)
+
+TASK = "superres"
+
+
+def _int(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+
+
+@dataclass
+class SuperResDataConfig:
+    scale: int = 2  # 2, 3 or 4; also fixes model.scale
+    patch: int = 24  # LR patch side; HR patches are scale * patch
+    patches_per_epoch: int = 1024  # fresh random training pairs per epoch
+    val_patches: int = 256  # fixed validation pairs from the carved parts (monitored each epoch)
+    augment: bool = True  # random flips and 90-degree rotations of training pairs
+    min_std: float = 0.02  # redraw training pairs whose HR patch is flatter than this (lstmkit.data.natural.PatchPairs)
+    train_images: list[str] = field(default_factory=lambda: list(TRAIN_IMAGES))
+    test_images: list[str] = field(default_factory=lambda: list(TEST_IMAGES))
+
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 3, 4) or isinstance(self.scale, bool):
+            raise ValueError(f"data.scale must be 2, 3 or 4, got {self.scale!r}")
+        _int("data.patch", self.patch, 4)
+        _int("data.patches_per_epoch", self.patches_per_epoch, 1)
+        _int("data.val_patches", self.val_patches, 1)
+        if isinstance(self.min_std, bool) or not isinstance(self.min_std, (int, float)) or not 0 <= self.min_std < 0.5:
+            raise ValueError(f"data.min_std must be a number in [0, 0.5), got {self.min_std!r}")
+        known = list_natural_images()
+        for key in ("train_images", "test_images"):
+            names = getattr(self, key)
+            if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names:
+                raise ValueError(f"data.{key} must be a non-empty list of image names ({', '.join(known)})")
+            bad = [n for n in names if n not in known]
+            if bad:
+                raise ValueError(f"data.{key}: unknown image(s) {', '.join(map(repr, bad))}; valid: {', '.join(known)}")
+            setattr(self, key, list(names))
+        both = sorted(set(self.train_images) & set(self.test_images))
+        if both:
+            raise ValueError(f"data.train_images and data.test_images share {', '.join(both)}; "
+                             "test images must be held out")
+
+
+@dataclass
+class SuperResConfig:
+    data: SuperResDataConfig = field(default_factory=SuperResDataConfig)
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "lstm_sr"})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    task: Literal["superres"] = "superres"
+
+    def __post_init__(self) -> None:
+        if self.task != TASK:
+            raise ValueError(f"task must be 'superres' here, got {self.task!r}")
+        if not isinstance(self.model, dict) or not isinstance(self.model.get("name", "lstm_sr"), str):
+            raise ValueError(f"model must be a mapping with a 'name' (see `lstmkit models`), got {self.model!r}")
+        if self.train.monitor != "val_loss":
+            raise ValueError(f"train.monitor must be 'val_loss' for super-resolution, got {self.train.monitor!r}")
+
+
+# --------------------------------------------------------------------------------- metrics
+
+
+def image_quality(hr: np.ndarray, pred: np.ndarray, border: int) -> dict[str, float]:
+    """PSNR (dB) and SSIM of ``pred`` against ``hr`` ((H, W) in [0, 1]) with ``border`` pixels cropped
+    from every side (scikit-image's ``peak_signal_noise_ratio`` and ``structural_similarity``)."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    if hr.shape != pred.shape or hr.ndim != 2:
+        raise ValueError(f"hr and pred must be (H, W) of one shape, got {hr.shape} and {pred.shape}")
+    if min(hr.shape) - 2 * border < 7:
+        raise ValueError(f"image of {hr.shape[0]}x{hr.shape[1]} is too small for a {border}-pixel border crop and SSIM")
+    b = (slice(border, hr.shape[0] - border), slice(border, hr.shape[1] - border))
+    a, p = hr[b].astype(np.float64), np.clip(pred[b], 0.0, 1.0).astype(np.float64)
+    return {"psnr": float(peak_signal_noise_ratio(a, p, data_range=1.0)),
+            "ssim": float(structural_similarity(a, p, data_range=1.0))}
+
+
+def _predict(model: LSTMSuperRes, lr: np.ndarray) -> np.ndarray:
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None, None].to(device)
+    return model.upscale(x)[0, 0].cpu().numpy()
+
+
+def _bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
+    x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None, None]
+    return bicubic_upscale(x, scale)[0, 0].numpy()
+
+
+def evaluate_images(model: LSTMSuperRes, images: dict[str, np.ndarray]) -> tuple[dict, dict, dict]:
+    """(model metrics, bicubic metrics, {name: (bicubic, model, hr)}) on whole HR luminance images:
+    each metrics dict holds the mean ``psnr``/``ssim`` and ``per_image``."""
+    s = model.scale
+    model.eval()
+    ours, base, outputs = {}, {}, {}
+    for name, image in images.items():
+        hr = crop_to_multiple(image, s)
+        lr = downscale(hr, s)
+        up, sr = _bicubic(lr, s), _predict(model, lr)
+        ours[name], base[name] = image_quality(hr, sr, s), image_quality(hr, up, s)
+        outputs[name] = (up, sr, hr)
+
+    def summary(per: dict) -> dict:
+        return {"psnr": float(np.mean([m["psnr"] for m in per.values()])),
+                "ssim": float(np.mean([m["ssim"] for m in per.values()])), "per_image": per}
+
+    return summary(ours), summary(base), outputs
+
+
+# ---------------------------------------------------------------------------------- train
+
+
+def _val_metrics(model: LSTMSuperRes, batches) -> dict:
+    """Validation loss (MSE), PSNR of that MSE (all patches pooled, so near-flat patches, whose
+    PSNR is huge, do not dominate) and its gain over bicubic on the same patches."""
+    se = se_bicubic = n = 0
+    for lr, hr in batches:
+        se = se + ((model(lr) - hr) ** 2).sum()
+        se_bicubic = se_bicubic + ((bicubic_upscale(lr, model.scale) - hr) ** 2).sum()
+        n += hr.numel()
+    mse, mse_b = (se / n).item(), (se_bicubic / n).item()
+    psnr = -10 * np.log10(max(mse, 1e-12))
+    return {"loss": mse, "psnr": float(psnr), "psnr_gain": float(psnr + 10 * np.log10(max(mse_b, 1e-12)))}
+
+
+def _side_by_side(up: np.ndarray, sr: np.ndarray, hr: np.ndarray, detail: int = 96, zoom: int = 3) -> np.ndarray:
+    """bicubic | model | HR in a row, and below the same centre detail enlarged ``zoom`` x (nearest)."""
+    full = image_grid(np.stack([up, np.clip(sr, 0, 1), hr]), ncol=3, pad=4)
+    h, w = hr.shape
+    d = min(detail, h, w // 3)
+    i, j = (h - d) // 2, (w - d) // 2
+    crops = np.stack([a[i:i + d, j:j + d] for a in (up, np.clip(sr, 0, 1), hr)])
+    crops = crops.repeat(zoom, axis=1).repeat(zoom, axis=2)
+    zoomed = image_grid(crops, ncol=3, pad=4)
+    width = max(full.shape[1], zoomed.shape[1])
+    rows = [np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=1.0) for a in (full, zoomed)]
+    return np.concatenate([rows[0], np.ones((8, width), np.float32), rows[1]])
+
+
+def _report(out: Path, config: SuperResConfig, metrics: dict) -> None:
+    s = config.data.scale
+    lines = [f"# Super-resolution x{s}: `{metrics['model']['name']}`", "",
+             f"Luminance (Y of full-range YCbCr) of scikit-image's bundled images. Test images (held out): "
+             f"{', '.join(config.data.test_images)}. Training images: {', '.join(config.data.train_images)}; "
+             f"validation is the last {config.train.val_fraction:.0%} of each along its longer side.", "",
+             f"LR images: antialiased bicubic downscaling x{s}. PSNR (dB) and SSIM: scikit-image, data range 1, "
+             f"{s}-pixel border cropped.", "",
+             f"Seed {metrics['seed']}, {metrics['epochs']} epochs (best {metrics['best_epoch']}), "
+             f"{metrics['parameters']:,} parameters, training {metrics['train_seconds']:.0f} s wall, "
+             f"{metrics['cpu_seconds']:.0f} s CPU.", "",
+             "| split | image | bicubic PSNR | model PSNR | gain | bicubic SSIM | model SSIM |",
+             "|---|---|---|---|---|---|---|"]
+    for split in ("test", "val"):
+        ours, base = metrics[split], metrics["baselines"]["bicubic"][split]
+        for name in ours["per_image"]:
+            o, b = ours["per_image"][name], base["per_image"][name]
+            lines.append(f"| {split} | {name} | {b['psnr']:.2f} | {o['psnr']:.2f} | {o['psnr'] - b['psnr']:+.2f} | "
+                         f"{b['ssim']:.4f} | {o['ssim']:.4f} |")
+        lines.append(f"| {split} | **mean** | {base['psnr']:.2f} | {ours['psnr']:.2f} | "
+                     f"**{ours['psnr'] - base['psnr']:+.2f}** | {base['ssim']:.4f} | {ours['ssim']:.4f} |")
+    lines += ["", "![learning curves](learning_curves.png)", "",
+              "Test images, left to right: bicubic | model | original (HR); below: the centre enlarged.", ""]
+    lines += [f"![{name}](test_{name}.png)" for name in config.data.test_images]
+    atomic_write_bytes(out / "report.md", ("\n".join(lines) + "\n").encode())
+
+
+def train_superres(config: SuperResConfig, out_dir: str | os.PathLike) -> dict:
+    """Train ``lstm_sr`` on the training images, score validation and test images, write ``out_dir``."""
+    out = Path(out_dir)
+    d, tc = config.data, config.train
+    seed_everything(tc.seed)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    s, hr_patch = d.scale, d.patch * d.scale
+    train_parts, val_parts = {}, {}
+    for name in d.train_images:
+        try:
+            train_parts[name], val_parts[name] = carve_validation(load_natural(name), tc.val_fraction, hr_patch, s)
+        except ValueError as e:
+            raise ValueError(f"training image {name!r}: {e} (lower data.patch or train.val_fraction)") from None
+    test = {name: load_natural(name) for name in d.test_images}
+    pairs = PatchPairs(list(train_parts.values()), s, d.patch, seed=tc.seed, augment=d.augment, min_std=d.min_std)
+    val_lr, val_hr = PatchPairs(list(val_parts.values()), s, d.patch, seed=0, augment=False).fixed(d.val_patches)
+    bs = tc.batch_size
+    val_batches = [(val_lr[i:i + bs], val_hr[i:i + bs]) for i in range(0, len(val_lr), bs)]
+
+    name, kwargs = model_spec(config.model, scale=s)
+    model = create_model(name, **kwargs)
+    if not isinstance(model, LSTMSuperRes):
+        raise ValueError(f"model.name must name a super-resolution model (lstm_sr), got {name!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    result = fit(model, lambda epoch: pairs.batches(epoch, d.patches_per_epoch, tc.batch_size), val_batches,
+                 lambda m, batch: m.loss(*batch), _val_metrics, tc)
+
+    val_ours, val_base, _ = evaluate_images(model, val_parts)
+    test_ours, test_base, outputs = evaluate_images(model, test)
+    spec = {"name": name, **kwargs}
+    metrics = {"task": TASK, "scale": s, "model": spec, "color": "luminance (Y of full-range YCbCr)",
+               "split": {"train": d.train_images, "test": d.test_images},
+               "test": test_ours, "val": val_ours, "baselines": {"bicubic": {"test": test_base, "val": val_base}},
+               "gain_db": {"test": test_ours["psnr"] - test_base["psnr"], "val": val_ours["psnr"] - val_base["psnr"]},
+               "train_seconds": round(result.seconds, 3), "cpu_seconds": round(time.process_time() - cpu0, 3),
+               "wall_seconds": round(time.perf_counter() - wall0, 3), "epochs": result.epochs,
+               "best_epoch": result.best_epoch, "seed": tc.seed, "device": str(next(model.parameters()).device),
+               "parameters": sum(p.numel() for p in model.parameters())}
+    save_model(out, model.cpu(), spec, TASK, extra={"scale": s, "color": "luminance"})
+    write_run(out, config, metrics, result.history)
+    plot_learning_curves(result.history, out / "learning_curves.png", metric="psnr", best_epoch=result.best_epoch)
+    for img, (up, sr, hr) in outputs.items():
+        write_png(out / f"test_{img}.png", _side_by_side(up, sr, hr))
+    _report(out, config, metrics)
+    log.info(f"x{s} test PSNR {test_ours['psnr']:.2f} dB (bicubic {test_base['psnr']:.2f}), "
+             f"SSIM {test_ours['ssim']:.4f} (bicubic {test_base['ssim']:.4f})")
+    return metrics
+
+
+# -------------------------------------------------------------------------------- upscale
+
+
+def load_upscaler(directory: str | os.PathLike, device: str = "cpu") -> LSTMSuperRes:
+    """The trained super-resolution model of a run directory, in eval mode (``.scale`` is its factor)."""
+    model, _ = load_model(directory, TASK, device)
+    if not isinstance(model, LSTMSuperRes):
+        raise ValueError(f"{directory} holds a {type(model).__name__}, not a super-resolution model")
+    return model
+
+
+def _check_scale(model: LSTMSuperRes, scale: int, where: str) -> None:
+    if scale != model.scale or isinstance(scale, bool):
+        raise ValueError(f"{where} was trained for x{model.scale} upscaling, not x{scale!r}; use --scale "
+                         f"{model.scale} or a model trained with data.scale={scale}")
+
+
+def upscale_array(model: LSTMSuperRes, image: np.ndarray) -> np.ndarray:
+    """Upscale an LR image ``(h, w)`` grey or ``(h, w, 3)`` RGB in [0, 1] by ``model.scale``.
+
+    Grey: the model. RGB: Y by the model, Cb/Cr bicubically, back to RGB. Returns float32 in [0, 1].
+    """
+    a = np.asarray(image)
+    if not np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_:
+        raise TypeError(f"image must be a numeric array, got dtype {a.dtype}")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)):
+        raise ValueError(f"image must be (h, w) greyscale or (h, w, 3) RGB, got shape {a.shape}"
+                         + (f" ({a.shape[2]} channels)" if a.ndim == 3 else ""))
+    if a.shape[0] < 4 or a.shape[1] < 4:
+        raise ValueError(f"image must be at least 4x4 pixels to upscale, got {a.shape[0]}x{a.shape[1]} (hxw)")
+    a = a.astype(np.float32)
+    if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+        raise ValueError("image values must be finite and in [0, 1]")
+    if a.ndim == 2:
+        return _predict(model, a)
+    ycc = rgb_to_ycbcr(a)
+    y = _predict(model, ycc[..., 0])
+    chroma = bicubic_upscale(torch.from_numpy(np.ascontiguousarray(ycc[..., 1:].transpose(2, 0, 1)))[None], model.scale)
+    return ycbcr_to_rgb(np.concatenate([y[..., None], chroma[0].numpy().transpose(1, 2, 0)], axis=2))
+
+
+def _model_for(directory: str | os.PathLike, scale: int | None) -> LSTMSuperRes:
+    model = load_upscaler(directory)
+    if scale is not None:
+        _check_scale(model, scale, f"the model in {directory}")
+    return model
+
+
+def upscale_image(directory: str | os.PathLike, image_path: str | os.PathLike, scale: int | None = None) -> np.ndarray:
+    """The image file upscaled by the run's model: (s*h, s*w) grey or (s*h, s*w, 3) RGB in [0, 1].
+
+    ``scale``, if given, must be the one the model was trained for (None: that one); files that
+    are not images raise ValueError.
+    """
+    model = _model_for(directory, scale)
+    return upscale_array(model, read_image(image_path))
+
+
+def write_upscaled(directory: str | os.PathLike, image_path: str | os.PathLike, scale: int | None = None,
+                   output: str | os.PathLike | None = None) -> Path:
+    """``lstmkit upscale DIR IMAGE [--scale S] [--output PNG]``: write the upscaled image as a PNG
+    (default: ``<image stem>_x<S>.png`` beside the input) and return its path."""
+    if output is not None and Path(output).suffix.lower() != ".png":
+        raise ValueError(f"output must be a .png file, got {str(output)!r}")
+    model = _model_for(directory, scale)
+    image_path = Path(image_path)
+    target = Path(output) if output is not None else image_path.with_name(f"{image_path.stem}_x{model.scale}.png")
+    write_png(target, upscale_array(model, read_image(image_path)))
+    return target
