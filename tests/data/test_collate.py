@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from lstmkit.data import LengthBucketSampler, pad_sequences
-from lstmkit.data.collate import SequenceBatches
+from lstmkit.data.collate import SequenceBatches, TensorBatches
 
 
 def test_pad_sequences_keeps_lengths_and_values():
@@ -77,3 +77,19 @@ def test_sequence_batches_restore_order():
     assert batches.restore_order(rows).tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="with batches\\(epoch\\)"):
         iter(SequenceBatches(seqs, None, batch_size=2, shuffle=True))
+
+
+def test_tensor_batches_order_and_errors():
+    x, y = torch.arange(10).reshape(5, 2), np.arange(5)
+    b = TensorBatches([x, y], 2)
+    assert len(b) == 3 and [t[1].tolist() for t in b] == [[0, 1], [2, 3], [4]]
+    s = TensorBatches([x, y], 2, shuffle=True, seed=3)
+    e0, e1 = [t[1].tolist() for t in s(0)], [t[1].tolist() for t in s.batches(1)]
+    assert sorted(sum(e0, [])) == list(range(5)) and e0 != e1  # every row once, a new order per epoch
+    assert e0 == [t[1].tolist() for t in s(0)]  # a function of seed + epoch
+    assert all(torch.equal(xb[:, 0] // 2, yb) for xb, yb in s(0))  # rows stay aligned
+    assert [t[1].tolist() for t in s] == [[0, 1], [2, 3], [4]]  # iteration: in order
+    with pytest.raises(ValueError, match="share one non-zero first dimension"):
+        TensorBatches([x, y[:4]], 2)
+    with pytest.raises(ValueError, match="batch_size"):
+        TensorBatches([x], 0)

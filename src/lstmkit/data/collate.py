@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["pad_sequences", "LengthBucketSampler", "SequenceBatches"]
+__all__ = ["pad_sequences", "LengthBucketSampler", "SequenceBatches", "TensorBatches"]
 
 
 def pad_sequences(
@@ -179,3 +179,43 @@ class SequenceBatches:
         out = torch.empty_like(rows)
         out[order] = rows
         return out
+
+
+class TensorBatches:
+    """Batches of aligned tensors (same first dimension N), e.g. images and labels.
+
+    ``batches(epoch)`` (also ``self(epoch)``) yields tuples of row slices of at most
+    ``batch_size`` rows: in a permutation drawn from ``numpy.random.default_rng(seed + epoch)``
+    when ``shuffle``, in order otherwise, so a run is a function of its seed. Iterating the
+    object gives the unshuffled batches (evaluation).
+    """
+
+    def __init__(self, tensors: Sequence[Tensor | np.ndarray], batch_size: int, shuffle: bool = False,
+                 seed: int = 0) -> None:
+        ts = tuple(torch.from_numpy(np.ascontiguousarray(t)) if isinstance(t, np.ndarray) else t for t in tensors)
+        if not ts or not all(isinstance(t, Tensor) and t.dim() >= 1 for t in ts):
+            raise ValueError("tensors must be a non-empty sequence of arrays or tensors with a first (batch) dimension")
+        if len({len(t) for t in ts}) != 1 or len(ts[0]) == 0:
+            raise ValueError(f"tensors must share one non-zero first dimension, got {[tuple(t.shape) for t in ts]}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.tensors, self.batch_size, self.shuffle, self.seed = ts, batch_size, bool(shuffle), seed
+
+    def __len__(self) -> int:
+        return -(-len(self.tensors[0]) // self.batch_size)
+
+    def batches(self, epoch: int = 0) -> Iterator[tuple[Tensor, ...]]:
+        n = len(self.tensors[0])
+        if not self.shuffle:
+            return self._in_order()
+        order = torch.from_numpy(np.random.default_rng(self.seed + epoch).permutation(n))
+        return (tuple(t[order[k:k + self.batch_size]] for t in self.tensors) for k in range(0, n, self.batch_size))
+
+    __call__ = batches
+
+    def _in_order(self) -> Iterator[tuple[Tensor, ...]]:
+        n = len(self.tensors[0])
+        return (tuple(t[k:k + self.batch_size] for t in self.tensors) for k in range(0, n, self.batch_size))
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        return self._in_order()

@@ -40,6 +40,7 @@ from torch import nn
 
 from ..checkpoint import atomic_write_bytes
 from ..data.clips import ClipSet, load_medmnist3d, motion_clips, shape_volumes
+from ..data.collate import TensorBatches
 from ..data.preprocess import stratified_split
 from ..eval.images import image_grid, write_png
 from ..eval.metrics import classification_metrics, confusion_matrix, format_confusion, per_class_report
@@ -164,19 +165,6 @@ def _tensors(s: ClipSet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return x, torch.from_numpy(s.lengths), torch.from_numpy(s.labels)
 
 
-class _Batches:
-    """Fixed batches of (x, lengths, y); ``batches(epoch)`` reshuffles with ``seed + epoch``."""
-
-    def __init__(self, data: tuple, batch_size: int, shuffle: bool = False, seed: int = 0) -> None:
-        self.data, self.batch_size, self.shuffle, self.seed = data, batch_size, shuffle, seed
-
-    def batches(self, epoch: int = 0) -> list[tuple]:
-        n = len(self.data[0])
-        order = np.random.default_rng(self.seed + epoch).permutation(n) if self.shuffle else np.arange(n)
-        idx = [torch.from_numpy(order[a:a + self.batch_size]) for a in range(0, n, self.batch_size)]
-        return [tuple(t[i] for t in self.data) for i in idx]
-
-
 def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
     x, lengths, y = batch
     return model.loss(x, lengths, y)
@@ -207,14 +195,14 @@ class _Trained:
     cpu_seconds: float
 
 
-def _train_one(spec_cfg: dict, fixed: dict, train_set: _Batches, val: list, test: list, train: TrainConfig,
+def _train_one(spec_cfg: dict, fixed: dict, train_set: TensorBatches, val: list, test: list, train: TrainConfig,
                classes: tuple) -> _Trained:
     name, kwargs = model_spec(spec_cfg, **fixed)
     cpu0 = time.process_time()
     seed_everything(train.seed)
     model = create_model(name, **kwargs)
     log.info(f"training {name} ({sum(p.numel() for p in model.parameters()):,} parameters)")
-    result = fit(model, train_set.batches, val, _loss, _evaluate, train)
+    result = fit(model, train_set, val, _loss, _evaluate, train)
     model.eval()
     device = next(model.parameters()).device
     with torch.no_grad():
@@ -243,10 +231,10 @@ def _train_pair(config, out_dir: str | os.PathLike, train_set: ClipSet, val_set:
         val_data = _tensors(val_set)
     log.info(f"{task}: {len(data[0])} train / {len(val_data[0])} validation / {len(test_set)} test samples, "
              f"{len(classes)} classes")
-    batches = _Batches(data, train.batch_size, shuffle=True, seed=train.seed)
+    batches = TensorBatches(data, train.batch_size, shuffle=True, seed=train.seed)
     eval_size = max(train.batch_size, 256)
-    val = _Batches(val_data, eval_size).batches()
-    test = _Batches(_tensors(test_set), eval_size).batches()
+    val = list(TensorBatches(val_data, eval_size))
+    test = list(TensorBatches(_tensors(test_set), eval_size))
     fixed = {"num_classes": len(classes), "in_channels": int(data[0].shape[2])}
     runs = {}
     for role in ("model", "baseline"):

@@ -37,6 +37,7 @@ from torch import nn
 from .. import __version__
 from ..checkpoint import atomic_write_bytes
 from ..data.binary import BinaryImages, load_binary_images
+from ..data.collate import TensorBatches
 from ..eval.images import image_grid, write_png
 from ..models import create_model
 from .config import to_plain
@@ -116,22 +117,8 @@ class GenerateConfig:
 # ------------------------------------------------------------------------------ training
 
 
-class _Batches:
-    """Shuffled training batches ``(x,)`` of (b, 1, H, W) float images; order a function of the epoch."""
-
-    def __init__(self, images: np.ndarray, batch_size: int, seed: int) -> None:
-        self.x = torch.from_numpy(images.astype(np.float32)).unsqueeze(1)
-        self.batch_size, self.seed = batch_size, seed
-
-    def __call__(self, epoch: int):
-        order = torch.from_numpy(np.random.default_rng(self.seed + epoch).permutation(len(self.x)))
-        for k in range(0, len(order), self.batch_size):
-            yield (self.x[order[k:k + self.batch_size]],)
-
-
-def _fixed_batches(images: np.ndarray, batch_size: int = 256) -> list[tuple[torch.Tensor]]:
-    x = torch.from_numpy(images.astype(np.float32)).unsqueeze(1)
-    return [(x[k:k + batch_size],) for k in range(0, len(x), batch_size)]
+def _images(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images.astype(np.float32)).unsqueeze(1)  # -> (N, 1, H, W)
 
 
 def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
@@ -151,7 +138,7 @@ def nll_per_image(model: nn.Module, images: np.ndarray, batch_size: int = 256) -
     model.eval()
     try:
         device = next(model.parameters()).device
-        nll = torch.cat([model.nll(b[0].to(device)).cpu() for b in _fixed_batches(images, batch_size)]).double()
+        nll = torch.cat([model.nll(b[0].to(device)).cpu() for b in TensorBatches([_images(images)], batch_size)]).double()
     finally:
         model.train(was_training)
     pixels = images.shape[1] * images.shape[2]
@@ -174,7 +161,8 @@ def _train_one(spec: dict, data: BinaryImages, train: TrainConfig) -> tuple[nn.M
         result = FitResult(epochs=0, best_epoch=0)
         history: list = []
     else:
-        result = fit(model, _Batches(data.train, train.batch_size, train.seed), _fixed_batches(data.val), _loss,
+        result = fit(model, TensorBatches([_images(data.train)], train.batch_size, shuffle=True, seed=train.seed),
+                     list(TensorBatches([_images(data.val)], 256)), _loss,
                      _evaluate, train)
         history = result.history
     seconds = time.perf_counter() - start
