@@ -36,6 +36,7 @@ bench: setup
 	$(PY) -m lstmkit bench speed --out $(BENCH_OUT)/speed
 	$(PY) -m lstmkit bench scaling --out $(BENCH_OUT)/scaling
 	$(PY) -m lstmkit bench latency --out $(BENCH_OUT)/latency
+	$(PY) -m lstmkit bench images --out $(BENCH_OUT)/images
 	for task in digits mnist1d italypower; do \
 		$(PY) -m lstmkit bench compare --task $$task --out $(BENCH_OUT)/compare-$$task || exit 1; done
 
