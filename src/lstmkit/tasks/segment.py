@@ -345,11 +345,15 @@ def _write_report(out: Path, config: SegmentConfig, metrics: dict, runs: dict, t
              f"{metrics['n_train']} training / {metrics['n_val']} validation (carved from training) / "
              f"{metrics['n_test']} test images; seed {metrics['seed']}, device {metrics['device']}, "
              f"{torch.get_num_threads()} thread(s); Python {platform.python_version()}, torch {torch.__version__}.", "",
-             "| role | model | parameters | epochs (selected) | train s | CPU s |", "|---|---|---|---|---|---|"]
+             "Loss (both models): " + ("per-pixel cross-entropy." if metrics.get("class_weights") is None else
+                                       f"class-weighted per-pixel cross-entropy ({config.class_weights}: " +
+                                       ", ".join(f"{c} {w:.3g}" for c, w in metrics["class_weights"].items()) + ")."),
+             "", "| role | model | parameters | epochs (selected) | train s | CPU s |", "|---|---|---|---|---|---|"]
     for role, label, p, m in table:
         lines.append(f"| {role} | {label} | {p:,} | {m['epochs']} ({m['best_epoch']}) | {m['train_seconds']:.1f} | "
                      f"{m['cpu_seconds']:.1f} |")
-    lines += ["", "## Metrics", "", "| model / split | pixel accuracy | mIoU | loss |", "|---|---|---|---|"]
+    lines += ["", "## Metrics", "", "| model / split | pixel accuracy | mIoU | cross-entropy (unweighted) |",
+              "|---|---|---|---|"]
     for _, label, _, m in table:
         for split in ("val", "test"):
             lines.append(_row(f"{label} / {split}", m[split]))
