@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import __version__
-from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
+from ..checkpoint import atomic_write_bytes, save_checkpoint
 from ..data import LabelMap, Standardizer, load_csv, load_dataset, load_mnist_idx, load_npz, load_ts, stratified_split
 from ..data.augment import Augment, AugmentedBatches, list_augmentations
 from ..data.collate import SequenceBatches
@@ -49,7 +49,8 @@ from ..data.text import Vocabulary, load_text_csv
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..models import create_model
 from .config import build, dump_yaml, load_yaml, to_plain
-from .trainer import MANIFEST, FitResult, TrainConfig, fit, resolve_device, seed_everything
+from .runs import load_model
+from .trainer import MANIFEST, FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
            "load_inputs", "fit_classifier", "prepare_training", "resume_classifier"]
@@ -358,21 +359,9 @@ class Classifier:
 
 def load_classifier(directory: str | os.PathLike, device: str = "cpu") -> Classifier:
     """A classifier from a run directory (safetensors + JSON; nothing is unpickled)."""
-    state, meta = load_checkpoint(directory)
-    if meta.get("task") != "classify":
-        raise ValueError(f"{Path(directory) / META} is not a classification model (task {meta.get('task')!r})")
+    model, meta = load_model(directory, "classify", device)
     pre = Preprocessor.from_dict(meta.get("preprocess") or {})
-    spec = dict(meta.get("model") or {})
-    name = spec.pop("name", None)
-    if not isinstance(name, str):
-        raise ValueError(f"{Path(directory) / META}: no model name")
-    model = create_model(name, **spec)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise ValueError(f"{Path(directory)}: weights do not fit the described model ({e})") from None
-    model.to(resolve_device(device)).eval()
-    return Classifier(model, pre, {"name": name, **spec}, meta=meta)
+    return Classifier(model, pre, dict(meta["model"]), meta=meta)
 
 
 # ------------------------------------------------------------------------------- training
