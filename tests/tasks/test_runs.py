@@ -28,8 +28,9 @@ def test_model_spec_refuses_what_the_data_fixes():
 
 
 def test_write_run(tmp_path):
-    write_run(tmp_path / "r", {"train": TrainConfig(epochs=2)}, {"test": {"acc": 1.0}}, [{"epoch": 1}])
-    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["test"] == {"acc": 1.0}
+    written = write_run(tmp_path / "r", {"train": TrainConfig(epochs=2)}, {"test": {"acc": 1.0}}, [{"epoch": 1}])
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text()) == written
+    assert written["test"] == {"acc": 1.0} and written["threads"] >= 1
     assert "epochs: 2" in (tmp_path / "r" / "config.yaml").read_text()
     with pytest.raises(ValueError):
         write_run(tmp_path / "r", {}, {"test": float("nan")})

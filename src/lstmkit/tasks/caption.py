@@ -446,7 +446,7 @@ def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike) -> dict:
                "seed": config.train.seed, "device": str(next(model.parameters()).device),
                "parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(vocab),
                "n_train": len(tr), "n_val": len(va), "n_test": len(refs_test), "examples": examples}
-    write_run(out, config, metrics, result.history)
+    metrics = write_run(out, config, metrics, result.history)
     _report(out, to_plain(config), metrics, result.history, result.best_epoch, attention_files)
     return metrics
 

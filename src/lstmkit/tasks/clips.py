@@ -260,9 +260,9 @@ def _train_pair(config, out_dir: str | os.PathLike, train_set: ClipSet, val_set:
     plot_learning_curves(b.result.history, out / "learning_curves_baseline.png", best_epoch=b.result.best_epoch)
     write_png(out / "samples.png", samples(train_set))
     metrics["cpu_seconds"] = round(time.process_time() - cpu0, 1)
-    write_run(out, config, metrics, m.result.history)
+    metrics = write_run(out, config, metrics, m.result.history)
     _write_report(out, config, metrics, m, b, classes)
-    return json.loads((out / "metrics.json").read_text())
+    return metrics
 
 
 def _write_report(out: Path, config, metrics: dict, m: _Trained, b: _Trained, classes: tuple) -> None:

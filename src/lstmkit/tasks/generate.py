@@ -211,9 +211,9 @@ def train_generator(config: GenerateConfig, out_dir: str | os.PathLike) -> dict:
     metrics = {"model": spec["name"], **main, "baselines": baselines, "seed": config.train.seed,
                "image_size": [h, w], "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
                "device": str(next(model.parameters()).device), "cpu_seconds": round(time.process_time() - cpu0, 2)}
-    write_run(out, config, metrics, history)
+    metrics = write_run(out, config, metrics, history)
     _write_report(out, resolved, metrics)
-    return json.loads((out / "metrics.json").read_text())
+    return metrics
 
 
 def _completions(model: nn.Module, images: np.ndarray, generator: torch.Generator, k: int = 8, draws: int = 3

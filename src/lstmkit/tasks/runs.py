@@ -72,9 +72,9 @@ def load_model(directory: str | os.PathLike, task: str | tuple[str, ...], device
     return model.to(resolve_device(device)).eval(), meta
 
 
-def write_run(out: str | os.PathLike, config: Any, metrics: dict, history: list | None = None) -> None:
+def write_run(out: str | os.PathLike, config: Any, metrics: dict, history: list | None = None) -> dict:
     """Write ``config.yaml``, ``metrics.json`` and ``history.json`` atomically (the model and the
-    report are written by the task)."""
+    report are written by the task); returns the metrics as written (with ``threads``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     metrics = {**metrics, "threads": torch.get_num_threads()}
@@ -82,3 +82,4 @@ def write_run(out: str | os.PathLike, config: Any, metrics: dict, history: list 
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
     if history is not None:
         atomic_write_bytes(out / "history.json", json.dumps(history, indent=1, allow_nan=False).encode())
+    return metrics

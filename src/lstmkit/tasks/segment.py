@@ -310,7 +310,7 @@ def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike) -> dict:
             "test": scores["baseline"]["test"], "val": scores["baseline"]["val"], "parameters": bparams,
             "parameter_ratio": bparams / params, "spec": to_plain(b.spec), "train_seconds": b.result.seconds,
             "cpu_seconds": b.cpu_seconds, "epochs": b.result.epochs, "best_epoch": b.result.best_epoch}
-    write_run(out, config, metrics, main.result.history)
+    metrics = write_run(out, config, metrics, main.result.history)
     _write_report(out, config, metrics, runs, test, preds)
     return metrics
 

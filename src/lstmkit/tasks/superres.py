@@ -259,7 +259,7 @@ def train_superres(config: SuperResConfig, out_dir: str | os.PathLike) -> dict:
                "best_epoch": result.best_epoch, "seed": tc.seed, "device": str(next(model.parameters()).device),
                "parameters": sum(p.numel() for p in model.parameters())}
     save_model(out, model.cpu(), spec, TASK, extra={"scale": s, "color": "luminance"})
-    write_run(out, config, metrics, result.history)
+    metrics = write_run(out, config, metrics, result.history)
     plot_learning_curves(result.history, out / "learning_curves.png", metric="psnr", best_epoch=result.best_epoch)
     for img, (up, sr, hr) in outputs.items():
         write_png(out / f"test_{img}.png", _side_by_side(up, sr, hr))

@@ -228,7 +228,7 @@ def train_video(config: VideoConfig, out_dir: str | os.PathLike) -> dict:
     }
     spec = {"name": name, **(to_plain(model.config) if hasattr(model, "config") else kwargs)}  # every field, resolved
     save_model(out, model, spec, TASK, {"data": to_plain(d), "train_seed": tc.seed})
-    write_run(out, config, metrics, result.history)
+    metrics = write_run(out, config, metrics, result.history)
     strips = [_strip(x_test[k], y_test[k], pred[k]) for k in range(d.strips)]
     for k, strip in enumerate(strips):
         write_png(out / f"strip_{k}.png", strip)
