@@ -131,15 +131,15 @@ def test_binary_checks_name_the_problem():
     with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
         m.nll(torch.zeros(2, 3, 5, 6))
     assert check_binary_images(torch.ones(2, 5, 6, dtype=torch.bool), 5, 6).shape == (2, 1, 5, 6)
-    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
         m.sample(0)
 
 
 @pytest.mark.parametrize("kw,match", [
     (dict(layer="column"), "layer must be 'row'"),
-    (dict(height=0), "height must be a positive int"),
-    (dict(hidden_size=2.5), "hidden_size must be a positive int"),
-    (dict(kernel_size=4, layer="row"), "kernel_size must be an odd"),
+    (dict(height=0), "height must be an int >= 1, got 0"),
+    (dict(hidden_size=2.5), "hidden_size must be an int >= 1, got 2.5"),
+    (dict(kernel_size=4, layer="row"), "kernel_size must be odd"),
 ])
 def test_constructor_errors(kw, match):
     with pytest.raises(ValueError, match=match):

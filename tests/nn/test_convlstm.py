@@ -178,7 +178,7 @@ def test_every_parameter_gets_a_gradient():
     ({"peephole": "pixel"}, r"give spatial_size=\(H, W\)"),
     ({"spatial_size": (4, 4)}, "spatial_size is only used by peephole='pixel'"),
     ({"forget_bias": 1.0, "bias": False}, "forget_bias needs bias=True"),
-    ({"hidden_channels": 0}, "hidden_channels must be >= 1"),
+    ({"hidden_channels": 0}, "hidden_channels must be an int >= 1, got 0"),
     ({"hidden_channels": [3, 3], "num_layers": 3}, "num_layers=3 but hidden_channels lists 2 layers"),
 ])
 def test_constructor_errors(kwargs, match):

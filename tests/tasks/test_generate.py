@@ -183,7 +183,7 @@ def test_a_loaded_model_refuses_wrong_inputs(run):
         model.complete(torch.zeros(2, 1, 28, 28), 14)
     with pytest.raises(ValueError, match=r"binary pixels \(0 or 1\), found 0.3"):
         model.nll(torch.full((2, 1, 8, 8), 0.3))
-    with pytest.raises(ValueError, match="n must be a positive int"):
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
         sample_from_run(out, 0)
     with pytest.raises(ValueError, match="seed must be an int >= 0"):
         sample_from_run(out, 2, seed=-1)

@@ -48,6 +48,7 @@ import torch
 from ..checkpoint import atomic_write_bytes
 from ..data.collate import pad_sequences
 from ..models import create_model
+from ..checks import check_int
 from ..tasks.classify import Classifier, DataConfig, Preprocessor, fit_classifier, load_data
 from ..tasks.trainer import TrainConfig, resolve_device
 from .common import machine_info, markdown_table, median_seconds, write_outputs
@@ -105,13 +106,6 @@ FAMILIES: dict[ModelFamily, Family] = {
 }
 
 
-def _positive_int(name: str, value, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {value!r}")
-
-
 @dataclass
 class CompareConfig:
     task: Task = "digits"
@@ -138,11 +132,11 @@ class CompareConfig:
         if (not self.seeds or len(set(self.seeds)) != len(self.seeds)
                 or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds)):
             raise ValueError(f"seeds must be a non-empty list of distinct non-negative ints, got {self.seeds!r}")
-        _positive_int("params", self.params, allow_none=True)
-        _positive_int("epochs", self.epochs, allow_none=True)
-        _positive_int("patience", self.patience, allow_none=True)
+        for name in ("params", "epochs", "patience"):  # None: the recipe's value
+            if getattr(self, name) is not None:
+                setattr(self, name, check_int(name, getattr(self, name)))
         for name in ("flops_batch", "latency_repeats", "throughput_batch"):
-            _positive_int(name, getattr(self, name))
+            setattr(self, name, check_int(name, getattr(self, name)))
         if isinstance(self.tolerance, bool) or not isinstance(self.tolerance, (int, float)) or not 0 < self.tolerance < 1:
             raise ValueError(f"tolerance must be in (0, 1), got {self.tolerance!r}")
         resolve_device(self.device)

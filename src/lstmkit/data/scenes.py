@@ -25,6 +25,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from ..checks import check_int
 from .images import load_glyphs, read_image
 
 __all__ = ["SCENE_CLASSES", "SPLIT_SEEDS", "Scenes", "digit_scenes", "load_mask_folder", "image_channels"]
@@ -51,14 +52,6 @@ class Scenes:
         return len(self.masks)
 
 
-def _int(name: str, value, lo: int, hi: int | None = None) -> int:
-    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not (is_int and value >= lo and (hi is None or value <= hi)):
-        bound = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be an int {bound}, got {value!r}")
-    return int(value)
-
-
 def _overlap(a: tuple[int, int], b: tuple[int, int], g: int) -> float:
     """Fraction of a g x g box at ``a`` covered by the one at ``b``."""
     dy, dx = max(0, g - abs(a[0] - b[0])), max(0, g - abs(a[1] - b[1]))
@@ -77,11 +70,11 @@ def digit_scenes(split: Literal["train", "val", "test"], n: int, size: int = 32,
     """
     if split not in SPLIT_SEEDS:
         raise ValueError(f"split must be one of {', '.join(SPLIT_SEEDS)}, got {split!r}")
-    n = _int("n", n, 1)
-    size = _int("size", size, 8, 512)
-    max_digits = _int("max_digits", max_digits, 1, 16)
-    glyph_size = _int("glyph_size", glyph_size, 4, size)
-    seed = SPLIT_SEEDS[split] if seed is None else _int("seed", seed, 0)
+    n = check_int("n", n)
+    size = check_int("size", size, 8, 512)
+    max_digits = check_int("max_digits", max_digits, 1, 16)
+    glyph_size = check_int("glyph_size", glyph_size, 4, size)
+    seed = SPLIT_SEEDS[split] if seed is None else check_int("seed", seed, 0)
     if not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
     if not (isinstance(max_overlap, (int, float)) and 0 <= max_overlap <= 1):
@@ -182,7 +175,7 @@ def load_mask_folder(directory: str | os.PathLike, classes: Sequence[str] | int 
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
     if isinstance(classes, int) and not isinstance(classes, bool):
-        names = tuple(str(i) for i in range(_int("classes", classes, 2)))
+        names = tuple(str(i) for i in range(check_int("classes", classes, 2)))
     elif classes is None:
         names = None
     elif isinstance(classes, (list, tuple)) and all(isinstance(c, str) for c in classes):

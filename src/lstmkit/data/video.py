@@ -23,17 +23,12 @@ from typing import Literal
 
 import numpy as np
 
+from ..checks import check_int
 from .images import load_glyphs
 
 __all__ = ["moving_digits", "bouncing_paths", "load_clip", "SPLIT_SEEDS"]
 
 SPLIT_SEEDS = {"train": 20150001, "test": 20150002}  # the default seed of each split's clips
-
-
-def _int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def bouncing_paths(rng: np.random.Generator, n: int, digits: int, frames: int, limit: int, speed: float
@@ -63,9 +58,9 @@ def moving_digits(n: int, seed: int | None = None, split: Literal["train", "test
     64 / 28)."""
     if split not in SPLIT_SEEDS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    n = _int("n", n, 1)
-    size, digits, frames = _int("size", size, 8), _int("digits", digits, 1), _int("frames", frames, 1)
-    glyph_size = _int("glyph_size", glyph_size, 4)
+    n = check_int("n", n)
+    size, digits, frames = check_int("size", size, 8), check_int("digits", digits), check_int("frames", frames)
+    glyph_size = check_int("glyph_size", glyph_size, 4)
     if glyph_size > size:
         raise ValueError(f"glyph_size={glyph_size} does not fit on a size={size} canvas")
     limit = size - glyph_size
@@ -76,7 +71,7 @@ def moving_digits(n: int, seed: int | None = None, split: Literal["train", "test
     if speed > limit:
         raise ValueError(f"speed={speed} pixels per frame exceeds the free range size - glyph_size = {limit}: a digit "
                          "would jump across the canvas")
-    rng = np.random.default_rng(SPLIT_SEEDS[split] if seed is None else _int("seed", seed, 0))
+    rng = np.random.default_rng(SPLIT_SEEDS[split] if seed is None else check_int("seed", seed, 0))
     glyphs = load_glyphs(split, glyph_size, mnist).images
     which = rng.integers(0, len(glyphs), size=(n, digits))
     paths = bouncing_paths(rng, n, digits, frames, limit, float(speed))

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..nn import LSTM, create_pool, list_pools
+from ..checks import check_int
 from ..nn.names import register_into, unknown_name
 from ..nn.pooling import length_mask
 from .registry import register_model
@@ -61,11 +62,6 @@ def create_encoder(name: str, in_channels: int, **kwargs) -> nn.Module:
         raise TypeError(f"encoder_kwargs {kwargs} do not fit frame encoder {name!r}: {e}") from None
 
 
-def _positive_int(name: str, v) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-
-
 # ------------------------------------------------------------------------ frame encoder
 
 
@@ -77,13 +73,11 @@ class FrameCNN(nn.Module):
     def __init__(self, in_channels: int = 1, channels: Sequence[int] = (16, 32, 64), features: int = 128,
                  grid: int = 4) -> None:
         super().__init__()
-        _positive_int("in_channels", in_channels)
+        in_channels = check_int("in_channels", in_channels)
         if isinstance(channels, (str, bytes)) or not isinstance(channels, Sequence) or not channels:
             raise ValueError(f"channels must be a non-empty list of positive ints, got {channels!r}")
-        for c in channels:
-            _positive_int("each of channels", c)
-        _positive_int("features", features)
-        _positive_int("grid", grid)
+        channels = [check_int(f"channels[{i}]", c) for i, c in enumerate(channels)]
+        features, grid = check_int("features", features), check_int("grid", grid)
         layers, c_in = [], in_channels
         for c in channels:
             layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
@@ -154,10 +148,8 @@ class ClipLSTMConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.frame_differences, bool):
             raise ValueError(f"frame_differences must be true or false, got {self.frame_differences!r}")
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
-        for name in ("in_channels", "hidden_size", "num_layers"):
-            _positive_int(name, getattr(self, name))
+        for name, minimum in (("num_classes", 2), ("in_channels", 1), ("hidden_size", 1), ("num_layers", 1)):
+            setattr(self, name, check_int(name, getattr(self, name), minimum))
         if self.pooling not in list_pools():
             raise ValueError(f"pooling must be one of {list_pools()}, got {self.pooling!r}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:

@@ -32,17 +32,13 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..nn import LSTM, LSTMState, parse_variants
+from ..checks import check_int
 from .registry import register_model
 
 __all__ = ["ForecasterConfig", "LSTMForecaster"]
 
 Head = Literal["direct", "recursive", "seq2seq"]
 Likelihood = Literal["mse", "gaussian", "quantile"]
-
-
-def _int(name: str, v, low: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
 
 
 @dataclass
@@ -61,13 +57,9 @@ class ForecasterConfig:
     variants: dict[str, Any] = field(default_factory=dict)  # lstmkit LSTM variants of the encoder
 
     def __post_init__(self) -> None:
-        _int("num_targets", self.num_targets, 1)
-        _int("horizon", self.horizon, 1)
-        _int("past_covariates", self.past_covariates, 0)
-        _int("future_covariates", self.future_covariates, 0)
-        _int("hidden_size", self.hidden_size, 1)
-        _int("num_layers", self.num_layers, 1)
-        _int("head_hidden", self.head_hidden, 0)
+        for name, minimum in (("num_targets", 1), ("horizon", 1), ("past_covariates", 0), ("future_covariates", 0),
+                              ("hidden_size", 1), ("num_layers", 1), ("head_hidden", 0)):
+            setattr(self, name, check_int(name, getattr(self, name), minimum))
         if self.head not in ("direct", "recursive", "seq2seq"):
             raise ValueError(f"head must be 'direct', 'recursive' or 'seq2seq', got {self.head!r}")
         if self.likelihood not in ("mse", "gaussian", "quantile"):

@@ -36,18 +36,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..checks import check_int
 from ..nn.pixelrnn import DiagonalBiLSTM, MaskedConv2d, RowLSTM
 from .registry import register_model
 
 __all__ = ["AutoregressiveImageModel", "PixelRNN", "PixelCNN", "IndependentPixels", "check_binary_images"]
 
 Layer = Literal["row", "diagonal"]
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def check_binary_images(x, height: int, width: int, name: str = "x") -> Tensor:
@@ -99,7 +94,7 @@ class AutoregressiveImageModel(nn.Module):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n binary images (n, 1, H, W), drawn pixel by pixel in raster order."""
-        _positive_int("n", n)
+        check_int("n", n)
         was_training = self.training
         self.eval()
         try:
@@ -125,8 +120,8 @@ class AutoregressiveImageModel(nn.Module):
 
 
 def _check_size(height, width) -> None:
-    _positive_int("height", height)
-    _positive_int("width", width)
+    check_int("height", height)
+    check_int("width", width)
 
 
 class _Head(nn.Sequential):
@@ -165,7 +160,7 @@ class PixelRNN(AutoregressiveImageModel):
         if layer not in ("row", "diagonal"):
             raise ValueError(f"layer must be 'row' (Row LSTM) or 'diagonal' (Diagonal BiLSTM), got {layer!r}")
         for name, v in (("hidden_size", hidden_size), ("num_layers", num_layers), ("output_size", output_size)):
-            _positive_int(name, v)
+            check_int(name, v)
         self.height, self.width, self.layer = height, width, layer
         self.first = MaskedConv2d(1, 2 * hidden_size, first_kernel, mask="A")
         self.layers = nn.ModuleList(_ResidualLSTM(layer, hidden_size, kernel_size) for _ in range(num_layers))
@@ -201,7 +196,7 @@ class PixelCNN(AutoregressiveImageModel):
         super().__init__()
         _check_size(height, width)
         for name, v in (("hidden_size", hidden_size), ("num_layers", num_layers), ("output_size", output_size)):
-            _positive_int(name, v)
+            check_int(name, v)
         self.height, self.width = height, width
         self.first = MaskedConv2d(1, 2 * hidden_size, first_kernel, mask="A")
         self.layers = nn.Sequential(*(_ResidualConv(hidden_size, kernel_size) for _ in range(num_layers)))

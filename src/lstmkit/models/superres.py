@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn import ReNetLayer
+from ..checks import check_int
 from ..nn.variants import parse_variants
 from .registry import register_model
 
@@ -44,11 +45,6 @@ def bicubic_upscale(lr: Tensor, scale: int) -> Tensor:
     The baseline every model is compared with, and the base the model adds its residual to.
     """
     return F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0.0, 1.0)
-
-
-def _int(name: str, value, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
 
 
 @dataclass
@@ -66,9 +62,8 @@ class LSTMSuperResConfig:
             raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
         if self.channels not in (1, 3) or isinstance(self.channels, bool):
             raise ValueError(f"channels must be 1 (luminance) or 3 (RGB), got {self.channels!r}")
-        for name in ("features", "hidden_size", "layers"):
-            _int(name, getattr(self, name))
-        _int("refine", self.refine, 0)
+        for name, minimum in (("features", 1), ("hidden_size", 1), ("layers", 1), ("refine", 0)):
+            setattr(self, name, check_int(name, getattr(self, name), minimum))
         parse_variants(self.variants)
 
     def to_dict(self) -> dict:

@@ -41,20 +41,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cell import LSTMState, init_forget_bias
+from ..checks import check_int
 from .lengths import check_lengths
 
 __all__ = ["ConvLSTMCell", "ConvLSTM", "Peephole"]
 
 Peephole = Literal["none", "channel", "pixel"]
 _PEEPHOLES = ("none", "channel", "pixel")
-
-
-def _int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 class ConvLSTMCell(nn.Module):
@@ -69,9 +62,9 @@ class ConvLSTMCell(nn.Module):
                  peephole: Peephole = "channel", spatial_size: tuple[int, int] | None = None,
                  forget_bias: float | None = None) -> None:
         super().__init__()
-        self.input_channels = _int("input_channels", input_channels, 0)
-        self.hidden_channels = _int("hidden_channels", hidden_channels, 1)
-        self.kernel_size = _int("kernel_size", kernel_size, 1)
+        self.input_channels = check_int("input_channels", input_channels, 0)
+        self.hidden_channels = check_int("hidden_channels", hidden_channels)
+        self.kernel_size = check_int("kernel_size", kernel_size)
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (same padding keeps the frame size), got {kernel_size}")
         if peephole not in _PEEPHOLES:
@@ -206,7 +199,7 @@ class ConvLSTM(nn.Module):
             if num_layers is not None and num_layers != len(hidden):
                 raise ValueError(f"num_layers={num_layers} but hidden_channels lists {len(hidden)} layers")
         else:
-            hidden = [hidden_channels] * _int("num_layers", 1 if num_layers is None else num_layers, 1)
+            hidden = [hidden_channels] * check_int("num_layers", 1 if num_layers is None else num_layers)
         widths = [input_channels] + hidden
         self.cells = nn.ModuleList(
             ConvLSTMCell(widths[i], widths[i + 1], kernel_size, bias, peephole=peephole, spatial_size=spatial_size,

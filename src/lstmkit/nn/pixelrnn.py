@@ -35,23 +35,16 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..checks import check_int, check_pair
+
 __all__ = ["MaskedConv2d", "skew", "unskew", "RowLSTM", "DiagonalBiLSTM"]
 
 Mask = Literal["A", "B"]
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _pair(name: str, value) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 and v % 2 == 1 for v in pair):
-        raise ValueError(f"{name} must be an odd positive int or a pair of them (the centre tap is the pixel itself), "
-                         f"got {value!r}")
-    return pair
+def _check_odd(name: str, value, sizes: tuple[int, ...]) -> None:
+    if any(k % 2 == 0 for k in sizes):
+        raise ValueError(f"{name} must be odd (the centre tap is the pixel itself), got {value!r}")
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -67,8 +60,9 @@ class MaskedConv2d(nn.Conv2d):
                  bias: bool = True) -> None:
         if mask not in ("A", "B"):
             raise ValueError(f"mask must be 'A' (excludes the centre pixel: first layer) or 'B' (includes it), got {mask!r}")
-        kh, kw = _pair("kernel_size", kernel_size)
-        super().__init__(_positive_int("in_channels", in_channels), _positive_int("out_channels", out_channels),
+        kh, kw = check_pair("kernel_size", kernel_size)
+        _check_odd("kernel_size", kernel_size, (kh, kw))
+        super().__init__(check_int("in_channels", in_channels), check_int("out_channels", out_channels),
                          (kh, kw), padding=(kh // 2, kw // 2), bias=bias)
         m = torch.ones(kh, kw)
         m[kh // 2, kw // 2 + (mask == "B"):] = 0
@@ -121,10 +115,12 @@ class RowLSTM(nn.Module):
 
     def __init__(self, in_channels: int, hidden_size: int, kernel_size: int = 3) -> None:
         super().__init__()
-        _, k = _pair("kernel_size", (1, kernel_size))
-        self.hidden_size = _positive_int("hidden_size", hidden_size)
-        self.input_to_state = MaskedConv2d(in_channels, 4 * hidden_size, (1, k), mask="B")
-        self.state_to_state = nn.Conv1d(hidden_size, 4 * hidden_size, k, padding=k // 2, bias=False)
+        k = check_int("kernel_size", kernel_size)
+        _check_odd("kernel_size", kernel_size, (k,))
+        self.hidden_size = check_int("hidden_size", hidden_size)
+        N = self.hidden_size
+        self.input_to_state = MaskedConv2d(in_channels, 4 * N, (1, k), mask="B")
+        self.state_to_state = nn.Conv1d(N, 4 * N, k, padding=k // 2, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         """x (B, C, H, W) -> (B, N, H, W); output (i, j) depends on input (i', j') with i' < i or
@@ -149,7 +145,7 @@ class DiagonalBiLSTM(nn.Module):
 
     def __init__(self, in_channels: int, hidden_size: int) -> None:
         super().__init__()
-        self.hidden_size = N = _positive_int("hidden_size", hidden_size)
+        self.hidden_size = N = check_int("hidden_size", hidden_size)
         self.input_to_state = MaskedConv2d(in_channels, 4 * N, 1, mask="B")  # left to right
         self.input_to_state_reverse = MaskedConv2d(in_channels, 4 * N, 1, mask="B")  # right to left
         # a 2x1 convolution over the previous diagonal (rows i-1 and i), one group per direction

@@ -21,19 +21,13 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_int, check_pair
 from .lstm import LSTM
 
 __all__ = ["ReNetLayer", "patchify"]
 
 Axis = Literal["vertical", "horizontal"]
 _AXES = ("vertical", "horizontal")
-
-
-def _pair(name: str, value) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair):
-        raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
-    return pair
 
 
 def patchify(x: Tensor, patch: tuple[int, int]) -> Tensor:
@@ -58,14 +52,13 @@ class ReNetLayer(nn.Module):
     def __init__(self, in_channels: int, hidden_size: int, patch: int | tuple[int, int] = 1,
                  first: Axis = "vertical", **lstm_kwargs) -> None:
         super().__init__()
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
+        in_channels = check_int("in_channels", in_channels)
         if first not in _AXES:
             raise ValueError(f"first must be one of {_AXES}, got {first!r}")
         for key in ("batch_first", "bidirectional", "num_layers", "input_size", "hidden_size"):
             if key in lstm_kwargs:
                 raise ValueError(f"{key} is fixed by ReNetLayer (one bidirectional layer per sweep); remove it")
-        self.in_channels, self.hidden_size, self.patch, self.first = in_channels, hidden_size, _pair("patch", patch), first
+        self.in_channels, self.hidden_size, self.patch, self.first = in_channels, hidden_size, check_pair("patch", patch), first
         self.out_channels = 2 * hidden_size
         features = in_channels * self.patch[0] * self.patch[1]
         self.sweep1 = LSTM(features, hidden_size, bidirectional=True, batch_first=True, **lstm_kwargs)

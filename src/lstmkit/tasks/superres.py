@@ -48,6 +48,7 @@ from ..eval.images import image_grid, write_png
 from ..eval.plots import plot_learning_curves
 from ..models import create_model
 from ..models.superres import LSTMSuperRes, bicubic_upscale
+from ..checks import check_int
 from .runs import load_model, model_spec, save_model, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
@@ -57,11 +58,6 @@ __all__ = ["SuperResDataConfig", "SuperResConfig", "train_superres", "load_upsca
 log = logging.getLogger(__name__)
 
 TASK = "superres"
-
-
-def _int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
 
 
 @dataclass
@@ -78,9 +74,9 @@ class SuperResDataConfig:
     def __post_init__(self) -> None:
         if self.scale not in (2, 3, 4) or isinstance(self.scale, bool):
             raise ValueError(f"data.scale must be 2, 3 or 4, got {self.scale!r}")
-        _int("data.patch", self.patch, 4)
-        _int("data.patches_per_epoch", self.patches_per_epoch, 1)
-        _int("data.val_patches", self.val_patches, 1)
+        self.patch = check_int("data.patch", self.patch, 4)
+        self.patches_per_epoch = check_int("data.patches_per_epoch", self.patches_per_epoch)
+        self.val_patches = check_int("data.val_patches", self.val_patches)
         if isinstance(self.min_std, bool) or not isinstance(self.min_std, (int, float)) or not 0 <= self.min_std < 0.5:
             raise ValueError(f"data.min_std must be a number in [0, 0.5), got {self.min_std!r}")
         known = list_natural_images()
