@@ -33,3 +33,27 @@ def test_preset_reaches_its_goal(preset, tmp_path):
         assert metrics["train_seconds"] < 300, f"{preset} seed {seed} took {metrics['train_seconds']:.0f} s"
         accs.append(metrics["test"]["accuracy"])
     assert np.mean(accs) >= GOALS[preset] - 1e-9, f"{preset}: {accs}"
+
+
+FORECAST_GOALS = {  # preset -> (metric, goal for its mean over seeds 0-4): issue 4
+    "forecast/sunspots": ("mae", 12.0),
+    "forecast/airline": ("mape", 4.0),
+}
+FORECAST_NOT_MET = {"forecast/airline": "MAPE 4.75 ± 1.18 measured against the 4.0 goal: every method in the run "
+                                        "overshoots the 1958 slump (docs/results.md)"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.xfail(reason=FORECAST_NOT_MET[p], strict=True))
+                                    if p in FORECAST_NOT_MET else p for p in sorted(FORECAST_GOALS)])
+def test_forecast_preset_reaches_its_goal(preset, tmp_path):
+    from lstmkit.tasks.forecast import train_forecaster
+
+    metric, goal = FORECAST_GOALS[preset]
+    scores = []
+    for seed in range(5):
+        config, _ = resolve_config(preset, [f"train.seed={seed}", "train.progress=off"])
+        metrics = train_forecaster(config, tmp_path / f"seed{seed}")
+        assert metrics["train_seconds"] < 300, f"{preset} seed {seed} took {metrics['train_seconds']:.0f} s"
+        scores.append(metrics["test"][metric])
+    assert np.mean(scores) <= goal, f"{preset} {metric}: {scores}"

@@ -5,7 +5,9 @@ from lstmkit.data.series import load_series
 from lstmkit.data.transforms import SeriesTransform
 
 CASES = [dict(), dict(log=True), dict(difference=True), dict(seasonal_period=12), dict(log=True, seasonal_period=12),
-         dict(log=True, seasonal_period=12, difference=True), dict(seasonal_period=12, difference=True, standardize=False)]
+         dict(log=True, seasonal_period=12, difference=True), dict(seasonal_period=12, difference=True, standardize=False),
+         dict(power=0.5), dict(power=0.5, difference=True), dict(power=0.25, seasonal_period=12, difference=True),
+         dict(power=1.5, seasonal_period=12)]
 
 
 @pytest.mark.parametrize("kw", CASES)
@@ -41,3 +43,28 @@ def test_transform_errors():
     t = SeriesTransform().fit(np.random.default_rng(0).standard_normal((20, 2)))
     with pytest.raises(ValueError, match="has 3 columns, the transform was fit on 2"):
         t.transform(np.ones((5, 3)))
+
+
+def test_power_is_box_cox_and_square_root_at_one_half():
+    y = np.array([0.0, 1.0, 4.0, 9.0, 16.0, 25.0])
+    t = SeriesTransform(power=0.5, standardize=False).fit(y)
+    np.testing.assert_allclose(t.transform(y)[:, 0], 2 * (np.sqrt(y) - 1))  # (y^0.5 - 1) / 0.5
+    # a zero is allowed (sunspot numbers have them) and a forecast below the floor -1/lambda maps to 0
+    np.testing.assert_allclose(t.inverse(np.array([-2.0, -5.0, 0.0]), y)[:, 0], [0.0, 0.0, 1.0])
+
+
+def test_power_errors():
+    for bad in (0, 0.0, -0.5, float("nan"), float("inf"), True, "0.5"):
+        with pytest.raises(ValueError, match="power must be null or a Box-Cox lambda > 0"):
+            SeriesTransform(power=bad)
+    with pytest.raises(ValueError, match="log and power are two ways"):
+        SeriesTransform(log=True, power=0.5)
+    with pytest.raises(ValueError, match=r"power \(Box-Cox lambda 0.5\) needs the series >= 0"):
+        SeriesTransform(power=0.5).fit(np.array([1.0, -0.1, 2.0, 3.0]))
+
+
+def test_unfitted_copies_the_settings_without_the_statistics():
+    t = SeriesTransform(seasonal_period=12, difference=True, power=0.5).fit(load_series("airline").values[:108])
+    u = t.unfitted()
+    assert (u.log, u.seasonal_period, u.difference, u.standardize, u.power) == (False, 12, True, True, 0.5)
+    assert u.mean_ is None and t.mean_ is not None

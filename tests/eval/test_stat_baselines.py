@@ -180,6 +180,24 @@ def test_log_models_transform_forecasts_and_intervals(airline):
     assert make_baseline({**HW, "log": True}).fit(train).forecast(y[:120], 6).min() > 0
 
 
+def test_power_models_fit_on_the_box_cox_scale(airline):
+    y, train, _ = airline
+    b = make_baseline({**SARIMA, "power": 0.5}).fit(train)
+    assert b.name == "sarima(1,1,0)(0,1,0,12)[power=0.5]"
+    fit = b.result_.apply(2 * (np.sqrt(y[:120]) - 1))  # Box-Cox at lambda 0.5
+    np.testing.assert_allclose(b.forecast(y[:120], 6), (fit.forecast(6) / 2 + 1) ** 2, rtol=1e-12)
+    lower, upper = b.interval(y[:120], 6)
+    np.testing.assert_allclose(upper, (fit.get_forecast(6).conf_int(alpha=0.2)[:, 1] / 2 + 1) ** 2, rtol=1e-12)
+    hw = make_baseline({**HW, "power": 0.5})
+    assert hw.name == "holt_winters(add,add,12,power=0.5)" and hw.fit(train).forecast(y[:120], 6).min() > 0
+    with pytest.raises(ValueError, match="log and power are two ways"):
+        make_baseline({**SARIMA, "log": True, "power": 0.5})
+    with pytest.raises(ValueError, match="power must be null or a Box-Cox lambda > 0"):
+        make_baseline({**HW, "power": -1})
+    with pytest.raises(ValueError, match=r"Box-Cox lambda 0.5\) needs train >= 0"):
+        make_baseline({**SARIMA, "power": 0.5}).fit(train - 200)
+
+
 def test_naive2_has_no_interval(airline):
     assert make_baseline({"name": "naive2", "m": 12}).fit(airline[1]).interval(airline[1], 5) is None
 

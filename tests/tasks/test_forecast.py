@@ -203,10 +203,12 @@ def test_streaming_equals_the_batch_path_after_loading_the_run(run, sales_csv):
 def test_streaming_equals_batch_for_rollout_heads(sales_csv, tmp_path, head):
     cfg = _config(sales_csv, {"head": head, "hidden_size": 6, "likelihood": "quantile"},
                   data={"path": str(sales_csv), "time_column": "date", "targets": ["sales"],
-                        "future_covariates": ["promo"], "test_size": 12})
+                        "future_covariates": ["promo"], "test_size": 12},
+                  transform={"power": 0.5, "seasonal_period": 12})  # Box-Cox survives the run directory
     cfg.evaluate.baselines = ["naive"]
     train_forecaster(cfg, tmp_path / "r")
     fc = load_forecaster(tmp_path / "r")
+    assert next(iter(fc.transforms.values())).power == 0.5
     times, y, _, promo = _monthly()
     values = np.stack([y, promo], 1)
     stream = fc.stream()

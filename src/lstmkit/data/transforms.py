@@ -1,8 +1,11 @@
 """Forecasting transforms, fit on the training part only and inverted on forecasts.
 
-``SeriesTransform(log, seasonal_period, difference, standardize)`` applies, in this order:
+``SeriesTransform(log, seasonal_period, difference, standardize, power)`` applies, in this order:
 
-1. ``log``: natural log (the series must be positive);
+1. ``log``: natural log (the series must be positive); or ``power=λ`` (λ > 0): the Box-Cox
+   transform (y^λ - 1) / λ (the series must be >= 0; λ = 0.5 is the square root that
+   stabilises the variance of counts such as sunspot numbers). Inverting maps a forecast below
+   the transform's floor (-1/λ, the image of 0) to 0, the lower bound of the series;
 2. ``seasonal_period=m``: seasonal differencing w_t = y_t - y_{t-m};
 3. ``difference=True``: first differencing v_t = w_t - w_{t-1};
 4. ``standardize``: (v - mean) / std with mean and std of the training part.
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..boxcox import box_cox, check_power, inverse_box_cox
+
 __all__ = ["SeriesTransform"]
 
 
@@ -29,13 +34,21 @@ class SeriesTransform:
     seasonal_period: int = 0  # 0: no seasonal differencing
     difference: bool = False
     standardize: bool = True
+    power: float | None = None  # Box-Cox lambda > 0; None: no power transform
 
     def __post_init__(self) -> None:
         m = self.seasonal_period
         if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0 or m == 1:
             raise ValueError(f"seasonal_period must be 0 (none) or an int >= 2, got {m!r}")
+        self.power = check_power(self.power)
+        if self.power is not None and self.log:
+            raise ValueError("log and power are two ways to transform the levels; set one of them")
         self.mean_: np.ndarray | None = None
         self.std_: np.ndarray | None = None
+
+    def unfitted(self) -> "SeriesTransform":
+        """A new transform with these settings and no fitted statistics."""
+        return SeriesTransform(self.log, self.seasonal_period, self.difference, self.standardize, self.power)
 
     @property
     def lost(self) -> int:
@@ -52,6 +65,8 @@ class SeriesTransform:
             if (y <= 0).any():
                 raise ValueError("log needs a positive series; found values <= 0")
             y = np.log(y)
+        elif self.power is not None:
+            y = box_cox(y, self.power)
         return y
 
     def _difference(self, y: np.ndarray) -> np.ndarray:
@@ -102,4 +117,8 @@ class SeriesTransform:
             for t in range(len(v)):
                 extended[m + t] = v[t] + extended[t]
             v = extended[m:]
-        return np.exp(v) if self.log else v
+        if self.log:
+            return np.exp(v)
+        if self.power is not None:
+            return inverse_box_cox(v, self.power)
+        return v

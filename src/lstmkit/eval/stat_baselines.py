@@ -14,15 +14,17 @@ Names (``make_baseline`` takes the name, or ``{"name": ..., **kwargs}``):
   *Forecasting: Principles and Practice* (3rd ed.), section 5.5, with σ from the training part;
   ``naive2`` has none.
 - ``holt_winters`` (``trend``, ``seasonal``, ``seasonal_periods``, ``damped``, ``log``,
-  ``n_paths``, ``seed``): statsmodels' ``ExponentialSmoothing``, initial states and smoothing
+  ``power``, ``n_paths``, ``seed``): statsmodels' ``ExponentialSmoothing``, initial states and smoothing
   parameters estimated on ``train``. Intervals are quantiles of ``n_paths`` simulated paths with
   normal errors (σ from the training fit), seeded by ``seed``.
-- ``sarima`` (``order``, ``seasonal_order``, ``trend``, ``log``): statsmodels' ``SARIMAX``
+- ``sarima`` (``order``, ``seasonal_order``, ``trend``, ``log``, ``power``): statsmodels' ``SARIMAX``
   fitted by maximum likelihood on ``train``; longer histories are re-filtered with
   ``SARIMAXResults.apply``. Intervals are statsmodels' Gaussian ones.
 
 With ``log=True`` the model is fitted to ``log(y)`` and forecasts are ``exp`` of the log-scale
 forecasts (the median, not the mean, on the original scale); intervals are transformed likewise.
+``power=λ`` does the same with the Box-Cox transform of :mod:`lstmkit.boxcox` (λ = 0.5:
+the square root), so a baseline can be fitted on the scale the LSTM reads.
 
 statsmodels is imported only when a statsmodels baseline is fitted (``pip install statsmodels``).
 """
@@ -40,6 +42,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..boxcox import box_cox, check_power, inverse_box_cox
+from ..checks import check_int
 from . import baselines
 
 __all__ = ["Baseline", "make_baseline", "list_baselines"]
@@ -111,12 +115,6 @@ def _series(x, what: str) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ValueError(f"{what} must be finite (NaN or inf found at index {int(np.flatnonzero(~np.isfinite(x))[0])})")
     return x
-
-
-def _positive_int(value, what: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{what} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _choice(value, what: str, valid: tuple) -> object:
@@ -216,7 +214,7 @@ class Baseline:
         if len(history) < n or not np.array_equal(history[:n], self.train_):
             raise ValueError(f"history (length {len(history)}) must start with the {n} training values {self.name} "
                              f"was fitted on")
-        _positive_int(h, "horizon h")
+        check_int("horizon h", h)
         return history
 
     def forecast(self, history, h: int) -> np.ndarray:
@@ -269,7 +267,7 @@ class SeasonalNaive(Baseline):
 
     def __init__(self, m: int):
         super().__init__()
-        self.m = _positive_int(m, "m (seasonal period)")
+        self.m = check_int("m (seasonal period)", m)
         self.name = f"seasonal_naive({self.m})"
         self.min_train = self.m + 1
 
@@ -313,7 +311,7 @@ class Naive2(Baseline):
 
     def __init__(self, m: int):
         super().__init__()
-        self.m = _positive_int(m, "m (seasonal period)")
+        self.m = check_int("m (seasonal period)", m)
         self.name = f"naive2({self.m})"
 
     def _forecast(self, history, h):
@@ -323,17 +321,31 @@ class Naive2(Baseline):
 # --- statsmodels baselines ---------------------------------------------------------------------
 
 class _LogScale(Baseline):
-    """Shared ``log`` handling: the model sees ``log(y)`` when ``log=True``."""
+    """Shared ``log`` / ``power`` handling: the model sees ``log(y)`` when ``log=True``, the
+    Box-Cox transform of ``y`` when ``power`` is set."""
 
     log: bool = False
+    power: float | None = None
+
+    def _scale(self, log, power) -> list[str]:
+        """Check and set ``log`` and ``power``; the name flags they add."""
+        self.log = _flag(log, "log")
+        self.power = check_power(power)
+        if self.log and self.power is not None:
+            raise ValueError("log and power are two ways to transform the series; set one of them")
+        return ["log"] * self.log + ([] if self.power is None else [f"power={self.power:g}"])
 
     def _to_model(self, x: np.ndarray, what: str) -> np.ndarray:
+        if self.power is not None:
+            return box_cox(x, self.power, what)
         if not self.log:
             return x
         _positive(x, what, "log=True")
         return np.log(x)
 
     def _from_model(self, x: np.ndarray) -> np.ndarray:
+        if self.power is not None:
+            return inverse_box_cox(x, self.power)
         return np.exp(x) if self.log else x
 
 
@@ -348,12 +360,13 @@ class HoltWinters(_LogScale):
     """
 
     def __init__(self, trend: str | None = "add", seasonal: str | None = "add", seasonal_periods: int | None = None,
-                 damped: bool = False, log: bool = False, n_paths: int = 1000, seed: int = 0):
+                 damped: bool = False, log: bool = False, n_paths: int = 1000, seed: int = 0,
+                 power: float | None = None):
         super().__init__()
         self.trend = _choice(trend, "trend", ("add", "mul", None))
         self.seasonal = _choice(seasonal, "seasonal", ("add", "mul", None))
         self.damped = _flag(damped, "damped")
-        self.log = _flag(log, "log")
+        scale = self._scale(log, power)
         if self.damped and self.trend is None:
             raise ValueError("damped=True needs a trend ('add' or 'mul'), got trend=None")
         if self.seasonal is None:
@@ -365,13 +378,13 @@ class HoltWinters(_LogScale):
             if seasonal_periods is None:
                 raise ValueError(f"seasonal={self.seasonal!r} needs seasonal_periods (an int >= 2, e.g. 12) "
                                  f"or seasonal=None")
-            self.seasonal_periods = _positive_int(seasonal_periods, "seasonal_periods", minimum=2)
-        self.n_paths = _positive_int(n_paths, "n_paths", minimum=10)
-        self.seed = _positive_int(seed, "seed", minimum=0)
+            self.seasonal_periods = check_int("seasonal_periods", seasonal_periods, 2)
+        self.n_paths = check_int("n_paths", n_paths, 10)
+        self.seed = check_int("seed", seed, 0)
         parts = [str(self.trend).lower(), str(self.seasonal).lower()]
         if self.seasonal_periods is not None:
             parts.append(str(self.seasonal_periods))
-        parts += ["damped"] * self.damped + ["log"] * self.log
+        parts += ["damped"] * self.damped + scale
         self.name = f"holt_winters({','.join(parts)})"
         self.min_train = 2 * self.seasonal_periods if self.seasonal_periods else 3
 
@@ -432,7 +445,7 @@ class Sarima(_LogScale):
     """
 
     def __init__(self, order: tuple = (1, 1, 0), seasonal_order: tuple = (0, 0, 0, 0), trend: str | list | None = None,
-                 log: bool = False):
+                 log: bool = False, power: float | None = None):
         super().__init__()
         self.order = _int_tuple(order, "order (p, d, q)", 3)
         self.seasonal_order = _int_tuple(seasonal_order, "seasonal_order (P, D, Q, m)", 4)
@@ -445,8 +458,7 @@ class Sarima(_LogScale):
             self.trend = [int(v) for v in trend]
         else:
             self.trend = _choice(trend, "trend", (None, "n", "c", "t", "ct"))
-        self.log = _flag(log, "log")
-        flags = ([] if self.trend in (None, "n") else [f"trend={self.trend}"]) + ["log"] * self.log
+        flags = ([] if self.trend in (None, "n") else [f"trend={self.trend}"]) + self._scale(log, power)
         self.name = (f"sarima({','.join(map(str, self.order))})({','.join(map(str, self.seasonal_order))})"
                      + (f"[{','.join(flags)}]" if flags else ""))
         d, D = self.order[1], self.seasonal_order[1]

@@ -227,7 +227,9 @@ def _transform_dict(tf: SeriesTransform) -> dict:
 
 def _transform_from(d: dict, where: str) -> SeriesTransform:
     try:
-        tf = SeriesTransform(bool(d["log"]), int(d["seasonal_period"]), bool(d["difference"]), bool(d["standardize"]))
+        power = d.get("power")  # runs saved before the Box-Cox option have none
+        tf = SeriesTransform(bool(d["log"]), int(d["seasonal_period"]), bool(d["difference"]), bool(d["standardize"]),
+                             None if power is None else float(power))
         tf.mean_, tf.std_ = np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64)
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{where}: a transform is incomplete or malformed ({e})") from None
@@ -274,7 +276,7 @@ class Forecaster:
         if history is None:
             raise ValueError(f"series {name!r} was not in training; give its history to fit its transform")
         tf = next(iter(self.transforms.values()))
-        return SeriesTransform(tf.log, tf.seasonal_period, tf.difference, tf.standardize).fit(history)
+        return tf.unfitted().fit(history)
 
     # ---- inputs
     def _covariates(self, cov: np.ndarray) -> np.ndarray:
@@ -564,7 +566,7 @@ class _Layout:
 def _fit_layout(parts: list[Series], tcfg: SeriesTransform, C: int) -> _Layout:
     tfs = {}
     for s in parts:
-        tfs[s.name] = SeriesTransform(tcfg.log, tcfg.seasonal_period, tcfg.difference, tcfg.standardize)
+        tfs[s.name] = tcfg.unfitted()
         try:
             tfs[s.name].fit(s.values[:, :C])
         except ValueError as e:
