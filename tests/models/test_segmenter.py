@@ -12,7 +12,14 @@ from lstmkit.tasks.runs import load_model, save_model
 
 SMALL = {"reseg": dict(in_channels=2, num_classes=5, hidden_sizes=[6, 5], patches=[2, 2], decoder_channels=8,
                        norm=True),
+         "reseg+stem": dict(in_channels=2, num_classes=5, hidden_sizes=[6, 5], patches=[2, 2], decoder_channels=8,
+                            stem_channels=3),
          "fcn_segmenter": dict(in_channels=2, num_classes=5, width=4, levels=3, decoder_channels=8)}
+
+
+def _make(key: str):
+    """A SMALL model: the key is the registered name, with an optional +variant."""
+    return create_model(key.split("+")[0], **SMALL[key])
 
 PRESET = resources.files("lstmkit") / "configs" / "segment" / "digit-scenes.yaml"
 
@@ -23,7 +30,7 @@ def test_registered():
 
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_shape_gradients_no_nan(name):
-    model = create_model(name, **SMALL[name])
+    model = _make(name)
     x = torch.rand(3, 2, 8, 12)
     logits = model(x)
     assert logits.shape == (3, 5, 8, 12) and torch.isfinite(logits).all()
@@ -36,18 +43,18 @@ def test_shape_gradients_no_nan(name):
 
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_save_load_round_trip(name, tmp_path):
-    model = create_model(name, **SMALL[name]).eval()
-    save_model(tmp_path, model, {"name": name, **SMALL[name]}, "segment")
+    model = _make(name).eval()
+    save_model(tmp_path, model, {"name": name.split("+")[0], **SMALL[name]}, "segment")
     again, meta = load_model(tmp_path, "segment")
     x = torch.rand(2, 2, 8, 8)
     torch.testing.assert_close(again(x), model(x))
-    assert meta["model"]["name"] == name
+    assert meta["model"]["name"] == name.split("+")[0]
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_class_weighted_loss(name):
     torch.manual_seed(0)
-    model = create_model(name, **SMALL[name]).eval()
+    model = _make(name).eval()
     x, y = torch.rand(2, 2, 8, 8), torch.randint(0, 5, (2, 8, 8))
     nll = torch.nn.functional.cross_entropy(model(x), y, reduction="none")
     w = torch.tensor([0.5, 1.0, 2.0, 3.0, 4.0])
@@ -71,9 +78,10 @@ def test_reseg_overfits_one_batch():
     assert loss.item() < 0.5 * first
 
 
-def test_reseg_sees_the_whole_image():
-    """A ReNet encoder gives every output pixel the whole image as context."""
-    model = create_model("reseg", **SMALL["reseg"]).eval()
+@pytest.mark.parametrize("name", ["reseg", "reseg+stem"])
+def test_reseg_sees_the_whole_image(name):
+    """A ReNet encoder gives every output pixel the whole image as context, with or without the stem."""
+    model = _make(name).eval()
     x = torch.rand(1, 2, 8, 8, requires_grad=True)
     model(x)[0, :, 0, 0].sum().backward()
     assert (x.grad[0, :, 4:, 4:].abs().sum() > 0)  # the far corner influences pixel (0, 0)
@@ -95,9 +103,10 @@ def test_fcn_width_for_matches_the_preset_within_15_percent():
 @pytest.mark.parametrize("name, kwargs, message", [
     ("reseg", dict(hidden_sizes=[8, 8], patches=[2]), r"patches must have 2 entries \(one per encoder layer\)"),
     ("reseg", dict(hidden_sizes=[]), "hidden_sizes must be a non-empty list of positive ints"),
-    ("reseg", dict(in_channels=0), "in_channels must be a positive int, got 0"),
+    ("reseg", dict(in_channels=0), "in_channels must be an int >= 1, got 0"),
     ("reseg", dict(dropout=1.0), r"dropout must be in \[0, 1\)"),
-    ("fcn_segmenter", dict(width=0), "width must be a positive int, got 0"),
+    ("reseg", dict(stem_channels=0), "stem_channels must be an int >= 1, got 0"),
+    ("fcn_segmenter", dict(width=0), "width must be an int >= 1, got 0"),
 ])
 def test_constructor_errors(name, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -106,7 +115,7 @@ def test_constructor_errors(name, kwargs, message):
 
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_input_errors(name):
-    model = create_model(name, **SMALL[name])
+    model = _make(name)
     with pytest.raises(ValueError, match=r"x must be \(B, C=2, H, W\), got shape \(1, 3, 8, 8\)"):
         model(torch.rand(1, 3, 8, 8))
     with pytest.raises(ValueError, match=r"image size 8x6 \(HxW\) must be a multiple of 4"):

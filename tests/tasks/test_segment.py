@@ -148,6 +148,17 @@ def test_weighted_run_records_its_weights(tmp_path):
     assert "class-weighted per-pixel cross-entropy (inverse_sqrt: background 0." in (tmp_path / "report.md").read_text()
 
 
+def test_monitor_miou_selects_the_epoch_with_the_best_validation_miou(tmp_path):
+    cfg = build(SegmentConfig, {**TINY, "baseline": None,
+                                "train": {**TINY["train"], "epochs": 4, "lr": 0.02, "monitor": "val_miou",
+                                          "early_stopping": None}})
+    metrics = train_segmenter(cfg, tmp_path)
+    history = json.loads((tmp_path / "history.json").read_text())
+    scores = [h["val_miou"] for h in history]
+    assert metrics["best_epoch"] == 1 + scores.index(max(scores))
+    assert metrics["val"]["miou"] == pytest.approx(max(scores))  # the kept weights score it again
+
+
 def test_model_size_must_divide_the_images(tmp_path):
     cfg = build(SegmentConfig, {**TINY, "data": {**TINY["data"], "size": 18},
                                 "model": {"name": "reseg", "hidden_sizes": [3, 3], "patches": [2, 4]},
@@ -158,13 +169,14 @@ def test_model_size_must_divide_the_images(tmp_path):
 
 @pytest.mark.slow
 def test_preset_meets_the_targets(tmp_path):
-    """The preset (seed 0, ~6 min CPU): ReSeg reaches the issue's mIoU >= 0.75. The issue's second target
-    (ReSeg >= the matched CNN) is NOT met: measured test mIoU on seeds 0/1/2 is ReSeg 0.866/0.872/0.854
-    vs CNN 0.908/0.902/0.906 (same recipe, class-weighted loss, 25 epochs), so the test asserts what holds
-    robustly: both models converge (>= 0.75) and ReSeg stays within 0.1 mIoU of the CNN."""
+    """The preset (seed 0, ~8 min CPU): ReSeg reaches the issue's mIoU >= 0.75. The issue's second target
+    (ReSeg >= the matched CNN) is NOT met on average: measured test mIoU on seeds 0/1/2 is ReSeg
+    0.910/0.905/0.917 vs CNN 0.903/0.923/0.929 (same recipe: class-weighted loss, up to 40 epochs, the
+    epoch with the best validation mIoU), so the test asserts what holds robustly: both models converge
+    (>= 0.75) and ReSeg stays within 0.05 mIoU of the CNN."""
     cfg = build(SegmentConfig, load_yaml(PRESET))
     metrics = train_segmenter(cfg, tmp_path)
     lstm, cnn = metrics["test"]["miou"], metrics["baselines"]["fcn_segmenter"]["test"]["miou"]
     assert lstm >= 0.75 and cnn >= 0.75
-    assert lstm >= cnn - 0.1
+    assert lstm >= cnn - 0.05
     assert abs(metrics["baselines"]["fcn_segmenter"]["parameter_ratio"] - 1) < 0.15

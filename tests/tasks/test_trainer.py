@@ -56,6 +56,12 @@ def test_monitor_accuracy_selects_by_accuracy():
     assert all(h["val_accuracy"] < best for h in res.history[: res.best_epoch - 1])
 
 
+def test_a_monitor_the_validation_does_not_report_is_an_error():
+    with pytest.raises(ValueError, match=r"train.monitor 'val_miou' is not reported by this task's validation; "
+                                         r"choose one of val_loss, val_accuracy"):
+        _run(TrainConfig(epochs=2, progress="off", monitor="val_miou"))
+
+
 def test_early_stopping_and_plateau():
     # lr so small nothing improves after the first epochs: the plateau halves lr, then we stop
     _, res = _run(TrainConfig(epochs=200, lr=1e-7, min_lr=1e-9, progress="off", early_stopping=3, plateau_patience=0,

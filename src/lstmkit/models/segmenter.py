@@ -5,14 +5,20 @@ Segmentation"): a stack of ReNet layers (Visin et al. 2015; :class:`lstmkit.nn.R
 each two bidirectional LSTM sweeps over a patch grid, so every position sees the whole image)
 encodes the image at 1/(p1*p2*...) resolution, and transposed convolutions with kernel = stride
 = each layer's patch size upsample back to full resolution, where a 1x1 convolution gives the
-per-pixel class logits. What we changed: ReSeg starts from VGG-16 features; here the ReNet
-layers read the pixels directly, and the input image is concatenated to the upsampled features
-before a 3x3 convolution (``input_skip``), so thin strokes keep full-resolution edges.
+per-pixel class logits. What we changed: ReSeg starts from pretrained VGG-16 features; here the
+ReNet layers read either the pixels (the default) or the output of a small convolutional stem
+trained with them (``stem_channels``), and the input image is concatenated to the upsampled
+features before a 3x3 convolution (``input_skip``), so thin strokes keep full-resolution edges.
 
 ``fcn_segmenter`` is the baseline: the same decoder and head over a convolutional encoder
 (two 3x3 convolutions + batch norm + ReLU per level, then 2x2 max pooling), sized by ``width``;
 :func:`fcn_width_for` picks the width whose parameter count is closest to a target (the ReSeg
 model's), so the comparison is at a matched size.
+
+``stem_channels`` gives ReSeg a convolutional front end as in the paper (which reads VGG-16
+features): one block of two 3x3 convolutions + batch norm + ReLU at full resolution, the same
+block the baseline's first level uses, before the first ReNet layer. With it, the ReNet layers
+read local stroke features instead of raw 2x2 pixel patches; the matched baseline grows with it.
 
 Both models own their loss (:meth:`loss`: per-pixel cross-entropy) and decoding (:meth:`predict`).
 Shapes: B batch, C image channels, H x W pixels, K classes, F features.
@@ -27,21 +33,16 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..nn import ReNetLayer
+from ..checks import check_int
 from .registry import register_model
 
 __all__ = ["ReSeg", "FCNSegmenter", "fcn_width_for", "count_parameters"]
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
 def _int_list(name: str, values, length: int | None = None) -> list[int]:
     if isinstance(values, int) or not isinstance(values, (list, tuple)) or not values:
         raise ValueError(f"{name} must be a non-empty list of positive ints, got {values!r}")
-    out = [_positive_int(f"{name}[{i}]", v) for i, v in enumerate(values)]
+    out = [check_int(f"{name}[{i}]", v) for i, v in enumerate(values)]
     if length is not None and len(out) != length:
         raise ValueError(f"{name} must have {length} entries (one per encoder layer), got {len(out)}")
     return out
@@ -101,21 +102,32 @@ class _Segmenter(nn.Module):
         return self(x).argmax(dim=1)
 
 
+def _conv_block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
 class ReSeg(_Segmenter):
     """ReNet layers (patch p_i, hidden N_i per direction) -> transposed convolutions -> logits."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 11, hidden_sizes: Sequence[int] = (32, 32),
                  patches: Sequence[int] = (2, 2), decoder_channels: int = 32, input_skip: bool = True,
-                 first: str = "vertical", dropout: float = 0.0, norm: bool = False) -> None:
+                 first: str = "vertical", dropout: float = 0.0, norm: bool = False,
+                 stem_channels: int | None = None) -> None:
         super().__init__()
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.num_classes = _positive_int("num_classes", num_classes)
+        self.in_channels = check_int("in_channels", in_channels)
+        self.num_classes = check_int("num_classes", num_classes)
         hidden = _int_list("hidden_sizes", hidden_sizes)
         patch = _int_list("patches", patches, len(hidden))
         if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.stride = 1
-        layers, norms, width = [], [], in_channels
+        width = in_channels
+        self.stem = nn.Identity()
+        if stem_channels is not None:
+            width = check_int("stem_channels", stem_channels)
+            self.stem = _conv_block(in_channels, width)
+        layers, norms = [], []
         for h, p in zip(hidden, patch):
             layers.append(ReNetLayer(width, h, patch=p, first=first))
             norms.append(nn.BatchNorm2d(2 * h) if norm else nn.Identity())
@@ -123,17 +135,13 @@ class ReSeg(_Segmenter):
         self.encoder = nn.ModuleList(layers)
         self.norms = nn.ModuleList(norms)
         self.dropout = nn.Dropout(dropout)
-        self._build_decoder(patch, width, _positive_int("decoder_channels", decoder_channels), input_skip)
+        self._build_decoder(patch, width, check_int("decoder_channels", decoder_channels), input_skip)
 
     def encode(self, x: Tensor) -> Tensor:
+        x = self.stem(x)  # -> (B, S, H, W) with stem_channels S, else unchanged
         for layer, norm in zip(self.encoder, self.norms):
             x = norm(layer(x))  # -> (B, 2N_i, H_i / p_i, W_i / p_i)
         return self.dropout(x)
-
-
-def _conv_block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class FCNSegmenter(_Segmenter):
@@ -142,9 +150,9 @@ class FCNSegmenter(_Segmenter):
     def __init__(self, in_channels: int = 1, num_classes: int = 11, width: int = 32, levels: int = 3,
                  decoder_channels: int = 32, input_skip: bool = True) -> None:
         super().__init__()
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.num_classes = _positive_int("num_classes", num_classes)
-        width, levels = _positive_int("width", width), _positive_int("levels", levels)
+        self.in_channels = check_int("in_channels", in_channels)
+        self.num_classes = check_int("num_classes", num_classes)
+        width, levels = check_int("width", width), check_int("levels", levels)
         widths = [width * min(2 ** i, 4) for i in range(levels)]
         blocks, cin = [], in_channels
         for i, w in enumerate(widths):
@@ -154,7 +162,7 @@ class FCNSegmenter(_Segmenter):
             cin = w
         self.encoder = nn.Sequential(*blocks)
         self.stride = 2 ** (levels - 1)
-        self._build_decoder([2] * (levels - 1), cin, _positive_int("decoder_channels", decoder_channels),
+        self._build_decoder([2] * (levels - 1), cin, check_int("decoder_channels", decoder_channels),
                             input_skip)
 
     def encode(self, x: Tensor) -> Tensor:
@@ -164,7 +172,7 @@ class FCNSegmenter(_Segmenter):
 def fcn_width_for(parameters: int, **kwargs) -> int:
     """The ``width`` of :class:`FCNSegmenter` (other arguments in ``kwargs``) whose parameter
     count is closest to ``parameters``."""
-    _positive_int("parameters", parameters)
+    check_int("parameters", parameters)
     best, best_gap = 1, None
     for width in range(1, 257):
         gap = abs(count_parameters(FCNSegmenter(width=width, **kwargs)) - parameters)

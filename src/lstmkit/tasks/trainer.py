@@ -81,9 +81,13 @@ def _positive(name: str, value, kind=int, allow_zero: bool = False) -> None:
         raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} {kind.__name__}, got {value!r}")
 
 
+MONITORS = ("val_loss", "val_accuracy", "val_macro_f1", "val_miou")  # val_loss is minimised, the others maximised
+
+
 @dataclass
 class TrainConfig:
-    """How a model is trained; every field validated on construction."""
+    """How a model is trained; every field validated on construction. ``monitor`` must be a
+    metric the task's validation reports (``fit`` raises on the first epoch otherwise)."""
 
     epochs: int = 100
     batch_size: int = 64
@@ -94,7 +98,7 @@ class TrainConfig:
     plateau_patience: int = 10
     min_lr: float = 1e-5
     early_stopping: int | None = 30  # epochs without improvement of `monitor`; None: off
-    monitor: Literal["val_loss", "val_accuracy", "val_macro_f1"] = "val_loss"
+    monitor: Literal["val_loss", "val_accuracy", "val_macro_f1", "val_miou"] = "val_loss"  # val_miou: segmentation
     val_fraction: float = 0.2  # carved (stratified) from the training data
     seed: int = 0
     deterministic: bool = False  # torch.use_deterministic_algorithms during fit
@@ -126,8 +130,8 @@ class TrainConfig:
             raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
         if self.early_stopping is not None:
             _positive("early_stopping", self.early_stopping)
-        if self.monitor not in ("val_loss", "val_accuracy", "val_macro_f1"):
-            raise ValueError(f"monitor must be one of 'val_loss', 'val_accuracy', 'val_macro_f1', got {self.monitor!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {', '.join(map(repr, MONITORS))}, got {self.monitor!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
         if self.progress not in ("auto", "bar", "log", "off"):
@@ -527,6 +531,9 @@ def fit(
                     callback(epoch, row)
                 if not replay:
                     plateau.step(metrics["loss"])
+                if config.monitor not in row and not replay:
+                    raise ValueError(f"train.monitor {config.monitor!r} is not reported by this task's validation; "
+                                     f"choose one of {', '.join(k for k in row if k.startswith('val_'))}")
                 value = row.get(config.monitor, math.nan)
                 if replay:
                     result.best_epoch, result.best = epoch, dict(metrics)
