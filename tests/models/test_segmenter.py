@@ -87,6 +87,14 @@ def test_reseg_sees_the_whole_image(name):
     assert (x.grad[0, :, 4:, 4:].abs().sum() > 0)  # the far corner influences pixel (0, 0)
 
 
+def test_reseg_passes_lstm_variants_to_every_sweep():
+    model = ReSeg(hidden_sizes=[4, 4], patches=[2, 2], variants={"forget_bias": 1.0, "layer_norm": True})
+    lstms = [layer.sweep1 for layer in model.encoder] + [layer.sweep2 for layer in model.encoder]
+    assert all(m.variant.forget_bias == 1.0 and m.variant.layer_norm for m in lstms)
+    with pytest.raises(ValueError, match="unknown LSTM variant 'forget_gate'; did you mean 'forget_bias'"):
+        ReSeg(variants={"forget_gate": 1.0})
+
+
 def test_fcn_width_for_matches_the_preset_within_15_percent():
     cfg = load_yaml(PRESET)
     spec = {k: v for k, v in cfg["model"].items() if k != "name"}

@@ -19,6 +19,8 @@ model's), so the comparison is at a matched size.
 features): one block of two 3x3 convolutions + batch norm + ReLU at full resolution, the same
 block the baseline's first level uses, before the first ReNet layer. With it, the ReNet layers
 read local stroke features instead of raw 2x2 pixel patches; the matched baseline grows with it.
+``variants`` (a mapping, as in every lstmkit model) gives the sweeps' LSTMs lstmkit's variants,
+e.g. ``{"forget_bias": 1.0}``.
 
 Both models own their loss (:meth:`loss`: per-pixel cross-entropy) and decoding (:meth:`predict`).
 Shapes: B batch, C image channels, H x W pixels, K classes, F features.
@@ -32,7 +34,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..nn import ReNetLayer
+from ..nn import ReNetLayer, parse_variants
 from ..checks import check_int
 from .registry import register_model
 
@@ -113,7 +115,7 @@ class ReSeg(_Segmenter):
     def __init__(self, in_channels: int = 1, num_classes: int = 11, hidden_sizes: Sequence[int] = (32, 32),
                  patches: Sequence[int] = (2, 2), decoder_channels: int = 32, input_skip: bool = True,
                  first: str = "vertical", dropout: float = 0.0, norm: bool = False,
-                 stem_channels: int | None = None) -> None:
+                 stem_channels: int | None = None, variants: dict | None = None) -> None:
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels)
         self.num_classes = check_int("num_classes", num_classes)
@@ -127,9 +129,10 @@ class ReSeg(_Segmenter):
         if stem_channels is not None:
             width = check_int("stem_channels", stem_channels)
             self.stem = _conv_block(in_channels, width)
+        lstm_kwargs = parse_variants(variants).to_dict()  # lstmkit LSTM variants of every sweep
         layers, norms = [], []
         for h, p in zip(hidden, patch):
-            layers.append(ReNetLayer(width, h, patch=p, first=first))
+            layers.append(ReNetLayer(width, h, patch=p, first=first, **lstm_kwargs))
             norms.append(nn.BatchNorm2d(2 * h) if norm else nn.Identity())
             width, self.stride = 2 * h, self.stride * p
         self.encoder = nn.ModuleList(layers)
