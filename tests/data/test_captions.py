@@ -83,7 +83,7 @@ def test_scenes_are_reproducible_and_respect_max_digits():
 
 
 def test_scene_errors_name_the_argument():
-    with pytest.raises(ValueError, match="n must be a positive int"):
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
         caption_scenes(0)
     with pytest.raises(ValueError, match="max_digits must be 1, 2 or 3"):
         caption_scenes(5, max_digits=4)

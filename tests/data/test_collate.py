@@ -46,7 +46,7 @@ def test_bucket_sampler_groups_by_length_and_covers_every_index():
 
 
 def test_bucket_sampler_errors():
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
         LengthBucketSampler([1, 2], 0)
     with pytest.raises(ValueError, match="lengths must be a non-empty 1-D"):
         LengthBucketSampler([], 4)

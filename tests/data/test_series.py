@@ -84,5 +84,5 @@ def test_sliding_windows():
     assert x[:, 0, 0].tolist() == [0, 3]
     with pytest.raises(ValueError, match="shorter than input_length \\+ horizon = 12"):
         sliding_windows(v, 8, 4)
-    with pytest.raises(ValueError, match="horizon must be a positive int"):
+    with pytest.raises(ValueError, match="horizon must be an int >= 1, got 0"):
         sliding_windows(v, 4, 0)

@@ -42,9 +42,9 @@ def test_future_times_from_one_time_uses_the_given_step():
 
 
 @pytest.mark.parametrize("times, step, horizon, match", [
-    (np.array([1, 2]), "1", 0, r"horizon must be a positive int, got 0"),
-    (np.array([1, 2]), "1", True, r"horizon must be a positive int, got True"),
-    (np.array([1, 2]), "1", 1.0, r"horizon must be a positive int, got 1.0"),
+    (np.array([1, 2]), "1", 0, r"horizon must be an int >= 1, got 0"),
+    (np.array([1, 2]), "1", True, r"horizon must be an int >= 1, got True"),
+    (np.array([1, 2]), "1", 1.0, r"horizon must be an int >= 1, got 1.0"),
     (np.array([1, 3]), "1", 1, r"step '1' does not match the times, which step by '2'"),
     (_days("2000-01-01", "2000-02-01"), "31D", 1, r"step '31D' does not match the times, which step by '1M'"),
     (np.array([1, 2]), "1M", 1, r"step '1M' does not suit int64 times; valid: \"k\" \(k integer steps\)"),

@@ -41,9 +41,9 @@ def test_owa_of_naive2_is_one_and_intervals():
     (lambda: mape([0, 1], [1, 1]), "MAPE is undefined when an actual value is 0"),
     (lambda: mase([1, 2], [1, 2], insample=[3, 3, 3]), "constant at lag 1"),
     (lambda: mase([1, 2], [1, 2], insample=[1, 2], m=2), "needs more than 2"),
-    (lambda: mase([1, 2], [1, 2], insample=[1, 2, 3], m=0), "positive int"),
+    (lambda: mase([1, 2], [1, 2], insample=[1, 2, 3], m=0), r"m \(seasonal period\) must be an int >= 1, got 0"),
     (lambda: coverage([1], [2], [1]), "lower <= upper"),
-    (lambda: naive([1.0], 0), "positive int"),
+    (lambda: naive([1.0], 0), "horizon h must be an int >= 1, got 0"),
     (lambda: seasonal_naive([1.0, 2.0], 3, m=4), "at least 4"),
     (lambda: seasonal_indices([1.0, -1.0, 2.0, 3.0], 2), "positive series"),
 ])

@@ -172,7 +172,7 @@ def test_can_overfit_a_tiny_batch():
 
 
 def test_errors_name_the_argument():
-    with pytest.raises(ValueError, match="vocab_size must be a positive int"):
+    with pytest.raises(ValueError, match="vocab_size must be an int >= 1, got 0"):
         AttentionCaptioner(vocab_size=0)
     with pytest.raises(ValueError, match=r"end_id must be an int in \[0, vocab_size=5\)"):
         AttentionCaptioner(vocab_size=5, end_id=7)
@@ -190,7 +190,7 @@ def test_errors_name_the_argument():
         model.loss(images, tokens, torch.tensor([6, 1, 2]))
     with pytest.raises(ValueError, match="at least 4x4 pixels for 2 encoder blocks"):
         model.greedy(torch.rand(1, 1, 3, 16))
-    with pytest.raises(ValueError, match="beam must be a positive int"):
+    with pytest.raises(ValueError, match="beam must be an int >= 1, got 0"):
         model.beam_search(images, beam=0)
-    with pytest.raises(ValueError, match="max_len must be a positive int"):
+    with pytest.raises(ValueError, match="max_len must be an int >= 1, got 0"):
         model.greedy(images, max_len=0)

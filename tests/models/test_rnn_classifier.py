@@ -52,7 +52,7 @@ def test_overfits_one_tiny_batch():
         (dict(num_classes=1), "num_classes must be an int >= 2"),
         (dict(variants={"peepole": True}), "did you mean 'peephole'"),
         (dict(cell="gru", variants={"peephole": True}), "variants apply to cell='lstm' only"),
-        (dict(hidden_size=0), "hidden_size must be a positive int"),
+        (dict(hidden_size=0), "hidden_size must be an int >= 1, got 0"),
     ],
 )
 def test_config_errors(kw, match):

@@ -91,15 +91,15 @@ def test_learned_positions_cover_max_length():
 @pytest.mark.parametrize(
     "cls,kw,match",
     [
-        (TCNClassifierConfig, dict(channels=0), "channels must be a positive int"),
+        (TCNClassifierConfig, dict(channels=0), "channels must be an int >= 1, got 0"),
         (TCNClassifierConfig, dict(kernel_size=1), "kernel_size must be an int >= 2"),
         (TCNClassifierConfig, dict(pooling="avg"), "pooling must be one of"),
         (TCNClassifierConfig, dict(dropout=1.0), r"dropout must be in \[0, 1\)"),
         (TCNClassifierConfig, dict(num_classes=1), "num_classes must be an int >= 2"),
         (TransformerClassifierConfig, dict(d_model=10, num_heads=4), "d_model must be a multiple of num_heads"),
         (TransformerClassifierConfig, dict(positions="rotary"), "positions must be one of"),
-        (TransformerClassifierConfig, dict(dim_feedforward=0), "dim_feedforward must be None or a positive int"),
-        (TransformerClassifierConfig, dict(num_layers=0), "num_layers must be a positive int"),
+        (TransformerClassifierConfig, dict(dim_feedforward=0), "dim_feedforward must be an int >= 1, got 0"),
+        (TransformerClassifierConfig, dict(num_layers=0), "num_layers must be an int >= 1, got 0"),
     ],
 )
 def test_config_errors(cls, kw, match):

@@ -98,7 +98,7 @@ def test_bce_is_the_default_loss_and_mse_is_a_choice():
     ({"hidden_channels": []}, "hidden_channels must be a non-empty list of positive ints"),
     ({"loss": "l1"}, "loss must be 'bce' or 'mse'"),
     ({"peephole": "cell"}, "peephole must be one of 'none', 'channel', 'pixel'"),
-    ({"kernel_size": 0}, "kernel_size must be a positive int"),
+    ({"kernel_size": 0}, "kernel_size must be an int >= 1, got 0"),
     ({"kernel_size": 2}, "kernel_size must be odd"),
 ])
 def test_config_errors(kwargs, match):

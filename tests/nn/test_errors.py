@@ -68,9 +68,9 @@ def test_proj_size_must_be_below_hidden_size(proj):
 @pytest.mark.parametrize(
     "kwargs,exc,match",
     [
-        (dict(input_size=0, hidden_size=3), ValueError, "input_size must be positive"),
-        (dict(input_size=3, hidden_size=2.5), TypeError, "hidden_size must be an int"),
-        (dict(input_size=3, hidden_size=4, num_layers=0), ValueError, "num_layers must be positive"),
+        (dict(input_size=0, hidden_size=3), ValueError, "input_size must be an int >= 1, got 0"),
+        (dict(input_size=3, hidden_size=2.5), ValueError, "hidden_size must be an int >= 1, got 2.5"),
+        (dict(input_size=3, hidden_size=4, num_layers=0), ValueError, "num_layers must be an int >= 1, got 0"),
         (dict(input_size=3, hidden_size=4, dropout=1.5), ValueError, r"dropout must be a float in \[0, 1\]"),
         (dict(input_size=3, hidden_size=4, implementation="cuda"), ValueError, "implementation must be one of"),
         (dict(input_size=3, hidden_size=4, zoneout=2.0), ValueError, "zoneout must be in"),

@@ -240,7 +240,7 @@ def test_bad_models_and_arguments():
         LSTMStream(nn.GRU(5, 7))
     with pytest.raises(ValueError, match="backend must be one of"):
         LSTMStream(LSTM(5, 7), backend="onnx")
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
         LSTMStream(LSTM(5, 7), batch_size=0)
     with pytest.raises(ValueError, match=r"backend='c' cannot run this model \(dtype torch.float16"):
         LSTMStream(LSTM(5, 7, dtype=torch.float16), backend="c")

@@ -109,7 +109,7 @@ def test_config_errors_name_the_field(tmp_path):
         _config(["data.source=flickr8k"])
     with pytest.raises(ValueError, match=r"data.canvas must be \[height, width\]"):
         _config(["data.canvas=[40]"])
-    with pytest.raises(ValueError, match="evaluate.beam must be a positive int"):
+    with pytest.raises(ValueError, match="evaluate.beam must be an int >= 1, got 0"):
         _config(["evaluate.beam=0"])
     with pytest.raises(ValueError, match="train.monitor must be 'val_loss' for captioning"):
         _config(["train.monitor=val_accuracy"])

@@ -41,7 +41,7 @@ def test_values_are_validated_where_they_are_set():
         TrainConfig(lr=0)
     with pytest.raises(ValueError, match="monitor must be one of"):
         TrainConfig(monitor="accuracy")
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 1.5"):
         TrainConfig(batch_size=1.5)
     with pytest.raises(ValueError, match="device must be"):
         TrainConfig(device="tpu")

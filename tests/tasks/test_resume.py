@@ -233,7 +233,7 @@ def test_mismatched_checkpoint_is_refused(tmp_path):
 
 def test_checkpoint_options_are_validated():
     for bad in (0, -1, 1.5, True, None):
-        with pytest.raises(ValueError, match="checkpoint_every must be a positive int"):
+        with pytest.raises(ValueError, match=f"checkpoint_every must be an int >= 1, got {bad!r}"):
             TrainConfig(checkpoint_every=bad)
     assert TrainConfig(checkpoint_every=5).checkpoint_every == 5
     with pytest.raises(ValueError, match="resume=True needs the checkpoint_dir"):

@@ -97,7 +97,7 @@ def test_frame_metrics_and_copy_last():
     ("data", "glyph_size", 80, "data.glyph_size=80 does not fit on a data.size=64 canvas"),
     ("data", "train_clips", 1, "data.train_clips must be >= 2"),
     ("data", "strips", 9, r"data.strips must be an int in \[0, data.test_clips\]"),
-    ("data", "input_frames", 0, "data.input_frames must be a positive int"),
+    ("data", "input_frames", 0, "data.input_frames must be an int >= 1, got 0"),
     ("model", "frame_size", 32, "model.frame_size=32 but the data sets it to 64; remove it"),
     (None, "task", "classify", "task must be 'video' here"),
 ])

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checks import check_int
 from ..nn import LSTM
 from .common import machine_info, markdown_table, show, write_outputs
 
@@ -45,11 +46,8 @@ class LatencyConfig:
 
     def __post_init__(self) -> None:
         for name in ("input_size", "hidden_size", "num_layers", "steps", "blocks"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
-            raise ValueError(f"warmup must be an int >= 0, got {self.warmup!r}")
+            check_int(name, getattr(self, name))
+        check_int("warmup", self.warmup, minimum=0)
 
 
 def _per_step_us(step: Callable[[int], object], cfg: LatencyConfig) -> float:

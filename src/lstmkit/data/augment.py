@@ -49,6 +49,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from ..checks import check_int
+
 __all__ = ["jitter", "scaling", "magnitude_warp", "time_warp", "window_slice", "window_warp", "random_crop",
            "horizontal_flip", "Augment", "AugmentedBatches", "epoch_generator", "register_augmentation",
            "list_augmentations"]
@@ -67,11 +69,7 @@ def _number(ok: Callable[[float], bool], what: str) -> Callable[[str, Any], floa
 
 
 def _count(low: int) -> Callable[[str, Any], int]:
-    def check(name: str, v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
-        return int(v)
-    return check
+    return lambda name, v: check_int(name, v, minimum=low)
 
 
 def _flag(name: str, v: Any) -> bool:

@@ -25,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 
+from ..checks import check_int
 from .images import load_glyphs
 from .preprocess import stratified_split
 
@@ -75,8 +76,8 @@ def load_binary_images(name: Literal["digits", "mnist"] = "digits", path: str | 
                          f"got name={name!r}, path={path!r}")
     if not (isinstance(val_fraction, float) and 0 < val_fraction < 1):
         raise ValueError(f"val_fraction must be a float in (0, 1), got {val_fraction!r}")
-    if max_train is not None and (isinstance(max_train, bool) or not isinstance(max_train, int) or max_train < 10):
-        raise ValueError(f"max_train must be an int >= 10 or None, got {max_train!r}")
+    if max_train is not None:
+        max_train = check_int("max_train", max_train, minimum=10)
     size = 8 if name == "digits" else 28
     train, test = load_glyphs("train", size, mnist=path), load_glyphs("test", size, mnist=path)
     x, y = binarize(train.images, threshold), train.labels

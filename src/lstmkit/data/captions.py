@@ -33,6 +33,7 @@ from typing import ClassVar, Literal, NamedTuple, Sequence
 
 import numpy as np
 
+from ..checks import check_int
 from .images import load_glyphs, read_image, resize
 from .text import Vocabulary, tokenize
 
@@ -106,14 +107,12 @@ def caption_scenes(n: int, seed: int = 0, split: Literal["train", "test"] = "tra
     ``max_digits``) are drawn with fixed weights; digits in a row share a baseline up to
     ``jitter`` pixels, digits in a column a left edge up to ``jitter``. Same arguments, same scenes.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    n = check_int("n", n)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if max_digits not in (1, 2, 3):
         raise ValueError(f"max_digits must be 1, 2 or 3, got {max_digits!r}")
-    if isinstance(jitter, bool) or not isinstance(jitter, int) or jitter < 0:
-        raise ValueError(f"jitter must be an int >= 0, got {jitter!r}")
+    jitter = check_int("jitter", jitter, minimum=0)
     if not (isinstance(canvas, (tuple, list)) and len(canvas) == 2 and all(isinstance(v, int) for v in canvas)):
         raise ValueError(f"canvas must be (height, width) in pixels, got {canvas!r}")
     height, width = canvas
@@ -216,8 +215,8 @@ def load_flickr8k(directory: str | os.PathLike, split: Literal["all", "train", "
         raise FileNotFoundError(f"Flickr8k directory {str(directory)!r} does not exist")
     if split not in ("all", *_SPLIT_FILES):
         raise ValueError(f"split must be one of all, train, dev, test; got {split!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit must be None or a positive int, got {limit!r}")
+    if limit is not None:
+        limit = check_int("limit", limit)
     token_path = Path(captions_file) if captions_file is not None else _find_first(d, _TOKEN_FILES, "captions file",
                                                                                      False)
     captions = read_caption_file(token_path)

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..checks import check_int
+
 __all__ = ["pad_sequences", "LengthBucketSampler", "SequenceBatches", "TensorBatches"]
 
 
@@ -104,10 +106,7 @@ class LengthBucketSampler(torch.utils.data.Sampler[list[int]]):
             raise ValueError(f"lengths must be a non-empty 1-D sequence, got shape {lengths.shape}")
         if lengths.dtype.kind not in "iu":
             raise ValueError(f"lengths must be integers, got dtype {lengths.dtype}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+        batch_size, seed = check_int("batch_size", batch_size), check_int("seed", seed, minimum=0)
         self.lengths, self.batch_size, self.shuffle, self.drop_last = lengths, batch_size, shuffle, drop_last
         self.seed, self.epoch = seed, 0
 
@@ -197,8 +196,7 @@ class TensorBatches:
             raise ValueError("tensors must be a non-empty sequence of arrays or tensors with a first (batch) dimension")
         if len({len(t) for t in ts}) != 1 or len(ts[0]) == 0:
             raise ValueError(f"tensors must share one non-zero first dimension, got {[tuple(t.shape) for t in ts]}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        batch_size = check_int("batch_size", batch_size)
         self.tensors, self.batch_size, self.shuffle, self.seed = ts, batch_size, bool(shuffle), seed
 
     def __len__(self) -> int:

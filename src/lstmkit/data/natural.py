@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..checks import check_int
 from ..nn.names import unknown_name
 
 __all__ = ["TRAIN_IMAGES", "TEST_IMAGES", "list_natural_images", "load_natural", "natural_split", "luminance",
@@ -118,8 +119,7 @@ def crop_to_multiple(image: np.ndarray, scale: int) -> np.ndarray:
 
 def downscale(hr: np.ndarray, scale: int) -> np.ndarray:
     """(H, W) or (H, W, C) with H, W multiples of ``scale`` -> (H/s, W/s[, C]) antialiased bicubic, in [0, 1]."""
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"scale must be a positive int, got {scale!r}")
+    scale = check_int("scale", scale)
     a = np.asarray(hr, dtype=np.float32)
     if a.ndim not in (2, 3) or a.shape[0] % scale or a.shape[1] % scale:
         raise ValueError(f"hr must be (H, W[, C]) with H and W multiples of {scale} (see crop_to_multiple), "
@@ -170,14 +170,12 @@ class PatchPairs:
 
     def __init__(self, images: list[np.ndarray], scale: int, patch: int, seed: int = 0, augment: bool = True,
                  min_std: float = 0.0, redraws: int = 10) -> None:
-        if isinstance(patch, bool) or not isinstance(patch, int) or patch < 2:
-            raise ValueError(f"patch must be an int >= 2 (LR pixels), got {patch!r}")
+        patch = check_int("patch", patch, minimum=2)  # LR pixels
         if not images:
             raise ValueError("images is empty: no image to cut patches from")
         if not (isinstance(min_std, (int, float)) and not isinstance(min_std, bool) and 0 <= min_std < 0.5):
             raise ValueError(f"min_std must be a number in [0, 0.5), got {min_std!r}")
-        if isinstance(redraws, bool) or not isinstance(redraws, int) or redraws < 0:
-            raise ValueError(f"redraws must be an int >= 0, got {redraws!r}")
+        redraws = check_int("redraws", redraws, minimum=0)
         self.scale, self.patch, self.seed, self.augment = scale, patch, seed, augment
         self.min_std, self.redraws = float(min_std), redraws
         self.hr, self.lr = [], []

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..checks import check_int
+
 __all__ = ["LabelMap", "Standardizer", "stratified_split"]
 
 
@@ -182,8 +184,7 @@ def stratified_split(labels: Sequence[Any], fraction: float, seed: int = 0) -> t
     of every class with two or more members); sorted within each part."""
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    seed = check_int("seed", seed, minimum=0)
     labels = _label_array(labels)
     if labels.size < 2:
         raise ValueError(f"need at least 2 samples to split, got {labels.size}")

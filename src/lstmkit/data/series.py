@@ -38,6 +38,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from ..checks import check_int
 from .files import _text_lines
 
 __all__ = ["Series", "load_series", "list_series", "load_series_csv", "load_series_long", "load_tsf", "fill_gaps",
@@ -201,9 +202,7 @@ def future_times(times: np.ndarray, step: str, horizon: int) -> np.ndarray:
     datetime64[D] (or the finer unit of ``times``, e.g. datetime64[s]). ``step`` is
     a :class:`Series` ``step`` and must match the spacing of ``times`` when T >= 2, so
     ``Series(v, np.concatenate([times, future_times(times, step, h)]))`` keeps that step."""
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"horizon must be a positive int, got {horizon!r}")
-    return _times_after(np.asarray(times), step, int(horizon), "future_times")
+    return _times_after(np.asarray(times), step, check_int("horizon", horizon), "future_times")
 
 
 # Calendar features: name -> period, in units of the 0-based index below. An ISO year has 52 or
@@ -469,9 +468,8 @@ def sliding_windows(values: np.ndarray, input_length: int, horizon: int, stride:
     values = np.asarray(values)
     if values.ndim == 1:
         values = values[:, None]
-    for nm, v in (("input_length", input_length), ("horizon", horizon), ("stride", stride)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{nm} must be a positive int, got {v!r}")
+    input_length, horizon = check_int("input_length", input_length), check_int("horizon", horizon)
+    stride = check_int("stride", stride)
     need = input_length + horizon
     if len(values) < need:
         raise ValueError(f"the series has {len(values)} steps, shorter than input_length + horizon = {need}")

@@ -34,6 +34,7 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
+from ..checks import check_int
 from .files import parse_labels
 
 __all__ = ["tokenize", "Vocabulary", "load_text_csv"]
@@ -93,11 +94,10 @@ class Vocabulary:
             raise TypeError("texts must be a sequence of str, got a single str")
         if len(texts) == 0:
             raise ValueError("texts is empty; fit needs at least one training text")
-        if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
-            raise ValueError(f"min_freq must be an int >= 1, got {min_freq!r}")
+        min_freq = check_int("min_freq", min_freq)
         n = len(cls.SPECIALS)
-        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= n):
-            raise ValueError(f"max_size must be None or an int >= {n + 1} ({n} specials and one token), got {max_size!r}")
+        if max_size is not None:  # the specials and at least one token
+            max_size = check_int("max_size", max_size, minimum=n + 1)
         counts: Counter[str] = Counter()
         for i, text in enumerate(texts):
             if not isinstance(text, str):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import check_int
+
 __all__ = ["naive", "seasonal_naive", "drift", "naive2", "seasonality_test", "seasonal_indices"]
 
 
@@ -22,8 +24,7 @@ def _history(x, h: int, need: int = 1) -> np.ndarray:
         raise ValueError("history must be a finite 1-D array")
     if len(x) < need:
         raise ValueError(f"history has {len(x)} values; this forecast needs at least {need}")
-    if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1:
-        raise ValueError(f"horizon h must be a positive int, got {h!r}")
+    check_int("horizon h", h)
     return x
 
 

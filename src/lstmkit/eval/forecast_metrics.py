@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import check_int
+
 __all__ = ["mae", "rmse", "mape", "smape", "mase", "owa", "coverage", "mean_width"]
 
 
@@ -60,8 +62,7 @@ def _scale(insample: np.ndarray, m: int) -> float:
     insample = np.asarray(insample, dtype=np.float64)
     if insample.ndim != 1 or not np.isfinite(insample).all():
         raise ValueError("insample must be a finite 1-D history")
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ValueError(f"m (seasonal period) must be a positive int, got {m!r}")
+    m = check_int("m (seasonal period)", m)
     if len(insample) <= m:
         raise ValueError(f"insample has {len(insample)} values; MASE with m={m} needs more than {m}")
     scale = np.abs(insample[m:] - insample[:-m]).mean()

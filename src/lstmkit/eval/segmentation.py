@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..checks import check_int
 from .images import image_grid, write_png
 from .metrics import confusion_matrix
 
@@ -98,8 +99,7 @@ def write_segmentation_overlays(path: str | os.PathLike, images, truth, predicti
     if truth.ndim != 3 or len(images) != len(truth) or len(truth) == 0:
         raise ValueError(f"images (N, C, H, W) and truth (N, H, W) must hold the same N >= 1 items, got "
                          f"{images.shape} and {truth.shape}")
-    if not (isinstance(scale, int) and scale >= 1):
-        raise ValueError(f"scale must be a positive int, got {scale!r}")
+    scale = check_int("scale", scale)
     tiles = []
     for i in range(len(truth)):
         rgb = _grey_rgb(images[i])

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_int
 from ..nn import LSTMCell
 from .registry import register_model
 
@@ -108,11 +109,10 @@ class AttentionCaptioner(nn.Module):
         super().__init__()
         for name, v in (("vocab_size", vocab_size), ("in_channels", in_channels), ("embed_size", embed_size),
                         ("hidden_size", hidden_size), ("attention_size", attention_size)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if (isinstance(channels, (str, bytes)) or not isinstance(channels, Sequence) or not channels
-                or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in channels)):
+            check_int(name, v)
+        if isinstance(channels, (str, bytes)) or not isinstance(channels, Sequence) or not channels:
             raise ValueError(f"channels must be a non-empty list of positive ints (one per encoder block), got {channels!r}")
+        channels = [check_int(f"channels[{i}]", c) for i, c in enumerate(channels)]
         if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if isinstance(alpha_c, bool) or not isinstance(alpha_c, (int, float)) or alpha_c < 0:
@@ -227,7 +227,7 @@ class AttentionCaptioner(nn.Module):
     @torch.no_grad()
     def greedy(self, images: Tensor, max_len: int = 20) -> Captions:
         """The most probable word at every step, until ``<end>`` or ``max_len`` words."""
-        _check_max_len(max_len)
+        max_len = check_int("max_len", max_len)
         features, projected, (gh, gw) = self.encode(images)
         b = features.shape[0]
         state = self.init_state(features)
@@ -261,9 +261,7 @@ class AttentionCaptioner(nn.Module):
         returns its best finished beam, or, when none finished within ``max_len`` words, its best
         unfinished beam (``ended`` False). ``beam=1`` is greedy decoding.
         """
-        _check_max_len(max_len)
-        if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
-            raise ValueError(f"beam must be a positive int, got {beam!r}")
+        max_len, beam = check_int("max_len", max_len), check_int("beam", beam)
         features, projected, (gh, gw) = self.encode(images)
         b, n_loc = features.shape[:2]
         k, device = beam, features.device
@@ -308,11 +306,6 @@ class AttentionCaptioner(nn.Module):
         width = int(length.max()) if b else 0
         return Captions(tokens[idx, best, :width], length, scores[idx, best], ended[idx, best],
                         alphas[idx, best, :width].reshape(b, width, gh, gw))
-
-
-def _check_max_len(max_len: int) -> None:
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"max_len must be a positive int, got {max_len!r}")
 
 
 @register_model("attention_captioner")

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_int
 from ..nn import LSTM, create_pool, parse_variants
 from ..nn.pooling import length_mask
 from .registry import register_model
@@ -79,11 +80,8 @@ class LSTMFCNConfig:
 
     def __post_init__(self) -> None:
         for name in ("input_size", "hidden_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
+            check_int(name, getattr(self, name))
+        check_int("num_classes", self.num_classes, minimum=2)
         if not 0.0 <= self.lstm_dropout < 1.0:
             raise ValueError(f"lstm_dropout must be in [0, 1), got {self.lstm_dropout}")
         self.filters, self.kernels = tuple(self.filters), tuple(self.kernels)

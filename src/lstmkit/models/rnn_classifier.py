@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..checks import check_int
 from ..nn import LSTM, create_pool, list_pools, parse_variants
 from .registry import register_model
 
@@ -41,20 +42,16 @@ class RNNClassifierConfig:
 
     def __post_init__(self) -> None:
         for name in ("input_size", "hidden_size", "num_layers"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
+            check_int(name, getattr(self, name))
+        check_int("num_classes", self.num_classes, minimum=2)
         if self.cell not in ("lstm", "gru", "rnn"):
             raise ValueError(f"cell must be one of 'lstm', 'gru', 'rnn', got {self.cell!r}")
         if self.pooling not in list_pools():
             raise ValueError(f"pooling must be one of {list_pools()}, got {self.pooling!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.vocab_size is not None and (isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int)
-                                            or self.vocab_size < 3):
-            raise ValueError(f"vocab_size must be None or an int >= 3 (pad, unk and a token), got {self.vocab_size!r}")
+        if self.vocab_size is not None:  # pad, unk and at least one token
+            check_int("vocab_size", self.vocab_size, minimum=3)
         parse_variants(self.variants)  # validates the names and values
         if self.variants and self.cell != "lstm":
             raise ValueError(f"variants apply to cell='lstm' only, got cell={self.cell!r} with {self.variants}")

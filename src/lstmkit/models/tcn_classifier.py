@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm as apply_weight_norm
 
+from ..checks import check_int
 from ..nn import create_pool, list_pools
 from .registry import register_model
 
@@ -75,13 +76,9 @@ class TCNClassifierConfig:
 
     def __post_init__(self) -> None:
         for name in ("input_size", "channels", "num_levels"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
-        if isinstance(self.kernel_size, bool) or not isinstance(self.kernel_size, int) or self.kernel_size < 2:
-            raise ValueError(f"kernel_size must be an int >= 2, got {self.kernel_size!r}")
+            check_int(name, getattr(self, name))
+        check_int("num_classes", self.num_classes, minimum=2)
+        check_int("kernel_size", self.kernel_size, minimum=2)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not isinstance(self.weight_norm, bool):

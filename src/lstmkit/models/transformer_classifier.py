@@ -23,6 +23,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_int
 from ..nn import create_pool
 from ..nn.pooling import length_mask
 from .registry import register_model
@@ -56,17 +57,13 @@ class TransformerClassifierConfig:
 
     def __post_init__(self) -> None:
         for name in ("input_size", "d_model", "num_heads", "num_layers", "max_length"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
+            check_int(name, getattr(self, name))
+        check_int("num_classes", self.num_classes, minimum=2)
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model must be a multiple of num_heads, got d_model={self.d_model}, "
                              f"num_heads={self.num_heads}")
-        if self.dim_feedforward is not None and (isinstance(self.dim_feedforward, bool)
-                                                 or not isinstance(self.dim_feedforward, int) or self.dim_feedforward < 1):
-            raise ValueError(f"dim_feedforward must be None or a positive int, got {self.dim_feedforward!r}")
+        if self.dim_feedforward is not None:
+            check_int("dim_feedforward", self.dim_feedforward)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.positions not in ("sinusoidal", "learned"):

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_int
 from ..nn.cell import LSTMState
 from ..nn.convlstm import ConvLSTM, Peephole
 from .registry import register_model
@@ -50,15 +51,12 @@ class ConvLSTMForecasterConfig:
 
     def __post_init__(self) -> None:
         for name in ("frame_size", "patch", "input_frames", "output_frames", "kernel_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+            check_int(name, getattr(self, name))
         if self.frame_size % self.patch:
             raise ValueError(f"frame_size={self.frame_size} must be a multiple of patch={self.patch}")
-        if (not isinstance(self.hidden_channels, (list, tuple)) or not self.hidden_channels
-                or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in self.hidden_channels)):
+        if not isinstance(self.hidden_channels, (list, tuple)) or not self.hidden_channels:
             raise ValueError(f"hidden_channels must be a non-empty list of positive ints, got {self.hidden_channels!r}")
-        self.hidden_channels = list(self.hidden_channels)
+        self.hidden_channels = [check_int(f"hidden_channels[{i}]", v) for i, v in enumerate(self.hidden_channels)]
         if self.peephole not in ("none", "channel", "pixel"):
             raise ValueError(f"peephole must be one of 'none', 'channel', 'pixel', got {self.peephole!r}")
         if self.loss not in ("bce", "mse"):

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_int
 from .variants import VariantConfig
 
 __all__ = ["LSTMState", "LSTMCell", "lstm_cell_step", "LN_EPS"]
@@ -174,8 +175,7 @@ class LSTMCell(nn.Module):
         zoneout: float | tuple[float, float] = 0.0,
     ) -> None:
         super().__init__()
-        _check_size("input_size", input_size)
-        _check_size("hidden_size", hidden_size)
+        input_size, hidden_size = check_int("input_size", input_size), check_int("hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bool(bias)
         self.variant = VariantConfig(peephole=peephole, layer_norm=layer_norm, forget_bias=forget_bias, zoneout=zoneout)
         if forget_bias is not None and not bias:
@@ -234,9 +234,3 @@ class LSTMCell(nn.Module):
             h1, c1 = h1.squeeze(0), c1.squeeze(0)
         return LSTMState(h1, c1)
 
-
-def _check_size(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")

@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from ..checks import check_int
 from .cell import (
     LN_EPS,
     LSTMState,
-    _check_size,
     add_variant_parameters,
     reset_lstm_parameters,
     variant_parameters,
@@ -95,9 +95,8 @@ class LSTM(nn.Module):
         implementation: Implementation = "auto",
     ) -> None:
         super().__init__()
-        _check_size("input_size", input_size)
-        _check_size("hidden_size", hidden_size)
-        _check_size("num_layers", num_layers)
+        input_size, hidden_size = check_int("input_size", input_size), check_int("hidden_size", hidden_size)
+        num_layers = check_int("num_layers", num_layers)
         if isinstance(proj_size, bool) or not isinstance(proj_size, int):
             raise TypeError(f"proj_size must be an int, got {type(proj_size).__name__}")
         if not 0 <= proj_size < hidden_size:

@@ -56,6 +56,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_int
 from .cell import LSTMState, lstm_cell_step, variant_parameters, zoneout_update
 from .lstm import LSTM
 
@@ -92,8 +93,7 @@ class LSTMStream:
         if lstm.bidirectional:
             raise ValueError("a bidirectional LSTM cannot stream: its backward direction reads the sequence from "
                              "its end; stream a unidirectional model")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        batch_size = check_int("batch_size", batch_size)
         if backend not in _BACKENDS:
             raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
         weight = lstm.weight_ih_l0

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.captions import CaptionVocab, caption_scenes, load_flickr8k
 from ..data.images import read_image, resize
@@ -74,9 +75,7 @@ class CaptionDataConfig:
         if self.source not in ("scenes", "flickr8k"):
             raise ValueError(f"data.source must be 'scenes' or 'flickr8k', got {self.source!r}")
         for name in ("n_train", "n_test", "glyph_size", "min_freq"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"data.{name} must be a positive int, got {v!r}")
+            check_int(f"data.{name}", getattr(self, name))
         for name in ("canvas", "image_size"):
             v = getattr(self, name)
             if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and x > 0 for x in v)):
@@ -98,13 +97,9 @@ class CaptionEvalConfig:
 
     def __post_init__(self) -> None:
         for name in ("beam", "max_len"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"evaluate.{name} must be a positive int, got {v!r}")
+            check_int(f"evaluate.{name}", getattr(self, name))
         for name in ("examples", "attention_images"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"evaluate.{name} must be an int >= 0, got {v!r}")
+            check_int(f"evaluate.{name}", getattr(self, name), minimum=0)
 
 
 @dataclass

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.clips import ClipSet, load_medmnist3d, motion_clips, shape_volumes
 from ..data.collate import TensorBatches
@@ -55,11 +56,6 @@ __all__ = ["ActionData", "ActionConfig", "VolumeData", "VolumeConfig", "train_ac
 log = logging.getLogger(__name__)
 
 BASELINE_DIR = "baseline"
-
-
-def _int_at_least(name: str, value, lo: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise ValueError(f"{name} must be an int >= {lo}, got {value!r}")
 
 
 def _noise(name: str, value) -> None:
@@ -89,16 +85,16 @@ class ActionData:
     mnist: str | None = None  # a directory with the MNIST IDX files; default: scikit-learn's digits
 
     def __post_init__(self) -> None:
-        _int_at_least("data.n_train", self.n_train, 16)
-        _int_at_least("data.n_test", self.n_test, 1)
-        _int_at_least("data.size", self.size, 8)
-        _int_at_least("data.glyph_size", self.glyph_size, 4)
+        check_int("data.n_train", self.n_train, 16)
+        check_int("data.n_test", self.n_test)
+        check_int("data.size", self.size, 8)
+        check_int("data.glyph_size", self.glyph_size, 4)
         if self.glyph_size > self.size:
             raise ValueError(f"data.glyph_size must be <= data.size={self.size}, got {self.glyph_size}")
-        _int_at_least("data.min_frames", self.min_frames, 2)
-        _int_at_least("data.max_frames", self.max_frames, self.min_frames)
+        check_int("data.min_frames", self.min_frames, 2)
+        check_int("data.max_frames", self.max_frames, self.min_frames)
         _noise("data.noise", self.noise)
-        _int_at_least("data.seed", self.seed, 0)
+        check_int("data.seed", self.seed, 0)
 
 
 @dataclass
@@ -129,12 +125,12 @@ class VolumeData:
     medmnist: str | None = None  # a MedMNIST-3D .npz: train on it (its val split validates) instead
 
     def __post_init__(self) -> None:
-        _int_at_least("data.n_train", self.n_train, 16)
-        _int_at_least("data.n_test", self.n_test, 1)
-        _int_at_least("data.size", self.size, 8)
-        _int_at_least("data.depth", self.depth, 4)
+        check_int("data.n_train", self.n_train, 16)
+        check_int("data.n_test", self.n_test)
+        check_int("data.size", self.size, 8)
+        check_int("data.depth", self.depth, 4)
         _noise("data.noise", self.noise)
-        _int_at_least("data.seed", self.seed, 0)
+        check_int("data.seed", self.seed, 0)
         if self.medmnist is not None and not isinstance(self.medmnist, str):
             raise ValueError(f"data.medmnist must be a path to a MedMNIST-3D .npz or null, got {self.medmnist!r}")
 

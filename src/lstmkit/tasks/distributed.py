@@ -32,6 +32,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from ..checks import check_int
+
 __all__ = ["STRATEGIES", "world", "launch", "init_from_env", "shard", "under_launcher"]
 
 log = logging.getLogger(__name__)
@@ -56,8 +58,7 @@ def under_launcher() -> bool:
 def launch(argv: Sequence[str], devices: int) -> int:
     """Run ``lstmkit <argv>`` in ``devices`` worker processes on this machine through torchrun;
     returns the launcher's exit code."""
-    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 2:
-        raise ValueError(f"devices must be an int >= 2 to launch workers, got {devices!r}")
+    devices = check_int("devices", devices, minimum=2)
     if torch.cuda.is_available() and torch.cuda.device_count() < devices:
         raise ValueError(f"--devices {devices} but only {torch.cuda.device_count()} CUDA device(s) are visible")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={devices}",

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..checks import check_int
 from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..data.collate import pad_sequences
 from ..data.series import (Series, _read_csv, calendar_features, fill_gaps, future_times, load_series,
@@ -87,9 +88,8 @@ class ForecastDataConfig:
             raise ValueError("data needs exactly one of 'name' (a named series) or 'path' (a CSV or .tsf file)")
         if (self.test_start is None) == (self.test_size is None):
             raise ValueError("data needs exactly one of 'test_start' (a time) or 'test_size' (steps per series)")
-        if self.test_size is not None and (isinstance(self.test_size, bool) or not isinstance(self.test_size, int)
-                                           or self.test_size < 1):
-            raise ValueError(f"data.test_size must be a positive int, got {self.test_size!r}")
+        if self.test_size is not None:
+            check_int("data.test_size", self.test_size)
         if self.path is not None and not str(self.path).endswith(".tsf") and not self.targets:
             raise ValueError("data.targets: name the target column(s) of the CSV")
         if self.gaps not in (None, "interpolate", "error"):
@@ -114,12 +114,9 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         for name in ("horizon", "season", "samples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"evaluate.{name} must be a positive int, got {v!r}")
-        if self.stride is not None and (isinstance(self.stride, bool) or not isinstance(self.stride, int)
-                                        or self.stride < 1):
-            raise ValueError(f"evaluate.stride must be a positive int or null, got {self.stride!r}")
+            check_int(f"evaluate.{name}", getattr(self, name))
+        if self.stride is not None:
+            check_int("evaluate.stride", self.stride)
         if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0 < self.level < 1:
             raise ValueError(f"evaluate.level must be in (0, 1), got {self.level!r}")
         for spec in self.baselines:
@@ -146,11 +143,9 @@ class ForecastConfig:
         for key in ("num_targets", "horizon", "past_covariates", "future_covariates"):
             if key in self.model:
                 raise ValueError(f"model.{key} is set from the data and evaluate.horizon; remove it")
-        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int) or self.ensemble < 1:
-            raise ValueError(f"ensemble must be a positive int, got {self.ensemble!r}")
-        if self.val_size is not None and (isinstance(self.val_size, bool) or not isinstance(self.val_size, int)
-                                          or self.val_size < 1):
-            raise ValueError(f"val_size must be a positive int or null, got {self.val_size!r}")
+        check_int("ensemble", self.ensemble)
+        if self.val_size is not None:
+            check_int("val_size", self.val_size)
         if self.train.checkpoint_every != 1:  # an ensemble with a refit stage has no resumable checkpoints
             raise ValueError(f"train.checkpoint_every applies to classification runs (checkpoints and --resume); "
                              f"forecasting does not checkpoint, got {self.train.checkpoint_every}")

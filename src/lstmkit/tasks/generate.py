@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.binary import BinaryImages, load_binary_images
 from ..data.collate import TensorBatches
@@ -70,9 +71,8 @@ class GenerateDataConfig:
                              f"got name={self.name!r}, path={self.path!r}")
         if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or not 0 < self.threshold <= 1:
             raise ValueError(f"data.threshold must be a number in (0, 1], got {self.threshold!r}")
-        if self.max_train is not None and (isinstance(self.max_train, bool) or not isinstance(self.max_train, int)
-                                           or self.max_train < 10):
-            raise ValueError(f"data.max_train must be an int >= 10 or null, got {self.max_train!r}")
+        if self.max_train is not None:
+            check_int("data.max_train", self.max_train, minimum=10)
 
 
 def _default_baselines() -> list[dict[str, Any]]:
@@ -110,8 +110,7 @@ class GenerateConfig:
                 raise ValueError(f"baselines[{i}]: label {label!r} must be a distinct non-empty name without '/'; "
                                  "give two baselines of the same model different 'label's")
             seen.add(label)
-        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or not 1 <= self.samples <= 1024:
-            raise ValueError(f"samples must be an int in [1, 1024], got {self.samples!r}")
+        check_int("samples", self.samples, maximum=1024)
 
 
 # ------------------------------------------------------------------------------ training
@@ -278,8 +277,7 @@ def load_generator(directory: str | os.PathLike, device: str = "cpu") -> nn.Modu
 
 def sample_from_run(directory: str | os.PathLike, n: int = 64, seed: int = 0, device: str = "cpu") -> np.ndarray:
     """``n`` samples (n, H, W) uint8 in {0, 1} from a run's model, reproducible from ``seed``."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    seed = check_int("seed", seed, minimum=0)
     model = load_generator(directory, device)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     return model.sample(n, generator).cpu().numpy()[:, 0].astype(np.uint8)

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.images import read_image
 from ..data.scenes import SPLIT_SEEDS, Scenes, digit_scenes, image_channels, load_mask_folder
@@ -91,15 +92,11 @@ class SegmentData:
         if self.dataset is not None and self.dataset != "digit-scenes":
             raise ValueError(f"data.dataset must be 'digit-scenes' (or set data.path), got {self.dataset!r}")
         for name in ("size", "glyph_size", "max_digits", "train_scenes", "test_scenes"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"data.{name} must be a positive int, got {v!r}")
+            check_int(f"data.{name}", getattr(self, name))
         if self.glyph_size > self.size:
             raise ValueError(f"data.glyph_size ({self.glyph_size}) must not exceed data.size ({self.size})")
         for name in ("train_seed", "test_seed", "split_seed"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"data.{name} must be a non-negative int, got {v!r}")
+            check_int(f"data.{name}", getattr(self, name), minimum=0)
         if self.train_seed == self.test_seed:
             raise ValueError(f"data.train_seed and data.test_seed must differ, both are {self.train_seed}")
         if not (isinstance(self.test_fraction, float) and 0 < self.test_fraction < 1):

@@ -64,6 +64,7 @@ from typing import Callable, Iterable, Literal, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_int
 from ..checkpoint import META, WEIGHTS, atomic_write_bytes, load_checkpoint, save_checkpoint
 from .distributed import shard, world
 
@@ -73,12 +74,6 @@ __all__ = ["TrainConfig", "FitResult", "TrainState", "fit", "resolve_device", "s
 log = logging.getLogger(__name__)
 
 Batch = Sequence[Tensor]
-
-
-def _positive(name: str, value, kind=int, allow_zero: bool = False) -> None:
-    ok = isinstance(value, kind) and not isinstance(value, bool) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} {kind.__name__}, got {value!r}")
 
 
 MONITORS = ("val_loss", "val_accuracy", "val_macro_f1", "val_miou")  # val_loss is minimised, the others maximised
@@ -107,11 +102,10 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints, when fit is given a checkpoint_dir
 
     def __post_init__(self) -> None:
-        _positive("epochs", self.epochs)
-        _positive("checkpoint_every", self.checkpoint_every)
-        _positive("batch_size", self.batch_size)
-        _positive("plateau_patience", self.plateau_patience, allow_zero=True)
-        _positive("seed", self.seed, allow_zero=True)
+        for name in ("epochs", "checkpoint_every", "batch_size"):  # stored as plain ints (numpy ints serialise badly)
+            setattr(self, name, check_int(name, getattr(self, name)))
+        self.plateau_patience = check_int("plateau_patience", self.plateau_patience, minimum=0)
+        self.seed = check_int("seed", self.seed, minimum=0)
         if self.seed >= 2**63:
             raise ValueError(f"seed must be below 2**63, got {self.seed}")
         for name in ("lr", "min_lr"):
@@ -129,7 +123,7 @@ class TrainConfig:
         if not (isinstance(self.plateau_factor, (int, float)) and 0 < self.plateau_factor < 1):
             raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
         if self.early_stopping is not None:
-            _positive("early_stopping", self.early_stopping)
+            self.early_stopping = check_int("early_stopping", self.early_stopping)
         if self.monitor not in MONITORS:
             raise ValueError(f"monitor must be one of {', '.join(map(repr, MONITORS))}, got {self.monitor!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):

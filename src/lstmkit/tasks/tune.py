@@ -56,6 +56,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from .classify import ClassifyConfig, fit_classifier, load_data
 from .config import apply_overrides, build, dump_yaml, load_yaml, to_plain
@@ -205,8 +206,7 @@ class TuneConfig:
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}, got {self.metric!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        check_int("seed", self.seed, minimum=0)
         if not isinstance(self.base, dict):
             raise ValueError(f"base must be a classify config mapping, got {self.base!r}")
         if self.base.get("task", "classify") != "classify":
@@ -461,9 +461,7 @@ def run_tune(config: TuneConfig, out_dir: str | os.PathLike, n_trials: int, stor
     """Run ``n_trials`` more trials of the study (created or resumed), then write the outputs;
     returns the summary :func:`write_outputs` returns."""
     optuna = _optuna()
-    for name, v in (("n_trials", n_trials), ("workers", workers)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    n_trials, workers = check_int("n_trials", n_trials), check_int("workers", workers)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory")

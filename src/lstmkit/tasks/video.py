@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.video import load_clip, moving_digits
 from ..eval.images import image_grid, write_png
@@ -72,17 +73,14 @@ class VideoDataConfig:
 
     def __post_init__(self) -> None:
         for name in ("train_clips", "test_clips", "size", "digits", "glyph_size", "input_frames", "output_frames"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"data.{name} must be a positive int, got {v!r}")
+            check_int(f"data.{name}", getattr(self, name))
         if self.train_clips < 2:
             raise ValueError(f"data.train_clips must be >= 2 (a validation part is carved from them), got {self.train_clips}")
         if self.glyph_size > self.size:
             raise ValueError(f"data.glyph_size={self.glyph_size} does not fit on a data.size={self.size} canvas")
         for name in ("train_seed", "test_seed"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                raise ValueError(f"data.{name} must be null or an int >= 0, got {v!r}")
+            if getattr(self, name) is not None:
+                check_int(f"data.{name}", getattr(self, name), minimum=0)
         if isinstance(self.strips, bool) or not isinstance(self.strips, int) or not 0 <= self.strips <= self.test_clips:
             raise ValueError(f"data.strips must be an int in [0, data.test_clips], got {self.strips!r}")
 
