@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lstmkit.data.scenes import SCENE_CLASSES, SPLIT_SEEDS, digit_scenes, image_channels, load_mask_folder
+from lstmkit.data.scenes import (SCENE_CLASSES, SPLIT_SEEDS, digit_scenes, image_channels, load_mask_folder,
+                                 transform_glyph)
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +54,43 @@ def test_no_overlap_when_max_overlap_is_zero():
     (dict(glyph_size=40), r"glyph_size must be an int in \[4, 32\]"),
     (dict(max_digits=0), "max_digits must be an int in"),
     (dict(threshold=1.5), r"threshold must be in \(0, 1\)"),
+    (dict(rotate=-1), r"rotate must be a number in \[0, 180\], got -1"),
+    (dict(rescale=0.6), r"rescale must be a number in \[0, 0.5\], got 0.6"),
+    (dict(rotate=True), r"rotate must be a number in \[0, 180\], got True"),
 ])
 def test_scene_errors(kwargs, message):
     args = dict(split="train", n=2, size=32) | kwargs
     with pytest.raises(ValueError, match=message):
         digit_scenes(**args)
+
+
+def test_transform_glyph_turns_counter_clockwise_and_resizes_about_the_centre():
+    g = np.zeros((5, 5), np.float32)
+    g[0, 2] = 1  # top centre
+    np.testing.assert_array_equal(transform_glyph(g, 0, 1), g)
+    turned = transform_glyph(g, 90, 1)  # counter-clockwise as displayed: the top goes to the left
+    assert turned[2, 0] == pytest.approx(1) and turned.sum() == pytest.approx(1)
+    assert transform_glyph(g, -90, 1)[2, 4] == pytest.approx(1)
+    assert transform_glyph(g, 0, 0.5)[1, 2] == pytest.approx(1)  # half size: halfway to the centre
+    assert transform_glyph(g, 0, 2).sum() == 0  # twice the size: pushed out of the box, cut
+    assert transform_glyph(g, 37, 1.1).dtype == np.float32
+    stack = np.random.default_rng(0).random((3, 6, 6)).astype(np.float32)
+    angles, scales = np.array([0.0, 30.0, -75.0]), np.array([1.0, 0.8, 1.2])
+    together = transform_glyph(stack, angles, scales)  # a stack, one angle and scale per glyph
+    for i in range(3):
+        np.testing.assert_array_equal(together[i], transform_glyph(stack[i], angles[i], scales[i]))
+    np.testing.assert_array_equal(together[0], stack[0])
+
+
+def test_rotated_and_rescaled_scenes_keep_image_and_mask_together():
+    plain = digit_scenes("train", 40, size=32, max_overlap=0.0)
+    moved = digit_scenes("train", 40, size=32, max_overlap=0.0, rotate=20, rescale=0.15)
+    assert moved.images.shape == plain.images.shape and not np.array_equal(moved.images, plain.images)
+    # no overlap: every ink pixel above the threshold is labelled, and only those
+    np.testing.assert_array_equal(moved.masks > 0, moved.images[:, 0] >= 0.4)
+    assert moved.images.min() >= 0 and moved.images.max() <= 1 + 1e-6
+    again = digit_scenes("train", 40, size=32, max_overlap=0.0, rotate=20, rescale=0.15)
+    np.testing.assert_array_equal(again.images, moved.images)  # seeded
 
 
 # ----------------------------------------------------------------------- mask folders

@@ -11,8 +11,8 @@ from PIL import Image
 
 from lstmkit.data.scenes import digit_scenes
 from lstmkit.tasks.config import build, load_yaml
-from lstmkit.tasks.segment import (SegmentConfig, class_weights, load_segmenter, segment_image, train_segmenter,
-                                   write_segmentation)
+from lstmkit.tasks.segment import (SegmentConfig, class_weights, fresh_scenes, load_segmenter, segment_image,
+                                   train_segmenter, write_segmentation)
 
 TINY = {"task": "segment",
         "data": {"size": 16, "glyph_size": 8, "max_digits": 2, "train_scenes": 40, "test_scenes": 8},
@@ -116,6 +116,11 @@ def test_mask_folder_run(tmp_path):
     ({"baseline": {"name": "reseg", "match_parameters": True}}, "baseline.match_parameters sizes an fcn_segmenter"),
     ({"model": {"hidden_sizes": [8]}}, "model must be a mapping with a 'name'"),
     ({"task": "classify"}, "task must be 'segment' here"),
+    ({"data": {"rotate": 10}}, "data.rotate transforms glyphs as training scenes are drawn; it needs "
+                               "data.fresh_scenes: true"),
+    ({"data": {"fresh_scenes": True, "rescale": 0.9}}, r"data.rescale must be a number in \[0, 0.5\], got 0.9"),
+    ({"data": {"fresh_scenes": "yes"}}, "'data.fresh_scenes' must be true or false, got 'yes'"),
+    ({"data": {"path": "x", "fresh_scenes": True}}, "data.fresh_scenes draws new digit-scenes every epoch"),
     ({"class_weights": "balanced"}, "class_weights must be one of 'none', 'inverse_sqrt', 'inverse', got 'balanced'"),
 ])
 def test_config_errors(data, message):
@@ -157,6 +162,23 @@ def test_monitor_miou_selects_the_epoch_with_the_best_validation_miou(tmp_path):
     scores = [h["val_miou"] for h in history]
     assert metrics["best_epoch"] == 1 + scores.index(max(scores))
     assert metrics["val"]["miou"] == pytest.approx(max(scores))  # the kept weights score it again
+
+
+def test_fresh_scenes_are_new_every_epoch_and_the_same_for_both_models(tmp_path):
+    data = build(SegmentConfig, {**TINY, "data": {**TINY["data"], "fresh_scenes": True, "rotate": 10,
+                                                  "rescale": 0.1}}).data
+    draw = fresh_scenes(data, 30, seed=3)
+    first, second = draw(1), draw(2)
+    assert len(first) == 30 and first.images.shape[1:] == (1, 16, 16)
+    assert not np.array_equal(first.images, second.images)
+    np.testing.assert_array_equal(draw(1).masks, first.masks)  # a function of (seed, epoch): both models see them
+    assert not np.array_equal(fresh_scenes(data, 30, seed=4)(1).images, first.images)
+    assert fresh_scenes(build(SegmentConfig, TINY).data, 30, seed=3) is None
+    cfg = build(SegmentConfig, {**TINY, "data": {**TINY["data"], "fresh_scenes": True, "rotate": 10}})
+    metrics = train_segmenter(cfg, tmp_path)
+    assert metrics["n_train"] == 30 and metrics["n_val"] == 10  # validation stays the fixed carved scenes
+    assert "new training scenes every epoch (glyphs turned up to 10 degrees" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "metrics.json").read_text())["baselines"]["fcn_segmenter"]["epochs"] == 2
 
 
 def test_model_size_must_divide_the_images(tmp_path):

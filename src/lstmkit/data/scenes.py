@@ -10,6 +10,10 @@
   ink there (the first placed on a tie). Each split has a fixed default seed
   (:data:`SPLIT_SEEDS`); test scenes are built from the TEST glyphs, train and val scenes from
   the training glyphs with different seeds, so the three are reproducible and distinct.
+  ``rotate`` / ``rescale`` (training augmentation, default off) turn and resize each placed
+  glyph about its centre by a random angle in ±``rotate`` degrees and a factor in
+  [1 - ``rescale``, 1 + ``rescale``] (bilinear, within its box: ink pushed out of the box is cut)
+  before the scene is composed, so image and mask move together.
 - :func:`load_mask_folder`: a user folder ``DIR/images/NAME.png`` + ``DIR/masks/NAME.png``
   (same NAME, same size), where a mask is a single-channel PNG whose pixel values are class
   indices (0 .. K-1). Images may be any format Pillow reads (.png .jpg .jpeg .bmp .tif .tiff).
@@ -28,7 +32,8 @@ import numpy as np
 from ..checks import check_int
 from .images import load_glyphs, read_image
 
-__all__ = ["SCENE_CLASSES", "SPLIT_SEEDS", "Scenes", "digit_scenes", "load_mask_folder", "image_channels"]
+__all__ = ["SCENE_CLASSES", "SPLIT_SEEDS", "Scenes", "digit_scenes", "transform_glyph", "load_mask_folder",
+           "image_channels"]
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +63,46 @@ def _overlap(a: tuple[int, int], b: tuple[int, int], g: int) -> float:
     return dy * dx / (g * g)
 
 
+def transform_glyph(glyph: np.ndarray, angle, scale) -> np.ndarray:
+    """``glyph`` (g, g) or a stack (N, g, g) turned by ``angle`` degrees (counter-clockwise as
+    displayed) and resized by ``scale`` about its centre (numbers, or one per glyph of a stack);
+    bilinear, zero outside the source, the same box and dtype."""
+    stack = np.asarray(glyph)
+    single = stack.ndim == 2
+    stack = stack[None] if single else stack
+    n, g = stack.shape[0], stack.shape[-1]
+    c = (g - 1) / 2
+    t = np.deg2rad(np.broadcast_to(np.asarray(angle, np.float64), (n,)))[:, None, None]
+    s = np.broadcast_to(np.asarray(scale, np.float64), (n,))[:, None, None]
+    yy, xx = np.mgrid[0:g, 0:g].astype(np.float64) - c
+    # inverse map: a displayed pixel (row y down, column x right) reads the source at R(-angle) p / scale
+    sy = (np.cos(t) * yy + np.sin(t) * xx) / s + c
+    sx = (np.cos(t) * xx - np.sin(t) * yy) / s + c
+    y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
+    fy, fx = sy - y0, sx - x0
+    padded = np.pad(stack, ((0, 0), (1, 1), (1, 1)))  # zero border: reads outside the box see no ink
+    which = np.arange(n)[:, None, None]
+
+    def at(y, x):
+        return padded[which, np.clip(y, -1, g) + 1, np.clip(x, -1, g) + 1]
+
+    out = ((1 - fy) * (1 - fx) * at(y0, x0) + (1 - fy) * fx * at(y0, x0 + 1)
+           + fy * (1 - fx) * at(y0 + 1, x0) + fy * fx * at(y0 + 1, x0 + 1)).astype(stack.dtype)
+    return out[0] if single else out
+
+
 def digit_scenes(split: Literal["train", "val", "test"], n: int, size: int = 32, max_digits: int = 4,
                  glyph_size: int = 14, seed: int | None = None, mnist: str | os.PathLike | None = None,
-                 threshold: float = 0.4, max_overlap: float = 0.25) -> Scenes:
+                 threshold: float = 0.4, max_overlap: float = 0.25, rotate: float = 0.0,
+                 rescale: float = 0.0) -> Scenes:
     """``n`` scenes of ``size`` x ``size`` pixels with 1..``max_digits`` digits of ``glyph_size`` pixels.
 
     ``seed`` defaults to the split's fixed seed (:data:`SPLIT_SEEDS`); ``split`` "test" draws
     from the test glyphs, "train" and "val" from the training glyphs. ``mnist``: a directory with
-    the MNIST IDX files (otherwise scikit-learn's digits). Returns :class:`Scenes` with one
-    channel and the 11 classes of :data:`SCENE_CLASSES`.
+    the MNIST IDX files (otherwise scikit-learn's digits). ``rotate`` (degrees, in [0, 180]) and
+    ``rescale`` (in [0, 0.5]) randomly turn and resize each placed glyph (0: as drawn; with both 0
+    the scenes are those of earlier versions). Returns :class:`Scenes` with one channel and the
+    11 classes of :data:`SCENE_CLASSES`.
     """
     if split not in SPLIT_SEEDS:
         raise ValueError(f"split must be one of {', '.join(SPLIT_SEEDS)}, got {split!r}")
@@ -79,13 +115,17 @@ def digit_scenes(split: Literal["train", "val", "test"], n: int, size: int = 32,
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
     if not (isinstance(max_overlap, (int, float)) and 0 <= max_overlap <= 1):
         raise ValueError(f"max_overlap must be in [0, 1], got {max_overlap!r}")
+    for name, value, top in (("rotate", rotate, 180), ("rescale", rescale, 0.5)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= top:
+            raise ValueError(f"{name} must be a number in [0, {top}], got {value!r}")
     glyphs = load_glyphs("test" if split == "test" else "train", glyph_size, mnist)
     rng = np.random.default_rng(seed)
     images = np.zeros((n, size, size), np.float32)
     masks = np.zeros((n, size, size), np.int64)
     g = glyph_size
+    plan: list[tuple[int, int, tuple[int, int]]] = []  # (scene, glyph, place), in drawing order
+    turns: list[tuple[float, float]] = []  # (angle, scale) per placed glyph, with rotate or rescale
     for i in range(n):
-        ink = np.zeros((size, size), np.float32)  # the most ink seen so far at each pixel
         places: list[tuple[int, int]] = []
         for _ in range(int(rng.integers(1, max_digits + 1))):
             k = int(rng.integers(len(glyphs)))
@@ -96,12 +136,19 @@ def digit_scenes(split: Literal["train", "val", "test"], n: int, size: int = 32,
             else:
                 continue  # no room: fewer digits in this scene
             places.append(at)
-            window = (slice(at[0], at[0] + g), slice(at[1], at[1] + g))
-            glyph = glyphs.images[k]
-            owner = (glyph > ink[window]) & (glyph >= threshold)  # the glyph with the most ink owns a pixel
-            masks[i][window][owner] = 1 + int(glyphs.labels[k])
-            ink[window] = np.maximum(ink[window], glyph)
-        images[i] = ink
+            plan.append((i, k, at))
+            if rotate or rescale:
+                turns.append((rng.uniform(-rotate, rotate), 1 + rng.uniform(-rescale, rescale)))
+    placed = glyphs.images[[k for _, k, _ in plan]]  # (P, g, g)
+    if turns:
+        angles, scales = np.array(turns).T
+        placed = transform_glyph(placed, angles, scales)
+    ink = images  # the most ink seen so far at each pixel: the image itself
+    for (i, k, at), glyph in zip(plan, placed):
+        window = (i, slice(at[0], at[0] + g), slice(at[1], at[1] + g))
+        owner = (glyph > ink[window]) & (glyph >= threshold)  # the glyph with the most ink owns a pixel
+        masks[window][owner] = 1 + int(glyphs.labels[k])
+        ink[window] = np.maximum(ink[window], glyph)
     names = tuple(f"{split}-{seed}-{i:05d}" for i in range(n))
     return Scenes(images[:, None], masks, SCENE_CLASSES, names)
 

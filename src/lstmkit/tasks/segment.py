@@ -32,7 +32,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -52,7 +52,8 @@ from .config import dump_yaml, to_plain
 from .runs import load_model, model_spec, save_model, write_run
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
 
-__all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "class_weights", "load_segment_data", "load_segmenter",
+__all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "class_weights", "load_segment_data", "fresh_scenes",
+           "load_segmenter",
            "segment_image", "write_segmentation"]
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,11 @@ class SegmentData:
     train_seed: int = SPLIT_SEEDS["train"]
     test_seed: int = SPLIT_SEEDS["test"]
     mnist: str | None = None  # digit-scenes: a directory of MNIST IDX files instead of scikit-learn's digits
+    # digit-scenes augmentation: every epoch draws new training scenes (the same training glyphs, new placements);
+    # validation stays the fixed scenes carved from train_scenes, and the epoch's count is what remains of them
+    fresh_scenes: bool = False
+    rotate: float = 0.0  # fresh_scenes: each placed training glyph turned by a random angle in +-rotate degrees
+    rescale: float = 0.0  # fresh_scenes: ... and resized by a random factor in [1 - rescale, 1 + rescale]
     classes: list[str] | None = None  # path: class names (mask value i = classes[i]); None: inferred
     test_fraction: float = 0.2  # path: share of the folder kept for the test split
     split_seed: int = 0  # path: seed of that split
@@ -93,6 +99,17 @@ class SegmentData:
             raise ValueError(f"data.dataset must be 'digit-scenes' (or set data.path), got {self.dataset!r}")
         for name in ("size", "glyph_size", "max_digits", "train_scenes", "test_scenes"):
             check_int(f"data.{name}", getattr(self, name))
+        if not isinstance(self.fresh_scenes, bool):
+            raise ValueError(f"data.fresh_scenes must be true or false, got {self.fresh_scenes!r}")
+        if self.fresh_scenes and self.path is not None:
+            raise ValueError("data.fresh_scenes draws new digit-scenes every epoch; it does not apply to data.path")
+        for name, top in (("rotate", 180), ("rescale", 0.5)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= top:
+                raise ValueError(f"data.{name} must be a number in [0, {top}], got {value!r}")
+            if value and not self.fresh_scenes:
+                raise ValueError(f"data.{name} transforms glyphs as training scenes are drawn; it needs "
+                                 "data.fresh_scenes: true")
         if self.glyph_size > self.size:
             raise ValueError(f"data.glyph_size ({self.glyph_size}) must not exceed data.size ({self.size})")
         for name in ("train_seed", "test_seed", "split_seed"):
@@ -235,17 +252,34 @@ class _Trained:
     cpu_seconds: float
 
 
+def fresh_scenes(data: SegmentData, n: int, seed: int) -> Callable[[int], Scenes] | None:
+    """With ``data.fresh_scenes``: ``epoch -> n`` new training scenes (training glyphs, ``data.rotate`` and
+    ``data.rescale`` applied), seeded from (``data.train_seed``, ``seed``, epoch) so the model and the
+    baseline see the same ones; otherwise None."""
+    if not data.fresh_scenes:
+        return None
+
+    def draw(epoch: int) -> Scenes:
+        epoch_seed = int(np.random.SeedSequence([data.train_seed, seed, epoch]).generate_state(1)[0])
+        return digit_scenes("train", n, size=data.size, max_digits=data.max_digits, glyph_size=data.glyph_size,
+                            seed=epoch_seed, mnist=data.mnist, rotate=data.rotate, rescale=data.rescale)
+    return draw
+
+
 def _train_one(name: str, kwargs: dict, train: Scenes, val: Scenes, cfg: TrainConfig,
-               stride_check: tuple[int, int], weight: np.ndarray | None = None) -> _Trained:
+               stride_check: tuple[int, int], weight: np.ndarray | None = None,
+               draw: Callable[[int], Scenes] | None = None) -> _Trained:
+    """Train one model; ``draw(epoch)``, when given, replaces ``train`` with that epoch's scenes."""
     seed_everything(cfg.seed)
     model = create_model(name, **kwargs)
     stride = getattr(model, "stride", 1)
     if stride_check[0] % stride or stride_check[1] % stride:
         raise ValueError(f"{name}: the images are {stride_check[1]}x{stride_check[0]} (WxH) but this model needs "
                          f"multiples of {stride} (its total downsampling); change the patches/levels or the data size")
-    x, y = _tensors(train)
+    fixed = _tensors(train)
 
     def train_batches(epoch: int):
+        x, y = fixed if draw is None else _tensors(draw(epoch))
         order = torch.from_numpy(np.random.default_rng(cfg.seed + epoch).permutation(len(x)))
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
@@ -272,7 +306,8 @@ def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike) -> dict:
     weight = class_weights(train.masks, k, config.class_weights)
     if weight is not None:
         log.info("segment: class weights " + ", ".join(f"{c_}={w_:.3g}" for c_, w_ in zip(train.classes, weight)))
-    main = _train_one(name, kwargs, train, val, cfg, (h, w), weight)
+    draw = fresh_scenes(config.data, len(train), cfg.seed)
+    main = _train_one(name, kwargs, train, val, cfg, (h, w), weight, draw)
     params = count_parameters(main.model)
     runs = {"model": main}
     if config.baseline is not None:
@@ -281,7 +316,7 @@ def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike) -> dict:
         bname, bkwargs = model_spec(spec, in_channels=int(c), num_classes=k)
         if match:
             bkwargs["width"] = fcn_width_for(params, **{k_: v for k_, v in bkwargs.items() if k_ != "width"})
-        runs["baseline"] = _train_one(bname, bkwargs, train, val, cfg, (h, w), weight)
+        runs["baseline"] = _train_one(bname, bkwargs, train, val, cfg, (h, w), weight, draw)
     device = resolve_device(cfg.device)
     scores, preds = {}, {}
     for role, t in runs.items():
@@ -335,6 +370,9 @@ def _write_report(out: Path, config: SegmentConfig, metrics: dict, runs: dict, t
     d = config.data
     source = d.path if d.path is not None else (f"digit-scenes {d.size}x{d.size}, 1-{d.max_digits} digits of "
                                                  f"{d.glyph_size} px")
+    if d.fresh_scenes:
+        source += (f", new training scenes every epoch (glyphs turned up to {d.rotate:g} degrees, resized by up to "
+                   f"{d.rescale:.0%})")
     table = [("model", metrics["model"], metrics["parameters"], metrics)]
     for bname, b in metrics["baselines"].items():
         table.append(("baseline", bname, b["parameters"], b))
