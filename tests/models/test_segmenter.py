@@ -14,6 +14,8 @@ SMALL = {"reseg": dict(in_channels=2, num_classes=5, hidden_sizes=[6, 5], patche
                        norm=True),
          "reseg+stem": dict(in_channels=2, num_classes=5, hidden_sizes=[6, 5], patches=[2, 2], decoder_channels=8,
                             stem_channels=3),
+         "reseg+deep": dict(in_channels=2, num_classes=5, hidden_sizes=[6, 5], patches=[1, 2], decoder_channels=8,
+                            stem_channels=[3, 4], norm=True),
          "fcn_segmenter": dict(in_channels=2, num_classes=5, width=4, levels=3, decoder_channels=8)}
 
 
@@ -78,13 +80,23 @@ def test_reseg_overfits_one_batch():
     assert loss.item() < 0.5 * first
 
 
-@pytest.mark.parametrize("name", ["reseg", "reseg+stem"])
+@pytest.mark.parametrize("name", ["reseg", "reseg+stem", "reseg+deep"])
 def test_reseg_sees_the_whole_image(name):
     """A ReNet encoder gives every output pixel the whole image as context, with or without the stem."""
     model = _make(name).eval()
     x = torch.rand(1, 2, 8, 8, requires_grad=True)
     model(x)[0, :, 0, 0].sum().backward()
     assert (x.grad[0, :, 4:, 4:].abs().sum() > 0)  # the far corner influences pixel (0, 0)
+
+
+def test_reseg_deep_stem_pools_between_levels_and_the_decoder_undoes_it():
+    model = ReSeg(stem_channels=[3, 4, 5], hidden_sizes=[4, 4], patches=[1, 2])
+    assert model.stride == 8  # two 2x2 poolings in the stem, then patches 1 and 2
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.stem) == 2
+    assert model(torch.rand(2, 1, 16, 8)).shape == (2, 11, 16, 8)
+    assert len([m for m in model.decoder if isinstance(m, torch.nn.ConvTranspose2d)]) == 4  # 2, 1, 2, 2 deepest first
+    # one level keeps the single block (and the state-dict names of runs saved before levels existed)
+    assert "stem.0.weight" in ReSeg(stem_channels=3).state_dict()
 
 
 def test_reseg_passes_lstm_variants_to_every_sweep():
@@ -114,6 +126,8 @@ def test_fcn_width_for_matches_the_preset_within_15_percent():
     ("reseg", dict(in_channels=0), "in_channels must be an int >= 1, got 0"),
     ("reseg", dict(dropout=1.0), r"dropout must be in \[0, 1\)"),
     ("reseg", dict(stem_channels=0), "stem_channels must be an int >= 1, got 0"),
+    ("reseg", dict(stem_channels=[8, 0]), r"stem_channels\[1\] must be an int >= 1, got 0"),
+    ("reseg", dict(stem_channels=[]), "stem_channels must be a non-empty list of positive ints"),
     ("fcn_segmenter", dict(width=0), "width must be an int >= 1, got 0"),
 ])
 def test_constructor_errors(name, kwargs, message):

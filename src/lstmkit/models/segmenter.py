@@ -19,6 +19,8 @@ model's), so the comparison is at a matched size.
 features): one block of two 3x3 convolutions + batch norm + ReLU at full resolution, the same
 block the baseline's first level uses, before the first ReNet layer. With it, the ReNet layers
 read local stroke features instead of raw 2x2 pixel patches; the matched baseline grows with it.
+A list, e.g. ``[16, 32]``, gives VGG-like levels (a block per entry, 2x2 max pooling between
+them), which the decoder undoes with one more transposed convolution per pooling.
 ``variants`` (a mapping, as in every lstmkit model) gives the sweeps' LSTMs lstmkit's variants,
 e.g. ``{"forget_bias": 1.0}``.
 
@@ -115,7 +117,7 @@ class ReSeg(_Segmenter):
     def __init__(self, in_channels: int = 1, num_classes: int = 11, hidden_sizes: Sequence[int] = (32, 32),
                  patches: Sequence[int] = (2, 2), decoder_channels: int = 32, input_skip: bool = True,
                  first: str = "vertical", dropout: float = 0.0, norm: bool = False,
-                 stem_channels: int | None = None, variants: dict | None = None) -> None:
+                 stem_channels: int | Sequence[int] | None = None, variants: dict | None = None) -> None:
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels)
         self.num_classes = check_int("num_classes", num_classes)
@@ -126,9 +128,19 @@ class ReSeg(_Segmenter):
         self.stride = 1
         width = in_channels
         self.stem = nn.Identity()
+        factors = []  # the encoder's downsampling steps, undone by the decoder
         if stem_channels is not None:
-            width = check_int("stem_channels", stem_channels)
-            self.stem = _conv_block(in_channels, width)
+            if isinstance(stem_channels, int) and not isinstance(stem_channels, bool):
+                stem_channels = [check_int("stem_channels", stem_channels)]
+            blocks = []
+            for i, c in enumerate(_int_list("stem_channels", stem_channels)):
+                if i:  # VGG-like levels: 2x2 max pooling between the blocks
+                    blocks.append(nn.MaxPool2d(2))
+                    factors.append(2)
+                    self.stride *= 2
+                blocks.append(_conv_block(width, c))
+                width = c
+            self.stem = blocks[0] if len(blocks) == 1 else nn.Sequential(*blocks)
         lstm_kwargs = parse_variants(variants).to_dict()  # lstmkit LSTM variants of every sweep
         layers, norms = [], []
         for h, p in zip(hidden, patch):
@@ -138,10 +150,10 @@ class ReSeg(_Segmenter):
         self.encoder = nn.ModuleList(layers)
         self.norms = nn.ModuleList(norms)
         self.dropout = nn.Dropout(dropout)
-        self._build_decoder(patch, width, check_int("decoder_channels", decoder_channels), input_skip)
+        self._build_decoder(factors + patch, width, check_int("decoder_channels", decoder_channels), input_skip)
 
     def encode(self, x: Tensor) -> Tensor:
-        x = self.stem(x)  # -> (B, S, H, W) with stem_channels S, else unchanged
+        x = self.stem(x)  # -> (B, S_last, H / 2^(levels-1), W / 2^(levels-1)) with stem levels S, else unchanged
         for layer, norm in zip(self.encoder, self.norms):
             x = norm(layer(x))  # -> (B, 2N_i, H_i / p_i, W_i / p_i)
         return self.dropout(x)
