@@ -117,7 +117,9 @@ def _default_out(config_path: str, seed: int) -> Path:
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory")
-    if (out / "checkpoint" / "latest.json").is_file():
+    from .tasks.runs import interrupted
+
+    if interrupted(out):
         raise ValueError(f"--out {out} holds an interrupted run: continue it with `lstmkit train --resume {out}`, "
                          "or delete it, or choose another --out")
     if out.is_dir() and any(out.iterdir()) and not ((out / "model.json").exists() or (out / "config.yaml").exists()):
@@ -132,8 +134,11 @@ def _resume(args: argparse.Namespace) -> int:
         raise ValueError("--resume DIR continues with DIR/config.yaml in one process: pass no config, --set, --out "
                          "or --devices")
     from .tasks.classify import resume_classifier
+    from .tasks.runs import saved_config
+    from .tasks.segment import resume_segmenter
 
-    metrics = resume_classifier(args.resume)
+    task = saved_config(args.resume).get("task", "classify")  # raises for a run that does not resume, and says why
+    metrics = {"classify": resume_classifier, "segment": resume_segmenter}[task](args.resume)
     print(json.dumps({"run": args.resume, "test": metrics["test"], "val": metrics["val"],
                       "train_seconds": metrics["train_seconds"], "epochs": metrics["epochs"]}, indent=1))
     return 0
@@ -148,7 +153,9 @@ def _run_task(task: str, config, out: Path) -> dict:
     try:
         return _tasks()[task][1](config, out)
     except BaseException:
-        if created and not (out / "checkpoint" / "latest.json").exists():
+        from .tasks.runs import interrupted
+
+        if created and not interrupted(out):
             shutil.rmtree(created[-1], ignore_errors=True)
         raise
 
@@ -470,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set train.lr=0.003 (repeatable)")
     p.add_argument("--out", help="run directory (default runs/<config>-seed<seed>-<time>)")
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from its last checkpoint, "
-                                                    "with the config.yaml it saved (classify; no config argument)")
+                                                    "with the config.yaml it saved (classify and segment runs; no config argument)")
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="keep glibc's default allocator settings (see lstmkit.runtime; also LSTMKIT_MALLOC_TUNING=0)")
     p.add_argument("--devices", type=int, default=1,

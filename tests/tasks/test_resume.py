@@ -317,7 +317,7 @@ def test_forecast_and_foreign_directories_do_not_resume(tmp_path):
 
     (tmp_path / "fc").mkdir()
     (tmp_path / "fc" / "config.yaml").write_text("task: forecast\n")
-    with pytest.raises(ValueError, match="is a 'forecast' run: only classification runs resume"):
+    with pytest.raises(ValueError, match="is a 'forecast' run: only classify, segment runs resume"):
         resume_classifier(tmp_path / "fc")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="has no config.yaml: not a run directory that can be resumed"):

@@ -48,9 +48,9 @@ from ..data.collate import SequenceBatches
 from ..data.text import Vocabulary, load_text_csv
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..models import create_model
-from .config import build, dump_yaml, load_yaml, to_plain
-from .runs import load_model
-from .trainer import MANIFEST, FitResult, TrainConfig, fit, seed_everything
+from .config import build, dump_yaml, to_plain
+from .runs import check_resumable, load_model, saved_config
+from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
            "load_inputs", "fit_classifier", "prepare_training", "resume_classifier"]
@@ -438,7 +438,7 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
     checkpoint = out / CHECKPOINT_DIR
     resolved = to_plain(config)
     if resume:
-        _check_resumable(out, resolved)
+        check_resumable(out, ClassifyConfig, resolved, checkpoint)
     else:
         out.mkdir(parents=True, exist_ok=True)
         if checkpoint.exists():  # an earlier run's, in a directory being reused
@@ -469,47 +469,7 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
     return metrics
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def _check_resumable(out: Path, resolved: dict) -> None:
-    """Refuse to resume ``out`` with another config, or when there is no checkpoint to resume."""
-    saved_path = out / "config.yaml"
-    if not saved_path.is_file():
-        raise ValueError(f"{out} has no config.yaml: not a run directory that can be resumed")
-    saved = to_plain(build(ClassifyConfig, load_yaml(saved_path)))
-    a, b = _flat(saved), _flat(resolved)
-    changed = sorted(k for k in set(a) | set(b) if a.get(k, "<unset>") != b.get(k, "<unset>"))
-    if changed:
-        diff = ", ".join(f"{k} {a.get(k, '<unset>')!r} there, {b.get(k, '<unset>')!r} here" for k in changed)
-        raise ValueError(f"{saved_path} differs from the config given to resume: {diff}; resume with the saved "
-                         "config (lstmkit train --resume DIR)")
-    if not (out / CHECKPOINT_DIR / MANIFEST).is_file():
-        if (out / "metrics.json").is_file():
-            raise ValueError(f"{out} is a finished run (metrics.json written, its checkpoint removed): "
-                             "nothing to resume")
-        raise ValueError(f"{out} has no checkpoint: the run stopped before its first one was written; train it again")
-
-
 def resume_classifier(out_dir: str | os.PathLike) -> dict:
     """Continue the interrupted classification run in ``out_dir`` from its last checkpoint, with the
     ``config.yaml`` it saved; returns metrics.json. What ``lstmkit train --resume DIR`` runs."""
-    out = Path(out_dir)
-    if not out.is_dir():
-        raise FileNotFoundError(f"run directory {out} does not exist")
-    if not (out / "config.yaml").is_file():
-        raise ValueError(f"{out} has no config.yaml: not a run directory that can be resumed (classification runs "
-                         "write it when they start; forecasting runs cannot be resumed)")
-    data = load_yaml(out / "config.yaml")
-    task = data.get("task", "classify")
-    if task != "classify":
-        raise ValueError(f"{out} is a {task!r} run: only classification runs resume (forecasting trains ensembles "
-                         "with a refit stage, from the start); run `lstmkit train CONFIG` again")
-    return train_classifier(build(ClassifyConfig, data), out, resume=True)
+    return train_classifier(build(ClassifyConfig, saved_config(out_dir, "classify")), Path(out_dir), resume=True)

@@ -23,10 +23,11 @@ from torch import nn
 from .. import __version__
 from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..models import create_model
-from .config import dump_yaml, to_plain
-from .trainer import resolve_device
+from .config import build, dump_yaml, load_yaml, to_plain
+from .trainer import MANIFEST, resolve_device
 
-__all__ = ["save_model", "load_model", "write_run", "model_spec"]
+__all__ = ["save_model", "load_model", "write_run", "model_spec", "RESUMABLE", "interrupted", "saved_config",
+           "check_resumable"]
 
 
 def model_spec(spec: dict, **fixed: Any) -> tuple[str, dict]:
@@ -83,3 +84,63 @@ def write_run(out: str | os.PathLike, config: Any, metrics: dict, history: list 
     if history is not None:
         atomic_write_bytes(out / "history.json", json.dumps(history, indent=1, allow_nan=False).encode())
     return metrics
+
+
+# ------------------------------------------------------------------------------ resume
+
+RESUMABLE = ("classify", "segment")  # tasks whose runs checkpoint as they train and continue with --resume
+
+
+def interrupted(out: str | os.PathLike) -> bool:
+    """Whether the run directory ``out`` holds a checkpoint to resume: ``checkpoint/`` (classify) or
+    ``checkpoint/model/`` (segment: the first of its two models)."""
+    return any((Path(out) / "checkpoint" / sub / MANIFEST).is_file() for sub in ("", "model"))
+
+
+def saved_config(out_dir: str | os.PathLike, task: str | None = None) -> dict:
+    """The ``config.yaml`` of the run directory ``out_dir``, which must be a run of ``task`` (any
+    task of :data:`RESUMABLE` when None)."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise FileNotFoundError(f"run directory {out} does not exist")
+    if not (out / "config.yaml").is_file():
+        raise ValueError(f"{out} has no config.yaml: not a run directory that can be resumed (runs of "
+                         f"{', '.join(RESUMABLE)} write it when they start)")
+    data = load_yaml(out / "config.yaml")
+    found = data.get("task", "classify")
+    if found not in RESUMABLE:
+        raise ValueError(f"{out} is a {found!r} run: only {', '.join(RESUMABLE)} runs resume; run "
+                         "`lstmkit train CONFIG` again")
+    if task is not None and found != task:
+        raise ValueError(f"{out} is a {found!r} run, not a {task!r} one: continue it with lstmkit train --resume DIR")
+    return data
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_resumable(out: Path, config_cls: type, resolved: dict, checkpoint: Path) -> None:
+    """Refuse to resume ``out`` with a config other than its saved one, or when ``checkpoint`` (the
+    directory of the first model it trains) holds no checkpoint to resume from."""
+    saved_path = out / "config.yaml"
+    if not saved_path.is_file():
+        raise ValueError(f"{out} has no config.yaml: not a run directory that can be resumed")
+    saved = to_plain(build(config_cls, load_yaml(saved_path)))
+    a, b = _flat(saved), _flat(resolved)
+    changed = sorted(k for k in set(a) | set(b) if a.get(k, "<unset>") != b.get(k, "<unset>"))
+    if changed:
+        diff = ", ".join(f"{k} {a.get(k, '<unset>')!r} there, {b.get(k, '<unset>')!r} here" for k in changed)
+        raise ValueError(f"{saved_path} differs from the config given to resume: {diff}; resume with the saved "
+                         "config (lstmkit train --resume DIR)")
+    if not (checkpoint / MANIFEST).is_file():
+        if (out / "metrics.json").is_file():
+            raise ValueError(f"{out} is a finished run (metrics.json written, its checkpoint removed): "
+                             "nothing to resume")
+        raise ValueError(f"{out} has no checkpoint: the run stopped before its first one was written; train it again")

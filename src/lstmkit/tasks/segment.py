@@ -20,7 +20,8 @@
    ``baseline_learning_curves.png`` and ``overlays.png`` (image | truth | model | baseline).
 
 :func:`load_segmenter`, :func:`segment_image` and :func:`write_segmentation` serve
-``lstmkit segment DIR IMAGE [--output PNG]``.
+``lstmkit segment DIR IMAGE [--output PNG]``. Both models checkpoint as they train, so a killed run
+continues with :func:`resume_segmenter` (``lstmkit train --resume DIR``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,17 +50,17 @@ from ..eval.segmentation import (class_palette, colorize_mask, segmentation_conf
                                  write_segmentation_overlays)
 from ..models import create_model
 from ..models.segmenter import count_parameters, fcn_width_for
-from .config import dump_yaml, to_plain
-from .runs import load_model, model_spec, save_model, write_run
-from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
+from .config import build, dump_yaml, to_plain
+from .runs import check_resumable, load_model, model_spec, save_model, saved_config, write_run
+from .trainer import MANIFEST, FitResult, TrainConfig, fit, resolve_device, seed_everything
 
-__all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "class_weights", "load_segment_data", "fresh_scenes",
-           "load_segmenter",
-           "segment_image", "write_segmentation"]
+__all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter", "class_weights", "load_segment_data",
+           "fresh_scenes", "load_segmenter", "segment_image", "write_segmentation"]
 
 log = logging.getLogger(__name__)
 
 TASK = "segment"
+CHECKPOINT_DIR = "checkpoint"
 CLASS_WEIGHTS = ("none", "inverse_sqrt", "inverse")
 
 
@@ -268,8 +270,9 @@ def fresh_scenes(data: SegmentData, n: int, seed: int) -> Callable[[int], Scenes
 
 def _train_one(name: str, kwargs: dict, train: Scenes, val: Scenes, cfg: TrainConfig,
                stride_check: tuple[int, int], weight: np.ndarray | None = None,
-               draw: Callable[[int], Scenes] | None = None) -> _Trained:
-    """Train one model; ``draw(epoch)``, when given, replaces ``train`` with that epoch's scenes."""
+               draw: Callable[[int], Scenes] | None = None, checkpoint: Path | None = None) -> _Trained:
+    """Train one model; ``draw(epoch)``, when given, replaces ``train`` with that epoch's scenes.
+    ``checkpoint``: a directory to checkpoint into, continued from when it holds a checkpoint."""
     seed_everything(cfg.seed)
     model = create_model(name, **kwargs)
     stride = getattr(model, "stride", 1)
@@ -287,27 +290,42 @@ def _train_one(name: str, kwargs: dict, train: Scenes, val: Scenes, cfg: TrainCo
 
     w = None if weight is None else torch.from_numpy(weight).to(resolve_device(cfg.device))
     cpu = time.process_time()
+    resume = checkpoint is not None and (checkpoint / MANIFEST).is_file()
+    if resume:
+        log.info(f"segment: {name} continues from the checkpoint in {checkpoint}")
     result = fit(model, train_batches, _batches(val, cfg.batch_size), lambda m, b: m.loss(*b, weight=w),
-                 _evaluate(len(train.classes), w), cfg)
+                 _evaluate(len(train.classes), w), cfg, checkpoint_dir=checkpoint, resume=resume)
     return _Trained(model, {"name": name, **kwargs}, result, time.process_time() - cpu)
 
 
-def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike) -> dict:
-    """Train the model and the baseline, score both, write the run directory; returns metrics.json's dict."""
+def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
+    """Train the model and the baseline, score both, write the run directory; returns metrics.json's dict.
+
+    Each model checkpoints as it trains (``checkpoint/model``, ``checkpoint/baseline``; removed once
+    the run directory is complete). ``resume``: continue the interrupted run in ``out_dir`` (``config``
+    must equal its ``config.yaml``; :func:`resume_segmenter` reads it from there): a finished model
+    comes back from its last checkpoint without training, the other continues where it stopped."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / CHECKPOINT_DIR
+    resolved = to_plain(config)
+    if resume:
+        check_resumable(out, SegmentConfig, resolved, checkpoint / "model")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        if checkpoint.exists():  # an earlier run's, in a directory being reused
+            shutil.rmtree(checkpoint)
+        atomic_write_bytes(out / "config.yaml", dump_yaml(resolved).encode())  # on disk from the start
     cfg = config.train
     train, val, test = load_segment_data(config.data, cfg.val_fraction, cfg.seed)
     c, h, w = train.images.shape[1:]
     k = len(train.classes)
     log.info(f"segment: {len(train)} train / {len(val)} val / {len(test)} test images of {w}x{h}x{c}, {k} classes")
-    atomic_write_bytes(out / "config.yaml", dump_yaml(to_plain(config)).encode())  # on disk from the start
     name, kwargs = model_spec(config.model, in_channels=int(c), num_classes=k)
     weight = class_weights(train.masks, k, config.class_weights)
     if weight is not None:
         log.info("segment: class weights " + ", ".join(f"{c_}={w_:.3g}" for c_, w_ in zip(train.classes, weight)))
     draw = fresh_scenes(config.data, len(train), cfg.seed)
-    main = _train_one(name, kwargs, train, val, cfg, (h, w), weight, draw)
+    main = _train_one(name, kwargs, train, val, cfg, (h, w), weight, draw, checkpoint / "model")
     params = count_parameters(main.model)
     runs = {"model": main}
     if config.baseline is not None:
@@ -316,7 +334,8 @@ def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike) -> dict:
         bname, bkwargs = model_spec(spec, in_channels=int(c), num_classes=k)
         if match:
             bkwargs["width"] = fcn_width_for(params, **{k_: v for k_, v in bkwargs.items() if k_ != "width"})
-        runs["baseline"] = _train_one(bname, bkwargs, train, val, cfg, (h, w), weight, draw)
+        runs["baseline"] = _train_one(bname, bkwargs, train, val, cfg, (h, w), weight, draw,
+                                       checkpoint / "baseline")
     device = resolve_device(cfg.device)
     scores, preds = {}, {}
     for role, t in runs.items():
@@ -344,7 +363,14 @@ def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike) -> dict:
             "cpu_seconds": b.cpu_seconds, "epochs": b.result.epochs, "best_epoch": b.result.best_epoch}
     metrics = write_run(out, config, metrics, main.result.history)
     _write_report(out, config, metrics, runs, test, preds)
+    shutil.rmtree(checkpoint, ignore_errors=True)  # the run directory is complete
     return metrics
+
+
+def resume_segmenter(out_dir: str | os.PathLike) -> dict:
+    """Continue the interrupted segmentation run in ``out_dir`` with the ``config.yaml`` it saved;
+    returns metrics.json. What ``lstmkit train --resume DIR`` runs for a segment run."""
+    return train_segmenter(build(SegmentConfig, saved_config(out_dir, TASK)), Path(out_dir), resume=True)
 
 
 # ------------------------------------------------------------------------------ report
