@@ -477,7 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set train.lr=0.003 (repeatable)")
     p.add_argument("--out", help="run directory (default runs/<config>-seed<seed>-<time>)")
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from its last checkpoint, "
-                                                    "with the config.yaml it saved (classify and segment runs; no config argument)")
+                                                    "with the config.yaml it saved (classify and segment runs; "
+                                                    "no config argument)")
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="keep glibc's default allocator settings (see lstmkit.runtime; also LSTMKIT_MALLOC_TUNING=0)")
     p.add_argument("--devices", type=int, default=1,

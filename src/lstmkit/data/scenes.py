@@ -32,8 +32,8 @@ import numpy as np
 from ..checks import check_int
 from .images import load_glyphs, read_image
 
-__all__ = ["SCENE_CLASSES", "SPLIT_SEEDS", "Scenes", "digit_scenes", "transform_glyph", "load_mask_folder",
-           "image_channels"]
+__all__ = ["SCENE_CLASSES", "SPLIT_SEEDS", "GLYPH_JITTER", "Scenes", "digit_scenes", "transform_glyph",
+           "check_glyph_jitter", "load_mask_folder", "image_channels"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,18 @@ def _overlap(a: tuple[int, int], b: tuple[int, int], g: int) -> float:
     """Fraction of a g x g box at ``a`` covered by the one at ``b``."""
     dy, dx = max(0, g - abs(a[0] - b[0])), max(0, g - abs(a[1] - b[1]))
     return dy * dx / (g * g)
+
+
+GLYPH_JITTER = {"rotate": 180, "rescale": 0.5}  # the largest rotate (degrees) and rescale (fraction)
+
+
+def check_glyph_jitter(prefix: str = "", **values) -> None:
+    """ValueError unless each of ``rotate`` / ``rescale`` given is a number in [0, its GLYPH_JITTER bound];
+    ``prefix`` goes before the name in the message (e.g. ``"data."``)."""
+    for name, value in values.items():
+        top = GLYPH_JITTER[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= top:
+            raise ValueError(f"{prefix}{name} must be a number in [0, {top}], got {value!r}")
 
 
 def transform_glyph(glyph: np.ndarray, angle, scale) -> np.ndarray:
@@ -115,9 +127,7 @@ def digit_scenes(split: Literal["train", "val", "test"], n: int, size: int = 32,
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
     if not (isinstance(max_overlap, (int, float)) and 0 <= max_overlap <= 1):
         raise ValueError(f"max_overlap must be in [0, 1], got {max_overlap!r}")
-    for name, value, top in (("rotate", rotate, 180), ("rescale", rescale, 0.5)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= top:
-            raise ValueError(f"{name} must be a number in [0, {top}], got {value!r}")
+    check_glyph_jitter(rotate=rotate, rescale=rescale)
     glyphs = load_glyphs("test" if split == "test" else "train", glyph_size, mnist)
     rng = np.random.default_rng(seed)
     images = np.zeros((n, size, size), np.float32)

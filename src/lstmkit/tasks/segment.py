@@ -43,7 +43,7 @@ from torch import nn
 from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.images import read_image
-from ..data.scenes import SPLIT_SEEDS, Scenes, digit_scenes, image_channels, load_mask_folder
+from ..data.scenes import SPLIT_SEEDS, Scenes, check_glyph_jitter, digit_scenes, image_channels, load_mask_folder
 from ..eval.images import write_png
 from ..eval.plots import plot_learning_curves
 from ..eval.segmentation import (class_palette, colorize_mask, segmentation_confusion, segmentation_metrics,
@@ -105,11 +105,9 @@ class SegmentData:
             raise ValueError(f"data.fresh_scenes must be true or false, got {self.fresh_scenes!r}")
         if self.fresh_scenes and self.path is not None:
             raise ValueError("data.fresh_scenes draws new digit-scenes every epoch; it does not apply to data.path")
-        for name, top in (("rotate", 180), ("rescale", 0.5)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= top:
-                raise ValueError(f"data.{name} must be a number in [0, {top}], got {value!r}")
-            if value and not self.fresh_scenes:
+        check_glyph_jitter("data.", rotate=self.rotate, rescale=self.rescale)
+        for name in ("rotate", "rescale"):
+            if getattr(self, name) and not self.fresh_scenes:
                 raise ValueError(f"data.{name} transforms glyphs as training scenes are drawn; it needs "
                                  "data.fresh_scenes: true")
         if self.glyph_size > self.size:
