@@ -49,7 +49,7 @@ from ..data.text import Vocabulary, load_text_csv
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..models import create_model
 from .config import build, dump_yaml, to_plain
-from .runs import check_resumable, load_model, saved_config
+from .runs import CHECKPOINT_DIR, check_resumable, load_model, saved_config
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
@@ -424,9 +424,6 @@ def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train
                  checkpoint_dir=checkpoint_dir, resume=resume)
     p.model.eval()
     return Classifier(p.model, p.pre, p.spec), result, result.best  # fit restored the best epoch's weights
-
-
-CHECKPOINT_DIR = "checkpoint"
 
 
 def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:

@@ -26,8 +26,8 @@ from ..models import create_model
 from .config import build, dump_yaml, load_yaml, to_plain
 from .trainer import MANIFEST, resolve_device
 
-__all__ = ["save_model", "load_model", "write_run", "model_spec", "RESUMABLE", "interrupted", "saved_config",
-           "check_resumable"]
+__all__ = ["save_model", "load_model", "write_run", "model_spec", "RESUMABLE", "CHECKPOINT_DIR", "interrupted",
+           "saved_config", "check_resumable"]
 
 
 def model_spec(spec: dict, **fixed: Any) -> tuple[str, dict]:
@@ -89,12 +89,13 @@ def write_run(out: str | os.PathLike, config: Any, metrics: dict, history: list 
 # ------------------------------------------------------------------------------ resume
 
 RESUMABLE = ("classify", "segment")  # tasks whose runs checkpoint as they train and continue with --resume
+CHECKPOINT_DIR = "checkpoint"  # RUN/checkpoint/ (classify) or RUN/checkpoint/<model role>/ (segment)
 
 
 def interrupted(out: str | os.PathLike) -> bool:
     """Whether the run directory ``out`` holds a checkpoint to resume: ``checkpoint/`` (classify) or
     ``checkpoint/model/`` (segment: the first of its two models)."""
-    return any((Path(out) / "checkpoint" / sub / MANIFEST).is_file() for sub in ("", "model"))
+    return any((Path(out) / CHECKPOINT_DIR / sub / MANIFEST).is_file() for sub in ("", "model"))
 
 
 def saved_config(out_dir: str | os.PathLike, task: str | None = None) -> dict:

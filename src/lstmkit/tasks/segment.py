@@ -51,7 +51,7 @@ from ..eval.segmentation import (class_palette, colorize_mask, segmentation_conf
 from ..models import create_model
 from ..models.segmenter import count_parameters, fcn_width_for
 from .config import build, dump_yaml, to_plain
-from .runs import check_resumable, load_model, model_spec, save_model, saved_config, write_run
+from .runs import CHECKPOINT_DIR, check_resumable, load_model, model_spec, save_model, saved_config, write_run
 from .trainer import MANIFEST, FitResult, TrainConfig, fit, resolve_device, seed_everything
 
 __all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter", "class_weights", "load_segment_data",
@@ -60,7 +60,6 @@ __all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter"
 log = logging.getLogger(__name__)
 
 TASK = "segment"
-CHECKPOINT_DIR = "checkpoint"
 CLASS_WEIGHTS = ("none", "inverse_sqrt", "inverse")
 
 
