@@ -133,12 +133,12 @@ def _resume(args: argparse.Namespace) -> int:
     if args.config is not None or args.set or args.out or args.devices != 1:
         raise ValueError("--resume DIR continues with DIR/config.yaml in one process: pass no config, --set, --out "
                          "or --devices")
-    from .tasks.classify import resume_classifier
+    from .tasks.config import build
     from .tasks.runs import saved_config
-    from .tasks.segment import resume_segmenter
 
-    task = saved_config(args.resume).get("task", "classify")  # raises for a run that does not resume, and says why
-    metrics = {"classify": resume_classifier, "segment": resume_segmenter}[task](args.resume)
+    saved = saved_config(args.resume)  # raises for a run that does not resume, and says why
+    config_cls, train = _tasks()[saved.get("task", "classify")]
+    metrics = train(build(config_cls, saved), Path(args.resume), resume=True)
     print(json.dumps({"run": args.resume, "test": metrics["test"], "val": metrics["val"],
                       "train_seconds": metrics["train_seconds"], "epochs": metrics["epochs"]}, indent=1))
     return 0
@@ -477,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set train.lr=0.003 (repeatable)")
     p.add_argument("--out", help="run directory (default runs/<config>-seed<seed>-<time>)")
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from its last checkpoint, "
-                                                    "with the config.yaml it saved (classify and segment runs; "
+                                                    "with the config.yaml it saved (every task but forecast; "
                                                     "no config argument)")
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="keep glibc's default allocator settings (see lstmkit.runtime; also LSTMKIT_MALLOC_TUNING=0)")

@@ -317,7 +317,7 @@ def test_forecast_and_foreign_directories_do_not_resume(tmp_path):
 
     (tmp_path / "fc").mkdir()
     (tmp_path / "fc" / "config.yaml").write_text("task: forecast\n")
-    with pytest.raises(ValueError, match="is a 'forecast' run: only classify, segment runs resume"):
+    with pytest.raises(ValueError, match="is a 'forecast' run, which does not resume"):
         resume_classifier(tmp_path / "fc")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="has no config.yaml: not a run directory that can be resumed"):
@@ -327,3 +327,107 @@ def test_forecast_and_foreign_directories_do_not_resume(tmp_path):
     (tmp_path / "empty" / "config.yaml").write_text(TINY)  # killed before its first checkpoint
     with pytest.raises(ValueError, match="has no checkpoint: the run stopped before its first one was written"):
         resume_classifier(tmp_path / "empty")
+
+
+def _interrupted(monkeypatch, module, crash_in, start) -> list:
+    """Call ``start()`` with ``module.fit`` dying after epoch 2 of the first fit whose checkpoint
+    directory ``crash_in(directory)`` picks; returns the checkpoint directories of the fits begun."""
+    real_fit, calls = module.fit, []
+
+    def crashing_fit(*args, **kwargs):
+        calls.append(kwargs["checkpoint_dir"])
+        if crash_in(calls[-1]) and not any(crash_in(d) for d in calls[:-1]):
+            kwargs["callbacks"] = [_crash_at(2)]
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(module, "fit", crashing_fit)
+    with pytest.raises(KeyboardInterrupt):
+        start()
+    monkeypatch.setattr(module, "fit", real_fit)
+    return calls
+
+
+def _vision_configs():
+    """(task, raw config) of every resumable vision task, from the tiny configs of their own tests."""
+    from lstmkit.tasks.config import apply_overrides, load_yaml, to_plain
+    from tests.tasks import test_caption, test_clips, test_generate, test_superres, test_video
+
+    caption = to_plain(apply_overrides(load_yaml(str(test_caption.PRESET)), list(test_caption.TINY)))
+    return {"generate": {**test_generate.TINY, "task": "generate"},
+            "superres": {**test_superres.TINY, "task": "superres"},
+            "video": test_video.TINY,
+            "action": {**test_clips.ACTION, "task": "action"},
+            "volume": {**test_clips.VOLUME, "task": "volume"},
+            "caption": caption}
+
+
+TIMING = ("train_seconds", "cpu_seconds", "wall_seconds", "train_cpu_seconds")
+
+
+def _untimed(value):
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if k not in TIMING}
+    return value
+
+
+@pytest.mark.parametrize("task", ["generate", "superres", "video", "action", "volume", "caption"])
+def test_every_vision_task_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, task):
+    """A run killed in its first model's second epoch continues with ``lstmkit train --resume`` to
+    the metrics and weights of a run never interrupted (deterministic mode), then has no checkpoint."""
+    import importlib
+
+    from lstmkit.cli import _check_out, _tasks, main
+    from lstmkit.tasks.config import build
+
+    raw = _vision_configs()[task]
+    raw = {**raw, "train": {**raw["train"], "epochs": 3, "deterministic": True, "early_stopping": None}}
+    config_cls, train = _tasks()[task]
+    reference = train(build(config_cls, raw), tmp_path / "reference")
+    run = tmp_path / "run"
+    calls = _interrupted(monkeypatch, importlib.import_module(train.__module__), lambda d: True,
+                         lambda: train(build(config_cls, raw), run))
+    assert load_train_state(calls[0]).epoch == 1 and not (run / "metrics.json").exists()
+    with pytest.raises(ValueError, match="--out .* holds an interrupted run"):  # a new run may not overwrite it
+        _check_out(run)
+    assert main(["-q", "train", "--resume", str(run)]) == 0
+    resumed = json.loads((run / "metrics.json").read_text())
+    assert _untimed(resumed) == _untimed(json.loads(json.dumps(reference)))
+    assert (run / "model.safetensors").read_bytes() == (tmp_path / "reference" / "model.safetensors").read_bytes()
+    assert not (run / "checkpoint").exists()
+    with pytest.raises(ValueError, match="is a finished run .*nothing to resume"):
+        train(build(config_cls, raw), run, resume=True)
+
+
+@pytest.mark.parametrize("crash_in", ["model", "baseline"])
+def test_segment_run_resumes_from_a_crash_in_either_model(tmp_path, monkeypatch, crash_in):
+    """Killed in either model's training, a segmentation run finishes with the same metrics,
+    histories and weights as a run never interrupted (deterministic mode)."""
+    import lstmkit.tasks.segment as segment
+    from lstmkit.cli import main
+    from lstmkit.tasks.config import build
+    from lstmkit.tasks.segment import SegmentConfig, resume_segmenter, train_segmenter
+    from tests.tasks.test_segment import TINY
+
+    raw = {**TINY, "data": {**TINY["data"], "fresh_scenes": True, "rotate": 10},
+           "train": {**TINY["train"], "epochs": 3, "deterministic": True}}
+    reference = train_segmenter(build(SegmentConfig, raw), tmp_path / "reference")
+    run = tmp_path / "run"
+    _interrupted(monkeypatch, segment, lambda d: d.name == crash_in,
+                 lambda: train_segmenter(build(SegmentConfig, raw), run))
+    assert not (run / "metrics.json").exists() and (run / "checkpoint" / crash_in / MANIFEST).is_file()
+    other = {**raw, "train": {**raw["train"], "lr": 0.5}}
+    with pytest.raises(ValueError, match=r"differs from the config given to resume: train.lr 0.001 there, 0.5 here"):
+        train_segmenter(build(SegmentConfig, other), run, resume=True)
+    if crash_in == "model":
+        resumed = resume_segmenter(run)
+    else:  # through the CLI, which picks the task from the run's config.yaml
+        assert main(["-q", "train", "--resume", str(run)]) == 0
+        resumed = json.loads((run / "metrics.json").read_text())
+    assert _untimed(resumed) == _untimed(reference)
+    for name in ("model.safetensors", "baseline/model.safetensors"):
+        assert (run / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
+    for name in ("history.json", "baseline/history.json"):  # every float equal (the rows' key order may differ)
+        assert json.loads((run / name).read_text()) == json.loads((tmp_path / "reference" / name).read_text()), name
+    assert not (run / "checkpoint").exists()  # removed once the run directory is complete
+    with pytest.raises(ValueError, match="is a finished run .*nothing to resume"):
+        resume_segmenter(run)

@@ -43,7 +43,7 @@ from ..data.images import read_image, resize
 from ..data.text import tokenize
 from ..models import create_model
 from .config import to_plain
-from .runs import load_model, model_spec, save_model, write_run
+from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
 __all__ = ["CaptionDataConfig", "CaptionEvalConfig", "CaptionConfig", "Captioner", "bleu_scores", "train_captioner",
@@ -387,10 +387,11 @@ def _score(cap: Captioner, images: np.ndarray, refs: list, beam: int) -> tuple[d
     return {**bleu_scores(hyps, refs), "exact": _exact(hyps, refs)}, hyps
 
 
-def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike) -> dict:
-    """Run one captioning experiment and write its run directory; returns metrics.json."""
+def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
+    """Run one captioning experiment and write its run directory; returns metrics.json.
+    ``resume``: continue the interrupted run in ``out_dir`` (see :func:`lstmkit.tasks.runs.start_run`)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = start_run(out, config, resume)
     cpu0 = time.process_time()
     (x_all, refs_all), (x_test, refs_test) = load_caption_data(config.data)
     tr, va = _carve(len(refs_all), config.train.val_fraction, config.train.seed)
@@ -416,7 +417,8 @@ def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike) -> dict:
         hyps, _, _ = cap.decode(x_va, beam=1)
         return {"loss": total / count, "bleu4": bleu_scores(hyps, refs_va)["bleu4"]}
 
-    result = fit(model, train_set.batches, val_batches, lambda m, b: m.loss(*b), evaluate, config.train)
+    result = fit(model, train_set.batches, val_batches, lambda m, b: m.loss(*b), evaluate, config.train,
+                 **checkpointing(checkpoint / "model"))
     model.eval()
     val_greedy, _ = _score(cap, x_va, refs_va, 1)
     val_beam, _ = _score(cap, x_va, refs_va, ev.beam)
@@ -443,6 +445,7 @@ def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike) -> dict:
                "n_train": len(tr), "n_val": len(va), "n_test": len(refs_test), "examples": examples}
     metrics = write_run(out, config, metrics, result.history)
     _report(out, to_plain(config), metrics, result.history, result.best_epoch, attention_files)
+    finish_run(out)
     return metrics
 
 

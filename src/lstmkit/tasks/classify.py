@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence, get_args
@@ -48,8 +47,8 @@ from ..data.collate import SequenceBatches
 from ..data.text import Vocabulary, load_text_csv
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..models import create_model
-from .config import build, dump_yaml, to_plain
-from .runs import CHECKPOINT_DIR, check_resumable, load_model, saved_config
+from .config import build, to_plain
+from .runs import checkpointing, finish_run, load_model, saved_config, start_run
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
@@ -432,21 +431,14 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
     ``resume``: continue the interrupted run in ``out_dir`` from its checkpoint; ``config`` must
     equal the ``config.yaml`` it saved (:func:`resume_classifier` reads it from there)."""
     out = Path(out_dir)
-    checkpoint = out / CHECKPOINT_DIR
+    checkpoint = start_run(out, config, resume)
     resolved = to_plain(config)
-    if resume:
-        check_resumable(out, ClassifyConfig, resolved, checkpoint)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        if checkpoint.exists():  # an earlier run's, in a directory being reused
-            shutil.rmtree(checkpoint)
-        atomic_write_bytes(out / "config.yaml", dump_yaml(resolved).encode())
     d = config.data
     (x_train, y_train), (x_test, y_test) = load_data(d)
     log.info(f"data {d.name or d.train}: {len(x_train)} train / {len(x_test)} test samples")
     clf, result, val_metrics = fit_classifier(x_train, y_train, config.model, config.train, d.normalize,
-                                              d.min_freq, d.max_vocab, augment=d.augment, checkpoint_dir=checkpoint,
-                                              resume=resume)
+                                              d.min_freq, d.max_vocab, augment=d.augment,
+                                              **checkpointing(checkpoint))
     test_metrics, per_class, cm = clf.evaluate(x_test, y_test)
     metrics = {"val": val_metrics, "test": test_metrics, "train_seconds": round(result.seconds, 3),
                "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
@@ -462,7 +454,7 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
                                 classes=clf.classes, history=result.history, best_epoch=result.best_epoch,
                                 environment=f"lstmkit {__version__}, torch {torch.__version__}, "
                                             f"{platform.machine()}, {torch.get_num_threads()} thread(s)")
-    shutil.rmtree(checkpoint, ignore_errors=True)  # the run directory is complete
+    finish_run(out)  # the run directory is complete: its checkpoint goes
     return metrics
 
 

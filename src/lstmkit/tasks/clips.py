@@ -47,7 +47,7 @@ from ..eval.images import image_grid, write_png
 from ..eval.metrics import classification_metrics, confusion_matrix, format_confusion, per_class_report
 from ..eval.plots import plot_confusion_matrix, plot_learning_curves
 from ..models import create_model
-from .runs import load_model, model_spec, save_model, write_run
+from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["ActionData", "ActionConfig", "VolumeData", "VolumeConfig", "train_action", "train_volume",
@@ -192,13 +192,13 @@ class _Trained:
 
 
 def _train_one(spec_cfg: dict, fixed: dict, train_set: TensorBatches, val: list, test: list, train: TrainConfig,
-               classes: tuple) -> _Trained:
+               classes: tuple, checkpoint: Path) -> _Trained:
     name, kwargs = model_spec(spec_cfg, **fixed)
     cpu0 = time.process_time()
     seed_everything(train.seed)
     model = create_model(name, **kwargs)
     log.info(f"training {name} ({sum(p.numel() for p in model.parameters()):,} parameters)")
-    result = fit(model, train_set, val, _loss, _evaluate, train)
+    result = fit(model, train_set, val, _loss, _evaluate, train, **checkpointing(checkpoint))
     model.eval()
     device = next(model.parameters()).device
     with torch.no_grad():
@@ -212,11 +212,12 @@ def _train_one(spec_cfg: dict, fixed: dict, train_set: TensorBatches, val: list,
 
 
 def _train_pair(config, out_dir: str | os.PathLike, train_set: ClipSet, val_set: ClipSet | None, test_set: ClipSet,
-                task: str, describe: dict, samples: Callable[[ClipSet], np.ndarray]) -> dict:
-    """Train config.model and config.baseline on the same split; write the run directory; return metrics."""
+                task: str, describe: dict, samples: Callable[[ClipSet], np.ndarray], resume: bool) -> dict:
+    """Train config.model and config.baseline on the same split; write the run directory; return metrics.
+    ``resume``: continue the interrupted run in ``out_dir`` (see :func:`lstmkit.tasks.runs.start_run`)."""
     cpu0 = time.process_time()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = start_run(out, config, resume)
     train, classes = config.train, train_set.classes
     data = _tensors(train_set)
     if val_set is None:
@@ -234,7 +235,8 @@ def _train_pair(config, out_dir: str | os.PathLike, train_set: ClipSet, val_set:
     fixed = {"num_classes": len(classes), "in_channels": int(data[0].shape[2])}
     runs = {}
     for role in ("model", "baseline"):
-        runs[role] = _train_one(getattr(config, role), fixed, batches, val, test, train, classes)
+        runs[role] = _train_one(getattr(config, role), fixed, batches, val, test, train, classes,
+                                checkpoint / role)
     m, b = runs["model"], runs["baseline"]
     meta = {"classes": list(classes), **describe}
     save_model(out, m.model, m.spec, task, meta)
@@ -258,6 +260,7 @@ def _train_pair(config, out_dir: str | os.PathLike, train_set: ClipSet, val_set:
     metrics["cpu_seconds"] = round(time.process_time() - cpu0, 1)
     metrics = write_run(out, config, metrics, m.result.history)
     _write_report(out, config, metrics, m, b, classes)
+    finish_run(out)
     return metrics
 
 
@@ -294,19 +297,21 @@ def _strip(s: ClipSet, step: int = 1) -> np.ndarray:
     return image_grid(x.reshape(-1, *x.shape[2:]), ncol=x.shape[1])
 
 
-def train_action(config: ActionConfig, out_dir: str | os.PathLike) -> dict:
-    """Train the CNN-LSTM and its single-frame baseline on motion clips; write the run directory."""
+def train_action(config: ActionConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
+    """Train the CNN-LSTM and its single-frame baseline on motion clips; write the run directory
+    (``resume``: continue the interrupted run there)."""
     d = config.data
     kw = dict(size=d.size, glyph_size=d.glyph_size, min_frames=d.min_frames, max_frames=d.max_frames, noise=d.noise,
               mnist=d.mnist)
     train_set = motion_clips(d.n_train, d.seed, "train", **kw)
     test_set = motion_clips(d.n_test, d.seed, "test", **kw)
     describe = {"size": d.size, "min_frames": d.min_frames, "max_frames": d.max_frames}
-    return _train_pair(config, out_dir, train_set, None, test_set, "action", describe, _strip)
+    return _train_pair(config, out_dir, train_set, None, test_set, "action", describe, _strip, resume)
 
 
-def train_volume(config: VolumeConfig, out_dir: str | os.PathLike) -> dict:
-    """Train the slice BiLSTM and its single-slice baseline on volumes; write the run directory."""
+def train_volume(config: VolumeConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
+    """Train the slice BiLSTM and its single-slice baseline on volumes; write the run directory
+    (``resume``: continue the interrupted run there)."""
     d = config.data
     if d.medmnist is not None:
         splits = load_medmnist3d(d.medmnist)
@@ -319,7 +324,7 @@ def train_volume(config: VolumeConfig, out_dir: str | os.PathLike) -> dict:
     depth, h, w = train_set.x.shape[1:]
     describe = {"depth": int(depth), "height": int(h), "width": int(w)}
     return _train_pair(config, out_dir, train_set, val_set, test_set, "volume", describe,
-                       lambda s: _strip(s, max(1, s.x.shape[1] // 14)))
+                       lambda s: _strip(s, max(1, s.x.shape[1] // 14)), resume)
 
 
 # ---------------------------------------------------------------------------- inference

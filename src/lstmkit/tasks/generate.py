@@ -42,7 +42,7 @@ from ..data.collate import TensorBatches
 from ..eval.images import image_grid, write_png
 from ..models import create_model
 from .config import to_plain
-from .runs import load_model, model_spec, save_model, write_run
+from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
 
 __all__ = ["GenerateDataConfig", "GenerateConfig", "train_generator", "load_generator", "sample_from_run",
@@ -145,8 +145,10 @@ def nll_per_image(model: nn.Module, images: np.ndarray, batch_size: int = 256) -
             "nll_sem": (nll.std() / len(nll) ** 0.5).item() if len(nll) > 1 else 0.0, "n": len(nll)}
 
 
-def _train_one(spec: dict, data: BinaryImages, train: TrainConfig) -> tuple[nn.Module, dict, dict, list]:
-    """(trained model, its full spec, summary, history) for one model of the run."""
+def _train_one(spec: dict, data: BinaryImages, train: TrainConfig, checkpoint: Path
+               ) -> tuple[nn.Module, dict, dict, list]:
+    """(trained model, its full spec, summary, history) for one model of the run; ``checkpoint`` is
+    its checkpoint directory (continued from when it holds one)."""
     h, w = data.size
     kwargs = {k: v for k, v in spec.items() if k != "label"}
     name, kwargs = model_spec(kwargs, height=h, width=w)
@@ -162,7 +164,7 @@ def _train_one(spec: dict, data: BinaryImages, train: TrainConfig) -> tuple[nn.M
     else:
         result = fit(model, TensorBatches([_images(data.train)], train.batch_size, shuffle=True, seed=train.seed),
                      list(TensorBatches([_images(data.val)], 256)), _loss,
-                     _evaluate, train)
+                     _evaluate, train, **checkpointing(checkpoint))
         history = result.history
     seconds = time.perf_counter() - start
     model.eval()
@@ -174,24 +176,25 @@ def _train_one(spec: dict, data: BinaryImages, train: TrainConfig) -> tuple[nn.M
     return model, full, summary, history
 
 
-def train_generator(config: GenerateConfig, out_dir: str | os.PathLike) -> dict:
+def train_generator(config: GenerateConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
     """Run one generation experiment (the model and its baselines) and write its run directory;
-    returns metrics.json."""
+    returns metrics.json. ``resume``: continue the interrupted run there (see
+    :func:`lstmkit.tasks.runs.start_run`)."""
     cpu0 = time.process_time()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = start_run(out, config, resume)
     resolved = to_plain(config)
     d = config.data
     data = load_binary_images(d.name, d.path, d.threshold, float(config.train.val_fraction), config.train.seed,
                               d.max_train)
     h, w = data.size
     log.info(f"binary {d.name} {h}x{w}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test images")
-    model, spec, main, history = _train_one(config.model, data, config.train)
+    model, spec, main, history = _train_one(config.model, data, config.train, checkpoint / "model")
     save_model(out, model, spec, TASK, {"image_size": [h, w], "data": to_plain(d), "train_seed": config.train.seed})
     baselines, trained = {}, {}
     for b in config.baselines:
         label = _label(b)
-        bm, bspec, summary, bhistory = _train_one(b, data, config.train)
+        bm, bspec, summary, bhistory = _train_one(b, data, config.train, checkpoint / "baselines" / label)
         save_model(out / "baselines" / label, bm, bspec, TASK, {"image_size": [h, w], "label": label})
         if bhistory:
             atomic_write_bytes(out / "baselines" / label / "history.json", json.dumps(bhistory, indent=1).encode())
@@ -212,6 +215,7 @@ def train_generator(config: GenerateConfig, out_dir: str | os.PathLike) -> dict:
                "device": str(next(model.parameters()).device), "cpu_seconds": round(time.process_time() - cpu0, 2)}
     metrics = write_run(out, config, metrics, history)
     _write_report(out, resolved, metrics)
+    finish_run(out)
     return metrics
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from .config import build, dump_yaml, load_yaml, to_plain
 from .trainer import MANIFEST, resolve_device
 
 __all__ = ["save_model", "load_model", "write_run", "model_spec", "RESUMABLE", "CHECKPOINT_DIR", "interrupted",
-           "saved_config", "check_resumable"]
+           "start_run", "checkpointing", "finish_run", "saved_config", "check_resumable"]
 
 
 def model_spec(spec: dict, **fixed: Any) -> tuple[str, dict]:
@@ -88,14 +89,45 @@ def write_run(out: str | os.PathLike, config: Any, metrics: dict, history: list 
 
 # ------------------------------------------------------------------------------ resume
 
-RESUMABLE = ("classify", "segment")  # tasks whose runs checkpoint as they train and continue with --resume
-CHECKPOINT_DIR = "checkpoint"  # RUN/checkpoint/ (classify) or RUN/checkpoint/<model role>/ (segment)
+# tasks whose runs checkpoint as they train and continue with `lstmkit train --resume DIR` (forecasting does not)
+RESUMABLE = ("classify", "segment", "generate", "superres", "video", "action", "volume", "caption")
+CHECKPOINT_DIR = "checkpoint"  # RUN/checkpoint/ (classify) or RUN/checkpoint/<role>/ (a task that trains several models)
 
 
 def interrupted(out: str | os.PathLike) -> bool:
-    """Whether the run directory ``out`` holds a checkpoint to resume: ``checkpoint/`` (classify) or
-    ``checkpoint/model/`` (segment: the first of its two models)."""
-    return any((Path(out) / CHECKPOINT_DIR / sub / MANIFEST).is_file() for sub in ("", "model"))
+    """Whether the run directory ``out`` holds a checkpoint to resume: a manifest in ``checkpoint/``
+    or in one of its role folders."""
+    root = Path(out) / CHECKPOINT_DIR
+    return root.is_dir() and any(root.rglob(MANIFEST))
+
+
+def start_run(out_dir: str | os.PathLike, config: Any, resume: bool = False) -> Path:
+    """Make ``out_dir`` ready for a run of ``config`` and return its checkpoint root.
+
+    A new run creates the directory, removes an earlier run's checkpoints and writes ``config.yaml``
+    first, so an interrupted run can be resumed. ``resume`` checks instead that the directory holds
+    this very config and a checkpoint (:func:`check_resumable`)."""
+    out = Path(out_dir)
+    resolved = to_plain(config)
+    if resume:
+        check_resumable(out, type(config), resolved)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        if (out / CHECKPOINT_DIR).exists():  # an earlier run's, in a directory being reused
+            shutil.rmtree(out / CHECKPOINT_DIR)
+        atomic_write_bytes(out / "config.yaml", dump_yaml(resolved).encode())
+    return out / CHECKPOINT_DIR
+
+
+def checkpointing(directory: Path) -> dict:
+    """``fit``'s ``checkpoint_dir`` and ``resume`` for one model: continue from ``directory`` when it
+    holds a checkpoint (a resumed run; a finished model comes back without training)."""
+    return {"checkpoint_dir": directory, "resume": (directory / MANIFEST).is_file()}
+
+
+def finish_run(out_dir: str | os.PathLike) -> None:
+    """Remove the checkpoints of a run whose directory is complete."""
+    shutil.rmtree(Path(out_dir) / CHECKPOINT_DIR, ignore_errors=True)
 
 
 def saved_config(out_dir: str | os.PathLike, task: str | None = None) -> dict:
@@ -110,8 +142,8 @@ def saved_config(out_dir: str | os.PathLike, task: str | None = None) -> dict:
     data = load_yaml(out / "config.yaml")
     found = data.get("task", "classify")
     if found not in RESUMABLE:
-        raise ValueError(f"{out} is a {found!r} run: only {', '.join(RESUMABLE)} runs resume; run "
-                         "`lstmkit train CONFIG` again")
+        raise ValueError(f"{out} is a {found!r} run, which does not resume (runs of {', '.join(RESUMABLE)} do); "
+                         "run `lstmkit train CONFIG` again")
     if task is not None and found != task:
         raise ValueError(f"{out} is a {found!r} run, not a {task!r} one: continue it with lstmkit train --resume DIR")
     return data
@@ -127,9 +159,9 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def check_resumable(out: Path, config_cls: type, resolved: dict, checkpoint: Path) -> None:
-    """Refuse to resume ``out`` with a config other than its saved one, or when ``checkpoint`` (the
-    directory of the first model it trains) holds no checkpoint to resume from."""
+def check_resumable(out: Path, config_cls: type, resolved: dict) -> None:
+    """Refuse to resume ``out`` with a config other than its saved one, or when it holds no
+    checkpoint to resume from."""
     saved_path = out / "config.yaml"
     if not saved_path.is_file():
         raise ValueError(f"{out} has no config.yaml: not a run directory that can be resumed")
@@ -140,7 +172,7 @@ def check_resumable(out: Path, config_cls: type, resolved: dict, checkpoint: Pat
         diff = ", ".join(f"{k} {a.get(k, '<unset>')!r} there, {b.get(k, '<unset>')!r} here" for k in changed)
         raise ValueError(f"{saved_path} differs from the config given to resume: {diff}; resume with the saved "
                          "config (lstmkit train --resume DIR)")
-    if not (checkpoint / MANIFEST).is_file():
+    if not interrupted(out):
         if (out / "metrics.json").is_file():
             raise ValueError(f"{out} is a finished run (metrics.json written, its checkpoint removed): "
                              "nothing to resume")

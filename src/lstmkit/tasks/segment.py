@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,9 +49,9 @@ from ..eval.segmentation import (class_palette, colorize_mask, segmentation_conf
                                  write_segmentation_overlays)
 from ..models import create_model
 from ..models.segmenter import count_parameters, fcn_width_for
-from .config import build, dump_yaml, to_plain
-from .runs import CHECKPOINT_DIR, check_resumable, load_model, model_spec, save_model, saved_config, write_run
-from .trainer import MANIFEST, FitResult, TrainConfig, fit, resolve_device, seed_everything
+from .config import build, to_plain
+from .runs import checkpointing, finish_run, load_model, model_spec, save_model, saved_config, start_run, write_run
+from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
 
 __all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter", "class_weights", "load_segment_data",
            "fresh_scenes", "load_segmenter", "segment_image", "write_segmentation"]
@@ -266,10 +265,10 @@ def fresh_scenes(data: SegmentData, n: int, seed: int) -> Callable[[int], Scenes
 
 
 def _train_one(name: str, kwargs: dict, train: Scenes, val: Scenes, cfg: TrainConfig,
-               stride_check: tuple[int, int], weight: np.ndarray | None = None,
-               draw: Callable[[int], Scenes] | None = None, checkpoint: Path | None = None) -> _Trained:
+               stride_check: tuple[int, int], weight: np.ndarray | None,
+               draw: Callable[[int], Scenes] | None, checkpoint: Path) -> _Trained:
     """Train one model; ``draw(epoch)``, when given, replaces ``train`` with that epoch's scenes.
-    ``checkpoint``: a directory to checkpoint into, continued from when it holds a checkpoint."""
+    ``checkpoint``: its checkpoint directory, continued from when it holds a checkpoint."""
     seed_everything(cfg.seed)
     model = create_model(name, **kwargs)
     stride = getattr(model, "stride", 1)
@@ -287,11 +286,8 @@ def _train_one(name: str, kwargs: dict, train: Scenes, val: Scenes, cfg: TrainCo
 
     w = None if weight is None else torch.from_numpy(weight).to(resolve_device(cfg.device))
     cpu = time.process_time()
-    resume = checkpoint is not None and (checkpoint / MANIFEST).is_file()
-    if resume:
-        log.info(f"segment: {name} continues from the checkpoint in {checkpoint}")
     result = fit(model, train_batches, _batches(val, cfg.batch_size), lambda m, b: m.loss(*b, weight=w),
-                 _evaluate(len(train.classes), w), cfg, checkpoint_dir=checkpoint, resume=resume)
+                 _evaluate(len(train.classes), w), cfg, **checkpointing(checkpoint))
     return _Trained(model, {"name": name, **kwargs}, result, time.process_time() - cpu)
 
 
@@ -303,15 +299,7 @@ def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike, resume: b
     must equal its ``config.yaml``; :func:`resume_segmenter` reads it from there): a finished model
     comes back from its last checkpoint without training, the other continues where it stopped."""
     out = Path(out_dir)
-    checkpoint = out / CHECKPOINT_DIR
-    resolved = to_plain(config)
-    if resume:
-        check_resumable(out, SegmentConfig, resolved, checkpoint / "model")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        if checkpoint.exists():  # an earlier run's, in a directory being reused
-            shutil.rmtree(checkpoint)
-        atomic_write_bytes(out / "config.yaml", dump_yaml(resolved).encode())  # on disk from the start
+    checkpoint = start_run(out, config, resume)
     cfg = config.train
     train, val, test = load_segment_data(config.data, cfg.val_fraction, cfg.seed)
     c, h, w = train.images.shape[1:]
@@ -360,7 +348,7 @@ def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike, resume: b
             "cpu_seconds": b.cpu_seconds, "epochs": b.result.epochs, "best_epoch": b.result.best_epoch}
     metrics = write_run(out, config, metrics, main.result.history)
     _write_report(out, config, metrics, runs, test, preds)
-    shutil.rmtree(checkpoint, ignore_errors=True)  # the run directory is complete
+    finish_run(out)  # the run directory is complete: its checkpoints go
     return metrics
 
 

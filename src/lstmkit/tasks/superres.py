@@ -49,7 +49,7 @@ from ..eval.plots import plot_learning_curves
 from ..models import create_model
 from ..models.superres import LSTMSuperRes, bicubic_upscale
 from ..checks import check_int
-from .runs import load_model, model_spec, save_model, write_run
+from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
 __all__ = ["SuperResDataConfig", "SuperResConfig", "train_superres", "load_upscaler", "upscale_array", "upscale_image",
@@ -216,9 +216,11 @@ def _report(out: Path, config: SuperResConfig, metrics: dict) -> None:
     atomic_write_bytes(out / "report.md", ("\n".join(lines) + "\n").encode())
 
 
-def train_superres(config: SuperResConfig, out_dir: str | os.PathLike) -> dict:
-    """Train ``lstm_sr`` on the training images, score validation and test images, write ``out_dir``."""
+def train_superres(config: SuperResConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
+    """Train ``lstm_sr`` on the training images, score validation and test images, write ``out_dir``.
+    ``resume``: continue the interrupted run there (see :func:`lstmkit.tasks.runs.start_run`)."""
     out = Path(out_dir)
+    checkpoint = start_run(out, config, resume)
     d, tc = config.data, config.train
     seed_everything(tc.seed)
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -239,9 +241,8 @@ def train_superres(config: SuperResConfig, out_dir: str | os.PathLike) -> dict:
     model = create_model(name, **kwargs)
     if not isinstance(model, LSTMSuperRes):
         raise ValueError(f"model.name must name a super-resolution model (lstm_sr), got {name!r}")
-    out.mkdir(parents=True, exist_ok=True)
     result = fit(model, lambda epoch: pairs.batches(epoch, d.patches_per_epoch, tc.batch_size), val_batches,
-                 lambda m, batch: m.loss(*batch), _val_metrics, tc)
+                 lambda m, batch: m.loss(*batch), _val_metrics, tc, **checkpointing(checkpoint / "model"))
 
     val_ours, val_base, _ = evaluate_images(model, val_parts)
     test_ours, test_base, outputs = evaluate_images(model, test)
@@ -260,6 +261,7 @@ def train_superres(config: SuperResConfig, out_dir: str | os.PathLike) -> dict:
     for img, (up, sr, hr) in outputs.items():
         write_png(out / f"test_{img}.png", _side_by_side(up, sr, hr))
     _report(out, config, metrics)
+    finish_run(out)
     log.info(f"x{s} test PSNR {test_ours['psnr']:.2f} dB (bicubic {test_base['psnr']:.2f}), "
              f"SSIM {test_ours['ssim']:.4f} (bicubic {test_base['ssim']:.4f})")
     return metrics

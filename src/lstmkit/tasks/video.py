@@ -44,7 +44,7 @@ from ..eval.images import image_grid, write_png
 from ..eval.plots import plot_learning_curves
 from ..models import create_model
 from .config import to_plain
-from .runs import load_model, model_spec, save_model, write_run
+from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
 __all__ = ["VideoDataConfig", "VideoConfig", "train_video", "predict_frames", "write_predicted_frames",
@@ -185,10 +185,11 @@ def _predict(model: nn.Module, inputs: np.ndarray, batch_size: int = 64) -> np.n
 # ------------------------------------------------------------------------------- training
 
 
-def train_video(config: VideoConfig, out_dir: str | os.PathLike) -> dict:
-    """Run one video-prediction experiment and write its run directory; returns metrics.json."""
+def train_video(config: VideoConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
+    """Run one video-prediction experiment and write its run directory; returns metrics.json.
+    ``resume``: continue the interrupted run in ``out_dir`` (see :func:`lstmkit.tasks.runs.start_run`)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = start_run(out, config, resume)
     d, tc = config.data, config.train
     cpu0 = time.process_time()
     clips, test = _clips(d, "train"), _clips(d, "test")
@@ -203,7 +204,7 @@ def train_video(config: VideoConfig, out_dir: str | os.PathLike) -> dict:
     model = create_model(name, **kwargs)
     train_batches = _Batches(train, d.input_frames, tc.batch_size, shuffle=True, seed=tc.seed)
     val_batches = list(_Batches(val, d.input_frames, max(tc.batch_size, 64), shuffle=False)())
-    result = fit(model, train_batches, val_batches, _loss, _evaluate, tc)
+    result = fit(model, train_batches, val_batches, _loss, _evaluate, tc, **checkpointing(checkpoint / "model"))
     model.eval()
 
     x_test, y_test = test[:, : d.input_frames], test[:, d.input_frames:]
@@ -233,6 +234,7 @@ def train_video(config: VideoConfig, out_dir: str | os.PathLike) -> dict:
     _plot_horizon(metrics, out / "horizon.png")
     plot_learning_curves(result.history, out / "learning_curves.png", metric="mse", best_epoch=result.best_epoch)
     _write_report(out, config, metrics, len(strips))
+    finish_run(out)
     log.info(f"test MSE {scores['mse']:.5f} ({scores['mse_ratio_copy_last']:.3f}x copy-last), SSIM {scores['ssim']:.3f}")
     return metrics
 
