@@ -120,7 +120,7 @@ def test_image_quality_crops_the_border():
         image_quality(hr, pred[1:], 2)
 
 
-def test_config_errors():
+def test_config_errors(tmp_path):
     with pytest.raises(ValueError, match="data.test_images: unknown image.s. 'lena'"):
         build(SuperResConfig, {"data": {"test_images": ["lena"]}})
     with pytest.raises(ValueError, match="share camera; test images must be held out"):
@@ -132,11 +132,12 @@ def test_config_errors():
     with pytest.raises(ValueError, match="task must be 'superres' here"):
         build(SuperResConfig, {"task": "classify"})
     with pytest.raises(ValueError, match=r"model.scale=4 but the data sets it to 2"):
-        train_superres(build(SuperResConfig, {**TINY, "model": {"name": "lstm_sr", "scale": 4}}), "/nonexistent/x")
+        train_superres(build(SuperResConfig, {**TINY, "model": {"name": "lstm_sr", "scale": 4}}), tmp_path / "x")
     with pytest.raises(ValueError, match="training image 'page': image of 191x384 .HxW. is smaller than 192 pixels "
                                          ".lower data.patch or train.val_fraction"):
         train_superres(build(SuperResConfig, {**TINY, "data": {**TINY["data"], "patch": 96,
-                                                                "train_images": ["page"]}}), "/nonexistent/x")
+                                                                "train_images": ["page"]}}), tmp_path / "x")
+    assert not (tmp_path / "x").exists()  # refused before anything is written
 
 
 @pytest.mark.parametrize("scale", [2, 4])

@@ -220,7 +220,6 @@ def train_superres(config: SuperResConfig, out_dir: str | os.PathLike, resume: b
     """Train ``lstm_sr`` on the training images, score validation and test images, write ``out_dir``.
     ``resume``: continue the interrupted run there (see :func:`lstmkit.tasks.runs.start_run`)."""
     out = Path(out_dir)
-    checkpoint = start_run(out, config, resume)
     d, tc = config.data, config.train
     seed_everything(tc.seed)
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -241,6 +240,7 @@ def train_superres(config: SuperResConfig, out_dir: str | os.PathLike, resume: b
     model = create_model(name, **kwargs)
     if not isinstance(model, LSTMSuperRes):
         raise ValueError(f"model.name must name a super-resolution model (lstm_sr), got {name!r}")
+    checkpoint = start_run(out, config, resume)  # the data and the model are known good: the run starts
     result = fit(model, lambda epoch: pairs.batches(epoch, d.patches_per_epoch, tc.batch_size), val_batches,
                  lambda m, batch: m.loss(*batch), _val_metrics, tc, **checkpointing(checkpoint / "model"))
 
