@@ -314,11 +314,17 @@ def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
 
 def test_forecast_and_foreign_directories_do_not_resume(tmp_path):
     from lstmkit.tasks.classify import resume_classifier
+    from lstmkit.tasks.segment import resume_segmenter
 
     (tmp_path / "fc").mkdir()
     (tmp_path / "fc" / "config.yaml").write_text("task: forecast\n")
-    with pytest.raises(ValueError, match="is a 'forecast' run, which does not resume"):
-        resume_classifier(tmp_path / "fc")
+    for resume in (resume_classifier, resume_segmenter):
+        with pytest.raises(ValueError, match="is a 'forecast' run, which does not resume"):
+            resume(tmp_path / "fc")
+    (tmp_path / "cls").mkdir()
+    (tmp_path / "cls" / "config.yaml").write_text("task: classify\n")
+    with pytest.raises(ValueError, match="is a 'classify' run, not a 'segment' one"):
+        resume_segmenter(tmp_path / "cls")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="has no config.yaml: not a run directory that can be resumed"):
         resume_classifier(tmp_path / "empty")

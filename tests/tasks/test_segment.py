@@ -202,16 +202,3 @@ def test_preset_meets_the_targets(tmp_path):
     assert lstm >= 0.75 and cnn >= 0.75
     assert lstm >= cnn - 0.05
     assert abs(metrics["baselines"]["fcn_segmenter"]["parameter_ratio"] - 1) < 0.15
-
-
-def test_resume_refuses_other_runs(tmp_path):
-    from lstmkit.tasks.segment import resume_segmenter
-
-    (tmp_path / "cls").mkdir()
-    (tmp_path / "cls" / "config.yaml").write_text("task: classify\n")
-    with pytest.raises(ValueError, match="is a 'classify' run, not a 'segment' one"):
-        resume_segmenter(tmp_path / "cls")
-    (tmp_path / "fc").mkdir()
-    (tmp_path / "fc" / "config.yaml").write_text("task: forecast\n")
-    with pytest.raises(ValueError, match="is a 'forecast' run, which does not resume"):
-        resume_segmenter(tmp_path / "fc")
