@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m lstmkit demo
+	$(PY) -m lstmkit demo --overwrite
 
 test: setup
 	$(PY) -m pytest -q

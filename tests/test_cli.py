@@ -86,6 +86,10 @@ def test_listing_commands(capsys):
     (["train", "classify/digits", "--set", "model.name=lstm_fnc", "--out", "{tmp}/x"], "unknown model 'lstm_fnc'"),
     (["train", "classify/digits", "--set", "data.name=digitz", "--out", "{tmp}/x"], "unknown dataset 'digitz'"),
     (["train", "classify/digits", "--set", "train.lr=-1", "--out", "{tmp}/x"], "lr must be a positive number"),
+    (["train", "classify/digits", "--set", "model.hiden_size=2", "--out", "{tmp}/x"],
+     "model.hiden_size is not an argument of model 'rnn_classifier'; did you mean model.hidden_size"),
+    (["train", "forecast/airline", "--set", "model.hiden_size=2", "--out", "{tmp}/x"],
+     "model.hiden_size is not an argument of model 'lstm_forecaster'; did you mean model.hidden_size?"),
     (["train", "classify/digits", "--set", "train.lr", "--out", "{tmp}/x"], "must look like key.sub=value"),
     (["evaluate", "{tmp}"], "model.safetensors is missing"),
 ])
@@ -133,3 +137,123 @@ def test_cli_formats_are_the_configs_formats():
     from lstmkit.tasks.classify import Format
 
     assert FORMATS == typing.get_args(Format)
+
+
+# ------------------------------------------------------------------ overwriting, outputs, -q
+
+
+def _tiny_run(root, name="run", *extra):
+    return main(["-q", "train", "classify/digits", "--out", str(root / name), "--set", "train.epochs=1",
+                 "--set", "model.hidden_size=4", "--set", "train.progress=off", *extra])
+
+
+def test_train_refuses_a_finished_run_unless_overwrite_which_clears_it(tmp_path, capsys):
+    assert _tiny_run(tmp_path) == 0
+    run = tmp_path / "run"
+    (run / "model.onnx").write_bytes(b"an export of the old run")
+    before = (run / "metrics.json").read_bytes()
+    assert _tiny_run(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "holds a finished run" in err and "--overwrite" in err
+    assert (run / "metrics.json").read_bytes() == before and (run / "model.onnx").exists()  # untouched
+    assert _tiny_run(tmp_path, "run", "--overwrite") == 0
+    assert not (run / "model.onnx").exists()  # the old run's files went with it
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 1
+
+
+def test_overwrite_never_deletes_a_directory_that_is_not_a_run(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["train", "classify/digits", "--out", str(tmp_path), "--overwrite"]) == 2
+    assert "not an lstmkit run" in capsys.readouterr().err and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_interrupted_run_points_at_resume_and_overwrite_starts_it_over(tmp_path):
+    from lstmkit.tasks.runs import claim_run_dir
+
+    run = tmp_path / "run"
+    (run / "checkpoint" / "epoch-000001").mkdir(parents=True)
+    (run / "checkpoint" / "latest.json").write_text("{}")
+    (run / "config.yaml").write_text("task: classify\n")
+    with pytest.raises(ValueError, match=r"holds an interrupted run: continue it with `lstmkit train --resume "):
+        claim_run_dir(run)
+    claim_run_dir(run, overwrite=True)
+    assert run.is_dir() and not any(run.iterdir())
+
+
+@pytest.mark.parametrize("flag", ["--output", "--attention"])
+def test_output_in_a_missing_directory_names_the_users_path(tmp_path, capsys, flag):
+    target = tmp_path / "missing_dir" / "p.csv"
+    args = (["predict", str(tmp_path), str(tmp_path / "x.npz"), "--output", str(target)] if flag == "--output" else
+            ["caption", str(tmp_path), str(tmp_path / "x.png"), "--attention", str(target)])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} {target}: directory {target.parent} does not exist" in err
+    assert ".tmp" not in err and "model.safetensors" not in err  # checked before any work, no internal file named
+
+
+def test_quiet_is_accepted_after_the_subcommand(tmp_path, capsys):
+    for argv in (["-q", "train", "classify/digits"], ["train", "-q", "classify/digits"]):
+        assert main([*argv, "--out", str(tmp_path / "r"), "--set", "train.epochs=1", "--set", "model.hidden_size=4",
+                     "--set", "train.progress=log", "--overwrite"]) == 0
+        err = capsys.readouterr().err
+        assert "epoch 1/1" not in err, argv  # info lines suppressed either way
+    from lstmkit.cli import _add_quiet_everywhere, build_parser
+
+    parser = build_parser()
+    _add_quiet_everywhere(parser)
+    assert parser.parse_args(["datasets", "-q"]).quiet is True
+    assert parser.parse_args(["-q", "datasets"]).quiet is True  # a subparser does not reset it
+    assert parser.parse_args(["datasets"]).quiet is False
+    assert parser.parse_args(["bench", "speed", "-q"]).quiet is True  # nested subcommands too
+
+
+@pytest.mark.parametrize("preset,loader", [("classify/digits", "lstmkit.tasks.classify.load_data"),
+                                           ("forecast/airline", "lstmkit.tasks.forecast.load_forecast_series")])
+def test_model_keys_are_checked_before_any_data_loads(preset, loader, tmp_path, capsys, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("data was loaded before the config was checked")
+
+    monkeypatch.setattr(loader, never)
+    assert main(["train", preset, "--set", "model.hiden_size=2", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "model.hiden_size is not an argument" in err and "Traceback" not in err and not (tmp_path / "x").exists()
+
+
+# ------------------------------------------------------------------ config paths and the report
+
+
+def test_relative_data_paths_are_saved_absolute_and_the_reproduce_command_works_anywhere(tmp_path, monkeypatch):
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    write_npz(work / "train.npz", 80, seed=0)
+    write_npz(work / "test.npz", 30, seed=1)
+    monkeypatch.chdir(work)
+    args = ["--set", "train.epochs=1", "--set", "model.hidden_size=4", "--set", "train.progress=off"]
+    assert main(["-q", "train", "classify/digits", "--set", "data.name=null", "--set", "data.train=train.npz",
+                 "--set", "data.test=test.npz", "--out", "run", *args]) == 0
+    saved = yaml.safe_load((work / "run" / "config.yaml").read_text())["data"]
+    assert saved["train"] == str(work / "train.npz") and saved["test"] == str(work / "test.npz")
+    report = (work / "run" / "report.md").read_text()
+    command = next(line for line in report.splitlines() if line.startswith("lstmkit train "))
+    assert command == f"lstmkit train {work / 'run' / 'config.yaml'} --out NEW_RUN_DIR"
+    monkeypatch.chdir(elsewhere)  # the command as printed, from another directory
+    assert main(["-q", *command.split()[1:-1], str(elsewhere / "again")]) == 0
+    assert json.loads((elsewhere / "again" / "metrics.json").read_text())["n_test"] == 30
+
+
+@pytest.mark.parametrize("data,expected", [
+    ({"name": "gunpoint"}, "on the official test split of GunPoint (UCR/UEA archive) (150 samples)"),
+    ({"name": "ucr:ItalyPowerDemand"}, "on the official test split of ItalyPowerDemand (UCR/UEA archive)"),
+    ({"name": "digits"}, "on the fixed test split of digits (stratified 25%, seed 0: scikit-learn defines no "
+                         "official one)"),
+    ({"train": "/d/train.npz", "test": "/d/mine.npz"}, "on the test file `/d/mine.npz` (150 samples)"),
+    ({"train": "/d/train.npz", "test": None, "test_fraction": 0.25, "split_seed": 3},
+     "on a stratified 25% test split carved from `/d/train.npz` (seed 3; 150 samples)"),
+])
+def test_report_names_the_test_split_it_scored(data, expected):
+    from lstmkit.eval.report import test_split_text
+
+    text = "on " + test_split_text(data, 150)
+    assert text.startswith(expected)
+    assert ("official test split" in text) == ("name" in data and data["name"] != "digits")

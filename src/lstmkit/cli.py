@@ -114,34 +114,77 @@ def _default_out(config_path: str, seed: int) -> Path:
     return Path("runs") / f"{Path(config_path).stem}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a directory")
-    from .tasks.runs import interrupted
+def _check_out(out: Path, overwrite: bool = False) -> None:
+    """The overwrite rule (:func:`lstmkit.tasks.runs.claim_run_dir`), checked once: by the launcher
+    and by rank 0 of a distributed run, never by the other ranks (rank 0 is writing there)."""
+    import os
 
-    if interrupted(out):
-        raise ValueError(f"--out {out} holds an interrupted run: continue it with `lstmkit train --resume {out}`, "
-                         "or delete it, or choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not ((out / "model.json").exists() or (out / "config.yaml").exists()):
-        raise ValueError(f"--out {out} is a non-empty directory that is not an lstmkit run; choose another")
+    from .tasks.runs import claim_run_dir
+
+    if os.environ.get("RANK", "0") == "0":
+        claim_run_dir(out, overwrite)
 
 
 def _resume(args: argparse.Namespace) -> int:
     """``lstmkit train --resume DIR``: continue an interrupted run with its saved config, in one process."""
     if args.resume is None:
         raise ValueError("train needs a config (a YAML file or a preset such as classify/digits), or --resume DIR")
-    if args.config is not None or args.set or args.out or args.devices != 1:
-        raise ValueError("--resume DIR continues with DIR/config.yaml in one process: pass no config, --set, --out "
-                         "or --devices")
+    if args.config is not None or args.set or args.out or args.devices != 1 or args.overwrite:
+        raise ValueError("--resume DIR continues with DIR/config.yaml in one process: pass no config, --set, --out, "
+                         "--overwrite or --devices")
     from .tasks.config import build
     from .tasks.runs import saved_config
 
     saved = saved_config(args.resume)  # raises for a run that does not resume, and says why
     config_cls, train = _tasks()[saved.get("task", "classify")]
-    metrics = train(build(config_cls, saved), Path(args.resume), resume=True)
+    with _interruptible(Path(args.resume)):
+        metrics = train(build(config_cls, saved), Path(args.resume), resume=True)
     print(json.dumps({"run": args.resume, "test": metrics["test"], "val": metrics["val"],
                       "train_seconds": metrics["train_seconds"], "epochs": metrics["epochs"]}, indent=1))
     return 0
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C (SIGINT) raises KeyboardInterrupt."""
+
+
+def _raise_interrupted(signum, frame) -> None:
+    raise Interrupted()
+
+
+class _interruptible:
+    """Turn SIGTERM into :class:`Interrupted` while a run trains; on Ctrl-C or SIGTERM, say so and how
+    to continue (``lstmkit train --resume DIR`` when a checkpoint exists), and exit with 128 + the
+    signal's number as a shell does."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+        return self
+
+    def __exit__(self, kind, error, tb) -> bool:
+        import signal
+
+        from .tasks.runs import interrupted
+
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        if kind is None or not issubclass(kind, KeyboardInterrupt):
+            return False
+        name, code = ("SIGTERM", 128 + signal.SIGTERM) if issubclass(kind, Interrupted) else ("Ctrl-C", 128 + signal.SIGINT)
+        if interrupted(self.out):
+            advice = f"continue it with:\n  lstmkit train --resume {self.out}"
+        else:
+            advice = "it had written no checkpoint yet, so there is nothing to resume: train it again"
+        print(f"lstmkit train: interrupted ({name}); {advice}", file=sys.stderr)
+        raise SystemExit(code)
 
 
 def _run_task(task: str, config, out: Path) -> dict:
@@ -151,7 +194,8 @@ def _run_task(task: str, config, out: Path) -> dict:
 
     created = [p for p in (out, *out.parents) if not p.exists()]
     try:
-        return _tasks()[task][1](config, out)
+        with _interruptible(out):
+            return _tasks()[task][1](config, out)
     except BaseException:
         from .tasks.runs import interrupted
 
@@ -176,7 +220,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if parallel and task != "classify":
         raise ValueError(f"--devices/--strategy support the classify task; {task!r} trains on one process")
     out = Path(args.out) if args.out else _default_out(args.config, config.train.seed)
-    _check_out(out)
+    _check_out(out, args.overwrite)
     if args.devices > 1 and not distributed.under_launcher():
         # torchrun re-executes this command line in each worker; --out is fixed now so all agree
         return distributed.launch([*_without_option(args.argv, "--out"), "--out", str(out)], args.devices)
@@ -429,7 +473,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print("\n2. Digits (scikit-learn, 8 rows of 8 pixels): the classify/digits preset, end to end")
     config, task = resolve_config("classify/digits", [f"train.seed={args.seed}", *(args.set or [])])
     out = Path(args.out)
-    _check_out(out)
+    _check_out(out, args.overwrite)
     t0 = time.perf_counter()
     metrics = _tasks()[task][1](config, out)
     test = metrics["test"]
@@ -475,7 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train from a YAML config; writes a run directory")
     p.add_argument("config", nargs="?", help="YAML file, or a packaged preset such as classify/digits")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set train.lr=0.003 (repeatable)")
-    p.add_argument("--out", help="run directory (default runs/<config>-seed<seed>-<time>)")
+    p.add_argument("--out", help="run directory (default runs/<config>-seed<seed>-<time>); one that holds a run "
+                                 "is refused unless --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the run already in --out (finished or interrupted) and train a new one there")
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from its last checkpoint, "
                                                     "with the config.yaml it saved (every task but forecast; "
                                                     "no config argument)")
@@ -522,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="parity with torch.nn.LSTM, then the digits run with its report")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/demo")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier demo run in --out")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=_cmd_demo)
     _add_vision_parsers(sub)
@@ -539,9 +587,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """A file the command will write (``--output``, ``--attention``) must go into an existing
+    directory and not be one: checked before any work, naming the user's path."""
+    for flag in ("output", "attention"):
+        value = getattr(args, flag, None)
+        if not value:
+            continue
+        path = Path(value)
+        if path.is_dir():
+            raise ValueError(f"--{flag} {value} is a directory; give a file path")
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"--{flag} {value}: directory {path.parent} does not exist; create it first")
+
+
+def _add_quiet_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``-q`` after the subcommand too (``lstmkit train -q ...``), at every level of subcommands;
+    SUPPRESS keeps a subparser from resetting a ``-q`` given before the subcommand."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if "-q" not in sub._option_string_actions:
+                    sub.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                                     help="only warnings on stderr")
+                _add_quiet_everywhere(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    _add_quiet_everywhere(parser)
+    args = parser.parse_args(argv)
     args.argv = argv
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -550,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     root.setLevel(logging.WARNING if args.quiet else logging.INFO)
     root.propagate = False
     try:
+        _check_outputs(args)
         return args.func(args)
     except (ValueError, TypeError, FileNotFoundError, ImportError, FloatingPointError) as e:
         print(f"lstmkit {args.command}: error: {e}", file=sys.stderr)

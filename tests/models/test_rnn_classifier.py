@@ -64,3 +64,29 @@ def test_registry():
     assert "rnn_classifier" in list_models()
     with pytest.raises(ValueError, match=r"unknown model 'rnn_clasifier'; did you mean 'rnn_classifier'"):
         create_model("rnn_clasifier")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_declares_the_arguments_it_takes(name):
+    """What :func:`check_model_arguments` checks a config against: a key outside it makes the model's
+    own constructor fail too (so the early check never refuses a model that would have built)."""
+    import inspect
+
+    from lstmkit.models.registry import _MODELS, check_model_arguments, model_arguments
+
+    valid = model_arguments(name)
+    assert valid and "self" not in valid
+    check_model_arguments(name, valid)  # every declared key passes
+    with pytest.raises(ValueError, match=rf"model.not_an_arg is not an argument of model '{name}'"):
+        check_model_arguments(name, ["not_an_arg"])
+    assert inspect.signature(_MODELS[name])  # the factory is introspectable
+    with pytest.raises(TypeError):  # and the factory itself refuses the key
+        create_model(name, not_an_arg=1)
+
+
+def test_misspelt_model_key_suggests_the_close_one():
+    from lstmkit.models.registry import check_model_arguments
+
+    with pytest.raises(ValueError, match=r"model.hiden_size is not an argument of model 'rnn_classifier'; "
+                                         r"did you mean model.hidden_size"):
+        check_model_arguments("rnn_classifier", ["hiden_size"])

@@ -1,4 +1,5 @@
 import json
+import re
 import pickle
 
 import numpy as np
@@ -244,3 +245,16 @@ def test_user_file_without_test_split_carves_one(tmp_path, caplog):
         metrics = train_classifier(_config(path, test_fraction=0.25), tmp_path / "out")
     assert metrics["n_train"] == 60 and metrics["n_test"] == 20
     assert any("carved a stratified 25% test split" in r.getMessage() for r in caplog.records)
+
+
+def test_a_run_starts_with_one_summary_line(tmp_path, caplog):
+    """Sizes of every split, steps (a range when lengths vary), features, classes, parameters."""
+    cfg = _config(write_npz(tmp_path / "train.npz", 100, seed=0), write_npz(tmp_path / "test.npz", 30, seed=1))
+    cfg.train = TrainConfig(epochs=1, progress="off")
+    with caplog.at_level("INFO", logger="lstmkit"):
+        metrics = train_classifier(cfg, tmp_path / "out")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data ")]
+    assert len(lines) == 1, lines
+    assert re.fullmatch(rf"data {re.escape(str(tmp_path / 'train.npz'))}: 80 train / 20 validation / 30 test "
+                        rf"samples, 12-30 steps, 2 feature\(s\), 3 classes; rnn_classifier with "
+                        rf"{metrics['parameters']:,} parameters", lines[0]), lines[0]

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -437,3 +438,50 @@ def test_segment_run_resumes_from_a_crash_in_either_model(tmp_path, monkeypatch,
     assert not (run / "checkpoint").exists()  # removed once the run directory is complete
     with pytest.raises(ValueError, match="is a finished run .*nothing to resume"):
         resume_segmenter(run)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_cli_run_says_so_and_prints_the_resume_command(tmp_path, sig):
+    """SIGTERM (a scheduler's stop) or Ctrl-C in the middle of training: exit 128 + signal, the
+    checkpoint kept, and the exact command that continues the run on stderr."""
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(TINY)
+    run, log = tmp_path / "run", tmp_path / "stderr.txt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "lstmkit", "train", str(config_path), "--out", str(run)],
+                                stdout=subprocess.DEVNULL, stderr=err, env=env)
+        try:
+            deadline = time.monotonic() + 240
+            while not (run / "checkpoint" / MANIFEST).is_file():
+                assert proc.poll() is None, f"the run ended before it was stopped: {log.read_text()[-2000:]}"
+                assert time.monotonic() < deadline, "no checkpoint within 240 s"
+                time.sleep(0.01)
+            proc.send_signal(sig)
+            proc.wait(timeout=60)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + sig, log.read_text()[-2000:]
+    text = log.read_text()
+    name = "SIGTERM" if sig == signal.SIGTERM else "Ctrl-C"
+    assert f"interrupted ({name}); continue it with:\n  lstmkit train --resume {run}\n" in text
+    assert "Traceback" not in text
+    assert (run / "checkpoint" / MANIFEST).is_file() and not (run / "metrics.json").exists()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_says_there_is_nothing_to_resume(tmp_path, monkeypatch, capsys):
+    import lstmkit.cli as cli
+
+    def stopped(config, out, resume=False):
+        out.mkdir(parents=True, exist_ok=True)
+        raise cli.Interrupted()
+
+    monkeypatch.setattr(cli, "_tasks", lambda: {"classify": (None, stopped)})
+    monkeypatch.setattr(cli, "resolve_config", lambda path, overrides: (SimpleNamespace(train=TrainConfig()), "classify"))
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["-q", "train", "whatever.yaml", "--out", str(tmp_path / "run")])
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert "interrupted (SIGTERM); it had written no checkpoint yet, so there is nothing to resume" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing half-written is left

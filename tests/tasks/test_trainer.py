@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -102,6 +103,17 @@ def test_log_lines_when_not_a_terminal(caplog):
         _run(TrainConfig(epochs=2, progress="log"))
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
     assert len(lines) == 2 and "val_loss" in lines[0] and "grad_norm" in lines[0]
+    # elapsed time and an estimate of the time left, as the bar shows; the last epoch has none left
+    assert re.search(r" · elapsed 0:\d\d, ~0:\d\d left$", lines[0]), lines[0]
+    assert re.search(r" · elapsed 0:\d\d$", lines[1]), lines[1]
+
+
+def test_timing_text_counts_hours_minutes_seconds():
+    from lstmkit.tasks.trainer import _timing
+
+    assert _timing(42.4, 1, 3) == "elapsed 0:42, ~2:07 left"
+    assert _timing(3725, 5, 5) == "elapsed 1:02:05, ~1:02:05 left"
+    assert _timing(59.6, 2, 0) == "elapsed 1:00"
 
 
 def test_progress_bar_on_request(capsys):

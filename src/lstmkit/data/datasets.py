@@ -32,7 +32,7 @@ from ..nn.names import register_into, unknown_name
 from .files import SeriesSet, parse_labels
 from .preprocess import stratified_split
 
-__all__ = ["load_dataset", "list_datasets", "register_dataset", "aeon_shipped"]
+__all__ = ["load_dataset", "list_datasets", "register_dataset", "aeon_shipped", "describe_split"]
 
 _DATASETS: dict[str, Callable[[], tuple[SeriesSet, SeriesSet]]] = {}
 
@@ -60,6 +60,19 @@ def load_dataset(name: str, download: bool = False) -> tuple[SeriesSet, SeriesSe
         raise unknown_name("dataset", name, list(_DATASETS) + list(_ALIASES),
                            extra=", or ucr:NAME for any UCR/UEA classification dataset")
     return _DATASETS[key]()
+
+
+def describe_split(name: str) -> str:
+    """How the test split of dataset ``name`` is defined, for reports: the archive's official split,
+    or (digits, which has none) lstmkit's fixed documented one."""
+    key = str(name).lower()
+    if key == "digits":
+        return "the fixed test split of digits (stratified 25%, seed 0: scikit-learn defines no official one)"
+    if key.startswith(("ucr:", "uea:")):
+        return f"the official test split of {str(name)[4:]} (UCR/UEA archive)"
+    if key in _ALIASES:
+        return f"the official test split of {_ALIASES[key]} (UCR/UEA archive)"
+    return f"the official test split of {name}"
 
 
 def aeon_shipped() -> list[str]:

@@ -4,6 +4,7 @@ forecasting (model against baselines, intervals, a forecast plot)."""
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import Sequence
 
@@ -13,11 +14,28 @@ from ..checkpoint import atomic_write_bytes
 from .metrics import format_confusion
 from .plots import plot_confusion_matrix, plot_forecast, plot_learning_curves
 
-__all__ = ["write_classification_report", "write_forecast_report"]
+__all__ = ["write_classification_report", "write_forecast_report", "reproduce_section", "test_split_text"]
 
 
-_REPRODUCE = ("## Reproduce", "", "```", "lstmkit train config.yaml   # the resolved config saved beside this report",
-              "```", "")
+def reproduce_section(out: str | os.PathLike) -> list[str]:
+    """The report's "Reproduce" lines: the command that trains this run again from the resolved
+    config saved beside the report (its data paths are absolute, so it works from any directory)."""
+    config = Path(out).resolve() / "config.yaml"
+    return ["## Reproduce", "", "```", f"lstmkit train {shlex.quote(str(config))} --out NEW_RUN_DIR", "```",
+            "", "`config.yaml` is the fully resolved config saved beside this report; its data paths are absolute.", ""]
+
+
+def test_split_text(data: dict, n_test: int) -> str:
+    """What the test part of a classification run is: a dataset's official (or fixed) split, the
+    user's test file, or a split carved from the user's training file."""
+    if data.get("name"):
+        from ..data.datasets import describe_split
+
+        return f"{describe_split(data['name'])} ({n_test} samples)"
+    if data.get("test"):
+        return f"the test file `{data['test']}` ({n_test} samples)"
+    return (f"a stratified {data['test_fraction']:.0%} test split carved from `{data['train']}` (seed "
+            f"{data['split_seed']}; {n_test} samples)")
 
 
 def _pct(v: float) -> str:
@@ -40,8 +58,8 @@ def write_classification_report(out: str | os.PathLike, *, config: dict, metrics
     lines = [
         f"# Classification run: {source} · {model.get('name', 'rnn_classifier')}",
         "",
-        f"Test accuracy **{_pct(test['accuracy'])}**, macro-F1 {_pct(test['macro_f1'])} on the official test "
-        f"split ({metrics['n_test']} samples); weights selected on a validation split carved from the "
+        f"Test accuracy **{_pct(test['accuracy'])}**, macro-F1 {_pct(test['macro_f1'])} on "
+        f"{test_split_text(data, metrics['n_test'])}; weights selected on a validation split carved from the "
         f"{metrics['n_train']} training samples (`{train['monitor']}`, epoch {best_epoch} of {metrics['epochs']}"
         f"{', stopped early' if metrics['stopped_early'] else ''}).",
         "",
@@ -73,7 +91,7 @@ def write_classification_report(out: str | os.PathLike, *, config: dict, metrics
         "",
         "![learning curves](learning_curves.png)",
         "",
-        *_REPRODUCE,
+        *reproduce_section(out),
     ]
     atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
 
@@ -136,6 +154,6 @@ def write_forecast_report(out: str | os.PathLike, *, config: dict, metrics: dict
         "",
         "Every forecast is in `forecasts.csv` (with each baseline's).",
         "",
-        *_REPRODUCE,
+        *reproduce_section(out),
     ]
     atomic_write_bytes(out / "report.md", "\n".join(lines).encode())

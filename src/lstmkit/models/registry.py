@@ -2,19 +2,75 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+import difflib
+import inspect
+from typing import Callable, Iterable
 
 from torch import nn
 
 from ..nn.names import register_into, unknown_name
 
-__all__ = ["register_model", "create_model", "list_models", "describe_model"]
+__all__ = ["register_model", "create_model", "list_models", "describe_model", "model_arguments",
+           "check_model_arguments"]
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+_ARGUMENTS: dict[str, type] = {}  # what a ``**kwargs`` factory forwards its keyword arguments to
 
 
-def register_model(name: str) -> Callable:
-    return register_into(_MODELS, "model", name)
+def register_model(name: str, arguments: type | None = None) -> Callable:
+    """Register a model factory under ``name``. A factory taking ``**kwargs`` names the config
+    dataclass (or class) they are forwarded to as ``arguments``, so that a config's model keys
+    can be checked before any data is loaded (:func:`check_model_arguments`)."""
+    add = register_into(_MODELS, "model", name)
+
+    def wrap(fn: Callable) -> Callable:
+        add(fn)
+        if arguments is not None:
+            _ARGUMENTS[name] = arguments
+        return fn
+
+    return wrap
+
+
+def _keywords(fn: Callable) -> tuple[set[str], bool]:
+    """(named keyword parameters, whether it also takes **kwargs) of a function or class."""
+    params = inspect.signature(fn).parameters.values()
+    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}
+    return named, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+def model_arguments(name: str) -> frozenset[str]:
+    """The keyword arguments the model ``name`` accepts (its config's fields for a factory that
+    forwards ``**kwargs``)."""
+    if name not in _MODELS:
+        raise unknown_name("model", name, _MODELS)
+    named, more = _keywords(_MODELS[name])
+    if more:
+        target = _ARGUMENTS.get(name)
+        if target is None:
+            raise TypeError(f"model {name!r} takes **kwargs: register it with arguments=<its config class>")
+        if dataclasses.is_dataclass(target):
+            named |= {f.name for f in dataclasses.fields(target) if f.init}
+        else:
+            extra, open_ended = _keywords(target)
+            if open_ended:
+                raise TypeError(f"model {name!r}: {target.__name__} takes **kwargs too; name a class with explicit "
+                                "arguments")
+            named |= extra
+    return frozenset(named)
+
+
+def check_model_arguments(name: str, keys: Iterable[str], section: str = "model") -> None:
+    """Raise ``ValueError`` naming ``section.key`` and the closest valid keys for a key the model
+    ``name`` does not take (e.g. ``model.hiden_size``): a config is checked before data loads."""
+    valid = model_arguments(name)
+    for key in keys:
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), valid, n=2)
+            hint = f"; did you mean {' or '.join(f'{section}.{c}' for c in close)}?" if close else "."
+            raise ValueError(f"{section}.{key} is not an argument of model {name!r}{hint} "
+                             f"Valid: {', '.join(sorted(valid))}")
 
 
 def list_models() -> list[str]:

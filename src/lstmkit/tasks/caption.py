@@ -42,7 +42,7 @@ from ..data.captions import CaptionVocab, caption_scenes, load_flickr8k
 from ..data.images import read_image, resize
 from ..data.text import tokenize
 from ..models import create_model
-from .config import to_plain
+from .config import path_field, to_plain
 from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
@@ -63,8 +63,8 @@ class CaptionDataConfig:
     canvas: list[int] = field(default_factory=lambda: [40, 56])  # scenes: (H, W)
     glyph_size: int = 16
     max_digits: int = 3
-    mnist: str | None = None  # scenes: an MNIST IDX folder for the glyphs (default: scikit-learn digits)
-    directory: str | None = None  # flickr8k: the folder
+    mnist: str | None = path_field()  # scenes: an MNIST IDX folder for the glyphs (default: scikit-learn digits)
+    directory: str | None = path_field()  # flickr8k: the folder
     image_size: list[int] = field(default_factory=lambda: [64, 64])  # flickr8k: (H, W) after resizing
     channels: int = 3  # flickr8k
     limit: int | None = None  # flickr8k: at most this many images per split

@@ -32,7 +32,7 @@ import os
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence, get_args
+from typing import Any, Callable, Literal, Sequence, get_args
 
 import numpy as np
 import torch
@@ -47,7 +47,8 @@ from ..data.collate import SequenceBatches
 from ..data.text import Vocabulary, load_text_csv
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..models import create_model
-from .config import build, to_plain
+from ..models.registry import check_model_arguments
+from .config import build, path_field, to_plain
 from .runs import checkpointing, finish_run, load_model, saved_config, start_run
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
@@ -65,10 +66,10 @@ class DataConfig:
     """Where the data comes from: a dataset ``name``, or user files ``train`` (+ ``test``)."""
 
     name: str | None = None  # digits | mnist1d | gunpoint | ... | ucr:NAME
-    train: str | None = None  # user file: .npz, .csv, .ts, IDX images, or a text,label CSV
-    test: str | None = None  # user test file; without one, a stratified test split is carved
-    train_labels: str | None = None  # IDX label files (format idx)
-    test_labels: str | None = None
+    train: str | None = path_field()  # user file: .npz, .csv, .ts, IDX images, or a text,label CSV
+    test: str | None = path_field()  # user test file; without one, a stratified test split is carved
+    train_labels: str | None = path_field()  # IDX label files (format idx)
+    test_labels: str | None = path_field()
     format: Format = "auto"  # auto: by file suffix (.npz .csv .ts .idx/.gz/-ubyte); text needs format: text
     label_column: str | int | None = None  # csv: the label column (default 0); text: default "label"
     text_column: str = "text"
@@ -119,6 +120,8 @@ class ClassifyConfig:
             raise ValueError(f"task must be 'classify' here, got {self.task!r}")
         if not isinstance(self.model, dict) or not isinstance(self.model.get("name", "rnn_classifier"), str):
             raise ValueError(f"model must be a mapping with a 'name' (see `lstmkit models`), got {self.model!r}")
+        name = self.model.get("name", "rnn_classifier")
+        check_model_arguments(name, (k for k in self.model if k != "name"))  # before any data loads
 
 
 # ----------------------------------------------------------------------------------- data
@@ -375,6 +378,15 @@ class Prepared:
     pre: Preprocessor
     train_set: SequenceBatches | AugmentedBatches
     val_set: SequenceBatches
+    sizes: dict = field(default_factory=dict)  # n_train, n_val, min/max steps, features, classes, parameters
+
+    def summary(self, n_test: int) -> str:
+        """The one line a run starts with: what is trained on what."""
+        z = self.sizes
+        steps = f"{z['min_steps']}" if z["min_steps"] == z["max_steps"] else f"{z['min_steps']}-{z['max_steps']}"
+        features = "token ids" if self.pre.kind == "tokens" else f"{z['features']} feature(s)"
+        return (f"{z['n_train']} train / {z['n_val']} validation / {n_test} test samples, {steps} steps, {features}, "
+                f"{z['classes']} classes; {self.spec['name']} with {z['parameters']:,} parameters")
 
 
 def prepare_training(inputs: Sequence, labels: np.ndarray, model_spec: dict, train: TrainConfig,
@@ -407,18 +419,26 @@ def prepare_training(inputs: Sequence, labels: np.ndarray, model_spec: dict, tra
                              "dimension_shuffle needs equal lengths; use stretch: true or model.dimension_shuffle=false")
         log.info(f"augmenting training batches: {aug.config}")
         train_set = AugmentedBatches(train_set, aug, seed=train.seed)
-    return Prepared(model, spec, pre, train_set, _batches(x_va, y_va, pre, max(train.batch_size, 256)))
+    steps = [len(a) for a in x_tr + x_va]
+    sizes = {"n_train": len(x_tr), "n_val": len(x_va), "min_steps": min(steps), "max_steps": max(steps),
+             "features": pre.num_features, "classes": len(pre.labels),
+             "parameters": sum(p.numel() for p in model.parameters())}
+    return Prepared(model, spec, pre, train_set, _batches(x_va, y_va, pre, max(train.batch_size, 256)), sizes)
 
 
 def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train: TrainConfig,
                    normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None,
                    callbacks: Sequence = (), augment: Sequence[dict] = (),
                    checkpoint_dir: str | os.PathLike | None = None,
-                   resume: bool = False) -> tuple[Classifier, FitResult, dict]:
+                   resume: bool = False, on_prepared: Callable[[Prepared], None] | None = None
+                   ) -> tuple[Classifier, FitResult, dict]:
     """:func:`prepare_training`, then train; returns (classifier, fit result, validation metrics
     of the selected weights). ``callbacks``, ``checkpoint_dir`` and ``resume`` go to
-    :func:`lstmkit.tasks.trainer.fit`."""
+    :func:`lstmkit.tasks.trainer.fit`. ``on_prepared`` is called with the :class:`Prepared` data and
+    model before training starts (a run logs its one-line summary there)."""
     p = prepare_training(inputs, labels, model_spec, train, normalize, min_freq, max_vocab, augment)
+    if on_prepared is not None:
+        on_prepared(p)
     result = fit(p.model, p.train_set.batches, p.val_set, _loss, _evaluate, train, callbacks=callbacks,
                  checkpoint_dir=checkpoint_dir, resume=resume)
     p.model.eval()
@@ -435,9 +455,9 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
     resolved = to_plain(config)
     d = config.data
     (x_train, y_train), (x_test, y_test) = load_data(d)
-    log.info(f"data {d.name or d.train}: {len(x_train)} train / {len(x_test)} test samples")
+    summary = lambda p: log.info(f"data {d.name or d.train}: {p.summary(len(x_test))}")  # noqa: E731
     clf, result, val_metrics = fit_classifier(x_train, y_train, config.model, config.train, d.normalize,
-                                              d.min_freq, d.max_vocab, augment=d.augment,
+                                              d.min_freq, d.max_vocab, augment=d.augment, on_prepared=summary,
                                               **checkpointing(checkpoint))
     test_metrics, per_class, cm = clf.evaluate(x_test, y_test)
     metrics = {"val": val_metrics, "test": test_metrics, "train_seconds": round(result.seconds, 3),

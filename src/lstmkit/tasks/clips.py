@@ -47,6 +47,7 @@ from ..eval.images import image_grid, write_png
 from ..eval.metrics import classification_metrics, confusion_matrix, format_confusion, per_class_report
 from ..eval.plots import plot_confusion_matrix, plot_learning_curves
 from ..models import create_model
+from .config import path_field
 from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
@@ -82,7 +83,7 @@ class ActionData:
     max_frames: int = 12
     noise: float = 0.05
     seed: int = 0  # of the clips (train.seed seeds the split, initialisation and batches)
-    mnist: str | None = None  # a directory with the MNIST IDX files; default: scikit-learn's digits
+    mnist: str | None = path_field()  # a directory with the MNIST IDX files; default: scikit-learn's digits
 
     def __post_init__(self) -> None:
         check_int("data.n_train", self.n_train, 16)
@@ -122,7 +123,7 @@ class VolumeData:
     depth: int = 28  # slices D
     noise: float = 0.1
     seed: int = 0
-    medmnist: str | None = None  # a MedMNIST-3D .npz: train on it (its val split validates) instead
+    medmnist: str | None = path_field()  # a MedMNIST-3D .npz: train on it (its val split validates) instead
 
     def __post_init__(self) -> None:
         check_int("data.n_train", self.n_train, 16)

@@ -205,6 +205,12 @@ def _matches(value: Any, hint: Any) -> bool:
     return True  # Any, Literal and other annotations: the dataclass checks the value
 
 
+def path_field(default: str | None = None) -> Any:
+    """A dataclass field holding a file or directory path: :func:`build` stores it absolute (relative
+    to the working directory of the command), so a saved ``config.yaml`` works from anywhere."""
+    return dataclasses.field(default=default, metadata={"path": True})
+
+
 def build(cls: type, data: dict | None, where: str = "") -> Any:
     """Instantiate dataclass ``cls`` from a mapping; unknown keys raise ValueError naming the
     section and suggesting close field names, and so does a value whose type does not match
@@ -227,6 +233,8 @@ def build(cls: type, data: dict | None, where: str = "") -> Any:
             value = build(kind, value, path)
         elif not _matches(value, kind):
             raise ValueError(f"config key {path!r} must be {_describe(kind)}, got {value!r} ({type(value).__name__})")
+        if names[key].metadata.get("path") and isinstance(value, str) and value:
+            value = os.path.abspath(os.path.expanduser(value))  # config.yaml then works from any directory
         kwargs[key] = value
     try:
         return cls(**kwargs)

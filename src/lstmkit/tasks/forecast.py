@@ -51,9 +51,10 @@ from ..data.transforms import SeriesTransform
 from ..eval import forecast_metrics as fm
 from ..eval.stat_baselines import make_baseline
 from ..models import create_model
+from ..models.registry import check_model_arguments
 from ..models.forecaster import LSTMForecaster
 from ..nn import LSTMState
-from .config import dump_yaml, to_plain
+from .config import dump_yaml, path_field, to_plain
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["ForecastDataConfig", "EvalConfig", "ForecastConfig", "Forecaster", "ForecastStream", "Forecast",
@@ -71,7 +72,7 @@ class ForecastDataConfig:
     """Where the series come from and where the test part starts."""
 
     name: str | None = None  # airline | sunspots | co2
-    path: str | None = None  # a user file: wide CSV, long CSV (with id_column) or .tsf
+    path: str | None = path_field()  # a user file: wide CSV, long CSV (with id_column) or .tsf
     time_column: str = "time"
     id_column: str | None = None  # long CSV: one row per (series id, time)
     targets: list[str] = field(default_factory=list)  # CSV target columns
@@ -143,6 +144,7 @@ class ForecastConfig:
         for key in ("num_targets", "horizon", "past_covariates", "future_covariates"):
             if key in self.model:
                 raise ValueError(f"model.{key} is set from the data and evaluate.horizon; remove it")
+        check_model_arguments("lstm_forecaster", (k for k in self.model if k != "name"))  # before any data loads
         check_int("ensemble", self.ensemble)
         if self.val_size is not None:
             check_int("val_size", self.val_size)

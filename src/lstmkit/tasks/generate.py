@@ -41,7 +41,7 @@ from ..data.binary import BinaryImages, load_binary_images
 from ..data.collate import TensorBatches
 from ..eval.images import image_grid, write_png
 from ..models import create_model
-from .config import to_plain
+from .config import path_field, to_plain
 from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
 
@@ -59,7 +59,7 @@ class GenerateDataConfig:
     """Which binary images: scikit-learn's 8x8 digits, or an MNIST IDX directory (28x28)."""
 
     name: Literal["digits", "mnist"] = "digits"
-    path: str | None = None  # the MNIST IDX directory (name: mnist)
+    path: str | None = path_field()  # the MNIST IDX directory (name: mnist)
     threshold: float = 0.5  # a pixel is 1 where the glyph's [0, 1] value is >= threshold
     max_train: int | None = None  # a stratified subset of the training images (before validation is carved)
 

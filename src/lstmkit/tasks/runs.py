@@ -28,7 +28,7 @@ from .config import build, dump_yaml, load_yaml, to_plain
 from .trainer import MANIFEST, resolve_device
 
 __all__ = ["save_model", "load_model", "write_run", "model_spec", "RESUMABLE", "CHECKPOINT_DIR", "interrupted",
-           "start_run", "checkpointing", "finish_run", "saved_config", "check_resumable"]
+           "start_run", "checkpointing", "finish_run", "saved_config", "check_resumable", "claim_run_dir"]
 
 
 def model_spec(spec: dict, **fixed: Any) -> tuple[str, dict]:
@@ -99,6 +99,36 @@ def interrupted(out: str | os.PathLike) -> bool:
     or in one of its role folders."""
     root = Path(out) / CHECKPOINT_DIR
     return root.is_dir() and any(root.rglob(MANIFEST))
+
+
+_RUN_FILES = ("config.yaml", "model.json", "model.safetensors", "metrics.json", CHECKPOINT_DIR)
+
+
+def claim_run_dir(out: str | os.PathLike, overwrite: bool = False, flag: str = "--out") -> Path:
+    """Make sure a new run may write into ``out``: it must not exist yet, or be empty. A directory
+    holding an lstmkit run (finished or interrupted) is refused unless ``overwrite``, which empties
+    it first, so no file of the old run (a ``model.onnx``, say) is left beside the new one; a
+    non-empty directory that is not an lstmkit run is refused even then (it is not ours to delete)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{flag} {out} exists and is not a directory")
+    if not out.is_dir() or not any(out.iterdir()):
+        return out
+    if not any((out / name).exists() for name in _RUN_FILES):
+        raise ValueError(f"{flag} {out} is a non-empty directory that is not an lstmkit run; choose another")
+    if not overwrite:
+        if interrupted(out):
+            raise ValueError(f"{flag} {out} holds an interrupted run: continue it with `lstmkit train --resume {out}`, "
+                             "start it over with --overwrite, or choose another --out")
+        state = "a finished run" if (out / "metrics.json").is_file() else "an unfinished run with no checkpoint"
+        raise ValueError(f"{flag} {out} holds {state}, which is never overwritten silently: choose another --out, or "
+                         "pass --overwrite to delete it and start again")
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    return out
 
 
 def start_run(out_dir: str | os.PathLike, config: Any, resume: bool = False) -> Path:

@@ -45,11 +45,12 @@ from ..data.images import read_image
 from ..data.scenes import SPLIT_SEEDS, Scenes, check_glyph_jitter, digit_scenes, image_channels, load_mask_folder
 from ..eval.images import write_png
 from ..eval.plots import plot_learning_curves
+from ..eval.report import reproduce_section
 from ..eval.segmentation import (class_palette, colorize_mask, segmentation_confusion, segmentation_metrics,
                                  write_segmentation_overlays)
 from ..models import create_model
 from ..models.segmenter import count_parameters, fcn_width_for
-from .config import build, to_plain
+from .config import build, path_field, to_plain
 from .runs import checkpointing, finish_run, load_model, model_spec, save_model, saved_config, start_run, write_run
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
 
@@ -67,7 +68,7 @@ class SegmentData:
     """Generated ``digit-scenes`` (sizes, counts, seeds) or a user folder ``path`` of image/mask pairs."""
 
     dataset: Literal["digit-scenes"] | None = None  # digit-scenes unless a path is given
-    path: str | None = None  # DIR with images/NAME.png + masks/NAME.png (mask pixel = class index)
+    path: str | None = path_field()  # DIR with images/NAME.png + masks/NAME.png (mask pixel = class index)
     size: int = 32  # digit-scenes: canvas size in pixels
     glyph_size: int = 14  # digit-scenes: digit size in pixels
     max_digits: int = 4  # digit-scenes: 1..max_digits digits per canvas
@@ -75,7 +76,7 @@ class SegmentData:
     test_scenes: int = 500  # digit-scenes: generated from the test glyphs
     train_seed: int = SPLIT_SEEDS["train"]
     test_seed: int = SPLIT_SEEDS["test"]
-    mnist: str | None = None  # digit-scenes: a directory of MNIST IDX files instead of scikit-learn's digits
+    mnist: str | None = path_field()  # digit-scenes: a directory of MNIST IDX files instead of scikit-learn's digits
     # digit-scenes augmentation: every epoch draws new training scenes (the same training glyphs, new placements);
     # validation stays the fixed scenes carved from train_scenes, and the epoch's count is what remains of them
     fresh_scenes: bool = False
@@ -417,8 +418,7 @@ def _write_report(out: Path, config: SegmentConfig, metrics: dict, runs: dict, t
               f"{metrics['model']}:", "", "![learning curves](learning_curves.png)", ""]
     if "baseline" in runs:
         lines += [f"{names['baseline']}:", "", "![baseline learning curves](baseline_learning_curves.png)", ""]
-    lines += ["## Reproduce", "", "```", "lstmkit train config.yaml   # the resolved config saved beside this report",
-              "```", ""]
+    lines += reproduce_section(out)
     atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
 
 

@@ -180,6 +180,17 @@ def _to(batch: Batch, device: torch.device) -> tuple:
     return tuple(t.to(device, non_blocking=True) if isinstance(t, Tensor) else t for t in batch)
 
 
+def _clock(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _timing(elapsed: float, done: int, left: int) -> str:
+    """'elapsed 0:42, ~1:10 left' from this process's epochs so far (an upper bound under early stopping)."""
+    return f"elapsed {_clock(elapsed)}, ~{_clock(elapsed / done * left)} left" if left else f"elapsed {_clock(elapsed)}"
+
+
 def _better(monitor: str, value: float, best: float) -> bool:
     return value < best if monitor == "val_loss" else value > best
 
@@ -543,7 +554,7 @@ def fit(
                     bar.set_postfix_str(f"val_loss {metrics['loss']:.4f} best@{result.best_epoch}", refresh=False)
                     bar.update(1)
                 elif mode == "log":
-                    log.info(text)
+                    log.info(f"{text} · {_timing(time.perf_counter() - start, epoch - first + 1, epochs - epoch)}")
                 stop = not replay and config.early_stopping is not None and since_best >= config.early_stopping
                 result.stopped_early = stop
                 if checkpoint_dir is not None and rank == 0 and (

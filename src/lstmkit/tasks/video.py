@@ -42,8 +42,9 @@ from ..checkpoint import atomic_write_bytes
 from ..data.video import load_clip, moving_digits
 from ..eval.images import image_grid, write_png
 from ..eval.plots import plot_learning_curves
+from ..eval.report import reproduce_section
 from ..models import create_model
-from .config import to_plain
+from .config import path_field, to_plain
 from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
@@ -66,7 +67,7 @@ class VideoDataConfig:
     glyph_size: int = 28
     input_frames: int = 10
     output_frames: int = 10
-    mnist: str | None = None  # a directory of MNIST IDX files; None: scikit-learn's digits
+    mnist: str | None = path_field()  # a directory of MNIST IDX files; None: scikit-learn's digits
     train_seed: int | None = None  # None: the split's fixed default (lstmkit.data.video.SPLIT_SEEDS)
     test_seed: int | None = None
     strips: int = 3  # example strips (input | truth | prediction) written for the report
@@ -317,12 +318,7 @@ def _write_report(out: Path, config: VideoConfig, metrics: dict, strips: int) ->
         "",
         "![learning curves](learning_curves.png)",
         "",
-        "## Reproduce",
-        "",
-        "```",
-        "lstmkit train config.yaml   # the resolved config saved beside this report",
-        "```",
-        "",
+        *reproduce_section(out),
     ]
     atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
 
