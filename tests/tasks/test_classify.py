@@ -4,8 +4,10 @@ import pickle
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 
+from lstmkit.checkpoint import save_checkpoint
 from lstmkit.tasks.classify import ClassifyConfig, DataConfig, Preprocessor, load_classifier, train_classifier
 from lstmkit.tasks.config import build, load_yaml
 from lstmkit.tasks.trainer import TrainConfig
@@ -88,6 +90,11 @@ def test_predict_time_errors(run):
         clf.evaluate([np.zeros((5, 2))], ["huge"])
 
 
+def _save_again(directory, meta):
+    """Write ``meta`` as a run's description with a matching hash (as a faulty writer would)."""
+    save_checkpoint(directory, safetensors.torch.load_file(directory / "model.safetensors"), meta)
+
+
 def test_tampered_and_foreign_model_files_are_refused(run, tmp_path):
     import shutil
 
@@ -97,11 +104,17 @@ def test_tampered_and_foreign_model_files_are_refused(run, tmp_path):
     meta = json.loads((bad / "model.json").read_text())
     meta["meta"]["preprocess"]["num_features"] = 3
     (bad / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="model.json was edited: its contents do not match the SHA-256"):
+        load_classifier(bad)
+    _save_again(bad, meta["meta"])  # consistent with its hash, the description itself is checked
     with pytest.raises(ValueError, match="normalisation statistics do not match num_features"):
         load_classifier(bad)
     meta["meta"]["preprocess"]["num_features"] = 2
     meta["meta"]["model"]["hidden_size"] = 32
     (bad / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="model.json was edited: its contents do not match the SHA-256"):
+        load_classifier(bad)
+    _save_again(bad, meta["meta"])
     with pytest.raises(ValueError, match="weights do not fit the described model"):
         load_classifier(bad)
     blob = (root / "out" / "model.safetensors").read_bytes()

@@ -6,9 +6,11 @@ import json
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 import yaml
 
+from lstmkit.checkpoint import save_checkpoint
 from lstmkit.cli import main
 from lstmkit.data.series import Series
 from lstmkit.models.forecaster import ForecasterConfig, LSTMForecaster, _windows
@@ -317,6 +319,10 @@ def test_tampered_description_is_refused(run, tmp_path):
     meta = json.loads((out / "model.json").read_text())
     meta["meta"]["members"] = 2
     (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="model.json was edited: its contents do not match the SHA-256"):
+        load_forecaster(out)
+    # written again with a matching hash (as a faulty writer would), the description itself is checked
+    save_checkpoint(out, safetensors.torch.load_file(out / "model.safetensors"), meta["meta"])
     with pytest.raises(ValueError, match="weights of member 1"):
         load_forecaster(out)
 

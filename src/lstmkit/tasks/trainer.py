@@ -33,8 +33,9 @@ draws from a generator seeded from (seed, epoch). Layout (the tensors in safeten
 JSON, never a pickle)::
 
     checkpoint_dir/epoch-000012/model.safetensors   model.*, best.*, optimizer.<i>.<key>, rng.* tensors
-    checkpoint_dir/epoch-000012/model.json          lstmkit.checkpoint's format: the weights' SHA-256 +
-                                                    epoch, history, param groups, scheduler, config
+    checkpoint_dir/epoch-000012/model.json          lstmkit.checkpoint's format (a SHA-256 over the weights
+                                                    and this description): epoch, history, param groups,
+                                                    scheduler, config
     checkpoint_dir/latest.json                      manifest: epoch, directory, bytes + SHA-256 of both
 
 The epoch directory is written first, the manifest last (atomic rename), and only then are older
