@@ -238,3 +238,12 @@ def test_files_are_written_with_the_umask_mode(tmp_path, umask, mode):
         os.umask(old)
     for name in (WEIGHTS, META, "metrics.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
+
+def test_writing_into_a_missing_directory_names_the_path_not_a_temporary_file(tmp_path):
+    from lstmkit.checkpoint import atomic_write_bytes
+
+    target = tmp_path / "missing_dir" / "p.csv"
+    with pytest.raises(FileNotFoundError, match=rf"cannot write {target}: directory {target.parent} does not exist") as e:
+        atomic_write_bytes(target, b"x")
+    assert ".tmp" not in str(e.value)

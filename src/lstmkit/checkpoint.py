@@ -63,6 +63,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write then rename: readers see the old file or the whole new one, never half of it. The file
     gets the mode any other new file of the user's gets (``0o666`` less the umask), not mkstemp's 0600."""
     path = Path(path)
+    if not path.parent.is_dir():  # else mkstemp's error would name its temporary file, not the user's path
+        raise FileNotFoundError(f"cannot write {path}: directory {path.parent} does not exist")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
