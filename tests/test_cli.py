@@ -252,8 +252,8 @@ def test_relative_data_paths_are_saved_absolute_and_the_reproduce_command_works_
      "on a stratified 25% test split carved from `/d/train.npz` (seed 3; 150 samples)"),
 ])
 def test_report_names_the_test_split_it_scored(data, expected):
-    from lstmkit.eval.report import test_split_text
+    from lstmkit.data.datasets import describe_test_split
 
-    text = "on " + test_split_text(data, 150)
+    text = "on " + describe_test_split(data, 150)
     assert text.startswith(expected)
     assert ("official test split" in text) == ("name" in data and data["name"] != "digits")

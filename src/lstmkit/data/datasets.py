@@ -32,7 +32,7 @@ from ..nn.names import register_into, unknown_name
 from .files import SeriesSet, parse_labels
 from .preprocess import stratified_split
 
-__all__ = ["load_dataset", "list_datasets", "register_dataset", "aeon_shipped", "describe_split"]
+__all__ = ["load_dataset", "list_datasets", "register_dataset", "aeon_shipped", "describe_split", "describe_test_split"]
 
 _DATASETS: dict[str, Callable[[], tuple[SeriesSet, SeriesSet]]] = {}
 
@@ -73,6 +73,17 @@ def describe_split(name: str) -> str:
     if key in _ALIASES:
         return f"the official test split of {_ALIASES[key]} (UCR/UEA archive)"
     return f"the official test split of {name}"
+
+
+def describe_test_split(data: dict, n_test: int) -> str:
+    """What the test part of a classification run is, from its ``data`` config: a dataset's
+    official (or fixed) split, the user's test file, or a split carved from the training file."""
+    if data.get("name"):
+        return f"{describe_split(data['name'])} ({n_test} samples)"
+    if data.get("test"):
+        return f"the test file `{data['test']}` ({n_test} samples)"
+    return (f"a stratified {data['test_fraction']:.0%} test split carved from `{data['train']}` (seed "
+            f"{data['split_seed']}; {n_test} samples)")
 
 
 def aeon_shipped() -> list[str]:

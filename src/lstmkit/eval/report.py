@@ -14,7 +14,7 @@ from ..checkpoint import atomic_write_bytes
 from .metrics import format_confusion
 from .plots import plot_confusion_matrix, plot_forecast, plot_learning_curves
 
-__all__ = ["write_classification_report", "write_forecast_report", "reproduce_section", "test_split_text"]
+__all__ = ["write_classification_report", "write_forecast_report", "reproduce_section"]
 
 
 def reproduce_section(out: str | os.PathLike) -> list[str]:
@@ -25,27 +25,15 @@ def reproduce_section(out: str | os.PathLike) -> list[str]:
             "", "`config.yaml` is the fully resolved config saved beside this report; its data paths are absolute.", ""]
 
 
-def test_split_text(data: dict, n_test: int) -> str:
-    """What the test part of a classification run is: a dataset's official (or fixed) split, the
-    user's test file, or a split carved from the user's training file."""
-    if data.get("name"):
-        from ..data.datasets import describe_split
-
-        return f"{describe_split(data['name'])} ({n_test} samples)"
-    if data.get("test"):
-        return f"the test file `{data['test']}` ({n_test} samples)"
-    return (f"a stratified {data['test_fraction']:.0%} test split carved from `{data['train']}` (seed "
-            f"{data['split_seed']}; {n_test} samples)")
-
-
 def _pct(v: float) -> str:
     return f"{100 * v:.2f}%"
 
 
 def write_classification_report(out: str | os.PathLike, *, config: dict, metrics: dict, per_class: Sequence[dict],
                                 cm: np.ndarray, classes: Sequence, history: Sequence[dict], best_epoch: int,
-                                environment: str) -> None:
-    """Write ``confusion_matrix.png``, ``learning_curves.png`` and ``report.md`` into ``out``."""
+                                environment: str, test_split: str) -> None:
+    """Write ``confusion_matrix.png``, ``learning_curves.png`` and ``report.md`` into ``out``;
+    ``test_split`` says what was scored (:func:`lstmkit.data.datasets.describe_test_split`)."""
     out = Path(out)
     plot_confusion_matrix(cm, classes, out / "confusion_matrix.png", title="test split")
     plot_learning_curves(history, out / "learning_curves.png", metric="accuracy", best_epoch=best_epoch)
@@ -59,7 +47,7 @@ def write_classification_report(out: str | os.PathLike, *, config: dict, metrics
         f"# Classification run: {source} · {model.get('name', 'rnn_classifier')}",
         "",
         f"Test accuracy **{_pct(test['accuracy'])}**, macro-F1 {_pct(test['macro_f1'])} on "
-        f"{test_split_text(data, metrics['n_test'])}; weights selected on a validation split carved from the "
+        f"{test_split}; weights selected on a validation split carved from the "
         f"{metrics['n_train']} training samples (`{train['monitor']}`, epoch {best_epoch} of {metrics['epochs']}"
         f"{', stopped early' if metrics['stopped_early'] else ''}).",
         "",

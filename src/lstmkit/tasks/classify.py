@@ -42,6 +42,7 @@ from torch.nn import functional as F
 from .. import __version__
 from ..checkpoint import atomic_write_bytes, save_checkpoint
 from ..data import LabelMap, Standardizer, load_csv, load_dataset, load_mnist_idx, load_npz, load_ts, stratified_split
+from ..data.datasets import describe_test_split
 from ..data.augment import Augment, AugmentedBatches, list_augmentations
 from ..data.collate import SequenceBatches
 from ..data.text import Vocabulary, load_text_csv
@@ -472,6 +473,7 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
 
     write_classification_report(out, config=resolved, metrics=metrics, per_class=per_class, cm=cm,
                                 classes=clf.classes, history=result.history, best_epoch=result.best_epoch,
+                                test_split=describe_test_split(resolved["data"], len(x_test)),
                                 environment=f"lstmkit {__version__}, torch {torch.__version__}, "
                                             f"{platform.machine()}, {torch.get_num_threads()} thread(s)")
     finish_run(out)  # the run directory is complete: its checkpoint goes
