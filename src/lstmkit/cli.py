@@ -92,7 +92,7 @@ def _tasks() -> dict:
 def resolve_config(path: str, overrides: list[str]) -> tuple[object, str]:
     """(config dataclass, task) from a YAML file (or a packaged preset such as classify/digits)
     plus ``key=value`` overrides."""
-    from .tasks.config import apply_overrides, build, load_yaml
+    from .tasks.config import apply_overrides, build, drop_replaced, load_yaml
 
     file = Path(path)
     if not file.is_file():
@@ -100,13 +100,15 @@ def resolve_config(path: str, overrides: list[str]) -> tuple[object, str]:
         if not preset.is_file():
             raise FileNotFoundError(f"config {path} does not exist (nor is it a packaged preset such as classify/digits)")
         file = Path(str(preset))
-    data = apply_overrides(load_yaml(file), overrides)
+    original = load_yaml(file)
+    data = apply_overrides(original, overrides)
     task = data.get("task", "classify")
     tasks = _tasks()
     if not isinstance(task, str) or task not in tasks:
         from .nn.names import unknown_name
 
         raise unknown_name("task", task, tasks)
+    data = drop_replaced(tasks[task][0], data, original, overrides, where=path)  # e.g. data.path over a preset's name
     return build(tasks[task][0], data), task
 
 
@@ -225,8 +227,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         # torchrun re-executes this command line in each worker; --out is fixed now so all agree
         return distributed.launch([*_without_option(args.argv, "--out"), "--out", str(out)], args.devices)
     if malloc_tuning_wanted(not args.no_malloc_tuning) and tune_malloc():
-        logging.getLogger(__name__).info("malloc tuned: freed memory stays in the process (--no-malloc-tuning to keep "
-                                         "glibc's defaults)")
+        logging.getLogger(__name__).debug("malloc tuned: freed memory stays in the process (--no-malloc-tuning to "
+                                          "keep glibc's defaults)")
     rank = distributed.init_from_env(config.train.device, args.strategy)[0] if parallel else 0
     if rank != 0:  # every rank trains; only rank 0 keeps its run directory
         import tempfile
@@ -328,7 +330,7 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
     fc = load_forecaster(args.run)
     if args.input:
         history, future = read_forecast_input(args.input, fc, (fc.meta.get("data") or {}).get("time_column", "time"),
-                                              args.gaps)
+                                              args.gaps, gaps_hint="pass --gaps interpolate")
         jobs = [(history, future)]
     else:
         if fc.future:

@@ -69,3 +69,34 @@ def test_load_yaml_errors(tmp_path):
     bad.write_text("!!python/object:os.system {}\n")
     with pytest.raises(ValueError, match="not valid YAML"):  # safe loader: no object construction
         load_yaml(bad)
+
+
+def test_a_data_file_override_replaces_the_dataset_of_a_preset(tmp_path, caplog, monkeypatch):
+    """`lstmkit train forecast/airline --set data.path=my.csv --set data.targets=[y]` needs no
+    `--set data.name=null`: the override layer drops what the file names the dataset by, and says so."""
+    import logging
+
+    from lstmkit.cli import resolve_config
+
+    monkeypatch.setattr(logging.getLogger("lstmkit"), "propagate", True)  # the CLI's main() turns it off
+    caplog.set_level(logging.INFO, logger="lstmkit.tasks.config")
+    config, task = resolve_config("forecast/airline", ["data.path=my.csv", "data.targets=[y]"])
+    assert task == "forecast" and config.data.name is None and config.data.path == "my.csv"
+    assert config.data.test_start == "1958-01" and config.evaluate.horizon == 36  # the rest of the preset stays
+    assert "the dataset is replaced: data.path='my.csv' is given, so data.name='airline' from forecast/airline is " \
+           "dropped" in caplog.text
+    config, _ = resolve_config("forecast/airline", ["data.path=my.csv", "data.targets=[y]", "data.test_size=24"])
+    assert config.data.test_start is None and config.data.test_size == 24
+    assert "the test split is replaced" in caplog.text
+    with pytest.raises(ValueError, match="exactly one of 'name'"):  # set both on purpose: the conflict is reported
+        resolve_config("forecast/airline", ["data.path=my.csv", "data.targets=[y]", "data.name=airline"])
+
+    config, task = resolve_config("classify/digits", ["data.train=mine.csv", "data.test=mine_test.csv"])
+    assert task == "classify" and config.data.name is None and config.data.train == "mine.csv"
+    path = tmp_path / "ucr.yaml"
+    path.write_text("task: classify\ndata: {name: 'ucr:Wafer', download: true}\n")
+    config, _ = resolve_config(str(path), ["data.train=mine.npz"])
+    assert config.data.name is None and config.data.download is False  # dataset-only keys go with the name
+    assert f"data.name='ucr:Wafer' from {path} is dropped" in caplog.text
+    config, _ = resolve_config(str(path), [])  # without an override the file is read as written
+    assert config.data.name == "ucr:Wafer" and config.data.download is True

@@ -144,6 +144,18 @@ def test_run_directory_contract(run):
     assert (out / "report.md").read_text().count("| sarima(1,0,0)(0,1,0,12) |") == 1
 
 
+def test_metrics_include_mse_beside_rmse(run):
+    out, metrics = run
+    saved = json.loads((out / "metrics.json").read_text())
+    for scores in [saved["test"], saved["val"], *saved["baselines"].values(), *saved["val_baselines"].values()]:
+        assert scores["mse"] == pytest.approx(scores["rmse"] ** 2, rel=1e-12)
+    with open(out / "forecasts.csv") as f:
+        rows = list(csv.DictReader(f))
+    error = np.array([float(r["actual"]) - float(r["forecast"]) for r in rows])
+    assert saved["test"]["mse"] == pytest.approx(np.mean(error ** 2))
+    assert "| method | MAE | MSE | RMSE |" in (out / "report.md").read_text()
+
+
 def test_validation_scores_come_from_the_training_part_only(run, sales_csv, tmp_path):
     """metrics["val"]: the selection runs (fitted without the validation end) scored on that end
     like the test; changing the test part must not move them, while it moves the test scores."""
@@ -248,6 +260,20 @@ def test_horizon_longer_than_the_test_part(sales_csv, tmp_path):
         train_forecaster(cfg, tmp_path / "r")
 
 
+def test_horizon_longer_than_the_test_part_is_refused_before_training(sales_csv, tmp_path, monkeypatch):
+    from lstmkit.tasks import forecast
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the horizon was checked")
+
+    monkeypatch.setattr(forecast, "fit_forecaster", no_training)
+    cfg = _config(sales_csv, data={"path": str(sales_csv), "time_column": "date", "targets": ["sales"],
+                                   "test_start": "2007-03", "test_end": "2007-06"})
+    with pytest.raises(ValueError, match=r"series 'sales.csv': evaluate.horizon=6 is longer than its test part "
+                                         r"\(4 steps\) from 2007-03 to 2007-06; shorten evaluate.horizon"):
+        train_forecaster(cfg, tmp_path / "r")
+
+
 def test_series_shorter_than_the_window(sales_csv, tmp_path):
     cfg = _config(sales_csv)
     cfg.val_size = 80
@@ -272,13 +298,19 @@ def test_forecast_input_csv(run, tmp_path):
     fc = load_forecaster(run[0])
     times, y, temp, promo = _monthly()
     rows = [[str(t)[:7], f"{a:.4f}", f"{b:.4f}", int(c)] for t, a, b, c in zip(times[:50], y, temp, promo)]
-    rows += [[str(t)[:7], "", "", int(c)] for t, c in zip(times[50:53], promo[50:53])]
+    window = [[str(t)[:7], "", "", int(c)] for t, c in zip(times[50:56], promo[50:56])]
+    short = _write_csv(tmp_path / "short.csv", rows + window[:3], ["date", "sales", "temp", "promo"])
+    with pytest.raises(ValueError, match="3 rows after the last target value .* give 6 rows"):
+        read_forecast_input(short, fc, "date")  # the model reads the whole trained window (6), whatever is asked
+    rows += window
     path = _write_csv(tmp_path / "in.csv", rows, ["date", "sales", "temp", "promo"])
     hist, future = read_forecast_input(path, fc, "date")
-    assert len(hist) == 50 and future.shape == (3, 1)
+    assert len(hist) == 50 and future.shape == (6, 1)
     assert fc.predict(hist, 3, future).point.shape == (3, 1)
     with pytest.raises(ValueError, match="give their values for all 6"):
-        fc.predict(hist, 6, future)
+        fc.predict(hist, 6, future[:3])
+    with pytest.raises(ValueError, match="give their values for all 6"):
+        fc.predict(hist, 3, future[:3])
     bad = rows[:10] + [rows[11], rows[10]] + rows[12:]
     with pytest.raises(ValueError, match="out of order"):
         read_forecast_input(_write_csv(tmp_path / "bad.csv", bad, ["date", "sales", "temp", "promo"]), fc, "date")

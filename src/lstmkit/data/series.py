@@ -47,6 +47,7 @@ __all__ = ["Series", "load_series", "list_series", "load_series_csv", "load_seri
 log = logging.getLogger(__name__)
 
 Gaps = Literal["interpolate", "error"]
+GAPS_HINT = "pass gaps='interpolate'"  # how a gap error advises interpolation to a Python caller
 
 
 def _regular_step(times: np.ndarray, where: str, rows: np.ndarray | None = None) -> str:
@@ -121,10 +122,13 @@ class Series:
         return self.values[:, self.names.index(name)]
 
 
-def fill_gaps(values: np.ndarray, gaps: Gaps, where: str, rows: np.ndarray | None = None) -> np.ndarray:
+def fill_gaps(values: np.ndarray, gaps: Gaps, where: str, rows: np.ndarray | None = None, *,
+              gaps_hint: str = GAPS_HINT) -> np.ndarray:
     """Apply the gap policy to NaNs in (T, C) ``values``: interpolate linearly between observed
     neighbours (never extrapolate: a gap at either end is an error), or refuse. Errors name a row
-    by its index, or by ``rows[index]`` (T,) when given (e.g. the row in a file)."""
+    by its index, or by ``rows[index]`` (T,) when given (e.g. the row in a file), and advise
+    ``gaps_hint``: how the caller's user asks for interpolation (the keyword by default; a config
+    or a command line passes its own wording, e.g. "set data.gaps: interpolate")."""
     if gaps not in ("interpolate", "error"):
         raise ValueError(f"gaps must be 'interpolate' or 'error', got {gaps!r}")
     values = np.array(values, dtype=np.float64)
@@ -136,7 +140,7 @@ def fill_gaps(values: np.ndarray, gaps: Gaps, where: str, rows: np.ndarray | Non
     if gaps == "error":
         row = int(np.flatnonzero(missing.any(axis=1))[0])
         row = row if rows is None else int(rows[row])
-        raise ValueError(f"{where}: {int(missing.sum())} missing values (first at row {row}); pass gaps='interpolate' "
+        raise ValueError(f"{where}: {int(missing.sum())} missing values (first at row {row}); {gaps_hint} "
                          "to fill them linearly, or fill them yourself")
     idx = np.arange(len(values))
     for c in range(values.shape[1]):
@@ -284,8 +288,9 @@ def list_series() -> list[str]:
     return list(_SERIES)
 
 
-def load_series(name: str, gaps: Gaps = "interpolate") -> Series:
-    """A named series (see the module docstring); unknown names suggest close ones."""
+def load_series(name: str, gaps: Gaps = "interpolate", *, gaps_hint: str = GAPS_HINT) -> Series:
+    """A named series (see the module docstring); unknown names suggest close ones. ``gaps_hint``:
+    as in :func:`fill_gaps` (also for the other loaders)."""
     from ..nn.names import unknown_name
     from .datasets import _require
 
@@ -301,7 +306,7 @@ def load_series(name: str, gaps: Gaps = "interpolate") -> Series:
         return Series(data["SUNACTIVITY"].to_numpy(), times, ("sunactivity",), "sunspots")
     if key == "co2":
         data = _require("statsmodels.api").datasets.co2.load_pandas().data
-        values = fill_gaps(data["co2"].to_numpy()[:, None], gaps, "co2")
+        values = fill_gaps(data["co2"].to_numpy()[:, None], gaps, "co2", gaps_hint=gaps_hint)
         return Series(values, data.index.to_numpy().astype("datetime64[D]"), ("co2",), "co2")
     raise unknown_name("series", name, _SERIES)
 
@@ -376,18 +381,19 @@ def _read_csv(path: str, time_column: str, targets: Sequence[str], covariates: S
 
 
 def load_series_csv(path: str | os.PathLike, time_column: str, targets: Sequence[str],
-                    covariates: Sequence[str] = (), gaps: Gaps = "error") -> Series:
+                    covariates: Sequence[str] = (), gaps: Gaps = "error", *, gaps_hint: str = GAPS_HINT) -> Series:
     """A CSV with a header: a time column (ISO dates/datetimes, or integers), target columns and
     optional covariate columns (targets first in the result). Empty cells are missing values
     (handled by ``gaps``); unsorted, duplicate or irregular times raise with the row."""
     path = str(path)
     times, values, _ = _read_csv(path, time_column, targets, covariates)
-    values = fill_gaps(values, gaps, path)
+    values = fill_gaps(values, gaps, path, gaps_hint=gaps_hint)
     return Series(values, times, tuple(targets) + tuple(covariates), os.path.basename(path))
 
 
 def load_series_long(path: str | os.PathLike, time_column: str, id_column: str, targets: Sequence[str],
-                     covariates: Sequence[str] = (), gaps: Gaps = "error") -> list[Series]:
+                     covariates: Sequence[str] = (), gaps: Gaps = "error", *, gaps_hint: str = GAPS_HINT
+                     ) -> list[Series]:
     """Many series from one "long" CSV: one row per (series id, time), the columns of
     :func:`load_series_csv` plus ``id_column``. Rows are grouped by id, in the order ids first
     appear (rows of different series may interleave); each group gets the same strict checks,
@@ -404,7 +410,7 @@ def load_series_long(path: str | os.PathLike, time_column: str, id_column: str, 
         name = str(keys[k])
         where = f"{path}, series {name!r}"
         _regular_step(times[idx], where, rows=idx + 1)  # name the file's row, not the index in the series
-        values_k = fill_gaps(values[idx], gaps, where, rows=idx + 1)
+        values_k = fill_gaps(values[idx], gaps, where, rows=idx + 1, gaps_hint=gaps_hint)
         out.append(Series(values_k, times[idx], tuple(targets) + tuple(covariates), name))
     return out
 
@@ -415,7 +421,7 @@ _TSF_STEPS = {"yearly": "1Y", "quarterly": "3M", "monthly": "1M", "weekly": "7D"
 _TSF_SUBDAILY = ("hourly", "half_hourly", "10_minutes", "minutely", "4_seconds")
 
 
-def load_tsf(path: str | os.PathLike, gaps: Gaps = "error") -> list[Series]:
+def load_tsf(path: str | os.PathLike, gaps: Gaps = "error", *, gaps_hint: str = GAPS_HINT) -> list[Series]:
     """The series of a Monash forecasting-repository ``.tsf`` file (read by aeon), each a
     :class:`Series` with values (T_i, 1) in a column named "value", named by the file's
     ``series_name`` attribute (else by its position, "0", "1", ...).
@@ -451,7 +457,7 @@ def load_tsf(path: str | os.PathLike, gaps: Gaps = "error") -> list[Series]:
     for i, raw in enumerate(frame["series_value"]):
         name = str(frame["series_name"].iloc[i]) if "series_name" in frame.columns else str(i)
         where = f"{path}, series {name!r}"
-        values = fill_gaps(np.asarray(raw, dtype=np.float64)[:, None], gaps, where)
+        values = fill_gaps(np.asarray(raw, dtype=np.float64)[:, None], gaps, where, gaps_hint=gaps_hint)
         if starts is None:
             times = np.arange(len(values), dtype=np.int64)
         else:

@@ -3,7 +3,7 @@
 All take the actual values ``y`` and the forecast ``f`` over the same horizon (1-D arrays of
 length h, or (n_series, h) for several series, averaged per series then over series).
 
-- ``mae``, ``rmse``;
+- ``mae``, ``mse``, ``rmse`` (the root of each series' MSE);
 - ``mape`` in percent: 100/h · Σ |y - f| / |y| (undefined when an actual is 0: ValueError);
 - ``smape`` in percent, M4 definition: 200/h · Σ |y - f| / (|y| + |f|);
 - ``mase``: MAE over the in-sample MAE of the seasonal naive forecast with period ``m`` on the
@@ -21,7 +21,7 @@ import numpy as np
 
 from ..checks import check_int
 
-__all__ = ["mae", "rmse", "mape", "smape", "mase", "owa", "coverage", "mean_width"]
+__all__ = ["mae", "mse", "rmse", "mape", "smape", "mase", "owa", "coverage", "mean_width"]
 
 
 def _pair(y, f) -> tuple[np.ndarray, np.ndarray]:
@@ -37,6 +37,11 @@ def _pair(y, f) -> tuple[np.ndarray, np.ndarray]:
 def mae(y, f) -> float:
     y, f = _pair(y, f)
     return float(np.abs(y - f).mean(axis=1).mean())
+
+
+def mse(y, f) -> float:
+    y, f = _pair(y, f)
+    return float(((y - f) ** 2).mean(axis=1).mean())
 
 
 def rmse(y, f) -> float:

@@ -128,10 +128,12 @@ def write_forecast_report(out: str | os.PathLike, *, config: dict, metrics: dict
         "fitted on the same training part. MASE and OWA use season m = "
         f"{metrics['season']}; OWA is relative to Naive2 (Naive2 = 1).",
         "",
-        f"| method | MAE | RMSE | MAPE % | sMAPE % | MASE | OWA | {100 * metrics['level']:.0f}% coverage | width |",
-        "|---|---|---|---|---|---|---|---|---|",
-        *(f"| {name} | {_num(m['mae'])} | {_num(m['rmse'])} | {_num(m.get('mape'), 2)} | {_num(m['smape'], 2)} | "
-          f"{_num(m['mase'])} | {_num(m['owa'])} | {_num(m.get('coverage'))} | {_num(m.get('width'))} |"
+        f"| method | MAE | MSE | RMSE | MAPE % | sMAPE % | MASE | OWA | {100 * metrics['level']:.0f}% coverage | "
+        "width |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *(f"| {name} | {_num(m['mae'])} | {_num(m['mse'])} | {_num(m['rmse'])} | {_num(m.get('mape'), 2)} | "
+          f"{_num(m['smape'], 2)} | {_num(m['mase'])} | {_num(m['owa'])} | {_num(m.get('coverage'))} | "
+          f"{_num(m.get('width'))} |"
           for name, m in table),
         "",
         f"Training: {metrics['train_seconds']:.1f} s, epochs {metrics['epochs']} (selected {metrics['best_epoch']} on "

@@ -32,7 +32,7 @@ import os
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence, get_args
+from typing import Any, Callable, ClassVar, Literal, Sequence, get_args
 
 import numpy as np
 import torch
@@ -82,6 +82,8 @@ class DataConfig:
     download: bool = False  # UCR/UEA datasets aeon does not ship (needs network)
     # training-batch augmentation, e.g. [{name: jitter, sigma: 0.03, p: 0.5}] (docs/augment.md); stored resolved
     augment: list[dict[str, Any]] = field(default_factory=list)
+    # an override of data.train replaces the config file's dataset (lstmkit.tasks.config.drop_replaced)
+    REPLACES: ClassVar[dict] = {"train": (("name", "download"), "the dataset")}
 
     def __post_init__(self) -> None:
         if (self.name is None) == (self.train is None):

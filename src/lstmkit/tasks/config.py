@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import difflib
+import logging
 import os
 import re
 import types
@@ -18,7 +19,9 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["load_yaml", "dump_yaml", "apply_overrides", "build", "to_plain"]
+__all__ = ["load_yaml", "dump_yaml", "apply_overrides", "drop_replaced", "build", "to_plain"]
+
+log = logging.getLogger(__name__)
 
 
 _LOADER = None
@@ -143,6 +146,29 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             node = child
         node[parts[-1]] = value
     return out
+
+
+def drop_replaced(cls: type, data: dict, original: dict, overrides: list[str], where: str = "the config file") -> dict:
+    """``data`` (``original`` with ``overrides`` applied) without the keys of ``original`` that an
+    override replaces, so a preset's dataset gives way to a file given on the command line. A
+    section's dataclass (a field of ``cls``) declares them in its ``REPLACES`` class attribute,
+    ``{key: (keys it replaces, what they are)}``: e.g. ``data.path`` replaces ``data.name``. A
+    replaced key that an override sets too is kept (the dataclass then says what conflicts)."""
+    given = {item.partition("=")[0].strip() for item in overrides}
+    hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+    for section, kind in hints.items():
+        node, before = data.get(section), original.get(section)
+        if not (isinstance(node, dict) and isinstance(before, dict)):
+            continue
+        for key, (replaced, what) in getattr(kind, "REPLACES", {}).items():
+            if f"{section}.{key}" not in given or node.get(key) is None:
+                continue
+            for k in replaced:
+                if k in before and k in node and f"{section}.{k}" not in given:
+                    log.info(f"{what} is replaced: {section}.{key}={node[key]!r} is given, so {section}.{k}="
+                             f"{before[k]!r} from {where} is dropped")
+                    del node[k]
+    return data
 
 
 def _deep_copy(d: Any, memo: dict | None = None) -> Any:

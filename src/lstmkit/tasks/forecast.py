@@ -16,7 +16,7 @@ evaluation against statistical baselines -> run directory.
    ``evaluate.stride`` steps; each forecast reads every actual before its origin, never
    refits), and compute the baselines (``evaluate.baselines``: naive, seasonal naive, Naive2,
    drift, statsmodels' Holt-Winters and SARIMA) at the same origins, fitted on the same training
-   part; point metrics (MAE, RMSE, MAPE, M4 sMAPE, MASE, OWA against Naive2) and interval
+   part; point metrics (MAE, MSE, RMSE, MAPE, M4 sMAPE, MASE, OWA against Naive2) and interval
    coverage and width;
 4. write the run directory: ``config.yaml``, ``model.safetensors`` + ``model.json``,
    ``metrics.json`` (``{"val", "test", "baselines", "origins", ...}``), ``history.json``,
@@ -35,7 +35,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ from .. import __version__
 from ..checks import check_int
 from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..data.collate import pad_sequences
-from ..data.series import (Series, _read_csv, calendar_features, fill_gaps, future_times, load_series,
+from ..data.series import (GAPS_HINT, Series, _read_csv, calendar_features, fill_gaps, future_times, load_series,
                            load_series_csv, load_series_long, load_tsf)
 from ..data.transforms import SeriesTransform
 from ..eval import forecast_metrics as fm
@@ -83,6 +83,9 @@ class ForecastDataConfig:
     test_start: str | int | None = None  # first test time, e.g. "1958-01" or 1921
     test_size: int | None = None  # or: the last N steps of every series
     test_end: str | int | None = None  # last test time (inclusive); None: the end of the series
+    # an override of a key replaces these keys of the config file (lstmkit.tasks.config.drop_replaced)
+    REPLACES: ClassVar[dict] = {"path": (("name",), "the dataset"), "test_size": (("test_start",), "the test split"),
+                                "test_start": (("test_size",), "the test split")}
 
     def __post_init__(self) -> None:
         if (self.name is None) == (self.path is None):
@@ -159,20 +162,21 @@ class ForecastConfig:
 def load_forecast_series(d: ForecastDataConfig) -> list[Series]:
     """The configured series, columns ordered targets, past covariates, future covariates."""
     covs = [*d.past_covariates, *d.future_covariates]
+    hint = "set data.gaps: interpolate"
     if d.name is not None:
         if covs or d.targets:
             raise ValueError("named series have fixed columns: leave data.targets and the covariates empty")
-        return [load_series(d.name, gaps=d.gaps or "interpolate")]
+        return [load_series(d.name, gaps=d.gaps or "interpolate", gaps_hint=hint)]
     path, gaps = str(d.path), d.gaps or "error"
     if not os.path.exists(path):
         raise ValueError(f"data.path {path!r} does not exist")
     if path.endswith(".tsf"):
         if covs or d.id_column:
             raise ValueError(".tsf files hold targets only: leave covariates and id_column empty")
-        return load_tsf(path, gaps=gaps)
+        return load_tsf(path, gaps=gaps, gaps_hint=hint)
     if d.id_column is not None:
-        return load_series_long(path, d.time_column, d.id_column, d.targets, covs, gaps=gaps)
-    return [load_series_csv(path, d.time_column, d.targets, covs, gaps=gaps)]
+        return load_series_long(path, d.time_column, d.id_column, d.targets, covs, gaps=gaps, gaps_hint=hint)
+    return [load_series_csv(path, d.time_column, d.targets, covs, gaps=gaps, gaps_hint=hint)]
 
 
 def _time_value(value, times: np.ndarray, what: str):
@@ -186,8 +190,9 @@ def _time_value(value, times: np.ndarray, what: str):
         raise ValueError(f"{what} must be a date like '1958-01' or '1921', got {value!r}") from None
 
 
-def split_points(s: Series, d: ForecastDataConfig) -> tuple[int, int]:
-    """(n_train, n_end): the test part of ``s`` is rows [n_train, n_end)."""
+def split_points(s: Series, d: ForecastDataConfig, horizon: int = 1) -> tuple[int, int]:
+    """(n_train, n_end): the test part of ``s`` is rows [n_train, n_end), at least ``horizon``
+    (evaluate.horizon) steps long."""
     n_end = len(s)
     if d.test_end is not None:
         n_end = int(np.searchsorted(s.times, _time_value(d.test_end, s.times, "data.test_end"), side="right"))
@@ -199,6 +204,10 @@ def split_points(s: Series, d: ForecastDataConfig) -> tuple[int, int]:
         raise ValueError(f"series {s.name!r} ({s.times[0]} .. {s.times[-1]}): the test part [{d.test_start or ''}"
                          f"{'' if d.test_size is None else f'last {d.test_size}'} .. {d.test_end or 'end'}] leaves "
                          f"{max(n_train, 0)} training and {max(n_end - max(n_train, 0), 0)} test steps; both must be >= 1")
+    if horizon > n_end - n_train:
+        raise ValueError(f"series {s.name!r}: evaluate.horizon={horizon} is longer than its test part ({n_end - n_train} "
+                         f"steps) from {s.times[n_train]} to {s.times[n_end - 1]}; shorten evaluate.horizon or lengthen "
+                         "the test part (data.test_size, data.test_start or data.test_end)")
     return n_train, n_end
 
 
@@ -305,23 +314,22 @@ class Forecaster:
             raise ValueError(f"series {s.name!r} has step {s.step!r}; the model was trained on step {self.step!r}")
 
     def _future_known(self, s_times: np.ndarray, horizon: int, future: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        times = future_times(s_times, self.step, horizon)
-        Fu = len(self.future)
+        """(the ``horizon`` forecast times, known inputs (N, F) for the whole trained window): the
+        model reads all N steps whatever horizon is asked, so a forecast never depends on it."""
+        times = future_times(s_times, self.step, self.horizon)
+        N, Fu = self.horizon, len(self.future)
         if Fu:
             f = None if future is None else np.asarray(future, dtype=np.float64)
-            if f is None or f.ndim != 2 or f.shape[1] != Fu or len(f) < horizon:
+            if f is None or f.ndim != 2 or f.shape[1] != Fu or len(f) < N:
                 raise ValueError(f"the model reads future covariates {list(self.future)}: give their values for all "
-                                 f"{horizon} forecast steps as a ({horizon}, {Fu}) array, got "
-                                 f"{None if f is None else f.shape}")
-            if not np.isfinite(f[:horizon]).all():
+                                 f"{N} forecast steps of its trained horizon (whatever horizon is asked) as a "
+                                 f"({N}, {Fu}) array, got {None if f is None else f.shape}")
+            if not np.isfinite(f[:N]).all():
                 raise ValueError(f"future covariates {list(self.future)} are missing (NaN) in the forecast window")
-            user = f[:horizon]
+            user = f[:N]
         else:
-            user = np.zeros((horizon, 0))
-        known = self._known(user, times)
-        # the model always reads a full-horizon window; steps past the asked horizon are unused
-        pad = np.repeat(known[-1:], self.horizon - horizon, axis=0) if horizon < self.horizon else known[:0]
-        return times, np.concatenate([known, pad])
+            user = np.zeros((N, 0))
+        return times[:horizon], self._known(user, times)
 
     def _check_horizon(self, horizon: int) -> None:
         if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= self.horizon:
@@ -355,8 +363,9 @@ class Forecaster:
     def predict(self, history: Series, horizon: int, future: np.ndarray | None = None,
                 intervals: bool = True) -> Forecast:
         """Forecast the ``horizon`` steps after ``history`` (a Series with the training columns)
-        in one batched pass over it. ``future``: (horizon, Fu) values of the user's future
-        covariates (calendar features are generated)."""
+        in one batched pass over it. ``future``: (N, Fu) values of the user's future covariates
+        for the whole trained horizon N, whatever ``horizon`` is asked (calendar features are
+        generated); the first k steps of a horizon-N forecast are the horizon-k forecast."""
         self._check_horizon(horizon)
         self.check_history(history)
         tf = self.transform_for(history.name, history.values[:, : len(self.targets)])
@@ -487,12 +496,13 @@ def load_forecaster(directory: str | os.PathLike) -> Forecaster:
     return Forecaster(models, {"name": "lstm_forecaster", **spec}, transforms=transforms, meta=meta, **kwargs)
 
 
-def read_forecast_input(path: str | os.PathLike, fc: Forecaster, time_column: str = "time", gaps: str = "error"
-                        ) -> tuple[Series, np.ndarray | None]:
+def read_forecast_input(path: str | os.PathLike, fc: Forecaster, time_column: str = "time", gaps: str = "error", *,
+                        gaps_hint: str = GAPS_HINT) -> tuple[Series, np.ndarray | None]:
     """(history, future covariates) from a CSV with the model's columns. Rows after the last row
     with a target value are the forecast window: there the targets are empty and the model's
-    future covariates must be given (``future`` is None for models without any). Times are
-    checked over all rows (sorted, unique, evenly spaced); gaps in the history follow ``gaps``."""
+    future covariates must be given for the whole trained horizon (``future`` is None for models
+    without any). Times are checked over all rows (sorted, unique, evenly spaced); gaps in the
+    history follow ``gaps`` (``gaps_hint``: how an error names the setting that interpolates)."""
     path = str(path)
     C = len(fc.targets)
     times, values, _ = _read_csv(path, time_column, list(fc.targets), [*fc.past, *fc.future])
@@ -501,12 +511,17 @@ def read_forecast_input(path: str | os.PathLike, fc: Forecaster, time_column: st
     if not observed.size:
         raise ValueError(f"{path}: no row has a target value; the history is empty")
     n = int(observed[-1]) + 1
-    history = Series(fill_gaps(values[:n], gaps, path), times[:n], fc.columns, os.path.basename(path))
+    history = Series(fill_gaps(values[:n], gaps, path, gaps_hint=gaps_hint), times[:n], fc.columns,
+                     os.path.basename(path))
     if not fc.future:
         if n < len(values):
             raise ValueError(f"{path}: {len(values) - n} trailing rows without targets, but the model reads no future "
                              "covariates; remove them")
         return history, None
+    if len(values) - n < fc.horizon:
+        raise ValueError(f"{path}: {len(values) - n} rows after the last target value give the future covariates "
+                         f"{list(fc.future)}; the model reads them for its whole trained horizon, whatever horizon is "
+                         f"asked: give {fc.horizon} rows")
     return history, values[n:, C + len(fc.past):]
 
 
@@ -643,8 +658,8 @@ def _origins(n_train: int, n_end: int, horizon: int, stride: int) -> list[int]:
 
 def _scores(y: np.ndarray, f: np.ndarray, insample: list[np.ndarray], m: int, lower=None, upper=None) -> dict:
     """Per-forecast metrics (rows: one origin of one target of one series) averaged over rows."""
-    out = {"mae": fm.mae(y, f), "rmse": float(np.sqrt(np.mean((y - f) ** 2))),  # pooled over all forecasts
-           "smape": fm.smape(y, f)}
+    mse = fm.mse(y.ravel(), f.ravel())  # pooled over all forecasts, as the RMSE
+    out = {"mae": fm.mae(y, f), "mse": mse, "rmse": float(np.sqrt(mse)), "smape": fm.smape(y, f)}
     try:
         out["mape"] = fm.mape(y, f)
     except ValueError:
@@ -669,9 +684,6 @@ def evaluate_forecasts(fc: Forecaster, series: list[Series], splits: list[tuple[
     bases = {}
     base_out: dict[str, dict[str, list]] = {}
     for s, (n_train, n_end) in zip(series, splits):
-        if e.horizon > n_end - n_train:
-            raise ValueError(f"series {s.name!r}: evaluate.horizon={e.horizon} is longer than its test part "
-                             f"({n_end - n_train} steps)")
         fitted = []
         for c in range(C):
             bs = [make_baseline(b) for b in base_specs]
@@ -777,7 +789,7 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike) -> dict
     calendar = calendar_features(series[0].times, series[0].step, d.calendar)[1] if (d.calendar is None or d.calendar) \
         else ()
     calendar = tuple(dict.fromkeys(n.rsplit("_", 1)[0] for n in calendar))
-    splits = [split_points(s, d) for s in series]
+    splits = [split_points(s, d, config.evaluate.horizon) for s in series]
     log.info(f"data {d.name or d.path}: {len(series)} series, step {series[0].step}, "
              f"{sum(n for n, _ in splits)} training / {sum(e - n for n, e in splits)} test steps")
     start = time.perf_counter()
