@@ -75,7 +75,8 @@ def test_weight_lists_follow_load_state_dict_and_to():
     m = m.to(torch.float64)
     params = dict(m.named_parameters())
     for names, weights in zip(m._all_weights, m.all_weights):
-        assert all(w is params[n] and w.dtype == torch.float64 and bool((w == 0.5).all()) for n, w in zip(names, weights))
+        for name, w in zip(names, weights):
+            assert w is params[name] and w.dtype == torch.float64 and bool((w == 0.5).all())
     assert all(w is params[n] for n, w in zip(m._flat_weights_names, m._flat_weights))
     del m.weight_hh_l0  # a weight-dropping wrapper swaps a parameter for a computed tensor
     m.weight_hh_l0 = torch.zeros(16, 4, dtype=torch.float64)
