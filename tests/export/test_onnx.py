@@ -108,8 +108,9 @@ CLASSIFIERS = {
 
 @pytest.mark.parametrize("case", list(CLASSIFIERS))
 def test_classifier_matches_pytorch_on_other_shapes(case, series_pre, tmp_path):
+    """The network alone: without preprocessing the graph takes standardised series."""
     model = _classifier_run(tmp_path, series_pre, **CLASSIFIERS[case])
-    export_onnx(tmp_path)
+    export_onnx(tmp_path, preprocessing=False)
     session = _session(tmp_path / "model.onnx")
     gen = torch.Generator().manual_seed(1)
     for batch, total in ((5, 13), (1, 1), (4, 3), (2, 30)):  # traced on (2, 6)
@@ -119,6 +120,46 @@ def test_classifier_matches_pytorch_on_other_shapes(case, series_pre, tmp_path):
         (got,) = session.run(None, {"x": x.numpy(), "lengths": n.numpy()})
         assert got.shape == want.shape
         assert _max_diff(got, want) <= TOL, (case, batch, total)
+
+
+@pytest.fixture(scope="module")
+def raw_pre():
+    """Statistics far from (0, 1): a feature around 1000 with std 0.01 (float32 steps of 6e-5 there)."""
+    rng = np.random.default_rng(5)
+    scale, shift = np.array([0.01, 3.0, 0.5]), np.array([1000.0, -5.0, 0.0])
+    series = [(rng.standard_normal((rng.integers(3, 9), D)) * scale + shift).astype(np.float32) for _ in range(20)]
+    return Preprocessor.fit(series, np.array(["a", "b", "c", "d"] * 5))
+
+
+def _raw_batch(pre, batch, total, gen):
+    """Raw rows on pre's scale and the batch onnxruntime gets: padded with NaN past each length."""
+    n = _lengths(batch, total, gen)
+    std = pre.standardizer
+    rows = [(torch.randn(int(k), D, generator=gen).double().numpy() * std.std + std.mean).astype(np.float32)
+            for k in n]
+    x = np.full((batch, total, D), np.nan, np.float32)
+    for i, r in enumerate(rows):
+        x[i, : len(r)] = r
+    return rows, x, n.numpy()
+
+
+@pytest.mark.parametrize("case", list(CLASSIFIERS))
+def test_classifier_on_raw_series_equals_the_classifier(case, raw_pre, tmp_path):
+    """By default the graph standardises: raw series, padded with NaN, give Classifier.logits
+    (what `lstmkit predict` computes from the same series, batched its own way)."""
+    model = _classifier_run(tmp_path, raw_pre, **CLASSIFIERS[case])
+    clf = Classifier(model, raw_pre, {})
+    desc = export_onnx(tmp_path)
+    assert desc["preprocessing"] == {"inputs": "raw", "in_graph": True, "standardize": raw_pre.standardizer.to_dict(),
+                                     "description": desc["preprocessing"]["description"]}
+    assert desc["inputs"][0]["standardize"] == raw_pre.standardizer.to_dict()
+    session = _session(tmp_path / "model.onnx")
+    gen = torch.Generator().manual_seed(1)
+    for batch, total in ((5, 13), (1, 1), (4, 3)):
+        rows, x, n = _raw_batch(raw_pre, batch, total, gen)
+        (got,) = session.run(None, {"x": x, "lengths": n})
+        assert np.isfinite(got).all()
+        assert _max_diff(got, clf.logits(rows).numpy()) <= TOL, (case, batch, total)
 
 
 def test_one_fused_operator_per_layer_and_direction(series_pre, tmp_path):
@@ -133,7 +174,7 @@ def test_one_fused_operator_per_layer_and_direction(series_pre, tmp_path):
 
 def test_dimension_shuffle_fcn_has_a_fixed_time_axis(series_pre, tmp_path):
     model = _classifier_run(tmp_path, series_pre, "mlstm_fcn", hidden_size=4, filters=(6, 8, 6), max_length=7)
-    desc = export_onnx(tmp_path)
+    desc = export_onnx(tmp_path, preprocessing=False)
     assert desc["inputs"][0]["shape"] == ["batch", 7, D]
     session = _session(tmp_path / "model.onnx")
     for batch in (1, 5):
@@ -158,27 +199,58 @@ def test_token_input_classifier(tmp_path):
     assert _max_diff(session.run(None, {"x": x.numpy(), "lengths": n.numpy()})[0], want) <= TOL
 
 
-def test_trained_run_end_to_end_through_the_description(tmp_path):
-    """A real `lstmkit train` run: standardise raw series with the description's statistics,
-    pad, and onnxruntime gives Classifier.logits."""
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A real `lstmkit train` run (normalised inputs, the default)."""
+    tmp_path = tmp_path_factory.mktemp("trained")
     cfg = ClassifyConfig(DataConfig(train=str(write_npz(tmp_path / "train.npz", 60, max_len=14)),
                                     test=str(write_npz(tmp_path / "test.npz", 12, seed=1, max_len=14))),
                          {"name": "rnn_classifier", "hidden_size": 6, "num_layers": 2, "pooling": "attention"},
                          TrainConfig(epochs=2, batch_size=16, progress="off", early_stopping=None))
     train_classifier(cfg, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_trained_run_end_to_end_through_the_description(trained_run, tmp_path):
+    """Without preprocessing: standardise raw series with the description's statistics, pad, and
+    onnxruntime gives Classifier.logits."""
     from lstmkit.tasks.classify import load_classifier
 
-    clf = load_classifier(tmp_path / "run")
-    desc = export_onnx(tmp_path / "run")
+    clf = load_classifier(trained_run)
+    desc = export_onnx(trained_run, tmp_path / "model.onnx", preprocessing=False)
+    assert (desc["preprocessing"]["inputs"], desc["preprocessing"]["in_graph"]) == ("standardised", False)
     X, lengths, _ = waves(7, seed=3, max_len=20)  # longer than anything in training
     raw = [x[:n] for x, n in zip(X, lengths)]
     std = desc["inputs"][0]["standardize"]
     x = np.zeros((len(raw), max(lengths), X.shape[2]), np.float32)
     for i, r in enumerate(raw):
         x[i, : len(r)] = (r - np.array(std["mean"])) / np.array(std["std"])
-    (got,) = _session(tmp_path / "run" / "model.onnx").run(None, {"x": x, "lengths": lengths.astype(np.int64)})
+    (got,) = _session(tmp_path / "model.onnx").run(None, {"x": x, "lengths": lengths.astype(np.int64)})
     assert _max_diff(got, clf.logits(raw).numpy()) <= TOL
     assert desc["classes"] == clf.classes
+
+
+def test_trained_run_on_raw_series_equals_lstmkit_predict(trained_run, tmp_path, capsys):
+    """The default export: the padded raw series that `lstmkit predict` reads from a file go
+    straight into onnxruntime, and its softmax is predict_proba and the CLI's probabilities."""
+    from lstmkit.cli import main
+    from lstmkit.tasks.classify import load_classifier
+
+    clf = load_classifier(trained_run)
+    desc = export_onnx(trained_run, tmp_path / "model.onnx")
+    assert desc["preprocessing"]["inputs"] == "raw" and desc["preprocessing"]["in_graph"] is True
+    assert desc["preprocessing"]["standardize"] == clf.pre.standardizer.to_dict()
+    X, lengths, _ = waves(7, seed=3, max_len=20)  # padded with zeros, longer than anything in training
+    (logits,) = _session(tmp_path / "model.onnx").run(None, {"x": X, "lengths": lengths.astype(np.int64)})
+    proba = torch.softmax(torch.from_numpy(logits).double(), 1).numpy()
+    np.testing.assert_allclose(proba, clf.predict_proba([x[:n] for x, n in zip(X, lengths)]), rtol=0, atol=TOL)
+    np.savez(tmp_path / "new.npz", X=X, lengths=lengths)
+    out = tmp_path / "p.json"
+    assert main(["-q", "predict", str(trained_run), str(tmp_path / "new.npz"), "--output", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    cli = np.array([[r["probabilities"][str(c)] for c in desc["classes"]] for r in rows])
+    np.testing.assert_allclose(proba, cli, rtol=0, atol=TOL)
+    capsys.readouterr()
 
 
 # ------------------------------------------------------------------------- forecasters
@@ -343,6 +415,42 @@ def test_variants_that_change_the_recurrence_are_refused(variant, series_pre, tm
         export_onnx(tmp_path / "f")
 
 
+def test_preprocessing_stays_out_of_forecaster_and_text_graphs(tmp_path):
+    """A forecaster's graph takes transformed inputs and a text classifier's token ids: asked to
+    put the preprocessing in, export refuses and writes nothing; otherwise it says so."""
+    _forecaster_run(tmp_path / "f", head="direct", future=1)
+    with pytest.raises(ValueError, match="a forecaster's graph takes transformed inputs"):
+        export_onnx(tmp_path / "f", preprocessing=True)
+    assert not (tmp_path / "f" / "model.onnx").exists()
+    for preprocessing in (None, False):
+        desc = export_onnx(tmp_path / "f", preprocessing=preprocessing)
+        assert (desc["preprocessing"]["inputs"], desc["preprocessing"]["in_graph"]) == ("transformed", False)
+    texts, labels = reviews(30)
+    pre = Preprocessor.fit(texts, np.array(labels))
+    _classifier_run(tmp_path / "t", pre, hidden_size=6, input_size=4, vocab_size=len(pre.vocab))
+    with pytest.raises(ValueError, match="tokenising is no part of an ONNX graph"):
+        export_onnx(tmp_path / "t", preprocessing=True)
+    assert export_onnx(tmp_path / "t")["preprocessing"]["inputs"] == "token_ids"
+    with pytest.raises(TypeError, match="preprocessing must be True, False or None, got 'yes'"):
+        export_onnx(tmp_path / "t", preprocessing="yes")
+
+
+def test_unnormalised_classifier_takes_raw_series_either_way(tmp_path):
+    rng = np.random.default_rng(0)
+    series = [rng.standard_normal((6, D)).astype(np.float32) for _ in range(8)]
+    pre = Preprocessor.fit(series, np.array(["a", "b"] * 4), normalize=False)
+    model = _classifier_run(tmp_path, pre, hidden_size=4)
+    x, n = torch.randn(2, 5, D), torch.tensor([5, 2])
+    with torch.no_grad():
+        want = model(x, n).numpy()
+    for preprocessing in (True, False):
+        desc = export_onnx(tmp_path, preprocessing=preprocessing)
+        assert desc["preprocessing"] == {"inputs": "raw", "in_graph": False, "standardize": None,
+                                         "description": "none: the model was trained on raw series"}
+        got = _session(tmp_path / "model.onnx").run(None, {"x": x.numpy(), "lengths": n.numpy()})[0]
+        assert _max_diff(got, want) <= TOL
+
+
 def test_not_a_run_directory(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ValueError, match="is not an lstmkit run directory"):
@@ -371,6 +479,20 @@ def test_cli_export(series_pre, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(tmp_path / "model.onnx")
     with pytest.raises(ValueError, match=r"opset must be an int in \[14, 20\], got 99"):
         run_export_command(_parser().parse_args(["export", str(tmp_path), "--opset", "99"]))
+
+
+def test_cli_preprocessing_flags(series_pre, tmp_path, capsys):
+    from lstmkit.cli import main
+
+    _classifier_run(tmp_path / "c", series_pre, hidden_size=4)
+    for flags, inputs in (([], "raw"), (["--preprocessing"], "raw"), (["--no-preprocessing"], "standardised")):
+        assert main(["-q", "export", str(tmp_path / "c"), *flags]) == 0
+        assert json.loads((tmp_path / "c" / "model.onnx.json").read_text())["preprocessing"]["inputs"] == inputs, flags
+    _forecaster_run(tmp_path / "f")
+    assert main(["-q", "export", str(tmp_path / "f"), "--no-preprocessing"]) == 0
+    capsys.readouterr()
+    assert main(["-q", "export", str(tmp_path / "f"), "--preprocessing"]) == 2
+    assert "a forecaster's graph takes transformed inputs" in capsys.readouterr().err
 
 
 def test_cli_unknown_format_is_a_usage_error(capsys):

@@ -3,19 +3,10 @@
 ``export_onnx(run_dir)`` loads a classification or forecasting run, wraps its network in a
 module that traces to a graph with **dynamic batch and time axes**, exports it with torch's
 TorchScript-based exporter (the torch.export-based one specialised the time axis in a probe and
-stops at the models' data-dependent input checks), checks
-the graph against the PyTorch module on a second batch and length, and writes ``model.onnx`` and
-its description ``model.onnx.json`` atomically. The description is also returned.
-
-Variable lengths without packed sequences (packing is a long-standing PyTorch export blocker):
-every recurrent layer and direction is one fused ONNX LSTM/GRU/RNN operator over the whole padded
-batch, and lengths act through index gathers and masks built from ``arange`` of the runtime T:
-
-- forward direction: padding comes after the valid steps, so the valid outputs are those of the
-  sequence alone; the final state is gathered at ``length - 1``;
-- backward direction: each sequence is reversed within its own length (index ``len-1-t`` for
-  ``t < len``, else ``t``: the padding stays behind), run forward, and gathered back;
-- outputs past each length are zeroed and fed to the next layer; pooling masks by length.
+stops at the models' data-dependent input checks), checks the graph against the PyTorch module on
+a second batch and length, and writes ``model.onnx`` and its description ``model.onnx.json``
+atomically. The description is also returned. Lengths act inside the graph through gathers and
+masks, not packing (:mod:`lstmkit.export.recurrent`); pooling masks by length.
 
 Graph inputs (B batch, T time, D features): ``x`` (B, T, D) float32 -- int64 token ids (B, T) for
 a token-input classifier -- and ``lengths`` (B,) int64, the valid steps of each row in [1, T]
@@ -26,18 +17,32 @@ forecasters ``point`` (B, N, C), the members' point forecasts averaged as
 member's distribution parameters (mean; mean and scale; or the quantiles), all on the model's
 transformed scale. Sampling is not exported.
 
-What exports: lstmkit's LSTM with the plain cell (``forget_bias`` is only an initialisation and the
-dropout variants are identity at inference), torch's GRU and RNN encoders, every pooling, LSTM-FCN
-and MLSTM-FCN (with ``dimension_shuffle`` the LSTM's input width is T, so T is fixed), forecasters
-with the direct, recursive and seq2seq heads (the horizon is fixed, so their roll-outs unroll) and
-every likelihood, ensembles included. Peephole, layer-norm and zoneout cells and projections change
-the recurrence ONNX's LSTM operator computes, and raise ``ValueError``.
+Preprocessing (``preprocessing``, ``--[no-]preprocessing``; recorded under ``"preprocessing"`` in
+the description, with ``"inputs"``: ``"raw"``, ``"standardised"``, ``"token_ids"`` or
+``"transformed"``):
 
-The recursive head continues the encoder from its state at the last valid step, and ONNX's LSTM
-outputs the cell state only after the final (padded) step. The cell state at step L is recovered
-in closed form from the gates: ``c_L = sum_{s<=L} (prod_{s<r<=L} f_r) i_s g_s``, the products as
-exponentials of cumulative sums of ``log f`` in float64 (exact up to rounding, tested against the
-recurrence).
+- series classifiers: by default the graph takes **raw series**, as ``lstmkit predict`` does, and
+  standardises them itself with the run's statistics (model.json ``preprocess.standardizer``):
+  ``(x - mean) / std`` per feature in float64 on each row's valid steps, zero past its length
+  (what lstmkit's batches hold there; the padding may hold anything, NaN included), so
+  onnxruntime on raw series equals :meth:`lstmkit.tasks.classify.Classifier.logits`.
+  ``preprocessing=False`` leaves it out: the graph takes standardised series (the statistics are
+  in the description). A run trained without normalisation takes raw series either way.
+- token classifiers: tokenising text is no tensor operation; the graph takes token ids (the
+  vocabulary is in model.json). Asking for ``preprocessing=True`` raises ``ValueError``.
+- forecasters: the graph takes **transformed** inputs, and asking for ``preprocessing=True``
+  raises ``ValueError``. The target transform is fitted per series (a global model fits a new one
+  on an unseen series' history at prediction time), its differencing drops steps from the start
+  of the history and its inverse rebuilds levels from the history's last values, and the calendar
+  features come from timestamps: none of this is a fixed function of the graph's tensors. The
+  description's ``forecast`` section spells out the steps before and after the graph, with every
+  series' statistics (``lstmkit.data.SeriesTransform`` implements them).
+
+What exports: lstmkit's LSTM with the plain cell and torch's GRU and RNN encoders (see
+:mod:`lstmkit.export.recurrent`; other LSTM variants raise ``ValueError``), every pooling,
+LSTM-FCN and MLSTM-FCN (with ``dimension_shuffle`` the LSTM's input width is T, so T is fixed),
+forecasters with the direct, recursive and seq2seq heads (the horizon is fixed, so their roll-outs
+unroll) and every likelihood, ensembles included.
 """
 
 from __future__ import annotations
@@ -56,14 +61,14 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from .. import __version__
 from ..checkpoint import META, WEIGHTS, atomic_write_bytes, load_checkpoint
+from ..data.preprocess import Standardizer
 from ..models.forecaster import LSTMForecaster
 from ..models.lstm_fcn import LSTMFCN
 from ..models.rnn_classifier import RNNClassifier
-from ..nn import LSTM, LSTMState
+from .recurrent import ExportRecurrent, at_step, plain_copy
 
 __all__ = ["DEFAULT_OPSET", "FORMATS", "ExportRecurrent", "export_onnx", "add_export_parser", "run_export_command"]
 
@@ -81,147 +86,6 @@ def _require(module: str):
     except ImportError:
         raise ImportError(f"ONNX export needs the onnx and onnxruntime packages: pip install lstmkit[export] "
                           f"({module} is missing)") from None
-
-
-# ------------------------------------------------------------------------ index helpers
-
-
-def _gather_time(x: Tensor, index: Tensor) -> Tensor:
-    """x (B, T, F), index (B, T) -> x[b, index[b, t]] (B, T, F)."""
-    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-
-
-def _at(x: Tensor, step: Tensor) -> Tensor:
-    """x (B, T, F), step (B,) -> x[b, step[b]] (B, F)."""
-    return x.gather(1, step.view(-1, 1, 1).expand(-1, 1, x.shape[-1])).squeeze(1)
-
-
-def _cell_state_at(x: Tensor, out: Tensor, last: Tensor | None, weights: list[Tensor], bias: bool) -> Tensor:
-    """The LSTM cell state after step ``last`` (B,) (None: the final step) of one layer and
-    direction run from a zero state: x (B, T, D) its input, out (B, T, H) its outputs -> (B, H).
-
-    ``c_L = sum_{s<=L} exp(sum_{s<r<=L} log f_r) i_s g_s`` with the gates recomputed from x and
-    ``h_{t-1}``; the exponents are differences of a float64 cumulative sum, <= 0 where used.
-    """
-    h_prev = torch.cat([torch.zeros_like(out[:, :1]), out[:, :-1]], dim=1)  # h_{t-1}: -> (B, T, H)
-    b = weights[2] + weights[3] if bias else None
-    gates = F.linear(x, weights[0], b) + F.linear(h_prev, weights[1])  # -> (B, T, 4H), gates i, f, g, o
-    i, f, g, _ = gates.chunk(4, dim=-1)
-    a = f.double()
-    log_f = torch.clamp(a, max=0.0) - torch.log(1.0 + torch.exp(-a.abs()))  # log sigmoid(a), never -inf
-    cum = log_f.cumsum(1)  # -> (B, T, H)
-    if last is None:
-        decay = cum[:, -1:] - cum
-    else:
-        end = cum.gather(1, last.view(-1, 1, 1).expand(-1, 1, cum.shape[-1]))  # -> (B, 1, H)
-        steps = torch.arange(cum.shape[1], device=x.device).unsqueeze(0)
-        keep = (steps <= last.unsqueeze(1)).unsqueeze(-1)  # -> (B, T, 1)
-        decay = (end - cum).masked_fill(~keep, float("-inf"))  # steps after L contribute exp(-inf) = 0
-    c = (torch.exp(decay) * (torch.sigmoid(i) * torch.tanh(g)).double()).sum(1)  # -> (B, H)
-    return c.to(out.dtype)
-
-
-def _check_plain_lstm(rnn: LSTM) -> None:
-    v = rnn.variant
-    used = [name for name, on in (("peephole", v.peephole), ("layer_norm", v.layer_norm),
-                                  ("zoneout", any(z > 0 for z in v.zoneout_rates))) if on]
-    if rnn.proj_size:
-        used.append(f"proj_size={rnn.proj_size}")
-    if used:
-        raise ValueError(f"ONNX export supports the plain LSTM cell (ONNX's LSTM operator), but this model's LSTM uses "
-                         f"{', '.join(used)}, which change the recurrence; retrain without it to export "
-                         "(forget_bias, recurrent_dropout and input_dropout export fine: an initialisation, and "
-                         "identity at inference)")
-
-
-def _plain_copy(rnn: LSTM) -> LSTM:
-    """``rnn`` without its inference-neutral variants (the dropout variants are identity in eval mode,
-    forget_bias only an initialisation), so its forward runs torch's fused kernel, which exports."""
-    _check_plain_lstm(rnn)
-    w = rnn.weight_ih_l0
-    plain = LSTM(rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.bias, rnn.batch_first, rnn.dropout,
-                 rnn.bidirectional, rnn.proj_size, device=w.device, dtype=w.dtype)
-    plain.load_state_dict(rnn.state_dict())
-    return plain.eval()
-
-
-# ------------------------------------------------------------------------ the recurrent encoder
-
-
-class ExportRecurrent(nn.Module):
-    """An encoder (lstmkit ``LSTM``, ``torch.nn.LSTM/GRU/RNN``) in a form that exports to ONNX with
-    dynamic batch and time axes: one fused operator per layer and direction, lengths through index
-    gathers and masks (see the module docstring). It reads the wrapped module's parameters, so it
-    computes what the module computes in eval mode.
-
-    ``forward(x, hx=None, lengths=None)``: x (B, T, D) batch first, lengths (B,) int64 or None (all
-    T); the initial state is zero (``hx`` must be None). Returns output (B, T, K*H), zero past each
-    length, and ``LSTMState(h_n, c_n)`` at each row's last valid step, (L*K, B, H) each; ``c_n`` is
-    None unless ``cell_state=True`` (LSTM only: it costs a closed-form pass over the gates).
-    """
-
-    def __init__(self, rnn: nn.Module, cell_state: bool = False) -> None:
-        super().__init__()
-        if isinstance(rnn, LSTM):
-            _check_plain_lstm(rnn)
-            self.op = "lstm"
-        elif isinstance(rnn, nn.LSTM):
-            if rnn.proj_size:
-                raise ValueError(f"ONNX's LSTM operator has no projection; this LSTM has proj_size={rnn.proj_size}")
-            self.op = "lstm"
-        elif isinstance(rnn, nn.GRU):
-            self.op = "gru"
-        elif isinstance(rnn, nn.RNN):
-            self.op = "rnn_relu" if rnn.nonlinearity == "relu" else "rnn_tanh"
-        else:
-            raise TypeError(f"rnn must be an lstmkit LSTM or a torch LSTM, GRU or RNN, got {type(rnn).__name__}")
-        self.rnn = rnn
-        self.num_layers, self.hidden_size, self.bias = rnn.num_layers, rnn.hidden_size, bool(rnn.bias)
-        self.num_directions = 2 if rnn.bidirectional else 1
-        self.cell_state = cell_state
-        if cell_state and self.op != "lstm":
-            raise ValueError(f"cell_state=True needs an LSTM, got {type(rnn).__name__}")
-
-    def _weights(self, layer: int, direction: int) -> list[Tensor]:
-        sfx = f"_l{layer}" + ("_reverse" if direction else "")
-        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
-        return [getattr(self.rnn, name + sfx) for name in names]
-
-    def _run(self, x: Tensor, weights: list[Tensor]) -> Tensor:
-        """One layer and direction over the whole batch from a zero state: (B, T, D) -> (B, T, H)."""
-        h0 = x.new_zeros(1, x.shape[0], self.hidden_size)  # from the runtime batch size
-        args = (weights, self.bias, 1, 0.0, False, False, True)  # 1 layer, no dropout, eval, one way, batch first
-        if self.op == "lstm":
-            return torch.lstm(x, (h0, h0), *args)[0]
-        return getattr(torch, self.op)(x, h0, *args)[0]
-
-    def forward(self, x: Tensor, hx: Any = None, lengths: Tensor | None = None) -> tuple[Tensor, LSTMState]:
-        if hx is not None:
-            raise ValueError("ExportRecurrent starts from a zero state; hx must be None")
-        valid = reverse = last = None
-        if lengths is not None:
-            steps = torch.arange(x.shape[1], device=x.device).unsqueeze(0)  # -> (1, T), the runtime T
-            n = lengths.unsqueeze(1)
-            valid = steps < n  # -> (B, T)
-            reverse = torch.where(valid, n - 1 - steps, steps)  # within each length; padding stays behind
-            last = lengths - 1
-        h_n, c_n = [], []
-        for layer in range(self.num_layers):
-            outs = []
-            for direction in range(self.num_directions):
-                w = self._weights(layer, direction)
-                inp = x if not direction else x.flip(1) if reverse is None else _gather_time(x, reverse)
-                out = self._run(inp, w)  # -> (B, T, H)
-                h_n.append(out[:, -1] if last is None else _at(out, last))
-                if self.cell_state:
-                    c_n.append(_cell_state_at(inp, out, last, w, self.bias))
-                if direction:
-                    out = out.flip(1) if reverse is None else _gather_time(out, reverse)
-                outs.append(out)
-            x = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)  # -> (B, T, K*H)
-            if valid is not None:
-                x = x * valid.unsqueeze(-1).to(x.dtype)  # zero past each length
-        return x, LSTMState(torch.stack(h_n), torch.stack(c_n) if self.cell_state else None)
 
 
 # ------------------------------------------------------------------------ the exported graphs
@@ -243,6 +107,24 @@ class _ClassifierGraph(nn.Module):
         return m.head(m.drop(m.pool(feats, lengths)))  # -> (B, C)
 
 
+class _Standardized(nn.Module):
+    """A classifier graph that takes raw series: ``(x - mean) / std`` per feature on each row's
+    valid steps, as :class:`lstmkit.data.Standardizer` computes it (float64, then x's dtype), and
+    zero past each length, as lstmkit's padded batches hold: (x (B, T, D) raw, lengths) -> logits."""
+
+    def __init__(self, graph: nn.Module, standardizer: Standardizer) -> None:
+        super().__init__()
+        self.graph = graph
+        self.register_buffer("mean", torch.as_tensor(standardizer.mean, dtype=torch.float64))
+        self.register_buffer("std", torch.as_tensor(standardizer.std, dtype=torch.float64))
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        valid = torch.arange(x.shape[1], device=x.device).unsqueeze(0) < lengths.unsqueeze(1)  # -> (B, T)
+        z = ((x.double() - self.mean) / self.std).to(x.dtype)  # -> (B, T, D)
+        z = torch.where(valid.unsqueeze(-1), z, torch.zeros_like(z))  # padding (NaN included) -> 0
+        return self.graph(z, lengths)
+
+
 class _ForecasterGraph(nn.Module):
     """Encode the history of every member, forecast from the last valid origin, average the point
     forecasts: (x, lengths[, known]) -> point (B, N, C), params (B, M, N, C, K)."""
@@ -250,18 +132,18 @@ class _ForecasterGraph(nn.Module):
     def __init__(self, members: list[LSTMForecaster]) -> None:
         super().__init__()
         for m in members:  # the recursive head continues the encoder through its own forward
-            m.encoder = _plain_copy(m.encoder)
+            m.encoder = plain_copy(m.encoder)
         self.members = nn.ModuleList(members)
         recursive = members[0].config.head == "recursive"  # continues the encoder: needs its cell state
         self.encoders = nn.ModuleList(ExportRecurrent(m.encoder, cell_state=recursive) for m in members)
 
     def forward(self, x: Tensor, lengths: Tensor, known: Tensor | None = None) -> tuple[Tensor, Tensor]:
         last = lengths - 1
-        z_last = _at(x, last)[:, : self.members[0].config.num_targets]  # -> (B, C), the last transformed targets
+        z_last = at_step(x, last)[:, : self.members[0].config.num_targets]  # -> (B, C), the last transformed targets
         points, params = [], []
         for m, encoder in zip(self.members, self.encoders):
             out, state = encoder(x, lengths=lengths)  # -> (B, T, H), state at the last valid step
-            p = m.forecast(_at(out, last), state if encoder.cell_state else None, z_last, known)  # -> (B, N, C, K)
+            p = m.forecast(at_step(out, last), state if encoder.cell_state else None, z_last, known)  # -> (B, N, C, K)
             params.append(p)
             points.append(m.point(p))
         return torch.stack(points).mean(0), torch.stack(params, dim=1)
@@ -300,13 +182,19 @@ def _tensor_spec(name: str, dtype: str, shape: list, description: str, **extra) 
     return {"name": name, "dtype": dtype, "shape": shape, "description": description, **extra}
 
 
-def _classifier_export(path: Path) -> tuple[nn.Module, dict, dict, Any]:
+def _classifier_export(path: Path, preprocessing: bool | None) -> tuple[nn.Module, dict, dict, Any]:
     """(graph, description, dynamic axes, make_inputs(batch, time, generator))."""
     from ..tasks.classify import load_classifier
 
     clf = load_classifier(path)
     model = clf.model.float().eval()
     pre = clf.pre
+    if pre.kind == "tokens" and preprocessing:
+        raise ValueError("this classifier reads text, and tokenising is no part of an ONNX graph: the graph takes "
+                         "token ids (model.json: preprocess.vocab); export with preprocessing left unset or False "
+                         "(no --preprocessing)")
+    std = pre.standardizer if pre.kind == "series" else None
+    in_graph = std is not None and preprocessing is not False
     fixed_time = None
     if isinstance(model, RNNClassifier):
         graph = _ClassifierGraph(model)
@@ -320,14 +208,24 @@ def _classifier_export(path: Path) -> tuple[nn.Module, dict, dict, Any]:
                          f"lstm_forecaster; this run's model is {clf.spec.get('name')!r}")
     time_axis = "time" if fixed_time is None else fixed_time
     if tokens:
+        inputs, how = "token_ids", "tokenise with model.json's preprocess.vocab (id = position; 0 <pad>, 1 <unk>)"
         x_spec = _tensor_spec("x", "int64", ["batch", time_axis], "token ids from the run's vocabulary (model.json: "
                               "preprocess.vocab.tokens, id = position; 0 <pad>, 1 <unk>); any id past each length")
     else:
-        std = pre.standardizer
-        x_spec = _tensor_spec("x", "float32", ["batch", time_axis, pre.num_features],
-                              "series, standardised per feature as (value - mean) / std with the statistics below"
-                              if std is not None else "series as the model was trained on them (no standardisation)",
+        if in_graph:
+            inputs, how = "raw", "the graph standardises x per feature as (x - mean) / std on each row's valid steps"
+            what = ("raw series; the graph standardises each feature as (value - mean) / std with the statistics "
+                    "below on the valid steps (the padding may hold anything)")
+        elif std is not None:
+            inputs, how = "standardised", "standardise x per feature as (x - mean) / std before the graph"
+            what = "series, standardised per feature as (value - mean) / std with the statistics below"
+        else:
+            inputs, how = "raw", "none: the model was trained on raw series"
+            what = "series as the model was trained on them (no standardisation)"
+        x_spec = _tensor_spec("x", "float32", ["batch", time_axis, pre.num_features], what,
                               standardize=None if std is None else std.to_dict())
+    if in_graph:
+        graph = _Standardized(graph, std)
     num_classes = len(pre.labels)
     desc = {
         "task": "classify", "model": dict(clf.spec),
@@ -337,6 +235,8 @@ def _classifier_export(path: Path) -> tuple[nn.Module, dict, dict, Any]:
         "outputs": [_tensor_spec("logits", "float32", ["batch", num_classes],
                                  "class scores; softmax gives probabilities, argmax the index into classes")],
         "classes": list(pre.labels.to_dict()["classes"]),
+        "preprocessing": {"inputs": inputs, "in_graph": in_graph, "standardize": None if std is None else std.to_dict(),
+                          "description": how},
     }
     axes = {"x": {0: "batch"} if fixed_time is not None else {0: "batch", 1: "time"}, "lengths": {0: "batch"},
             "logits": {0: "batch"}}
@@ -347,6 +247,8 @@ def _classifier_export(path: Path) -> tuple[nn.Module, dict, dict, Any]:
             x = torch.randint(1, model.config.vocab_size, (batch, total), generator=gen)
         else:
             x = torch.randn(batch, total, pre.num_features, generator=gen)
+            if in_graph:  # raw series on the training data's scale
+                x = (x.double() * graph.std + graph.mean).float()
         return {"x": x, "lengths": _lengths(batch, total, fixed_time is not None)}
 
     return graph, desc, axes, make_inputs
@@ -356,8 +258,14 @@ def _transform_description(tf) -> dict:
     return {**asdict(tf), "mean": tf.mean_.tolist(), "std": tf.std_.tolist()}
 
 
-def _forecaster_export(path: Path) -> tuple[nn.Module, dict, dict, Any]:
+def _forecaster_export(path: Path, preprocessing: bool | None) -> tuple[nn.Module, dict, dict, Any]:
     from ..tasks.forecast import load_forecaster
+
+    if preprocessing:
+        raise ValueError("a forecaster's graph takes transformed inputs: its target transform is fitted per series "
+                         "and its differencing and calendar features need the history and its timestamps, which a "
+                         "graph does not have; export with preprocessing left unset or False (no --preprocessing) "
+                         "and apply the steps the description's forecast section lists (lstmkit.data.SeriesTransform)")
 
     fc = load_forecaster(path)
     members = [m.float().eval() for m in fc.models]
@@ -394,15 +302,20 @@ def _forecaster_export(path: Path) -> tuple[nn.Module, dict, dict, Any]:
             "quantiles": list(c.quantiles) if c.likelihood == "quantile" else None, "members": M,
             "targets": list(fc.targets), "past_covariates": list(fc.past), "future_covariates": list(fc.future),
             "calendar": list(fc.calendar), "step": fc.step, "space": "transformed",
-            "before": "per target: log (if set), seasonal differencing, first differencing, then (z - mean) / std; "
-                      "each differencing drops that many steps from the start of the history",
+            "before": "per target: log or Box-Cox power (if set), seasonal differencing, first differencing, then "
+                      "(z - mean) / std; each differencing drops that many steps from the start of the history",
             "after": "invert on point (and on draws from params): z * std + mean, undo the differencing from the "
-                     "history's last levels, then exp (if log); lstmkit.data.SeriesTransform.inverse does this",
+                     "history's last levels, then exp (log) or the inverse Box-Cox (power); "
+                     "lstmkit.data.SeriesTransform.inverse does this",
             "transforms": {name: _transform_description(tf) for name, tf in fc.transforms.items()},
             "covariates": {"mean": fc.cov_mean.tolist(), "std": fc.cov_std.tolist()},
             "sampling": "not exported: draw from params (Gaussian mean/scale, or interpolate the quantiles) per member, "
                         "pooling the members' paths",
         },
+        "preprocessing": {"inputs": "transformed", "in_graph": False, "standardize": None,
+                          "description": "transform the targets and scale the covariates before the graph, and invert "
+                                         "its outputs, as forecast.before and forecast.after say; the transforms are "
+                                         "per series and need the history and its timestamps, so they stay outside"},
     }
     axes = {"x": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "point": {0: "batch"}, "params": {0: "batch"}}
     if c.future_covariates:
@@ -483,24 +396,30 @@ def _check(blob: bytes, graph: nn.Module, inputs: dict[str, Tensor], output_name
     return diff
 
 
-def export_onnx(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, opset: int | None = None) -> dict:
+def export_onnx(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, opset: int | None = None,
+                preprocessing: bool | None = None) -> dict:
     """Export the model of a run directory to ONNX; returns the description written beside it.
 
     ``output`` defaults to ``run_dir/model.onnx``; the description goes to ``output + ".json"``.
-    ``opset``: ONNX opset in [14, 20], default :data:`DEFAULT_OPSET`. Raises ``ValueError`` for a
-    directory that is not a run, a model or LSTM variant ONNX cannot express, or a bad opset;
-    ``ImportError`` without onnx/onnxruntime.
+    ``opset``: ONNX opset in [14, 20], default :data:`DEFAULT_OPSET`. ``preprocessing``: put the
+    run's input standardisation into the graph, so it takes raw series (True), or leave it out
+    (False); None, the default, puts it in where the task allows (series classifiers) -- see the
+    module docstring. Raises ``ValueError`` for a directory that is not a run, a model or LSTM
+    variant ONNX cannot express, a bad opset, or ``preprocessing=True`` for a forecaster or a text
+    classifier; ``ImportError`` without onnx/onnxruntime.
     """
     onnx = _require("onnx")
     _require("onnxruntime")
     opset = _check_opset(opset)
+    if preprocessing is not None and not isinstance(preprocessing, bool):
+        raise TypeError(f"preprocessing must be True, False or None, got {preprocessing!r}")
     path, meta = _run_dir(run_dir)
     task = meta.get("task")
     builders = {"classify": _classifier_export, "forecast": _forecaster_export}
     if task not in builders:
         raise ValueError(f"{path / META}: task {task!r} cannot be exported; valid: {sorted(builders)}")
     try:
-        graph, desc, axes, make_inputs = builders[task](path)
+        graph, desc, axes, make_inputs = builders[task](path, preprocessing)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
     graph.eval()
@@ -525,12 +444,17 @@ def export_onnx(run_dir: str | os.PathLike, output: str | os.PathLike | None = N
 
 
 def add_export_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``export RUN [--format onnx] [--output FILE] [--opset N]`` to a CLI's subparsers."""
+    """Add ``export RUN [--format onnx] [--output FILE] [--opset N] [--[no-]preprocessing]`` to a
+    CLI's subparsers."""
     p = subparsers.add_parser("export", help="export a run's model to ONNX (dynamic batch and time axes)")
     p.add_argument("run", help="run directory (classification or forecasting)")
     p.add_argument("--format", default="onnx", choices=FORMATS)
     p.add_argument("--output", help="model file (default: RUN/model.onnx); its description is written to FILE.json")
     p.add_argument("--opset", type=int, help=f"ONNX opset, {MIN_OPSET}..{MAX_OPSET} (default {DEFAULT_OPSET})")
+    p.add_argument("--preprocessing", action=argparse.BooleanOptionalAction, default=None,
+                   help="the graph standardises its inputs, which are raw series (the default for series "
+                        "classifiers; an error for forecasters and text classifiers, whose graphs take transformed "
+                        "inputs or token ids); --no-preprocessing: the graph takes standardised series")
     p.set_defaults(func=run_export_command)
     return p
 
@@ -539,7 +463,7 @@ def run_export_command(args: argparse.Namespace) -> int:
     """``lstmkit export``: writes the model and its description, prints the model's path."""
     if args.format not in FORMATS:
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
-    desc = export_onnx(args.run, args.output, args.opset)
+    desc = export_onnx(args.run, args.output, args.opset, args.preprocessing)
     out = Path(args.output) if args.output else Path(args.run) / desc["file"]
     sys.stdout.write(f"{out}\n")  # the CLI's result on stdout (this is CLI code, hence no logging)
     return 0

@@ -13,6 +13,14 @@ Which code runs (``implementation="auto"``):
 - any variant: the layer recurrence of :mod:`.recurrence`.
 ``implementation="loop"`` forces the recurrence (for tests and benchmarks); ``"fused"`` refuses
 variants that the fused kernel cannot run.
+
+A drop-in for code written against ``torch.nn.LSTM``: besides the parameter names, it has
+``flatten_parameters()`` (torch's own, so on CUDA with cuDNN the weights become views of one
+buffer that the fused kernel uses without copying; elsewhere a no-op), ``all_weights`` and the
+bookkeeping ``_flat_weights_names``, ``_all_weights`` and ``_flat_weights`` with
+``torch.nn.RNNBase``'s meaning. ``_flat_weights`` is read from the module's attributes on every
+access, so it always holds the current parameters (after ``load_state_dict``, ``.to()``, or an
+attribute replaced by a weight-dropping wrapper) and needs no refresh.
 """
 
 from __future__ import annotations
@@ -60,6 +68,10 @@ class SequenceMasks:
 
 class LSTM(nn.Module):
     """Multi-layer LSTM with the signature of ``torch.nn.LSTM``.
+
+    Its parameters are torch's (names, shapes, order) and it has torch's ``all_weights``,
+    ``flatten_parameters()``, ``_flat_weights_names``, ``_all_weights`` and ``_flat_weights``;
+    the variants' extra parameters (peephole, layer norm) are in none of these lists.
 
     Args match torch (``input_size, hidden_size, num_layers, bias, batch_first, dropout,
     bidirectional, proj_size, device, dtype``); keyword-only: the variants of
@@ -123,7 +135,8 @@ class LSTM(nn.Module):
         factory = {"device": device, "dtype": dtype}
         out_size = proj_size or hidden_size
         gates = 4 * hidden_size
-        self._flat_weights_names: list[str] = []
+        self._flat_weights_names: list[str] = []  # torch's parameters, in torch's order
+        self._all_weights: list[list[str]] = []  # the same names, one list per layer and direction
         for layer in range(num_layers):
             layer_in = input_size if layer == 0 else out_size * self.num_directions
             for direction in range(self.num_directions):
@@ -137,17 +150,42 @@ class LSTM(nn.Module):
                     p = nn.Parameter(torch.empty(shape, **factory))
                     self.register_parameter(name, p)
                     self._flat_weights_names.append(name)
+                self._all_weights.append([name for name, _ in shapes])
                 add_variant_parameters(self, sfx, hidden_size, self.variant, factory)
         self.reset_parameters()
+        self.flatten_parameters()  # as torch.nn.LSTM does on construction (for device="cuda")
 
     # -- parameters ---------------------------------------------------------------------
     @staticmethod
     def _suffix(layer: int, direction: int) -> str:
         return f"_l{layer}" + ("_reverse" if direction == 1 else "")
 
+    mode = "LSTM"  # torch.nn.RNNBase's name for the cell kind (read by flatten_parameters)
+
     @property
     def _flat_weights(self) -> list[Tensor]:
+        """torch's parameters in torch's order (``torch.lstm``'s weight list), as they are now."""
         return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """One list per layer and direction (``l0``, ``l0_reverse``, ``l1``, ...) of its
+        parameters in torch's order: ``weight_ih, weight_hh[, bias_ih, bias_hh][, weight_hr]``."""
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    def flatten_parameters(self) -> None:
+        """Make the weights one contiguous cuDNN buffer, as ``torch.nn.LSTM.flatten_parameters``:
+        this *is* torch's method (it reads only attributes the two classes share), so it acts
+        exactly when torch's does -- all weights on a CUDA device, of one dtype, acceptable to
+        cuDNN and not aliased -- and is a no-op otherwise (on CPU always). Without it cuDNN copies
+        the weights on every fused call and warns that they are "not part of single contiguous
+        chunk of memory". Called on construction and after ``.to()``/``.cuda()``, like torch."""
+        nn.RNNBase.flatten_parameters(self)  # type: ignore[arg-type]
+
+    def _apply(self, fn, recurse=True):
+        out = super()._apply(fn, recurse)
+        self.flatten_parameters()  # torch.nn.RNNBase._apply does the same after moving
+        return out
 
     def reset_parameters(self) -> None:
         """torch's U(-1/sqrt(H), 1/sqrt(H)); LN gains 1, shifts 0; then the forget bias."""
