@@ -384,3 +384,14 @@ def test_cli_train_and_forecast(sales_csv, tmp_path, capsys):
 def test_checkpoint_every_is_refused_for_forecasting(sales_csv):
     with pytest.raises(ValueError, match="checkpoint_every applies to classification"):
         _config(sales_csv, train={**FAST, "checkpoint_every": 5})
+
+
+def test_a_run_starts_with_one_summary_line(sales_csv, tmp_path, caplog):
+    """Series, step, train / validation / test steps, targets and inputs, horizon, parameters."""
+    cfg = _config(sales_csv, train={**FAST, "epochs": 1}, evaluate={"horizon": 6, "samples": 10, "baselines": []})
+    with caplog.at_level("INFO", logger="lstmkit"):
+        metrics = train_forecaster(cfg, tmp_path / "out")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data ")]
+    assert lines == [f"data {sales_csv}: 1 series, step 1M, 72 train / 12 validation / 12 test steps, 1 target(s) + "
+                     f"4 input feature(s), horizon 6; lstm_forecaster, {metrics['parameters']:,} parameters per "
+                     "member x 1"], lines

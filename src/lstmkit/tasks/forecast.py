@@ -592,6 +592,11 @@ def _cut(s: Series, n: int) -> Series:
     return Series(s.values[:n], s.times[:n], s.names, s.name)
 
 
+def _val_size(cfg: ForecastConfig, n_train: Sequence[int]) -> int:
+    """Validation steps held out at the end of every training part."""
+    return cfg.val_size or max(cfg.evaluate.horizon, round(0.2 * min(n_train)))
+
+
 def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns: tuple[list, list, list],
                    calendar: Sequence[str], member: int = 0
                    ) -> tuple[Forecaster, FitResult, dict, Forecaster]:
@@ -603,7 +608,7 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     step = series[0].step
     horizon = cfg.evaluate.horizon
     lost = cfg.transform.seasonal_period + int(cfg.transform.difference)
-    val = cfg.val_size or max(horizon, round(0.2 * min(n_train)))
+    val = _val_size(cfg, n_train)
     for s, n in zip(series, n_train):
         if n - val < lost + 2:
             raise ValueError(f"series {s.name!r}: its training part has {n} steps; holding out val_size={val} for "
@@ -771,6 +776,15 @@ def _ensemble(series: list[Series], n_train: list[int], cfg: ForecastConfig, col
     return _members(members), results, vals, _members(selections)
 
 
+def _parameters(config: ForecastConfig, targets: int, calendar: int) -> int:
+    d = config.data
+    spec = {k: v for k, v in config.model.items() if k != "name"}
+    model = create_model("lstm_forecaster", **spec, num_targets=targets, horizon=config.evaluate.horizon,
+                         past_covariates=len(d.past_covariates),
+                         future_covariates=len(d.future_covariates) + 2 * calendar)
+    return sum(p.numel() for p in model.parameters())
+
+
 def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike) -> dict:
     """Run one forecasting experiment and write its run directory; returns metrics.json."""
     out = Path(out_dir)
@@ -790,8 +804,13 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike) -> dict
         else ()
     calendar = tuple(dict.fromkeys(n.rsplit("_", 1)[0] for n in calendar))
     splits = [split_points(s, d, config.evaluate.horizon) for s in series]
+    val = _val_size(config, [n for n, _ in splits])
+    inputs = len(series[0].names) + 2 * len(calendar)
     log.info(f"data {d.name or d.path}: {len(series)} series, step {series[0].step}, "
-             f"{sum(n for n, _ in splits)} training / {sum(e - n for n, e in splits)} test steps")
+             f"{sum(n for n, _ in splits) - val * len(series)} train / {val * len(series)} validation / "
+             f"{sum(e - n for n, e in splits)} test steps, {C} target(s) + {inputs - C} input feature(s), horizon "
+             f"{config.evaluate.horizon}; lstm_forecaster, {_parameters(config, C, len(calendar)):,} parameters "
+             f"per member x {config.ensemble}")
     start = time.perf_counter()
     fc, results, vals, selection = _ensemble(series, [n for n, _ in splits], config, columns, calendar)
     train_seconds = time.perf_counter() - start
