@@ -1,4 +1,6 @@
 
+from pathlib import Path
+
 import pytest
 
 from lstmkit.tasks.classify import ClassifyConfig
@@ -81,7 +83,7 @@ def test_a_data_file_override_replaces_the_dataset_of_a_preset(tmp_path, caplog,
     monkeypatch.setattr(logging.getLogger("lstmkit"), "propagate", True)  # the CLI's main() turns it off
     caplog.set_level(logging.INFO, logger="lstmkit.tasks.config")
     config, task = resolve_config("forecast/airline", ["data.path=my.csv", "data.targets=[y]"])
-    assert task == "forecast" and config.data.name is None and config.data.path == "my.csv"
+    assert task == "forecast" and config.data.name is None and config.data.path == str(Path.cwd() / "my.csv")
     assert config.data.test_start == "1958-01" and config.evaluate.horizon == 36  # the rest of the preset stays
     assert "the dataset is replaced: data.path='my.csv' is given, so data.name='airline' from forecast/airline is " \
            "dropped" in caplog.text
@@ -92,7 +94,7 @@ def test_a_data_file_override_replaces_the_dataset_of_a_preset(tmp_path, caplog,
         resolve_config("forecast/airline", ["data.path=my.csv", "data.targets=[y]", "data.name=airline"])
 
     config, task = resolve_config("classify/digits", ["data.train=mine.csv", "data.test=mine_test.csv"])
-    assert task == "classify" and config.data.name is None and config.data.train == "mine.csv"
+    assert task == "classify" and config.data.name is None and config.data.train == str(Path.cwd() / "mine.csv")
     path = tmp_path / "ucr.yaml"
     path.write_text("task: classify\ndata: {name: 'ucr:Wafer', download: true}\n")
     config, _ = resolve_config(str(path), ["data.train=mine.npz"])

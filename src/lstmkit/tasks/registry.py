@@ -1,0 +1,105 @@
+"""The task registry: every task lstmkit trains is declared once, in its own module.
+
+A task module ends with ``register_task(Task(...))``: its name, config class and training
+function, what ``lstmkit predict`` reads for it and how it predicts, how ``lstmkit evaluate``
+re-scores a saved run, and what it supports (resume, multi-process training, export). The CLI,
+``--resume``, ``--devices`` and export look tasks up here (``lstmkit tasks`` prints the table);
+no other list of task names exists in the code. :data:`_MODULES` is where a new task is added:
+the modules imported, once, the first time the registry is asked.
+
+Run directories name their task in ``config.yaml`` (``task:``) and in ``model.json``;
+:func:`task_of_run` reads it, so every command dispatches on the run itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..nn.names import unknown_name
+
+__all__ = ["Task", "register_task", "get_task", "list_tasks", "task_of_run"]
+
+_MODULES = ("classify", "forecast", "segment", "generate", "superres", "video", "clips", "caption")
+
+
+@dataclass(frozen=True)
+class Task:
+    """What is particular to one task.
+
+    ``train(config, out_dir, resume=False) -> metrics``: one run, writing its run directory.
+    ``predict(run_dir, input, output=None) -> dict``: predictions for ``input`` (a path of the kind
+    ``predict_input`` names, or None where the task needs none), written to ``output`` when given;
+    returns the JSON-able summary the CLI prints. ``evaluate(run_dir, data=None) -> dict``:
+    re-score the saved run on its test data (or ``data``), the block ``metrics.json`` holds.
+    ``multi_process``: None where ``--devices N`` works (the loss is a mean over samples), else why
+    not. ``export``: the ONNX builder name in :mod:`lstmkit.export.onnx`, or None.
+    """
+
+    name: str
+    summary: str
+    config: type
+    train: Callable[..., dict]
+    predict: Callable[..., dict]
+    predict_input: str
+    evaluate: Callable[..., dict] | None = None
+    resume: bool = True
+    multi_process: str | None = "trains one model per process"
+    export: str | None = None
+
+    def supports(self) -> dict[str, Any]:
+        return {"resume": self.resume, "evaluate": self.evaluate is not None, "multi-process": self.multi_process is None,
+                "export": self.export is not None}
+
+
+_TASKS: dict[str, Task] = {}
+_loaded = False
+
+
+def register_task(task: Task) -> Task:
+    """Add ``task`` to the registry (at the bottom of its module); a duplicate name raises."""
+    if task.name in _TASKS and _TASKS[task.name] is not task:
+        raise ValueError(f"task {task.name!r} is already registered")
+    _TASKS[task.name] = task
+    return task
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        for module in _MODULES:
+            importlib.import_module(f"{__package__}.{module}")
+        _loaded = True
+
+
+def get_task(name: object) -> Task:
+    """The registered task ``name``; an unknown name raises ValueError naming the close ones."""
+    _load()
+    if not isinstance(name, str) or name not in _TASKS:
+        raise unknown_name("task", name, _TASKS, extra=" (see `lstmkit tasks`)")
+    return _TASKS[name]
+
+
+def list_tasks() -> list[Task]:
+    _load()
+    return [_TASKS[k] for k in sorted(_TASKS)]
+
+
+def task_of_run(run_dir: str | os.PathLike) -> Task:
+    """The task of a run directory, from its ``config.yaml`` (``task:``, classify when absent in
+    runs written before the field existed) or, lacking one, its ``model.json``."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise FileNotFoundError(f"run directory {run} does not exist")
+    if (run / "config.yaml").is_file():
+        from .config import load_yaml
+
+        return get_task(load_yaml(run / "config.yaml").get("task", "classify"))
+    if (run / "model.json").is_file():
+        from ..checkpoint import load_checkpoint
+
+        return get_task(load_checkpoint(run)[1].get("task"))
+    raise ValueError(f"{run} is not an lstmkit run directory: it has neither config.yaml nor model.json")
