@@ -257,3 +257,60 @@ def test_report_names_the_test_split_it_scored(data, expected):
     text = "on " + describe_test_split(data, 150)
     assert text.startswith(expected)
     assert ("official test split" in text) == ("name" in data and data["name"] != "digits")
+
+
+def test_train_names_a_training_file_with_one_class(tmp_path, capsys):
+    X, lengths, _ = waves(20)
+    np.savez(tmp_path / "one.npz", X=X, lengths=lengths, y=np.full(20, "a"))
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump({"data": {"train": str(tmp_path / "one.npz")},
+                                                       "train": {"epochs": 1, "progress": "off"}}))
+    assert main(["-q", "train", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "run")]) == 2
+    assert f"{tmp_path / 'one.npz'}: labels hold only one class ('a'); classification needs at least 2" in \
+        capsys.readouterr().err
+
+
+def test_predict_reads_aeon_layout_npz_with_layout_ndt(trained, capsys):
+    X, lengths, _ = waves(5, seed=4)
+    np.savez(trained / "ntd.npz", X=X)
+    np.savez(trained / "ndt.npz", X=X.transpose(0, 2, 1))
+    capsys.readouterr()
+    assert main(["-q", "predict", str(trained / "run"), str(trained / "ntd.npz")]) == 0
+    expected = capsys.readouterr().out
+    assert main(["-q", "predict", str(trained / "run"), str(trained / "ndt.npz"), "--layout", "ndt"]) == 0
+    assert capsys.readouterr().out == expected
+    (trained / "one.csv").write_text("1,2,3\n")
+    assert main(["-q", "predict", str(trained / "run"), str(trained / "one.csv"), "--layout", "ndt"]) == 2
+    assert "one.csv: layout='ndt' applies to npz files; this one is read as csv" in capsys.readouterr().err
+    assert main(["-q", "evaluate", str(trained / "run"), "--layout", "ndt"]) == 2  # the run's split: nothing to lay out
+    assert "--layout, --id-column and --time-column describe a --data FILE" in capsys.readouterr().err
+
+
+def test_long_format_trains_evaluates_and_predicts_by_id(tmp_path, capsys):
+    from .tasks.helpers import write_long
+
+    write_long(tmp_path / "train.csv", 60, seed=0)
+    write_long(tmp_path / "test.csv", 12, seed=1)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump({
+        "data": {"train": str(tmp_path / "train.csv"), "test": str(tmp_path / "test.csv"), "format": "long",
+                 "id_column": "id", "time_column": "time"},
+        "model": {"name": "rnn_classifier", "hidden_size": 8}, "train": {"epochs": 2, "progress": "off"}}))
+    assert main(["-q", "train", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "run")]) == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["n_test"] == 12
+    saved = json.loads((tmp_path / "run" / "model.json").read_text())["meta"]["data"]
+    assert saved["feature_columns"] == ["ch1", "ch2"]  # resolved from the training file, read by name later
+    capsys.readouterr()
+    assert main(["-q", "evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "test.csv"), "--format", "long"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 12
+    assert main(["-q", "predict", str(tmp_path / "run"), str(tmp_path / "test.csv"), "--format", "long"]) == 0
+    rows = list(csv.reader(capsys.readouterr().out.splitlines()))
+    assert rows[0] == ["index", "id", "class", "p_high", "p_low", "p_mid"] and [r[1] for r in rows[1:]] == \
+        [f"s{i}" for i in range(12)]
+    # unlabelled, columns in another order, other names given on the command line: the same predictions
+    write_long(tmp_path / "new.csv", 12, seed=1, columns=("ch2", "id", "ch1", "time"), label=False)
+    text = (tmp_path / "new.csv").read_text()
+    (tmp_path / "new.csv").write_text(text.replace("ch2,id,ch1,time\n", "ch2,id,ch1,step\n", 1))
+    assert main(["-q", "predict", str(tmp_path / "run"), str(tmp_path / "new.csv"), "--format", "long",
+                 "--time-column", "step"]) == 0
+    assert list(csv.reader(capsys.readouterr().out.splitlines())) == rows
+    assert main(["-q", "predict", str(tmp_path / "run"), str(tmp_path / "test.csv")]) == 2
+    assert "column 'id' belongs to a long-format file" in capsys.readouterr().err

@@ -29,7 +29,7 @@ from .nn import LSTM
 from .runtime import malloc_tuning_wanted, tune_malloc
 
 PRESETS = resources.files("lstmkit") / "configs"
-FORMATS = ("auto", "npz", "csv", "ts", "idx", "text")  # lstmkit.tasks.classify.Format (a test keeps them equal)
+FORMATS = ("auto", "npz", "csv", "ts", "idx", "text", "long")  # lstmkit.tasks.classify.Format (a test keeps them equal)
 
 
 def parity_report(seed: int = 0) -> dict[str, float]:
@@ -260,10 +260,30 @@ def _input_format(clf, fmt: str) -> str:
     return "text" if clf.pre.kind == "tokens" and fmt == "auto" else fmt
 
 
+def _read_options(args: argparse.Namespace, clf, path: str) -> tuple[object, dict]:
+    """(label column, load_inputs options) for ``path``: the command line's, with the run's own data
+    settings filling the rest (a long file's id, time, label and feature columns; an .npz layout)."""
+    from .data.inputs import format_of
+
+    saved, kind = clf.meta.get("data") or {}, format_of(path, _input_format(clf, args.format))
+    if kind != "long":
+        if args.id_column or args.time_column:
+            raise ValueError("--id-column and --time-column apply to long CSV files (--format long)")
+        return args.label_column, {"layout": args.layout or (saved.get("layout") if kind == "npz" else None)}
+    if saved.get("format") != "long":
+        saved = {}
+    return args.label_column or saved.get("label_column"), {
+        "id_column": args.id_column or saved.get("id_column"), "feature_columns": saved.get("feature_columns"),
+        "time_column": args.time_column or saved.get("time_column"), "layout": args.layout}
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .tasks.classify import DataConfig, load_classifier, load_data, load_inputs
 
     clf = load_classifier(args.run)
+    if (args.layout or args.id_column or args.time_column) and not (args.data and Path(args.data).is_file()):
+        raise ValueError("--layout, --id-column and --time-column describe a --data FILE; the run's own test split "
+                         "and dataset names are read as they were trained")
     if args.data is None:
         saved = clf.meta.get("data")
         if not saved:
@@ -271,7 +291,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         _, (x, y) = load_data(DataConfig(**saved))
         source = "the run's test split"
     elif Path(args.data).is_file():
-        x, y = load_inputs(args.data, _input_format(clf, args.format), args.labels, args.label_column)
+        label_column, options = _read_options(args, clf, args.data)
+        x, y = load_inputs(args.data, _input_format(clf, args.format), args.labels, label_column, **options)
         if y is None:
             raise ValueError(f"{args.data} has no labels to evaluate against")
         source = args.data
@@ -305,21 +326,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .tasks.classify import load_classifier, load_inputs
 
     clf = load_classifier(args.run)
-    x, _ = load_inputs(args.input, _input_format(clf, args.format), label_column=args.label_column, text_column=args.text_column,
-                       labelled=args.label_column is not None)
+    label_column, options = _read_options(args, clf, args.input)
+    x, _, ids = load_inputs(args.input, _input_format(clf, args.format), label_column=label_column,
+                            text_column=args.text_column, labelled=args.label_column is not None, ids=True, **options)
     proba = clf.predict_proba(x)
     classes = clf.classes
     predicted = clf.pre.labels.decode(proba.argmax(1))
+    first = (lambda i: {"index": i}) if ids is None else (lambda i: {"index": i, "id": str(ids[i])})  # noqa: E731
     if args.output and args.output.endswith(".json"):
-        rows = [{"index": i, "class": c, "probabilities": dict(zip(map(str, classes), map(float, p)))}
+        rows = [{**first(i), "class": c, "probabilities": dict(zip(map(str, classes), map(float, p)))}
                 for i, (c, p) in enumerate(zip(predicted, proba))]
         text = json.dumps(rows, indent=1, default=str)
     else:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["index", "class", *(f"p_{c}" for c in classes)])
+        w.writerow([*first(0), "class", *(f"p_{c}" for c in classes)])
         for i, (c, p) in enumerate(zip(predicted, proba)):
-            w.writerow([i, c, *(f"{v:.6f}" for v in p)])
+            w.writerow([*first(i).values(), c, *(f"{v:.6f}" for v in p)])
         text = buf.getvalue()
     return _emit(text, args.output, f"{len(predicted)} predictions")
 
@@ -512,6 +535,13 @@ def _add_bench_parsers(sub) -> None:
         p.set_defaults(func=run)
 
 
+def _add_read_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--layout", choices=("ntd", "ndt"), help=".npz X as (n, T, D) or (n, D, T) (aeon/sktime); "
+                                                              "default: the run's data.layout")
+    p.add_argument("--id-column", help="long CSV (--format long): the series id column (default: the run's)")
+    p.add_argument("--time-column", help="long CSV: sort each series' rows by this column (default: the run's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstmkit", description="LSTMs that are practical, correct and fast.")
     parser.add_argument("--version", action="version", version=f"lstmkit {__version__}")
@@ -542,6 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="IDX label file for IDX images")
     p.add_argument("--format", default="auto", choices=FORMATS)
     p.add_argument("--label-column", type=_column, help="CSV label column (default: the first column; text: 'label')")
+    _add_read_options(p)
     p.add_argument("--output", help="write the JSON result here too")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -552,6 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="auto", choices=FORMATS)
     p.add_argument("--label-column", type=_column, help="a label column to skip in a CSV input (default: none; every column is data)")
     p.add_argument("--text-column", default="text")
+    _add_read_options(p)
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("forecast", help="forecast the steps after a history with a trained forecaster")

@@ -10,16 +10,29 @@ Input ``X`` is one of:
   T and predicting needs the same T, as for any tabular estimator. Fitted on univariate
   series (D = 1), it also predicts 2-D input of any T.
 
+``layout="ndt"`` reads 3-D arrays as (n, D, T) and each 2-D series of a list as (D, T_i), the
+order aeon and sktime use; ``"ntd"`` reads them as (n, T, D). Left unset (None) it reads "ntd",
+and a 3-D array with far more features than steps (D >= 2T and D >= 8) draws a UserWarning
+naming ``layout`` (set it to "ntd" to keep that reading without the warning).
+
 ``n_features_in_`` is D for 3-D and list input. Training carves a stratified validation split
 (``val_fraction``) from the data for early stopping and best-epoch selection, fits the
 per-feature standardisation on the rest, and trains with AdamW, gradient clipping and
 ReduceLROnPlateau (:func:`lstmkit.tasks.trainer.fit`). Probabilities are computed in float64
 so that they do not depend on how samples are batched.
+
+``save(DIR)`` writes a run directory (``model.safetensors`` + ``model.json``, the estimator's
+parameters included) that ``LSTMClassifier.load(DIR)`` restores and ``lstmkit predict DIR FILE``
+reads; pickling works too. ``verbose=True`` prints the per-epoch log lines on stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import numbers
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +41,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import assert_all_finite, check_array, check_is_fitted, column_or_1d, validate_data
 
-from .tasks.classify import fit_classifier
+from .checkpoint import META, WEIGHTS
+from .data.files import check_layout, to_ntd
+from .tasks.classify import fit_classifier, load_classifier
 from .tasks.trainer import TrainConfig
 
 __all__ = ["LSTMClassifier"]
@@ -41,14 +56,16 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
     ``num_layers``, ``bidirectional``, ``pooling``, ``dropout``, ``variants``) and
     :class:`lstmkit.tasks.TrainConfig` (``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
     ``clip_norm``, ``early_stopping``, ``val_fraction``, ``device``). ``random_state`` seeds the
-    validation split, batch order, initialisation and dropout.
+    validation split, batch order, initialisation and dropout. ``layout``: "ntd" (n, T, D) or
+    "ndt" (n, D, T) for 3-D arrays and the 2-D series of a list; None reads "ntd" and warns when
+    an array looks transposed.
     """
 
     def __init__(self, cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = True,
                  pooling: str = "mean", dropout: float = 0.0, variants: dict | None = None, epochs: int = 100,
                  batch_size: int = 64, lr: float = 3e-3, weight_decay: float = 1e-2, clip_norm: float | None = 1.0,
                  early_stopping: int | None = 20, val_fraction: float = 0.2, normalize: bool = True,
-                 device: str = "cpu", random_state: Any = None, verbose: bool = False) -> None:
+                 device: str = "cpu", random_state: Any = None, verbose: bool = False, layout: str | None = None) -> None:
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -67,6 +84,7 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.layout = layout
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -83,6 +101,7 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         return seqs
 
     def _read_series(self, X, lengths, reset: bool) -> list[np.ndarray]:
+        layout = check_layout(self.layout)
         if X is None or isinstance(X, (str, bytes)):
             raise TypeError(f"X must be an array or a list of series, got {type(X).__name__}")
         if isinstance(X, (list, tuple)) and len(X) == 0:
@@ -95,13 +114,14 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
             if arr is None or arr.ndim == 1:
                 if lengths is not None:
                     raise ValueError("lengths= is for a padded array; a list of series carries its own lengths")
-                return self._features([_one_series(s, i) for i, s in enumerate(X)], reset)
+                return self._features([_one_series(s, i, layout) for i, s in enumerate(X)], reset)
             X = arr
         if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
             raise ValueError("X is a ragged object array; pass a list of (T_i, D) arrays (each keeps its length) "
                              "or a padded (n, T, D) array with lengths=")
         if getattr(X, "ndim", None) == 3:
-            return self._features(self._cut(list(check_array(X, allow_nd=True, dtype=np.float64)), lengths), reset)
+            X = to_ntd(check_array(X, allow_nd=True, dtype=np.float64), layout, "X")
+            return self._features(self._cut(list(X), lengths), reset)
         if not reset and not self._tabular:  # fitted on series: 2-D input is n univariate series
             if self.n_features_in_ != 1:
                 raise ValueError(f"X is 2-D (n univariate series), but {type(self).__name__} is expecting "
@@ -164,7 +184,8 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
                             val_fraction=self.val_fraction, seed=int(seed), device=self.device,
                             progress="log" if self.verbose else "off")
         self.classes_ = np.unique(y)
-        clf, result, val = fit_classifier(seqs, y, spec, train, normalize=self.normalize)
+        with _log_to_stderr(self.verbose):
+            clf, result, val = fit_classifier(seqs, y, spec, train, normalize=self.normalize)
         clf.model.double()  # predictions independent of batch composition
         clf.dtype = "float64"
         self.classifier_, self.history_, self.best_epoch_, self.val_scores_ = clf, result.history, result.best_epoch, val
@@ -183,9 +204,77 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
 
         return accuracy_score(y, self.predict(X, lengths), sample_weight=sample_weight)
 
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | os.PathLike, overwrite: bool = False) -> None:
+        """Write the fitted estimator to ``directory`` as a run directory: ``model.safetensors`` +
+        ``model.json`` (weights in float64, architecture, labels, normalisation, and this
+        estimator's parameters and fitted attributes). A directory that already holds a model is
+        refused unless ``overwrite=True``. A ``random_state`` that is not an int is saved as None
+        (it only seeds a refit)."""
+        check_is_fitted(self, msg=f"This {type(self).__name__} is not fitted: call fit before save")
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise ValueError(f"{directory} exists and is not a directory")
+        if not overwrite and any((directory / name).exists() for name in (WEIGHTS, META)):
+            raise ValueError(f"{directory} already holds a model ({WEIGHTS}, {META}); pass overwrite=True to replace it")
+        params = self.get_params()
+        seed = params["random_state"]
+        params["random_state"] = int(seed) if isinstance(seed, numbers.Integral) else None
+        estimator = {"params": params, "classes": self.classes_.tolist(), "classes_dtype": self.classes_.dtype.str,
+                     "n_features_in": int(self.n_features_in_), "tabular": bool(self._tabular),
+                     "best_epoch": self.best_epoch_, "val_scores": self.val_scores_, "history": self.history_}
+        self.classifier_.save(directory, {"estimator": estimator})
 
-def _one_series(s, i: int) -> np.ndarray:
-    """Series ``X[i]`` of a list as a float64 (T_i, D) array ((T_i,) -> one feature); errors name it."""
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "LSTMClassifier":
+        """The fitted estimator :meth:`save` wrote to ``directory`` (on the CPU); nothing is unpickled."""
+        clf = load_classifier(directory)
+        saved = clf.meta.get("estimator")
+        if not isinstance(saved, dict):
+            raise ValueError(f"{directory}: {META} has no estimator section: a run directory of `lstmkit train`, not "
+                             f"a saved {cls.__name__}; load it with lstmkit.tasks.classify.load_classifier")
+        try:
+            est = cls(**saved["params"])
+            est.classes_ = np.array(saved["classes"]).astype(saved["classes_dtype"])
+            est.n_features_in_, est._tabular = int(saved["n_features_in"]), bool(saved["tabular"])
+            est.history_, est.best_epoch_, est.val_scores_ = saved["history"], saved["best_epoch"], saved["val_scores"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{Path(directory) / META}: the estimator section is malformed ({e})") from None
+        if est.classes_.tolist() != clf.classes:
+            raise ValueError(f"{Path(directory) / META}: the estimator's classes {est.classes_.tolist()} differ from "
+                             f"the model's {clf.classes}")
+        est.classifier_ = clf
+        return est
+
+
+@contextlib.contextmanager
+def _log_to_stderr(verbose: bool):
+    """``verbose=True``: the training log lines reach stderr even where logging is not set up. Unless
+    the 'lstmkit' logger already passes INFO records to a handler (the CLI's, or the user's own
+    setup), a StreamHandler on stderr joins it for the duration of the fit (records then stay
+    off the root logger's handlers, so nothing prints twice); level, handlers and propagation are
+    restored afterwards."""
+    logger = logging.getLogger("lstmkit")
+    if not verbose or (logger.hasHandlers() and logger.getEffectiveLevel() <= logging.INFO):
+        yield
+        return
+    handler = logging.StreamHandler()  # the current sys.stderr
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def _one_series(s, i: int, layout: str | None = None) -> np.ndarray:
+    """Series ``X[i]`` of a list as a float64 (T_i, D) array ((T_i,) -> one feature; a (D, T_i)
+    array under ``layout="ndt"`` is transposed); errors name it."""
     if s is None or isinstance(s, (str, bytes)) or np.isscalar(s):
         raise TypeError(f"X[{i}] must be an array of shape (T_i, D) or (T_i,), got {type(s).__name__}")
     try:
@@ -194,6 +283,8 @@ def _one_series(s, i: int) -> np.ndarray:
         raise ValueError(f"X[{i}] is ragged (steps with different numbers of features); pass a (T_i, D) array") from None
     if a.ndim not in (1, 2):
         raise ValueError(f"X[{i}] must be a series of shape (T_i, D) or (T_i,), got shape {a.shape}")
+    if layout == "ndt" and a.ndim == 2:
+        a = a.T
     if a.shape[0] == 0:
         raise ValueError(f"X[{i}] has no time steps (shape {a.shape}); every series needs T_i >= 1")
     return check_array(a.reshape(len(a), -1), dtype=np.float64, ensure_min_samples=1, input_name=f"X[{i}]")

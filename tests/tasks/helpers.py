@@ -50,3 +50,15 @@ def write_reviews(path, n, seed=0):
         w.writerow(["text", "label"])
         w.writerows(zip(texts, labels))
     return path
+
+
+def write_long(path, n, seed=0, columns=("id", "time", "ch1", "ch2", "label"), label=True):
+    """The waves of :func:`waves` as a long CSV: one row per (series, step), series ids ``s<i>``."""
+    X, lengths, y = waves(n, seed)
+    rows = [",".join(columns if label else [c for c in columns if c != "label"])]
+    for i, (x, length, lab) in enumerate(zip(X, lengths, y)):
+        for t in range(length):
+            cell = {"id": f"s{i}", "time": str(t), "ch1": f"{x[t, 0]:.5f}", "ch2": f"{x[t, 1]:.5f}", "label": lab}
+            rows.append(",".join(cell[c] for c in columns if label or c != "label"))
+    path.write_text("\n".join(rows) + "\n")
+    return path

@@ -271,3 +271,38 @@ def test_a_run_starts_with_one_summary_line(tmp_path, caplog):
     assert re.fullmatch(rf"data {re.escape(str(tmp_path / 'train.npz'))}: 80 train / 20 validation / 30 test "
                         rf"samples, 12-30 steps, 2 feature\(s\), 3 classes; rnn_classifier with "
                         rf"{metrics['parameters']:,} parameters", lines[0]), lines[0]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(format="long"), "data.format: long needs data.id_column, the column naming each row's series"),
+    (dict(id_column="id"), r"data.id_column applies to long CSV files \(data.format: long\), not format 'auto'"),
+    (dict(format="csv", feature_columns=["a"]), "data.feature_columns applies to long CSV files"),
+    (dict(format="long", id_column="id", label_column=0), "data.label_column must be a name"),
+    (dict(format="long", id_column="id", header=False), "data.header cannot be false"),
+    (dict(layout="nct"), r"data.layout must be ntd \(n, T, D\) or ndt"),
+    (dict(header="yes"), "data.header must be true, false or null"),
+])
+def test_data_config_checks_the_csv_and_layout_keys(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DataConfig(train="d.csv", **kwargs)
+
+
+def test_a_csv_whose_label_column_holds_data_is_refused_before_training(tmp_path):
+    X, lengths, _ = waves(30, features=1, equal=True)
+    (tmp_path / "d.csv").write_text("\n".join(",".join(f"{v:.4f}" for v in x[:, 0]) for x in X) + "\n")
+    with pytest.raises(ValueError, match=r"d.csv: the label column \(the first column\) holds 30 distinct non-integer "
+                                         r"numbers in 30 rows .*data.label_column"):
+        train_classifier(_config(tmp_path / "d.csv"), tmp_path / "o")
+    assert not (tmp_path / "o" / "model.json").exists()
+
+
+def test_pandas_written_csv_with_numbered_header_trains_on_its_classes(tmp_path):
+    X, lengths, y = waves(60, features=1, equal=True, max_len=16)
+    lines = ["label," + ",".join(map(str, range(16)))] + [",".join([c, *(f"{v:.4f}" for v in x[:, 0])])
+                                                          for x, c in zip(X, y)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    cfg = _config(tmp_path / "d.csv")
+    cfg.train = TrainConfig(epochs=1, batch_size=32, progress="off")
+    metrics = train_classifier(cfg, tmp_path / "o")
+    assert load_classifier(tmp_path / "o").classes == ["high", "low", "mid"]  # no class named "label"
+    assert metrics["n_train"] + metrics["n_test"] == 60

@@ -1,4 +1,5 @@
-"""Loaders for the sequence formats users bring: ``.npz``, MNIST IDX, CSV and UCR/sktime ``.ts``.
+"""Loaders for the sequence formats users bring: ``.npz``, MNIST IDX and UCR/sktime ``.ts`` (CSV
+files: :mod:`lstmkit.data.csvfiles`).
 
 Each returns a :class:`SeriesSet`: a list of (T_i, D) float arrays (variable lengths kept as
 they are: nothing is truncated or resampled) and an array of labels of any type. Malformed,
@@ -8,12 +9,11 @@ loader unpickles anything.
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import math
 import os
 import struct
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -21,19 +21,23 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SeriesSet", "load_npz", "load_idx", "load_mnist_idx", "load_csv", "load_ts"]
+__all__ = ["SeriesSet", "load_npz", "load_idx", "load_mnist_idx", "load_ts", "check_layout", "LAYOUTS"]
 
 
 @dataclass
 class SeriesSet:
-    """sequences: list of (T_i, D) float32 arrays; labels: (n,) array (None for unlabelled)."""
+    """sequences: list of (T_i, D) float32 arrays; labels: (n,) array (None for unlabelled); ids:
+    (n,) the series' ids where the file names them (long CSV), else None."""
 
     sequences: list[np.ndarray]
     labels: np.ndarray | None
+    ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.labels is not None and len(self.labels) != len(self.sequences):
             raise ValueError(f"{len(self.sequences)} sequences but {len(self.labels)} labels")
+        if self.ids is not None and len(self.ids) != len(self.sequences):
+            raise ValueError(f"{len(self.sequences)} sequences but {len(self.ids)} ids")
 
     def __len__(self) -> int:
         return len(self.sequences)
@@ -81,8 +85,39 @@ def _npz_member(f, name: str, path) -> np.ndarray:
     return f[name]
 
 
-def load_npz(path: str | os.PathLike) -> SeriesSet:
-    """An ``.npz`` with ``X`` (n, T) or (n, T, D), optional ``y`` (n,) and ``lengths`` (n,)."""
+LAYOUTS = ("ntd", "ndt")
+
+
+def check_layout(layout, argument: str = "layout") -> str | None:
+    """``layout`` if it is one of :data:`LAYOUTS` or None (not stated: read as "ntd", with a
+    warning when the array looks transposed); ValueError naming ``argument`` otherwise."""
+    if layout is not None and (not isinstance(layout, str) or layout not in LAYOUTS):
+        raise ValueError(f"{argument} must be 'ntd' (n, T steps, D features: lstmkit's and PyTorch's batch_first "
+                         f"order) or 'ndt' (n, D channels, T steps: aeon's and sktime's order), got {layout!r}")
+    return layout
+
+
+def to_ntd(X: np.ndarray, layout: str | None, what: str, hint: str = "pass layout='ndt'") -> np.ndarray:
+    """A 3-D array as (n, T, D): transposed from (n, D, T) under ``layout="ndt"``, as given under
+    "ntd". With the layout not stated (None) it is read as "ntd", with a UserWarning ending in ``hint`` (naming the layout argument) when it looks transposed: many more features than steps
+    (D >= 2T, and D >= 8: with fewer features both readings are plausible), as aeon's (n, D, T)
+    arrays, univariate (n, 1, T) included, read as (n, T, D) look."""
+    if check_layout(layout) == "ndt":
+        return X.transpose(0, 2, 1)
+    n, t, d = X.shape
+    if layout is None and d >= max(2 * t, 8):
+        warnings.warn(f"{what} has shape {X.shape}, read as n={n} series of T={t} steps with D={d} features each: "
+                      f"far more features than steps, as an (n, channels, time) array from aeon or sktime looks; if "
+                      f"it is laid out that way, {hint} (and 'ntd' to keep this reading without the warning)", UserWarning, stacklevel=3)
+    return X
+
+
+def load_npz(path: str | os.PathLike, layout: str | None = None) -> SeriesSet:
+    """An ``.npz`` with ``X`` (n, T) or (n, T, D), optional ``y`` (n,) and ``lengths`` (n,).
+
+    ``layout="ndt"`` reads a 3-D ``X`` as (n, D, T), aeon's and sktime's order (``lengths`` then
+    count along its last axis); "ntd" warns when ``X`` looks laid out that way (:func:`to_ntd`)."""
+    check_layout(layout)
     try:
         with open(path, "rb") as fh:  # we own the handle: closed on errors too
             head = fh.read(6)
@@ -117,6 +152,7 @@ def load_npz(path: str | os.PathLike) -> SeriesSet:
         X = X[:, :, None]
     if X.ndim != 3 or 0 in X.shape:
         raise ValueError(f"{path}: X must be (n, T) or (n, T, D) with n, T, D >= 1, got shape {X.shape}")
+    X = to_ntd(X, layout, f"{path}: X", "pass layout='ndt' (data.layout: ndt; lstmkit predict/evaluate: --layout ndt)")
     n, total = X.shape[:2]
     if lengths is None:
         lengths = np.full(n, total)
@@ -232,66 +268,6 @@ def _label(path, line: int, text: str) -> str:
     if not math.isfinite(value):
         raise ValueError(f"{path}, line {line}: label {text!r} is not a finite number")
     return text
-
-
-def load_csv(path: str | os.PathLike, label_column: str | int | None = 0) -> SeriesSet:
-    """One univariate series per row: a label column and one column per time step
-    (``label_column=None``: no labels, every column is a step).
-
-    A header row is detected when its non-label cells are not numbers. Shorter series leave
-    trailing cells empty; an empty cell followed by a value, or a non-number, is an error.
-    """
-    if isinstance(label_column, bool) or not isinstance(label_column, (str, int, type(None))):
-        raise TypeError(f"label_column must be a column name, a column index or None, got {label_column!r}")
-    if isinstance(label_column, int) and label_column < 0:
-        raise ValueError(f"label_column must be a column index >= 0, got {label_column}")
-    text = _text_lines(path)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows = []
-    try:
-        for r in reader:
-            if any(c.strip() for c in r):
-                rows.append(r)
-    except csv.Error as e:
-        raise ValueError(f"{path}, line {reader.line_num}: malformed CSV ({e})") from None
-    if not rows:
-        raise ValueError(f"{path}: no rows")
-
-    def is_number(c: str) -> bool:
-        try:
-            float(c)
-            return True
-        except ValueError:
-            return False
-
-    header = None
-    skip = label_column if isinstance(label_column, int) else 0 if label_column is not None else -1
-    if not all(is_number(c) or not c.strip() for i, c in enumerate(rows[0]) if i != skip):
-        header, rows = rows[0], rows[1:]
-    if isinstance(label_column, str):
-        if header is None or label_column not in header:
-            raise ValueError(f"{path}: no column named {label_column!r} (header: {header})")
-        label_column = header.index(label_column)
-    if not rows:
-        raise ValueError(f"{path}: a header but no data rows")
-    labels, seqs = [], []
-    for r_i, row in enumerate(rows, start=2 if header else 1):
-        if label_column is not None:
-            if label_column >= len(row):
-                raise ValueError(f"{path}, line {r_i}: no label column {label_column}")
-            labels.append(_label(path, r_i, row[label_column].strip()))
-        cells = [c.strip() for j, c in enumerate(row) if j != label_column]
-        while cells and cells[-1] == "":
-            cells.pop()
-        if not cells:
-            raise ValueError(f"{path}, line {r_i}: no values")
-        try:
-            values = np.array([float(c) for c in cells], dtype=np.float64)
-        except ValueError:
-            bad = next(c for c in cells if not is_number(c))
-            raise ValueError(f"{path}, line {r_i}: {bad!r} is not a number (only trailing cells may be empty)") from None
-        seqs.append(_finite_cast(path, f"line {r_i}", values)[:, None])
-    return SeriesSet(seqs, parse_labels(labels) if label_column is not None else None)
 
 
 def parse_labels(labels) -> np.ndarray:

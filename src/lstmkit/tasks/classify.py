@@ -41,11 +41,14 @@ from torch.nn import functional as F
 
 from .. import __version__
 from ..checkpoint import atomic_write_bytes, save_checkpoint
-from ..data import LabelMap, Standardizer, load_csv, load_dataset, load_mnist_idx, load_npz, load_ts, stratified_split
+from ..data import LabelMap, Standardizer, load_dataset, stratified_split
+from ..data.csvfiles import long_feature_columns
 from ..data.datasets import describe_test_split
+from ..data.files import LAYOUTS
+from ..data.inputs import load_inputs
 from ..data.augment import Augment, AugmentedBatches, list_augmentations
 from ..data.collate import SequenceBatches
-from ..data.text import Vocabulary, load_text_csv
+from ..data.text import Vocabulary
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..models import create_model
 from ..models.registry import check_model_arguments
@@ -58,7 +61,7 @@ __all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_
 
 log = logging.getLogger(__name__)
 
-Format = Literal["auto", "npz", "csv", "ts", "idx", "text"]
+Format = Literal["auto", "npz", "csv", "ts", "idx", "text", "long"]
 _FCN = ("lstm_fcn", "mlstm_fcn")
 
 
@@ -71,9 +74,15 @@ class DataConfig:
     test: str | None = path_field()  # user test file; without one, a stratified test split is carved
     train_labels: str | None = path_field()  # IDX label files (format idx)
     test_labels: str | None = path_field()
-    format: Format = "auto"  # auto: by file suffix (.npz .csv .ts .idx/.gz/-ubyte); text needs format: text
-    label_column: str | int | None = None  # csv: the label column (default 0); text: default "label"
+    format: Format = "auto"  # auto: by file suffix (.npz .csv .ts .idx/.gz/-ubyte); text and long need naming
+    label_column: str | int | None = None  # csv: the label column (default 0); text, long: default "label"
     text_column: str = "text"
+    header: bool | None = None  # csv: a header row? None: detected (docs/classify.md, "CSV files")
+    layout: Literal["ntd", "ndt"] | None = None  # npz: X is (n, T, D) or (n, D, T) (aeon/sktime); None: ntd, warned
+    # when it looks transposed
+    id_column: str | None = None  # long: the column naming each row's series (required)
+    time_column: str | None = None  # long: rows are sorted by it within each series
+    feature_columns: list[str] | None = None  # long: default every column but id, time and label
     normalize: bool = True  # per-feature standardisation fit on the training part
     min_freq: int = 1  # text vocabulary: keep tokens seen at least this often in training
     max_vocab: int | None = 20000  # text vocabulary size, specials included
@@ -95,6 +104,22 @@ class DataConfig:
             raise ValueError("data.test / train_labels / test_labels apply to user files (data.train), not to data.name")
         if not (isinstance(self.test_fraction, float) and 0 < self.test_fraction < 1):
             raise ValueError(f"data.test_fraction must be in (0, 1), got {self.test_fraction!r}")
+        if self.header is not None and not isinstance(self.header, bool):
+            raise ValueError(f"data.header must be true, false or null (detect it), got {self.header!r}")
+        if self.layout is not None and self.layout not in LAYOUTS:
+            raise ValueError(f"data.layout must be ntd (n, T, D) or ndt (n, D, T: aeon/sktime), got {self.layout!r}")
+        long = {"id_column": self.id_column, "time_column": self.time_column, "feature_columns": self.feature_columns}
+        if self.format != "long":
+            given = [k for k, v in long.items() if v is not None]
+            if given:
+                raise ValueError(f"data.{given[0]} applies to long CSV files (data.format: long), not format "
+                                 f"{self.format!r}")
+        elif not isinstance(self.id_column, str) or not self.id_column:
+            raise ValueError(f"data.format: long needs data.id_column, the column naming each row's series; got "
+                             f"{self.id_column!r}")
+        elif self.header is False or isinstance(self.label_column, int):
+            raise ValueError("data.format: long reads columns by the names in its header: data.header cannot be false, "
+                             f"and data.label_column must be a name (got {self.label_column!r})")
         self.augment = _augment(self.augment).config
 
 
@@ -130,37 +155,15 @@ class ClassifyConfig:
 # ----------------------------------------------------------------------------------- data
 
 
-def _format_of(path: str, fmt: str) -> str:
-    if fmt != "auto":
-        return fmt
-    p = path.lower()
-    for suffix, kind in ((".npz", "npz"), (".csv", "csv"), (".ts", "ts"), (".idx", "idx"), ("-ubyte", "idx"),
-                         ("-ubyte.gz", "idx"), (".gz", "idx")):
-        if p.endswith(suffix):
-            return kind
-    raise ValueError(f"cannot tell the format of {path!r} from its suffix; set data.format to npz, csv, ts, idx or text")
-
-
-def load_inputs(path: str | os.PathLike, fmt: str = "auto", labels_path: str | None = None,
-                label_column: str | int | None = None, text_column: str = "text",
-                labelled: bool = True) -> tuple[list, np.ndarray | None]:
-    """(inputs, labels) from a user file: inputs are (T_i, D) float arrays, or strings for text."""
-    path = str(path)
-    kind = _format_of(path, fmt)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"data file {path} does not exist")
-    if kind == "text":
-        texts, labels = load_text_csv(path, text_column, (label_column or "label") if labelled else None)
-        return texts, labels
-    if kind == "npz":
-        s = load_npz(path)
-    elif kind == "csv":
-        s = load_csv(path, (0 if label_column is None else label_column) if labelled else None)
-    elif kind == "ts":
-        s = load_ts(path)
-    else:
-        s = load_mnist_idx(path, labels_path)
-    return s.sequences, (s.labels if labelled else None)
+def _options(cfg: DataConfig) -> dict:
+    """load_inputs options from a data config; a long file's features resolved from the training
+    file, so that the test file (and later predictions) read the same columns in the same order."""
+    options = {"header": cfg.header, "layout": cfg.layout}
+    if cfg.format == "long":
+        features = cfg.feature_columns or long_feature_columns(cfg.train, cfg.id_column, cfg.label_column or "label",
+                                                               cfg.time_column)
+        options.update(id_column=cfg.id_column, time_column=cfg.time_column, feature_columns=features)
+    return options
 
 
 def load_data(cfg: DataConfig) -> tuple[tuple[list, np.ndarray], tuple[list, np.ndarray]]:
@@ -168,11 +171,16 @@ def load_data(cfg: DataConfig) -> tuple[tuple[list, np.ndarray], tuple[list, np.
     if cfg.name is not None:
         train, test = load_dataset(cfg.name, download=cfg.download)
         return (train.sequences, train.labels), (test.sequences, test.labels)
-    x, y = load_inputs(cfg.train, cfg.format, cfg.train_labels, cfg.label_column, cfg.text_column)
+    options = _options(cfg)
+    x, y = load_inputs(cfg.train, cfg.format, cfg.train_labels, cfg.label_column, cfg.text_column, **options)
     if y is None:
         raise ValueError(f"{cfg.train}: training data has no labels")
+    try:
+        LabelMap.fit(y)  # one class, say, is the training file's mistake: name it
+    except ValueError as e:
+        raise ValueError(f"{cfg.train}: {e}") from None
     if cfg.test is not None:
-        xt, yt = load_inputs(cfg.test, cfg.format, cfg.test_labels, cfg.label_column, cfg.text_column)
+        xt, yt = load_inputs(cfg.test, cfg.format, cfg.test_labels, cfg.label_column, cfg.text_column, **options)
         if yt is None:
             raise ValueError(f"{cfg.test}: test data has no labels")
         return (x, y), (xt, yt)
@@ -358,7 +366,7 @@ class Classifier:
 
     def save(self, directory: str | os.PathLike, extra: dict | None = None) -> None:
         meta = {"task": "classify", "lstmkit_version": __version__, "model": to_plain(self.spec),
-                "preprocess": self.pre.to_dict(), **(extra or {})}
+                "preprocess": self.pre.to_dict(), "dtype": self.dtype, **(extra or {})}
         save_checkpoint(directory, self.model.state_dict(), meta)
 
 
@@ -366,7 +374,10 @@ def load_classifier(directory: str | os.PathLike, device: str = "cpu") -> Classi
     """A classifier from a run directory (safetensors + JSON; nothing is unpickled)."""
     model, meta = load_model(directory, "classify", device)
     pre = Preprocessor.from_dict(meta.get("preprocess") or {})
-    return Classifier(model, pre, dict(meta["model"]), meta=meta)
+    dtype = meta.get("dtype", "float32")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"{Path(directory) / 'model.json'}: dtype {dtype!r} is not float32 or float64")
+    return Classifier(model, pre, dict(meta["model"]), dtype=dtype, meta=meta)
 
 
 # ------------------------------------------------------------------------------- training
@@ -468,7 +479,8 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
                "seed": config.train.seed, "device": str(next(clf.model.parameters()).device),
                "threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in clf.model.parameters()),
                "n_train": len(x_train), "n_test": len(x_test)}
-    clf.save(out, {"data": to_plain(asdict(d)), "train_seed": config.train.seed})
+    saved = {**to_plain(asdict(d)), **({"feature_columns": _options(d)["feature_columns"]} if d.format == "long" else {})}
+    clf.save(out, {"data": saved, "train_seed": config.train.seed})
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
     atomic_write_bytes(out / "history.json", json.dumps(result.history, indent=1).encode())
     from ..eval.report import write_classification_report

@@ -67,6 +67,8 @@ def load_model(directory: str | os.PathLike, task: str | tuple[str, ...], device
     if not isinstance(name, str):
         raise ValueError(f"{Path(directory) / META}: no model name")
     model = create_model(name, **spec)
+    if meta.get("dtype") == "float64":  # weights saved in float64 (a fitted LSTMClassifier) load without rounding
+        model.double()
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
