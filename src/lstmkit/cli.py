@@ -12,8 +12,6 @@ Run directory contract (every pipeline): ``config.yaml`` (resolved), ``model.saf
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import logging
 import sys
@@ -72,21 +70,11 @@ def _cmd_parity(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------ train etc.
 
 
-def _tasks() -> dict:
-    from .tasks.caption import CaptionConfig, train_captioner
-    from .tasks.classify import ClassifyConfig, train_classifier
-    from .tasks.clips import ActionConfig, VolumeConfig, train_action, train_volume
-    from .tasks.forecast import ForecastConfig, train_forecaster
-    from .tasks.generate import GenerateConfig, train_generator
-    from .tasks.segment import SegmentConfig, train_segmenter
-    from .tasks.superres import SuperResConfig, train_superres
-    from .tasks.video import VideoConfig, train_video
+def _task(name: object):
+    """The registered task ``name`` (:mod:`lstmkit.tasks.registry`)."""
+    from .tasks.registry import get_task
 
-    return {"classify": (ClassifyConfig, train_classifier), "forecast": (ForecastConfig, train_forecaster),
-            "segment": (SegmentConfig, train_segmenter), "generate": (GenerateConfig, train_generator),
-            "superres": (SuperResConfig, train_superres), "video": (VideoConfig, train_video),
-            "action": (ActionConfig, train_action), "volume": (VolumeConfig, train_volume),
-            "caption": (CaptionConfig, train_captioner)}
+    return get_task(name)
 
 
 def resolve_config(path: str, overrides: list[str]) -> tuple[object, str]:
@@ -102,14 +90,9 @@ def resolve_config(path: str, overrides: list[str]) -> tuple[object, str]:
         file = Path(str(preset))
     original = load_yaml(file)
     data = apply_overrides(original, overrides)
-    task = data.get("task", "classify")
-    tasks = _tasks()
-    if not isinstance(task, str) or task not in tasks:
-        from .nn.names import unknown_name
-
-        raise unknown_name("task", task, tasks)
-    data = drop_replaced(tasks[task][0], data, original, overrides, where=path)  # e.g. data.path over a preset's name
-    return build(tasks[task][0], data), task
+    task = _task(data.get("task", "classify"))
+    data = drop_replaced(task.config, data, original, overrides, where=path)  # e.g. data.path over a preset's name
+    return build(task.config, data), task.name
 
 
 def _default_out(config_path: str, seed: int) -> Path:
@@ -138,9 +121,9 @@ def _resume(args: argparse.Namespace) -> int:
     from .tasks.runs import saved_config
 
     saved = saved_config(args.resume)  # raises for a run that does not resume, and says why
-    config_cls, train = _tasks()[saved.get("task", "classify")]
+    task = _task(saved.get("task", "classify"))
     with _interruptible(Path(args.resume)):
-        metrics = train(build(config_cls, saved), Path(args.resume), resume=True)
+        metrics = task.train(build(task.config, saved), Path(args.resume), resume=True)
     print(json.dumps({"run": args.resume, "test": metrics["test"], "val": metrics["val"],
                       "train_seconds": metrics["train_seconds"], "epochs": metrics["epochs"]}, indent=1))
     return 0
@@ -197,7 +180,7 @@ def _run_task(task: str, config, out: Path) -> dict:
     created = [p for p in (out, *out.parents) if not p.exists()]
     try:
         with _interruptible(out):
-            return _tasks()[task][1](config, out)
+            return _task(task).train(config, out)
     except BaseException:
         from .tasks.runs import interrupted
 
@@ -219,8 +202,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.devices < 1:
         raise ValueError(f"--devices must be >= 1, got {args.devices}")
     parallel = args.devices > 1 or distributed.under_launcher()
-    if parallel and task != "classify":
-        raise ValueError(f"--devices/--strategy support the classify task; {task!r} trains on one process")
+    reason = _task(task).multi_process
+    if parallel and reason is not None:
+        raise ValueError(f"--devices N does not apply to {task!r} runs: it {reason} (see `lstmkit tasks`)")
     out = Path(args.out) if args.out else _default_out(args.config, config.train.seed)
     _check_out(out, args.overwrite)
     if args.devices > 1 and not distributed.under_launcher():
@@ -234,7 +218,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         import tempfile
 
         with tempfile.TemporaryDirectory() as scratch:
-            _tasks()[task][1](config, Path(scratch) / "run")
+            _task(task).train(config, Path(scratch) / "run")
         return 0
     metrics = _run_task(task, config, out)
     print(json.dumps({"run": str(out), **{k: metrics[k] for k in ("test", "val", "train_seconds", "epochs")
@@ -255,59 +239,17 @@ def _without_option(argv: list[str], name: str) -> list[str]:
     return out
 
 
-def _input_format(clf, fmt: str) -> str:
-    """A text model reads CSV files as text,label; anything else goes by suffix."""
-    return "text" if clf.pre.kind == "tokens" and fmt == "auto" else fmt
+def _options(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in vars(args).items() if k not in ("func", "argv", "command", "run", "quiet")}
 
 
-def _read_options(args: argparse.Namespace, clf, path: str) -> tuple[object, dict]:
-    """(label column, load_inputs options) for ``path``: the command line's, with the run's own data
-    settings filling the rest (a long file's id, time, label and feature columns; an .npz layout)."""
-    from .data.inputs import format_of
-
-    saved, kind = clf.meta.get("data") or {}, format_of(path, _input_format(clf, args.format))
-    if kind != "long":
-        if args.id_column or args.time_column:
-            raise ValueError("--id-column and --time-column apply to long CSV files (--format long)")
-        return args.label_column, {"layout": args.layout or (saved.get("layout") if kind == "npz" else None)}
-    if saved.get("format") != "long":
-        saved = {}
-    return args.label_column or saved.get("label_column"), {
-        "id_column": args.id_column or saved.get("id_column"), "feature_columns": saved.get("feature_columns"),
-        "time_column": args.time_column or saved.get("time_column"), "layout": args.layout}
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .tasks.classify import DataConfig, load_classifier, load_data, load_inputs
-
-    clf = load_classifier(args.run)
-    if (args.layout or args.id_column or args.time_column) and not (args.data and Path(args.data).is_file()):
-        raise ValueError("--layout, --id-column and --time-column describe a --data FILE; the run's own test split "
-                         "and dataset names are read as they were trained")
-    if args.data is None:
-        saved = clf.meta.get("data")
-        if not saved:
-            raise ValueError(f"{args.run}: model.json records no data source; pass --data")
-        _, (x, y) = load_data(DataConfig(**saved))
-        source = "the run's test split"
-    elif Path(args.data).is_file():
-        label_column, options = _read_options(args, clf, args.data)
-        x, y = load_inputs(args.data, _input_format(clf, args.format), args.labels, label_column, **options)
-        if y is None:
-            raise ValueError(f"{args.data} has no labels to evaluate against")
-        source = args.data
-    else:
-        _, (x, y) = load_data(DataConfig(name=args.data))
-        source = f"the test split of {args.data}"
-    metrics, per_class, cm = clf.evaluate(x, y)
-    result = {"data": source, **metrics, "per_class": per_class, "confusion_matrix": cm.tolist()}
-    text = json.dumps(result, indent=1, default=str)
-    if args.output:
-        from .checkpoint import atomic_write_bytes
-
-        atomic_write_bytes(args.output, text.encode())
-    print(text)
-    return 0
+def _check_options(task, given: dict, allowed: tuple[str, ...], defaults: dict, command: str) -> None:
+    """An option the run's task does not read, given on the command line, is an error naming it."""
+    for name, value in given.items():
+        if name in defaults and value != defaults[name] and name not in allowed:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} does not apply to {task.name!r} runs (`lstmkit {command}` reads "
+                             f"{', '.join('--' + a.replace('_', '-') for a in allowed) or 'no options'} for them)")
 
 
 def _emit(text: str, output: str | None, what: str) -> int:
@@ -322,112 +264,88 @@ def _emit(text: str, output: str | None, what: str) -> int:
     return 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from .tasks.classify import load_classifier, load_inputs
+def _predict(args: argparse.Namespace, input: str | None, expect: tuple[str, ...] | None = None) -> int:
+    """Every prediction command: the run's task (from the run itself) predicts from ``input``."""
+    from .tasks.registry import task_of_run
 
-    clf = load_classifier(args.run)
-    label_column, options = _read_options(args, clf, args.input)
-    x, _, ids = load_inputs(args.input, _input_format(clf, args.format), label_column=label_column,
-                            text_column=args.text_column, labelled=args.label_column is not None, ids=True, **options)
-    proba = clf.predict_proba(x)
-    classes = clf.classes
-    predicted = clf.pre.labels.decode(proba.argmax(1))
-    first = (lambda i: {"index": i}) if ids is None else (lambda i: {"index": i, "id": str(ids[i])})  # noqa: E731
-    if args.output and args.output.endswith(".json"):
-        rows = [{**first(i), "class": c, "probabilities": dict(zip(map(str, classes), map(float, p)))}
-                for i, (c, p) in enumerate(zip(predicted, proba))]
-        text = json.dumps(rows, indent=1, default=str)
-    else:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow([*first(0), "class", *(f"p_{c}" for c in classes)])
-        for i, (c, p) in enumerate(zip(predicted, proba)):
-            w.writerow([*first(i).values(), c, *(f"{v:.6f}" for v in p)])
-        text = buf.getvalue()
-    return _emit(text, args.output, f"{len(predicted)} predictions")
+    task = task_of_run(args.run)
+    if expect is not None and task.name not in expect:
+        raise ValueError(f"{args.run} holds a {task.name!r} model; `lstmkit {args.command}` needs a "
+                         f"{' or '.join(expect)} run (`lstmkit predict RUN INPUT` takes any run)")
+    options = _options(args)
+    if args.command == "predict":
+        _check_options(task, options, (*task.predict_options, "output"), _PREDICT_DEFAULTS, "predict")
+    if input is None and task.input_required:
+        raise ValueError(f"a {task.name!r} run predicts from INPUT: {task.predict_input}")
+    result = task.predict(args.run, input, options)
+    if result.text is not None:
+        return _emit(result.text, args.output, result.what)
+    print(json.dumps(result.summary, indent=1))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    return _predict(args, args.input)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .tasks.registry import task_of_run
+
+    task = task_of_run(args.run)
+    if task.evaluate is None:
+        raise ValueError(f"`lstmkit evaluate` does not re-score {task.name!r} runs yet; their test scores are in "
+                         f"{Path(args.run) / 'metrics.json'}")
+    options = _options(args)
+    _check_options(task, options, (*task.evaluate_options, "output", "data"), _EVALUATE_DEFAULTS, "evaluate")
+    text = json.dumps(task.evaluate(args.run, args.data, options), indent=1, default=str)
+    if args.output:
+        from .checkpoint import atomic_write_bytes
+
+        atomic_write_bytes(args.output, text.encode())
+    print(text)
+    return 0
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from .tasks.registry import list_tasks
+
+    rows = [("task", "resume", "evaluate", "--devices", "export", "predict reads", "what")]
+    for t in list_tasks():
+        s = t.supports()
+        rows.append((t.name, *("yes" if s[k] else "no" for k in ("resume", "evaluate", "multi-process", "export")),
+                     t.predict_input, t.summary))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    return 0
 
 
 def _cmd_forecast(args: argparse.Namespace) -> int:
-    from .tasks.forecast import load_forecaster, read_forecast_input, saved_series
-
-    fc = load_forecaster(args.run)
-    if args.input:
-        history, future = read_forecast_input(args.input, fc, (fc.meta.get("data") or {}).get("time_column", "time"),
-                                              args.gaps, gaps_hint="pass --gaps interpolate")
-        jobs = [(history, future)]
-    else:
-        if fc.future:
-            raise ValueError(f"the model reads future covariates {list(fc.future)}: pass --input with their values "
-                             "for the forecast window")
-        jobs = [(s, None) for s in saved_series(fc)]
-    rows = []
-    for history, future in jobs:
-        out = fc.predict(history, args.horizon, future)
-        for k, t in enumerate(out.times):
-            for c, name in enumerate(out.names):
-                rows.append({"series": history.name, "time": str(t), "target": name, "forecast": float(out.point[k, c]),
-                             "lower": None if out.lower is None else float(out.lower[k, c]),
-                             "upper": None if out.upper is None else float(out.upper[k, c])})
-    if args.output and args.output.endswith(".json"):
-        text = json.dumps({"level": fc.level, "forecasts": rows}, indent=1)
-    else:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=["series", "time", "target", "forecast", "lower", "upper"],
-                           lineterminator="\n")
-        w.writeheader()
-        w.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
-        text = buf.getvalue()
-    return _emit(text, args.output, f"{len(rows)} forecasts")
+    return _predict(args, args.input, ("forecast",))
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
-    from .tasks.segment import write_segmentation
-
-    path, labels, names = write_segmentation(args.run, args.image, args.output)
-    present = {names[k]: int((labels == k).sum()) for k in sorted(set(labels.ravel().tolist()))}
-    print(json.dumps({"output": str(path), "pixels_per_class": present}, indent=1))
-    return 0
+    return _predict(args, args.image, ("segment",))
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from .tasks.generate import write_samples
-
-    print(json.dumps({"output": str(write_samples(args.run, args.n, args.output, args.seed))}))
-    return 0
+    return _predict(args, None, ("generate",))
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from .tasks.superres import write_upscaled
-
-    print(json.dumps({"output": str(write_upscaled(args.run, args.image, args.scale, args.output))}))
-    return 0
+    return _predict(args, args.image, ("superres",))
 
 
 def _cmd_predict_frames(args: argparse.Namespace) -> int:
-    from .tasks.video import write_predicted_frames
-
-    frames, path = write_predicted_frames(args.run, args.clip, args.output)
-    print(json.dumps({"output": str(path), "frames": list(frames.shape)}))
-    return 0
+    return _predict(args, args.clip, ("video",))
 
 
 def _cmd_caption(args: argparse.Namespace) -> int:
-    from .tasks.caption import caption_command
-
-    text = caption_command(args.run, args.image, args.beam, args.attention)
-    print(json.dumps({"caption": text, **({"attention": args.attention} if args.attention else {})}))
-    return 0
+    return _predict(args, args.image, ("caption",))
 
 
 def _cmd_classify_clip(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
-    from .tasks.clips import classify_clip, classify_volume
-
-    task = load_checkpoint(args.run)[1].get("task")
-    if task not in ("action", "volume"):
-        raise ValueError(f"{args.run} holds a {task!r} model; classify-clip needs an action or volume run")
-    rows = (classify_clip if task == "action" else classify_volume)(args.run, args.input)
-    return _emit(json.dumps(rows, indent=1), args.output, f"{len(rows)} predictions")
+    return _predict(args, args.input, ("action", "volume"))
 
 
 def _add_vision_parsers(sub) -> None:
@@ -500,7 +418,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out, args.overwrite)
     t0 = time.perf_counter()
-    metrics = _tasks()[task][1](config, out)
+    metrics = _task(task).train(config, out)
     test = metrics["test"]
     print(f"   test accuracy {100 * test['accuracy']:.2f}%, macro-F1 {100 * test['macro_f1']:.2f}% "
           f"({metrics['n_test']} test samples), {metrics['epochs']} epochs, {time.perf_counter() - t0:.0f} s")
@@ -535,6 +453,13 @@ def _add_bench_parsers(sub) -> None:
         p.set_defaults(func=run)
 
 
+_PREDICT_DEFAULTS = {"format": "auto", "label_column": None, "text_column": "text", "layout": None, "id_column": None,
+                     "time_column": None, "horizon": None, "gaps": "error", "scale": None, "n": None, "seed": None,
+                     "beam": None, "attention": None}  # the predict parser's defaults (a test keeps them equal)
+_EVALUATE_DEFAULTS = {"format": "auto", "label_column": None, "labels": None, "layout": None, "id_column": None,
+                      "time_column": None}
+
+
 def _add_read_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", choices=("ntd", "ndt"), help=".npz X as (n, T, D) or (n, D, T) (aeon/sktime); "
                                                               "default: the run's data.layout")
@@ -566,9 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="distributed strategy: ddp (DistributedDataParallel; gloo on CPU, NCCL on GPU)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="score a run on its test split or on other labelled data")
-    p.add_argument("run", help="run directory")
-    p.add_argument("--data", help="a dataset name (its test split) or a labelled file; default: the run's test split")
+    p = sub.add_parser("evaluate", help="re-score a run on its test data (or, for classification, other labelled data)")
+    p.add_argument("run", help="run directory (the task is read from it)")
+    p.add_argument("--data", help="classify: a dataset name (its test split) or a labelled file; default: the run's "
+                                  "test data")
     p.add_argument("--labels", help="IDX label file for IDX images")
     p.add_argument("--format", default="auto", choices=FORMATS)
     p.add_argument("--label-column", type=_column, help="CSV label column (default: the first column; text: 'label')")
@@ -576,14 +502,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="write the JSON result here too")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("predict", help="class and probabilities for each sample of a file")
-    p.add_argument("run", help="run directory")
-    p.add_argument("input", help="a .npz, .csv, .ts or IDX file (text runs: a CSV with a text column)")
-    p.add_argument("--output", help="CSV (default) or .json; default: stdout")
-    p.add_argument("--format", default="auto", choices=FORMATS)
-    p.add_argument("--label-column", type=_column, help="a label column to skip in a CSV input (default: none; every column is data)")
-    p.add_argument("--text-column", default="text")
+    p = sub.add_parser("predict", help="predict with any run from the input its task reads (`lstmkit tasks`)")
+    p.add_argument("run", help="run directory (the task is read from it)")
+    p.add_argument("input", nargs="?", help="what the run's task reads: a series file (classify), a CSV history "
+                                            "(forecast, optional), an image, a clip or volume .npy; none for generate")
+    p.add_argument("--output", help="classify, forecast, action, volume: CSV (default) or .json, default stdout; "
+                                    "image tasks: the file to write (default: next to INPUT)")
+    p.add_argument("--format", default="auto", choices=FORMATS, help="classify")
+    p.add_argument("--label-column", type=_column, help="classify: a label column to skip in a CSV input (default: "
+                                                        "none; every column is data)")
+    p.add_argument("--text-column", default="text", help="classify (text runs)")
     _add_read_options(p)
+    p.add_argument("--horizon", type=int, help="forecast: steps to forecast (default: the trained horizon)")
+    p.add_argument("--gaps", default="error", choices=("error", "interpolate"), help="forecast: missing values in INPUT")
+    p.add_argument("--scale", type=int, help="superres: the factor the model was trained for")
+    p.add_argument("--n", type=int, help="generate: number of samples (default 64)")
+    p.add_argument("--seed", type=int, help="generate: sampling seed (default 0)")
+    p.add_argument("--beam", type=int, help="caption: beam width (default 5)")
+    p.add_argument("--attention", metavar="PNG", help="caption: also write the attention map of every word here")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("forecast", help="forecast the steps after a history with a trained forecaster")
@@ -595,6 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="CSV (default) or .json; default: stdout")
     p.set_defaults(func=_cmd_forecast)
 
+    p = sub.add_parser("tasks", help="list the tasks: what each trains, what predict reads, what it supports")
+    p.set_defaults(func=_cmd_tasks)
     p = sub.add_parser("datasets", help="list the datasets available by name")
     p.set_defaults(func=_cmd_datasets)
     p = sub.add_parser("models", help="list the registered models")

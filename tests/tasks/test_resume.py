@@ -383,12 +383,13 @@ def test_every_vision_task_resumes_to_the_uninterrupted_result(tmp_path, monkeyp
     the metrics and weights of a run never interrupted (deterministic mode), then has no checkpoint."""
     import importlib
 
-    from lstmkit.cli import _check_out, _tasks, main
+    from lstmkit.cli import _check_out, main
     from lstmkit.tasks.config import build
+    from lstmkit.tasks.registry import get_task
 
     raw = _vision_configs()[task]
     raw = {**raw, "train": {**raw["train"], "epochs": 3, "deterministic": True, "early_stopping": None}}
-    config_cls, train = _tasks()[task]
+    config_cls, train = get_task(task).config, get_task(task).train
     reference = train(build(config_cls, raw), tmp_path / "reference")
     run = tmp_path / "run"
     calls = _interrupted(monkeypatch, importlib.import_module(train.__module__), lambda d: True,
@@ -477,7 +478,7 @@ def test_a_run_stopped_before_its_first_checkpoint_says_there_is_nothing_to_resu
         out.mkdir(parents=True, exist_ok=True)
         raise cli.Interrupted()
 
-    monkeypatch.setattr(cli, "_tasks", lambda: {"classify": (None, stopped)})
+    monkeypatch.setattr(cli, "_task", lambda name: SimpleNamespace(train=stopped, multi_process=None))
     monkeypatch.setattr(cli, "resolve_config", lambda path, overrides: (SimpleNamespace(train=TrainConfig()), "classify"))
     with pytest.raises(SystemExit) as stop:
         cli.main(["-q", "train", "whatever.yaml", "--out", str(tmp_path / "run")])

@@ -414,12 +414,16 @@ def export_onnx(run_dir: str | os.PathLike, output: str | os.PathLike | None = N
     if preprocessing is not None and not isinstance(preprocessing, bool):
         raise TypeError(f"preprocessing must be True, False or None, got {preprocessing!r}")
     path, meta = _run_dir(run_dir)
-    task = meta.get("task")
-    builders = {"classify": _classifier_export, "forecast": _forecaster_export}
-    if task not in builders:
-        raise ValueError(f"{path / META}: task {task!r} cannot be exported; valid: {sorted(builders)}")
+    from ..tasks.registry import get_task, list_tasks
+
+    task = get_task(meta.get("task"))
+    if task.export is None:
+        valid = sorted(t.name for t in list_tasks() if t.export)
+        raise ValueError(f"{path / META}: task {task.name!r} cannot be exported; valid: {valid}")
+    module, _, name = task.export.partition(":")
+    build = getattr(importlib.import_module(module), name)
     try:
-        graph, desc, axes, make_inputs = builders[task](path, preprocessing)
+        graph, desc, axes, make_inputs = build(path, preprocessing)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
     graph.eval()

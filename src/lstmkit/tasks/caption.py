@@ -43,6 +43,7 @@ from ..data.images import read_image, resize
 from ..data.text import tokenize
 from ..models import create_model
 from .config import path_field, to_plain
+from .registry import Prediction, Task, register_task
 from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
@@ -474,3 +475,14 @@ def _report(out: Path, config: dict, metrics: dict, history: list, best_epoch: i
     lines += ["", "## Attention per generated word (beam search)", ""] + [f"![]({a})" for a in attention_files]
     lines += ["", "## Learning curves", "", "![](learning_curves.png)", ""]
     atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
+
+
+def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) -> Prediction:
+    beam, attention = options.get("beam") or 5, options.get("attention")
+    text = caption_command(run, image, beam, attention)
+    return Prediction(None, {"caption": text, **({"attention": attention} if attention else {})})
+
+
+register_task(Task(
+    "caption", "image captioning: Show, Attend and Tell against retrieval baselines", CaptionConfig,
+    train_captioner, _predict, "an image", predict_options=("beam", "attention")))

@@ -53,6 +53,8 @@ from ..eval.metrics import classification_metrics, confusion_matrix, per_class_r
 from ..models import create_model
 from ..models.registry import check_model_arguments
 from .config import build, path_field, to_plain
+from . import classify_io
+from .registry import Task, register_task
 from .runs import checkpointing, finish_run, load_model, saved_config, start_run
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
@@ -498,3 +500,10 @@ def resume_classifier(out_dir: str | os.PathLike) -> dict:
     """Continue the interrupted classification run in ``out_dir`` from its last checkpoint, with the
     ``config.yaml`` it saved; returns metrics.json. What ``lstmkit train --resume DIR`` runs."""
     return train_classifier(build(ClassifyConfig, saved_config(out_dir, "classify")), Path(out_dir), resume=True)
+
+
+register_task(Task(
+    "classify", "sequence classification: series (any length, any features) or text", ClassifyConfig,
+    train_classifier, classify_io.predict_run, "a series file (.npz, .csv, long CSV, .ts, IDX) or a text CSV",
+    predict_options=classify_io.PREDICT_OPTIONS, evaluate=classify_io.evaluate_run,
+    evaluate_options=classify_io.EVALUATE_OPTIONS, multi_process=None, export="lstmkit.export.onnx:_classifier_export"))

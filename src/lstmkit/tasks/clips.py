@@ -48,6 +48,7 @@ from ..eval.metrics import classification_metrics, confusion_matrix, format_conf
 from ..eval.plots import plot_confusion_matrix, plot_learning_curves
 from ..models import create_model
 from .config import path_field
+from .registry import Prediction, Task, register_task
 from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
@@ -400,3 +401,19 @@ def classify_volume(run_dir: str | os.PathLike, path: str | os.PathLike, device:
     if a.shape[1:] != shape:
         raise ValueError(f"{path}: volumes are {a.shape[1:]} (D, H, W) but this model was trained on {shape}")
     return _predict(model, a[:, :, None], meta["classes"])
+
+
+def _predictor(classify: Callable[[str | os.PathLike, str | os.PathLike], list[dict]]):
+    def predict(run: str | os.PathLike, path: str | os.PathLike, options: dict) -> Prediction:
+        rows = classify(run, path)
+        return Prediction(json.dumps(rows, indent=1), {"predictions": len(rows)}, f"{len(rows)} predictions")
+
+    return predict
+
+
+register_task(Task(
+    "action", "clip classification: CNN-LSTM against a frame CNN", ActionConfig, train_action,
+    _predictor(classify_clip), "a .npy of one clip (T, S, S) or many (N, T, 1, S, S)"))
+register_task(Task(
+    "volume", "volume classification: a slice-sequence LSTM against a slice CNN", VolumeConfig, train_volume,
+    _predictor(classify_volume), "a .npy of one volume (D, H, W) or many"))

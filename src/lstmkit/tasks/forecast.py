@@ -54,6 +54,8 @@ from ..models import create_model
 from ..models.registry import check_model_arguments
 from ..models.forecaster import LSTMForecaster
 from ..nn import LSTMState
+from . import forecast_io
+from .registry import Task, register_task
 from .config import dump_yaml, path_field, to_plain
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
@@ -785,6 +787,12 @@ def _parameters(config: ForecastConfig, targets: int, calendar: int) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _not_resumable(config: ForecastConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
+    if resume:
+        raise ValueError(f"{out_dir} is a forecasting run, which does not resume yet; train it again")
+    return train_forecaster(config, out_dir)
+
+
 def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike) -> dict:
     """Run one forecasting experiment and write its run directory; returns metrics.json."""
     out = Path(out_dir)
@@ -850,3 +858,12 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
         for r in rows:
             w.writerow({k: "" if v is None else v for k, v in r.items()})
     atomic_write_bytes(path, buf.getvalue().encode())
+
+
+register_task(Task(
+    "forecast", "forecasting with rolling-origin evaluation against statistical baselines", ForecastConfig,
+    lambda config, out, resume=False: _not_resumable(config, out, resume), forecast_io.predict_run,
+    "optional: a CSV history with the model's columns (default: the run's own series)", input_required=False,
+    predict_options=forecast_io.PREDICT_OPTIONS, evaluate=forecast_io.evaluate_run, resume=False,
+    multi_process="trains an ensemble and refits it in one process",
+    export="lstmkit.export.onnx:_forecaster_export"))

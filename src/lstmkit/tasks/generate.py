@@ -41,6 +41,7 @@ from ..data.binary import BinaryImages, load_binary_images
 from ..data.collate import TensorBatches
 from ..eval.images import image_grid, write_png
 from ..models import create_model
+from .registry import Prediction, Task, register_task
 from .config import path_field, to_plain
 from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
@@ -295,3 +296,17 @@ def write_samples(directory: str | os.PathLike, n: int = 64, output: str | os.Pa
     path = Path(output) if output is not None else Path(directory) / f"samples-seed{seed}.png"
     write_png(path, image_png(images))
     return path
+
+
+def _predict(run: str | os.PathLike, input: str | None, options: dict) -> Prediction:
+    if input is not None:
+        raise ValueError(f"a generate run draws new images and reads no input; got {input!r} (use --n and --seed)")
+    n = 64 if options.get("n") is None else options["n"]
+    seed = 0 if options.get("seed") is None else options["seed"]
+    return Prediction(None, {"output": str(write_samples(run, n, options.get("output"), seed))})
+
+
+register_task(Task(
+    "generate", "image generation: PixelRNN (Row LSTM, Diagonal BiLSTM) against PixelCNN and a per-pixel baseline",
+    GenerateConfig, train_generator, _predict, "none: draws --n samples (--seed)", input_required=False,
+    predict_options=("n", "seed")))

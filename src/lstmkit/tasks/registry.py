@@ -21,9 +21,20 @@ from typing import Any, Callable
 
 from ..nn.names import unknown_name
 
-__all__ = ["Task", "register_task", "get_task", "list_tasks", "task_of_run"]
+__all__ = ["Task", "Prediction", "register_task", "get_task", "list_tasks", "task_of_run"]
 
 _MODULES = ("classify", "forecast", "segment", "generate", "superres", "video", "clips", "caption")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a task's ``predict`` gives back: ``text`` (CSV or JSON) for the CLI to write to
+    ``--output`` or stdout, or None when the task wrote its files itself; ``summary`` is printed
+    (JSON) either way when there is no text."""
+
+    text: str | None
+    summary: dict
+    what: str = "predictions"  # e.g. "12 forecasts", for the line that names the output file
 
 
 @dataclass(frozen=True)
@@ -31,21 +42,26 @@ class Task:
     """What is particular to one task.
 
     ``train(config, out_dir, resume=False) -> metrics``: one run, writing its run directory.
-    ``predict(run_dir, input, output=None) -> dict``: predictions for ``input`` (a path of the kind
-    ``predict_input`` names, or None where the task needs none), written to ``output`` when given;
-    returns the JSON-able summary the CLI prints. ``evaluate(run_dir, data=None) -> dict``:
-    re-score the saved run on its test data (or ``data``), the block ``metrics.json`` holds.
+    ``predict(run_dir, input, options) -> Prediction``: predictions for ``input`` (a path of the
+    kind ``predict_input`` names, or None where the task needs none); ``options`` holds the
+    command's options by name (``output`` among them), of which the task reads those it lists in
+    ``predict_options``. ``evaluate(run_dir, data, options) -> dict``: re-score the saved run on
+    its test data (``data`` None) or on ``data``, the block ``metrics.json`` holds.
     ``multi_process``: None where ``--devices N`` works (the loss is a mean over samples), else why
-    not. ``export``: the ONNX builder name in :mod:`lstmkit.export.onnx`, or None.
+    not. ``export``: ``"module:function"`` of the task's ONNX graph builder (resolved when a run is
+    exported), or None.
     """
 
     name: str
     summary: str
     config: type
     train: Callable[..., dict]
-    predict: Callable[..., dict]
+    predict: Callable[..., Prediction]
     predict_input: str
+    input_required: bool = True
+    predict_options: tuple[str, ...] = ()
     evaluate: Callable[..., dict] | None = None
+    evaluate_options: tuple[str, ...] = ()
     resume: bool = True
     multi_process: str | None = "trains one model per process"
     export: str | None = None
@@ -102,4 +118,5 @@ def task_of_run(run_dir: str | os.PathLike) -> Task:
         from ..checkpoint import load_checkpoint
 
         return get_task(load_checkpoint(run)[1].get("task"))
-    raise ValueError(f"{run} is not an lstmkit run directory: it has neither config.yaml nor model.json")
+    raise ValueError(f"{run} is not an lstmkit run directory: model.safetensors is missing, and so are the "
+                     "config.yaml and model.json that name its task")

@@ -27,7 +27,7 @@ from ..models import create_model
 from .config import build, dump_yaml, load_yaml, to_plain
 from .trainer import MANIFEST, resolve_device
 
-__all__ = ["save_model", "load_model", "write_run", "model_spec", "RESUMABLE", "CHECKPOINT_DIR", "interrupted",
+__all__ = ["save_model", "load_model", "write_run", "model_spec", "CHECKPOINT_DIR", "interrupted",
            "start_run", "checkpointing", "finish_run", "saved_config", "check_resumable", "claim_run_dir"]
 
 
@@ -91,8 +91,12 @@ def write_run(out: str | os.PathLike, config: Any, metrics: dict, history: list 
 
 # ------------------------------------------------------------------------------ resume
 
-# tasks whose runs checkpoint as they train and continue with `lstmkit train --resume DIR` (forecasting does not)
-RESUMABLE = ("classify", "segment", "generate", "superres", "video", "action", "volume", "caption")
+def _resumable() -> list[str]:
+    """The tasks whose runs checkpoint as they train and continue with ``lstmkit train --resume DIR``."""
+    from .registry import list_tasks
+
+    return [t.name for t in list_tasks() if t.resume]
+
 CHECKPOINT_DIR = "checkpoint"  # RUN/checkpoint/ (classify) or RUN/checkpoint/<role>/ (a task that trains several models)
 
 
@@ -164,17 +168,17 @@ def finish_run(out_dir: str | os.PathLike) -> None:
 
 def saved_config(out_dir: str | os.PathLike, task: str | None = None) -> dict:
     """The ``config.yaml`` of the run directory ``out_dir``, which must be a run of ``task`` (any
-    task of :data:`RESUMABLE` when None)."""
+    task that resumes when None)."""
     out = Path(out_dir)
     if not out.is_dir():
         raise FileNotFoundError(f"run directory {out} does not exist")
     if not (out / "config.yaml").is_file():
         raise ValueError(f"{out} has no config.yaml: not a run directory that can be resumed (runs of "
-                         f"{', '.join(RESUMABLE)} write it when they start)")
+                         f"{', '.join(_resumable())} write it when they start)")
     data = load_yaml(out / "config.yaml")
     found = data.get("task", "classify")
-    if found not in RESUMABLE:
-        raise ValueError(f"{out} is a {found!r} run, which does not resume (runs of {', '.join(RESUMABLE)} do); "
+    if found not in _resumable():
+        raise ValueError(f"{out} is a {found!r} run, which does not resume (runs of {', '.join(_resumable())} do); "
                          "run `lstmkit train CONFIG` again")
     if task is not None and found != task:
         raise ValueError(f"{out} is a {found!r} run, not a {task!r} one: continue it with lstmkit train --resume DIR")

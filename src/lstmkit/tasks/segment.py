@@ -51,6 +51,7 @@ from ..eval.segmentation import (class_palette, colorize_mask, segmentation_conf
 from ..models import create_model
 from ..models.segmenter import count_parameters, fcn_width_for
 from .config import build, path_field, to_plain
+from .registry import Prediction, Task, register_task
 from .runs import checkpointing, finish_run, load_model, model_spec, save_model, saved_config, start_run, write_run
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
 
@@ -467,3 +468,14 @@ def write_segmentation(directory: str | os.PathLike, image_path: str | os.PathLi
     out = Path(output) if output is not None else Path(image_path).with_name(Path(image_path).stem + ".segment.png")
     write_png(out, colorize_mask(labels, len(meta["classes"])))
     return out, labels, list(meta["classes"])
+
+
+def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) -> Prediction:
+    path, labels, names = write_segmentation(run, image, options.get("output"))
+    present = {names[k]: int((labels == k).sum()) for k in sorted(set(labels.ravel().tolist()))}
+    return Prediction(None, {"output": str(path), "pixels_per_class": present})
+
+
+register_task(Task(
+    "segment", "per-pixel segmentation: ReSeg (2D LSTM sweeps) against a matched FCN", SegmentConfig,
+    train_segmenter, _predict, "an image of the size and channels the model was trained on"))

@@ -49,6 +49,7 @@ from ..eval.plots import plot_learning_curves
 from ..models import create_model
 from ..models.superres import LSTMSuperRes, bicubic_upscale
 from ..checks import check_int
+from .registry import Prediction, Task, register_task
 from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
@@ -338,3 +339,12 @@ def write_upscaled(directory: str | os.PathLike, image_path: str | os.PathLike, 
     target = Path(output) if output is not None else image_path.with_name(f"{image_path.stem}_x{model.scale}.png")
     write_png(target, upscale_array(model, read_image(image_path)))
     return target
+
+
+def _predict_run(run: str | os.PathLike, image: str | os.PathLike, options: dict) -> Prediction:
+    return Prediction(None, {"output": str(write_upscaled(run, image, options.get("scale"), options.get("output")))})
+
+
+register_task(Task(
+    "superres", "single-image super-resolution with 2D LSTM sweeps, against bicubic", SuperResConfig,
+    train_superres, _predict_run, "an image", predict_options=("scale",)))

@@ -45,6 +45,7 @@ from ..eval.plots import plot_learning_curves
 from ..eval.report import reproduce_section
 from ..models import create_model
 from .config import path_field, to_plain
+from .registry import Prediction, Task, register_task
 from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
@@ -359,3 +360,13 @@ def write_predicted_frames(run_dir: str | os.PathLike, clip_path: str | os.PathL
     else:
         write_png(path, _strip(clip, frames))
     return frames, path
+
+
+def _predict_run(run: str | os.PathLike, clip: str | os.PathLike, options: dict) -> Prediction:
+    frames, path = write_predicted_frames(run, clip, options.get("output"))
+    return Prediction(None, {"output": str(path), "frames": list(frames.shape)})
+
+
+register_task(Task(
+    "video", "next-frame prediction with ConvLSTM, against copying the last frame", VideoConfig, train_video,
+    _predict_run, "a .npy clip (T, H, W) of the run's input length and frame size"))

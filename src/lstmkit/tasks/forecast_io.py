@@ -1,0 +1,75 @@
+"""The forecasting task's commands on a saved run: ``lstmkit predict`` (``lstmkit forecast``) and
+``lstmkit evaluate``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from .registry import Prediction
+
+__all__ = ["predict_run", "evaluate_run", "PREDICT_OPTIONS"]
+
+PREDICT_OPTIONS = ("horizon", "gaps")
+
+
+def predict_run(run, input: str | None, options: dict) -> Prediction:
+    """Forecasts of the ``horizon`` steps (default: the trained horizon) after the history in
+    ``input`` (a CSV with the model's columns; trailing rows give future covariates) or, without
+    one, after the end of each series the run was trained on. CSV rows, or JSON when
+    ``options["output"]`` ends in .json."""
+    from .forecast import load_forecaster, read_forecast_input, saved_series
+
+    fc = load_forecaster(run)
+    horizon = options.get("horizon")
+    horizon = fc.horizon if horizon is None else horizon
+    if input:
+        history, future = read_forecast_input(input, fc, (fc.meta.get("data") or {}).get("time_column", "time"),
+                                              options.get("gaps") or "error", gaps_hint="pass --gaps interpolate")
+        jobs = [(history, future)]
+    else:
+        if fc.future:
+            raise ValueError(f"the model reads future covariates {list(fc.future)}: pass an input CSV with their "
+                             "values for the forecast window")
+        jobs = [(s, None) for s in saved_series(fc)]
+    rows = []
+    for history, future in jobs:
+        out = fc.predict(history, horizon, future)
+        for k, t in enumerate(out.times):
+            for c, name in enumerate(out.names):
+                rows.append({"series": history.name, "time": str(t), "target": name, "forecast": float(out.point[k, c]),
+                             "lower": None if out.lower is None else float(out.lower[k, c]),
+                             "upper": None if out.upper is None else float(out.upper[k, c])})
+    output = options.get("output")
+    if output and str(output).endswith(".json"):
+        text = json.dumps({"level": fc.level, "forecasts": rows}, indent=1)
+    else:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=["series", "time", "target", "forecast", "lower", "upper"],
+                           lineterminator="\n")
+        w.writeheader()
+        w.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+        text = buf.getvalue()
+    return Prediction(text, {"forecasts": len(rows)}, f"{len(rows)} forecasts")
+
+
+def evaluate_run(run, data: str | None = None, options: dict | None = None) -> dict:
+    """The run's test scores recomputed from its saved model: rolling-origin forecasts over the test
+    part of the series it was trained on (reloaded from its data source), with the baselines fitted
+    on the same training part -- ``metrics.json``'s ``test`` and ``baselines``."""
+    from .config import build, load_yaml
+    from .forecast import ForecastConfig, evaluate_forecasts, load_forecaster, split_points
+
+    if data is not None:
+        raise ValueError("evaluate --data applies to classification runs; a forecasting run is re-scored on the test "
+                         "part of its own series (for new data, use lstmkit predict RUN HISTORY.csv)")
+    config = build(ForecastConfig, load_yaml(Path(run) / "config.yaml"))
+    fc = load_forecaster(run)
+    from .forecast import saved_series
+
+    series = saved_series(fc)
+    splits = [split_points(s, config.data, config.evaluate.horizon) for s in series]
+    test, baselines, _ = evaluate_forecasts(fc, series, splits, config)
+    return {"data": "the run's test part", "test": test, "baselines": baselines}
