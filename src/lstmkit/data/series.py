@@ -116,6 +116,10 @@ class Series:
     def __len__(self) -> int:
         return self.values.shape[0]
 
+    def head(self, n: int) -> "Series":
+        """The first ``n`` steps (a history cut at an origin)."""
+        return Series(self.values[:n], self.times[:n], self.names, self.name)
+
     def column(self, name: str) -> np.ndarray:
         if name not in self.names:
             raise ValueError(f"{self.name or 'series'} has no column {name!r}; columns: {list(self.names)}")
