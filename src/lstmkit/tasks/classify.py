@@ -41,14 +41,14 @@ from torch.nn import functional as F
 
 from .. import __version__
 from ..checkpoint import atomic_write_bytes, save_checkpoint
-from ..data import LabelMap, Standardizer, load_dataset, stratified_split
+from ..data import LabelMap, load_dataset, stratified_split
 from ..data.csvfiles import long_feature_columns
 from ..data.datasets import describe_test_split
 from ..data.files import LAYOUTS
+from ..data.preprocess import Preprocessor
 from ..data.inputs import load_inputs
 from ..data.augment import Augment, AugmentedBatches, list_augmentations
 from ..data.collate import SequenceBatches
-from ..data.text import Vocabulary
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..models import create_model
 from ..models.registry import check_model_arguments
@@ -189,87 +189,6 @@ def load_data(cfg: DataConfig) -> tuple[tuple[list, np.ndarray], tuple[list, np.
     tr, te = stratified_split(y, cfg.test_fraction, seed=cfg.split_seed)
     log.info(f"no data.test given: carved a stratified {cfg.test_fraction:.0%} test split (seed {cfg.split_seed})")
     return ([x[i] for i in tr], y[tr]), ([x[i] for i in te], y[te])
-
-
-@dataclass
-class Preprocessor:
-    """Everything between raw inputs and the model, fit on training data only; JSON round trip."""
-
-    kind: Literal["series", "tokens"]
-    labels: LabelMap
-    num_features: int | None = None
-    standardizer: Standardizer | None = None
-    vocab: Vocabulary | None = None
-
-    @classmethod
-    def fit(cls, inputs: Sequence, labels: np.ndarray, normalize: bool = True, min_freq: int = 1,
-            max_vocab: int | None = None) -> "Preprocessor":
-        if len(inputs) == 0:
-            raise ValueError("the training data is empty: no samples to fit on")
-        label_map = LabelMap.fit(labels)
-        if isinstance(inputs[0], str):
-            return cls("tokens", label_map, vocab=Vocabulary.fit(inputs, min_freq=min_freq, max_size=max_vocab))
-        arrays = _series(inputs, None)
-        return cls("series", label_map, arrays[0].shape[1], Standardizer.fit(arrays) if normalize else None)
-
-    def inputs(self, inputs: Sequence) -> list[np.ndarray]:
-        """Model-ready arrays: standardised (T_i, D) float32, or (T_i,) int64 token ids."""
-        if len(inputs) == 0:
-            raise ValueError("inputs is empty: nothing to process")
-        if self.kind == "tokens":
-            if not all(isinstance(t, str) for t in inputs):
-                raise TypeError("this model classifies text: pass a list of strings")
-            return self.vocab.encode_many(inputs)
-        arrays = _series(inputs, self.num_features)
-        return self.standardizer.transform(arrays) if self.standardizer is not None else arrays
-
-    def targets(self, labels) -> np.ndarray:
-        return self.labels.encode(labels)
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "labels": self.labels.to_dict(), "num_features": self.num_features,
-                "standardizer": None if self.standardizer is None else self.standardizer.to_dict(),
-                "vocab": None if self.vocab is None else self.vocab.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Preprocessor":
-        try:
-            kind = d["kind"]
-            if kind not in ("series", "tokens"):
-                raise ValueError(f"kind {kind!r}")
-            std = None if d.get("standardizer") is None else Standardizer.from_dict(d["standardizer"])
-            vocab = None if d.get("vocab") is None else Vocabulary.from_dict(d["vocab"])
-            pre = cls(kind, LabelMap.from_dict(d["labels"]), d.get("num_features"), std, vocab)
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"model.json: the preprocessing description is malformed ({e})") from None
-        if kind == "tokens" and vocab is None or kind == "series" and not isinstance(pre.num_features, int):
-            raise ValueError("model.json: the preprocessing description is incomplete")
-        if std is not None and (len(std.mean) != pre.num_features or len(std.std) != pre.num_features):
-            raise ValueError("model.json: normalisation statistics do not match num_features")
-        return pre
-
-
-def _series(inputs: Sequence, num_features: int | None) -> list[np.ndarray]:
-    """Validate a list of (T_i, D) series (1-D -> one feature); errors name the sample."""
-    out = []
-    for i, s in enumerate(inputs):
-        try:
-            a = np.asarray(s, dtype=np.float32)
-        except (ValueError, TypeError):
-            raise ValueError(f"sample {i} is not a numeric array (a ragged nested list? pass each series as an "
-                             "array of shape (T_i, D))") from None
-        if a.ndim == 1:
-            a = a[:, None]
-        if a.ndim != 2 or a.shape[0] == 0:
-            raise ValueError(f"sample {i} must be a series of shape (T_i, D) with T_i >= 1, got shape {a.shape}")
-        want = num_features if num_features is not None else (out[0].shape[1] if out else a.shape[1])
-        if a.shape[1] != want:
-            who = "the model was trained on" if num_features is not None else "sample 0 has"
-            raise ValueError(f"sample {i} has {a.shape[1]} features per step but {who} {want}")
-        if not np.isfinite(a).all():
-            raise ValueError(f"sample {i} contains NaN or inf")
-        out.append(a)
-    return out
 
 
 # ---------------------------------------------------------------------------------- model
