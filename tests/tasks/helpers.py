@@ -62,3 +62,30 @@ def write_long(path, n, seed=0, columns=("id", "time", "ch1", "ch2", "label"), l
             rows.append(",".join(cell[c] for c in columns if label or c != "label"))
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+def tensorboard_rows(log_dir) -> list[dict]:
+    """The epochs TensorBoard shows for ``log_dir``, as history rows ({"epoch": step, tag: value},
+    NaN as 'nan' like :func:`as_logged`); an epoch logged twice (not purged on a resume) is an error."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    rows: dict[int, dict] = {}
+    for tag in acc.Tags()["scalars"]:
+        steps = [e.step for e in acc.Scalars(tag)]
+        assert steps == sorted(set(steps)), f"{tag}: epochs {steps} logged more than once or out of order"
+        for e in acc.Scalars(tag):
+            rows.setdefault(e.step, {"epoch": e.step})[tag] = "nan" if e.value != e.value else e.value
+    return [rows[k] for k in sorted(rows)]
+
+
+def as_logged(history: list[dict]) -> list[dict]:
+    """``history``'s rows as TensorBoard stores them: numbers as float32 (NaN as the string 'nan',
+    so that rows compare equal)."""
+    def value(v):
+        v = float(np.float32(v))
+        return "nan" if v != v else v
+
+    return [{k: v if k == "epoch" else value(v) for k, v in row.items()
+             if isinstance(v, (int, float)) and not isinstance(v, bool)} for row in history]

@@ -12,7 +12,7 @@ from lstmkit.tasks.classify import ClassifyConfig, DataConfig, Preprocessor, loa
 from lstmkit.tasks.config import build, load_yaml
 from lstmkit.tasks.trainer import TrainConfig
 
-from .helpers import reviews, waves, write_npz, write_reviews
+from .helpers import as_logged, reviews, tensorboard_rows, waves, write_npz, write_reviews
 
 FAST = TrainConfig(epochs=25, lr=0.01, batch_size=32, progress="off", early_stopping=None)
 
@@ -175,6 +175,18 @@ def test_fcn_models_train_on_equal_length_data(tmp_path, name):
     clf = load_classifier(tmp_path / "o")
     with pytest.raises(ValueError, match="built for max_length=20"):
         clf.predict([np.zeros((15, 2))])
+
+
+def test_tensorboard_logger_shows_the_run_history(tmp_path):
+    pytest.importorskip("tensorboard")
+    cfg = ClassifyConfig(DataConfig(train=str(write_npz(tmp_path / "train.npz", 90, seed=0)),
+                                    test=str(write_npz(tmp_path / "test.npz", 30, seed=1))),
+                         {"name": "rnn_classifier", "hidden_size": 8},
+                         TrainConfig(epochs=3, batch_size=32, progress="off", logger="tensorboard"))
+    train_classifier(cfg, tmp_path / "out")
+    history = json.loads((tmp_path / "out" / "history.json").read_text())
+    assert tensorboard_rows(tmp_path / "out" / "tensorboard" / "model") == as_logged(history) and len(history) == 3
+    assert not (tmp_path / "out" / "checkpoint").exists()  # the logs stay with the finished run, the checkpoint goes
 
 
 def test_text_classification_end_to_end(tmp_path):

@@ -253,6 +253,21 @@ def test_global_model_on_a_long_csv(tmp_path):
 # ---------------------------------------------------------------------------- errors
 
 
+def test_tensorboard_logger_shows_each_member_history_and_its_refit(sales_csv, tmp_path):
+    pytest.importorskip("tensorboard")
+    from .helpers import as_logged, tensorboard_rows
+
+    cfg = _config(sales_csv, train={**FAST, "epochs": 3, "logger": "tensorboard"}, ensemble=2,
+                  evaluate={"horizon": 6, "stride": 3, "season": 12, "samples": 10, "baselines": ["naive"]})
+    metrics = train_forecaster(cfg, tmp_path / "r")
+    histories = json.loads((tmp_path / "r" / "history.json").read_text())
+    for i, history in enumerate(histories):
+        log_dir = tmp_path / "r" / "tensorboard" / f"member-{i + 1}"
+        assert tensorboard_rows(log_dir) == as_logged(history) and len(history) == 3
+        refit = tensorboard_rows(log_dir / "refit")  # the chosen epochs' learning rates, replayed
+        assert [row["lr"] for row in refit] == [row["lr"] for row in as_logged(history)[: metrics["best_epoch"][i]]]
+
+
 def test_horizon_longer_than_the_test_part(sales_csv, tmp_path):
     cfg = _config(sales_csv)
     cfg.evaluate.horizon = 13

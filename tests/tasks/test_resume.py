@@ -2,6 +2,7 @@
 bit, a killed ``lstmkit train`` continues, damaged checkpoints are refused, NaN keeps the last
 good checkpoint."""
 
+import importlib.util
 import json
 import math
 import os
@@ -20,6 +21,8 @@ from torch.nn import functional as F
 
 from lstmkit.data.collate import SequenceBatches
 from lstmkit.tasks.trainer import MANIFEST, TrainConfig, TrainState, fit, load_train_state, save_train_state
+
+from .helpers import as_logged, tensorboard_rows
 
 
 def _data(n, seed):
@@ -55,10 +58,11 @@ def _model(hidden=16):
 CONFIG = dict(epochs=12, lr=0.05, progress="off", deterministic=True, plateau_patience=0, early_stopping=None)
 
 
-def _fit(checkpoint_dir=None, resume=False, callbacks=(), loss=_loss, batches=_batches, model=None, **config):
+def _fit(checkpoint_dir=None, resume=False, callbacks=(), loss=_loss, batches=_batches, model=None, log_dir=None,
+         **config):
     model = model or _model()
     result = fit(model, batches, VAL, loss, _eval, TrainConfig(**{**CONFIG, **config}), callbacks=callbacks,
-                 checkpoint_dir=checkpoint_dir, resume=resume)
+                 checkpoint_dir=checkpoint_dir, resume=resume, log_dir=log_dir)
     return model, result
 
 
@@ -127,6 +131,22 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(tmp_path):
     again, res2 = _fit(tmp_path, resume=True, callbacks=[_crash_at(13)])
     assert res2.history == ref.history and res2.best_epoch == ref.best_epoch
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), reference.state_dict().values()))
+
+
+def test_a_resumed_run_appends_to_its_tensorboard_log_which_shows_the_uninterrupted_history(tmp_path):
+    pytest.importorskip("tensorboard")
+    _, ref = _fit()
+    log_dir = tmp_path / "tensorboard"
+    with pytest.raises(KeyboardInterrupt):  # epoch 7 is logged, then lost: the checkpoint is epoch 6's
+        _fit(tmp_path / "ckpt", checkpoint_every=2, callbacks=[_crash_at(7)], logger="tensorboard", log_dir=log_dir)
+    assert tensorboard_rows(log_dir) == as_logged(ref.history[:7])
+    _, res = _fit(tmp_path / "ckpt", resume=True, checkpoint_every=2, logger="tensorboard", log_dir=log_dir)
+    assert res.history == ref.history
+    assert tensorboard_rows(log_dir) == as_logged(ref.history)  # epoch 7 once: the first run's is purged
+    assert len(list(log_dir.glob("events.out.tfevents.*"))) == 2
+    # the logger is no part of the checkpoint's config: a run may be resumed with another one
+    _, res = _fit(tmp_path / "ckpt", resume=True, checkpoint_every=2)
+    assert res.history == ref.history
 
 
 def test_resume_keeps_early_stopping_and_checkpoint_cadence(tmp_path):
@@ -416,8 +436,9 @@ def test_segment_run_resumes_from_a_crash_in_either_model(tmp_path, monkeypatch,
     from lstmkit.tasks.segment import SegmentConfig, resume_segmenter, train_segmenter
     from tests.tasks.test_segment import TINY
 
+    logger = "tensorboard" if importlib.util.find_spec("tensorboard") else "none"  # the dev extra has it
     raw = {**TINY, "data": {**TINY["data"], "fresh_scenes": True, "rotate": 10},
-           "train": {**TINY["train"], "epochs": 3, "deterministic": True}}
+           "train": {**TINY["train"], "epochs": 3, "deterministic": True, "logger": logger}}
     reference = train_segmenter(build(SegmentConfig, raw), tmp_path / "reference")
     run = tmp_path / "run"
     _interrupted(monkeypatch, segment, lambda d: d.name == crash_in,
@@ -436,6 +457,9 @@ def test_segment_run_resumes_from_a_crash_in_either_model(tmp_path, monkeypatch,
         assert (run / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
     for name in ("history.json", "baseline/history.json"):  # every float equal (the rows' key order may differ)
         assert json.loads((run / name).read_text()) == json.loads((tmp_path / "reference" / name).read_text()), name
+    if logger == "tensorboard":  # each model's epochs once, as history.json has them, the interrupted ones purged
+        for role, name in (("model", "history.json"), ("baseline", "baseline/history.json")):
+            assert tensorboard_rows(run / "tensorboard" / role) == as_logged(json.loads((run / name).read_text()))
     assert not (run / "checkpoint").exists()  # removed once the run directory is complete
     with pytest.raises(ValueError, match="is a finished run .*nothing to resume"):
         resume_segmenter(run)

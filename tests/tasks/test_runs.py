@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lstmkit.models import create_model
-from lstmkit.tasks.runs import load_model, model_spec, save_model, write_run
+from lstmkit.tasks.runs import checkpointing, load_model, model_spec, save_model, start_run, write_run
 from lstmkit.tasks.trainer import TrainConfig
 
 
@@ -34,3 +34,16 @@ def test_write_run(tmp_path):
     assert "epochs: 2" in (tmp_path / "r" / "config.yaml").read_text()
     with pytest.raises(ValueError):
         write_run(tmp_path / "r", {}, {"test": float("nan")})
+
+
+def test_each_model_logs_to_its_role_under_the_run_tensorboard_folder(tmp_path):
+    root = start_run(tmp_path / "r", {"train": TrainConfig(epochs=2)})
+    assert checkpointing(root) == {"checkpoint_dir": root, "resume": False,
+                                   "log_dir": tmp_path / "r" / "tensorboard" / "model"}
+    for role in ("model", "baseline", "baselines/pixel_cnn"):
+        assert checkpointing(root / role)["log_dir"] == tmp_path / "r" / "tensorboard" / role
+    with pytest.raises(ValueError, match="is not inside a run's checkpoint/ folder"):
+        checkpointing(tmp_path / "elsewhere")
+    (tmp_path / "r" / "tensorboard" / "model").mkdir(parents=True)  # an earlier run's logs go with its checkpoints
+    start_run(tmp_path / "r", {"train": TrainConfig(epochs=3)})
+    assert not (tmp_path / "r" / "tensorboard").exists()

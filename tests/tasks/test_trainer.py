@@ -1,5 +1,6 @@
 import math
 import re
+import sys
 
 import pytest
 import torch
@@ -7,6 +8,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from lstmkit.tasks.trainer import TrainConfig, fit
+
+from .helpers import as_logged, tensorboard_rows
 
 
 def _data(n=64, seed=0):
@@ -28,12 +31,12 @@ def _eval(model, batches):
     return {"loss": F.cross_entropy(logits, y).item(), "accuracy": (logits.argmax(1) == y).float().mean().item()}
 
 
-def _run(config, model=None, loss=_loss, seed=0):
+def _run(config, model=None, loss=_loss, seed=0, **kwargs):
     x, y = _data(seed=seed)
     xv, yv = _data(32, seed=seed + 1)
     model = model or nn.Linear(4, 2)
     batches = lambda epoch: [(x[i : i + 16], y[i : i + 16]) for i in range(0, len(x), 16)]  # noqa: E731
-    return model, fit(model, batches, [(xv, yv)], loss, _eval, config)
+    return model, fit(model, batches, [(xv, yv)], loss, _eval, config, **kwargs)
 
 
 def test_fit_learns_logs_and_keeps_the_best_weights():
@@ -109,7 +112,7 @@ def test_log_lines_when_not_a_terminal(caplog):
 
 
 def test_timing_text_counts_hours_minutes_seconds():
-    from lstmkit.tasks.trainer import _timing
+    from lstmkit.tasks.loggers import _timing
 
     assert _timing(42.4, 1, 3) == "elapsed 0:42, ~2:07 left"
     assert _timing(3725, 5, 5) == "elapsed 1:02:05, ~1:02:05 left"
@@ -154,3 +157,53 @@ def test_callbacks_see_every_epoch_row_and_can_stop_training():
     with pytest.raises(Stop):
         fit(nn.Linear(4, 2), batches, [(x, y)], _loss, _eval, TrainConfig(epochs=4, progress="off"),
             callbacks=[stop_at_two])
+
+
+# ------------------------------------------------------------------------------ loggers
+
+def test_tensorboard_logger_writes_every_history_row(tmp_path):
+    pytest.importorskip("tensorboard")
+    _, res = _run(TrainConfig(epochs=4, progress="off", logger="tensorboard"), log_dir=tmp_path / "tb")
+    rows = tensorboard_rows(tmp_path / "tb")
+    assert rows == as_logged(res.history) and len(rows) == 4
+    assert {"train_loss", "val_loss", "val_accuracy", "lr", "grad_norm_mean", "grad_norm_max",
+            "clipped_fraction"} <= set(rows[0])
+
+
+def test_logger_is_validated_and_needs_a_log_dir():
+    with pytest.raises(ValueError, match=r"logger must be one of 'none', 'tensorboard', got 'x'"):
+        TrainConfig(logger="x")
+    with pytest.raises(ValueError, match=r"train.logger 'tensorboard' needs a log directory, and this caller of fit "
+                                         r"gives none \(log_dir=None\); pass log_dir, or set train.logger to 'none'"):
+        _run(TrainConfig(epochs=1, progress="off", logger="tensorboard"))
+
+
+def test_tensorboard_missing_names_the_extra_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # what an install without it sees
+    with pytest.raises(ImportError, match=r"train.logger 'tensorboard' needs the tensorboard package: "
+                                          r"pip install 'lstmkit\[tensorboard\]'"):
+        _run(TrainConfig(epochs=1, progress="off", logger="tensorboard"), log_dir=tmp_path)
+
+
+def test_tensorboard_writer_is_closed_when_fit_raises(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
+    from lstmkit.tasks import loggers
+
+    closed = []
+
+    class Recording(SummaryWriter):
+        def close(self):
+            closed.append(self.log_dir)
+            super().close()
+
+    def stop_at_two(epoch, row):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loggers, "_summary_writer", lambda: Recording)
+    with pytest.raises(KeyboardInterrupt):
+        _run(TrainConfig(epochs=4, progress="off", logger="tensorboard"), log_dir=tmp_path, callbacks=[stop_at_two])
+    assert closed == [str(tmp_path)]
+    assert [row["epoch"] for row in tensorboard_rows(tmp_path)] == [1, 2]

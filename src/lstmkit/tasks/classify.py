@@ -365,17 +365,18 @@ def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train
                    normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None,
                    callbacks: Sequence = (), augment: Sequence[dict] = (),
                    checkpoint_dir: str | os.PathLike | None = None,
-                   resume: bool = False, on_prepared: Callable[[Prepared], None] | None = None
+                   resume: bool = False, on_prepared: Callable[[Prepared], None] | None = None,
+                   log_dir: str | os.PathLike | None = None,
                    ) -> tuple[Classifier, FitResult, dict]:
     """:func:`prepare_training`, then train; returns (classifier, fit result, validation metrics
-    of the selected weights). ``callbacks``, ``checkpoint_dir`` and ``resume`` go to
+    of the selected weights). ``callbacks``, ``checkpoint_dir``, ``resume`` and ``log_dir`` go to
     :func:`lstmkit.tasks.trainer.fit`. ``on_prepared`` is called with the :class:`Prepared` data and
     model before training starts (a run logs its one-line summary there)."""
     p = prepare_training(inputs, labels, model_spec, train, normalize, min_freq, max_vocab, augment)
     if on_prepared is not None:
         on_prepared(p)
     result = fit(p.model, p.train_set.batches, p.val_set, _loss, _evaluate, train, callbacks=callbacks,
-                 checkpoint_dir=checkpoint_dir, resume=resume)
+                 checkpoint_dir=checkpoint_dir, resume=resume, log_dir=log_dir)
     p.model.eval()
     return Classifier(p.model, p.pre, p.spec), result, result.best  # fit restored the best epoch's weights
 

@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ from .config import dump_yaml, path_field, to_plain
 from .forecast_scoring import evaluate_forecasts, validation_scores
 from .forecaster import Forecast, Forecaster, ForecastStream, load_forecaster, read_forecast_input
 from .registry import Task, register_task
+from .runs import LOG_DIR
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["ForecastDataConfig", "EvalConfig", "ForecastConfig", "Forecaster", "ForecastStream", "Forecast",
@@ -280,11 +282,12 @@ def _val_size(cfg: ForecastConfig, n_train: Sequence[int]) -> int:
 
 
 def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns: tuple[list, list, list],
-                   calendar: Sequence[str], member: int = 0
+                   calendar: Sequence[str], member: int = 0, log_dir: Path | None = None
                    ) -> tuple[Forecaster, FitResult, dict, Forecaster]:
     """Train one member on the training parts ``series[i][:n_train[i]]``; returns (a one-member
     forecaster, the selection run's fit result, validation metrics at the selected epoch, the
-    selection run's forecaster: fitted without the validation ends, for scoring them)."""
+    selection run's forecaster: fitted without the validation ends, for scoring them).
+    ``log_dir``: where ``train.logger`` writes the selection run (the refit: its ``refit/`` folder)."""
     targets, past, future = columns
     C = len(targets)
     step = series[0].step
@@ -323,7 +326,7 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     origins = np.array([[e - lost - 1, n - lost] for e, n in zip(fit_ends, n_train)])
     tc = cfg.train
     result = fit(model, _batches(seqs, tc.batch_size, seed), list(_batches(val_seqs, 256, 0, origins)()),
-                 _loss, _evaluate, tc)
+                 _loss, _evaluate, tc, log_dir=log_dir)
     val_metrics = dict(result.best)
     selection = wrap(model, layout)
     if not cfg.refit:
@@ -332,7 +335,8 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     layout = _fit_layout([s.head(n) for s, n in zip(series, n_train)], cfg.transform, C)
     model, seqs, _ = make(layout, n_train)
     schedule = [row["lr"] for row in result.history[: result.best_epoch]]
-    fit(model, _batches(seqs, tc.batch_size, seed), [], _loss, _evaluate, tc, lr_schedule=schedule)
+    fit(model, _batches(seqs, tc.batch_size, seed), [], _loss, _evaluate, tc, lr_schedule=schedule,
+        log_dir=None if log_dir is None else log_dir / "refit")
     return wrap(model, layout), result, val_metrics, selection
 
 
@@ -348,12 +352,14 @@ def _members(members: list[Forecaster]) -> Forecaster:
                       seed=first.seed)
 
 
-def _ensemble(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns, calendar
+def _ensemble(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns, calendar, log_root: Path
               ) -> tuple[Forecaster, list[FitResult], list[dict], Forecaster]:
-    """(the ensemble, fit results, validation losses, the ensemble of the selection runs)."""
+    """(the ensemble, fit results, validation losses, the ensemble of the selection runs); member i
+    logs to ``log_root/member-<i+1>`` when ``train.logger`` is set."""
     members, results, vals, selections = [], [], [], []
     for i in range(cfg.ensemble):
-        f, r, v, sel = fit_forecaster(series, n_train, cfg, columns, calendar, member=i)
+        f, r, v, sel = fit_forecaster(series, n_train, cfg, columns, calendar, member=i,
+                                      log_dir=log_root / f"member-{i + 1}")
         members.append(f)
         results.append(r)
         vals.append(v)
@@ -404,7 +410,8 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike) -> dict
              f"{config.evaluate.horizon}; lstm_forecaster, {_parameters(config, C, len(calendar)):,} parameters "
              f"per member x {config.ensemble}")
     start = time.perf_counter()
-    fc, results, vals, selection = _ensemble(series, [n for n, _ in splits], config, columns, calendar)
+    shutil.rmtree(out / LOG_DIR, ignore_errors=True)  # an earlier run's, in a directory being reused
+    fc, results, vals, selection = _ensemble(series, [n for n, _ in splits], config, columns, calendar, out / LOG_DIR)
     train_seconds = time.perf_counter() - start
     val, val_baselines = validation_scores(selection, series, splits, config)
     test, baselines, rows = evaluate_forecasts(fc, series, splits, config)

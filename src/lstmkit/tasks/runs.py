@@ -23,11 +23,12 @@ from torch import nn
 
 from .. import __version__
 from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
+from ..checkpoint.train_state import MANIFEST
 from ..models import create_model
 from .config import build, dump_yaml, load_yaml, to_plain
-from .trainer import MANIFEST, resolve_device
+from .trainer import resolve_device
 
-__all__ = ["save_model", "load_model", "write_run", "model_spec", "CHECKPOINT_DIR", "interrupted",
+__all__ = ["save_model", "load_model", "write_run", "model_spec", "CHECKPOINT_DIR", "LOG_DIR", "interrupted",
            "start_run", "checkpointing", "finish_run", "saved_config", "check_resumable", "claim_run_dir"]
 
 
@@ -98,6 +99,7 @@ def _resumable() -> list[str]:
     return [t.name for t in list_tasks() if t.resume]
 
 CHECKPOINT_DIR = "checkpoint"  # RUN/checkpoint/ (classify) or RUN/checkpoint/<role>/ (a task that trains several models)
+LOG_DIR = "tensorboard"  # RUN/tensorboard/<role>/: train.logger's files (classify's role is "model"); kept with the run
 
 
 def interrupted(out: str | os.PathLike) -> bool:
@@ -140,25 +142,33 @@ def claim_run_dir(out: str | os.PathLike, overwrite: bool = False, flag: str = "
 def start_run(out_dir: str | os.PathLike, config: Any, resume: bool = False) -> Path:
     """Make ``out_dir`` ready for a run of ``config`` and return its checkpoint root.
 
-    A new run creates the directory, removes an earlier run's checkpoints and writes ``config.yaml``
-    first, so an interrupted run can be resumed. ``resume`` checks instead that the directory holds
-    this very config and a checkpoint (:func:`check_resumable`)."""
+    A new run creates the directory, removes an earlier run's checkpoints and logger files and writes
+    ``config.yaml`` first, so an interrupted run can be resumed. ``resume`` checks instead that the
+    directory holds this very config and a checkpoint (:func:`check_resumable`)."""
     out = Path(out_dir)
     resolved = to_plain(config)
     if resume:
         check_resumable(out, type(config), resolved)
     else:
         out.mkdir(parents=True, exist_ok=True)
-        if (out / CHECKPOINT_DIR).exists():  # an earlier run's, in a directory being reused
-            shutil.rmtree(out / CHECKPOINT_DIR)
+        for name in (CHECKPOINT_DIR, LOG_DIR):  # an earlier run's, in a directory being reused
+            if (out / name).exists():
+                shutil.rmtree(out / name)
         atomic_write_bytes(out / "config.yaml", dump_yaml(resolved).encode())
     return out / CHECKPOINT_DIR
 
 
 def checkpointing(directory: Path) -> dict:
-    """``fit``'s ``checkpoint_dir`` and ``resume`` for one model: continue from ``directory`` when it
-    holds a checkpoint (a resumed run; a finished model comes back without training)."""
-    return {"checkpoint_dir": directory, "resume": (directory / MANIFEST).is_file()}
+    """``fit``'s ``checkpoint_dir``, ``resume`` and ``log_dir`` for the model whose checkpoint directory
+    is ``directory`` (``RUN/checkpoint/<role>``, or ``RUN/checkpoint`` for a one-model run): continue
+    from it when it holds a checkpoint (a resumed run; a finished model comes back without training);
+    the logger writes to the same role under ``RUN/tensorboard`` (``model`` for a one-model run)."""
+    root = next((p for p in (directory, *directory.parents) if p.name == CHECKPOINT_DIR), None)
+    if root is None:
+        raise ValueError(f"{directory} is not inside a run's {CHECKPOINT_DIR}/ folder (start_run returns it)")
+    role = directory.relative_to(root).parts or ("model",)
+    return {"checkpoint_dir": directory, "resume": (directory / MANIFEST).is_file(),
+            "log_dir": root.parent.joinpath(LOG_DIR, *role)}
 
 
 def finish_run(out_dir: str | os.PathLike) -> None:

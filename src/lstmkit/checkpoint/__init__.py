@@ -20,6 +20,9 @@ A file put where the weights belong is first checked for the shape of a safetens
 Anything else is refused without being read further and named by its first bytes: a pickle
 (``0x80`` and a protocol byte), a zip such as a ``torch.save`` archive, or not a safetensors file.
 Nothing a user hands us is ever unpickled.
+
+Training checkpoints (everything a run needs to continue bit for bit, written as files of this
+format plus a manifest) are :mod:`lstmkit.checkpoint.train_state`.
 """
 
 from __future__ import annotations
