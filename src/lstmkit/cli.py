@@ -400,10 +400,12 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from .models import list_models
-    from .models.registry import describe_model
+    from .models.registry import describe_model, model_task
 
-    for name in list_models():
-        print(f"{name:16s} {describe_model(name)}")
+    if args.task is not None:
+        _task(args.task)  # an unknown task names the close ones
+    for name in list_models(args.task):
+        print(f"{name:22s} {model_task(name) or '-':9s} {describe_model(name)}")
     return 0
 
 
@@ -535,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_tasks)
     p = sub.add_parser("datasets", help="list the datasets available by name")
     p.set_defaults(func=_cmd_datasets)
-    p = sub.add_parser("models", help="list the registered models")
+    p = sub.add_parser("models", help="list the registered models and the task each serves")
+    p.add_argument("--task", help="only the models of this task (see `lstmkit tasks`)")
     p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("demo", help="parity with torch.nn.LSTM, then the digits run with its report")

@@ -105,3 +105,19 @@ def test_predict_is_forecast_for_a_forecasting_run(forecast_run, capsys, tmp_pat
         in capsys.readouterr().err
     assert main(["evaluate", str(forecast_run), "--data", "x.csv"]) == 2
     assert "evaluate --data applies to classification runs" in capsys.readouterr().err
+
+
+def test_every_model_names_the_task_it_serves(capsys):
+    from lstmkit.models import list_models
+    from lstmkit.models.registry import check_model_task, model_task
+
+    assert {model_task(m) for m in list_models()} == set(NAMES)  # every model serves a task; every task has models
+    for name in NAMES:
+        assert main(["models", "--task", name]) == 0
+        rows = capsys.readouterr().out.splitlines()
+        assert rows and all(r.split()[1] == name for r in rows) and [r.split()[0] for r in rows] == list_models(name)
+    with pytest.raises(ValueError, match=r"model.name 'reseg' is a segment model; classify runs take lstm_fcn, "
+                                         r"mlstm_fcn, rnn_classifier"):
+        check_model_task("reseg", "classify")
+    assert main(["train", "classify/digits", "--set", "model.name=reseg", "--out", "never"]) == 2
+    assert "is a segment model" in capsys.readouterr().err and not Path("never").exists()

@@ -308,7 +308,7 @@ class AttentionCaptioner(nn.Module):
                         alphas[idx, best, :width].reshape(b, width, gh, gw))
 
 
-@register_model("attention_captioner", arguments=AttentionCaptioner)
+@register_model("attention_captioner", arguments=AttentionCaptioner, task="caption")
 def attention_captioner(**kwargs) -> AttentionCaptioner:
     """Show, Attend and Tell captioner: CNN grid encoder + soft-attention LSTM decoder."""
     return AttentionCaptioner(**kwargs)

@@ -248,25 +248,25 @@ def _build(cls, config_cls, defaults: dict, kwargs: dict):
     return cls(config, module)
 
 
-@register_model("cnn_lstm", arguments=ClipLSTMConfig)
+@register_model("cnn_lstm", arguments=ClipLSTMConfig, task="action")
 def cnn_lstm(**kwargs) -> ClipLSTM:
     """CNN-LSTM (LRCN-style) clip classifier: frame encoder -> LSTM (lengths) -> pooling -> head."""
     return _build(ClipLSTM, ClipLSTMConfig, {}, kwargs)
 
 
-@register_model("slice_lstm", arguments=ClipLSTMConfig)
+@register_model("slice_lstm", arguments=ClipLSTMConfig, task="volume")
 def slice_lstm(**kwargs) -> ClipLSTM:
     """Volume classifier: per-slice CNN features -> bidirectional LSTM over the slices -> mean pooling -> head."""
     return _build(ClipLSTM, ClipLSTMConfig, {"bidirectional": True, "pooling": "mean"}, kwargs)
 
 
-@register_model("frame_cnn", arguments=FrameClassifierConfig)
+@register_model("frame_cnn", arguments=FrameClassifierConfig, task="action")
 def frame_cnn(**kwargs) -> FrameClassifier:
     """Single-frame baseline: the CNN-LSTM's frame encoder on the middle frame, linear head."""
     return _build(FrameClassifier, FrameClassifierConfig, {}, kwargs)
 
 
-@register_model("slice_cnn", arguments=FrameClassifierConfig)
+@register_model("slice_cnn", arguments=FrameClassifierConfig, task="volume")
 def slice_cnn(**kwargs) -> FrameClassifier:
     """Single-slice 2D baseline for volumes: the frame encoder on the middle slice, linear head."""
     return _build(FrameClassifier, FrameClassifierConfig, {}, kwargs)

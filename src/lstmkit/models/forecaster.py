@@ -278,7 +278,7 @@ class LSTMForecaster(nn.Module):
         return v_lo + w * (v_hi - v_lo)
 
 
-@register_model("lstm_forecaster", arguments=ForecasterConfig)
+@register_model("lstm_forecaster", arguments=ForecasterConfig, task="forecast")
 def lstm_forecaster(**kwargs) -> LSTMForecaster:
     """LSTM encoder over the whole series; direct multi-horizon, recursive or seq2seq head; mse/gaussian/quantile."""
     return LSTMForecaster(ForecasterConfig(**kwargs))

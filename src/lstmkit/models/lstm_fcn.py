@@ -135,13 +135,13 @@ class LSTMFCN(nn.Module):
         return self.head(torch.cat([self.lstm_drop(lstm_feat), conv_feat], dim=1))  # -> (B, C)
 
 
-@register_model("lstm_fcn", arguments=LSTMFCNConfig)
+@register_model("lstm_fcn", arguments=LSTMFCNConfig, task="classify")
 def lstm_fcn(max_length: int | None = None, **kwargs) -> LSTMFCN:
     """LSTM-FCN (Karim et al. 2017): an LSTM branch beside a 3-block fully convolutional branch."""
     return LSTMFCN(LSTMFCNConfig(**kwargs), max_length)
 
 
-@register_model("mlstm_fcn", arguments=LSTMFCNConfig)
+@register_model("mlstm_fcn", arguments=LSTMFCNConfig, task="classify")
 def mlstm_fcn(max_length: int | None = None, **kwargs) -> LSTMFCN:
     """MLSTM-FCN (Karim et al. 2019): LSTM-FCN with squeeze-and-excite blocks, for multivariate series."""
     return LSTMFCN(LSTMFCNConfig(squeeze_excite=True, **kwargs), max_length)

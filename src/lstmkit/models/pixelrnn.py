@@ -240,19 +240,19 @@ class IndependentPixels(AutoregressiveImageModel):
         return x
 
 
-@register_model("pixel_rnn", arguments=PixelRNN)
+@register_model("pixel_rnn", arguments=PixelRNN, task="generate")
 def pixel_rnn(**kwargs) -> PixelRNN:
     """PixelRNN (van den Oord 2016) on binary images: layer row (Row LSTM) or diagonal (Diagonal BiLSTM)."""
     return PixelRNN(**kwargs)
 
 
-@register_model("pixel_cnn", arguments=PixelCNN)
+@register_model("pixel_cnn", arguments=PixelCNN, task="generate")
 def pixel_cnn(**kwargs) -> PixelCNN:
     """PixelCNN (van den Oord 2016) on binary images: masked convolutions with residual blocks."""
     return PixelCNN(**kwargs)
 
 
-@register_model("independent_pixels", arguments=IndependentPixels)
+@register_model("independent_pixels", arguments=IndependentPixels, task="generate")
 def independent_pixels(**kwargs) -> IndependentPixels:
     """Independent per-pixel Bernoulli baseline: one logit per pixel (closed-form fit: the training mean)."""
     return IndependentPixels(**kwargs)

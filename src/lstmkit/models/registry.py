@@ -12,22 +12,26 @@ from torch import nn
 from ..nn.names import register_into, unknown_name
 
 __all__ = ["register_model", "create_model", "list_models", "describe_model", "model_arguments",
-           "check_model_arguments"]
+           "check_model_arguments", "model_task", "check_model_task"]
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _ARGUMENTS: dict[str, type] = {}  # what a ``**kwargs`` factory forwards its keyword arguments to
+_TASKS: dict[str, str] = {}  # the task each model serves
 
 
-def register_model(name: str, arguments: type | None = None) -> Callable:
-    """Register a model factory under ``name``. A factory taking ``**kwargs`` names the config
-    dataclass (or class) they are forwarded to as ``arguments``, so that a config's model keys
-    can be checked before any data is loaded (:func:`check_model_arguments`)."""
+def register_model(name: str, arguments: type | None = None, task: str | None = None) -> Callable:
+    """Register a model factory under ``name`` for ``task`` (the task whose runs build it). A
+    factory taking ``**kwargs`` names the config dataclass (or class) they are forwarded to as
+    ``arguments``, so that a config's model keys can be checked before any data is loaded
+    (:func:`check_model_arguments`)."""
     add = register_into(_MODELS, "model", name)
 
     def wrap(fn: Callable) -> Callable:
         add(fn)
         if arguments is not None:
             _ARGUMENTS[name] = arguments
+        if task is not None:
+            _TASKS[name] = task
         return fn
 
     return wrap
@@ -73,8 +77,26 @@ def check_model_arguments(name: str, keys: Iterable[str], section: str = "model"
                              f"Valid: {', '.join(sorted(valid))}")
 
 
-def list_models() -> list[str]:
-    return sorted(_MODELS)
+def list_models(task: str | None = None) -> list[str]:
+    """The registered model names, or those serving ``task``."""
+    return sorted(n for n in _MODELS if task is None or _TASKS.get(n) == task)
+
+
+def model_task(name: str) -> str | None:
+    """The task the model ``name`` serves."""
+    if name not in _MODELS:
+        raise unknown_name("model", name, _MODELS)
+    return _TASKS.get(name)
+
+
+def check_model_task(name: object, task: str, section: str = "model") -> None:
+    """Raise ``ValueError`` when ``section.name`` is not a model of ``task`` (naming those that are)."""
+    valid = list_models(task)
+    if not isinstance(name, str) or name not in _MODELS:
+        raise unknown_name("model", name, valid, extra=f" ({task} models; `lstmkit models --task {task}`)")
+    if _TASKS.get(name) != task:
+        raise ValueError(f"{section}.name {name!r} is a {_TASKS.get(name)} model; {task} runs take "
+                         f"{', '.join(valid)} (`lstmkit models --task {task}`)")
 
 
 def create_model(name: str, **kwargs) -> nn.Module:

@@ -99,7 +99,7 @@ class RNNClassifier(nn.Module):
         return self.head(self.drop(pooled))  # -> (B, C)
 
 
-@register_model("rnn_classifier", arguments=RNNClassifierConfig)
+@register_model("rnn_classifier", arguments=RNNClassifierConfig, task="classify")
 def rnn_classifier(**kwargs) -> RNNClassifier:
     """LSTM (any variant) / GRU / RNN encoder, pooling last|mean|max|attention, linear head; token-input mode."""
     return RNNClassifier(RNNClassifierConfig(**kwargs))

@@ -198,13 +198,13 @@ def fcn_width_for(parameters: int, **kwargs) -> int:
     return best
 
 
-@register_model("reseg", arguments=ReSeg)
+@register_model("reseg", arguments=ReSeg, task="segment")
 def reseg(**kwargs) -> ReSeg:
     """ReSeg: ReNet (2D LSTM sweep) encoder + transposed-convolution decoder, per-pixel logits."""
     return ReSeg(**kwargs)
 
 
-@register_model("fcn_segmenter", arguments=FCNSegmenter)
+@register_model("fcn_segmenter", arguments=FCNSegmenter, task="segment")
 def fcn_segmenter(**kwargs) -> FCNSegmenter:
     """Fully convolutional segmentation baseline (conv encoder + the ReSeg decoder)."""
     return FCNSegmenter(**kwargs)

@@ -124,7 +124,7 @@ class LSTMSuperRes(nn.Module):
         return self(lr).clamp(0.0, 1.0)
 
 
-@register_model("lstm_sr", arguments=LSTMSuperResConfig)
+@register_model("lstm_sr", arguments=LSTMSuperResConfig, task="superres")
 def lstm_sr(**kwargs) -> LSTMSuperRes:
     """LSTM super-resolution (x2/x3/x4): ReNet sweeps over LR features, sub-pixel upsampled residual over bicubic."""
     return LSTMSuperRes(LSTMSuperResConfig(**kwargs))

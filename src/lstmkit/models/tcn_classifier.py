@@ -116,7 +116,7 @@ class TCNClassifier(nn.Module):
         return self.head(self.drop(pooled))  # -> (B, C)
 
 
-@register_model("tcn_classifier", arguments=TCNClassifierConfig)
+@register_model("tcn_classifier", arguments=TCNClassifierConfig, task="classify")
 def tcn_classifier(**kwargs) -> TCNClassifier:
     """TCN (Bai et al. 2018): residual dilated causal Conv1d blocks, lengths-aware pooling, linear head."""
     return TCNClassifier(TCNClassifierConfig(**kwargs))

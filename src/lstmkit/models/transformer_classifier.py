@@ -105,7 +105,7 @@ class TransformerClassifier(nn.Module):
         return self.head(self.drop(pooled))  # -> (B, C)
 
 
-@register_model("transformer_classifier", arguments=TransformerClassifierConfig)
+@register_model("transformer_classifier", arguments=TransformerClassifierConfig, task="classify")
 def transformer_classifier(**kwargs) -> TransformerClassifier:
     """Transformer encoder (pre-LN) over projected steps plus positions, masked mean pooling, linear head."""
     return TransformerClassifier(TransformerClassifierConfig(**kwargs))

@@ -125,7 +125,7 @@ class ConvLSTMForecaster(nn.Module):
         return self.criterion(self(x, lengths), target)
 
 
-@register_model("convlstm_forecaster", arguments=ConvLSTMForecasterConfig)
+@register_model("convlstm_forecaster", arguments=ConvLSTMForecasterConfig, task="video")
 def convlstm_forecaster(**kwargs) -> ConvLSTMForecaster:
     """ConvLSTM encoder-forecaster for video prediction (Shi et al. 2015): next frames from past frames."""
     return ConvLSTMForecaster(ConvLSTMForecasterConfig(**kwargs))

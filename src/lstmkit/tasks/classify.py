@@ -51,7 +51,7 @@ from ..data.augment import Augment, AugmentedBatches, list_augmentations
 from ..data.collate import SequenceBatches
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..models import create_model
-from ..models.registry import check_model_arguments
+from ..models.registry import check_model_arguments, check_model_task
 from .config import build, path_field, to_plain
 from . import classify_io
 from .registry import Task, register_task
@@ -151,7 +151,8 @@ class ClassifyConfig:
         if not isinstance(self.model, dict) or not isinstance(self.model.get("name", "rnn_classifier"), str):
             raise ValueError(f"model must be a mapping with a 'name' (see `lstmkit models`), got {self.model!r}")
         name = self.model.get("name", "rnn_classifier")
-        check_model_arguments(name, (k for k in self.model if k != "name"))  # before any data loads
+        check_model_task(name, "classify")  # before any data loads
+        check_model_arguments(name, (k for k in self.model if k != "name"))
 
 
 # ----------------------------------------------------------------------------------- data

@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Callable, Iterator
 
 __all__ = ["LOGGERS", "Progress", "check_logger", "epoch_logger"]
@@ -90,6 +91,16 @@ def check_logger(kind: str, log_dir: str | os.PathLike | None) -> None:
                          "(log_dir=None); pass log_dir, or set train.logger to 'none'")
 
 
+def _after_earlier_files(log_dir: Path) -> None:
+    """TensorBoard reads a directory's event files in name order, and a name starts with its creation
+    second (then host, pid and a per-process counter, compared as text). A resumed writer must sort
+    after the interrupted one's, so it is not created within the same second as the newest file."""
+    stamps = [int(p.name.split(".")[3]) for p in log_dir.glob("events.out.tfevents.*")
+              if p.name.split(".")[3].isdigit()]
+    while stamps and int(time.time()) <= max(stamps):
+        time.sleep(0.05)
+
+
 def _summary_writer():
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -108,6 +119,8 @@ def epoch_logger(kind: str, log_dir: str | os.PathLike | None, purge_step: int |
         yield None
         return
     check_logger(kind, log_dir)
+    if purge_step is not None:
+        _after_earlier_files(Path(log_dir))
     writer = _summary_writer()(log_dir=os.fspath(log_dir), purge_step=purge_step)
 
     def log_row(row: dict) -> None:
