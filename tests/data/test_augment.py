@@ -158,6 +158,19 @@ def test_magnitude_warp_spline_passes_through_its_knots():
     assert (curve[:, 2:] - 2 * curve[:, 1:-1] + curve[:, :-2]).abs().max() < 1e-2  # smooth: small 2nd differences
 
 
+@pytest.mark.parametrize("knots", [2, 3, 4, 6, 10])
+def test_spline_equals_scipy_natural_cubic_spline(knots):
+    from scipy.interpolate import CubicSpline
+
+    gen = torch.Generator().manual_seed(knots)
+    values = 1 + 0.3 * torch.randn(3, knots, 2, dtype=torch.float64, generator=gen)
+    u = torch.rand(3, 40, dtype=torch.float64, generator=gen)
+    u[:, :2] = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    curve = A._spline(values, u)
+    ref = [CubicSpline(np.linspace(0, 1, knots), values[b].numpy(), bc_type="natural")(u[b].numpy()) for b in range(3)]
+    np.testing.assert_allclose(curve.numpy(), np.stack(ref), rtol=0, atol=1e-12)
+
+
 # ------------------------------------------------------------------------------- image ops
 
 

@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 
@@ -59,6 +61,20 @@ def test_simple_baselines():
     np.testing.assert_allclose(drift(x, 2), [9, 11])
 
 
+@pytest.mark.parametrize("strategy, ours", [
+    ("last", lambda x, h: naive(x, h)),
+    ("seasonal_last", lambda x, h: seasonal_naive(x, h, 12)),
+    ("drift", lambda x, h: drift(x, h)),
+])
+def test_simple_baselines_equal_aeon_naive_forecaster(strategy, ours):
+    from aeon.forecasting import NaiveForecaster
+
+    train, _ = _airline()
+    for n, h in ((108, 36), (25, 1), (97, 13)):
+        expected = NaiveForecaster(strategy=strategy, seasonal_period=12).direct_forecast(train[:n], h)
+        np.testing.assert_array_equal(ours(train[:n], h), expected)  # bit for bit
+
+
 def _airline():
     from aeon.datasets import load_airline
 
@@ -66,15 +82,32 @@ def _airline():
     return y[:108], y[108:]  # train through 1957-12, test: the 36 months of 1958-1960
 
 
-def test_seasonal_indices_match_statsmodels_classical_decomposition():
-    from statsmodels.tsa.seasonal import seasonal_decompose
+def _indices_by_hand(x, m):
+    """Ratios to the centred moving average (2×m for even m), averaged per position, mean 1."""
+    weights = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
+    half = len(weights) // 2
+    trend = np.full(len(x), np.nan)
+    trend[half : len(x) - half] = np.convolve(x, weights, mode="valid")
+    idx = np.array([np.nanmean((x / trend)[p::m]) for p in range(m)])
+    return idx / idx.mean()
 
+
+def _seasonal_by_hand(x, m):
+    d = x - x.mean()
+    acfs = np.array([(d[k:] * d[:-k]).sum() / (d * d).sum() for k in range(1, m + 1)])
+    return bool(abs(acfs[-1]) > 1.645 * np.sqrt((1 + 2 * (acfs[:-1] ** 2).sum()) / len(x)))
+
+
+def test_seasonal_indices_and_test_equal_the_classical_computation_by_hand():
+    # statsmodels' decomposition gives exactly (bit for bit) the indices computed by hand
     train, _ = _airline()
-    ref = seasonal_decompose(train, model="multiplicative", period=12).seasonal[:12]
-    np.testing.assert_allclose(seasonal_indices(train, 12), ref, rtol=1e-12)
+    np.testing.assert_array_equal(seasonal_indices(train, 12), _indices_by_hand(train, 12))
     odd = train[:99]
-    ref = seasonal_decompose(odd, model="multiplicative", period=7).seasonal[:7]
-    np.testing.assert_allclose(seasonal_indices(odd, 7), ref, rtol=1e-12)
+    np.testing.assert_array_equal(seasonal_indices(odd, 7), _indices_by_hand(odd, 7))
+    # and statsmodels' ACF the same seasonality decisions (its ACF differs from ours by an ulp or so)
+    for m in (2, 4, 7, 11, 12):
+        for n in range(3 * m, len(train) + 1, 3):
+            assert seasonality_test(train[:n], m) == _seasonal_by_hand(train[:n], m), (m, n)
 
 
 def test_naive2_reproduces_the_published_airline_anchor():
@@ -85,3 +118,11 @@ def test_naive2_reproduces_the_published_airline_anchor():
     noise = 5 + rng.standard_normal(120)
     assert not seasonality_test(noise, 12)
     np.testing.assert_array_equal(naive2(noise, 4, 12), naive(noise, 4))
+
+
+def test_naive2_without_statsmodels_is_a_clear_import_error(monkeypatch):
+    train, _ = _airline()
+    monkeypatch.setitem(sys.modules, "statsmodels.tsa.stattools", None)
+    with pytest.raises(ImportError, match="naive2 needs 'statsmodels.tsa.stattools': pip install statsmodels"):
+        naive2(train, 12, 12)
+    np.testing.assert_array_equal(naive2(train, 3, 1), naive(train, 3))  # no seasonal test at m = 1: no statsmodels

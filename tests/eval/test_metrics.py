@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -26,6 +28,23 @@ def test_metrics_match_scikit_learn(seed):
         assert (row["precision"], row["recall"], row["f1"], row["support"]) == pytest.approx((p[i], r[i], f[i], s[i]))
 
 
+def test_metrics_by_hand():
+    # class 3 is predicted but never true; class 4 is neither (left out of every average)
+    y_true = [0, 0, 0, 1, 1, 2, 2, 2]
+    y_pred = [0, 0, 1, 1, 1, 2, 3, 3]
+    m = classification_metrics(y_true, y_pred, 5)
+    assert m == pytest.approx({"accuracy": 5 / 8, "macro_f1": (0.8 + 0.8 + 0.5 + 0) / 4,
+                               "balanced_accuracy": (2 / 3 + 1 + 1 / 3) / 3, "n": 8})
+    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, 5),
+                                  [[2, 1, 0, 0, 0], [0, 2, 0, 0, 0], [0, 0, 1, 2, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]])
+    rows = per_class_report(y_true, y_pred, list("abcde"))
+    assert [(r["class"], r["support"]) for r in rows] == [("a", 3), ("b", 2), ("c", 3), ("d", 0), ("e", 0)]
+    assert [r["precision"] for r in rows] == pytest.approx([1, 2 / 3, 1, 0, 0])
+    assert [r["recall"] for r in rows] == pytest.approx([2 / 3, 1, 1 / 3, 0, 0])
+    assert [r["f1"] for r in rows] == pytest.approx([0.8, 0.8, 0.5, 0, 0])
+    np.testing.assert_array_equal(confusion_matrix([0, 0, 0], [0, 0, 0], 1), [[3]])  # one class: no warning
+
+
 def test_metric_input_errors():
     with pytest.raises(ValueError, match="empty"):
         classification_metrics([], [], 3)
@@ -33,6 +52,12 @@ def test_metric_input_errors():
         classification_metrics([0, 1], [0, 3], 3)
     with pytest.raises(ValueError, match="same length"):
         confusion_matrix([0, 1], [0], 2)
+
+
+def test_missing_scikit_learn_is_a_clear_import_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    with pytest.raises(ImportError, match="classification metrics need scikit-learn: pip install scikit-learn"):
+        classification_metrics([0, 1], [0, 1], 2)
 
 
 def test_format_confusion_is_aligned():

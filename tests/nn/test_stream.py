@@ -1,6 +1,7 @@
 """LSTMStream: every backend equals the batch path, state in and out, input checks, and the
 compiled kernel's build, cache and fallback."""
 
+import ctypes
 import logging
 import os
 import shutil
@@ -12,13 +13,14 @@ import torch
 from torch import nn
 
 from lstmkit.nn import LSTM, KernelUnavailable, LSTMStream
+from lstmkit.nn import _stream_kernel as kernel_mod
 from lstmkit.nn import stream as stream_mod
 
 BACKENDS = ["c", "numpy", "torch"]
 # float32: each step differs from torch's by rounding (summation order, exp/tanh to an ulp);
 # observed ~1e-7 on outputs in (-1, 1), asserted at 1e-6 times the values' scale.
 TOL = {torch.float32: 1e-6, torch.float64: 1e-12}
-HAVE_CC = stream_mod._compiler() is not None
+HAVE_CC = kernel_mod.compiler() is not None
 
 
 @pytest.fixture(scope="module")
@@ -307,12 +309,12 @@ def test_auto_falls_back_to_numpy_when_compilation_fails(monkeypatch, tmp_path, 
 @pytest.mark.skipif(not HAVE_CC, reason="no C compiler on this machine")
 def test_kernel_is_cached_and_a_corrupt_cache_file_is_rebuilt(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("LSTMKIT_CACHE_DIR", str(tmp_path))
-    cc = stream_mod._compiler()
-    path = stream_mod._kernel_path(cc, stream_mod._FLAG_SETS[0])
+    cc = kernel_mod.compiler()
+    path = kernel_mod.kernel_path(cc, kernel_mod.FLAG_SETS[0])
     assert path.parent == tmp_path
     path.write_bytes(b"not a shared library")
     m = _model(torch.float32, 2)
-    with caplog.at_level(logging.WARNING, logger="lstmkit.nn.stream"):
+    with caplog.at_level(logging.WARNING, logger="lstmkit.nn._stream_kernel"):
         s = LSTMStream(m, backend="c")
     assert "is unusable" in caplog.text
     assert path.read_bytes()[:4] == b"\x7fELF" or os.uname().sysname != "Linux"
@@ -321,8 +323,8 @@ def test_kernel_is_cached_and_a_corrupt_cache_file_is_rebuilt(monkeypatch, tmp_p
     with torch.no_grad():
         _close(s.run(x), m(x)[0], torch.float32, "rebuilt kernel")
     # A fresh process finds the file: loading it again from disk gives a working kernel.
-    lib = stream_mod._open(str(path))
-    assert lib.lstmkit_stream_abi() == 1000 * stream_mod._ABI_VERSION + stream_mod.ctypes.sizeof(stream_mod._Ctx)
+    lib = kernel_mod.open_kernel(str(path))
+    assert lib.lstmkit_stream_abi() == 1000 * kernel_mod.ABI_VERSION + ctypes.sizeof(kernel_mod.Ctx)
 
 
 @pytest.mark.skipif(not HAVE_CC, reason="no C compiler on this machine")

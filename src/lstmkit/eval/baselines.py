@@ -7,9 +7,16 @@ multiplicative seasonal indices, forecast the last deseasonalised value, and mul
 indices back; otherwise the naive forecast. All take a finite 1-D history and a horizon ``h``
 and return an (h,) float64 array. The richer statistical baselines (Holt-Winters, SARIMA) come
 from statsmodels in the forecasting pipeline, never re-implemented here.
+
+The autocorrelations of the seasonality test and the seasonal indices are statsmodels'
+(``acf``, ``seasonal_decompose``). The three simple forecasts are one NumPy line each and give
+exactly aeon's ``NaiveForecaster`` (strategies "last", "seasonal_last" and "drift", tested), which
+fits one estimator per step of the horizon; docs/architecture.md says why they stay here.
 """
 
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 
@@ -44,9 +51,11 @@ def drift(x, h: int) -> np.ndarray:
     return x[-1] + slope * np.arange(1, h + 1)
 
 
-def _acf(x: np.ndarray, k: int) -> float:
-    d = x - x.mean()
-    return float((d[k:] * d[:-k]).sum() / (d * d).sum())
+def _statsmodels(module: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"naive2 needs {module!r}: pip install statsmodels (or pip install 'lstmkit[forecast]')") from None
 
 
 def seasonality_test(x, m: int) -> bool:
@@ -54,27 +63,20 @@ def seasonality_test(x, m: int) -> bool:
     x = np.asarray(x, dtype=np.float64)
     if m <= 1 or len(x) < 3 * m:
         return False
-    acfs = np.array([_acf(x, k) for k in range(1, m + 1)])
+    acfs = _statsmodels("statsmodels.tsa.stattools").acf(x, nlags=m, fft=False)[1:]  # lags 1 .. m
     limit = 1.645 * np.sqrt((1 + 2 * (acfs[:-1] ** 2).sum()) / len(x))
     return bool(abs(acfs[-1]) > limit)
 
 
 def seasonal_indices(x, m: int) -> np.ndarray:
-    """Classical multiplicative decomposition: the (m,) seasonal indices (mean 1) for positions
-    0..m-1 of ``x``, from the ratios of ``x`` to its centred moving average (2×m for even m)."""
+    """Classical multiplicative decomposition (statsmodels' ``seasonal_decompose``): the (m,)
+    seasonal indices (mean 1) for positions 0..m-1 of ``x``, from the ratios of ``x`` to its
+    centred moving average (2×m for even m)."""
     x = np.asarray(x, dtype=np.float64)
     if (x <= 0).any():
         raise ValueError("multiplicative seasonal indices need a positive series")
-    if m % 2 == 0:
-        weights = np.r_[0.5, np.ones(m - 1), 0.5] / m
-    else:
-        weights = np.ones(m) / m
-    half = len(weights) // 2
-    trend = np.full(len(x), np.nan)
-    trend[half : len(x) - half] = np.convolve(x, weights, mode="valid")
-    ratio = x / trend
-    idx = np.array([np.nanmean(ratio[p::m]) for p in range(m)])
-    return idx / idx.mean()
+    decompose = _statsmodels("statsmodels.tsa.seasonal").seasonal_decompose
+    return np.asarray(decompose(x, model="multiplicative", period=m).seasonal[:m], dtype=np.float64)
 
 
 def naive2(x, h: int, m: int) -> np.ndarray:

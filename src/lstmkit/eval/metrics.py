@@ -1,10 +1,14 @@
-"""Classification metrics in NumPy: accuracy, macro-F1, a per-class report, the confusion matrix.
+"""Classification metrics: accuracy, macro-F1, balanced accuracy, a per-class report and the
+confusion matrix, computed by scikit-learn (``sklearn.metrics``); our part is checking the
+inputs and choosing the classes each average runs over.
 
 All take integer class indices ``y_true`` and ``y_pred`` of shape (n,) and ``num_classes``.
-Per-class precision, recall and F1 follow scikit-learn's conventions: a class that is never
-predicted has precision 0, a class with no true samples has recall 0, and F1 is 0 when
+Per-class precision, recall and F1 are scikit-learn's with ``zero_division=0``: a class that is
+never predicted has precision 0, a class with no true samples has recall 0, and F1 is 0 when
 precision + recall is 0. Macro-F1 averages F1 over the classes present in ``y_true`` or
-``y_pred`` (scikit-learn's ``f1_score(average="macro")`` over the observed labels).
+``y_pred`` (``f1_score(average="macro")`` over the observed labels); balanced accuracy averages
+recall over the classes present in ``y_true`` (``balanced_accuracy_score``, which also warns
+when a class is only predicted: a case these metrics score on purpose).
 """
 
 from __future__ import annotations
@@ -14,6 +18,15 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["confusion_matrix", "classification_metrics", "per_class_report", "format_confusion"]
+
+
+def _sklearn_metrics():
+    try:
+        from sklearn import metrics
+    except ImportError:
+        raise ImportError("the classification metrics need scikit-learn: pip install scikit-learn "
+                          "(or pip install 'lstmkit[train]')") from None
+    return metrics
 
 
 def _check(y_true, y_pred, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,36 +45,36 @@ def _check(y_true, y_pred, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
 def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
     """(C, C) counts; row = true class, column = predicted class."""
     y_true, y_pred = _check(y_true, y_pred, num_classes)
-    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    if num_classes == 1:  # scikit-learn warns on a 1x1 matrix, taking it for forgotten labels
+        return np.array([[y_true.size]], dtype=np.int64)
+    return _sklearn_metrics().confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))
 
 
-def _per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    tp = np.diag(cm).astype(np.float64)
-    predicted, support = cm.sum(axis=0), cm.sum(axis=1)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    return precision, recall, f1, support
+def _per_class(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int):
+    """(precision, recall, f1, support), each (C,), for classes 0 .. C-1."""
+    return _sklearn_metrics().precision_recall_fscore_support(y_true, y_pred, labels=np.arange(num_classes),
+                                                              zero_division=0)
 
 
 def classification_metrics(y_true, y_pred, num_classes: int) -> dict[str, float]:
     """{"accuracy", "macro_f1", "balanced_accuracy", "n"} (fractions in [0, 1])."""
-    cm = confusion_matrix(y_true, y_pred, num_classes)
-    _, recall, f1, support = _per_class(cm)
-    observed = (support > 0) | (cm.sum(axis=0) > 0)
+    y_true, y_pred = _check(y_true, y_pred, num_classes)
+    # one per-class pass, averaged below as f1_score and balanced_accuracy_score average it
+    _, recall, f1, support = _per_class(y_true, y_pred, num_classes)
+    observed = np.zeros(num_classes, dtype=bool)
+    observed[y_true], observed[y_pred] = True, True
     return {
-        "accuracy": float(np.trace(cm) / cm.sum()),
+        "accuracy": float(_sklearn_metrics().accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1[observed].mean()),
         "balanced_accuracy": float(recall[support > 0].mean()),
-        "n": int(cm.sum()),
+        "n": int(y_true.size),
     }
 
 
 def per_class_report(y_true, y_pred, class_names: Sequence) -> list[dict]:
     """One row per class: {"class", "precision", "recall", "f1", "support"}."""
-    cm = confusion_matrix(y_true, y_pred, len(class_names))
-    precision, recall, f1, support = _per_class(cm)
+    y_true, y_pred = _check(y_true, y_pred, len(class_names))
+    precision, recall, f1, support = _per_class(y_true, y_pred, len(class_names))
     return [{"class": class_names[i], "precision": float(precision[i]), "recall": float(recall[i]),
              "f1": float(f1[i]), "support": int(support[i])} for i in range(len(class_names))]
 

@@ -7,12 +7,12 @@ dispatch, several times that. An :class:`LSTMStream` snapshots the weights of a 
 ``lstmkit.nn.LSTM`` or ``torch.nn.LSTM`` once, keeps ``(h, c)`` in preallocated buffers and
 advances them with one call per step into one of three backends:
 
-- ``"c"``: a small C kernel (one matrix-vector product per layer into blocks of accumulators
-  held in registers, then the gates with a branch-free exp that vectorises), compiled on first
-  use with the system compiler (``$LSTMKIT_CC``, else ``cc`` on ``PATH``) into
-  ``$LSTMKIT_CACHE_DIR`` (default ``~/.cache/lstmkit``), the file named by a hash of the source,
-  compiler, flags and CPU, and called through ``ctypes``: one foreign call per step, whatever
-  the number of layers. float32 and float64, accumulating in that dtype; it differs from torch
+- ``"c"``: a small C kernel (``_stream_kernel.c``: one matrix-vector product per layer into
+  blocks of accumulators held in registers, then the gates with a branch-free exp that
+  vectorises), compiled on first use with the system compiler (``$LSTMKIT_CC``, else ``cc`` on
+  ``PATH``) into ``$LSTMKIT_CACHE_DIR`` (default ``~/.cache/lstmkit``), the file named by a hash
+  of the source, compiler, flags and CPU (:mod:`lstmkit.nn._stream_kernel` builds and loads it),
+  and called through ``ctypes``: one foreign call per step, whatever the number of layers. float32 and float64, accumulating in that dtype; it differs from torch
   by rounding only (summation order, fused multiply-adds, exp to about an ulp).
 - ``"numpy"``: the same layout in NumPy, one GEMV and eight in-place ufuncs per layer.
 - ``"torch"``: the reference, any dtype and device, every variant; each layer runs
@@ -39,17 +39,7 @@ layer ``l`` reads ``[input_l | 1 | h_l]`` as one contiguous slice and multiplies
 from __future__ import annotations
 
 import ctypes
-import functools
-import hashlib
 import logging
-import os
-import platform
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -57,6 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checks import check_int
+from ._stream_kernel import BLOCK_BYTES, Ctx, KernelUnavailable, load_kernel
 from .cell import LSTMState, lstm_cell_step, variant_parameters, zoneout_update
 from .lstm import LSTM
 
@@ -68,6 +59,13 @@ Backend = Literal["auto", "c", "numpy", "torch"]
 _BACKENDS = ("auto", "c", "numpy", "torch")
 _FAST_DTYPES = (torch.float32, torch.float64)
 _NP_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
+_LOGGED: set[str] = set()
+
+
+def _log_once(message: str) -> None:
+    if message not in _LOGGED:
+        _LOGGED.add(message)
+        logger.warning(message)
 
 
 class LSTMStream:
@@ -109,12 +107,12 @@ class LSTMStream:
             backend = "torch" if torch_only else "c"
             if backend == "c":
                 try:
-                    kernel = _load_kernel()
+                    kernel = load_kernel()
                 except KernelUnavailable as e:
                     _log_once(f"LSTMStream: falling back to the NumPy backend: {e}")
                     backend = "numpy"
         elif backend == "c":
-            kernel = _load_kernel()
+            kernel = load_kernel()
         self.backend: str = backend
         if backend == "torch":
             self._impl = _TorchBackend(lstm, batch_size)
@@ -351,7 +349,7 @@ class _CBackend(_ArrayBackend):
         super().__init__(layers, batch, input_size, dtype)
         H, R, B = self.hidden, self.out_size, batch
         sfx = "f32" if dtype == np.float32 else "f64"
-        block = _BLOCK_BYTES // np.dtype(dtype).itemsize
+        block = BLOCK_BYTES // np.dtype(dtype).itemsize
         zld = -(-4 * H // block) * block
         pld = -(-R // block) * block if layers[0]["w_hr"] is not None else 0
         self.weights, self.proj = [], []
@@ -365,9 +363,9 @@ class _CBackend(_ArrayBackend):
         self.hh = np.zeros((B, H), dtype)
         self.pz = np.zeros((B, max(pld, 1)), dtype)
         (w, self._w), (wr, self._wr) = _pointers(self.weights), _pointers(self.proj)  # tables kept alive
-        self.ctx = _Ctx(B, input_size, H, R, len(layers), self.buf.shape[1], zld, pld,
-                        self.x.ctypes.data, self.buf.ctypes.data, self.c.ctypes.data, self.z.ctypes.data,
-                        self.hh.ctypes.data, self.pz.ctypes.data, w, wr)
+        self.ctx = Ctx(B, input_size, H, R, len(layers), self.buf.shape[1], zld, pld,
+                       self.x.ctypes.data, self.buf.ctypes.data, self.c.ctypes.data, self.z.ctypes.data,
+                       self.hh.ctypes.data, self.pz.ctypes.data, w, wr)
         self.ctx_ref = ctypes.byref(self.ctx)
         self.kernel = getattr(kernel, f"lstmkit_stream_step_{sfx}")
         self.kernel_run = getattr(kernel, f"lstmkit_stream_run_{sfx}")
@@ -458,265 +456,3 @@ class _TorchBackend:
     def set_state(self, h, c) -> None:
         self.h.copy_(torch.as_tensor(h))
         self.c.copy_(torch.as_tensor(c))
-
-
-# -- the compiled kernel --------------------------------------------------------------------
-_BLOCK_BYTES = 256  # columns of z accumulated at once: 64 float32 or 32 float64, in registers
-
-_C_COMMON = r"""
-/* lstmkit streaming LSTM step (generated by lstmkit/nn/stream.py; see its docstring). */
-#include <stdint.h>
-#include <string.h>
-
-typedef struct {
-    int64_t batch, input_size, hidden, out_size, layers, ld, zld, pld;
-    void *x, *buf, *c, *z, *hh, *pz;
-    void **w, **wr;
-} lstm_stream;
-
-int64_t lstmkit_stream_abi(void) { return 1000 * ABI_VERSION + (int64_t)sizeof(lstm_stream); }
-
-/* e^x = s (1 + q) for x <= 0 (clamped so that s = 2^k stays normal): x = k ln2 + r,
-   |r| <= ln2 / 2, q = expm1(r) by its Taylor series (truncation below half an ulp). Written
-   without calls or branches so that the gate loops vectorise. */
-static inline void exp_parts_f32(float x, float *s, float *q) {
-    x = x < -87.0f ? -87.0f : x;
-    const float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(x / ln2) */
-    const float r = (x - k * 0.693359375f) - k * -2.12194440e-4f;
-    *q = r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120
-         + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-    const int32_t bits = ((int32_t)k + 127) << 23;
-    memcpy(s, &bits, sizeof bits);
-}
-
-static inline void exp_parts_f64(double x, double *s, double *q) {
-    x = x < -708.0 ? -708.0 : x;
-    const double k = (x * 1.4426950408889634074 + 6755399441055744.0) - 6755399441055744.0;
-    const double r = (x - k * 6.93145751953125e-1) - k * 1.42860682030941723212e-6;
-    *q = r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720
-         + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880 + r * (1.0 / 3628800
-         + r * (1.0 / 39916800 + r * (1.0 / 479001600 + r * (1.0 / 6227020800.0)))))))))))));
-    const int64_t bits = ((int64_t)(int32_t)k + 1023) << 52;
-    memcpy(s, &bits, sizeof bits);
-}
-"""
-
-_C_TYPED = r"""
-static inline REAL sigmoid_SFX(REAL z) {
-    REAL s, q;
-    exp_parts_SFX(z < 0 ? z : -z, &s, &q);
-    const REAL e = s + s * q; /* e^-|z| */
-    return (z < 0 ? e : (REAL)1) / ((REAL)1 + e);
-}
-
-static inline REAL tanh_SFX(REAL z) {
-    REAL s, q;
-    exp_parts_SFX(z < 0 ? 2 * z : -2 * z, &s, &q);
-    const REAL m = (s - 1) + s * q; /* expm1(-2|z|), no cancellation */
-    const REAL t = -m / (2 + m);
-    return z < 0 ? -t : t;
-}
-
-/* out[b, :n] = in[b, :K] @ W for b < rows, with W (K, n) stored in column blocks, wt
-   (n / BLOCK, K, BLOCK), so that each block is read front to back. A block is accumulated in
-   vectors (GCC/Clang vector extensions, so they stay in registers) over the whole k loop, each
-   element summed in the order k = 0 .. K-1. */
-typedef REAL vec_SFX __attribute__((vector_size(32)));
-static void gemv_SFX(int64_t rows, const REAL *restrict in, int64_t in_ld, int64_t K,
-                     const REAL *restrict wt, int64_t n, REAL *restrict out, int64_t out_ld) {
-    enum { lanes = sizeof(vec_SFX) / sizeof(REAL) };
-    for (int64_t j0 = 0; j0 < n; j0 += BLOCK) {
-        for (int64_t b = 0; b < rows; b++) {
-            const REAL *v = in + b * in_ld, *w = wt + j0 * K;
-            vec_SFX acc[BLOCK / lanes] = {0};
-            for (int64_t k = 0; k < K; k++, w += BLOCK) {
-                const vec_SFX vk = (vec_SFX){0} + v[k];
-                for (int u = 0; u < BLOCK / lanes; u++) {
-                    vec_SFX wu;
-                    memcpy(&wu, w + u * lanes, sizeof wu);
-                    acc[u] += wu * vk;
-                }
-            }
-            memcpy(out + b * out_ld + j0, acc, sizeof acc);
-        }
-    }
-}
-
-/* z = (z_i, z_f, z_g, z_o), each H wide -> c (updated in place) and h = o tanh(c). */
-static void gates_SFX(int64_t H, const REAL *restrict z, REAL *restrict c, REAL *restrict h) {
-    for (int64_t j = 0; j < H; j++) {
-        const REAL i = sigmoid_SFX(z[j]), f = sigmoid_SFX(z[H + j]);
-        const REAL g = tanh_SFX(z[2 * H + j]), o = sigmoid_SFX(z[3 * H + j]);
-        const REAL c_new = f * c[j] + i * g;
-        c[j] = c_new;
-        h[j] = o * tanh_SFX(c_new);
-    }
-}
-
-/* Advance `steps` steps over x (steps, B, D), writing the top layer's h to y (steps, B, R)
-   unless y is NULL. Returns the number of steps taken: fewer when the next step's input has a
-   NaN or an infinity (checked before that step touches the state). */
-int64_t lstmkit_stream_run_SFX(const lstm_stream *s, const REAL *x, REAL *y, int64_t steps) {
-    const int64_t B = s->batch, D = s->input_size, H = s->hidden, R = s->out_size, ld = s->ld;
-    REAL *buf = s->buf, *c = s->c, *z = s->z, *hh = s->hh, *pz = s->pz;
-    for (int64_t t = 0; t < steps; t++) {
-        const REAL *xt = x + t * B * D;
-        int bad = 0;
-        for (int64_t i = 0; i < B * D; i++) bad |= !(xt[i] - xt[i] == 0); /* NaN for NaN and inf */
-        if (bad) return t;
-        for (int64_t b = 0; b < B; b++) memcpy(buf + b * ld, xt + b * D, D * sizeof(REAL));
-        for (int64_t l = 0; l < s->layers; l++) {
-            const int64_t one = D + l * (1 + R), in_off = l == 0 ? 0 : one - R;
-            gemv_SFX(B, buf + in_off, ld, one + 1 + R - in_off, s->w[l], s->zld, z, s->zld);
-            for (int64_t b = 0; b < B; b++)
-                gates_SFX(H, z + b * s->zld, c + (l * B + b) * H, s->pld ? hh + b * H : buf + b * ld + one + 1);
-            if (s->pld) {
-                gemv_SFX(B, hh, H, H, s->wr[l], s->pld, pz, s->pld);
-                for (int64_t b = 0; b < B; b++) memcpy(buf + b * ld + one + 1, pz + b * s->pld, R * sizeof(REAL));
-            }
-        }
-        if (y) {
-            const int64_t top = D + (s->layers - 1) * (1 + R) + 1;
-            for (int64_t b = 0; b < B; b++) memcpy(y + (t * B + b) * R, buf + b * ld + top, R * sizeof(REAL));
-        }
-    }
-    return steps;
-}
-
-int64_t lstmkit_stream_step_SFX(const lstm_stream *s) { return lstmkit_stream_run_SFX(s, s->x, 0, 1); }
-"""
-
-_ABI_VERSION = 1
-
-
-def _c_source() -> str:
-    typed = [_C_TYPED.replace("REAL", real).replace("SFX", sfx).replace("BLOCK", str(_BLOCK_BYTES // size))
-             for real, sfx, size in (("float", "f32", 4), ("double", "f64", 8))]
-    return _C_COMMON.replace("ABI_VERSION", str(_ABI_VERSION)) + "".join(typed)
-
-
-class _Ctx(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_int64) for name in ("batch", "input_size", "hidden", "out_size", "layers", "ld", "zld", "pld")]
-    _fields_ += [(name, ctypes.c_void_p) for name in ("x", "buf", "c", "z", "hh", "pz")]
-    _fields_ += [("w", ctypes.POINTER(ctypes.c_void_p)), ("wr", ctypes.POINTER(ctypes.c_void_p))]
-
-
-# First flags tried, then a portable retry (e.g. a compiler that refuses -march=native).
-_FLAG_SETS = (("-O3", "-march=native", "-shared", "-fPIC"), ("-O3", "-shared", "-fPIC"))
-_LOCK = threading.Lock()
-_LOADED: dict[str, ctypes.CDLL] = {}
-_FAILED: dict[str, str] = {}
-_LOGGED: set[str] = set()
-
-
-class KernelUnavailable(RuntimeError):
-    """The C kernel cannot be built or loaded here (no compiler, or compilation failed)."""
-
-
-def _log_once(message: str) -> None:
-    if message not in _LOGGED:
-        _LOGGED.add(message)
-        logger.warning(message)
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("LSTMKIT_CACHE_DIR") or Path.home() / ".cache" / "lstmkit")
-
-
-def _compiler() -> str | None:
-    """``$LSTMKIT_CC`` (a path or a name on PATH), else ``cc`` on PATH."""
-    return shutil.which(os.environ.get("LSTMKIT_CC") or "cc")
-
-
-@functools.cache
-def _machine_id() -> str:
-    """What -march=native depends on, so a cache shared between machines never loads code built
-    for another CPU."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
-    except OSError:
-        flags = ""
-    return f"{sys.platform} {platform.machine()} {platform.processor()} {flags}"
-
-
-def _kernel_path(cc: str, flags: tuple[str, ...]) -> Path:
-    """Cache file named by a hash of everything that decides the binary."""
-    real = os.path.realpath(cc)
-    st = os.stat(real)
-    key = "\n".join([_c_source(), real, str(st.st_size), str(st.st_mtime_ns), " ".join(flags), _machine_id()])
-    return _cache_dir() / f"lstm_stream_{hashlib.sha256(key.encode()).hexdigest()[:20]}.so"
-
-
-def _open(path: str) -> ctypes.CDLL:
-    """Load a built kernel and check that it is the one this module expects."""
-    lib = ctypes.CDLL(path)
-    abi = lib.lstmkit_stream_abi
-    abi.restype = ctypes.c_int64
-    if abi() != 1000 * _ABI_VERSION + ctypes.sizeof(_Ctx):
-        raise OSError(f"{path} has ABI {abi()}, expected {1000 * _ABI_VERSION + ctypes.sizeof(_Ctx)}")
-    for sfx in ("f32", "f64"):
-        step, run = getattr(lib, f"lstmkit_stream_step_{sfx}"), getattr(lib, f"lstmkit_stream_run_{sfx}")
-        step.argtypes, step.restype = [ctypes.POINTER(_Ctx)], ctypes.c_int64
-        run.argtypes = [ctypes.POINTER(_Ctx), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
-        run.restype = ctypes.c_int64
-    return lib
-
-
-def _build(cc: str, flags: tuple[str, ...], path: Path) -> ctypes.CDLL:
-    """Compile to a temporary file beside ``path``, load it, then move it into place: a process
-    never sees a half-written file, and two processes building at once both succeed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = []
-    try:
-        fd, src = tempfile.mkstemp(suffix=".c", prefix=".lstm_stream_", dir=path.parent)
-        temporary.append(src)
-        with os.fdopen(fd, "w") as f:
-            f.write(_c_source())
-        fd, tmp = tempfile.mkstemp(suffix=".so", prefix=".lstm_stream_", dir=path.parent)
-        temporary.append(tmp)
-        os.close(fd)
-        r = subprocess.run([cc, *flags, "-o", tmp, src], capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            raise KernelUnavailable(f"{cc} {' '.join(flags)} failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
-        lib = _open(tmp)  # loaded under its temporary name, so never confused with a stale library
-        os.replace(tmp, path)
-        return lib
-    finally:
-        for name in temporary:
-            if os.path.exists(name):
-                os.remove(name)
-
-
-def _load_kernel() -> ctypes.CDLL:
-    """The compiled kernel: from this process, from the cache, or built now (once per process
-    and cache file). Raises :class:`KernelUnavailable` with the reason."""
-    cc = _compiler()
-    if cc is None:
-        raise KernelUnavailable("no C compiler found (set LSTMKIT_CC or put `cc` on PATH)")
-    errors = []
-    with _LOCK:
-        for flags in _FLAG_SETS:
-            try:
-                path = _kernel_path(cc, flags)
-            except OSError as e:
-                raise KernelUnavailable(f"cannot use the compiler {cc}: {e}") from None
-            key = str(path)
-            if key in _LOADED:
-                return _LOADED[key]
-            if key in _FAILED:
-                errors.append(_FAILED[key])
-                continue
-            if path.exists():
-                try:
-                    _LOADED[key] = _open(key)
-                    return _LOADED[key]
-                except (OSError, AttributeError) as e:
-                    logger.warning("LSTMStream: cached kernel %s is unusable (%s); rebuilding it", path, e)
-            try:
-                _LOADED[key] = _build(cc, flags, path)
-                return _LOADED[key]
-            except (KernelUnavailable, OSError, AttributeError, subprocess.SubprocessError) as e:
-                _FAILED[key] = str(e)
-                errors.append(str(e))
-    raise KernelUnavailable("cannot build the C kernel: " + " | ".join(errors))

@@ -1,0 +1,168 @@
+"""The C kernel of :class:`lstmkit.nn.stream.LSTMStream`'s ``"c"`` backend: its source, build,
+cache and loading.
+
+The source is the template ``_stream_kernel.c`` beside this module (package data), written out
+for float32 and float64 by :func:`c_source`. :func:`load_kernel` compiles it on first use with
+the system compiler (``$LSTMKIT_CC``, else ``cc`` on ``PATH``) into ``$LSTMKIT_CACHE_DIR``
+(default ``~/.cache/lstmkit``), the file named by a hash of the source, compiler, flags and CPU,
+and loads it through ``ctypes``; :class:`KernelUnavailable` says why when it cannot.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["ABI_VERSION", "BLOCK_BYTES", "FLAG_SETS", "Ctx", "KernelUnavailable", "c_source", "compiler",
+           "kernel_path", "load_kernel", "open_kernel"]
+
+logger = logging.getLogger(__name__)
+
+BLOCK_BYTES = 256  # columns of z accumulated at once: 64 float32 or 32 float64, in registers
+ABI_VERSION = 1
+_SOURCE = "_stream_kernel.c"
+_TYPED_PART = "/* ---- typed part: REAL, SFX, BLOCK ---- */\n"
+
+
+@functools.cache
+def c_source() -> str:
+    """The kernel's C source: ``_stream_kernel.c`` with its typed part written out for float32
+    and float64."""
+    text = resources.files(__package__).joinpath(_SOURCE).read_text(encoding="utf-8")
+    common, typed = text.split(_TYPED_PART)
+    typed = [typed.replace("REAL", real).replace("SFX", sfx).replace("BLOCK", str(BLOCK_BYTES // size))
+             for real, sfx, size in (("float", "f32", 4), ("double", "f64", 8))]
+    return common.replace("ABI_VERSION", str(ABI_VERSION)) + "".join(typed)
+
+
+class Ctx(ctypes.Structure):
+    """The kernel's ``lstm_stream`` struct."""
+
+    _fields_ = [(name, ctypes.c_int64) for name in ("batch", "input_size", "hidden", "out_size", "layers", "ld", "zld", "pld")]
+    _fields_ += [(name, ctypes.c_void_p) for name in ("x", "buf", "c", "z", "hh", "pz")]
+    _fields_ += [("w", ctypes.POINTER(ctypes.c_void_p)), ("wr", ctypes.POINTER(ctypes.c_void_p))]
+
+
+# First flags tried, then a portable retry (e.g. a compiler that refuses -march=native).
+FLAG_SETS = (("-O3", "-march=native", "-shared", "-fPIC"), ("-O3", "-shared", "-fPIC"))
+_LOCK = threading.Lock()
+_LOADED: dict[str, ctypes.CDLL] = {}
+_FAILED: dict[str, str] = {}
+
+
+class KernelUnavailable(RuntimeError):
+    """The C kernel cannot be built or loaded here (no compiler, or compilation failed)."""
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("LSTMKIT_CACHE_DIR") or Path.home() / ".cache" / "lstmkit")
+
+
+def compiler() -> str | None:
+    """``$LSTMKIT_CC`` (a path or a name on PATH), else ``cc`` on PATH."""
+    return shutil.which(os.environ.get("LSTMKIT_CC") or "cc")
+
+
+@functools.cache
+def _machine_id() -> str:
+    """What -march=native depends on, so a cache shared between machines never loads code built
+    for another CPU."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        flags = ""
+    return f"{sys.platform} {platform.machine()} {platform.processor()} {flags}"
+
+
+def kernel_path(cc: str, flags: tuple[str, ...]) -> Path:
+    """Cache file named by a hash of everything that decides the binary."""
+    real = os.path.realpath(cc)
+    st = os.stat(real)
+    key = "\n".join([c_source(), real, str(st.st_size), str(st.st_mtime_ns), " ".join(flags), _machine_id()])
+    return _cache_dir() / f"lstm_stream_{hashlib.sha256(key.encode()).hexdigest()[:20]}.so"
+
+
+def open_kernel(path: str) -> ctypes.CDLL:
+    """Load a built kernel and check that it is the one this module expects."""
+    lib = ctypes.CDLL(path)
+    abi = lib.lstmkit_stream_abi
+    abi.restype = ctypes.c_int64
+    if abi() != 1000 * ABI_VERSION + ctypes.sizeof(Ctx):
+        raise OSError(f"{path} has ABI {abi()}, expected {1000 * ABI_VERSION + ctypes.sizeof(Ctx)}")
+    for sfx in ("f32", "f64"):
+        step, run = getattr(lib, f"lstmkit_stream_step_{sfx}"), getattr(lib, f"lstmkit_stream_run_{sfx}")
+        step.argtypes, step.restype = [ctypes.POINTER(Ctx)], ctypes.c_int64
+        run.argtypes = [ctypes.POINTER(Ctx), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        run.restype = ctypes.c_int64
+    return lib
+
+
+def _build(cc: str, flags: tuple[str, ...], path: Path) -> ctypes.CDLL:
+    """Compile to a temporary file beside ``path``, load it, then move it into place: a process
+    never sees a half-written file, and two processes building at once both succeed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = []
+    try:
+        fd, src = tempfile.mkstemp(suffix=".c", prefix=".lstm_stream_", dir=path.parent)
+        temporary.append(src)
+        with os.fdopen(fd, "w") as f:
+            f.write(c_source())
+        fd, tmp = tempfile.mkstemp(suffix=".so", prefix=".lstm_stream_", dir=path.parent)
+        temporary.append(tmp)
+        os.close(fd)
+        r = subprocess.run([cc, *flags, "-o", tmp, src], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise KernelUnavailable(f"{cc} {' '.join(flags)} failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
+        lib = open_kernel(tmp)  # loaded under its temporary name, so never confused with a stale library
+        os.replace(tmp, path)
+        return lib
+    finally:
+        for name in temporary:
+            if os.path.exists(name):
+                os.remove(name)
+
+
+def load_kernel() -> ctypes.CDLL:
+    """The compiled kernel: from this process, from the cache, or built now (once per process
+    and cache file). Raises :class:`KernelUnavailable` with the reason."""
+    cc = compiler()
+    if cc is None:
+        raise KernelUnavailable("no C compiler found (set LSTMKIT_CC or put `cc` on PATH)")
+    errors = []
+    with _LOCK:
+        for flags in FLAG_SETS:
+            try:
+                path = kernel_path(cc, flags)
+            except OSError as e:
+                raise KernelUnavailable(f"cannot use the compiler {cc}: {e}") from None
+            key = str(path)
+            if key in _LOADED:
+                return _LOADED[key]
+            if key in _FAILED:
+                errors.append(_FAILED[key])
+                continue
+            if path.exists():
+                try:
+                    _LOADED[key] = open_kernel(key)
+                    return _LOADED[key]
+                except (OSError, AttributeError) as e:
+                    logger.warning("LSTMStream: cached kernel %s is unusable (%s); rebuilding it", path, e)
+            try:
+                _LOADED[key] = _build(cc, flags, path)
+                return _LOADED[key]
+            except (KernelUnavailable, OSError, AttributeError, subprocess.SubprocessError) as e:
+                _FAILED[key] = str(e)
+                errors.append(str(e))
+    raise KernelUnavailable("cannot build the C kernel: " + " | ".join(errors))
