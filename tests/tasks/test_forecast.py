@@ -396,9 +396,46 @@ def test_cli_train_and_forecast(sales_csv, tmp_path, capsys):
     assert "horizon must be an int in [1, 4]" in capsys.readouterr().err
 
 
-def test_checkpoint_every_is_refused_for_forecasting(sales_csv):
-    with pytest.raises(ValueError, match="checkpoint_every applies to classification"):
-        _config(sales_csv, train={**FAST, "checkpoint_every": 5})
+def test_a_killed_forecasting_run_resumes_to_the_uninterrupted_result(sales_csv, tmp_path, monkeypatch):
+    """An ensemble of two members, killed in the second member's selection run: `lstmkit train
+    --resume` takes the first member from its checkpoints (no retraining) and continues the second
+    from its last epoch, to the metrics, forecasts and weights of a run never interrupted."""
+    from lstmkit.checkpoint.train_state import load_train_state
+    from lstmkit.cli import main
+    from lstmkit.tasks import forecast
+
+    cfg = _config(sales_csv, ensemble=2, train={**FAST, "deterministic": True},
+                  evaluate={"horizon": 6, "stride": 3, "season": 12, "samples": 30, "baselines": ["naive"]})
+    reference = train_forecaster(cfg, tmp_path / "reference")
+    run, real_fit, calls = tmp_path / "run", forecast.fit, []
+
+    def killed_in_epoch_3(epoch, row):  # after its evaluation, before its checkpoint
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    def crashing_fit(*args, **kwargs):
+        calls.append(kwargs.get("checkpoint_dir"))
+        if calls[-1] is not None and calls[-1].name == "member-2":
+            kwargs["callbacks"] = [killed_in_epoch_3]
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(forecast, "fit", crashing_fit)
+    with pytest.raises(KeyboardInterrupt):
+        train_forecaster(cfg, run)
+    monkeypatch.setattr(forecast, "fit", real_fit)
+    assert load_train_state(run / "checkpoint" / "member-2").epoch == 2 and not (run / "metrics.json").exists()
+    assert (run / "checkpoint" / "member-1" / "refit" / "model.json").is_file()  # member 1 finished, refit kept
+    calls.clear()
+    monkeypatch.setattr(forecast, "fit", lambda *a, **k: calls.append(k) or real_fit(*a, **k))
+    assert main(["-q", "train", "--resume", str(run)]) == 0
+    assert [c.get("resume") for c in calls] == [True, True, None]  # member 1 back from its checkpoint, 2 resumed
+    drop = lambda m: {k: v for k, v in m.items() if k != "train_seconds"}  # noqa: E731
+    assert drop(json.loads((run / "metrics.json").read_text())) == drop(json.loads(json.dumps(reference)))
+    for name in ("forecasts.csv", "model.safetensors"):
+        assert (run / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
+    assert json.loads((run / "history.json").read_text()) == json.loads((tmp_path / "reference" / "history.json")
+                                                                        .read_text())
+    assert not (run / "checkpoint").exists()
 
 
 def test_a_run_starts_with_one_summary_line(sales_csv, tmp_path, caplog):

@@ -48,7 +48,7 @@ def test_tasks_command_prints_the_table(capsys):
     assert lines[0].split()[:5] == ["task", "resume", "evaluate", "--devices", "export"]
     assert [line.split()[0] for line in lines[1:]] == list(NAMES)
     row = {line.split()[0]: line.split()[1:5] for line in lines[1:]}
-    assert row["classify"] == ["yes", "yes", "yes", "yes"] and row["forecast"][0] == "no"
+    assert row["classify"] == ["yes", "yes", "yes", "yes"] and row["forecast"] == ["yes", "yes", "no", "yes"]
 
 
 def test_predict_parser_defaults_are_the_ones_the_option_check_knows():
@@ -58,10 +58,14 @@ def test_predict_parser_defaults_are_the_ones_the_option_check_knows():
         assert {k: args[k] for k in defaults} == defaults, command
 
 
-def test_devices_and_resume_read_the_registry(tmp_path, capsys):
+def test_devices_and_resume_read_the_registry(tmp_path, capsys, monkeypatch):
     assert main(["train", "segment/digit-scenes", "--devices", "2", "--out", str(tmp_path / "s")]) == 2
     assert re.search(r"--devices N does not apply to 'segment' runs: it .+ \(see `lstmkit tasks`\)",
                      capsys.readouterr().err)
+    from lstmkit.tasks import registry
+
+    # a task that does not resume (none does today): its runs say so, naming those that do
+    monkeypatch.setitem(registry._TASKS, "forecast", dataclasses.replace(get_task("forecast"), resume=False))
     (tmp_path / "fc").mkdir()
     (tmp_path / "fc" / "config.yaml").write_text("task: forecast\n")
     assert main(["train", "--resume", str(tmp_path / "fc")]) == 2

@@ -333,15 +333,19 @@ def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
         resume_classifier(run)
 
 
-def test_forecast_and_foreign_directories_do_not_resume(tmp_path):
+def test_foreign_directories_do_not_resume(tmp_path):
     from lstmkit.tasks.classify import resume_classifier
     from lstmkit.tasks.segment import resume_segmenter
 
     (tmp_path / "fc").mkdir()
     (tmp_path / "fc" / "config.yaml").write_text("task: forecast\n")
-    for resume in (resume_classifier, resume_segmenter):
-        with pytest.raises(ValueError, match="is a 'forecast' run, which does not resume"):
+    for resume, name in ((resume_classifier, "classify"), (resume_segmenter, "segment")):
+        with pytest.raises(ValueError, match=f"is a 'forecast' run, not a '{name}' one"):
             resume(tmp_path / "fc")
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "config.yaml").write_text("task: forcast\n")
+    with pytest.raises(ValueError, match=r"unknown task 'forcast'; did you mean 'forecast'\?"):
+        resume_classifier(tmp_path / "odd")
     (tmp_path / "cls").mkdir()
     (tmp_path / "cls" / "config.yaml").write_text("task: classify\n")
     with pytest.raises(ValueError, match="is a 'classify' run, not a 'segment' one"):

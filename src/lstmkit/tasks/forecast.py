@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ from torch import nn
 
 from .. import __version__
 from ..checks import check_int
-from ..checkpoint import atomic_write_bytes
+from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..data.collate import pad_sequences
 from ..data.series import Series, calendar_features, load_series, load_series_csv, load_series_long, load_tsf
 from ..data.transforms import SeriesTransform
@@ -52,11 +51,11 @@ from ..eval.stat_baselines import make_baseline
 from ..models import create_model
 from ..models.registry import check_model_arguments
 from . import forecast_io
-from .config import dump_yaml, path_field, to_plain
+from .config import path_field, to_plain
 from .forecast_scoring import evaluate_forecasts, validation_scores
 from .forecaster import Forecast, Forecaster, ForecastStream, load_forecaster, read_forecast_input
 from .registry import Task, register_task
-from .runs import LOG_DIR
+from .runs import checkpointing, finish_run, start_run
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["ForecastDataConfig", "EvalConfig", "ForecastConfig", "Forecaster", "ForecastStream", "Forecast",
@@ -153,9 +152,6 @@ class ForecastConfig:
         check_int("ensemble", self.ensemble)
         if self.val_size is not None:
             check_int("val_size", self.val_size)
-        if self.train.checkpoint_every != 1:  # an ensemble with a refit stage has no resumable checkpoints
-            raise ValueError(f"train.checkpoint_every applies to classification runs (checkpoints and --resume); "
-                             f"forecasting does not checkpoint, got {self.train.checkpoint_every}")
 
 
 # ------------------------------------------------------------------------------- data
@@ -282,12 +278,16 @@ def _val_size(cfg: ForecastConfig, n_train: Sequence[int]) -> int:
 
 
 def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns: tuple[list, list, list],
-                   calendar: Sequence[str], member: int = 0, log_dir: Path | None = None
-                   ) -> tuple[Forecaster, FitResult, dict, Forecaster]:
+                   calendar: Sequence[str], member: int = 0, log_dir: Path | None = None,
+                   checkpoint: Path | None = None) -> tuple[Forecaster, FitResult, dict, Forecaster]:
     """Train one member on the training parts ``series[i][:n_train[i]]``; returns (a one-member
     forecaster, the selection run's fit result, validation metrics at the selected epoch, the
     selection run's forecaster: fitted without the validation ends, for scoring them).
-    ``log_dir``: where ``train.logger`` writes the selection run (the refit: its ``refit/`` folder)."""
+    ``log_dir``: where ``train.logger`` writes the selection run (the refit: its ``refit/`` folder).
+    ``checkpoint`` (``RUN/checkpoint/member-<i>``): the selection run checkpoints there and resumes
+    from it, and the refit's weights are kept in its ``refit/`` folder once trained, so a resumed
+    run continues where this member stopped (the refit, replayed from its seed, is not resumed
+    mid-way: it runs again whole)."""
     targets, past, future = columns
     C = len(targets)
     step = series[0].step
@@ -325,8 +325,10 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     val_seqs = [builder.inputs(s.values[:n], s.times[:n], layout.transforms[s.name]) for s, n in zip(series, n_train)]
     origins = np.array([[e - lost - 1, n - lost] for e, n in zip(fit_ends, n_train)])
     tc = cfg.train
+    where = checkpointing(checkpoint) if checkpoint is not None else {"log_dir": log_dir}
+    log_dir = where["log_dir"]
     result = fit(model, _batches(seqs, tc.batch_size, seed), list(_batches(val_seqs, 256, 0, origins)()),
-                 _loss, _evaluate, tc, log_dir=log_dir)
+                 _loss, _evaluate, tc, **where)
     val_metrics = dict(result.best)
     selection = wrap(model, layout)
     if not cfg.refit:
@@ -334,9 +336,15 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     # 2. refit on whole training parts for the chosen epochs with the same learning rates
     layout = _fit_layout([s.head(n) for s, n in zip(series, n_train)], cfg.transform, C)
     model, seqs, _ = make(layout, n_train)
+    refit = None if checkpoint is None else checkpoint / "refit"
+    if refit is not None and (refit / META).is_file():  # trained before the run was interrupted
+        model.load_state_dict(load_checkpoint(refit)[0])
+        return wrap(model, layout), result, val_metrics, selection
     schedule = [row["lr"] for row in result.history[: result.best_epoch]]
     fit(model, _batches(seqs, tc.batch_size, seed), [], _loss, _evaluate, tc, lr_schedule=schedule,
         log_dir=None if log_dir is None else log_dir / "refit")
+    if refit is not None:
+        save_checkpoint(refit, model.state_dict(), {"member": member, "epochs": len(schedule)})
     return wrap(model, layout), result, val_metrics, selection
 
 
@@ -352,14 +360,15 @@ def _members(members: list[Forecaster]) -> Forecaster:
                       seed=first.seed)
 
 
-def _ensemble(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns, calendar, log_root: Path
+def _ensemble(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns, calendar, checkpoint: Path
               ) -> tuple[Forecaster, list[FitResult], list[dict], Forecaster]:
     """(the ensemble, fit results, validation losses, the ensemble of the selection runs); member i
-    logs to ``log_root/member-<i+1>`` when ``train.logger`` is set."""
+    checkpoints in ``checkpoint/member-<i+1>`` (and logs to ``RUN/tensorboard/member-<i+1>`` when
+    ``train.logger`` is set)."""
     members, results, vals, selections = [], [], [], []
     for i in range(cfg.ensemble):
         f, r, v, sel = fit_forecaster(series, n_train, cfg, columns, calendar, member=i,
-                                      log_dir=log_root / f"member-{i + 1}")
+                                      checkpoint=checkpoint / f"member-{i + 1}")
         members.append(f)
         results.append(r)
         vals.append(v)
@@ -377,16 +386,13 @@ def _parameters(config: ForecastConfig, targets: int, calendar: int) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _not_resumable(config: ForecastConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
-    if resume:
-        raise ValueError(f"{out_dir} is a forecasting run, which does not resume yet; train it again")
-    return train_forecaster(config, out_dir)
+def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
+    """Run one forecasting experiment and write its run directory; returns metrics.json.
 
-
-def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike) -> dict:
-    """Run one forecasting experiment and write its run directory; returns metrics.json."""
+    ``resume``: continue the interrupted run in ``out_dir`` (``lstmkit train --resume DIR``): finished
+    members come back from their checkpoints, the member in training continues from its last one."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = start_run(out, config, resume)
     d = config.data
     series = load_forecast_series(d)
     steps = {s.step for s in series}
@@ -410,8 +416,7 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike) -> dict
              f"{config.evaluate.horizon}; lstm_forecaster, {_parameters(config, C, len(calendar)):,} parameters "
              f"per member x {config.ensemble}")
     start = time.perf_counter()
-    shutil.rmtree(out / LOG_DIR, ignore_errors=True)  # an earlier run's, in a directory being reused
-    fc, results, vals, selection = _ensemble(series, [n for n, _ in splits], config, columns, calendar, out / LOG_DIR)
+    fc, results, vals, selection = _ensemble(series, [n for n, _ in splits], config, columns, calendar, checkpoint)
     train_seconds = time.perf_counter() - start
     val, val_baselines = validation_scores(selection, series, splits, config)
     test, baselines, rows = evaluate_forecasts(fc, series, splits, config)
@@ -425,7 +430,6 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike) -> dict
                "n_series": len(series), "test_start": str(series[0].times[splits[0][0]]),
                "test_end": str(series[0].times[splits[0][1] - 1])}
     resolved = to_plain(config)
-    atomic_write_bytes(out / "config.yaml", dump_yaml(resolved).encode())
     fc.save(out, {"data": to_plain(asdict(d)), "train_seed": config.train.seed})
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
     atomic_write_bytes(out / "history.json", json.dumps([r.history for r in results], indent=1).encode())
@@ -435,6 +439,7 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike) -> dict
     write_forecast_report(out, config=resolved, metrics=metrics, series=series, splits=splits, rows=rows,
                           environment=f"lstmkit {__version__}, torch {torch.__version__}, {platform.machine()}, "
                                       f"{torch.get_num_threads()} thread(s)")
+    finish_run(out)  # the run directory is complete: its checkpoints go
     return metrics
 
 
@@ -453,8 +458,8 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
 
 register_task(Task(
     "forecast", "forecasting with rolling-origin evaluation against statistical baselines", ForecastConfig,
-    lambda config, out, resume=False: _not_resumable(config, out, resume), forecast_io.predict_run,
+    train_forecaster, forecast_io.predict_run,
     "optional: a CSV history with the model's columns (default: the run's own series)", input_required=False,
-    predict_options=forecast_io.PREDICT_OPTIONS, evaluate=forecast_io.evaluate_run, resume=False,
+    predict_options=forecast_io.PREDICT_OPTIONS, evaluate=forecast_io.evaluate_run,
     multi_process="trains an ensemble and refits it in one process",
     export="lstmkit.export.onnx:_forecaster_export"))

@@ -187,7 +187,9 @@ def saved_config(out_dir: str | os.PathLike, task: str | None = None) -> dict:
                          f"{', '.join(_resumable())} write it when they start)")
     data = load_yaml(out / "config.yaml")
     found = data.get("task", "classify")
-    if found not in _resumable():
+    from .registry import get_task
+
+    if not get_task(found).resume:
         raise ValueError(f"{out} is a {found!r} run, which does not resume (runs of {', '.join(_resumable())} do); "
                          "run `lstmkit train CONFIG` again")
     if task is not None and found != task:
