@@ -483,8 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="delete the run already in --out (finished or interrupted) and train a new one there")
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from its last checkpoint, "
-                                                    "with the config.yaml it saved (every task but forecast; "
-                                                    "no config argument)")
+                                                    "with the config.yaml it saved (any task; no config "
+                                                    "argument)")
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="keep glibc's default allocator settings (see lstmkit.runtime; also LSTMKIT_MALLOC_TUNING=0)")
     p.add_argument("--devices", type=int, default=1,
