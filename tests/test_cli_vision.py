@@ -1,8 +1,10 @@
 """The vision commands end to end through ``lstmkit.cli.main``: ``train`` on a tiny config of each
 task, then the command that uses the run (segment, sample, upscale, predict-frames, caption,
-classify-clip), and each command refusing another task's run."""
+classify-clip), each command refusing another task's run, and ``evaluate`` repeating the run's
+test scores."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +37,7 @@ def runs(tmp_path_factory):
         "superres": _train(root, "superres", {"task": "superres", **test_superres.TINY}),
         "video": _train(root, "video", test_video.TINY),
         "action": _train(root, "action", {"task": "action", **test_clips.ACTION}),
+        "volume": _train(root, "volume", {"task": "volume", **test_clips.VOLUME}),
         "caption": _train(root, "caption", {"task": "caption", "data": {}, "model": {"name": "attention_captioner"}},
                           test_caption.TINY),
     }
@@ -94,3 +97,23 @@ def test_commands_refuse_another_tasks_run(runs, capsys, tmp_path, command):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert f"lstmkit {command[0]}: error:" in err and "model" in err, err
+
+
+# what metrics.json records of how a baseline was trained, beside its test scores; evaluate re-scores only those
+_TRAINING = {"name", "spec", "val", "parameters", "parameter_ratio", "epochs", "best_epoch", "stopped_early",
+             "train_seconds", "train_cpu_seconds", "cpu_seconds"}
+
+
+@pytest.mark.parametrize("task", ["segment", "generate", "superres", "video", "action", "volume", "caption"])
+def test_evaluate_repeats_the_runs_test_scores(runs, capsys, task):
+    run = runs[1][task]
+    assert main(["-q", "evaluate", run]) == 0
+    printed = _json(capsys)
+    saved = json.loads((Path(run) / "metrics.json").read_text())
+    assert printed.pop("data") == "the run's test split" and "test" in printed and saved["baselines"]
+    assert printed.pop("baselines") == {name: {k: v for k, v in b.items() if k not in _TRAINING}
+                                        for name, b in saved["baselines"].items()}
+    assert printed == {k: saved[k] for k in printed}  # test (and, for action and volume, per_class, confusion matrix)
+    assert main(["evaluate", run, "--data", "x.npz"]) == 2
+    assert f"evaluate --data applies to classification runs; a {task!r} run is re-scored on its own test split" \
+        in capsys.readouterr().err

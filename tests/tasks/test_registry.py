@@ -49,6 +49,7 @@ def test_tasks_command_prints_the_table(capsys):
     assert [line.split()[0] for line in lines[1:]] == list(NAMES)
     row = {line.split()[0]: line.split()[1:5] for line in lines[1:]}
     assert row["classify"] == ["yes", "yes", "yes", "yes"] and row["forecast"] == ["yes", "yes", "no", "yes"]
+    assert [name for name, r in row.items() if r[1] != "yes"] == []  # every task's runs re-score with evaluate
 
 
 def test_predict_parser_defaults_are_the_ones_the_option_check_knows():

@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from lstmkit.models import create_model
-from lstmkit.tasks.runs import checkpointing, load_model, model_spec, save_model, start_run, write_run
+from lstmkit.tasks.config import dump_yaml
+from lstmkit.tasks.runs import checkpointing, load_model, model_spec, rescoring, save_model, start_run, write_run
 from lstmkit.tasks.trainer import TrainConfig
+from lstmkit.tasks.video import VideoConfig
 
 
 def test_save_load_round_trip(tmp_path):
@@ -25,6 +27,15 @@ def test_model_spec_refuses_what_the_data_fixes():
         model_spec({"name": "x", "num_classes": 3}, num_classes=4)
     with pytest.raises(ValueError, match="needs a 'name'"):
         model_spec({"hidden_size": 3})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_rescoring_a_cuda_run_here_scores_on_the_cpu(tmp_path, caplog):
+    (tmp_path / "config.yaml").write_text(dump_yaml({"task": "video", "train": {"device": "cuda"}}))
+    config, device = rescoring(tmp_path, VideoConfig, None)
+    assert device.type == "cpu" and config.train.device == "cpu" and "'cuda', which is not available" in caplog.text
+    with pytest.raises(ValueError, match="evaluate --data applies to classification runs; a 'video' run is re-scored"):
+        rescoring(tmp_path, VideoConfig, "x.npz")
 
 
 def test_write_run(tmp_path):

@@ -19,7 +19,8 @@
 
 Run directory: ``config.yaml``, ``model.safetensors`` + ``model.json`` (architecture, vocabulary,
 image size: everything :func:`load_captioner` needs), ``metrics.json``, ``history.json``,
-``report.md``, ``learning_curves.png``, ``attention_<i>.png``.
+``report.md`` (:mod:`lstmkit.tasks.caption_report`), ``learning_curves.png``, ``attention_<i>.png``.
+``lstmkit evaluate DIR`` re-scores the test images (:func:`evaluate_captioner`).
 """
 
 from __future__ import annotations
@@ -42,13 +43,15 @@ from ..data.captions import CaptionVocab, caption_scenes, load_flickr8k
 from ..data.images import read_image, resize
 from ..data.text import tokenize
 from ..models import create_model
+from .caption_report import write_report
 from .config import path_field, to_plain
 from .registry import Prediction, Task, register_task
-from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
+from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
 __all__ = ["CaptionDataConfig", "CaptionEvalConfig", "CaptionConfig", "Captioner", "bleu_scores", "train_captioner",
-           "load_captioner", "caption_image", "caption_command", "plot_attention", "write_attention_png"]
+           "evaluate_captioner", "load_captioner", "caption_image", "caption_command", "plot_attention",
+           "write_attention_png"]
 
 log = logging.getLogger(__name__)
 
@@ -388,18 +391,33 @@ def _score(cap: Captioner, images: np.ndarray, refs: list, beam: int) -> tuple[d
     return {**bleu_scores(hyps, refs), "exact": _exact(hyps, refs)}, hyps
 
 
+def _splits(config: CaptionConfig) -> tuple[tuple[np.ndarray, list], tuple[np.ndarray, list], tuple[np.ndarray, list]]:
+    """(train, val, test), each (images, reference lists); val is carved from the training images."""
+    (x_all, refs_all), test = load_caption_data(config.data)
+    tr, va = _carve(len(refs_all), config.train.val_fraction, config.train.seed)
+    return (x_all[tr], [refs_all[i] for i in tr]), (x_all[va], [refs_all[i] for i in va]), test
+
+
+def _test_scores(cap: Captioner, beam: int, train: tuple[np.ndarray, list], test: tuple[np.ndarray, list]
+                 ) -> tuple[dict, dict, list[str], list[str]]:
+    """(the model's test scores, greedy and beam; the baselines'; its greedy and beam captions)."""
+    (x_tr, refs_tr), (x_test, refs_test) = train, test
+    greedy, greedy_hyps = _score(cap, x_test, refs_test, 1)
+    beamed, beam_hyps = _score(cap, x_test, refs_test, beam)
+    return ({"greedy": greedy, "beam": beamed, "n": len(refs_test)}, _baselines(x_tr, refs_tr, x_test, refs_test),
+            greedy_hyps, beam_hyps)
+
+
 def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
     """Run one captioning experiment and write its run directory; returns metrics.json.
     ``resume``: continue the interrupted run in ``out_dir`` (see :func:`lstmkit.tasks.runs.start_run`)."""
     out = Path(out_dir)
     checkpoint = start_run(out, config, resume)
     cpu0 = time.process_time()
-    (x_all, refs_all), (x_test, refs_test) = load_caption_data(config.data)
-    tr, va = _carve(len(refs_all), config.train.val_fraction, config.train.seed)
-    x_tr, x_va = x_all[tr], x_all[va]
-    refs_tr, refs_va = [refs_all[i] for i in tr], [refs_all[i] for i in va]
+    train, (x_va, refs_va), (x_test, refs_test) = _splits(config)
+    x_tr, refs_tr = train
     vocab = CaptionVocab.fit(refs_tr, min_freq=config.data.min_freq)
-    log.info(f"captions: {len(tr)} train / {len(va)} val / {len(refs_test)} test images, {len(vocab)} tokens")
+    log.info(f"captions: {len(refs_tr)} train / {len(refs_va)} val / {len(refs_test)} test images, {len(vocab)} tokens")
     enc = lambda refs: [[vocab.encode(r) for r in rs] for rs in refs]  # noqa: E731
     name, kwargs = model_spec(config.model, vocab_size=len(vocab), in_channels=int(x_tr.shape[1]),
                               pad_id=vocab.pad_id, start_id=vocab.start_id, end_id=vocab.end_id)
@@ -423,9 +441,7 @@ def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike, resume: b
     model.eval()
     val_greedy, _ = _score(cap, x_va, refs_va, 1)
     val_beam, _ = _score(cap, x_va, refs_va, ev.beam)
-    test_greedy, greedy_hyps = _score(cap, x_test, refs_test, 1)
-    test_beam, beam_hyps = _score(cap, x_test, refs_test, ev.beam)
-    baselines = _baselines(x_tr, refs_tr, x_test, refs_test)
+    test, baselines, greedy_hyps, beam_hyps = _test_scores(cap, ev.beam, train, (x_test, refs_test))
     examples = [{"index": i, "greedy": greedy_hyps[i], "beam": beam_hyps[i], "references": refs_test[i]}
                 for i in range(min(ev.examples, len(refs_test)))]
     spec = {"name": name, **kwargs}
@@ -437,44 +453,26 @@ def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike, resume: b
             attention_files.append(f"attention_{i}.png")
             plot_attention(out / attention_files[-1], x_test[i], w, m, title=" ".join(w))
     metrics = {"val": {"loss": result.best["loss"], "greedy": val_greedy, "beam": val_beam},
-               "test": {"greedy": test_greedy, "beam": test_beam, "n": len(refs_test)},
+               "test": test,
                "baselines": baselines, "bleu_scale": "0-1 (sacrebleu corpus BLEU / 100)", "beam": ev.beam,
                "train_seconds": round(result.seconds, 3), "cpu_seconds": round(time.process_time() - cpu0, 3),
                "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                "seed": config.train.seed, "device": str(next(model.parameters()).device),
                "parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(vocab),
-               "n_train": len(tr), "n_val": len(va), "n_test": len(refs_test), "examples": examples}
+               "n_train": len(refs_tr), "n_val": len(refs_va), "n_test": len(refs_test), "examples": examples}
     metrics = write_run(out, config, metrics, result.history)
-    _report(out, to_plain(config), metrics, result.history, result.best_epoch, attention_files)
+    write_report(out, to_plain(config), metrics, result.history, result.best_epoch, attention_files)
     finish_run(out)
     return metrics
 
 
-def _report(out: Path, config: dict, metrics: dict, history: list, best_epoch: int, attention_files: list) -> None:
-    from ..eval.plots import plot_learning_curves
-
-    plot_learning_curves(history, out / "learning_curves.png", metric="bleu4", best_epoch=best_epoch)
-    f = lambda v: f"{v:.3f}"  # noqa: E731
-    rows = [("model, greedy (test)", metrics["test"]["greedy"]), (f"model, beam {metrics['beam']} (test)",
-                                                                  metrics["test"]["beam"]),
-            ("model, greedy (val)", metrics["val"]["greedy"]), (f"model, beam {metrics['beam']} (val)",
-                                                                metrics["val"]["beam"]),
-            ("baseline: most frequent caption (test)", metrics["baselines"]["most_frequent_caption"]),
-            ("baseline: nearest training image (test)", metrics["baselines"]["nearest_neighbour"])]
-    lines = [f"# Captioning run: {config['data']['source']}", "",
-             f"{metrics['n_train']} train / {metrics['n_val']} validation / {metrics['n_test']} test images; "
-             f"{metrics['parameters']:,} parameters; {metrics['epochs']} epochs (best {metrics['best_epoch']}); "
-             f"training {metrics['train_seconds']:.0f} s, {metrics['cpu_seconds']:.0f} CPU s in all; seed {metrics['seed']}.",
-             "", "BLEU on the 0-1 scale (sacrebleu corpus BLEU / 100, all references); exact: the caption equals one "
-             "of its references.", "", "| | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | exact |", "|---|---|---|---|---|---|"]
-    lines += [f"| {label} | " + " | ".join(f(m[k]) for k in ("bleu1", "bleu2", "bleu3", "bleu4", "exact")) + " |"
-              for label, m in rows]
-    lines += ["", "## Test examples", "", "| # | greedy | beam | references |", "|---|---|---|---|"]
-    lines += [f"| {e['index']} | {e['greedy']} | {e['beam']} | {' / '.join(e['references'])} |"
-              for e in metrics["examples"]]
-    lines += ["", "## Attention per generated word (beam search)", ""] + [f"![]({a})" for a in attention_files]
-    lines += ["", "## Learning curves", "", "![](learning_curves.png)", ""]
-    atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
+def evaluate_captioner(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
+    """``lstmkit evaluate DIR``: the saved captioner (greedy and beam) and the baselines re-scored on
+    the run's test images (rebuilt from its ``config.yaml``) -- metrics.json's ``test`` and ``baselines``."""
+    config, device = rescoring(run_dir, CaptionConfig, data)
+    train, _, test = _splits(config)
+    scores, baselines, _, _ = _test_scores(load_captioner(run_dir, device), config.evaluate.beam, train, test)
+    return {"data": "the run's test split", "test": scores, "baselines": baselines}
 
 
 def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) -> Prediction:
@@ -485,4 +483,4 @@ def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) ->
 
 register_task(Task(
     "caption", "image captioning: Show, Attend and Tell against retrieval baselines", CaptionConfig,
-    train_captioner, _predict, "an image", predict_options=("beam", "attention")))
+    train_captioner, _predict, "an image", predict_options=("beam", "attention"), evaluate=evaluate_captioner))

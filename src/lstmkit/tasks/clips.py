@@ -21,7 +21,8 @@ directory (:mod:`lstmkit.tasks.runs`): ``config.yaml``, ``model.safetensors`` + 
 ``history.json`` (``baseline/history.json``), ``report.md`` with confusion matrices, learning
 curves and ``samples.png`` (one row per class).
 
-:func:`classify_clip` and :func:`classify_volume` load a run and classify ``.npy`` arrays.
+:func:`classify_clip` and :func:`classify_volume` load a run and classify ``.npy`` arrays;
+``lstmkit evaluate DIR`` re-scores both models on the run's test split.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from ..eval.plots import plot_confusion_matrix, plot_learning_curves
 from ..models import create_model
 from .config import path_field
 from .registry import Prediction, Task, register_task
-from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
+from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["ActionData", "ActionConfig", "VolumeData", "VolumeConfig", "train_action", "train_volume",
@@ -193,6 +194,24 @@ class _Trained:
     cpu_seconds: float
 
 
+def _eval_batches(data: tuple, train: TrainConfig) -> list:
+    """Validation or test batches: 256 samples (the training batch size when larger)."""
+    return list(TensorBatches(data, max(train.batch_size, 256)))
+
+
+def _test_scores(model: nn.Module, test: list, classes: list) -> tuple[dict, list, np.ndarray]:
+    """(metrics with the cross-entropy ``loss``, per-class report, confusion matrix) of ``model`` on the
+    test batches."""
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        logits, y = _logits(model, [tuple(t.to(device) for t in b) for b in test])
+    y, pred = y.cpu().numpy(), logits.argmax(1).cpu().numpy()
+    metrics = {**classification_metrics(y, pred, len(classes)),
+               "loss": nn.functional.cross_entropy(logits.float(), torch.as_tensor(y, device=device)).item()}
+    return metrics, per_class_report(y, pred, list(classes)), confusion_matrix(y, pred, len(classes))
+
+
 def _train_one(spec_cfg: dict, fixed: dict, train_set: TensorBatches, val: list, test: list, train: TrainConfig,
                classes: tuple, checkpoint: Path) -> _Trained:
     name, kwargs = model_spec(spec_cfg, **fixed)
@@ -201,15 +220,7 @@ def _train_one(spec_cfg: dict, fixed: dict, train_set: TensorBatches, val: list,
     model = create_model(name, **kwargs)
     log.info(f"training {name} ({sum(p.numel() for p in model.parameters()):,} parameters)")
     result = fit(model, train_set, val, _loss, _evaluate, train, **checkpointing(checkpoint))
-    model.eval()
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        logits, y = _logits(model, [tuple(t.to(device) for t in b) for b in test])
-    y, pred = y.cpu().numpy(), logits.argmax(1).cpu().numpy()
-    test_metrics = {**classification_metrics(y, pred, len(classes)),
-                    "loss": nn.functional.cross_entropy(logits.float(), torch.as_tensor(y, device=device)).item()}
-    return _Trained(model, {"name": name, **kwargs}, result, result.best, test_metrics,
-                    per_class_report(y, pred, list(classes)), confusion_matrix(y, pred, len(classes)),
+    return _Trained(model, {"name": name, **kwargs}, result, result.best, *_test_scores(model, test, list(classes)),
                     sum(p.numel() for p in model.parameters()), round(time.process_time() - cpu0, 1))
 
 
@@ -231,9 +242,7 @@ def _train_pair(config, out_dir: str | os.PathLike, train_set: ClipSet, val_set:
     log.info(f"{task}: {len(data[0])} train / {len(val_data[0])} validation / {len(test_set)} test samples, "
              f"{len(classes)} classes")
     batches = TensorBatches(data, train.batch_size, shuffle=True, seed=train.seed)
-    eval_size = max(train.batch_size, 256)
-    val = list(TensorBatches(val_data, eval_size))
-    test = list(TensorBatches(_tensors(test_set), eval_size))
+    val, test = _eval_batches(val_data, train), _eval_batches(_tensors(test_set), train)
     fixed = {"num_classes": len(classes), "in_channels": int(data[0].shape[2])}
     runs = {}
     for role in ("model", "baseline"):
@@ -245,10 +254,9 @@ def _train_pair(config, out_dir: str | os.PathLike, train_set: ClipSet, val_set:
     save_model(out / BASELINE_DIR, b.model, b.spec, task, meta)
 
     def summary(r: _Trained) -> dict:
-        return {"name": r.spec["name"], "test": r.test, "val": r.val, "train_seconds": round(r.result.seconds, 3),
-                "train_cpu_seconds": r.cpu_seconds,
-                "epochs": r.result.epochs, "best_epoch": r.result.best_epoch, "parameters": r.parameters,
-                "per_class": r.per_class, "confusion_matrix": r.cm.tolist()}
+        return {"name": r.spec["name"], **_test_block(r.test, r.per_class, r.cm), "val": r.val,
+                "train_seconds": round(r.result.seconds, 3), "train_cpu_seconds": r.cpu_seconds,
+                "epochs": r.result.epochs, "best_epoch": r.result.best_epoch, "parameters": r.parameters}
 
     metrics = {**summary(m), "baselines": {b.spec["name"]: summary(b)}, "chance": 1 / len(classes),
                "classes": list(classes), "seed": train.seed, "n_train": len(data[0]), "n_val": len(val_data[0]),
@@ -264,6 +272,28 @@ def _train_pair(config, out_dir: str | os.PathLike, train_set: ClipSet, val_set:
     _write_report(out, config, metrics, m, b, classes)
     finish_run(out)
     return metrics
+
+
+def _test_block(test: dict, per_class: list, cm: np.ndarray) -> dict:
+    """What metrics.json holds of one model's test scores (and ``lstmkit evaluate`` prints)."""
+    return {"test": test, "per_class": per_class, "confusion_matrix": cm.tolist()}
+
+
+def _evaluator(config_cls: type, test_set: Callable[[Any], ClipSet]) -> Callable[..., dict]:
+    """``lstmkit evaluate DIR`` for a run of ``config_cls``, whose test split ``test_set(config.data)``
+    rebuilds: the saved model and baseline re-scored on it -- metrics.json's ``test``,
+    ``per_class`` and ``confusion_matrix``, and the same for the baseline under ``baselines``."""
+    def evaluate(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
+        config, device = rescoring(run_dir, config_cls, data)
+        test = _eval_batches(_tensors(test_set(config.data)), config.train)
+        blocks = {}
+        for role, directory in (("model", Path(run_dir)), ("baseline", Path(run_dir) / BASELINE_DIR)):
+            model, meta = load_model(directory, config.task, device)
+            blocks[role] = meta["model"]["name"], _test_block(*_test_scores(model, test, meta["classes"]))
+        name, baseline = blocks["baseline"]
+        return {"data": "the run's test split", **blocks["model"][1], "baselines": {name: baseline}}
+
+    return evaluate
 
 
 def _write_report(out: Path, config, metrics: dict, m: _Trained, b: _Trained, classes: tuple) -> None:
@@ -303,12 +333,15 @@ def train_action(config: ActionConfig, out_dir: str | os.PathLike, resume: bool 
     """Train the CNN-LSTM and its single-frame baseline on motion clips; write the run directory
     (``resume``: continue the interrupted run there)."""
     d = config.data
-    kw = dict(size=d.size, glyph_size=d.glyph_size, min_frames=d.min_frames, max_frames=d.max_frames, noise=d.noise,
-              mnist=d.mnist)
-    train_set = motion_clips(d.n_train, d.seed, "train", **kw)
-    test_set = motion_clips(d.n_test, d.seed, "test", **kw)
     describe = {"size": d.size, "min_frames": d.min_frames, "max_frames": d.max_frames}
-    return _train_pair(config, out_dir, train_set, None, test_set, "action", describe, _strip, resume)
+    return _train_pair(config, out_dir, _action_clips(d, "train"), None, _action_clips(d, "test"), "action",
+                       describe, _strip, resume)
+
+
+def _action_clips(d: ActionData, split: str) -> ClipSet:
+    return motion_clips(d.n_train if split == "train" else d.n_test, d.seed, split, size=d.size,
+                        glyph_size=d.glyph_size, min_frames=d.min_frames, max_frames=d.max_frames, noise=d.noise,
+                        mnist=d.mnist)
 
 
 def train_volume(config: VolumeConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
@@ -316,17 +349,22 @@ def train_volume(config: VolumeConfig, out_dir: str | os.PathLike, resume: bool 
     (``resume``: continue the interrupted run there)."""
     d = config.data
     if d.medmnist is not None:
-        splits = load_medmnist3d(d.medmnist)
-        train_set, val_set, test_set = splits["train"], splits["val"], splits["test"]
         log.info(f"MedMNIST-3D {d.medmnist}: using its own val split for validation; data.n_train, n_test, size, "
                  "depth and noise do not apply")
-    else:
-        train_set = shape_volumes(d.n_train, d.seed, "train", size=d.size, depth=d.depth, noise=d.noise)
-        test_set, val_set = shape_volumes(d.n_test, d.seed, "test", size=d.size, depth=d.depth, noise=d.noise), None
+    train_set, val_set, test_set = _volumes(d)
     depth, h, w = train_set.x.shape[1:]
     describe = {"depth": int(depth), "height": int(h), "width": int(w)}
     return _train_pair(config, out_dir, train_set, val_set, test_set, "volume", describe,
                        lambda s: _strip(s, max(1, s.x.shape[1] // 14)), resume)
+
+
+def _volumes(d: VolumeData) -> tuple[ClipSet, ClipSet | None, ClipSet]:
+    """(train, val, test): a MedMNIST-3D file's own splits, or generated volumes (val None: carved later)."""
+    if d.medmnist is not None:
+        splits = load_medmnist3d(d.medmnist)
+        return splits["train"], splits["val"], splits["test"]
+    kw = dict(size=d.size, depth=d.depth, noise=d.noise)
+    return shape_volumes(d.n_train, d.seed, "train", **kw), None, shape_volumes(d.n_test, d.seed, "test", **kw)
 
 
 # ---------------------------------------------------------------------------- inference
@@ -413,7 +451,9 @@ def _predictor(classify: Callable[[str | os.PathLike, str | os.PathLike], list[d
 
 register_task(Task(
     "action", "clip classification: CNN-LSTM against a frame CNN", ActionConfig, train_action,
-    _predictor(classify_clip), "a .npy of one clip (T, S, S) or many (N, T, 1, S, S)"))
+    _predictor(classify_clip), "a .npy of one clip (T, S, S) or many (N, T, 1, S, S)",
+    evaluate=_evaluator(ActionConfig, lambda d: _action_clips(d, "test"))))
 register_task(Task(
     "volume", "volume classification: a slice-sequence LSTM against a slice CNN", VolumeConfig, train_volume,
-    _predictor(classify_volume), "a .npy of one volume (D, H, W) or many"))
+    _predictor(classify_volume), "a .npy of one volume (D, H, W) or many",
+    evaluate=_evaluator(VolumeConfig, lambda d: _volumes(d)[2])))

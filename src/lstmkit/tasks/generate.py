@@ -16,7 +16,8 @@
    ``samples-<label>.png`` per baseline), ``completions.png`` (test images, their top half,
    three completions of the bottom half) and ``learning_curves.png``.
 
-``lstmkit sample DIR --n 64 [--output PNG] [--seed S]`` is :func:`write_samples`.
+``lstmkit sample DIR --n 64 [--output PNG] [--seed S]`` is :func:`write_samples`;
+``lstmkit evaluate DIR`` is :func:`evaluate_generator`.
 """
 
 from __future__ import annotations
@@ -43,11 +44,11 @@ from ..eval.images import image_grid, write_png
 from ..models import create_model
 from .registry import Prediction, Task, register_task
 from .config import path_field, to_plain
-from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
+from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
 
-__all__ = ["GenerateDataConfig", "GenerateConfig", "train_generator", "load_generator", "sample_from_run",
-           "write_samples", "nll_per_image", "image_png"]
+__all__ = ["GenerateDataConfig", "GenerateConfig", "train_generator", "evaluate_generator", "load_generator",
+           "sample_from_run", "write_samples", "nll_per_image", "image_png"]
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +187,7 @@ def train_generator(config: GenerateConfig, out_dir: str | os.PathLike, resume: 
     checkpoint = start_run(out, config, resume)
     resolved = to_plain(config)
     d = config.data
-    data = load_binary_images(d.name, d.path, d.threshold, float(config.train.val_fraction), config.train.seed,
-                              d.max_train)
+    data = _load(config)
     h, w = data.size
     log.info(f"binary {d.name} {h}x{w}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test images")
     model, spec, main, history = _train_one(config.model, data, config.train, checkpoint / "model")
@@ -218,6 +218,23 @@ def train_generator(config: GenerateConfig, out_dir: str | os.PathLike, resume: 
     _write_report(out, resolved, metrics)
     finish_run(out)
     return metrics
+
+
+def _load(config: GenerateConfig) -> BinaryImages:
+    d = config.data
+    return load_binary_images(d.name, d.path, d.threshold, float(config.train.val_fraction), config.train.seed,
+                              d.max_train)
+
+
+def evaluate_generator(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
+    """``lstmkit evaluate DIR``: the saved model and baselines re-scored (:func:`nll_per_image`) on
+    the run's test images -- metrics.json's ``test`` and the baselines' ``test``."""
+    config, device = rescoring(run_dir, GenerateConfig, data)
+    test = _load(config).test
+    baselines = {label: {"test": nll_per_image(load_generator(Path(run_dir) / "baselines" / label, device), test)}
+                 for label in map(_label, config.baselines)}
+    return {"data": "the run's test split", "test": nll_per_image(load_generator(run_dir, device), test),
+            "baselines": baselines}
 
 
 def _completions(model: nn.Module, images: np.ndarray, generator: torch.Generator, k: int = 8, draws: int = 3
@@ -309,4 +326,4 @@ def _predict(run: str | os.PathLike, input: str | None, options: dict) -> Predic
 register_task(Task(
     "generate", "image generation: PixelRNN (Row LSTM, Diagonal BiLSTM) against PixelCNN and a per-pixel baseline",
     GenerateConfig, train_generator, _predict, "none: draws --n samples (--seed)", input_required=False,
-    predict_options=("n", "seed")))
+    predict_options=("n", "seed"), evaluate=evaluate_generator))

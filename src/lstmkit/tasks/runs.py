@@ -3,7 +3,8 @@
 A run directory holds ``config.yaml`` (the resolved config), ``model.safetensors`` +
 ``model.json`` (weights and a description to rebuild the model from the registry; nothing is
 unpickled), ``metrics.json`` (``test``, ``val``, ``baselines``, ``train_seconds``, ...),
-``history.json`` (one row per epoch) and ``report.md`` with its PNGs.
+``history.json`` (one row per epoch) and ``report.md`` with its PNGs. ``lstmkit evaluate RUN``
+re-scores a run on the test data its ``config.yaml`` rebuilds (:func:`rescoring`).
 
 The classification and forecasting pipelines predate this module and write the same files
 themselves; the vision pipelines use :func:`save_model`, :func:`load_model` and
@@ -13,6 +14,7 @@ themselves; the vision pipelines use :func:`save_model`, :func:`load_model` and
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -28,8 +30,10 @@ from ..models import create_model
 from .config import build, dump_yaml, load_yaml, to_plain
 from .trainer import resolve_device
 
+log = logging.getLogger(__name__)
+
 __all__ = ["save_model", "load_model", "write_run", "model_spec", "CHECKPOINT_DIR", "LOG_DIR", "interrupted",
-           "start_run", "checkpointing", "finish_run", "saved_config", "check_resumable", "claim_run_dir"]
+           "start_run", "checkpointing", "finish_run", "saved_config", "check_resumable", "claim_run_dir", "rescoring"]
 
 
 def model_spec(spec: dict, **fixed: Any) -> tuple[str, dict]:
@@ -88,6 +92,27 @@ def write_run(out: str | os.PathLike, config: Any, metrics: dict, history: list 
     if history is not None:
         atomic_write_bytes(out / "history.json", json.dumps(history, indent=1, allow_nan=False).encode())
     return metrics
+
+
+def rescoring(run_dir: str | os.PathLike, config_cls: type, data: str | None) -> tuple[Any, torch.device]:
+    """(config, device) to re-score the run ``run_dir`` on its own test data (``lstmkit evaluate RUN``
+    for a task whose data is generated or read from its config): the run's ``config.yaml`` rebuilds
+    the data, and the scores are computed on the device it trained on, so that on the same machine
+    (and thread count) they repeat ``metrics.json``'s to the bit -- CPU where that device is absent.
+    ``data`` (``--data``) must be None: only classification runs are scored on other data."""
+    run = Path(run_dir)
+    saved = load_yaml(run / "config.yaml")
+    if data is not None:
+        raise ValueError(f"evaluate --data applies to classification runs; a {saved.get('task')!r} run is re-scored "
+                         f"on its own test split, rebuilt from {run / 'config.yaml'}")
+    train = saved.get("train") or {}
+    try:
+        device = resolve_device(train.get("device", "auto"))
+    except ValueError:
+        log.warning(f"{run} trained on {train.get('device')!r}, which is not available here: scoring on the CPU "
+                    "(the last digits may differ from metrics.json)")
+        saved, device = {**saved, "train": {**train, "device": "cpu"}}, torch.device("cpu")
+    return build(config_cls, saved), device
 
 
 # ------------------------------------------------------------------------------ resume

@@ -20,8 +20,9 @@
    ``baseline_learning_curves.png`` and ``overlays.png`` (image | truth | model | baseline).
 
 :func:`load_segmenter`, :func:`segment_image` and :func:`write_segmentation` serve
-``lstmkit segment DIR IMAGE [--output PNG]``. Both models checkpoint as they train, so a killed run
-continues with :func:`resume_segmenter` (``lstmkit train --resume DIR``).
+``lstmkit segment DIR IMAGE [--output PNG]``; :func:`evaluate_segmenter` is ``lstmkit evaluate DIR``.
+Both models checkpoint as they train, so a killed run continues with :func:`resume_segmenter`
+(``lstmkit train --resume DIR``).
 """
 
 from __future__ import annotations
@@ -52,11 +53,12 @@ from ..models import create_model
 from ..models.segmenter import count_parameters, fcn_width_for
 from .config import build, path_field, to_plain
 from .registry import Prediction, Task, register_task
-from .runs import checkpointing, finish_run, load_model, model_spec, save_model, saved_config, start_run, write_run
+from .runs import (checkpointing, finish_run, load_model, model_spec, rescoring, save_model, saved_config, start_run,
+                   write_run)
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
 
-__all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter", "class_weights", "load_segment_data",
-           "fresh_scenes", "load_segmenter", "segment_image", "write_segmentation"]
+__all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter", "evaluate_segmenter", "class_weights",
+           "load_segment_data", "fresh_scenes", "load_segmenter", "segment_image", "write_segmentation"]
 
 log = logging.getLogger(__name__)
 
@@ -360,6 +362,19 @@ def resume_segmenter(out_dir: str | os.PathLike) -> dict:
     return train_segmenter(build(SegmentConfig, saved_config(out_dir, TASK)), Path(out_dir), resume=True)
 
 
+def evaluate_segmenter(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
+    """``lstmkit evaluate DIR``: the saved model and baseline re-scored on the run's test scenes
+    (rebuilt from its ``config.yaml``) -- metrics.json's ``test`` and the baselines' ``test``."""
+    config, device = rescoring(run_dir, SegmentConfig, data)
+    test = load_segment_data(config.data, config.train.val_fraction, config.train.seed)[2]
+    score = lambda model: _score(model, test, config.train.batch_size, device)[0]  # noqa: E731
+    result = {"data": "the run's test split", "test": score(load_segmenter(run_dir, device)[0]), "baselines": {}}
+    if config.baseline is not None:
+        baseline, meta = load_segmenter(Path(run_dir) / "baseline", device)
+        result["baselines"][meta["model"]["name"]] = {"test": score(baseline)}
+    return result
+
+
 # ------------------------------------------------------------------------------ report
 
 
@@ -478,4 +493,5 @@ def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) ->
 
 register_task(Task(
     "segment", "per-pixel segmentation: ReSeg (2D LSTM sweeps) against a matched FCN", SegmentConfig,
-    train_segmenter, _predict, "an image of the size and channels the model was trained on"))
+    train_segmenter, _predict, "an image of the size and channels the model was trained on",
+    evaluate=evaluate_segmenter))

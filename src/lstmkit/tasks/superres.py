@@ -25,7 +25,8 @@ against bicubic -> run directory.
 ``lstmkit upscale DIR IMAGE --scale 2 [--output PNG]`` runs :func:`write_upscaled`: the image is
 taken as the low-resolution input; a greyscale image is upscaled by the model, an RGB one has its
 Y upscaled by the model and its Cb/Cr bicubically (the usual practice: the eye sees detail
-mostly in luminance), then converted back to RGB.
+mostly in luminance), then converted back to RGB. ``lstmkit evaluate DIR`` re-scores the test images
+(:func:`evaluate_superres`).
 """
 
 from __future__ import annotations
@@ -50,11 +51,11 @@ from ..models import create_model
 from ..models.superres import LSTMSuperRes, bicubic_upscale
 from ..checks import check_int
 from .registry import Prediction, Task, register_task
-from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
+from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
-__all__ = ["SuperResDataConfig", "SuperResConfig", "train_superres", "load_upscaler", "upscale_array", "upscale_image",
-           "write_upscaled", "image_quality", "evaluate_images"]
+__all__ = ["SuperResDataConfig", "SuperResConfig", "train_superres", "evaluate_superres", "load_upscaler",
+           "upscale_array", "upscale_image", "write_upscaled", "image_quality", "evaluate_images"]
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +269,15 @@ def train_superres(config: SuperResConfig, out_dir: str | os.PathLike, resume: b
     return metrics
 
 
+def evaluate_superres(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
+    """``lstmkit evaluate DIR``: the saved model and bicubic re-scored (:func:`evaluate_images`) on the
+    run's test images -- metrics.json's ``test`` and ``baselines.bicubic.test``."""
+    config, device = rescoring(run_dir, SuperResConfig, data)
+    ours, base, _ = evaluate_images(load_upscaler(run_dir, device),
+                                    {name: load_natural(name) for name in config.data.test_images})
+    return {"data": "the run's test split", "test": ours, "baselines": {"bicubic": {"test": base}}}
+
+
 # -------------------------------------------------------------------------------- upscale
 
 
@@ -347,4 +357,4 @@ def _predict_run(run: str | os.PathLike, image: str | os.PathLike, options: dict
 
 register_task(Task(
     "superres", "single-image super-resolution with 2D LSTM sweeps, against bicubic", SuperResConfig,
-    train_superres, _predict_run, "an image", predict_options=("scale",)))
+    train_superres, _predict_run, "an image", predict_options=("scale",), evaluate=evaluate_superres))

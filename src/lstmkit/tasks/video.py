@@ -18,7 +18,8 @@
    (rows: input | truth | prediction), ``horizon.png`` and ``learning_curves.png``.
 
 ``predict_frames(run_dir, clip_path)`` forecasts the frames following a user's clip (a ``.npy``
-of ``input_frames`` frames); ``write_predicted_frames`` is ``lstmkit predict-frames``.
+of ``input_frames`` frames); ``write_predicted_frames`` is ``lstmkit predict-frames``;
+:func:`evaluate_video` is ``lstmkit evaluate DIR``.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ from ..eval.report import reproduce_section
 from ..models import create_model
 from .config import path_field, to_plain
 from .registry import Prediction, Task, register_task
-from .runs import checkpointing, finish_run, load_model, model_spec, save_model, start_run, write_run
+from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
-__all__ = ["VideoDataConfig", "VideoConfig", "train_video", "predict_frames", "write_predicted_frames",
-           "frame_metrics", "copy_last", "TASK"]
+__all__ = ["VideoDataConfig", "VideoConfig", "train_video", "evaluate_video", "predict_frames",
+           "write_predicted_frames", "frame_metrics", "copy_last", "TASK"]
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,14 @@ def _clips(cfg: VideoDataConfig, split: str) -> np.ndarray:
                          glyph_size=cfg.glyph_size, mnist=cfg.mnist)
 
 
+def _splits(config: VideoConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) clips; val is carved from the training clips with ``train.seed``."""
+    clips = _clips(config.data, "train")
+    order = np.random.default_rng(config.train.seed).permutation(len(clips))
+    n_val = max(1, int(round(config.train.val_fraction * len(clips))))
+    return clips[np.sort(order[n_val:])], clips[np.sort(order[:n_val])], _clips(config.data, "test")
+
+
 class _Batches:
     """(inputs, targets) float32 batches of clips, reshuffled per epoch with seed + epoch."""
 
@@ -184,6 +193,20 @@ def _predict(model: nn.Module, inputs: np.ndarray, batch_size: int = 64) -> np.n
     return np.concatenate(out)
 
 
+def _test_scores(model: nn.Module, test: np.ndarray, input_frames: int, mean_value: float
+                 ) -> tuple[dict, dict, np.ndarray]:
+    """(the model's test metrics with its MSE ratios to the baselines, the baselines' metrics, the
+    model's predictions) on test clips; ``mean_value``: the training clips' mean intensity."""
+    x, y = test[:, :input_frames], test[:, input_frames:]
+    pred = _predict(model, x)
+    scores = frame_metrics(pred, y)
+    base_copy = frame_metrics(copy_last(x, y.shape[1]), y)
+    base_mean = frame_metrics(np.full_like(y, mean_value), y)
+    scores["mse_ratio_copy_last"] = scores["mse"] / base_copy["mse"]
+    scores["mse_ratio_mean_frame"] = scores["mse"] / base_mean["mse"]
+    return scores, {"copy_last": base_copy, "mean_frame": {**base_mean, "value": mean_value}}, pred
+
+
 # ------------------------------------------------------------------------------- training
 
 
@@ -194,11 +217,7 @@ def train_video(config: VideoConfig, out_dir: str | os.PathLike, resume: bool = 
     checkpoint = start_run(out, config, resume)
     d, tc = config.data, config.train
     cpu0 = time.process_time()
-    clips, test = _clips(d, "train"), _clips(d, "test")
-    rng = np.random.default_rng(tc.seed)
-    order = rng.permutation(len(clips))
-    n_val = max(1, int(round(tc.val_fraction * len(clips))))
-    val, train = clips[np.sort(order[:n_val])], clips[np.sort(order[n_val:])]
+    train, val, test = _splits(config)
     log.info(f"moving digits: {len(train)} train / {len(val)} validation / {len(test)} test clips")
     name, kwargs = model_spec(config.model, frame_size=d.size, input_frames=d.input_frames,
                               output_frames=d.output_frames)
@@ -209,17 +228,9 @@ def train_video(config: VideoConfig, out_dir: str | os.PathLike, resume: bool = 
     result = fit(model, train_batches, val_batches, _loss, _evaluate, tc, **checkpointing(checkpoint / "model"))
     model.eval()
 
-    x_test, y_test = test[:, : d.input_frames], test[:, d.input_frames:]
-    pred = _predict(model, x_test)
-    scores = frame_metrics(pred, y_test)
-    base_copy = frame_metrics(copy_last(x_test, d.output_frames), y_test)
-    mean_value = float(train.mean())
-    base_mean = frame_metrics(np.full_like(y_test, mean_value), y_test)
-    scores["mse_ratio_copy_last"] = scores["mse"] / base_copy["mse"]
-    scores["mse_ratio_mean_frame"] = scores["mse"] / base_mean["mse"]
+    scores, baselines, pred = _test_scores(model, test, d.input_frames, float(train.mean()))
     metrics = {
-        "test": scores, "val": result.best,
-        "baselines": {"copy_last": base_copy, "mean_frame": {**base_mean, "value": mean_value}},
+        "test": scores, "val": result.best, "baselines": baselines,
         "target": {"mse_ratio_copy_last_max": 0.7, "met": bool(scores["mse_ratio_copy_last"] <= 0.7)},
         "train_seconds": round(result.seconds, 3), "cpu_seconds": round(time.process_time() - cpu0, 3),
         "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
@@ -230,7 +241,7 @@ def train_video(config: VideoConfig, out_dir: str | os.PathLike, resume: bool = 
     spec = {"name": name, **(to_plain(model.config) if hasattr(model, "config") else kwargs)}  # every field, resolved
     save_model(out, model, spec, TASK, {"data": to_plain(d), "train_seed": tc.seed})
     metrics = write_run(out, config, metrics, result.history)
-    strips = [_strip(x_test[k], y_test[k], pred[k]) for k in range(d.strips)]
+    strips = [_strip(test[k, :d.input_frames], test[k, d.input_frames:], pred[k]) for k in range(d.strips)]
     for k, strip in enumerate(strips):
         write_png(out / f"strip_{k}.png", strip)
     _plot_horizon(metrics, out / "horizon.png")
@@ -324,6 +335,16 @@ def _write_report(out: Path, config: VideoConfig, metrics: dict, strips: int) ->
     atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
 
 
+def evaluate_video(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
+    """``lstmkit evaluate DIR``: the saved model and the baselines re-scored on the run's test clips
+    (rebuilt from its ``config.yaml``) -- metrics.json's ``test`` and ``baselines``."""
+    config, device = rescoring(run_dir, VideoConfig, data)
+    train, _, test = _splits(config)
+    scores, baselines, _ = _test_scores(load_model(run_dir, TASK, device)[0], test, config.data.input_frames,
+                                        float(train.mean()))
+    return {"data": "the run's test split", "test": scores, "baselines": baselines}
+
+
 # ----------------------------------------------------------------------------- prediction
 
 
@@ -369,4 +390,4 @@ def _predict_run(run: str | os.PathLike, clip: str | os.PathLike, options: dict)
 
 register_task(Task(
     "video", "next-frame prediction with ConvLSTM, against copying the last frame", VideoConfig, train_video,
-    _predict_run, "a .npy clip (T, H, W) of the run's input length and frame size"))
+    _predict_run, "a .npy clip (T, H, W) of the run's input length and frame size", evaluate=evaluate_video))
