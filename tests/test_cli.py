@@ -133,7 +133,7 @@ def test_text_run_evaluates_and_predicts_csv_files(tmp_path, capsys):
 def test_cli_formats_are_the_configs_formats():
     import typing
 
-    from lstmkit.cli import FORMATS
+    from lstmkit.cli_runs import FORMATS
     from lstmkit.tasks.classify import Format
 
     assert FORMATS == typing.get_args(Format)

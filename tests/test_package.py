@@ -70,7 +70,7 @@ def test_dependencies_point_one_way():
 
 def test_no_print_in_library_code():
     for path in SRC.rglob("*.py"):
-        if path.name in ("cli.py", "__main__.py"):
+        if path.name in ("cli.py", "cli_runs.py", "__main__.py"):  # the command line decides what the user sees
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":

@@ -24,10 +24,10 @@ from torch import nn
 
 from . import __version__
 from .nn import LSTM
+from .cli_runs import add_export_parser, add_run_parsers, add_tune_parser
 from .runtime import malloc_tuning_wanted, tune_malloc
 
 PRESETS = resources.files("lstmkit") / "configs"
-FORMATS = ("auto", "npz", "csv", "ts", "idx", "text", "long")  # lstmkit.tasks.classify.Format (a test keeps them equal)
 
 
 def parity_report(seed: int = 0) -> dict[str, float]:
@@ -239,151 +239,6 @@ def _without_option(argv: list[str], name: str) -> list[str]:
     return out
 
 
-def _options(args: argparse.Namespace) -> dict:
-    return {k: v for k, v in vars(args).items() if k not in ("func", "argv", "command", "run", "quiet")}
-
-
-def _check_options(task, given: dict, allowed: tuple[str, ...], defaults: dict, command: str) -> None:
-    """An option the run's task does not read, given on the command line, is an error naming it."""
-    for name, value in given.items():
-        if name in defaults and value != defaults[name] and name not in allowed:
-            flag = "--" + name.replace("_", "-")
-            raise ValueError(f"{flag} does not apply to {task.name!r} runs (`lstmkit {command}` reads "
-                             f"{', '.join('--' + a.replace('_', '-') for a in allowed) or 'no options'} for them)")
-
-
-def _emit(text: str, output: str | None, what: str) -> int:
-    """Write a command's result to --output (atomically) or stdout."""
-    if output:
-        from .checkpoint import atomic_write_bytes
-
-        atomic_write_bytes(output, text.encode())
-        print(f"wrote {what} to {output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-def _predict(args: argparse.Namespace, input: str | None, expect: tuple[str, ...] | None = None) -> int:
-    """Every prediction command: the run's task (from the run itself) predicts from ``input``."""
-    from .tasks.registry import task_of_run
-
-    task = task_of_run(args.run)
-    if expect is not None and task.name not in expect:
-        raise ValueError(f"{args.run} holds a {task.name!r} model; `lstmkit {args.command}` needs a "
-                         f"{' or '.join(expect)} run (`lstmkit predict RUN INPUT` takes any run)")
-    options = _options(args)
-    if args.command == "predict":
-        _check_options(task, options, (*task.predict_options, "output"), _PREDICT_DEFAULTS, "predict")
-    if input is None and task.input_required:
-        raise ValueError(f"a {task.name!r} run predicts from INPUT: {task.predict_input}")
-    result = task.predict(args.run, input, options)
-    if result.text is not None:
-        return _emit(result.text, args.output, result.what)
-    print(json.dumps(result.summary, indent=1))
-    return 0
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    return _predict(args, args.input)
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .tasks.registry import task_of_run
-
-    task = task_of_run(args.run)
-    if task.evaluate is None:
-        raise ValueError(f"`lstmkit evaluate` does not re-score {task.name!r} runs yet; their test scores are in "
-                         f"{Path(args.run) / 'metrics.json'}")
-    options = _options(args)
-    _check_options(task, options, (*task.evaluate_options, "output", "data"), _EVALUATE_DEFAULTS, "evaluate")
-    text = json.dumps(task.evaluate(args.run, args.data, options), indent=1, default=str)
-    if args.output:
-        from .checkpoint import atomic_write_bytes
-
-        atomic_write_bytes(args.output, text.encode())
-    print(text)
-    return 0
-
-
-def _cmd_tasks(args: argparse.Namespace) -> int:
-    from .tasks.registry import list_tasks
-
-    rows = [("task", "resume", "evaluate", "--devices", "export", "predict reads", "what")]
-    for t in list_tasks():
-        s = t.supports()
-        rows.append((t.name, *("yes" if s[k] else "no" for k in ("resume", "evaluate", "multi-process", "export")),
-                     t.predict_input, t.summary))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
-    return 0
-
-
-def _cmd_forecast(args: argparse.Namespace) -> int:
-    return _predict(args, args.input, ("forecast",))
-
-
-def _cmd_segment(args: argparse.Namespace) -> int:
-    return _predict(args, args.image, ("segment",))
-
-
-def _cmd_sample(args: argparse.Namespace) -> int:
-    return _predict(args, None, ("generate",))
-
-
-def _cmd_upscale(args: argparse.Namespace) -> int:
-    return _predict(args, args.image, ("superres",))
-
-
-def _cmd_predict_frames(args: argparse.Namespace) -> int:
-    return _predict(args, args.clip, ("video",))
-
-
-def _cmd_caption(args: argparse.Namespace) -> int:
-    return _predict(args, args.image, ("caption",))
-
-
-def _cmd_classify_clip(args: argparse.Namespace) -> int:
-    return _predict(args, args.input, ("action", "volume"))
-
-
-def _add_vision_parsers(sub) -> None:
-    p = sub.add_parser("segment", help="label every pixel of an image with a segmentation run's model")
-    p.add_argument("run", help="run directory of a segment run")
-    p.add_argument("image", help="an image file of the size and channels the model was trained on")
-    p.add_argument("--output", help="colourised label map PNG (default: next to IMAGE, NAME.segment.png)")
-    p.set_defaults(func=_cmd_segment)
-    p = sub.add_parser("sample", help="draw images from a generation run's model into a grid PNG")
-    p.add_argument("run", help="run directory of a generate run")
-    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", help="grid PNG (default RUN/samples-seedS.png)")
-    p.set_defaults(func=_cmd_sample)
-    p = sub.add_parser("upscale", help="super-resolve an image with a superres run's model")
-    p.add_argument("run", help="run directory of a superres run")
-    p.add_argument("image", help="an image file")
-    p.add_argument("--scale", type=int, required=True, help="the factor the model was trained for (2 or 4)")
-    p.add_argument("--output", help="PNG (default: next to IMAGE, NAME.xS.png)")
-    p.set_defaults(func=_cmd_upscale)
-    p = sub.add_parser("predict-frames", help="predict the next frames of a clip with a video run's model")
-    p.add_argument("run", help="run directory of a video run")
-    p.add_argument("clip", help="a .npy clip (T, H, W) of the run's input length and frame size")
-    p.add_argument("--output", help=".npy frames or a .png strip (default: next to CLIP)")
-    p.set_defaults(func=_cmd_predict_frames)
-    p = sub.add_parser("caption", help="caption an image with a caption run's model")
-    p.add_argument("run", help="run directory of a caption run")
-    p.add_argument("image", help="an image file")
-    p.add_argument("--beam", type=int, default=5, help="beam width (1: greedy; default 5)")
-    p.add_argument("--attention", metavar="PNG", help="also write the attention map of every word here")
-    p.set_defaults(func=_cmd_caption)
-    p = sub.add_parser("classify-clip", help="classify clips (action runs) or volumes (volume runs) in a .npy")
-    p.add_argument("run", help="run directory of an action or volume run")
-    p.add_argument("input", help=".npy: one clip (T, S, S) or many (N, T, 1, S, S); one volume (D, H, W) or many")
-    p.add_argument("--output", help="write the JSON here (default: stdout)")
-    p.set_defaults(func=_cmd_classify_clip)
-
-
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from .data import list_datasets
     from .data.datasets import _ALIASES, aeon_shipped
@@ -455,20 +310,6 @@ def _add_bench_parsers(sub) -> None:
         p.set_defaults(func=run)
 
 
-_PREDICT_DEFAULTS = {"format": "auto", "label_column": None, "text_column": "text", "layout": None, "id_column": None,
-                     "time_column": None, "horizon": None, "gaps": "error", "scale": None, "n": None, "seed": None,
-                     "beam": None, "attention": None}  # the predict parser's defaults (a test keeps them equal)
-_EVALUATE_DEFAULTS = {"format": "auto", "label_column": None, "labels": None, "layout": None, "id_column": None,
-                      "time_column": None}
-
-
-def _add_read_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--layout", choices=("ntd", "ndt"), help=".npz X as (n, T, D) or (n, D, T) (aeon/sktime); "
-                                                              "default: the run's data.layout")
-    p.add_argument("--id-column", help="long CSV (--format long): the series id column (default: the run's)")
-    p.add_argument("--time-column", help="long CSV: sort each series' rows by this column (default: the run's)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstmkit", description="LSTMs that are practical, correct and fast.")
     parser.add_argument("--version", action="version", version=f"lstmkit {__version__}")
@@ -493,48 +334,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="distributed strategy: ddp (DistributedDataParallel; gloo on CPU, NCCL on GPU)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="re-score a run on its test data (or, for classification, other labelled data)")
-    p.add_argument("run", help="run directory (the task is read from it)")
-    p.add_argument("--data", help="classify: a dataset name (its test split) or a labelled file; default: the run's "
-                                  "test data")
-    p.add_argument("--labels", help="IDX label file for IDX images")
-    p.add_argument("--format", default="auto", choices=FORMATS)
-    p.add_argument("--label-column", type=_column, help="CSV label column (default: the first column; text: 'label')")
-    _add_read_options(p)
-    p.add_argument("--output", help="write the JSON result here too")
-    p.set_defaults(func=_cmd_evaluate)
-
-    p = sub.add_parser("predict", help="predict with any run from the input its task reads (`lstmkit tasks`)")
-    p.add_argument("run", help="run directory (the task is read from it)")
-    p.add_argument("input", nargs="?", help="what the run's task reads: a series file (classify), a CSV history "
-                                            "(forecast, optional), an image, a clip or volume .npy; none for generate")
-    p.add_argument("--output", help="classify, forecast, action, volume: CSV (default) or .json, default stdout; "
-                                    "image tasks: the file to write (default: next to INPUT)")
-    p.add_argument("--format", default="auto", choices=FORMATS, help="classify")
-    p.add_argument("--label-column", type=_column, help="classify: a label column to skip in a CSV input (default: "
-                                                        "none; every column is data)")
-    p.add_argument("--text-column", default="text", help="classify (text runs)")
-    _add_read_options(p)
-    p.add_argument("--horizon", type=int, help="forecast: steps to forecast (default: the trained horizon)")
-    p.add_argument("--gaps", default="error", choices=("error", "interpolate"), help="forecast: missing values in INPUT")
-    p.add_argument("--scale", type=int, help="superres: the factor the model was trained for")
-    p.add_argument("--n", type=int, help="generate: number of samples (default 64)")
-    p.add_argument("--seed", type=int, help="generate: sampling seed (default 0)")
-    p.add_argument("--beam", type=int, help="caption: beam width (default 5)")
-    p.add_argument("--attention", metavar="PNG", help="caption: also write the attention map of every word here")
-    p.set_defaults(func=_cmd_predict)
-
-    p = sub.add_parser("forecast", help="forecast the steps after a history with a trained forecaster")
-    p.add_argument("run", help="run directory of a forecasting run")
-    p.add_argument("--horizon", type=int, required=True, help="steps to forecast (at most the trained horizon)")
-    p.add_argument("--input", help="CSV history with the model's columns (trailing rows: future covariates); "
-                                   "default: the run's own series, to their end")
-    p.add_argument("--gaps", default="error", choices=("error", "interpolate"), help="missing values in --input")
-    p.add_argument("--output", help="CSV (default) or .json; default: stdout")
-    p.set_defaults(func=_cmd_forecast)
-
-    p = sub.add_parser("tasks", help="list the tasks: what each trains, what predict reads, what it supports")
-    p.set_defaults(func=_cmd_tasks)
     p = sub.add_parser("datasets", help="list the datasets available by name")
     p.set_defaults(func=_cmd_datasets)
     p = sub.add_parser("models", help="list the registered models and the task each serves")
@@ -547,13 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo run in --out")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=_cmd_demo)
-    _add_vision_parsers(sub)
+    add_run_parsers(sub, _column)
     _add_bench_parsers(sub)
-    from .export.onnx import add_export_parser
-    from .tasks.tune import add_tune_parser
-
     add_tune_parser(sub)
-
     add_export_parser(sub)
 
     p = sub.add_parser("parity", help="print max differences from torch.nn.LSTM (float64)")

@@ -12,7 +12,8 @@ import torch
 
 from lstmkit.data.series import Series
 from lstmkit.data.transforms import SeriesTransform
-from lstmkit.export import ExportRecurrent, add_export_parser, export_onnx, run_export_command
+from lstmkit.cli_runs import add_export_parser
+from lstmkit.export import ExportRecurrent, export_onnx, run_export_command
 from lstmkit.models import create_model
 from lstmkit.nn import LSTM
 from lstmkit.tasks.classify import ClassifyConfig, Classifier, DataConfig, Preprocessor, train_classifier

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lstmkit.cli import _PREDICT_DEFAULTS, _EVALUATE_DEFAULTS, build_parser, main
+from lstmkit.cli import build_parser, main
+from lstmkit.cli_runs import _EVALUATE_DEFAULTS, _PREDICT_DEFAULTS
 from lstmkit.tasks.registry import Task, get_task, list_tasks, register_task, task_of_run
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "lstmkit"

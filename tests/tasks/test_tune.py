@@ -13,7 +13,8 @@ import lstmkit.tasks.tune as tune  # noqa: E402
 from lstmkit.cli import resolve_config  # noqa: E402
 from lstmkit.tasks.classify import ClassifyConfig  # noqa: E402
 from lstmkit.tasks.config import build, dump_yaml, load_yaml  # noqa: E402
-from lstmkit.tasks.tune import TuneConfig, add_tune_parser, load_tune_config, run_tune_command  # noqa: E402
+from lstmkit.cli_runs import add_tune_parser  # noqa: E402
+from lstmkit.tasks.tune import TuneConfig, load_tune_config, run_tune_command  # noqa: E402
 
 # digits with a tiny budget: 2 epochs of a small unidirectional LSTM (fused path: no variants)
 TINY = {"train.epochs": 2, "train.early_stopping": None, "model.hidden_size": 8, "model.bidirectional": False,

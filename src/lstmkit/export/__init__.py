@@ -6,9 +6,9 @@
   classifier's graph standardises raw series itself unless asked not to.
 - :class:`ExportRecurrent` (:mod:`.recurrent`): an LSTM/GRU/RNN encoder as fused ONNX operators,
   lengths through gathers and masks.
-- :func:`add_export_parser` / :func:`run_export_command`: the ``lstmkit export`` subcommand.
+- :func:`run_export_command`: the ``lstmkit export`` subcommand (its parser is in :mod:`lstmkit.cli_runs`).
 """
 
-from .onnx import (DEFAULT_OPSET, FORMATS, ExportRecurrent, add_export_parser, export_onnx, run_export_command)
+from .onnx import DEFAULT_OPSET, FORMATS, ExportRecurrent, export_onnx, run_export_command
 
-__all__ = ["DEFAULT_OPSET", "FORMATS", "ExportRecurrent", "add_export_parser", "export_onnx", "run_export_command"]
+__all__ = ["DEFAULT_OPSET", "FORMATS", "ExportRecurrent", "export_onnx", "run_export_command"]

@@ -70,7 +70,7 @@ from ..models.lstm_fcn import LSTMFCN
 from ..models.rnn_classifier import RNNClassifier
 from .recurrent import ExportRecurrent, at_step, plain_copy
 
-__all__ = ["DEFAULT_OPSET", "FORMATS", "ExportRecurrent", "export_onnx", "add_export_parser", "run_export_command"]
+__all__ = ["DEFAULT_OPSET", "FORMATS", "ExportRecurrent", "export_onnx", "run_export_command"]
 
 log = logging.getLogger(__name__)
 
@@ -445,22 +445,6 @@ def export_onnx(run_dir: str | os.PathLike, output: str | os.PathLike | None = N
 
 
 # ------------------------------------------------------------------------ command line
-
-
-def add_export_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``export RUN [--format onnx] [--output FILE] [--opset N] [--[no-]preprocessing]`` to a
-    CLI's subparsers."""
-    p = subparsers.add_parser("export", help="export a run's model to ONNX (dynamic batch and time axes)")
-    p.add_argument("run", help="run directory (classification or forecasting)")
-    p.add_argument("--format", default="onnx", choices=FORMATS)
-    p.add_argument("--output", help="model file (default: RUN/model.onnx); its description is written to FILE.json")
-    p.add_argument("--opset", type=int, help=f"ONNX opset, {MIN_OPSET}..{MAX_OPSET} (default {DEFAULT_OPSET})")
-    p.add_argument("--preprocessing", action=argparse.BooleanOptionalAction, default=None,
-                   help="the graph standardises its inputs, which are raw series (the default for series "
-                        "classifiers; an error for forecasters and text classifiers, whose graphs take transformed "
-                        "inputs or token ids); --no-preprocessing: the graph takes standardised series")
-    p.set_defaults(func=run_export_command)
-    return p
 
 
 def run_export_command(args: argparse.Namespace) -> int:

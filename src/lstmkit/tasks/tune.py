@@ -61,7 +61,7 @@ from ..checkpoint import atomic_write_bytes
 from .classify import ClassifyConfig, fit_classifier, load_data
 from .config import apply_overrides, build, dump_yaml, load_yaml, to_plain
 
-__all__ = ["SearchParam", "TuneConfig", "load_tune_config", "run_tune", "write_outputs", "add_tune_parser",
+__all__ = ["SearchParam", "TuneConfig", "load_tune_config", "run_tune", "write_outputs",
            "run_tune_command", "METRICS", "PRUNERS"]
 
 log = logging.getLogger(__name__)
@@ -651,24 +651,6 @@ def write_outputs(study, config: TuneConfig, out_dir: str | os.PathLike, storage
 
 
 # ----------------------------------------------------------------------------------- CLI
-
-
-def add_tune_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``tune CONFIG --trials N [--storage URL] [--study-name NAME] [--workers K] [--out DIR]
-    [--seed S] [--set KEY=VALUE]`` to a CLI's subparsers."""
-    p = subparsers.add_parser("tune", help="Optuna hyperparameter search on the validation split; resumable; "
-                                           "writes trials, a report and best.yaml")
-    p.add_argument("config", help="tune YAML (base run, search ranges, metric, pruner) or a preset such as tune/digits")
-    p.add_argument("--trials", type=int, required=True, help="trials to run now (added to the study's earlier ones)")
-    p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///study.db (default sqlite:///OUT/study.db)")
-    p.add_argument("--study-name", help="study name (default: the config file's name)")
-    p.add_argument("--workers", type=int, default=1, help="processes sharing the trials, one thread each (default 1)")
-    p.add_argument("--out", help="output directory (default runs/tune/<study name>)")
-    p.add_argument("--seed", type=int, help="TPE sampler seed (default: the config's seed, else 0)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override of the base run, e.g. "
-                                                                        "--set train.epochs=20 (repeatable)")
-    p.set_defaults(func=run_tune_command)
-    return p
 
 
 def run_tune_command(args: argparse.Namespace) -> int:
