@@ -287,10 +287,9 @@ train:
 """
 
 
-def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
-    from lstmkit.tasks.classify import ClassifyConfig, resume_classifier, train_classifier
-    from lstmkit.tasks.config import build, load_yaml
-
+def _stopped_cli_run(tmp_path, sig: int, at_epoch: int) -> tuple:
+    """``lstmkit train`` of :data:`TINY` in a subprocess, sent ``sig`` once a checkpoint of epoch >=
+    ``at_epoch`` exists; returns (process, config path, run directory, stderr text)."""
     config_path = tmp_path / "tiny.yaml"
     config_path.write_text(TINY)
     run, log = tmp_path / "run", tmp_path / "stderr.txt"
@@ -300,18 +299,27 @@ def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
                                 stdout=subprocess.DEVNULL, stderr=err, env=env)
         try:
             deadline, epoch = time.monotonic() + 240, 0
-            while epoch < 2:
-                assert proc.poll() is None, f"the run ended before it was killed: {log.read_text()[-2000:]}"
-                assert time.monotonic() < deadline, "no checkpoint of epoch >= 2 within 240 s"
+            while epoch < at_epoch:
+                assert proc.poll() is None, f"the run ended before it was stopped: {log.read_text()[-2000:]}"
+                assert time.monotonic() < deadline, f"no checkpoint of epoch >= {at_epoch} within 240 s"
                 try:
                     epoch = json.loads((run / "checkpoint" / MANIFEST).read_text())["epoch"]
                 except (FileNotFoundError, json.JSONDecodeError):
                     pass
                 time.sleep(0.01)
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(sig)
+            proc.wait(timeout=60)
         finally:
             proc.kill()
             proc.wait()
+    return proc, config_path, run, log.read_text()
+
+
+def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
+    from lstmkit.tasks.classify import ClassifyConfig, resume_classifier, train_classifier
+    from lstmkit.tasks.config import build, load_yaml
+
+    proc, config_path, run, _ = _stopped_cli_run(tmp_path, signal.SIGKILL, 2)
     assert proc.returncode == -signal.SIGKILL
     killed_at = load_train_state(run / "checkpoint").epoch
     assert 2 <= killed_at < 14 and not (run / "metrics.json").exists()  # it died in the middle of training
@@ -473,26 +481,8 @@ def test_segment_run_resumes_from_a_crash_in_either_model(tmp_path, monkeypatch,
 def test_a_stopped_cli_run_says_so_and_prints_the_resume_command(tmp_path, sig):
     """SIGTERM (a scheduler's stop) or Ctrl-C in the middle of training: exit 128 + signal, the
     checkpoint kept, and the exact command that continues the run on stderr."""
-    config_path = tmp_path / "tiny.yaml"
-    config_path.write_text(TINY)
-    run, log = tmp_path / "run", tmp_path / "stderr.txt"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with open(log, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "lstmkit", "train", str(config_path), "--out", str(run)],
-                                stdout=subprocess.DEVNULL, stderr=err, env=env)
-        try:
-            deadline = time.monotonic() + 240
-            while not (run / "checkpoint" / MANIFEST).is_file():
-                assert proc.poll() is None, f"the run ended before it was stopped: {log.read_text()[-2000:]}"
-                assert time.monotonic() < deadline, "no checkpoint within 240 s"
-                time.sleep(0.01)
-            proc.send_signal(sig)
-            proc.wait(timeout=60)
-        finally:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 128 + sig, log.read_text()[-2000:]
-    text = log.read_text()
+    proc, _, run, text = _stopped_cli_run(tmp_path, sig, 1)
+    assert proc.returncode == 128 + sig, text[-2000:]
     name = "SIGTERM" if sig == signal.SIGTERM else "Ctrl-C"
     assert f"interrupted ({name}); continue it with:\n  lstmkit train --resume {run}\n" in text
     assert "Traceback" not in text
