@@ -228,11 +228,14 @@ def add_tune_parser(subparsers) -> argparse.ArgumentParser:
     [--seed S] [--set KEY=VALUE]`` to a CLI's subparsers."""
     p = subparsers.add_parser("tune", help="Optuna hyperparameter search on the validation split; resumable; "
                                            "writes trials, a report and best.yaml")
-    p.add_argument("config", help="tune YAML (base run, search ranges, metric, pruner) or a preset such as tune/digits")
+    p.add_argument("config", help="tune YAML (base run, search ranges, metric, pruner) or a preset such as tune/digits; "
+                                  "or a training config or preset (forecast/sunspots), searched with its task's "
+                                  "objective and default ranges (docs/tune.md)")
     p.add_argument("--trials", type=int, required=True, help="trials to run now (added to the study's earlier ones)")
     p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///study.db (default sqlite:///OUT/study.db)")
     p.add_argument("--study-name", help="study name (default: the config file's name)")
-    p.add_argument("--workers", type=int, default=1, help="processes sharing the trials, one thread each (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the trials, one thread each (default 1; "
+                                                          "classification studies only)")
     p.add_argument("--out", help="output directory (default runs/tune/<study name>)")
     p.add_argument("--seed", type=int, help="TPE sampler seed (default: the config's seed, else 0)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override of the base run, e.g. "

@@ -2,8 +2,10 @@
 and the test split never being touched."""
 
 import argparse
+import dataclasses
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -100,9 +102,12 @@ def test_config_errors_name_the_problem(tmp_path, changes, message):
         load_tune_config(_write(tmp_path / "t.yaml", **changes))
 
 
-def test_base_must_be_a_classification_run(tmp_path):
-    with pytest.raises(ValueError, match="task: classify"):
-        TuneConfig(base={"task": "forecast", "data": {"name": "airline"}}, search={})
+def test_a_base_of_any_task_takes_its_objective():
+    c = TuneConfig(base={"task": "forecast", "data": {"name": "airline", "test_size": 12}},
+                   search={"train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2, "log": True}})
+    assert c.metric == "val_mase" and c.direction == "minimize" and c.base["ensemble"] == 1
+    with pytest.raises(ValueError, match="search must be a non-empty mapping"):
+        TuneConfig(base={"task": "forecast", "data": {"name": "airline", "test_size": 12}}, search={})
 
 
 def test_packaged_preset_and_inline_base(tmp_path):
@@ -218,3 +223,96 @@ def test_out_directory_of_something_else_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not an lstmkit tune output"):
         tune.run_tune(load_tune_config(_write(tmp_path / "t.yaml")), tmp_path, 1)
+
+
+# ------------------------------------------------------------------------ every task
+
+
+TASK_PRESETS = sorted(f"{p.parent.name}/{p.stem}" for p in (Path(tune.__file__).parents[1] / "configs").glob("*/*.yaml")
+                      if p.parent.name != "tune")
+FORECAST_TINY = ["train.epochs=2", "ensemble=1", "evaluate.samples=20"]
+VIDEO_TINY = ["data.train_clips=12", "data.test_clips=4", "data.size=16", "data.glyph_size=8", "data.input_frames=3",
+              "data.output_frames=2", "data.strips=2", "model.patch=4", "model.hidden_channels=[4]",
+              "model.peephole=channel", "train.epochs=2", "train.val_fraction=0.25"]
+
+
+def test_every_task_declares_an_objective_and_a_default_space():
+    from lstmkit.tasks.registry import list_tasks
+
+    for task in list_tasks():
+        assert task.tune is not None and task.tune.objective in task.tune.metrics, task.name
+        for key, spec in task.tune.space.items():
+            build(tune.SearchParam, spec, key)  # the format of a tune file's search section
+
+
+@pytest.mark.parametrize("preset", TASK_PRESETS)
+def test_every_training_preset_is_a_search_with_its_tasks_defaults(preset):
+    c = load_tune_config(preset)
+    task = c.task
+    assert task.name == resolve_config(preset, [])[1] and c.metric == task.tune.objective
+    assert c.search and set(c.search) <= set(task.tune.space)  # keys the preset lacks are left out
+    low = {k: p.endpoints()[0] for k, p in c.search.items()}
+    assert c.apply(low) is not None and c.apply(low, trial=True) is not None  # also with the trial-only overrides
+
+
+def test_a_tune_file_overrides_the_tasks_space_and_metric(tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text(dump_yaml({"base": "forecast/sunspots", "metric": "val_mae",
+                               "search": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2}}}))
+    c = load_tune_config(path, ["train.epochs=3"])
+    assert set(c.search) == {"train.lr"} and c.metric == "val_mae" and c.direction == "minimize"
+    assert c.base["train"]["epochs"] == 3
+    default = load_tune_config("forecast/sunspots", ["train.epochs=3"], seed=4)
+    assert default.metric == "val_mase" and "model.hidden_size" in default.search and default.seed == 4
+    assert "model.num_layers" not in default.search  # the preset's model section does not name it
+
+
+def test_an_unknown_objective_is_a_clear_error(tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text(dump_yaml({"base": "video/moving-digits", "metric": "val_accuracy",
+                               "search": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2}}}))
+    with pytest.raises(ValueError, match=r"metric must be one of 'val_mse', 'val_loss' \(the validation metrics a "
+                                         r"'video' run reports\), got 'val_accuracy'"):
+        load_tune_config(path)
+    with pytest.raises(ValueError, match=r"the run reports no val_mase on validation \(its val block holds val_loss\)"):
+        tune.validation_value({"val": {"loss": 0.3}, "test": {"mase": 1.0}}, "val_mase")
+    assert tune.validation_value({"val": {"greedy": {"bleu4": 0.5}}}, "val_greedy.bleu4") == 0.5
+
+
+def test_workers_are_refused_for_other_tasks(tmp_path):
+    with pytest.raises(ValueError, match="worker processes share classification studies only"):
+        tune.run_tune(load_tune_config("forecast/sunspots"), tmp_path / "out", 2, workers=2)
+
+
+def _validation_only(monkeypatch, name):
+    """The task's train, with every block of the metrics it returns but val, epochs and best_epoch
+    replaced by one that fails on any look (the objective reads validation only)."""
+    from lstmkit.tasks import registry
+
+    task = registry.get_task(name)
+
+    def train(config, out_dir, resume=False):
+        metrics = task.train(config, out_dir, resume)
+        return {k: v if k in ("val", "epochs", "best_epoch") else Untouchable() for k, v in metrics.items()}
+
+    monkeypatch.setitem(registry._TASKS, name, dataclasses.replace(task, train=train))
+
+
+@pytest.mark.parametrize("preset, tiny, metric", [("forecast/sunspots", FORECAST_TINY, "mase"),
+                                                  ("video/moving-digits", VIDEO_TINY, "mse")])
+def test_a_training_preset_tunes_through_the_cli(preset, tiny, metric, tmp_path, capsys, monkeypatch):
+    from lstmkit.cli import main
+
+    _validation_only(monkeypatch, preset.split("/")[0])
+    out = tmp_path / "out"
+    argv = ["tune", preset, "--trials", "2", "--out", str(out), *(a for s in tiny for a in ("--set", s))]
+    assert main(argv) == 0
+    summary = _summary(capsys)
+    assert summary["complete"] == 2 and summary["metric"] == f"val_{metric}" and summary["direction"] == "minimize"
+    rows = json.loads((out / "trials.json").read_text())
+    vals = [json.loads((Path(r["run_dir"]) / "metrics.json").read_text())["val"][metric] for r in rows]
+    assert [r["value"] for r in rows] == pytest.approx(vals)
+    assert summary["best"]["number"] == rows[vals.index(min(vals))]["number"]  # chosen on validation
+    config, task = resolve_config(str(out / "best.yaml"), [])
+    assert task == preset.split("/")[0] and config == load_tune_config(preset, tiny).apply(summary["best"]["params"])
+    assert "never reads those numbers" in (out / "report.md").read_text()

@@ -45,7 +45,7 @@ from ..data.text import tokenize
 from ..models import create_model
 from .caption_report import write_report
 from .config import path_field, to_plain
-from .registry import Prediction, Task, register_task
+from .registry import Prediction, Task, Tuning, register_task
 from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
@@ -483,4 +483,11 @@ def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) ->
 
 register_task(Task(
     "caption", "image captioning: Show, Attend and Tell against retrieval baselines", CaptionConfig,
-    train_captioner, _predict, "an image", predict_options=("beam", "attention"), evaluate=evaluate_captioner))
+    train_captioner, _predict, "an image", predict_options=("beam", "attention"), evaluate=evaluate_captioner,
+    tune=Tuning("val_greedy.bleu4", {"val_greedy.bleu4": "maximize", "val_beam.bleu4": "maximize",
+                                     "val_loss": "minimize"}, {
+        "train.lr": {"type": "float", "low": 5.0e-4, "high": 5.0e-3, "log": True},
+        "model.hidden_size": {"type": "categorical", "choices": [128, 256, 512]},
+        "model.attention_size": {"type": "categorical", "choices": [64, 128, 256]},
+        "model.dropout": {"type": "float", "low": 0.0, "high": 0.5},
+        "train.batch_size": {"type": "categorical", "choices": [32, 64, 128]}})))

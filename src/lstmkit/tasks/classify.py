@@ -54,7 +54,7 @@ from ..models import create_model
 from ..models.registry import check_model_arguments, check_model_task
 from .config import build, path_field, to_plain
 from . import classify_io
-from .registry import Task, register_task
+from .registry import Task, Tuning, register_task
 from .runs import checkpointing, finish_run, load_model, saved_config, start_run
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
@@ -427,4 +427,10 @@ register_task(Task(
     "classify", "sequence classification: series (any length, any features) or text", ClassifyConfig,
     train_classifier, classify_io.predict_run, "a series file (.npz, .csv, long CSV, .ts, IDX) or a text CSV",
     predict_options=classify_io.PREDICT_OPTIONS, evaluate=classify_io.evaluate_run,
-    evaluate_options=classify_io.EVALUATE_OPTIONS, multi_process=None, export="lstmkit.export.onnx:_classifier_export"))
+    evaluate_options=classify_io.EVALUATE_OPTIONS, multi_process=None, export="lstmkit.export.onnx:_classifier_export",
+    tune=Tuning("val_accuracy", {"val_accuracy": "maximize", "val_macro_f1": "maximize", "val_loss": "minimize"}, {
+        "model.hidden_size": {"type": "int", "low": 16, "high": 256, "log": True},
+        "model.num_layers": {"type": "int", "low": 1, "high": 3},
+        "train.lr": {"type": "float", "low": 1.0e-4, "high": 1.0e-2, "log": True},
+        "train.batch_size": {"type": "categorical", "choices": [16, 32, 64, 128]},
+        "model.dropout": {"type": "float", "low": 0.0, "high": 0.5}})))

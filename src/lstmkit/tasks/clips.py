@@ -49,7 +49,7 @@ from ..eval.metrics import classification_metrics, confusion_matrix, format_conf
 from ..eval.plots import plot_confusion_matrix, plot_learning_curves
 from ..models import create_model
 from .config import path_field
-from .registry import Prediction, Task, register_task
+from .registry import Prediction, Task, Tuning, register_task
 from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
@@ -449,11 +449,16 @@ def _predictor(classify: Callable[[str | os.PathLike, str | os.PathLike], list[d
     return predict
 
 
+_TUNING = Tuning("val_accuracy", {"val_accuracy": "maximize", "val_macro_f1": "maximize", "val_loss": "minimize"}, {
+    "train.lr": {"type": "float", "low": 5.0e-4, "high": 5.0e-3, "log": True},
+    "model.hidden_size": {"type": "categorical", "choices": [32, 64, 128]},
+    "train.batch_size": {"type": "categorical", "choices": [16, 32, 64]},
+    "train.weight_decay": {"type": "float", "low": 1.0e-4, "high": 1.0e-1, "log": True}})  # both tasks
 register_task(Task(
     "action", "clip classification: CNN-LSTM against a frame CNN", ActionConfig, train_action,
     _predictor(classify_clip), "a .npy of one clip (T, S, S) or many (N, T, 1, S, S)",
-    evaluate=_evaluator(ActionConfig, lambda d: _action_clips(d, "test"))))
+    evaluate=_evaluator(ActionConfig, lambda d: _action_clips(d, "test")), tune=_TUNING))
 register_task(Task(
     "volume", "volume classification: a slice-sequence LSTM against a slice CNN", VolumeConfig, train_volume,
     _predictor(classify_volume), "a .npy of one volume (D, H, W) or many",
-    evaluate=_evaluator(VolumeConfig, lambda d: _volumes(d)[2])))
+    evaluate=_evaluator(VolumeConfig, lambda d: _volumes(d)[2]), tune=_TUNING))

@@ -54,7 +54,7 @@ from . import forecast_io
 from .config import path_field, to_plain
 from .forecast_scoring import evaluate_forecasts, validation_scores
 from .forecaster import Forecast, Forecaster, ForecastStream, load_forecaster, read_forecast_input
-from .registry import Task, register_task
+from .registry import Task, Tuning, register_task
 from .runs import checkpointing, finish_run, start_run
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
@@ -462,4 +462,12 @@ register_task(Task(
     "optional: a CSV history with the model's columns (default: the run's own series)", input_required=False,
     predict_options=forecast_io.PREDICT_OPTIONS, evaluate=forecast_io.evaluate_run,
     multi_process="trains an ensemble and refits it in one process",
-    export="lstmkit.export.onnx:_forecaster_export"))
+    export="lstmkit.export.onnx:_forecaster_export",
+    # MASE: MAE over the in-sample naive error, so series of different scales weigh alike (one series: MAE's order)
+    tune=Tuning("val_mase", dict.fromkeys(("val_mase", "val_mae", "val_rmse", "val_smape", "val_owa", "val_loss"),
+                                          "minimize"), {
+        "train.lr": {"type": "float", "low": 1.0e-3, "high": 3.0e-2, "log": True},
+        "model.hidden_size": {"type": "categorical", "choices": [16, 32, 64]},
+        "model.num_layers": {"type": "int", "low": 1, "high": 2},
+        "train.weight_decay": {"type": "float", "low": 1.0e-5, "high": 1.0e-2, "log": True}},
+        trial=("evaluate.baselines=[]",))))  # Naive2 (OWA's reference) is always scored

@@ -42,7 +42,7 @@ from ..data.binary import BinaryImages, load_binary_images
 from ..data.collate import TensorBatches
 from ..eval.images import image_grid, write_png
 from ..models import create_model
-from .registry import Prediction, Task, register_task
+from .registry import Prediction, Task, Tuning, register_task
 from .config import path_field, to_plain
 from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
@@ -326,4 +326,9 @@ def _predict(run: str | os.PathLike, input: str | None, options: dict) -> Predic
 register_task(Task(
     "generate", "image generation: PixelRNN (Row LSTM, Diagonal BiLSTM) against PixelCNN and a per-pixel baseline",
     GenerateConfig, train_generator, _predict, "none: draws --n samples (--seed)", input_required=False,
-    predict_options=("n", "seed"), evaluate=evaluate_generator))
+    predict_options=("n", "seed"), evaluate=evaluate_generator,
+    tune=Tuning("val_nll", {"val_nll": "minimize", "val_bits_per_pixel": "minimize"}, {
+        "train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2, "log": True},
+        "model.hidden_size": {"type": "categorical", "choices": [16, 32, 64]},
+        "train.weight_decay": {"type": "float", "low": 1.0e-4, "high": 1.0e-1, "log": True},
+        "train.batch_size": {"type": "categorical", "choices": [16, 32, 64]}})))

@@ -2,8 +2,9 @@
 
 A task module ends with ``register_task(Task(...))``: its name, config class and training
 function, what ``lstmkit predict`` reads for it and how it predicts, how ``lstmkit evaluate``
-re-scores a saved run, and what it supports (resume, multi-process training, export). The CLI,
-``--resume``, ``--devices`` and export look tasks up here (``lstmkit tasks`` prints the table);
+re-scores a saved run, what ``lstmkit tune`` optimises and searches by default (:class:`Tuning`),
+and what it supports (resume, multi-process training, export). The CLI, ``--resume``, ``--devices``,
+tune and export look tasks up here (``lstmkit tasks`` prints the table);
 no other list of task names exists in the code. :data:`_MODULES` is where a new task is added:
 the modules imported, once, the first time the registry is asked.
 
@@ -21,7 +22,7 @@ from typing import Any, Callable
 
 from ..nn.names import unknown_name
 
-__all__ = ["Task", "Prediction", "register_task", "get_task", "list_tasks", "task_of_run"]
+__all__ = ["Task", "Prediction", "Tuning", "register_task", "get_task", "list_tasks", "task_of_run"]
 
 _MODULES = ("classify", "forecast", "segment", "generate", "superres", "video", "clips", "caption")
 
@@ -38,6 +39,31 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """What ``lstmkit tune`` optimises for a task, and the ranges it searches when no tune file names any.
+
+    ``metrics``: the validation numbers the task's training returns, each ``"maximize"`` or
+    ``"minimize"``; ``val_X`` is ``metrics["val"]["X"]`` of the returned metrics (a dotted ``X`` reads
+    a nested block: ``val_greedy.bleu4``). ``objective``: the one optimised unless a tune file names
+    another. ``space``: the default search space in a tune file's ``search`` format (dotted config
+    key -> range); a key the base config lacks is left out. ``trial``: ``key=value`` overrides of each
+    trial's own run that do not change what the objective reads (e.g. skipping baselines); best.yaml
+    does not carry them.
+    """
+
+    objective: str
+    metrics: dict[str, str]
+    space: dict[str, dict]
+    trial: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        bad = {k: v for k, v in self.metrics.items() if not k.startswith("val_") or v not in ("maximize", "minimize")}
+        if bad or self.objective not in self.metrics:
+            raise ValueError(f"Tuning: metrics must map val_* names to 'maximize' or 'minimize' and include the "
+                             f"objective {self.objective!r}, got {self.metrics!r}")
+
+
+@dataclass(frozen=True)
 class Task:
     """What is particular to one task.
 
@@ -49,7 +75,7 @@ class Task:
     its test data (``data`` None) or on ``data``, the block ``metrics.json`` holds.
     ``multi_process``: None where ``--devices N`` works (the loss is a mean over samples), else why
     not. ``export``: ``"module:function"`` of the task's ONNX graph builder (resolved when a run is
-    exported), or None.
+    exported), or None. ``tune``: what ``lstmkit tune`` optimises and searches (:class:`Tuning`).
     """
 
     name: str
@@ -65,6 +91,7 @@ class Task:
     resume: bool = True
     multi_process: str | None = "trains one model per process"
     export: str | None = None
+    tune: Tuning | None = None
 
     def supports(self) -> dict[str, Any]:
         return {"resume": self.resume, "evaluate": self.evaluate is not None, "multi-process": self.multi_process is None,

@@ -52,7 +52,7 @@ from ..eval.segmentation import (class_palette, colorize_mask, segmentation_conf
 from ..models import create_model
 from ..models.segmenter import count_parameters, fcn_width_for
 from .config import build, path_field, to_plain
-from .registry import Prediction, Task, register_task
+from .registry import Prediction, Task, Tuning, register_task
 from .runs import (checkpointing, finish_run, load_model, model_spec, rescoring, save_model, saved_config, start_run,
                    write_run)
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
@@ -494,4 +494,10 @@ def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) ->
 register_task(Task(
     "segment", "per-pixel segmentation: ReSeg (2D LSTM sweeps) against a matched FCN", SegmentConfig,
     train_segmenter, _predict, "an image of the size and channels the model was trained on",
-    evaluate=evaluate_segmenter))
+    evaluate=evaluate_segmenter,
+    tune=Tuning("val_miou", {"val_miou": "maximize", "val_pixel_accuracy": "maximize", "val_loss": "minimize"}, {
+        "train.lr": {"type": "float", "low": 1.0e-3, "high": 3.0e-2, "log": True},
+        "train.weight_decay": {"type": "float", "low": 1.0e-5, "high": 1.0e-3, "log": True},
+        "train.batch_size": {"type": "categorical", "choices": [16, 32, 64]},
+        "model.decoder_channels": {"type": "categorical", "choices": [16, 32, 64]}},
+        trial=("baseline=null",))))

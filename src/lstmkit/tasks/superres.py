@@ -50,7 +50,7 @@ from ..eval.plots import plot_learning_curves
 from ..models import create_model
 from ..models.superres import LSTMSuperRes, bicubic_upscale
 from ..checks import check_int
-from .registry import Prediction, Task, register_task
+from .registry import Prediction, Task, Tuning, register_task
 from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
@@ -357,4 +357,9 @@ def _predict_run(run: str | os.PathLike, image: str | os.PathLike, options: dict
 
 register_task(Task(
     "superres", "single-image super-resolution with 2D LSTM sweeps, against bicubic", SuperResConfig,
-    train_superres, _predict_run, "an image", predict_options=("scale",), evaluate=evaluate_superres))
+    train_superres, _predict_run, "an image", predict_options=("scale",), evaluate=evaluate_superres,
+    tune=Tuning("val_psnr", {"val_psnr": "maximize", "val_ssim": "maximize"}, {
+        "train.lr": {"type": "float", "low": 2.0e-4, "high": 5.0e-3, "log": True},
+        "model.hidden_size": {"type": "categorical", "choices": [16, 32, 64]},
+        "model.features": {"type": "categorical", "choices": [16, 32, 64]},
+        "train.batch_size": {"type": "categorical", "choices": [8, 16, 32]}})))

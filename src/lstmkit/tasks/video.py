@@ -46,7 +46,7 @@ from ..eval.plots import plot_learning_curves
 from ..eval.report import reproduce_section
 from ..models import create_model
 from .config import path_field, to_plain
-from .registry import Prediction, Task, register_task
+from .registry import Prediction, Task, Tuning, register_task
 from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
 from .trainer import TrainConfig, fit, seed_everything
 
@@ -390,4 +390,9 @@ def _predict_run(run: str | os.PathLike, clip: str | os.PathLike, options: dict)
 
 register_task(Task(
     "video", "next-frame prediction with ConvLSTM, against copying the last frame", VideoConfig, train_video,
-    _predict_run, "a .npy clip (T, H, W) of the run's input length and frame size", evaluate=evaluate_video))
+    _predict_run, "a .npy clip (T, H, W) of the run's input length and frame size", evaluate=evaluate_video,
+    # MSE of the predicted frames: comparable whatever model.loss (bce or mse) a trial trains with
+    tune=Tuning("val_mse", {"val_mse": "minimize", "val_loss": "minimize"}, {
+        "train.lr": {"type": "float", "low": 5.0e-4, "high": 5.0e-3, "log": True},
+        "train.batch_size": {"type": "categorical", "choices": [8, 16, 32]},
+        "model.kernel_size": {"type": "categorical", "choices": [3, 5]}})))
