@@ -326,7 +326,7 @@ def _predict(run: str | os.PathLike, input: str | None, options: dict) -> Predic
 register_task(Task(
     "generate", "image generation: PixelRNN (Row LSTM, Diagonal BiLSTM) against PixelCNN and a per-pixel baseline",
     GenerateConfig, train_generator, _predict, "none: draws --n samples (--seed)", input_required=False,
-    predict_options=("n", "seed"), evaluate=evaluate_generator,
+    predict_options=("n", "seed"), evaluate=evaluate_generator, multi_process=None,  # mean NLL per image
     tune=Tuning("val_nll", {"val_nll": "minimize", "val_bits_per_pixel": "minimize"}, {
         "train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2, "log": True},
         "model.hidden_size": {"type": "categorical", "choices": [16, 32, 64]},

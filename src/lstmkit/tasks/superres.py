@@ -358,6 +358,7 @@ def _predict_run(run: str | os.PathLike, image: str | os.PathLike, options: dict
 register_task(Task(
     "superres", "single-image super-resolution with 2D LSTM sweeps, against bicubic", SuperResConfig,
     train_superres, _predict_run, "an image", predict_options=("scale",), evaluate=evaluate_superres,
+    multi_process=None,  # MSE over equal-sized patches
     tune=Tuning("val_psnr", {"val_psnr": "maximize", "val_ssim": "maximize"}, {
         "train.lr": {"type": "float", "low": 2.0e-4, "high": 5.0e-3, "log": True},
         "model.hidden_size": {"type": "categorical", "choices": [16, 32, 64]},

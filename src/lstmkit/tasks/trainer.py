@@ -174,14 +174,44 @@ def _better(monitor: str, value: float, best: float) -> bool:
     return value < best if monitor == "val_loss" else value > best
 
 
-def _distributed(model: nn.Module, device: torch.device, rank: int) -> nn.Module:
+class _Methods(nn.Module):
+    """Calls ``model(...)`` or one of its methods (``model.loss(...)``, ``model.nll(...)``) as this
+    module's forward, so that a task's loss that calls a model method still runs through DDP's
+    forward, which is what makes DDP average the gradients."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, method: str | None, *args, **kwargs):
+        return (self.model if method is None else getattr(self.model, method))(*args, **kwargs)
+
+
+class _DistributedModel:
+    """What a task's loss sees under torch.distributed: the model, called or asked for a method, with
+    every call going through DistributedDataParallel; attributes that are not methods are the model's."""
+
+    def __init__(self, ddp: nn.Module, model: nn.Module) -> None:
+        self._ddp, self._model = ddp, model
+
+    def __call__(self, *args, **kwargs):
+        return self._ddp(None, *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        value = getattr(self._model, name)
+        if callable(value) and not isinstance(value, nn.Module):
+            return lambda *args, **kwargs: self._ddp(name, *args, **kwargs)
+        return value
+
+
+def _distributed(model: nn.Module, device: torch.device, rank: int) -> _DistributedModel:
     """``model`` wrapped in DistributedDataParallel for the training steps (:mod:`lstmkit.tasks.distributed`)."""
     from torch.nn.parallel import DistributedDataParallel
 
-    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    ddp = DistributedDataParallel(_Methods(model), device_ids=[device.index] if device.type == "cuda" else None)
     if rank:  # the same initial weights (DDP broadcasts rank 0's), but each rank its own dropout masks
         torch.manual_seed(torch.initial_seed() + rank)
-    return net
+    return _DistributedModel(ddp, model)
 
 
 def _resume_state(resume: bool | TrainState, checkpoint_dir, config: TrainConfig) -> TrainState | None:

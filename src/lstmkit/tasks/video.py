@@ -391,6 +391,7 @@ def _predict_run(run: str | os.PathLike, clip: str | os.PathLike, options: dict)
 register_task(Task(
     "video", "next-frame prediction with ConvLSTM, against copying the last frame", VideoConfig, train_video,
     _predict_run, "a .npy clip (T, H, W) of the run's input length and frame size", evaluate=evaluate_video,
+    multi_process=None,  # the loss is a mean over equal-sized clips
     # MSE of the predicted frames: comparable whatever model.loss (bce or mse) a trial trains with
     tune=Tuning("val_mse", {"val_mse": "minimize", "val_loss": "minimize"}, {
         "train.lr": {"type": "float", "low": 5.0e-4, "high": 5.0e-3, "log": True},
