@@ -1,5 +1,8 @@
-"""``report.md`` for a run: classification (metrics, per-class table, confusion matrix, curves) or
-forecasting (model against baselines, intervals, a forecast plot)."""
+"""``report.md`` for a run: :class:`Report`, the one builder every task's report goes through (it
+ends each report with the same environment line and "Reproduce" section and writes it atomically),
+and the reports of classification (metrics, per-class table, confusion matrix, curves) and
+forecasting (model against baselines, intervals, a forecast plot). The vision tasks' reports are in
+:mod:`lstmkit.eval.vision_report`."""
 
 from __future__ import annotations
 
@@ -14,7 +17,43 @@ from ..checkpoint import atomic_write_bytes
 from .metrics import format_confusion
 from .plots import plot_confusion_matrix, plot_forecast, plot_learning_curves
 
-__all__ = ["write_classification_report", "write_forecast_report", "reproduce_section"]
+__all__ = ["Report", "write_classification_report", "write_forecast_report", "reproduce_section"]
+
+
+class Report:
+    """A ``report.md`` built top to bottom: ``Report(title)``, then :meth:`text`, :meth:`section`,
+    :meth:`table`, :meth:`figure` in reading order, then :meth:`write`, which adds what every report
+    ends with (the environment line and :func:`reproduce_section`). Each method returns the report."""
+
+    def __init__(self, title: str) -> None:
+        self.lines = [f"# {title}", ""]
+
+    def text(self, *lines: str) -> "Report":
+        """Lines as they are, then a blank line (one paragraph, or any markdown block)."""
+        self.lines += [*lines, ""]
+        return self
+
+    def section(self, title: str, lines: Sequence[str] = ()) -> "Report":
+        """A ``## title`` heading, then ``lines`` (as :meth:`text`) when given."""
+        self.lines += [f"## {title}", ""]
+        return self.text(*lines) if lines else self
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence]) -> "Report":
+        """A markdown table; cells are written with ``str``."""
+        self.lines += ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
+        return self.text(*("| " + " | ".join(map(str, row)) + " |" for row in rows))
+
+    def figure(self, path: str | os.PathLike, caption: str = "") -> "Report":
+        """An image (``path`` relative to the report)."""
+        return self.text(f"![{caption}]({Path(path).as_posix()})")
+
+    def write(self, out: str | os.PathLike, environment: str) -> Path:
+        """Write ``out/report.md`` atomically, ending with ``Environment: {environment}.`` and the
+        "Reproduce" section; returns its path."""
+        lines = [*self.lines, f"Environment: {environment}.", "", *reproduce_section(out)]
+        path = Path(out) / "report.md"
+        atomic_write_bytes(path, "\n".join(lines).encode())
+        return path
 
 
 def reproduce_section(out: str | os.PathLike) -> list[str]:
@@ -31,7 +70,7 @@ def _pct(v: float) -> str:
 
 def write_classification_report(out: str | os.PathLike, *, config: dict, metrics: dict, per_class: Sequence[dict],
                                 cm: np.ndarray, classes: Sequence, history: Sequence[dict], best_epoch: int,
-                                environment: str, test_split: str) -> None:
+                                environment: str, test_split: str) -> Path:
     """Write ``confusion_matrix.png``, ``learning_curves.png`` and ``report.md`` into ``out``;
     ``test_split`` says what was scored (:func:`lstmkit.data.datasets.describe_test_split`)."""
     out = Path(out)
@@ -43,45 +82,28 @@ def write_classification_report(out: str | os.PathLike, *, config: dict, metrics
     train = config["train"]
     val, test = metrics["val"], metrics["test"]
     best = history[best_epoch - 1]
-    lines = [
-        f"# Classification run: {source} · {model.get('name', 'rnn_classifier')}",
-        "",
-        f"Test accuracy **{_pct(test['accuracy'])}**, macro-F1 {_pct(test['macro_f1'])} on "
-        f"{test_split}; weights selected on a validation split carved from the "
-        f"{metrics['n_train']} training samples (`{train['monitor']}`, epoch {best_epoch} of {metrics['epochs']}"
-        f"{', stopped early' if metrics['stopped_early'] else ''}).",
-        "",
-        "| split | accuracy | macro-F1 | balanced accuracy | loss |",
-        "|---|---|---|---|---|",
-        *(f"| {name} | {_pct(m['accuracy'])} | {_pct(m['macro_f1'])} | {_pct(m['balanced_accuracy'])} | {m['loss']:.4f} |"
-          for name, m in (("validation", val), ("test", test))),
-        "",
-        f"Training: {metrics['train_seconds']:.1f} s, {metrics['epochs']} epochs, seed {metrics['seed']}, "
-        f"{metrics['parameters']:,} parameters, device {metrics['device']}; {environment}.",
-        f"At the selected epoch: train loss {best['train_loss']:.4f}, learning rate {best['lr']:.2e}, "
-        f"mean gradient norm {best['grad_norm_mean']:.3f} (clipped in {100 * best['clipped_fraction']:.0f}% of steps).",
-        "",
-        "## Per class (test)",
-        "",
-        "| class | precision | recall | F1 | support |",
-        "|---|---|---|---|---|",
-        *(f"| {r['class']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |" for r in per_class),
-        "",
-        "## Confusion matrix (test; rows true, columns predicted)",
-        "",
-        "```",
-        format_confusion(cm, classes),
-        "```",
-        "",
-        "![confusion matrix](confusion_matrix.png)",
-        "",
-        "## Learning curves",
-        "",
-        "![learning curves](learning_curves.png)",
-        "",
-        *reproduce_section(out),
-    ]
-    atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
+    report = Report(f"Classification run: {source} · {model.get('name', 'rnn_classifier')}")
+    report.text(f"Test accuracy **{_pct(test['accuracy'])}**, macro-F1 {_pct(test['macro_f1'])} on "
+                f"{test_split}; weights selected on a validation split carved from the "
+                f"{metrics['n_train']} training samples (`{train['monitor']}`, epoch {best_epoch} of "
+                f"{metrics['epochs']}{', stopped early' if metrics['stopped_early'] else ''}).")
+    report.table(["split", "accuracy", "macro-F1", "balanced accuracy", "loss"],
+                 [(name, _pct(m["accuracy"]), _pct(m["macro_f1"]), _pct(m["balanced_accuracy"]), f"{m['loss']:.4f}")
+                  for name, m in (("validation", val), ("test", test))])
+    report.text(f"Training: {metrics['train_seconds']:.1f} s, {metrics['epochs']} epochs, seed {metrics['seed']}, "
+                f"{metrics['parameters']:,} parameters, device {metrics['device']}.",
+                f"At the selected epoch: train loss {best['train_loss']:.4f}, learning rate {best['lr']:.2e}, mean "
+                f"gradient norm {best['grad_norm_mean']:.3f} (clipped in {100 * best['clipped_fraction']:.0f}% of "
+                "steps).")
+    report.section("Per class (test)").table(
+        ["class", "precision", "recall", "F1", "support"],
+        [(r["class"], f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", r["support"])
+         for r in per_class])
+    report.section("Confusion matrix (test; rows true, columns predicted)",
+                   ["```", format_confusion(cm, classes), "```"])
+    report.figure("confusion_matrix.png", "confusion matrix")
+    report.section("Learning curves").figure("learning_curves.png", "learning curves")
+    return report.write(out, environment)
 
 
 def _num(v, digits: int = 3) -> str:
@@ -89,7 +111,7 @@ def _num(v, digits: int = 3) -> str:
 
 
 def write_forecast_report(out: str | os.PathLike, *, config: dict, metrics: dict, series: Sequence, splits: Sequence,
-                          rows: Sequence[dict], environment: str, max_panels: int = 4) -> None:
+                          rows: Sequence[dict], environment: str, max_panels: int = 4) -> Path:
     """Write ``forecast.png`` and ``report.md`` into ``out``. ``series``: objects with ``name``,
     ``times``, ``values``; ``splits``: (n_train, n_end) per series; ``rows``: the per-forecast
     rows of ``forecasts.csv``. The plot shows, per series, each origin's first ``stride`` steps
@@ -118,32 +140,22 @@ def write_forecast_report(out: str | os.PathLike, *, config: dict, metrics: dict
     source = data.get("name") or data.get("path")
     table = [("LSTM" + (f" (ensemble of {metrics['ensemble']})" if metrics["ensemble"] > 1 else ""), test),
              *metrics["baselines"].items()]
-    lines = [
-        f"# Forecasting run: {source} · {config['model'].get('head', 'direct')} head, "
-        f"{config['model'].get('likelihood', 'mse')} loss",
-        "",
-        f"Test part {metrics['test_start']} .. {metrics['test_end']} of {metrics['n_series']} series: "
-        f"{test['n_forecasts']} forecasts of {metrics['horizon']} step(s) from rolling origins every "
-        f"{metrics['stride']} step(s), each reading every actual before its origin (no refitting). Baselines are "
-        "fitted on the same training part. MASE and OWA use season m = "
-        f"{metrics['season']}; OWA is relative to Naive2 (Naive2 = 1).",
-        "",
-        f"| method | MAE | MSE | RMSE | MAPE % | sMAPE % | MASE | OWA | {100 * metrics['level']:.0f}% coverage | "
-        "width |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        *(f"| {name} | {_num(m['mae'])} | {_num(m['mse'])} | {_num(m['rmse'])} | {_num(m.get('mape'), 2)} | "
-          f"{_num(m['smape'], 2)} | {_num(m['mase'])} | {_num(m['owa'])} | {_num(m.get('coverage'))} | "
-          f"{_num(m.get('width'))} |"
-          for name, m in table),
-        "",
-        f"Training: {metrics['train_seconds']:.1f} s, epochs {metrics['epochs']} (selected {metrics['best_epoch']} on "
-        f"validation loss {metrics['val']['loss']:.4f}), seed {metrics['seed']}, {metrics['parameters']:,} parameters "
-        f"per member; {environment}.",
-        "",
-        "![forecast](forecast.png)",
-        "",
-        "Every forecast is in `forecasts.csv` (with each baseline's).",
-        "",
-        *reproduce_section(out),
-    ]
-    atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
+    report = Report(f"Forecasting run: {source} · {config['model'].get('head', 'direct')} head, "
+                    f"{config['model'].get('likelihood', 'mse')} loss")
+    report.text(f"Test part {metrics['test_start']} .. {metrics['test_end']} of {metrics['n_series']} series: "
+                f"{test['n_forecasts']} forecasts of {metrics['horizon']} step(s) from rolling origins every "
+                f"{metrics['stride']} step(s), each reading every actual before its origin (no refitting). Baselines "
+                "are fitted on the same training part. MASE and OWA use season m = "
+                f"{metrics['season']}; OWA is relative to Naive2 (Naive2 = 1).")
+    report.table(["method", "MAE", "MSE", "RMSE", "MAPE %", "sMAPE %", "MASE", "OWA",
+                  f"{100 * metrics['level']:.0f}% coverage", "width"],
+                 [(name, _num(m["mae"]), _num(m["mse"]), _num(m["rmse"]), _num(m.get("mape"), 2), _num(m["smape"], 2),
+                   _num(m["mase"]), _num(m["owa"]), _num(m.get("coverage")), _num(m.get("width")))
+                  for name, m in table])
+    report.text(f"Training: {metrics['train_seconds']:.1f} s, epochs {metrics['epochs']} (selected "
+                f"{metrics['best_epoch']} on validation loss {metrics['val']['loss']:.4f}), seed {metrics['seed']}, "
+                f"{metrics['parameters']:,} parameters per member.")
+    if panels:
+        report.figure("forecast.png", "forecast")
+    report.text("Every forecast is in `forecasts.csv` (with each baseline's).")
+    return report.write(out, environment)

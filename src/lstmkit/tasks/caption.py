@@ -19,7 +19,7 @@
 
 Run directory: ``config.yaml``, ``model.safetensors`` + ``model.json`` (architecture, vocabulary,
 image size: everything :func:`load_captioner` needs), ``metrics.json``, ``history.json``,
-``report.md`` (:mod:`lstmkit.tasks.caption_report`), ``learning_curves.png``, ``attention_<i>.png``.
+``report.md`` (:func:`lstmkit.eval.vision_report.write_caption_report`), ``learning_curves.png``, ``attention_<i>.png``.
 ``lstmkit evaluate DIR`` re-scores the test images (:func:`evaluate_captioner`).
 """
 
@@ -42,11 +42,12 @@ from ..checkpoint import atomic_write_bytes
 from ..data.captions import CaptionVocab, caption_scenes, load_flickr8k
 from ..data.images import read_image, resize
 from ..data.text import tokenize
+from ..eval.vision_report import write_caption_report
 from ..models import create_model
-from .caption_report import write_report
 from .config import path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
-from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
+from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
+                   rescoring, save_model, start_run, write_run)
 from .trainer import TrainConfig, fit, seed_everything
 
 __all__ = ["CaptionDataConfig", "CaptionEvalConfig", "CaptionConfig", "Captioner", "bleu_scores", "train_captioner",
@@ -452,16 +453,18 @@ def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike, resume: b
         for i, (m, w) in enumerate(zip(maps, words)):
             attention_files.append(f"attention_{i}.png")
             plot_attention(out / attention_files[-1], x_test[i], w, m, title=" ".join(w))
-    metrics = {"val": {"loss": result.best["loss"], "greedy": val_greedy, "beam": val_beam},
-               "test": test,
-               "baselines": baselines, "bleu_scale": "0-1 (sacrebleu corpus BLEU / 100)", "beam": ev.beam,
-               "train_seconds": round(result.seconds, 3), "cpu_seconds": round(time.process_time() - cpu0, 3),
+    roles = {"model": RoleResult.trained(model, result), **{b: RoleResult() for b in baselines}}  # retrieval: 0, 0
+    metrics = {**common_metrics(roles, test, {"loss": result.best["loss"], "greedy": val_greedy, "beam": val_beam},
+                                baselines),
+               "bleu_scale": "0-1 (sacrebleu corpus BLEU / 100)", "beam": ev.beam,
+               "cpu_seconds": round(time.process_time() - cpu0, 3),
                "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                "seed": config.train.seed, "device": str(next(model.parameters()).device),
                "parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(vocab),
                "n_train": len(refs_tr), "n_val": len(refs_va), "n_test": len(refs_test), "examples": examples}
     metrics = write_run(out, config, metrics, result.history)
-    write_report(out, to_plain(config), metrics, result.history, result.best_epoch, attention_files)
+    write_caption_report(out, config=to_plain(config), metrics=metrics, history=result.history,
+                         attention_files=attention_files, environment=environment())
     finish_run(out)
     return metrics
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal, Sequence, get_args
@@ -55,7 +54,8 @@ from ..models.registry import check_model_arguments, check_model_task
 from .config import build, path_field, to_plain
 from . import classify_io
 from .registry import Task, Tuning, register_task
-from .runs import checkpointing, finish_run, load_model, saved_config, start_run
+from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, saved_config,
+                   start_run)
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
@@ -397,7 +397,7 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
                                               d.min_freq, d.max_vocab, augment=d.augment, on_prepared=summary,
                                               **checkpointing(checkpoint))
     test_metrics, per_class, cm = clf.evaluate(x_test, y_test)
-    metrics = {"val": val_metrics, "test": test_metrics, "train_seconds": round(result.seconds, 3),
+    metrics = {**common_metrics({"model": RoleResult.trained(clf.model, result)}, test_metrics, val_metrics, {}),
                "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                "seed": config.train.seed, "device": str(next(clf.model.parameters()).device),
                "threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in clf.model.parameters()),
@@ -411,8 +411,7 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
     write_classification_report(out, config=resolved, metrics=metrics, per_class=per_class, cm=cm,
                                 classes=clf.classes, history=result.history, best_epoch=result.best_epoch,
                                 test_split=describe_test_split(resolved["data"], len(x_test)),
-                                environment=f"lstmkit {__version__}, torch {torch.__version__}, "
-                                            f"{platform.machine()}, {torch.get_num_threads()} thread(s)")
+                                environment=environment())
     finish_run(out)  # the run directory is complete: its checkpoint goes
     return metrics
 

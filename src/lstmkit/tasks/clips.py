@@ -16,10 +16,10 @@ single-frame baseline in the same run, on the same split, and writes both result
 Validation is carved (stratified, seed ``train.seed``) from the training data -- for a MedMNIST
 file, its own ``val`` split is used -- and the test split is scored once at the end. The run
 directory (:mod:`lstmkit.tasks.runs`): ``config.yaml``, ``model.safetensors`` + ``model.json``
-(and the baseline's under ``baseline/``), ``metrics.json`` (``test``, ``val``, ``baselines``,
-``chance``, ``per_class``, ``train_seconds``, ``cpu_seconds``, ``seed``, ``parameters``),
-``history.json`` (``baseline/history.json``), ``report.md`` with confusion matrices, learning
-curves and ``samples.png`` (one row per class).
+(and the baseline's under ``baseline/``), ``metrics.json`` (:func:`lstmkit.tasks.runs.common_metrics`'s
+fields, ``chance``, ``per_class``, ``cpu_seconds``, ``seed``, ``parameters``...), ``history.json``
+(``baseline/history.json``), ``report.md`` with confusion matrices, learning curves and
+``samples.png`` (one row per class; :func:`lstmkit.eval.vision_report.write_clips_report`).
 
 :func:`classify_clip` and :func:`classify_volume` load a run and classify ``.npy`` arrays;
 ``lstmkit evaluate DIR`` re-scores both models on the run's test split.
@@ -44,13 +44,14 @@ from ..checkpoint import atomic_write_bytes
 from ..data.clips import ClipSet, load_medmnist3d, motion_clips, shape_volumes
 from ..data.collate import TensorBatches
 from ..data.preprocess import stratified_split
-from ..eval.images import image_grid, write_png
-from ..eval.metrics import classification_metrics, confusion_matrix, format_confusion, per_class_report
-from ..eval.plots import plot_confusion_matrix, plot_learning_curves
+from ..eval.images import image_grid
+from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
+from ..eval.vision_report import write_clips_report
 from ..models import create_model
 from .config import path_field
 from .registry import Prediction, Task, Tuning, register_task
-from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
+from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
+                   rescoring, save_model, start_run, write_run)
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["ActionData", "ActionConfig", "VolumeData", "VolumeConfig", "train_action", "train_volume",
@@ -258,18 +259,16 @@ def _train_pair(config, out_dir: str | os.PathLike, train_set: ClipSet, val_set:
                 "train_seconds": round(r.result.seconds, 3), "train_cpu_seconds": r.cpu_seconds,
                 "epochs": r.result.epochs, "best_epoch": r.result.best_epoch, "parameters": r.parameters}
 
-    metrics = {**summary(m), "baselines": {b.spec["name"]: summary(b)}, "chance": 1 / len(classes),
-               "classes": list(classes), "seed": train.seed, "n_train": len(data[0]), "n_val": len(val_data[0]),
-               "n_test": len(test_set), "device": str(next(m.model.parameters()).device)}
+    roles = {"model": RoleResult.trained(m.parameters, m.result),
+             b.spec["name"]: RoleResult.trained(b.parameters, b.result)}
+    metrics = {**common_metrics(roles, m.test, m.val, {b.spec["name"]: summary(b)}), **summary(m),
+               "chance": 1 / len(classes), "classes": list(classes), "seed": train.seed, "n_train": len(data[0]),
+               "n_val": len(val_data[0]), "n_test": len(test_set), "device": str(next(m.model.parameters()).device)}
     atomic_write_bytes(out / BASELINE_DIR / "history.json", json.dumps(b.result.history, indent=1).encode())
-    plot_confusion_matrix(m.cm, classes, out / "confusion_matrix.png", title=f"{m.spec['name']} (test)")
-    plot_confusion_matrix(b.cm, classes, out / "confusion_matrix_baseline.png", title=f"{b.spec['name']} (test)")
-    plot_learning_curves(m.result.history, out / "learning_curves.png", best_epoch=m.result.best_epoch)
-    plot_learning_curves(b.result.history, out / "learning_curves_baseline.png", best_epoch=b.result.best_epoch)
-    write_png(out / "samples.png", samples(train_set))
     metrics["cpu_seconds"] = round(time.process_time() - cpu0, 1)
     metrics = write_run(out, config, metrics, m.result.history)
-    _write_report(out, config, metrics, m, b, classes)
+    write_clips_report(out, task=task, metrics=metrics, samples=samples(train_set), environment=environment(),
+                       histories={role: (r.result.history, r.result.best_epoch) for role, r in runs.items()})
     finish_run(out)
     return metrics
 
@@ -294,31 +293,6 @@ def _evaluator(config_cls: type, test_set: Callable[[Any], ClipSet]) -> Callable
         return {"data": "the run's test split", **blocks["model"][1], "baselines": {name: baseline}}
 
     return evaluate
-
-
-def _write_report(out: Path, config, metrics: dict, m: _Trained, b: _Trained, classes: tuple) -> None:
-    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
-    rows = [(m.spec["name"], m), (f"{b.spec['name']} (baseline)", b)]
-    lines = [
-        f"# {config.task} run: {m.spec['name']} against {b.spec['name']}", "",
-        f"Test accuracy **{pct(m.test['accuracy'])}** for {m.spec['name']}, {pct(b.test['accuracy'])} for the "
-        f"single-{'frame' if config.task == 'action' else 'slice'} baseline {b.spec['name']} (middle "
-        f"{'valid frame' if config.task == 'action' else 'slice'}); chance {pct(metrics['chance'])} "
-        f"({len(classes)} classes). {metrics['n_train']} train / {metrics['n_val']} validation / "
-        f"{metrics['n_test']} test samples; seed {metrics['seed']}; {metrics['cpu_seconds']} CPU seconds in all.", "",
-        "| model | test accuracy | test macro-F1 | val accuracy | epochs (best) | train seconds (wall) | CPU seconds | parameters |",
-        "|---|---|---|---|---|---|---|---|",
-        *(f"| {n} | {pct(r.test['accuracy'])} | {pct(r.test['macro_f1'])} | {pct(r.val['accuracy'])} | "
-          f"{r.result.epochs} ({r.result.best_epoch}) | {r.result.seconds:.1f} | {r.cpu_seconds} | {r.parameters:,} |" for n, r in rows), "",
-    ]
-    for n, r, png in ((m.spec["name"], m, "confusion_matrix.png"), (b.spec["name"], b, "confusion_matrix_baseline.png")):
-        lines += [f"## {n}: per class (test)", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
-                  *(f"| {c['class']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
-                    for c in r.per_class), "", "```", format_confusion(r.cm, classes), "```", "",
-                  f"![confusion matrix]({png})", ""]
-    lines += ["## Learning curves", "", "![model](learning_curves.png)", "", "![baseline](learning_curves_baseline.png)",
-              "", "## Training samples (one row per class)", "", "![samples](samples.png)", ""]
-    atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
 
 
 def _strip(s: ClipSet, step: int = 1) -> np.ndarray:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,7 +40,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import __version__
 from ..checks import check_int
 from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..data.collate import pad_sequences
@@ -55,7 +53,7 @@ from .config import path_field, to_plain
 from .forecast_scoring import evaluate_forecasts, validation_scores
 from .forecaster import Forecast, Forecaster, ForecastStream, load_forecaster, read_forecast_input
 from .registry import Task, Tuning, register_task
-from .runs import checkpointing, finish_run, start_run
+from .runs import RoleResult, checkpointing, common_metrics, environment, finish_run, start_run
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["ForecastDataConfig", "EvalConfig", "ForecastConfig", "Forecaster", "ForecastStream", "Forecast",
@@ -421,10 +419,13 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike, resume:
     val, val_baselines = validation_scores(selection, series, splits, config)
     test, baselines, rows = evaluate_forecasts(fc, series, splits, config)
     e = config.evaluate
-    metrics = {"val": {"loss": float(np.mean([v["loss"] for v in vals])), **val}, "val_baselines": val_baselines,
-               "test": test, "baselines": baselines,
+    # the model is the whole ensemble (params and epochs summed over its members); baselines are statistical
+    roles = {"model": RoleResult(sum(p.numel() for m in fc.models for p in m.parameters()),
+                                 sum(r.epochs for r in results), train_seconds), **{b: RoleResult() for b in baselines}}
+    metrics = {**common_metrics(roles, test, {"loss": float(np.mean([v["loss"] for v in vals])), **val}, baselines),
+               "val_baselines": val_baselines,
                "horizon": e.horizon, "stride": e.stride or e.horizon, "level": e.level, "season": e.season,
-               "train_seconds": round(train_seconds, 3), "epochs": [r.epochs for r in results],
+               "epochs": [r.epochs for r in results],
                "best_epoch": [r.best_epoch for r in results], "ensemble": config.ensemble, "seed": config.train.seed,
                "threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in fc.models[0].parameters()),
                "n_series": len(series), "test_start": str(series[0].times[splits[0][0]]),
@@ -437,8 +438,7 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike, resume:
     from ..eval.report import write_forecast_report
 
     write_forecast_report(out, config=resolved, metrics=metrics, series=series, splits=splits, rows=rows,
-                          environment=f"lstmkit {__version__}, torch {torch.__version__}, {platform.machine()}, "
-                                      f"{torch.get_num_threads()} thread(s)")
+                          environment=environment())
     finish_run(out)  # the run directory is complete: its checkpoints go
     return metrics
 

@@ -10,11 +10,12 @@
    fit (``independent_pixels``: ``fit_mean``, the training mean per pixel) is fit that way;
 3. score validation and test once: NLL in nats per image (and bits per pixel);
 4. write the run directory: ``config.yaml``, ``model.safetensors`` + ``model.json`` (the model),
-   ``baselines/<label>/`` (each baseline's weights), ``metrics.json`` (``test``, ``val``,
-   ``baselines``, ``train_seconds``, ``cpu_seconds``, ``seed``, ``parameters``...),
-   ``history.json``, ``report.md``, ``samples.png`` (64 samples of the model; one
-   ``samples-<label>.png`` per baseline), ``completions.png`` (test images, their top half,
-   three completions of the bottom half) and ``learning_curves.png``.
+   ``baselines/<label>/`` (each baseline's weights), ``metrics.json`` (the common fields of
+   :func:`lstmkit.tasks.runs.common_metrics`, ``cpu_seconds``, ``seed``, ``parameters``...),
+   ``history.json``, ``report.md`` (:func:`lstmkit.eval.vision_report.write_generate_report`),
+   ``samples.png`` (64 samples of the model; one ``samples-<label>.png`` per baseline),
+   ``completions.png`` (test images, their top half, three completions of the bottom half) and
+   ``learning_curves.png``.
 
 ``lstmkit sample DIR --n 64 [--output PNG] [--seed S]`` is :func:`write_samples`;
 ``lstmkit evaluate DIR`` is :func:`evaluate_generator`.
@@ -25,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,16 +35,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import __version__
 from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.binary import BinaryImages, load_binary_images
 from ..data.collate import TensorBatches
 from ..eval.images import image_grid, write_png
+from ..eval.vision_report import write_generate_report
 from ..models import create_model
 from .registry import Prediction, Task, Tuning, register_task
 from .config import path_field, to_plain
-from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
+from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
+                   rescoring, save_model, start_run, write_run)
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
 
 __all__ = ["GenerateDataConfig", "GenerateConfig", "train_generator", "evaluate_generator", "load_generator",
@@ -211,11 +212,14 @@ def train_generator(config: GenerateConfig, out_dir: str | os.PathLike, resume: 
         from ..eval.plots import plot_learning_curves
 
         plot_learning_curves(history, out / "learning_curves.png", metric="loss", best_epoch=main["best_epoch"])
-    metrics = {"model": spec["name"], **main, "baselines": baselines, "seed": config.train.seed,
+    roles = {role: RoleResult(m["parameters"], m["epochs"], m["train_seconds"])
+             for role, m in {"model": main, **baselines}.items()}
+    metrics = {**common_metrics(roles, main["test"], main["val"], baselines), "model": spec["name"], **main,
+               "seed": config.train.seed,
                "image_size": [h, w], "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
                "device": str(next(model.parameters()).device), "cpu_seconds": round(time.process_time() - cpu0, 2)}
     metrics = write_run(out, config, metrics, history)
-    _write_report(out, resolved, metrics)
+    write_generate_report(out, config=resolved, metrics=metrics, environment=environment())
     finish_run(out)
     return metrics
 
@@ -259,33 +263,6 @@ def image_png(images, ncol: int | None = None, pixels: int = 48) -> np.ndarray:
     scale = max(1, pixels // a.shape[1])
     a = np.repeat(np.repeat(1.0 - a, scale, axis=1), scale, axis=2)
     return image_grid(a, ncol=ncol, pad=2, pad_value=0.6)
-
-
-def _write_report(out: Path, config: dict, metrics: dict) -> None:
-    h, w = metrics["image_size"]
-    rows = [("model: " + metrics["model"] + (f" ({config['model'].get('layer', 'diagonal')})"
-                                               if metrics["model"] == "pixel_rnn" else ""), metrics)]
-    rows += [(f"baseline: {k}", v) for k, v in metrics["baselines"].items()]
-    lines = [f"# Generation run: {metrics['model']} on binary {config['data']['name']} {h}x{w}", "",
-             f"Seed {metrics['seed']}; {metrics['n_train']} train / {metrics['n_val']} validation (carved from train) / "
-             f"{metrics['n_test']} test images; {metrics['cpu_seconds']} CPU seconds in all. "
-             f"lstmkit {__version__}, torch {torch.__version__}, {platform.machine()}, "
-             f"{torch.get_num_threads()} thread(s).", "",
-             "Negative log-likelihood (lower is better), exact for every model (autoregressive in raster order):", "",
-             "| model | test NLL (nats/image) | ± s.e. | test bits/pixel | val NLL | parameters | epochs (best) | train s (wall) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for label, m in rows:
-        lines.append(f"| {label} | {m['test']['nll']:.3f} | {m['test']['nll_sem']:.3f} | "
-                     f"{m['test']['bits_per_pixel']:.4f} | {m['val']['nll']:.3f} | {m['parameters']} | "
-                     f"{m['epochs']} ({m['best_epoch']}) | {m['train_seconds']:.1f} |")
-    lines += ["", "## Samples", "", "![samples of the model](samples.png)", ""]
-    lines += [f"![samples of {k}](samples-{k}.png)" for k in metrics["baselines"]]
-    lines += ["", "## Half-image completions", "",
-              "Each row: a test image, its top half, three samples of the bottom half given the top half.", "",
-              "![completions](completions.png)", ""]
-    if (out / "learning_curves.png").exists():
-        lines += ["## Learning curves", "", "![learning curves](learning_curves.png)", ""]
-    atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
 
 
 # ------------------------------------------------------------------------ using a run

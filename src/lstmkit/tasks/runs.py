@@ -6,9 +6,9 @@ unpickled), ``metrics.json`` (``test``, ``val``, ``baselines``, ``train_seconds`
 ``history.json`` (one row per epoch) and ``report.md`` with its PNGs. ``lstmkit evaluate RUN``
 re-scores a run on the test data its ``config.yaml`` rebuilds (:func:`rescoring`).
 
-The classification and forecasting pipelines predate this module and write the same files
-themselves; the vision pipelines use :func:`save_model`, :func:`load_model` and
-:func:`write_run`.
+Every task's ``metrics.json`` starts from :func:`common_metrics` (the fields every run has, per
+role: the model and each baselines); the classification and forecasting pipelines write their model
+files themselves, the vision pipelines use :func:`save_model`, :func:`load_model` and :func:`write_run`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,8 @@ from .trainer import resolve_device
 
 log = logging.getLogger(__name__)
 
-__all__ = ["save_model", "load_model", "write_run", "model_spec", "CHECKPOINT_DIR", "LOG_DIR", "interrupted",
+__all__ = ["RoleResult", "common_metrics", "environment", "save_model", "load_model", "write_run", "model_spec",
+           "CHECKPOINT_DIR", "LOG_DIR", "interrupted",
            "start_run", "checkpointing", "finish_run", "saved_config", "check_resumable", "claim_run_dir", "rescoring"]
 
 
@@ -79,6 +82,62 @@ def load_model(directory: str | os.PathLike, task: str | tuple[str, ...], device
     except RuntimeError as e:
         raise ValueError(f"{Path(directory)}: weights do not fit the described model ({e})") from None
     return model.to(resolve_device(device)).eval(), meta
+
+
+MODEL = "model"  # the role of the run's own model; every other role is a baseline
+
+
+@dataclass(frozen=True)
+class RoleResult:
+    """What one role of a run (the model, or a baseline) reports in metrics.json's common fields.
+
+    ``params``: trainable weights of its network (0 for a baseline without one: a rule such as bicubic
+    or copy-last, a retrieval, or a statistical model fitted per series such as Holt-Winters);
+    ``epochs``: epochs it trained (0 when fitted in closed form or not trained); ``seconds``: its
+    training wall time."""
+
+    params: int = 0
+    epochs: int = 0
+    seconds: float = 0.0
+
+    @classmethod
+    def trained(cls, model: nn.Module | Any, result: Any, seconds: float | None = None) -> "RoleResult":
+        """A role trained by :func:`lstmkit.tasks.trainer.fit`: ``model`` (or its parameter count),
+        ``result`` its FitResult; ``seconds`` replaces ``result.seconds`` when the role timed more."""
+        params = model if isinstance(model, int) else sum(p.numel() for p in model.parameters())
+        return cls(int(params), int(result.epochs), float(result.seconds if seconds is None else seconds))
+
+
+def common_metrics(roles: dict[str, RoleResult], test: dict, val: dict | None, baselines: dict[str, Any]) -> dict:
+    """The fields of metrics.json every task writes (the task adds its own after them):
+
+    - ``test``, ``val``: the model's scores on the test and validation parts (their keys are the task's);
+    - ``baselines``: ``{role: what the task records of that baseline}`` (``{}`` without baselines);
+    - ``params``, ``epochs_by_role``: ``{role: int}`` for ``"model"`` and every baseline role
+      (:class:`RoleResult`); a task's own ``epochs`` key keeps its older meaning;
+    - ``train_seconds``: the model's training wall time (rounded to the millisecond).
+
+    ``roles`` must hold ``"model"`` and exactly the roles of ``baselines``."""
+    if MODEL not in roles:
+        raise ValueError(f"roles must include {MODEL!r}, got {sorted(roles)}")
+    if set(roles) - {MODEL} != set(baselines):
+        raise ValueError(f"the baseline roles {sorted(set(roles) - {MODEL})} differ from the baselines "
+                         f"{sorted(baselines)}")
+    for role, r in roles.items():
+        for key in ("params", "epochs"):
+            value = getattr(r, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"roles[{role!r}].{key} must be an int >= 0, got {value!r}")
+    order = [MODEL, *baselines]
+    return {"test": test, "val": val, "baselines": baselines, "params": {k: roles[k].params for k in order},
+            "epochs_by_role": {k: roles[k].epochs for k in order},
+            "train_seconds": round(float(roles[MODEL].seconds), 3)}
+
+
+def environment() -> str:
+    """The environment line every report ends with (before "Reproduce")."""
+    return (f"lstmkit {__version__}, torch {torch.__version__}, Python {platform.python_version()}, "
+            f"{platform.machine()}, {torch.get_num_threads()} thread(s)")
 
 
 def write_run(out: str | os.PathLike, config: Any, metrics: dict, history: list | None = None) -> dict:

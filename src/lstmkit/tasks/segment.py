@@ -15,9 +15,10 @@
    :mod:`lstmkit.eval.segmentation`) and the run directory is written: ``config.yaml``,
    ``model.safetensors`` + ``model.json`` (the model, its classes, channels and image size),
    ``baseline/`` (the same for the baseline, with its ``history.json``), ``metrics.json``
-   (``test``, ``val``, ``baselines``, ``train_seconds``, ``cpu_seconds``, ``seed``,
-   ``parameters``), ``history.json``, ``report.md`` with ``learning_curves.png``,
-   ``baseline_learning_curves.png`` and ``overlays.png`` (image | truth | model | baseline).
+   (the common fields of :func:`lstmkit.tasks.runs.common_metrics`, ``cpu_seconds``, ``seed``,
+   ``parameters``...), ``history.json``, ``report.md`` with ``learning_curves.png``,
+   ``baseline_learning_curves.png`` and ``overlays.png`` (image | truth | model | baseline),
+   written by :func:`lstmkit.eval.vision_report.write_segment_report`.
 
 :func:`load_segmenter`, :func:`segment_image` and :func:`write_segmentation` serve
 ``lstmkit segment DIR IMAGE [--output PNG]``; :func:`evaluate_segmenter` is ``lstmkit evaluate DIR``.
@@ -30,7 +31,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,16 +45,14 @@ from ..checkpoint import atomic_write_bytes
 from ..data.images import read_image
 from ..data.scenes import SPLIT_SEEDS, Scenes, check_glyph_jitter, digit_scenes, image_channels, load_mask_folder
 from ..eval.images import write_png
-from ..eval.plots import plot_learning_curves
-from ..eval.report import reproduce_section
-from ..eval.segmentation import (class_palette, colorize_mask, segmentation_confusion, segmentation_metrics,
-                                 write_segmentation_overlays)
+from ..eval.segmentation import colorize_mask, segmentation_confusion, segmentation_metrics
+from ..eval.vision_report import write_segment_report
 from ..models import create_model
 from ..models.segmenter import count_parameters, fcn_width_for
 from .config import build, path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
-from .runs import (checkpointing, finish_run, load_model, model_spec, rescoring, save_model, saved_config, start_run,
-                   write_run)
+from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
+                   rescoring, save_model, saved_config, start_run, write_run)
 from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
 
 __all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter", "evaluate_segmenter", "class_weights",
@@ -333,25 +331,30 @@ def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike, resume: b
     extra = {"classes": list(train.classes), "in_channels": int(c), "image_size": [int(h), int(w)]}
     save_model(out, main.model.cpu(), main.spec, TASK, extra)
     atomic_write_bytes(out / "history.json", json.dumps(main.result.history, indent=1, allow_nan=False).encode())
-    metrics = {"test": scores["model"]["test"], "val": scores["model"]["val"], "model": name,
-               "parameters": params, "train_seconds": main.result.seconds, "cpu_seconds": main.cpu_seconds,
-               "epochs": main.result.epochs, "best_epoch": main.result.best_epoch,
-               "stopped_early": main.result.stopped_early, "seed": cfg.seed, "device": str(device),
-               "n_train": len(train), "n_val": len(val), "n_test": len(test),
-               "class_weights": None if weight is None else dict(zip(train.classes, map(float, weight))),
-               "baselines": {}}
+    roles = {"model": RoleResult.trained(params, main.result)}
+    baselines = {}
     if "baseline" in runs:
         b = runs["baseline"]
         bparams = count_parameters(b.model)
         save_model(out / "baseline", b.model.cpu(), b.spec, TASK, extra)
         atomic_write_bytes(out / "baseline" / "history.json",
                            json.dumps(b.result.history, indent=1, allow_nan=False).encode())
-        metrics["baselines"][b.spec["name"]] = {
+        baselines[b.spec["name"]] = {
             "test": scores["baseline"]["test"], "val": scores["baseline"]["val"], "parameters": bparams,
             "parameter_ratio": bparams / params, "spec": to_plain(b.spec), "train_seconds": b.result.seconds,
             "cpu_seconds": b.cpu_seconds, "epochs": b.result.epochs, "best_epoch": b.result.best_epoch}
+        roles[b.spec["name"]] = RoleResult.trained(bparams, b.result)
+    metrics = {**common_metrics(roles, scores["model"]["test"], scores["model"]["val"], baselines), "model": name,
+               "parameters": params, "cpu_seconds": main.cpu_seconds,
+               "epochs": main.result.epochs, "best_epoch": main.result.best_epoch,
+               "stopped_early": main.result.stopped_early, "seed": cfg.seed, "device": str(device),
+               "n_train": len(train), "n_val": len(val), "n_test": len(test),
+               "class_weights": None if weight is None else dict(zip(train.classes, map(float, weight)))}
     metrics = write_run(out, config, metrics, main.result.history)
-    _write_report(out, config, metrics, runs, test, preds)
+    histories = {role: (t.result.history, t.result.best_epoch) for role, t in runs.items()}
+    write_segment_report(out, config=to_plain(config), metrics=metrics, histories=histories, images=test.images,
+                         masks=test.masks, preds={runs[r].spec["name"]: p for r, p in preds.items()},
+                         classes=test.classes, environment=environment())
     finish_run(out)  # the run directory is complete: its checkpoints go
     return metrics
 
@@ -373,69 +376,6 @@ def evaluate_segmenter(run_dir: str | os.PathLike, data: str | None = None, opti
         baseline, meta = load_segmenter(Path(run_dir) / "baseline", device)
         result["baselines"][meta["model"]["name"]] = {"test": score(baseline)}
     return result
-
-
-# ------------------------------------------------------------------------------ report
-
-
-def _row(label: str, m: dict) -> str:
-    return f"| {label} | {100 * m['pixel_accuracy']:.2f}% | {m['miou']:.4f} | {m['loss']:.4f} |"
-
-
-def _write_report(out: Path, config: SegmentConfig, metrics: dict, runs: dict, test: Scenes, preds: dict,
-                  examples: int = 8) -> None:
-    main = runs["model"]
-    plot_learning_curves(main.result.history, out / "learning_curves.png", metric="miou",
-                         best_epoch=main.result.best_epoch)
-    names = {"model": metrics["model"]}
-    if "baseline" in runs:
-        plot_learning_curves(runs["baseline"].result.history, out / "baseline_learning_curves.png", metric="miou",
-                             best_epoch=runs["baseline"].result.best_epoch)
-        names["baseline"] = runs["baseline"].spec["name"]
-    n = min(examples, len(test))
-    write_segmentation_overlays(out / "overlays.png", test.images[:n], test.masks[:n],
-                                {names[r]: p[:n] for r, p in preds.items()}, len(test.classes))
-    d = config.data
-    source = d.path if d.path is not None else (f"digit-scenes {d.size}x{d.size}, 1-{d.max_digits} digits of "
-                                                 f"{d.glyph_size} px")
-    if d.fresh_scenes:
-        source += (f", new training scenes every epoch (glyphs turned up to {d.rotate:g} degrees, resized by up to "
-                   f"{d.rescale:.0%})")
-    table = [("model", metrics["model"], metrics["parameters"], metrics)]
-    for bname, b in metrics["baselines"].items():
-        table.append(("baseline", bname, b["parameters"], b))
-    lines = [f"# Segmentation run: {source} · {metrics['model']}", "",
-             f"{metrics['n_train']} training / {metrics['n_val']} validation (carved from training) / "
-             f"{metrics['n_test']} test images; seed {metrics['seed']}, device {metrics['device']}, "
-             f"{torch.get_num_threads()} thread(s); Python {platform.python_version()}, torch {torch.__version__}.", "",
-             "Loss (both models): " + ("per-pixel cross-entropy." if metrics.get("class_weights") is None else
-                                       f"class-weighted per-pixel cross-entropy ({config.class_weights}: " +
-                                       ", ".join(f"{c} {w:.3g}" for c, w in metrics["class_weights"].items()) + ")."),
-             "", "| role | model | parameters | epochs (selected) | train s | CPU s |", "|---|---|---|---|---|---|"]
-    for role, label, p, m in table:
-        lines.append(f"| {role} | {label} | {p:,} | {m['epochs']} ({m['best_epoch']}) | {m['train_seconds']:.1f} | "
-                     f"{m['cpu_seconds']:.1f} |")
-    lines += ["", "## Metrics", "", "| model / split | pixel accuracy | mIoU | cross-entropy (unweighted) |",
-              "|---|---|---|---|"]
-    for _, label, _, m in table:
-        for split in ("val", "test"):
-            lines.append(_row(f"{label} / {split}", m[split]))
-    lines += ["", "mIoU averages the per-class IoU over the classes present in the truth or the prediction.", "",
-              "## Per-class IoU (test)", "", "| class | " + " | ".join(t[1] for t in table) + " |",
-              "|---|" + "---|" * len(table)]
-    for cls in test.classes:
-        vals = [t[3]["test"]["iou"][cls] for t in table]
-        lines.append(f"| {cls} | " + " | ".join("—" if v is None else f"{v:.4f}" for v in vals) + " |")
-    legend = ", ".join(f"{c} #{''.join(f'{round(255 * v):02x}' for v in rgb)}"
-                       for c, rgb in zip(test.classes[1:], class_palette(len(test.classes))[1:]))
-    lines += ["", "## Test examples", "",
-              f"Columns: image | truth | {' | '.join(names.values())}; labelled pixels are tinted with their class "
-              f"colour ({legend}).", "", "![overlays](overlays.png)", "", "## Learning curves", "",
-              f"{metrics['model']}:", "", "![learning curves](learning_curves.png)", ""]
-    if "baseline" in runs:
-        lines += [f"{names['baseline']}:", "", "![baseline learning curves](baseline_learning_curves.png)", ""]
-    lines += reproduce_section(out)
-    atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
 
 
 # --------------------------------------------------------------------------- inference

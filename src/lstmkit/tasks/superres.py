@@ -17,10 +17,12 @@ against bicubic -> run directory.
    are scikit-image's (``skimage.metrics``, data range 1) on the Y channel after cropping
    ``scale`` pixels from every border (both methods are unreliable there);
 5. write the run directory (:mod:`lstmkit.tasks.runs`): ``config.yaml``, ``model.safetensors`` +
-   ``model.json``, ``metrics.json`` (``test``/``val``: the model's mean and per-image PSNR/SSIM;
+   ``model.json``, ``metrics.json`` (:func:`lstmkit.tasks.runs.common_metrics`'s fields;
+   ``test``/``val``: the model's mean and per-image PSNR/SSIM;
    ``baselines.bicubic``: the same for bicubic; ``gain_db``: test PSNR of the model minus
    bicubic), ``history.json``, ``learning_curves.png``, one ``test_<name>.png`` per test image
-   (bicubic | model | HR, full image and an enlarged detail) and ``report.md``.
+   (bicubic | model | HR, full image and an enlarged detail) and ``report.md``
+   (:func:`lstmkit.eval.vision_report.write_superres_report`).
 
 ``lstmkit upscale DIR IMAGE --scale 2 [--output PNG]`` runs :func:`write_upscaled`: the image is
 taken as the low-resolution input; a greyscale image is upscaled by the model, an RGB one has its
@@ -41,17 +43,18 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..checkpoint import atomic_write_bytes
 from ..data.images import read_image
 from ..data.natural import (TEST_IMAGES, TRAIN_IMAGES, PatchPairs, carve_validation, crop_to_multiple, downscale,
                             list_natural_images, load_natural, rgb_to_ycbcr, ycbcr_to_rgb)
-from ..eval.images import image_grid, write_png
-from ..eval.plots import plot_learning_curves
+from ..eval.images import write_png
+from ..eval.vision_report import write_superres_report
 from ..models import create_model
 from ..models.superres import LSTMSuperRes, bicubic_upscale
 from ..checks import check_int
 from .registry import Prediction, Task, Tuning, register_task
-from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
+from .config import to_plain
+from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
+                   rescoring, save_model, start_run, write_run)
 from .trainer import TrainConfig, fit, seed_everything
 
 __all__ = ["SuperResDataConfig", "SuperResConfig", "train_superres", "evaluate_superres", "load_upscaler",
@@ -177,47 +180,6 @@ def _val_metrics(model: LSTMSuperRes, batches) -> dict:
     return {"loss": mse, "psnr": float(psnr), "psnr_gain": float(psnr + 10 * np.log10(max(mse_b, 1e-12)))}
 
 
-def _side_by_side(up: np.ndarray, sr: np.ndarray, hr: np.ndarray, detail: int = 96, zoom: int = 3) -> np.ndarray:
-    """bicubic | model | HR in a row, and below the same centre detail enlarged ``zoom`` x (nearest)."""
-    full = image_grid(np.stack([up, np.clip(sr, 0, 1), hr]), ncol=3, pad=4)
-    h, w = hr.shape
-    d = min(detail, h, w // 3)
-    i, j = (h - d) // 2, (w - d) // 2
-    crops = np.stack([a[i:i + d, j:j + d] for a in (up, np.clip(sr, 0, 1), hr)])
-    crops = crops.repeat(zoom, axis=1).repeat(zoom, axis=2)
-    zoomed = image_grid(crops, ncol=3, pad=4)
-    width = max(full.shape[1], zoomed.shape[1])
-    rows = [np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=1.0) for a in (full, zoomed)]
-    return np.concatenate([rows[0], np.ones((8, width), np.float32), rows[1]])
-
-
-def _report(out: Path, config: SuperResConfig, metrics: dict) -> None:
-    s = config.data.scale
-    lines = [f"# Super-resolution x{s}: `{metrics['model']['name']}`", "",
-             f"Luminance (Y of full-range YCbCr) of scikit-image's bundled images. Test images (held out): "
-             f"{', '.join(config.data.test_images)}. Training images: {', '.join(config.data.train_images)}; "
-             f"validation is the last {config.train.val_fraction:.0%} of each along its longer side.", "",
-             f"LR images: antialiased bicubic downscaling x{s}. PSNR (dB) and SSIM: scikit-image, data range 1, "
-             f"{s}-pixel border cropped.", "",
-             f"Seed {metrics['seed']}, {metrics['epochs']} epochs (best {metrics['best_epoch']}), "
-             f"{metrics['parameters']:,} parameters, training {metrics['train_seconds']:.0f} s wall, "
-             f"{metrics['cpu_seconds']:.0f} s CPU.", "",
-             "| split | image | bicubic PSNR | model PSNR | gain | bicubic SSIM | model SSIM |",
-             "|---|---|---|---|---|---|---|"]
-    for split in ("test", "val"):
-        ours, base = metrics[split], metrics["baselines"]["bicubic"][split]
-        for name in ours["per_image"]:
-            o, b = ours["per_image"][name], base["per_image"][name]
-            lines.append(f"| {split} | {name} | {b['psnr']:.2f} | {o['psnr']:.2f} | {o['psnr'] - b['psnr']:+.2f} | "
-                         f"{b['ssim']:.4f} | {o['ssim']:.4f} |")
-        lines.append(f"| {split} | **mean** | {base['psnr']:.2f} | {ours['psnr']:.2f} | "
-                     f"**{ours['psnr'] - base['psnr']:+.2f}** | {base['ssim']:.4f} | {ours['ssim']:.4f} |")
-    lines += ["", "![learning curves](learning_curves.png)", "",
-              "Test images, left to right: bicubic | model | original (HR); below: the centre enlarged.", ""]
-    lines += [f"![{name}](test_{name}.png)" for name in config.data.test_images]
-    atomic_write_bytes(out / "report.md", ("\n".join(lines) + "\n").encode())
-
-
 def train_superres(config: SuperResConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
     """Train ``lstm_sr`` on the training images, score validation and test images, write ``out_dir``.
     ``resume``: continue the interrupted run there (see :func:`lstmkit.tasks.runs.start_run`)."""
@@ -251,18 +213,17 @@ def train_superres(config: SuperResConfig, out_dir: str | os.PathLike, resume: b
     spec = {"name": name, **kwargs}
     metrics = {"task": TASK, "scale": s, "model": spec, "color": "luminance (Y of full-range YCbCr)",
                "split": {"train": d.train_images, "test": d.test_images},
-               "test": test_ours, "val": val_ours, "baselines": {"bicubic": {"test": test_base, "val": val_base}},
+               **common_metrics({"model": RoleResult.trained(model, result), "bicubic": RoleResult()}, test_ours,
+                                val_ours, {"bicubic": {"test": test_base, "val": val_base}}),
                "gain_db": {"test": test_ours["psnr"] - test_base["psnr"], "val": val_ours["psnr"] - val_base["psnr"]},
-               "train_seconds": round(result.seconds, 3), "cpu_seconds": round(time.process_time() - cpu0, 3),
+               "cpu_seconds": round(time.process_time() - cpu0, 3),
                "wall_seconds": round(time.perf_counter() - wall0, 3), "epochs": result.epochs,
                "best_epoch": result.best_epoch, "seed": tc.seed, "device": str(next(model.parameters()).device),
                "parameters": sum(p.numel() for p in model.parameters())}
     save_model(out, model.cpu(), spec, TASK, extra={"scale": s, "color": "luminance"})
     metrics = write_run(out, config, metrics, result.history)
-    plot_learning_curves(result.history, out / "learning_curves.png", metric="psnr", best_epoch=result.best_epoch)
-    for img, (up, sr, hr) in outputs.items():
-        write_png(out / f"test_{img}.png", _side_by_side(up, sr, hr))
-    _report(out, config, metrics)
+    write_superres_report(out, config=to_plain(config), metrics=metrics, history=result.history, outputs=outputs,
+                          environment=environment())
     finish_run(out)
     log.info(f"x{s} test PSNR {test_ours['psnr']:.2f} dB (bicubic {test_base['psnr']:.2f}), "
              f"SSIM {test_ours['ssim']:.4f} (bicubic {test_base['ssim']:.4f})")

@@ -14,8 +14,9 @@
    MSE) and ``mean_frame`` (every pixel the training clips' mean intensity: the best constant,
    an honest floor for the MSE ratio since blurry guesses beat copy-last at long horizons);
 5. write the run directory (:mod:`lstmkit.tasks.runs`): ``config.yaml``, ``model.safetensors`` +
-   ``model.json``, ``metrics.json``, ``history.json``, ``report.md``, ``strip_<k>.png``
-   (rows: input | truth | prediction), ``horizon.png`` and ``learning_curves.png``.
+   ``model.json``, ``metrics.json`` (:func:`lstmkit.tasks.runs.common_metrics`'s fields and the
+   task's), ``history.json``, ``report.md``, ``strip_<k>.png`` (rows: input | truth | prediction),
+   ``horizon.png`` and ``learning_curves.png`` (:func:`lstmkit.eval.vision_report.write_video_report`).
 
 ``predict_frames(run_dir, clip_path)`` forecasts the frames following a user's clip (a ``.npy``
 of ``input_frames`` frames); ``write_predicted_frames`` is ``lstmkit predict-frames``;
@@ -27,7 +28,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,17 +37,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import __version__
 from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.video import load_clip, moving_digits
 from ..eval.images import image_grid, write_png
-from ..eval.plots import plot_learning_curves
-from ..eval.report import reproduce_section
+from ..eval.vision_report import write_video_report
 from ..models import create_model
 from .config import path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
-from .runs import checkpointing, finish_run, load_model, model_spec, rescoring, save_model, start_run, write_run
+from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
+                   rescoring, save_model, start_run, write_run)
 from .trainer import TrainConfig, fit, seed_everything
 
 __all__ = ["VideoDataConfig", "VideoConfig", "train_video", "evaluate_video", "predict_frames",
@@ -230,9 +229,10 @@ def train_video(config: VideoConfig, out_dir: str | os.PathLike, resume: bool = 
 
     scores, baselines, pred = _test_scores(model, test, d.input_frames, float(train.mean()))
     metrics = {
-        "test": scores, "val": result.best, "baselines": baselines,
+        **common_metrics({"model": RoleResult.trained(model, result), "copy_last": RoleResult(),
+                          "mean_frame": RoleResult()}, scores, result.best, baselines),
         "target": {"mse_ratio_copy_last_max": 0.7, "met": bool(scores["mse_ratio_copy_last"] <= 0.7)},
-        "train_seconds": round(result.seconds, 3), "cpu_seconds": round(time.process_time() - cpu0, 3),
+        "cpu_seconds": round(time.process_time() - cpu0, 3),
         "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
         "seed": tc.seed, "device": str(next(model.parameters()).device),
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -242,11 +242,8 @@ def train_video(config: VideoConfig, out_dir: str | os.PathLike, resume: bool = 
     save_model(out, model, spec, TASK, {"data": to_plain(d), "train_seed": tc.seed})
     metrics = write_run(out, config, metrics, result.history)
     strips = [_strip(test[k, :d.input_frames], test[k, d.input_frames:], pred[k]) for k in range(d.strips)]
-    for k, strip in enumerate(strips):
-        write_png(out / f"strip_{k}.png", strip)
-    _plot_horizon(metrics, out / "horizon.png")
-    plot_learning_curves(result.history, out / "learning_curves.png", metric="mse", best_epoch=result.best_epoch)
-    _write_report(out, config, metrics, len(strips))
+    write_video_report(out, config=to_plain(config), metrics=metrics, history=result.history, strips=strips,
+                       environment=environment())
     finish_run(out)
     log.info(f"test MSE {scores['mse']:.5f} ({scores['mse_ratio_copy_last']:.3f}x copy-last), SSIM {scores['ssim']:.3f}")
     return metrics
@@ -259,80 +256,6 @@ def _strip(inputs: np.ndarray, truth: np.ndarray, pred: np.ndarray | None = None
     blank = np.ones_like(inputs[:1])
     tiles = np.concatenate([np.concatenate([r, np.repeat(blank, width - len(r), 0)]) for r in rows])
     return image_grid(tiles, ncol=width, pad=2, pad_value=0.5)
-
-
-def _plot_horizon(metrics: dict, path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 3.4))
-    ax_mse, ax_ssim = fig.subplots(1, 2)
-    runs = {"model": metrics["test"], "copy last frame": metrics["baselines"]["copy_last"],
-            "mean frame": metrics["baselines"]["mean_frame"]}
-    for label, m in runs.items():
-        steps = np.arange(1, len(m["mse_per_step"]) + 1)
-        ax_mse.plot(steps, m["mse_per_step"], marker="o", ms=3, label=label)
-        ax_ssim.plot(steps, m["ssim_per_step"], marker="o", ms=3, label=label)
-    ax_mse.set(title="test MSE per predicted frame", xlabel="frames ahead")
-    ax_ssim.set(title="test SSIM per predicted frame", xlabel="frames ahead")
-    ax_mse.legend(fontsize=8)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _write_report(out: Path, config: VideoConfig, metrics: dict, strips: int) -> None:
-    t, c, m = metrics["test"], metrics["baselines"]["copy_last"], metrics["baselines"]["mean_frame"]
-    d = config.data
-    glyphs = "MNIST" if d.mnist else "scikit-learn's digits, upscaled"
-    row = lambda name, s: f"| {name} | {s['mse']:.5f} | {s['mse'] / c['mse']:.3f} | {s['ssim']:.3f} |"  # noqa: E731
-    lines = [
-        f"# Video prediction run: moving digits · {config.model['name']}",
-        "",
-        f"Predict {d.output_frames} frames from {d.input_frames} of {d.size}x{d.size} clips with {d.digits} bouncing "
-        f"handwritten digits ({glyphs}); test clips "
-        f"({metrics['n_test']}) are made from test glyphs only. Weights selected on validation loss "
-        f"({metrics['loss']}) over {metrics['n_val']} clips carved from the {metrics['n_train'] + metrics['n_val']} "
-        f"training clips (epoch {metrics['best_epoch']} of {metrics['epochs']}).",
-        "",
-        f"Test MSE **{t['mse']:.5f}** = **{t['mse_ratio_copy_last']:.3f}x** copy-last-frame "
-        f"(target <= 0.7x: {'met' if metrics['target']['met'] else 'NOT met'}); SSIM {t['ssim']:.3f}.",
-        "Per-frame MSE and SSIM are averaged over clips and predicted frames (Shi et al. 2015 report "
-        "cross-entropy per sequence instead, 3670 for their encoder-forecaster on Moving MNIST; not comparable).",
-        "",
-        "| predictor | MSE | MSE / copy-last | SSIM |",
-        "|---|---|---|---|",
-        row("model", t), row("copy last frame", c), row(f"mean frame ({m['value']:.3f} everywhere)", m),
-        "",
-        "The mean frame (a constant, no motion at all) is listed because copy-last is a weak baseline at long "
-        "horizons: a digit that moved away is counted twice. A model should beat both."
-        + (" The model's SSIM is below copy-last's: its forecasts are blurred (a per-pixel loss averages over the "
-           "futures it cannot tell apart), which SSIM punishes more than MSE does." if t["ssim"] < c["ssim"] else ""),
-        "",
-        f"Training: {metrics['train_seconds']:.1f} s wall, {metrics['cpu_seconds']:.1f} s CPU for the whole run, "
-        f"seed {metrics['seed']}, {metrics['parameters']:,} parameters, device {metrics['device']}; lstmkit "
-        f"{__version__}, torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} thread(s).",
-        "",
-        "## Per horizon step",
-        "",
-        "| frames ahead | " + " | ".join(str(k + 1) for k in range(len(t["mse_per_step"]))) + " |",
-        "|---|" + "---|" * len(t["mse_per_step"]),
-        "| model MSE | " + " | ".join(f"{v:.4f}" for v in t["mse_per_step"]) + " |",
-        "| copy-last MSE | " + " | ".join(f"{v:.4f}" for v in c["mse_per_step"]) + " |",
-        "| model SSIM | " + " | ".join(f"{v:.3f}" for v in t["ssim_per_step"]) + " |",
-        "| copy-last SSIM | " + " | ".join(f"{v:.3f}" for v in c["ssim_per_step"]) + " |",
-        "",
-        "![per-step metrics](horizon.png)",
-        "",
-        "## Examples (rows: input | truth | prediction)",
-        "",
-        *(f"![test clip {k}](strip_{k}.png)\n" for k in range(strips)),
-        "## Learning curves",
-        "",
-        "![learning curves](learning_curves.png)",
-        "",
-        *reproduce_section(out),
-    ]
-    atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
 
 
 def evaluate_video(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
