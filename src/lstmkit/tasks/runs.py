@@ -182,6 +182,7 @@ def _resumable() -> list[str]:
 
     return [t.name for t in list_tasks() if t.resume]
 
+
 CHECKPOINT_DIR = "checkpoint"  # RUN/checkpoint/ (classify) or RUN/checkpoint/<role>/ (a task that trains several models)
 LOG_DIR = "tensorboard"  # RUN/tensorboard/<role>/: train.logger's files (classify's role is "model"); kept with the run
 

@@ -51,8 +51,8 @@ from ..eval.vision_report import write_superres_report
 from ..models import create_model
 from ..models.superres import LSTMSuperRes, bicubic_upscale
 from ..checks import check_int
-from .registry import Prediction, Task, Tuning, register_task
 from .config import to_plain
+from .registry import Prediction, Task, Tuning, register_task
 from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
                    rescoring, save_model, start_run, write_run)
 from .trainer import TrainConfig, fit, seed_everything
