@@ -329,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="keep glibc's default allocator settings (see lstmkit.runtime; also LSTMKIT_MALLOC_TUNING=0)")
     p.add_argument("--devices", type=int, default=1,
-                   help="data-parallel worker processes on this machine, launched through torchrun (classify)")
+                   help="data-parallel worker processes on this machine, launched through torchrun (the tasks "
+                        "`lstmkit tasks` marks)")
     p.add_argument("--strategy", default="ddp", choices=("ddp",),
                    help="distributed strategy: ddp (DistributedDataParallel; gloo on CPU, NCCL on GPU)")
     p.set_defaults(func=_cmd_train)

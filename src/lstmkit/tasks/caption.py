@@ -487,6 +487,7 @@ def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) ->
 register_task(Task(
     "caption", "image captioning: Show, Attend and Tell against retrieval baselines", CaptionConfig,
     train_captioner, _predict, "an image", predict_options=("beam", "attention"), evaluate=evaluate_captioner,
+    multi_process="averages its loss over caption tokens, not over samples",
     tune=Tuning("val_greedy.bleu4", {"val_greedy.bleu4": "maximize", "val_beam.bleu4": "maximize",
                                      "val_loss": "minimize"}, {
         "train.lr": {"type": "float", "low": 5.0e-4, "high": 5.0e-3, "log": True},

@@ -428,11 +428,14 @@ _TUNING = Tuning("val_accuracy", {"val_accuracy": "maximize", "val_macro_f1": "m
     "model.hidden_size": {"type": "categorical", "choices": [32, 64, 128]},
     "train.batch_size": {"type": "categorical", "choices": [16, 32, 64]},
     "train.weight_decay": {"type": "float", "low": 1.0e-4, "high": 1.0e-1, "log": True}})  # both tasks
+_BATCHNORM = "normalises frames with BatchNorm, whose batch statistics would differ per process"
 register_task(Task(
     "action", "clip classification: CNN-LSTM against a frame CNN", ActionConfig, train_action,
     _predictor(classify_clip), "a .npy of one clip (T, S, S) or many (N, T, 1, S, S)",
-    evaluate=_evaluator(ActionConfig, lambda d: _action_clips(d, "test")), tune=_TUNING))
+    evaluate=_evaluator(ActionConfig, lambda d: _action_clips(d, "test")), tune=_TUNING,
+    multi_process=_BATCHNORM))
 register_task(Task(
     "volume", "volume classification: a slice-sequence LSTM against a slice CNN", VolumeConfig, train_volume,
     _predictor(classify_volume), "a .npy of one volume (D, H, W) or many",
-    evaluate=_evaluator(VolumeConfig, lambda d: _volumes(d)[2]), tune=_TUNING))
+    evaluate=_evaluator(VolumeConfig, lambda d: _volumes(d)[2]), tune=_TUNING,
+    multi_process=_BATCHNORM))

@@ -89,7 +89,7 @@ class Task:
     evaluate: Callable[..., dict] | None = None
     evaluate_options: tuple[str, ...] = ()
     resume: bool = True
-    multi_process: str | None = "trains one model per process"
+    multi_process: str | None = "has not been checked under torch.distributed"
     export: str | None = None
     tune: Tuning | None = None
 

@@ -434,7 +434,7 @@ def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) ->
 register_task(Task(
     "segment", "per-pixel segmentation: ReSeg (2D LSTM sweeps) against a matched FCN", SegmentConfig,
     train_segmenter, _predict, "an image of the size and channels the model was trained on",
-    evaluate=evaluate_segmenter,
+    evaluate=evaluate_segmenter, multi_process="weighs its per-pixel loss by class, which is not a mean over samples",
     tune=Tuning("val_miou", {"val_miou": "maximize", "val_pixel_accuracy": "maximize", "val_loss": "minimize"}, {
         "train.lr": {"type": "float", "low": 1.0e-3, "high": 3.0e-2, "log": True},
         "train.weight_decay": {"type": "float", "low": 1.0e-5, "high": 1.0e-3, "log": True},
