@@ -1,0 +1,56 @@
+"""Run directories written before the redesign (model.json format 1, the old metrics layout) still
+load for evaluate, predict, forecast and export. The fixtures in tests/fixtures/runs_v1 were
+written by lstmkit at commit e46d1bf (tiny settings; report and figures left out)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstmkit.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "runs_v1"
+
+
+@pytest.fixture
+def old(tmp_path):
+    """A copy of the fixtures (commands may write beside a run, e.g. model.onnx)."""
+    shutil.copytree(FIXTURES, tmp_path / "runs")
+    return tmp_path / "runs"
+
+
+def test_the_fixtures_are_format_1(old):
+    for task in ("classify", "forecast"):
+        assert json.loads((old / task / "model.json").read_text())["format_version"] == 1
+
+
+def test_an_old_classification_run_evaluates_to_its_metrics_and_predicts(old, tmp_path, capsys):
+    assert main(["-q", "evaluate", str(old / "classify")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    saved = json.loads((old / "classify" / "metrics.json").read_text())["test"]
+    assert {k: result[k] for k in saved} == saved
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "new.npz", X=rng.random((3, 8, 8)).astype(np.float32))
+    assert main(["-q", "predict", str(old / "classify"), str(tmp_path / "new.npz")]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("index,class,p_0") and len(rows) == 4
+
+
+def test_an_old_forecasting_run_forecasts_and_evaluates_to_its_metrics(old, capsys):
+    assert main(["-q", "forecast", str(old / "forecast"), "--horizon", "3"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert main(["-q", "predict", str(old / "forecast"), "--horizon", "3"]) == 0
+    capsys.readouterr()
+    assert main(["-q", "evaluate", str(old / "forecast")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    saved = json.loads((old / "forecast" / "metrics.json").read_text())
+    assert {k: result["test"][k] for k in saved["test"]} == saved["test"]  # the new keys (mse) come on top
+
+
+@pytest.mark.parametrize("task", ["classify", "forecast"])
+def test_an_old_run_exports(old, task, capsys):
+    pytest.importorskip("onnxruntime")
+    assert main(["-q", "export", str(old / task)]) == 0
+    assert (old / task / "model.onnx").is_file()
