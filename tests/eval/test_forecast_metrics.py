@@ -163,3 +163,9 @@ def test_probabilistic_score_errors():
         crps_from_samples(np.zeros(1), np.full((2, 1), np.nan))
     with pytest.raises(ValueError, match="sigma must be positive"):
         crps_gaussian(0.0, 0.0, 0.0)
+
+
+def test_coverage_of_unbounded_intervals():
+    assert coverage([1.0, 5.0], [-np.inf, 0.0], [np.inf, 2.0]) == 0.5
+    with pytest.raises(ValueError, match="finite"):
+        coverage([1.0], [np.nan], [2.0])

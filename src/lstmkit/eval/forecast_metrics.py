@@ -101,9 +101,10 @@ def owa(y, f, naive2, insample, m: int = 1) -> float:
 
 
 def coverage(y, lower, upper) -> float:
-    """Fraction of actuals inside [lower, upper]."""
-    _, hi = _pair(y, upper)
-    y, lo = _pair(y, lower)
+    """Fraction of actuals inside [lower, upper] (bounds may be infinite: an unbounded interval)."""
+    _, hi = _pair(y, np.nan_to_num(upper, nan=np.nan, posinf=0.0, neginf=0.0))
+    y, lo = _pair(y, np.nan_to_num(lower, nan=np.nan, posinf=0.0, neginf=0.0))
+    lo, hi = np.atleast_2d(np.asarray(lower, dtype=np.float64)), np.atleast_2d(np.asarray(upper, dtype=np.float64))
     if (lo > hi).any():
         raise ValueError("lower exceeds upper somewhere: intervals must satisfy lower <= upper")
     return float(((y >= lo) & (y <= hi)).mean())
