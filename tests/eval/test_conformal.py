@@ -48,6 +48,6 @@ def test_conformal_errors():
         SplitConformal.fit(np.zeros((2, 3)), np.zeros((2, 3)), np.ones((2, 2)))
     with pytest.raises(ValueError, match="positive"):
         SplitConformal.fit(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 3)))
-    cp = SplitConformal.fit(np.zeros((2, 3)), np.zeros((2, 3)), np.ones((2, 3)))
+    cp = SplitConformal.fit(np.zeros((20, 3)), np.zeros((20, 3)), np.ones((20, 3)))
     with pytest.raises(ValueError, match="calibrated for 3 steps"):
         cp.interval(np.zeros((1, 4)), np.ones((1, 4)), 0.8)

@@ -68,10 +68,10 @@ class SplitConformal:
     def interval(self, f, spread, level: float) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) around forecasts ``f`` (R, h) with the model's ``spread`` (R, h)."""
         f, spread = np.atleast_2d(f), np.atleast_2d(spread)
-        if f.shape[1] > self.residuals.shape[1]:
-            raise ValueError(f"calibrated for {self.residuals.shape[1]} steps, asked for {f.shape[1]}")
         alpha = 1 - level
         if self.per_step:
+            if f.shape[1] > self.residuals.shape[1]:
+                raise ValueError(f"calibrated for {self.residuals.shape[1]} steps, asked for {f.shape[1]}")
             half = np.array([conformal_quantile(self.residuals[:, k], alpha) for k in range(f.shape[1])])[None]
         else:
             half = conformal_quantile(self.normalised, alpha) * spread

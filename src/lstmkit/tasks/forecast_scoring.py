@@ -193,18 +193,24 @@ def evaluate_forecasts(fc: Forecaster, series: list[Series], splits: list[tuple[
 def _cross_conformal(got: dict, level: float) -> dict | None:
     """Validation coverage of conformal intervals calibrated on the other half of the validation
     forecasts (earlier half <-> later half, averaged): how well the method calibrates on data it
-    was not calibrated on. None with fewer than 2 validation forecasts."""
-    R = len(got["y"])
+    was not calibrated on. With one forecast (per target and series), the halves are its odd and
+    even steps (the pooled method). None when neither can be split."""
+    y, f, spread = got["y"], got["f"], _spread(got, level)
+    R, h = y.shape
     if R < 2:
-        return None
-    spread = _spread(got, level)
-    halves = [np.arange(R // 2), np.arange(R // 2, R)]
+        if h < 2:
+            return None
+        y, f, spread = y.T, f.T, spread.T  # rows: steps, pooled below
+        R = h
+        halves = [np.arange(0, R, 2), np.arange(1, R, 2)]
+    else:
+        halves = [np.arange(R // 2), np.arange(R // 2, R)]
     out: dict[str, float] = {}
     for cal, chk in (halves, halves[::-1]):
-        cp = SplitConformal.fit(got["y"][cal], got["f"][cal], spread[cal])
+        cp = SplitConformal.fit(y[cal], f[cal], spread[cal], min_per_step=19 if got["y"].shape[0] >= 2 else R + 1)
         for v in _levels(level):
-            lo, hi = cp.interval(got["f"][chk], spread[chk], v)
-            out[f"{v:g}"] = out.get(f"{v:g}", 0.0) + fm.coverage(got["y"][chk], lo, hi) * len(chk) / R
+            lo, hi = cp.interval(f[chk], spread[chk], v)
+            out[f"{v:g}"] = out.get(f"{v:g}", 0.0) + fm.coverage(y[chk], lo, hi) * len(chk) / R
     return out
 
 
