@@ -51,3 +51,13 @@ def test_conformal_errors():
     cp = SplitConformal.fit(np.zeros((20, 3)), np.zeros((20, 3)), np.ones((20, 3)))
     with pytest.raises(ValueError, match="calibrated for 3 steps"):
         cp.interval(np.zeros((1, 4)), np.ones((1, 4)), 0.8)
+
+
+def test_round_trip_through_plain_lists():
+    y = np.random.default_rng(0).normal(size=(5, 3))
+    cp = SplitConformal.fit(y, np.zeros_like(y), np.ones_like(y))
+    back = SplitConformal.from_dict(cp.to_dict())
+    for a, b in zip(cp.interval(np.zeros((1, 3)), np.ones((1, 3)), 0.8), back.interval(np.zeros((1, 3)), np.ones((1, 3)), 0.8)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="malformed"):
+        SplitConformal.from_dict({"residuals": []})

@@ -93,3 +93,28 @@ def test_model_crps_is_the_crps_of_its_sample_paths(sales_csv, tmp_path):  # noq
     assert metrics["test"]["crps"] == pytest.approx(crps_from_samples(np.array(ys), np.stack(draws, 1)), rel=1e-9)
     assert metrics["test"]["intervals"] == "model"
     assert metrics["test"]["coverage"] == metrics["test"]["coverage_levels"]["model"]["0.8"]
+
+
+def test_predict_and_evaluate_reproduce_the_runs_conformal_intervals(conformal_run):
+    from lstmkit.eval.conformal import SplitConformal
+    from lstmkit.tasks.forecast import load_forecaster, saved_series
+    from lstmkit.tasks.forecast_io import evaluate_run, predict_run
+
+    out, metrics = conformal_run
+    fc = load_forecaster(out)
+    assert fc.meta["intervals"] == "conformal"
+    got = evaluate_run(out)
+    assert got["test"] == metrics["test"] and got["baselines"] == metrics["baselines"]
+    s = saved_series(fc)[0]
+    own = fc.predict(s, 6, np.zeros((6, 1)))
+    cp = SplitConformal.from_dict(fc.meta["conformal"])
+    lo, hi = cp.interval(own.point.T, (own.upper - own.lower).T, fc.level)
+    with open(out / "future.csv", "w") as f:  # the saved series plus 6 rows of future promo values
+        f.write("date,sales,temp,promo\n")
+        for t, row in zip(s.times, s.values):
+            f.write(f"{str(t)[:10]},{row[0]},{row[1]},{row[2]}\n")
+        for t in own.times:
+            f.write(f"{str(t)[:10]},,,0\n")
+    rows = list(csv.DictReader(predict_run(out, str(out / "future.csv"), {}).text.splitlines()))
+    np.testing.assert_allclose([float(r["lower"]) for r in rows], lo[0], rtol=1e-9)
+    np.testing.assert_allclose([float(r["upper"]) for r in rows], hi[0], rtol=1e-9)

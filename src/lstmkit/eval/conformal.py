@@ -61,6 +61,18 @@ class SplitConformal:
         r = np.abs(y - f)
         return cls(r, r / spread, len(r) >= min_per_step)
 
+    def to_dict(self) -> dict:
+        """Plain lists, for a run's ``model.json`` (what ``lstmkit evaluate`` rebuilds it from)."""
+        return {"residuals": self.residuals.tolist(), "normalised": self.normalised.tolist(), "per_step": self.per_step}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SplitConformal":
+        try:
+            return cls(np.asarray(d["residuals"], dtype=np.float64), np.asarray(d["normalised"], dtype=np.float64),
+                       bool(d["per_step"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"a saved conformal calibration is malformed ({e})") from None
+
     @property
     def method(self) -> str:
         return "per step" if self.per_step else "pooled over steps, scaled by the model's spread"

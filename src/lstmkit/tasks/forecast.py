@@ -436,7 +436,9 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike, resume:
                "n_series": len(series), "test_start": str(series[0].times[splits[0][0]]),
                "test_end": str(series[0].times[splits[0][1] - 1])}
     resolved = to_plain(config)
-    fc.save(out, {"data": to_plain(asdict(d)), "train_seed": config.train.seed})
+    fc.save(out, {"data": to_plain(asdict(d)), "train_seed": config.train.seed,
+                  "intervals": config.evaluate.intervals if conformal is not None else "model",
+                  "conformal": None if conformal is None else conformal.to_dict()})
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
     atomic_write_bytes(out / "history.json", json.dumps([r.history for r in results], indent=1).encode())
     _write_rows(out / "forecasts.csv", rows)
