@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from lstmkit.eval.baselines import drift, naive, naive2, seasonal_indices, seasonal_naive, seasonality_test
-from lstmkit.eval.forecast_metrics import coverage, mae, mape, mase, mean_width, owa, rmse, smape
+from lstmkit.eval.forecast_metrics import (coverage, crps_from_samples, crps_gaussian, mae, mape, mase, mean_width, owa,
+                                           pinball, rmse, smape)
 
 
 def test_point_metrics_by_hand():
@@ -126,3 +127,45 @@ def test_naive2_without_statsmodels_is_a_clear_import_error(monkeypatch):
     with pytest.raises(ImportError, match="naive2 needs 'statsmodels.tsa.stattools': pip install statsmodels"):
         naive2(train, 12, 12)
     np.testing.assert_array_equal(naive2(train, 3, 1), naive(train, 3))  # no seasonal test at m = 1: no statsmodels
+
+
+# ---- probabilistic scores
+
+
+def test_crps_from_samples_equals_the_double_sum():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(37, 3, 4)), rng.normal(size=(3, 4))
+    brute = np.abs(x - y).mean(axis=0) - 0.5 * np.abs(x[:, None] - x[None]).mean(axis=(0, 1))
+    assert crps_from_samples(y, x) == pytest.approx(brute.mean(), rel=1e-12)
+    assert crps_from_samples(2.0, np.array([2.0])) == 0.0  # one sample at the actual
+    assert crps_from_samples(0.0, np.array([1.0, -1.0])) == pytest.approx(1.0 - 0.5 * 1.0)
+
+
+def test_crps_from_many_gaussian_samples_matches_the_closed_form():
+    rng = np.random.default_rng(1)
+    y, mu, sigma = np.array([0.3, -1.0, 2.5]), np.array([0.0, 0.5, 1.0]), np.array([1.0, 2.0, 0.5])
+    x = mu + sigma * rng.standard_normal((200_000, 3))
+    assert crps_from_samples(y, x) == pytest.approx(crps_gaussian(y, mu, sigma), rel=5e-3)
+    assert crps_gaussian(0.0, 0.0, 1.0) == pytest.approx((np.sqrt(2) - 1) / np.sqrt(np.pi))
+
+
+def test_pinball():
+    assert pinball([1.0, 3.0], [2.0, 2.0], 0.9) == pytest.approx((0.1 * 1 + 0.9 * 1) / 2)
+    assert pinball([1.0, 3.0], [2.0, 2.0], 0.5) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="tau must be in"):
+        pinball([1.0], [1.0], 1.0)
+
+
+def test_probabilistic_score_errors():
+    with pytest.raises(ValueError, match="samples must have shape"):
+        crps_from_samples(np.zeros(3), np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="finite"):
+        crps_from_samples(np.zeros(1), np.full((2, 1), np.nan))
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        crps_gaussian(0.0, 0.0, 0.0)
+
+
+def test_coverage_of_unbounded_intervals():
+    assert coverage([1.0, 5.0], [-np.inf, 0.0], [np.inf, 2.0]) == 0.5
+    with pytest.raises(ValueError, match="finite"):
+        coverage([1.0], [np.nan], [2.0])

@@ -13,7 +13,7 @@ from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 from lstmkit.data.series import load_series
 from lstmkit.eval import baselines
-from lstmkit.eval.forecast_metrics import mae, mape
+from lstmkit.eval.forecast_metrics import crps_from_samples, crps_gaussian, mae, mape
 from lstmkit.eval.stat_baselines import Baseline, _statsmodels_notices, list_baselines, make_baseline
 
 HW = {"name": "holt_winters", "trend": "add", "seasonal": "add", "seasonal_periods": 12, "damped": False, "log": False}
@@ -292,3 +292,26 @@ def test_statsmodels_fit_notices_are_logged_not_raised(caplog):
     with pytest.raises(RuntimeWarning, match="something else"):  # other warnings pass through
         with _statsmodels_notices("x"):
             warnings.warn("something else", RuntimeWarning)
+
+
+def test_predictive_distributions():
+    """Normal predictions (naive family, SARIMA) give their quantile grid, Holt-Winters simulated
+    paths; the interval and the draws agree; Naive2 has none."""
+    y = 100 + np.cumsum(np.random.default_rng(0).normal(size=80))
+    train, h = y[:60], 5
+    b = make_baseline("naive").fit(train)
+    draws = b.predictive(y[:70], h, n=2000)
+    assert draws.shape == (2000, h)
+    sd = b.sigma_ * np.sqrt(np.arange(1, h + 1))
+    actual = y[70:75]
+    assert crps_from_samples(actual, draws) == pytest.approx(crps_gaussian(actual, y[69], sd), rel=2e-3)
+    lo, hi = b.interval(y[:70], h, 0.8)
+    np.testing.assert_allclose(np.quantile(draws, [0.1, 0.9], axis=0), [lo, hi], rtol=1e-3)
+    for spec in [{"name": "seasonal_naive", "m": 4}, "drift", {"name": "sarima", "order": [1, 1, 0], "log": True},
+                 {"name": "holt_winters", "trend": "add", "seasonal": None, "n_paths": 50}]:
+        d = make_baseline(spec).fit(train).predictive(y[:70], h, n=400)
+        assert d.shape == (400, h) and np.isfinite(d).all()
+    sar = make_baseline({"name": "sarima", "order": [1, 1, 0]}).fit(train)
+    lo, hi = sar.interval(y[:70], h, 0.8)
+    np.testing.assert_allclose(np.quantile(sar.predictive(y[:70], h, n=4000), [0.1, 0.9], axis=0), [lo, hi], rtol=1e-3)
+    assert make_baseline({"name": "naive2", "m": 4}).fit(train).predictive(y[:70], h) is None

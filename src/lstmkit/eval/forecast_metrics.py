@@ -9,10 +9,15 @@ length h, or (n_series, h) for several series, averaged per series then over ser
 - ``mase``: MAE over the in-sample MAE of the seasonal naive forecast with period ``m`` on the
   training history ``insample`` (M4: mean |y_t - y_{t-m}| over t = m+1..n);
 - ``owa`` (M4): ½ (sMAPE / sMAPE_Naive2 + MASE / MASE_Naive2), so Naive2 scores exactly 1;
-- ``coverage`` (fraction of actuals inside [lower, upper]) and ``mean_width``.
+- ``coverage`` (fraction of actuals inside [lower, upper]) and ``mean_width``;
+- probabilistic scores: ``crps_from_samples`` (the continuous ranked probability score of a
+  predictive distribution given by samples, exact for the samples' empirical distribution),
+  ``crps_gaussian`` (closed form for a normal prediction) and ``pinball`` (mean quantile loss).
 
 References: Makridakis, Spiliotis & Assimakopoulos (2020), "The M4 Competition: 100,000 time
-series and 61 forecasting methods", IJF 36(1), section 2.3.
+series and 61 forecasting methods", IJF 36(1), section 2.3; Gneiting & Raftery (2007), "Strictly
+proper scoring rules, prediction, and estimation", JASA 102(477) (CRPS, energy form and the
+Gaussian closed form).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import numpy as np
 
 from ..checks import check_int
 
-__all__ = ["mae", "mse", "rmse", "mape", "smape", "mase", "owa", "coverage", "mean_width"]
+__all__ = ["mae", "mse", "rmse", "mape", "smape", "mase", "owa", "coverage", "mean_width", "crps_from_samples",
+           "crps_gaussian", "pinball"]
 
 
 def _pair(y, f) -> tuple[np.ndarray, np.ndarray]:
@@ -95,9 +101,10 @@ def owa(y, f, naive2, insample, m: int = 1) -> float:
 
 
 def coverage(y, lower, upper) -> float:
-    """Fraction of actuals inside [lower, upper]."""
-    _, hi = _pair(y, upper)
-    y, lo = _pair(y, lower)
+    """Fraction of actuals inside [lower, upper] (bounds may be infinite: an unbounded interval)."""
+    _, hi = _pair(y, np.nan_to_num(upper, nan=np.nan, posinf=0.0, neginf=0.0))
+    y, lo = _pair(y, np.nan_to_num(lower, nan=np.nan, posinf=0.0, neginf=0.0))
+    lo, hi = np.atleast_2d(np.asarray(lower, dtype=np.float64)), np.atleast_2d(np.asarray(upper, dtype=np.float64))
     if (lo > hi).any():
         raise ValueError("lower exceeds upper somewhere: intervals must satisfy lower <= upper")
     return float(((y >= lo) & (y <= hi)).mean())
@@ -108,3 +115,47 @@ def mean_width(lower, upper) -> float:
     if (lo > hi).any():
         raise ValueError("lower exceeds upper somewhere: intervals must satisfy lower <= upper")
     return float((hi - lo).mean())
+
+
+def crps_from_samples(y, samples) -> float:
+    """Mean CRPS of the empirical distribution of ``samples`` against the actuals ``y``.
+
+    ``y``: (...,) actuals; ``samples``: (n, ...) draws of the prediction for each actual (the
+    sample axis first). Per point, the energy form E|X - y| - 1/2 E|X - X'| over the n samples,
+    computed exactly in O(n log n) by sorting: with x_(1) <= ... <= x_(n),
+    E|X - X'| = 2/n^2 * sum_i (2i - n - 1) x_(i)."""
+    y = np.asarray(y, dtype=np.float64)
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim < 1 or x.shape[1:] != y.shape or x.shape[0] == 0:
+        raise ValueError(f"samples must have shape (n, *y.shape) = (n, {', '.join(map(str, y.shape))}) with n >= 1, "
+                         f"got {x.shape}")
+    if not (np.isfinite(y).all() and np.isfinite(x).all()):
+        raise ValueError("actuals and samples must be finite (NaN or inf found)")
+    n = x.shape[0]
+    first = np.abs(x - y).mean(axis=0)
+    xs = np.sort(x, axis=0)
+    w = (2 * np.arange(1, n + 1) - n - 1).reshape((n,) + (1,) * y.ndim)
+    spread = 2 * (w * xs).sum(axis=0) / n ** 2  # E|X - X'|
+    return float((first - 0.5 * spread).mean())
+
+
+def crps_gaussian(y, mu, sigma) -> float:
+    """Mean CRPS of normal predictions N(mu, sigma^2) (closed form, Gneiting & Raftery 2007):
+    sigma * (z (2 Phi(z) - 1) + 2 phi(z) - 1/sqrt(pi)), z = (y - mu) / sigma."""
+    from scipy.stats import norm
+
+    y, mu, sigma = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (y, mu, sigma)))
+    if (sigma <= 0).any() or not np.isfinite(sigma).all():
+        raise ValueError("sigma must be positive and finite")
+    z = (y - mu) / sigma
+    return float((sigma * (z * (2 * norm.cdf(z) - 1) + 2 * norm.pdf(z) - 1 / np.sqrt(np.pi))).mean())
+
+
+def pinball(y, q_pred, tau: float) -> float:
+    """Mean quantile (pinball) loss of the predicted ``tau``-quantiles ``q_pred`` against ``y``:
+    mean of max(tau (y - q), (tau - 1)(y - q))."""
+    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.floating)) or not 0 < tau < 1:
+        raise ValueError(f"tau must be in (0, 1), got {tau!r}")
+    y, q = _pair(y, q_pred)
+    d = y - q
+    return float(np.maximum(tau * d, (tau - 1) * d).mean())

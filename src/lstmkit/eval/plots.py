@@ -93,7 +93,8 @@ def plot_forecast(path: str | os.PathLike, panels: Sequence[dict], title: str = 
 
     Each panel: ``{"name", "history_times", "history", "times", "actual", "forecast",
     "lower" | None, "upper" | None, "level", "baselines": {name: values}}`` (1-D arrays; the
-    times may be datetime64 or integers).
+    times may be datetime64 or integers), and optionally ``"bands": {level: (lower, upper)}``:
+    a fan chart of nested intervals (drawn instead of the one interval).
     """
     panels = list(panels)
     fig = _figure(figsize=(9, 3.2 * len(panels)))
@@ -101,7 +102,11 @@ def plot_forecast(path: str | os.PathLike, panels: Sequence[dict], title: str = 
     for ax, p in zip(axes, panels):
         ax.plot(p["history_times"], p["history"], color="0.35", lw=1.2, label="history")
         ax.plot(p["times"], p["actual"], color="black", lw=1.6, label="actual")
-        if p.get("lower") is not None:
+        bands = p.get("bands") or {}
+        for i, level in enumerate(sorted(bands, reverse=True)):  # widest first, lightest
+            ax.fill_between(p["times"], bands[level][0], bands[level][1], color="tab:blue", lw=0,
+                            alpha=0.15 + 0.15 * i, label=f"{100 * level:.0f}% interval")
+        if p.get("lower") is not None and not bands:
             ax.fill_between(p["times"], p["lower"], p["upper"], color="tab:blue", alpha=0.2,
                             label=f"{100 * p['level']:.0f}% interval")
         for i, (name, values) in enumerate(p.get("baselines", {}).items()):

@@ -124,8 +124,8 @@ def write_forecast_report(out: str | os.PathLike, *, config: dict, metrics: dict
         mine = [r for r in rows if r["series"] == s.name and r["target"] == target and r["step"] <= stride]
         if not mine:
             continue
-        base_names = [k for k in mine[0] if k not in ("series", "target", "origin", "time", "step", "actual",
-                                                       "forecast", "lower", "upper")]
+        base_names = [k for k in mine[0] if k in metrics["baselines"]]
+        levels = sorted(float(k[len("lower_"):]) for k in mine[0] if k.startswith("lower_"))
         show = [b for b in base_names if not b.startswith("naive(") and b != "naive"][:3]
         keep = slice(max(0, n_train - 4 * max(metrics["horizon"], metrics["season"])), n_train)
         times = s.times[n_train : n_train + len(mine)]
@@ -133,7 +133,9 @@ def write_forecast_report(out: str | os.PathLike, *, config: dict, metrics: dict
                        "times": times, "actual": [r["actual"] for r in mine], "forecast": [r["forecast"] for r in mine],
                        "lower": None if mine[0]["lower"] is None else [r["lower"] for r in mine],
                        "upper": None if mine[0]["upper"] is None else [r["upper"] for r in mine],
-                       "level": metrics["level"], "baselines": {b: [r[b] for r in mine] for b in show}})
+                       "level": metrics["level"], "baselines": {b: [r[b] for r in mine] for b in show},
+                       "bands": {v: ([r[f"lower_{v:g}"] for r in mine], [r[f"upper_{v:g}"] for r in mine])
+                                 for v in levels}})
     if panels:
         plot_forecast(out / "forecast.png", panels, title=f"test part, horizon {metrics['horizon']}, stride {stride}")
     data, test = config["data"], metrics["test"]
@@ -147,11 +149,17 @@ def write_forecast_report(out: str | os.PathLike, *, config: dict, metrics: dict
                 f"{metrics['stride']} step(s), each reading every actual before its origin (no refitting). Baselines "
                 "are fitted on the same training part. MASE and OWA use season m = "
                 f"{metrics['season']}; OWA is relative to Naive2 (Naive2 = 1).")
+    lo, hi = (1 - metrics["level"]) / 2, (1 + metrics["level"]) / 2
     report.table(["method", "MAE", "MSE", "RMSE", "MAPE %", "sMAPE %", "MASE", "OWA",
-                  f"{100 * metrics['level']:.0f}% coverage", "width"],
+                  f"{100 * metrics['level']:.0f}% coverage", "width", "CRPS", f"pinball {lo:g}", "pinball 0.5",
+                  f"pinball {hi:g}"],
                  [(name, _num(m["mae"]), _num(m["mse"]), _num(m["rmse"]), _num(m.get("mape"), 2), _num(m["smape"], 2),
-                   _num(m["mase"]), _num(m["owa"]), _num(m.get("coverage")), _num(m.get("width")))
+                   _num(m["mase"]), _num(m["owa"]), _num(m.get("coverage")), _num(m.get("width")), _num(m.get("crps")),
+                   _num(m.get("pinball_lower")), _num(m.get("pinball_median")), _num(m.get("pinball_upper")))
                   for name, m in table])
+    report.text("CRPS and pinball losses are on the series' scale (lower is better); a method without a "
+                "predictive distribution (Naive2) has none.")
+    _coverage_section(report, metrics)
     report.text(f"Training: {metrics['train_seconds']:.1f} s, epochs {metrics['epochs']} (selected "
                 f"{metrics['best_epoch']} on validation loss {metrics['val']['loss']:.4f}), seed {metrics['seed']}, "
                 f"{metrics['parameters']:,} parameters per member.")
@@ -159,3 +167,28 @@ def write_forecast_report(out: str | os.PathLike, *, config: dict, metrics: dict
         report.figure("forecast.png", "forecast")
     report.text("Every forecast is in `forecasts.csv` (with each baseline's).")
     return report.write(out, environment)
+
+
+def _coverage_section(report: Report, metrics: dict) -> None:
+    """Coverage of the LSTM's intervals by level and by horizon step, the model's sample-path
+    intervals against the split-conformal ones (when calibrated)."""
+    test, val = metrics["test"], metrics.get("val") or {}
+    if "coverage_levels" not in test:
+        return
+    kinds = list(test["coverage_levels"])
+    levels = list(test["coverage_levels"]["model"])
+    report.section("Interval coverage (test)", [
+        f"Intervals reported above: **{test.get('intervals', 'model')}**. `model`: quantiles of the LSTM's sample "
+        "paths; `conformal`: split-conformal, calibrated on the selection model's forecasts of the validation end "
+        f"({val.get('conformal_method', 'n/a')}; see `lstmkit.eval.conformal`). Validation coverage of conformal "
+        "intervals by two-fold cross-fitting over the validation forecasts: "
+        + (", ".join(f"{100 * float(k):.0f}%: {_num(v)}" for k, v in val["conformal_cv_coverage"].items())
+           if val.get("conformal_cv_coverage") else "n/a (fewer than 2 validation forecasts)") + "."])
+    report.table(["intervals", *(f"{100 * float(v):.0f}%" for v in levels), "width"],
+                 [(k, *(_num(test["coverage_levels"][k][v]) for v in levels), _num(test["width_by_kind"][k]))
+                  for k in kinds])
+    steps = len(test["coverage_by_step"]["model"])
+    if steps > 1:
+        report.text(f"By horizon step ({100 * metrics['level']:.0f}% intervals):")
+        report.table(["step", *kinds], [(k + 1, *(_num(test["coverage_by_step"][n][k], 2) for n in kinds))
+                                        for k in range(steps)])

@@ -32,23 +32,18 @@ statsmodels is imported only when a statsmodels baseline is fitted (``pip instal
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
-import logging
-import warnings
-from contextlib import contextmanager
 from statistics import NormalDist
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
 from ..boxcox import box_cox, check_power, inverse_box_cox
 from ..checks import check_int
 from . import baselines
+from .baseline_checks import _choice, _flag, _int_tuple, _positive, _series, _statsmodels, _statsmodels_notices, _z
 
 __all__ = ["Baseline", "make_baseline", "list_baselines"]
-
-log = logging.getLogger(__name__)
 
 _REGISTRY: dict[str, type["Baseline"]] = {}
 
@@ -106,78 +101,6 @@ def make_baseline(spec: str | dict) -> "Baseline":
     return cls(**kwargs)
 
 
-# --- argument checks ---------------------------------------------------------------------------
-
-def _series(x, what: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1 or len(x) == 0:
-        raise ValueError(f"{what} must be a non-empty 1-D array of shape (T,), got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{what} must be finite (NaN or inf found at index {int(np.flatnonzero(~np.isfinite(x))[0])})")
-    return x
-
-
-def _choice(value, what: str, valid: tuple) -> object:
-    if value not in valid:
-        raise ValueError(f"{what} must be one of {', '.join(map(repr, valid))}, got {value!r}")
-    return value
-
-
-def _flag(value, what: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{what} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _int_tuple(value, what: str, length: int) -> tuple[int, ...]:
-    if not isinstance(value, (tuple, list)) or len(value) != length or any(
-            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in value):
-        raise ValueError(f"{what} must be a tuple of {length} non-negative ints, got {value!r}")
-    return tuple(int(v) for v in value)
-
-
-def _positive(x: np.ndarray, what: str, why: str) -> None:
-    if (x <= 0).any():
-        raise ValueError(f"{what} has non-positive values (min {x.min():g}); {why} needs a positive series")
-
-
-def _z(level) -> float:
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
-        raise ValueError(f"level must be a coverage probability strictly between 0 and 1, got {level!r}")
-    return NormalDist().inv_cdf(0.5 + float(level) / 2)
-
-
-def _statsmodels(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(f"the holt_winters and sarima baselines need {module!r}: pip install statsmodels "
-                          f"(or pip install 'lstmkit[data]')") from None
-
-
-@contextmanager
-def _statsmodels_notices(what: str) -> Iterator[None]:
-    """Log, instead of raising, the notices statsmodels gives for every fit on some series.
-
-    ConvergenceWarning: the optimiser stopped at its iteration limit; the estimate is still the
-    best found, and a baseline must not fail on it. UserWarning "Non-stationary starting
-    autoregressive parameters" / "Non-invertible starting MA parameters": SARIMAX replaced its
-    own starting values by zeros before optimising, which is harmless. Any other warning is
-    re-issued unchanged.
-    """
-    ConvergenceWarning = _statsmodels("statsmodels.tools.sm_exceptions").ConvergenceWarning
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for w in caught:
-        text = str(w.message)
-        if issubclass(w.category, ConvergenceWarning) or (
-                issubclass(w.category, UserWarning) and text.startswith(("Non-stationary starting", "Non-invertible starting"))):
-            log.warning("%s: %s", what, text)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-
-
 # --- the interface -----------------------------------------------------------------------------
 
 class Baseline:
@@ -229,6 +152,30 @@ class Baseline:
         z = _z(level)
         return self._interval(history, int(h), float(level), z)
 
+    def predictive(self, history, h: int, n: int = 1000) -> np.ndarray | None:
+        """Draws (n, h) from each step's predictive distribution (for CRPS and quantile losses), on
+        the series' scale; None without one. A normal prediction gives its quantiles at (i + ½)/n."""
+        history = self._check(history, h)
+        check_int("n (draws)", n, 2)
+        return self._predictive(history, int(h), int(n))
+
+    def _predictive(self, history: np.ndarray, h: int, n: int) -> np.ndarray | None:
+        g = self._gaussian(history, h)
+        if g is None:
+            return None
+        mu, sd = g
+        grid = np.array([NormalDist().inv_cdf((i + 0.5) / n) for i in range(n)])
+        return self._to_series(mu[None] + sd[None] * grid[:, None])
+
+    def _gaussian(self, history: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(mean, standard deviation), each (h,), of a normal prediction (on the model's scale);
+        None when the method has none."""
+        return None
+
+    def _to_series(self, x: np.ndarray) -> np.ndarray:
+        """Values on the model's scale -> the series' scale (the identity here)."""
+        return x
+
     def _fit(self, train: np.ndarray) -> None:
         pass
 
@@ -236,7 +183,8 @@ class Baseline:
         raise NotImplementedError
 
     def _interval(self, history: np.ndarray, h: int, level: float, z: float):
-        return None
+        g = self._gaussian(history, h)  # a normal prediction: mean ± z sd
+        return None if g is None else (self._to_series(g[0] - z * g[1]), self._to_series(g[0] + z * g[1]))
 
 
 # --- simple baselines: lstmkit.eval.baselines on the whole history ----------------------------
@@ -254,10 +202,8 @@ class Naive(Baseline):
     def _forecast(self, history, h):
         return baselines.naive(history, h)
 
-    def _interval(self, history, h, level, z):
-        f = self._forecast(history, h)
-        half = z * self.sigma_ * np.sqrt(np.arange(1, h + 1))
-        return f - half, f + half
+    def _gaussian(self, history, h):
+        return self._forecast(history, h), self.sigma_ * np.sqrt(np.arange(1, h + 1))
 
 
 @_register("seasonal_naive")
@@ -277,10 +223,8 @@ class SeasonalNaive(Baseline):
     def _forecast(self, history, h):
         return baselines.seasonal_naive(history, h, self.m)
 
-    def _interval(self, history, h, level, z):
-        f = self._forecast(history, h)
-        half = z * self.sigma_ * np.sqrt(np.arange(h) // self.m + 1)
-        return f - half, f + half
+    def _gaussian(self, history, h):
+        return self._forecast(history, h), self.sigma_ * np.sqrt(np.arange(h) // self.m + 1)
 
 
 @_register("drift")
@@ -298,11 +242,9 @@ class Drift(Baseline):
     def _forecast(self, history, h):
         return baselines.drift(history, h)
 
-    def _interval(self, history, h, level, z):
-        f = self._forecast(history, h)
+    def _gaussian(self, history, h):
         steps = np.arange(1, h + 1)
-        half = z * self.sigma_ * np.sqrt(steps * (1 + steps / len(history)))
-        return f - half, f + half
+        return self._forecast(history, h), self.sigma_ * np.sqrt(steps * (1 + steps / len(history)))
 
 
 @_register("naive2")
@@ -347,6 +289,9 @@ class _LogScale(Baseline):
         if self.power is not None:
             return inverse_box_cox(x, self.power)
         return np.exp(x) if self.log else x
+
+    def _to_series(self, x: np.ndarray) -> np.ndarray:
+        return self._from_model(x)  # monotone: quantiles map to quantiles
 
 
 @_register("holt_winters")
@@ -433,6 +378,13 @@ class HoltWinters(_LogScale):
         lower, upper = np.quantile(paths.reshape(h, self.n_paths), [(1 - level) / 2, (1 + level) / 2], axis=1)
         return self._from_model(lower), self._from_model(upper)
 
+    def _predictive(self, history, h, n):
+        """``n`` simulated paths (as the intervals, seed ``seed``)."""
+        errors = np.random.default_rng(self.seed).standard_normal((h, n)) * self.sigma_
+        with _statsmodels_notices(self.name):
+            paths = np.asarray(self._result(history).simulate(h, repetitions=n, random_errors=errors))
+        return self._from_model(paths.reshape(h, n).T)
+
 
 @_register("sarima")
 class Sarima(_LogScale):
@@ -483,3 +435,8 @@ class Sarima(_LogScale):
         with _statsmodels_notices(self.name):
             bounds = np.asarray(self._result(history).get_forecast(h).conf_int(alpha=1 - level))
         return self._from_model(bounds[:, 0]), self._from_model(bounds[:, 1])
+
+    def _gaussian(self, history, h):
+        with _statsmodels_notices(self.name):
+            f = self._result(history).get_forecast(h)
+            return np.asarray(f.predicted_mean, dtype=np.float64), np.asarray(f.se_mean, dtype=np.float64)

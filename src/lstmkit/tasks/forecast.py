@@ -16,8 +16,10 @@ evaluation against statistical baselines -> run directory.
    ``evaluate.stride`` steps; each forecast reads every actual before its origin, never
    refits), and compute the baselines (``evaluate.baselines``: naive, seasonal naive, Naive2,
    drift, statsmodels' Holt-Winters and SARIMA) at the same origins, fitted on the same training
-   part; point metrics (MAE, MSE, RMSE, MAPE, M4 sMAPE, MASE, OWA against Naive2) and interval
-   coverage and width;
+   part; point metrics (MAE, MSE, RMSE, MAPE, M4 sMAPE, MASE, OWA against Naive2), CRPS and
+   pinball losses, interval coverage (per level and per step; the model's sample-path intervals
+   and split-conformal ones calibrated on the validation end, :mod:`lstmkit.tasks.forecast_scoring`)
+   and width;
 4. write the run directory: ``config.yaml``, ``model.safetensors`` + ``model.json``,
    ``metrics.json`` (``{"val", "test", "baselines", "origins", ...}``), ``history.json``,
    ``forecasts.csv``, ``forecast.png`` and ``report.md``.
@@ -113,6 +115,7 @@ class EvalConfig:
     season: int = 1  # m of the seasonal naive, Naive2 and MASE's scale
     level: float = 0.8  # central prediction-interval level
     samples: int = 500  # sample paths per ensemble member for the intervals
+    intervals: Literal["model", "conformal"] = "model"  # the model's sample-path intervals or split-conformal ones
     baselines: list[Any] = field(default_factory=lambda: ["naive", "drift"])  # names or {name: ..., kwargs}
 
     def __post_init__(self) -> None:
@@ -120,6 +123,8 @@ class EvalConfig:
             check_int(f"evaluate.{name}", getattr(self, name))
         if self.stride is not None:
             check_int("evaluate.stride", self.stride)
+        if self.intervals not in ("model", "conformal"):
+            raise ValueError(f"evaluate.intervals must be 'model' or 'conformal', got {self.intervals!r}")
         if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0 < self.level < 1:
             raise ValueError(f"evaluate.level must be in (0, 1), got {self.level!r}")
         for spec in self.baselines:
@@ -416,8 +421,8 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike, resume:
     start = time.perf_counter()
     fc, results, vals, selection = _ensemble(series, [n for n, _ in splits], config, columns, calendar, checkpoint)
     train_seconds = time.perf_counter() - start
-    val, val_baselines = validation_scores(selection, series, splits, config)
-    test, baselines, rows = evaluate_forecasts(fc, series, splits, config)
+    val, val_baselines, conformal = validation_scores(selection, series, splits, config)
+    test, baselines, rows = evaluate_forecasts(fc, series, splits, config, conformal)
     e = config.evaluate
     # the model is the whole ensemble (params and epochs summed over its members); baselines are statistical
     roles = {"model": RoleResult(sum(p.numel() for m in fc.models for p in m.parameters()),
@@ -431,7 +436,9 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike, resume:
                "n_series": len(series), "test_start": str(series[0].times[splits[0][0]]),
                "test_end": str(series[0].times[splits[0][1] - 1])}
     resolved = to_plain(config)
-    fc.save(out, {"data": to_plain(asdict(d)), "train_seed": config.train.seed})
+    fc.save(out, {"data": to_plain(asdict(d)), "train_seed": config.train.seed,
+                  "intervals": config.evaluate.intervals if conformal is not None else "model",
+                  "conformal": None if conformal is None else conformal.to_dict()})
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
     atomic_write_bytes(out / "history.json", json.dumps([r.history for r in results], indent=1).encode())
     _write_rows(out / "forecasts.csv", rows)

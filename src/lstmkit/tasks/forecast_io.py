@@ -8,6 +8,9 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
+
+from ..eval.conformal import SplitConformal
 from .registry import Prediction
 
 __all__ = ["predict_run", "evaluate_run", "PREDICT_OPTIONS"]
@@ -34,9 +37,14 @@ def predict_run(run, input: str | None, options: dict) -> Prediction:
             raise ValueError(f"the model reads future covariates {list(fc.future)}: pass an input CSV with their "
                              "values for the forecast window")
         jobs = [(s, None) for s in saved_series(fc)]
+    saved = fc.meta.get("conformal") if fc.meta.get("intervals") == "conformal" else None
+    conformal = None if saved is None else SplitConformal.from_dict(saved)
     rows = []
     for history, future in jobs:
         out = fc.predict(history, horizon, future)
+        if conformal is not None and out.lower is not None:  # the run's conformal intervals, as it scored them
+            spread = np.maximum(out.upper - out.lower, 1e-12 * (1 + np.abs(out.point)))
+            out.lower, out.upper = (v.T for v in conformal.interval(out.point.T, spread.T, fc.level))
         for k, t in enumerate(out.times):
             for c, name in enumerate(out.names):
                 rows.append({"series": history.name, "time": str(t), "target": name, "forecast": float(out.point[k, c]),
@@ -71,5 +79,7 @@ def evaluate_run(run, data: str | None = None, options: dict | None = None) -> d
 
     series = saved_series(fc)
     splits = [split_points(s, config.data, config.evaluate.horizon) for s in series]
-    test, baselines, _ = evaluate_forecasts(fc, series, splits, config)
+    saved = fc.meta.get("conformal")  # calibrated on the validation end at training time
+    conformal = None if saved is None else SplitConformal.from_dict(saved)
+    test, baselines, _ = evaluate_forecasts(fc, series, splits, config, conformal)
     return {"data": "the run's test part", "test": test, "baselines": baselines}

@@ -1,5 +1,13 @@
 """Scoring forecasts: rolling origins through the test part (and the validation ends), against
-statistical baselines fitted on the same training part."""
+statistical baselines fitted on the same training part.
+
+Point metrics for every method; for the LSTM (from its sample paths) and every baseline with a
+predictive distribution (:meth:`lstmkit.eval.stat_baselines.Baseline.predictive`) also the CRPS
+and the pinball loss at the quantiles (1 - level)/2, 0.5, (1 + level)/2 (``pinball_lower``,
+``pinball_median``, ``pinball_upper``). The LSTM's coverage is reported at several levels
+(``coverage_levels``) and per horizon step (``coverage_by_step``), for its own sample-path
+intervals (``model``) and, once calibrated on the validation end, the split-conformal ones
+(``conformal``, :mod:`lstmkit.eval.conformal`)."""
 
 from __future__ import annotations
 
@@ -9,13 +17,17 @@ import numpy as np
 
 from ..data.series import Series
 from ..eval import forecast_metrics as fm
+from ..eval.conformal import SplitConformal
 from ..eval.stat_baselines import make_baseline
 
 if TYPE_CHECKING:
     from .forecast import ForecastConfig
     from .forecaster import Forecaster
 
-__all__ = ["evaluate_forecasts", "validation_scores"]
+__all__ = ["evaluate_forecasts", "validation_scores", "LEVELS"]
+
+LEVELS = (0.5, 0.8, 0.95)  # coverage and fan-chart levels, with evaluate.level
+DRAWS = 1000  # draws of a baseline's predictive distribution
 
 
 def _origins(n_train: int, n_end: int, horizon: int, stride: int) -> list[int]:
@@ -37,17 +49,41 @@ def _scores(y: np.ndarray, f: np.ndarray, insample: list[np.ndarray], m: int, lo
     return out
 
 
-def evaluate_forecasts(fc: Forecaster, series: list[Series], splits: list[tuple[int, int]], cfg: ForecastConfig
-                       ) -> tuple[dict, dict, list[dict]]:
-    """(model metrics, {baseline: metrics}, per-forecast rows) at rolling origins over the test parts."""
+def _levels(level: float) -> list[float]:
+    return sorted({*LEVELS, float(level)})
+
+
+def _probabilistic(y: np.ndarray, draws: np.ndarray, level: float) -> dict:
+    """CRPS and pinball losses of draws (S, R, h) against actuals (R, h)."""
+    taus = ((1 - level) / 2, 0.5, (1 + level) / 2)
+    q = np.quantile(draws, taus, axis=0)
+    return {"crps": fm.crps_from_samples(y, draws),
+            **{f"pinball_{n}": fm.pinball(y, q[i], t) for i, (n, t) in enumerate(zip(("lower", "median", "upper"), taus))}}
+
+
+def _coverage(y: np.ndarray, bands: dict[float, tuple[np.ndarray, np.ndarray]], level: float) -> dict:
+    """Coverage at each level, and per horizon step at ``level``, of intervals {level: (lower, upper)}."""
+    lo, hi = bands[level]
+    return {"levels": {f"{v:g}": fm.coverage(y, *bands[v]) for v in bands},
+            "by_step": [float(((y[:, k] >= lo[:, k]) & (y[:, k] <= hi[:, k])).mean()) for k in range(y.shape[1])],
+            "width": _width(lo, hi)}
+
+
+def _width(lo: np.ndarray, hi: np.ndarray) -> float | None:
+    """Mean width; None when an interval is unbounded (too few calibration residuals for its level)."""
+    return fm.mean_width(lo, hi) if np.isfinite(lo).all() and np.isfinite(hi).all() else None
+
+
+def _collect(fc: Forecaster, series: list[Series], splits: list[tuple[int, int]], cfg: ForecastConfig) -> dict:
+    """Forecasts at rolling origins over [n_train, n_end) of each series: actuals, the LSTM's points
+    and sample paths, the baselines' points, intervals and draws, per-forecast rows."""
     e = cfg.evaluate
     C, P = len(fc.targets), len(fc.past)
     stride = e.stride or e.horizon
-    rows, ins, Y, F_, L, U = [], [], [], [], [], []
+    rows, ins, Y, F_, L, U, S = [], [], [], [], [], [], []
     base_specs = list(e.baselines)
     if not any((b if isinstance(b, str) else b.get("name")) == "naive2" for b in base_specs):
         base_specs.append({"name": "naive2", "m": e.season})  # OWA's reference, always computed
-    bases = {}
     base_out: dict[str, dict[str, list]] = {}
     for s, (n_train, n_end) in zip(series, splits):
         fitted = []
@@ -68,14 +104,17 @@ def evaluate_forecasts(fc: Forecaster, series: list[Series], splits: list[tuple[
                 if out.lower is not None:
                     L.append(out.lower[:, c])
                     U.append(out.upper[:, c])
+                    S.append(out.samples[:, :, c])
                 for b in fitted[c]:
-                    d = base_out.setdefault(b.name, {"f": [], "lo": [], "hi": []})
+                    d = base_out.setdefault(b.name, {"f": [], "lo": [], "hi": [], "draws": []})
                     d["f"].append(b.forecast(s.values[:o, c], e.horizon))
                     iv = b.interval(s.values[:o, c], e.horizon, e.level)
                     if iv is not None:
                         d["lo"].append(iv[0])
                         d["hi"].append(iv[1])
-                    bases[b.name] = b
+                    draws = b.predictive(s.values[:o, c], e.horizon, DRAWS)
+                    if draws is not None:
+                        d["draws"].append(draws)
                 for k in range(e.horizon):
                     rows.append({"series": s.name, "target": fc.targets[c], "origin": str(s.times[o]),
                                  "time": str(s.times[o + k]), "step": k + 1, "actual": float(actual[k, c]),
@@ -83,31 +122,115 @@ def evaluate_forecasts(fc: Forecaster, series: list[Series], splits: list[tuple[
                                  "lower": None if out.lower is None else float(out.lower[k, c]),
                                  "upper": None if out.upper is None else float(out.upper[k, c]),
                                  **{name: float(d["f"][-1][k]) for name, d in base_out.items()}})
-    Y, F_ = np.array(Y), np.array(F_)
-    model = _scores(Y, F_, ins, e.season, np.array(L) if L else None, np.array(U) if U else None)
+    return {"y": np.array(Y), "f": np.array(F_), "ins": ins, "lower": np.array(L) if L else None,
+            "upper": np.array(U) if U else None, "samples": np.stack(S, axis=1) if S else None,
+            "baselines": base_out, "rows": rows}
+
+
+def _model_bands(samples: np.ndarray, level: float) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """{level: (lower, upper)} central intervals of sample paths (S, R, h) at every reported level."""
+    return {v: tuple(np.quantile(samples, [(1 - v) / 2, (1 + v) / 2], axis=0)) for v in _levels(level)}
+
+
+def _spread(got: dict, level: float) -> np.ndarray:
+    """The model's predictive spread (R, h): the width of its central ``level`` interval (> 0)."""
+    return np.maximum(got["upper"] - got["lower"], 1e-12 * (1 + np.abs(got["f"])))
+
+
+def _score(got: dict, cfg: ForecastConfig, conformal: SplitConformal | None) -> tuple[dict, dict]:
+    e = cfg.evaluate
+    Y, F_ = got["y"], got["f"]
+    model = _scores(Y, F_, got["ins"], e.season, got["lower"], got["upper"])
+    if got["samples"] is not None:
+        model.update(_probabilistic(Y, got["samples"], e.level))
+        kinds = {"model": _model_bands(got["samples"], e.level)}
+        if conformal is not None:
+            spread = _spread(got, e.level)
+            kinds["conformal"] = {v: conformal.interval(F_, spread, v) for v in _levels(e.level)}
+        cover = {k: _coverage(Y, b, e.level) for k, b in kinds.items()}
+        model["coverage_levels"] = {k: c["levels"] for k, c in cover.items()}
+        model["coverage_by_step"] = {k: c["by_step"] for k, c in cover.items()}
+        model["width_by_kind"] = {k: c["width"] for k, c in cover.items()}
+        if e.intervals == "conformal" and conformal is not None:
+            lo, hi = kinds["conformal"][e.level]
+            model["coverage"], model["width"] = fm.coverage(Y, lo, hi), _width(lo, hi)
+        model["intervals"] = e.intervals if conformal is not None else "model"
     baselines = {}
-    for name, d in base_out.items():
+    for name, d in got["baselines"].items():
         full = len(d["lo"]) == len(d["f"])
-        baselines[name] = _scores(Y, np.array(d["f"]), ins, e.season, np.array(d["lo"]) if full else None,
+        baselines[name] = _scores(Y, np.array(d["f"]), got["ins"], e.season, np.array(d["lo"]) if full else None,
                                   np.array(d["hi"]) if full else None)
+        if len(d["draws"]) == len(d["f"]):
+            baselines[name].update(_probabilistic(Y, np.stack(d["draws"], axis=1), e.level))
     n2 = next(v for k, v in baselines.items() if k.startswith("naive2"))
     for scores in [model, *baselines.values()]:
         scores["owa"] = 0.5 * (scores["smape"] / n2["smape"] + scores["mase"] / n2["mase"])
     model["n_forecasts"] = len(Y)
-    return model, baselines, rows
+    return model, baselines
+
+
+def evaluate_forecasts(fc: Forecaster, series: list[Series], splits: list[tuple[int, int]], cfg: ForecastConfig,
+                       conformal: SplitConformal | None = None) -> tuple[dict, dict, list[dict]]:
+    """(model metrics, {baseline: metrics}, per-forecast rows) at rolling origins over the test parts.
+    With ``conformal`` (calibrated on the validation end), its intervals are scored too and, with
+    ``evaluate.intervals: conformal``, are the rows' ``lower``/``upper`` and the reported coverage."""
+    got = _collect(fc, series, splits, cfg)
+    model, baselines = _score(got, cfg, conformal)
+    if got["samples"] is not None:
+        e = cfg.evaluate
+        use_conformal = conformal is not None and e.intervals == "conformal"
+        bands = {v: conformal.interval(got["f"], _spread(got, e.level), v) for v in _levels(e.level)} \
+            if use_conformal else _model_bands(got["samples"], e.level)
+        for i, r in enumerate(got["rows"]):  # rows are (forecast, step) in order
+            a, k = divmod(i, cfg.evaluate.horizon)
+            for v, (lo, hi) in bands.items():
+                r[f"lower_{v:g}"], r[f"upper_{v:g}"] = float(lo[a, k]), float(hi[a, k])
+            if use_conformal:
+                r["lower"], r["upper"] = r[f"lower_{e.level:g}"], r[f"upper_{e.level:g}"]
+    return model, baselines, got["rows"]
+
+
+def _cross_conformal(got: dict, level: float) -> dict | None:
+    """Validation coverage of conformal intervals calibrated on the other half of the validation
+    forecasts (earlier half <-> later half, averaged): how well the method calibrates on data it
+    was not calibrated on. With one forecast (per target and series), the halves are its odd and
+    even steps (the pooled method). None when neither can be split."""
+    y, f, spread = got["y"], got["f"], _spread(got, level)
+    R, h = y.shape
+    if R < 2:
+        if h < 2:
+            return None
+        y, f, spread = y.T, f.T, spread.T  # rows: steps, pooled below
+        R = h
+        halves = [np.arange(0, R, 2), np.arange(1, R, 2)]
+    else:
+        halves = [np.arange(R // 2), np.arange(R // 2, R)]
+    out: dict[str, float] = {}
+    for cal, chk in (halves, halves[::-1]):
+        cp = SplitConformal.fit(y[cal], f[cal], spread[cal], min_per_step=19 if got["y"].shape[0] >= 2 else R + 1)
+        for v in _levels(level):
+            lo, hi = cp.interval(f[chk], spread[chk], v)
+            out[f"{v:g}"] = out.get(f"{v:g}", 0.0) + fm.coverage(y[chk], lo, hi) * len(chk) / R
+    return out
 
 
 def validation_scores(selection: Forecaster, series: list[Series], splits: list[tuple[int, int]],
-                       cfg: ForecastConfig) -> tuple[dict, dict]:
+                      cfg: ForecastConfig) -> tuple[dict, dict, SplitConformal | None]:
     """The test metrics, measured instead on the validation ends of the training parts by the
     selection runs (fitted without them), at rolling origins like the test; baselines fitted on the
-    same shortened parts. What recipes are compared on: the test split stays unseen. Empty when
-    the validation end is shorter than the horizon."""
+    same shortened parts. What recipes are compared on: the test split stays unseen. Also the
+    split-conformal calibration from these forecasts (None without sample paths), and in the
+    scores ``conformal_cv_coverage``: its coverage by two-fold cross-fitting over the validation
+    forecasts (what choosing ``evaluate.intervals`` is based on). Empty when the validation end
+    is shorter than the horizon."""
     val = cfg.val_size or max(cfg.evaluate.horizon, round(0.2 * min(n for n, _ in splits)))
     if val < cfg.evaluate.horizon:
-        return {}, {}
-    scores, baselines, _ = evaluate_forecasts(selection, [s.head(n) for s, (n, _) in zip(series, splits)],
-                                              [(n - val, n) for n, _ in splits], cfg)
-    return scores, baselines
-
-
+        return {}, {}, None
+    got = _collect(selection, [s.head(n) for s, (n, _) in zip(series, splits)], [(n - val, n) for n, _ in splits], cfg)
+    scores, baselines = _score(got, cfg, None)
+    conformal = None
+    if got["samples"] is not None:
+        conformal = SplitConformal.fit(got["y"], got["f"], _spread(got, cfg.evaluate.level))
+        scores["conformal_method"] = conformal.method
+        scores["conformal_cv_coverage"] = _cross_conformal(got, cfg.evaluate.level)
+    return scores, baselines, conformal

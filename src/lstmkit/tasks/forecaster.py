@@ -31,8 +31,9 @@ __all__ = ["Forecast", "Forecaster", "ForecastStream", "load_forecaster", "read_
 
 @dataclass
 class Forecast:
-    """Forecasts for the ``horizon`` steps after a history: times (h,), point (h, C) and the
-    central ``level`` interval (h, C) each (None without a probabilistic model)."""
+    """Forecasts for the ``horizon`` steps after a history: times (h,), point (h, C), the
+    central ``level`` interval (h, C) each and the sample paths they come from (S, h, C) (None
+    without a probabilistic model)."""
 
     times: np.ndarray
     point: np.ndarray
@@ -40,6 +41,13 @@ class Forecast:
     upper: np.ndarray | None
     level: float
     names: tuple[str, ...]
+    samples: np.ndarray | None = None
+
+    def quantiles(self, probs) -> np.ndarray:
+        """(len(probs), h, C) quantiles of the sample paths."""
+        if self.samples is None:
+            raise ValueError("this forecast has no sample paths (a model trained with likelihood 'mse')")
+        return np.quantile(self.samples, probs, axis=0)
 
 
 def _transform_dict(tf: SeriesTransform) -> dict:
@@ -168,12 +176,12 @@ class Forecaster:
                 u = torch.rand(self.samples, 1, self.horizon, C, generator=gen, dtype=torch.float64)
                 paths.append(m.forecast(h, st, zl, kn, draws=u)[:, 0].numpy())
         point = tf.inverse(np.mean(points, axis=0)[:horizon], history)
-        lower = upper = None
+        lower = upper = levels = None
         if probabilistic:
             levels = np.stack([tf.inverse(p[:horizon], history) for p in np.concatenate(paths)])
             a = (1 - self.level) / 2
             lower, upper = np.quantile(levels, a, axis=0), np.quantile(levels, 1 - a, axis=0)
-        return Forecast(times, point, lower, upper, self.level, self.targets)
+        return Forecast(times, point, lower, upper, self.level, self.targets, levels)
 
     def predict(self, history: Series, horizon: int, future: np.ndarray | None = None,
                 intervals: bool = True) -> Forecast:

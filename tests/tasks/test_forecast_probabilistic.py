@@ -1,0 +1,120 @@
+"""Probabilistic scores, split-conformal intervals and the fan chart of a forecasting run."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from lstmkit.eval.forecast_metrics import crps_from_samples
+from lstmkit.tasks.forecast import train_forecaster
+
+from .test_forecast import FAST, _config, _write_csv, sales_csv  # noqa: F401 (a fixture)
+
+
+@pytest.fixture(scope="module")
+def conformal_run(sales_csv, tmp_path_factory):  # noqa: F811
+    out = tmp_path_factory.mktemp("run") / "out"
+    cfg = _config(sales_csv, val_size=24)
+    cfg.evaluate.intervals = "conformal"
+    return out, train_forecaster(cfg, out)
+
+
+def test_crps_and_pinball_for_the_model_and_baselines_with_a_distribution(conformal_run):
+    out, metrics = conformal_run
+    saved = json.loads((out / "metrics.json").read_text())
+    for scores in [saved["test"], saved["val"]]:
+        assert {"crps", "pinball_lower", "pinball_median", "pinball_upper"} <= set(scores)
+        assert scores["crps"] > 0
+    for split in ("baselines", "val_baselines"):
+        for name, scores in saved[split].items():
+            assert ("crps" in scores) == (not name.startswith("naive2")), name
+    # the median's pinball loss is half the MAE of the median; CRPS <= MAE of any point (here: the median)
+    t = saved["test"]
+    assert t["crps"] <= 2 * t["pinball_median"] + 1e-12
+    report = (out / "report.md").read_text()
+    assert "| CRPS |" in report and "## Interval coverage (test)" in report
+
+
+def test_conformal_intervals_are_reported_by_level_and_step(conformal_run):
+    out, metrics = conformal_run
+    test, val = metrics["test"], metrics["val"]
+    assert test["intervals"] == "conformal"
+    assert set(test["coverage_levels"]) == {"model", "conformal"}
+    assert set(test["coverage_levels"]["model"]) == {"0.5", "0.8", "0.95"}
+    assert all(len(v) == 6 for v in test["coverage_by_step"].values())  # horizon 6
+    assert test["coverage"] == test["coverage_levels"]["conformal"]["0.8"]
+    assert val["conformal_method"].startswith("pooled")  # 5 validation forecasts: fewer than 19 per step
+    assert set(val["conformal_cv_coverage"]) == {"0.5", "0.8", "0.95"}
+    with open(out / "forecasts.csv") as f:
+        rows = list(csv.DictReader(f))
+    a = np.array([float(r["actual"]) for r in rows])
+    lo, hi = np.array([float(r["lower"]) for r in rows]), np.array([float(r["upper"]) for r in rows])
+    assert test["coverage"] == pytest.approx(((a >= lo) & (a <= hi)).mean())
+    lo50, lo95 = np.array([float(r["lower_0.5"]) for r in rows]), np.array([float(r["lower_0.95"]) for r in rows])
+    assert (lo95 <= lo).all() and (lo <= lo50).all()  # nested fan
+    assert "By horizon step" in (out / "report.md").read_text()
+
+
+def test_conformal_calibration_never_reads_the_test_part(conformal_run, sales_csv, tmp_path):  # noqa: F811
+    """Changing the test actuals moves the test scores but not the conformal calibration (on the
+    validation end with the selection model); the widths follow the model's spread, which reads the
+    actuals before each origin."""
+    out, metrics = conformal_run
+    with open(sales_csv) as f:
+        rows = list(csv.reader(f))
+    for r in rows[-12:]:
+        r[1] = f"{float(r[1]) * 1.5:.4f}"
+    cfg = _config(_write_csv(tmp_path / "sales.csv", rows[1:], rows[0]), val_size=24)
+    cfg.evaluate.intervals = "conformal"
+    other = train_forecaster(cfg, tmp_path / "out")
+    assert other["val"] == metrics["val"]
+    ratio = [m["test"]["width_by_kind"]["conformal"] / m["test"]["width_by_kind"]["model"] for m in (other, metrics)]
+    assert ratio[0] == pytest.approx(ratio[1])  # pooled: the model's spread times one calibrated multiplier
+    assert other["test"]["crps"] != metrics["test"]["crps"]
+
+
+def test_model_crps_is_the_crps_of_its_sample_paths(sales_csv, tmp_path):  # noqa: F811
+    from lstmkit.tasks.forecast import load_forecaster
+
+    out = tmp_path / "out"
+    metrics = train_forecaster(_config(sales_csv, train={**FAST, "epochs": 2}), out)
+    fc = load_forecaster(out)
+    from lstmkit.tasks.forecast import load_forecast_series, split_points
+
+    cfg = _config(sales_csv)
+    s = load_forecast_series(cfg.data)[0]
+    n_train, _ = split_points(s, cfg.data, 6)
+    ys, draws = [], []
+    for o in (n_train, n_train + 3, n_train + 6):
+        f = fc.predict(s.head(o), 6, s.values[o : o + 6, 2:])
+        ys.append(s.values[o : o + 6, 0])
+        draws.append(f.samples[:, :, 0])
+    assert metrics["test"]["crps"] == pytest.approx(crps_from_samples(np.array(ys), np.stack(draws, 1)), rel=1e-9)
+    assert metrics["test"]["intervals"] == "model"
+    assert metrics["test"]["coverage"] == metrics["test"]["coverage_levels"]["model"]["0.8"]
+
+
+def test_predict_and_evaluate_reproduce_the_runs_conformal_intervals(conformal_run):
+    from lstmkit.eval.conformal import SplitConformal
+    from lstmkit.tasks.forecast import load_forecaster, saved_series
+    from lstmkit.tasks.forecast_io import evaluate_run, predict_run
+
+    out, metrics = conformal_run
+    fc = load_forecaster(out)
+    assert fc.meta["intervals"] == "conformal"
+    got = evaluate_run(out)
+    assert got["test"] == metrics["test"] and got["baselines"] == metrics["baselines"]
+    s = saved_series(fc)[0]
+    own = fc.predict(s, 6, np.zeros((6, 1)))
+    cp = SplitConformal.from_dict(fc.meta["conformal"])
+    lo, hi = cp.interval(own.point.T, (own.upper - own.lower).T, fc.level)
+    with open(out / "future.csv", "w") as f:  # the saved series plus 6 rows of future promo values
+        f.write("date,sales,temp,promo\n")
+        for t, row in zip(s.times, s.values):
+            f.write(f"{str(t)[:10]},{row[0]},{row[1]},{row[2]}\n")
+        for t in own.times:
+            f.write(f"{str(t)[:10]},,,0\n")
+    rows = list(csv.DictReader(predict_run(out, str(out / "future.csv"), {}).text.splitlines()))
+    np.testing.assert_allclose([float(r["lower"]) for r in rows], lo[0], rtol=1e-9)
+    np.testing.assert_allclose([float(r["upper"]) for r in rows], hi[0], rtol=1e-9)
