@@ -98,6 +98,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from .tasks.forecast_backtest import backtest_run, default_output
+
+    result = backtest_run(args.run, args.start, args.horizon, args.stride, args.input, args.out_dir,
+                          args.retrain_every, args.gaps)
+    out = args.out_dir or default_output(args.run, args.start, args.horizon)
+    print(f"wrote backtest.csv, backtest.json and report.md to {out} ({result['origins']} origins)", file=sys.stderr)
+    print(json.dumps({"model": result["model"], "baselines": result["baselines"]}, indent=1))
+    return 0
+
+
 def _cmd_tasks(args: argparse.Namespace) -> int:
     from .tasks.registry import list_tasks
 
@@ -177,7 +188,7 @@ def _add_vision_parsers(sub) -> None:
 
 
 def add_run_parsers(sub, column) -> None:
-    """``evaluate``, ``predict``, ``forecast`` and ``tasks``, then the friendly prediction commands."""
+    """``evaluate``, ``predict``, ``forecast``, ``backtest`` and ``tasks``, then the friendly prediction commands."""
     p = sub.add_parser("evaluate", help="re-score a run on its test data (or, for classification, other labelled data)")
     p.add_argument("run", help="run directory (the task is read from it)")
     p.add_argument("--data", help="classify: a dataset name (its test split) or a labelled file; default: the run's "
@@ -217,6 +228,19 @@ def add_run_parsers(sub, column) -> None:
     p.add_argument("--gaps", default="error", choices=("error", "interpolate"), help="missing values in --input")
     p.add_argument("--output", help="CSV (default) or .json; default: stdout")
     p.set_defaults(func=_cmd_forecast)
+
+    p = sub.add_parser("backtest", help="rolling-origin forecasts of a forecasting run over a window of its series "
+                                        "(or a new one), scored like its test part against its baselines")
+    p.add_argument("run", help="run directory of a forecasting run")
+    p.add_argument("--input", help="CSV series with the model's columns (default: the run's own series)")
+    p.add_argument("--start", required=True, help="first origin: a time like 1958-01, or an int step")
+    p.add_argument("--horizon", type=int, required=True, help="steps ahead (at most the trained horizon)")
+    p.add_argument("--stride", type=int, help="steps between origins (default: the horizon)")
+    p.add_argument("--output", dest="out_dir", metavar="DIR",
+                   help="a new or empty directory (default: RUN/backtest-<start>-h<H>)")
+    p.add_argument("--retrain-every", type=int, metavar="K", help="refit every K origins (not supported yet)")
+    p.add_argument("--gaps", default="error", choices=("error", "interpolate"), help="missing values in --input")
+    p.set_defaults(func=_cmd_backtest)
 
     p = sub.add_parser("tasks", help="list the tasks: what each trains, what predict reads, what it supports")
     p.set_defaults(func=_cmd_tasks)

@@ -94,7 +94,7 @@ def _collect(fc: Forecaster, series: list[Series], splits: list[tuple[int, int]]
             fitted.append(bs)
         for o in _origins(n_train, n_end, e.horizon, stride):
             hist = s.head(o)
-            future = s.values[o : o + e.horizon, C + P:] if fc.future else None
+            future = s.values[o : o + fc.horizon, C + P:] if fc.future else None  # its whole trained window
             out = fc.predict(hist, e.horizon, future)
             actual = s.values[o : o + e.horizon, :C]
             for c in range(C):

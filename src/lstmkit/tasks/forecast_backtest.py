@@ -1,0 +1,166 @@
+"""``lstmkit backtest``: rolling-origin forecasts of a trained forecasting run over a window of its
+own series (or of a new one), scored like a run's test part.
+
+From the origin ``start`` to the end of the series, every ``stride`` steps, the saved model
+forecasts ``horizon`` steps reading every actual before the origin (never refitted); the baselines
+of the run's config are fitted on the history before ``start`` (the backtest's "training part")
+and forecast from the same origins. Scoring is :func:`lstmkit.tasks.forecast_scoring.evaluate_forecasts`,
+so a backtest whose window is the run's test part gives the run's test metrics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoint import atomic_write_bytes
+from ..data.series import Series, future_times
+from ..eval.conformal import SplitConformal
+from ..eval.report import Report
+from .config import build, load_yaml
+from .forecast import ForecastConfig, _time_value, load_forecaster, read_forecast_input, saved_series
+from .forecast_scoring import evaluate_forecasts
+from .registry import task_of_run
+
+__all__ = ["backtest_run", "default_output"]
+
+
+def default_output(run: str | os.PathLike, start, horizon: int) -> Path:
+    """``RUN/backtest-<start>-h<H>``."""
+    return Path(run) / f"backtest-{str(start).replace('/', '-').replace(' ', '_')}-h{horizon}"
+
+
+def _start_index(s: Series, start) -> int:
+    """The row of ``start`` (a time like '1958-01', or an int step for integer times) in ``s``."""
+    if s.times.dtype.kind in "iu" and isinstance(start, str):
+        try:
+            start = int(start)
+        except ValueError:
+            raise ValueError(f"--start must be an integer step for series {s.name!r} (integer times), "
+                             f"got {start!r}") from None
+    t = _time_value(start, s.times, "--start")
+    if t < s.times[0] or t > s.times[-1]:
+        raise ValueError(f"--start {start} is outside series {s.name!r} ({s.times[0]} .. {s.times[-1]})")
+    n = int(np.searchsorted(s.times, t))
+    if n < 1:
+        raise ValueError(f"--start {start} is the first time of series {s.name!r}: a backtest needs history "
+                         "before its first origin; start later")
+    return n
+
+
+def _with_future(history: Series, future: np.ndarray | None) -> Series:
+    """The CSV's history followed by its trailing rows of future covariates (targets and past
+    covariates missing there), so the last origins get the model's known inputs."""
+    if future is None:
+        return history
+    rows = np.full((len(future), history.values.shape[1]), np.nan)
+    rows[:, history.values.shape[1] - future.shape[1]:] = future
+    times = np.concatenate([history.times, future_times(history.times, history.step, len(future))])
+    return Series(np.concatenate([history.values, rows]), times, history.names, history.name)
+
+
+def _write_rows(rows: list[dict]) -> bytes:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+    return buf.getvalue().encode()
+
+
+def _num(v) -> str:
+    return "" if v is None else f"{v:.4g}"
+
+
+def _report(result: dict) -> bytes:
+    keys = ("mae", "rmse", "smape", "mase", "owa", "coverage", "crps")
+    methods = {"model (LSTM)": result["model"], **result["baselines"]}
+    report = Report(f"Backtest of {result['run']}")
+    report.text(f"Data: {result['data']}. Origins from {result['start']} to {result['last_origin']} every "
+                f"{result['stride']} step(s), {result['horizon']} step(s) ahead ({result['origins']} origin(s) over "
+                f"{result['n_series']} series); the model is not refitted, the baselines are fitted on the history "
+                f"before {result['start']}.")
+    report.table(["method", *keys], [[name, *(_num(m.get(k)) for k in keys)] for name, m in methods.items()])
+    return "\n".join(report.lines).encode()
+
+
+def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None = None, input: str | None = None,
+                 output: str | os.PathLike | None = None, retrain_every: int | None = None,
+                 gaps: str = "error") -> dict:
+    """Backtest a forecasting run from ``start`` to the end of its series (or of the CSV ``input``)
+    and write ``output`` (default :func:`default_output`): ``backtest.csv`` (one row per forecast
+    step), ``backtest.json`` (the metrics) and ``report.md``. Returns backtest.json's content."""
+    task = task_of_run(run)
+    if task.name != "forecast":
+        raise ValueError(f"{run} holds a {task.name!r} model; `lstmkit backtest` needs a forecasting run")
+    if retrain_every is not None:
+        raise ValueError("--retrain-every is not supported yet: a backtest forecasts with the run's saved model, "
+                         "never refitted")
+    for name, v in (("--horizon", horizon), ("--stride", stride)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    out = Path(output) if output is not None else default_output(run, start, horizon)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"output directory {out} exists and is not empty; choose another --output or remove it")
+    config = build(ForecastConfig, load_yaml(Path(run) / "config.yaml"))
+    fc = load_forecaster(run)
+    if horizon > fc.horizon:
+        raise ValueError(f"--horizon {horizon} is longer than the run's trained horizon ({fc.horizon} steps); "
+                         f"backtest at most {fc.horizon} steps ahead, or train a run with a longer evaluate.horizon")
+    if input:
+        history, future = read_forecast_input(input, fc, (fc.meta.get("data") or {}).get("time_column", "time"),
+                                              gaps, gaps_hint="pass --gaps interpolate")
+        series, ends = [_with_future(history, future)], [len(history)]
+    else:
+        series = saved_series(fc)
+        ends = [len(s) for s in series]
+    splits = []
+    for s, n in zip(series, ends):
+        n_start = _start_index(s, start)
+        # a model with future covariates reads them for its whole trained window after an origin
+        n_end = min(n, len(s) - fc.horizon + horizon) if fc.future else n
+        if n_end - n_start < horizon:
+            known = " and known covariates" if fc.future else ""
+            raise ValueError(f"series {s.name!r}: from --start {start} ({s.times[n_start]}) the series has "
+                             f"{max(n_end - n_start, 0)} step(s) with actuals{known}, fewer than --horizon {horizon}; "
+                             "start earlier or shorten the horizon")
+        splits.append((n_start, n_end))
+    cfg = replace(config, evaluate=replace(config.evaluate, horizon=horizon, stride=stride or horizon))
+    saved = fc.meta.get("conformal")  # calibrated on the run's validation end, as its test part was scored
+    conformal = None if saved is None else SplitConformal.from_dict(saved)
+    model, baselines, rows = evaluate_forecasts(fc, series, splits, cfg, conformal)
+    origins = {(r["series"], r["origin"]) for r in rows}
+    s0, (n0, e0), every = series[0], splits[0], stride or horizon
+    last = n0 + (e0 - horizon - n0) // every * every  # the last origin of the first series
+    result = {"run": str(run), "data": str(input) if input else "the run's series",
+              "start": str(s0.times[n0]), "last_origin": str(s0.times[last]), "end": str(s0.times[last + horizon - 1]),
+              "horizon": horizon, "stride": every,
+              "origins": len(origins), "n_series": len(series), "level": cfg.evaluate.level,
+              "season": cfg.evaluate.season, "model": model, "baselines": baselines}
+    _write(out, {"backtest.csv": _write_rows(rows),
+                 "backtest.json": json.dumps(result, indent=1, allow_nan=False).encode(),
+                 "report.md": _report(result)})
+    return result
+
+
+def _write(out: Path, files: dict[str, bytes]) -> None:
+    """All files at once: written into a hidden sibling folder, then renamed to ``out``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        for name, data in files.items():
+            atomic_write_bytes(tmp / name, data)
+        if out.is_dir():
+            out.rmdir()  # empty (checked before the work)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
