@@ -1,9 +1,9 @@
 """The CLI's commands on saved runs and searches: ``predict`` and ``evaluate`` for every task (and
 the friendly names ``forecast``, ``segment``, ``sample``, ``upscale``, ``predict-frames``,
-``caption``, ``classify-clip`` over the same path), ``tasks``, and the parsers of ``tune`` and
-``export``. Each command reads the run's task from the run and asks the task registry
-(:mod:`lstmkit.tasks.registry`) what to do; nothing here knows a task by name beyond the friendly
-commands' own."""
+``caption``, ``classify-clip`` over the same path), ``backtest`` (forecasting runs), ``tasks``, and
+the parsers of ``tune`` and ``export``. Each command reads the run's task from the run and asks the
+task registry (:mod:`lstmkit.tasks.registry`) what to do; nothing here knows a task by name beyond
+the friendly commands' own."""
 
 from __future__ import annotations
 
