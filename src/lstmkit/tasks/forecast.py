@@ -52,7 +52,7 @@ from ..models import create_model
 from ..models.registry import check_model_arguments
 from . import forecast_io
 from .config import path_field, to_plain
-from .forecast_scoring import evaluate_forecasts, validation_scores
+from .forecast_scoring import evaluate_forecasts, rows_csv, validation_scores
 from .forecaster import Forecast, Forecaster, ForecastStream, load_forecaster, read_forecast_input
 from .registry import Task, Tuning, register_task
 from .runs import RoleResult, checkpointing, common_metrics, environment, finish_run, start_run
@@ -441,26 +441,13 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike, resume:
                   "conformal": None if conformal is None else conformal.to_dict()})
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
     atomic_write_bytes(out / "history.json", json.dumps([r.history for r in results], indent=1).encode())
-    _write_rows(out / "forecasts.csv", rows)
+    atomic_write_bytes(out / "forecasts.csv", rows_csv(rows).encode())
     from ..eval.report import write_forecast_report
 
     write_forecast_report(out, config=resolved, metrics=metrics, series=series, splits=splits, rows=rows,
                           environment=environment())
     finish_run(out)  # the run directory is complete: its checkpoints go
     return metrics
-
-
-def _write_rows(path: Path, rows: list[dict]) -> None:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: "" if v is None else v for k, v in r.items()})
-    atomic_write_bytes(path, buf.getvalue().encode())
 
 
 register_task(Task(

@@ -9,8 +9,6 @@ so a backtest whose window is the run's test part gives the run's test metrics."
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import shutil
@@ -21,11 +19,10 @@ import numpy as np
 
 from ..checkpoint import atomic_write_bytes
 from ..data.series import Series, future_times
-from ..eval.conformal import SplitConformal
 from ..eval.report import Report
-from .config import build, load_yaml
-from .forecast import ForecastConfig, _time_value, load_forecaster, read_forecast_input, saved_series
-from .forecast_scoring import evaluate_forecasts
+from .forecast import _time_value, read_forecast_input, saved_series
+from .forecast_io import saved_run
+from .forecast_scoring import evaluate_forecasts, rows_csv
 from .registry import task_of_run
 
 __all__ = ["backtest_run", "default_output"]
@@ -65,15 +62,6 @@ def _with_future(history: Series, future: np.ndarray | None) -> Series:
     return Series(np.concatenate([history.values, rows]), times, history.names, history.name)
 
 
-def _write_rows(rows: list[dict]) -> bytes:
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
-    return buf.getvalue().encode()
-
-
 def _num(v) -> str:
     return "" if v is None else f"{v:.4g}"
 
@@ -108,8 +96,7 @@ def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None
     out = Path(output) if output is not None else default_output(run, start, horizon)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"output directory {out} exists and is not empty; choose another --output or remove it")
-    config = build(ForecastConfig, load_yaml(Path(run) / "config.yaml"))
-    fc = load_forecaster(run)
+    config, fc, conformal = saved_run(run)
     if horizon > fc.horizon:
         raise ValueError(f"--horizon {horizon} is longer than the run's trained horizon ({fc.horizon} steps); "
                          f"backtest at most {fc.horizon} steps ahead, or train a run with a longer evaluate.horizon")
@@ -132,8 +119,6 @@ def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None
                              "start earlier or shorten the horizon")
         splits.append((n_start, n_end))
     cfg = replace(config, evaluate=replace(config.evaluate, horizon=horizon, stride=stride or horizon))
-    saved = fc.meta.get("conformal")  # calibrated on the run's validation end, as its test part was scored
-    conformal = None if saved is None else SplitConformal.from_dict(saved)
     model, baselines, rows = evaluate_forecasts(fc, series, splits, cfg, conformal)
     origins = {(r["series"], r["origin"]) for r in rows}
     s0, (n0, e0), every = series[0], splits[0], stride or horizon
@@ -143,7 +128,7 @@ def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None
               "horizon": horizon, "stride": every,
               "origins": len(origins), "n_series": len(series), "level": cfg.evaluate.level,
               "season": cfg.evaluate.season, "model": model, "baselines": baselines}
-    _write(out, {"backtest.csv": _write_rows(rows),
+    _write(out, {"backtest.csv": rows_csv(rows).encode(),
                  "backtest.json": json.dumps(result, indent=1, allow_nan=False).encode(),
                  "report.md": _report(result)})
     return result

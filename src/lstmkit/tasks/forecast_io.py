@@ -3,17 +3,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 
 from ..eval.conformal import SplitConformal
+from .forecast_scoring import rows_csv
 from .registry import Prediction
 
-__all__ = ["predict_run", "evaluate_run", "PREDICT_OPTIONS"]
+__all__ = ["predict_run", "evaluate_run", "saved_run", "PREDICT_OPTIONS"]
 
 PREDICT_OPTIONS = ("horizon", "gaps")
 
@@ -54,32 +53,33 @@ def predict_run(run, input: str | None, options: dict) -> Prediction:
     if output and str(output).endswith(".json"):
         text = json.dumps({"level": fc.level, "forecasts": rows}, indent=1)
     else:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=["series", "time", "target", "forecast", "lower", "upper"],
-                           lineterminator="\n")
-        w.writeheader()
-        w.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
-        text = buf.getvalue()
+        text = rows_csv(rows, ["series", "time", "target", "forecast", "lower", "upper"], lineterminator="\n")
     return Prediction(text, {"forecasts": len(rows)}, f"{len(rows)} forecasts")
+
+
+def saved_run(run) -> tuple:
+    """(config, forecaster, conformal calibration or None) of a forecasting run directory: what
+    re-scoring it (``evaluate``, ``backtest``) starts from."""
+    from .config import build, load_yaml
+    from .forecast import ForecastConfig, load_forecaster
+
+    fc = load_forecaster(run)
+    saved = fc.meta.get("conformal")  # calibrated on the validation end at training time
+    return (build(ForecastConfig, load_yaml(Path(run) / "config.yaml")), fc,
+            None if saved is None else SplitConformal.from_dict(saved))
 
 
 def evaluate_run(run, data: str | None = None, options: dict | None = None) -> dict:
     """The run's test scores recomputed from its saved model: rolling-origin forecasts over the test
     part of the series it was trained on (reloaded from its data source), with the baselines fitted
     on the same training part -- ``metrics.json``'s ``test`` and ``baselines``."""
-    from .config import build, load_yaml
-    from .forecast import ForecastConfig, evaluate_forecasts, load_forecaster, split_points
+    from .forecast import evaluate_forecasts, saved_series, split_points
 
     if data is not None:
         raise ValueError("evaluate --data applies to classification runs; a forecasting run is re-scored on the test "
                          "part of its own series (for new data, use lstmkit predict RUN HISTORY.csv)")
-    config = build(ForecastConfig, load_yaml(Path(run) / "config.yaml"))
-    fc = load_forecaster(run)
-    from .forecast import saved_series
-
+    config, fc, conformal = saved_run(run)
     series = saved_series(fc)
     splits = [split_points(s, config.data, config.evaluate.horizon) for s in series]
-    saved = fc.meta.get("conformal")  # calibrated on the validation end at training time
-    conformal = None if saved is None else SplitConformal.from_dict(saved)
     test, baselines, _ = evaluate_forecasts(fc, series, splits, config, conformal)
     return {"data": "the run's test part", "test": test, "baselines": baselines}

@@ -11,6 +11,8 @@ intervals (``model``) and, once calibrated on the validation end, the split-conf
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from .forecast import ForecastConfig
     from .forecaster import Forecaster
 
-__all__ = ["evaluate_forecasts", "validation_scores", "LEVELS"]
+__all__ = ["evaluate_forecasts", "validation_scores", "rows_csv", "LEVELS"]
 
 LEVELS = (0.5, 0.8, 0.95)  # coverage and fan-chart levels, with evaluate.level
 DRAWS = 1000  # draws of a baseline's predictive distribution
@@ -234,3 +236,14 @@ def validation_scores(selection: Forecaster, series: list[Series], splits: list[
         scores["conformal_method"] = conformal.method
         scores["conformal_cv_coverage"] = _cross_conformal(got, cfg.evaluate.level)
     return scores, baselines, conformal
+
+
+def rows_csv(rows: list[dict], fieldnames: list[str] | None = None, lineterminator: str = "\r\n") -> str:
+    """Forecast rows (dicts) as CSV text, a missing value (None) as an empty cell; the columns are
+    ``fieldnames``, else the first row's keys (no rows, no fieldnames: an empty file)."""
+    buf = io.StringIO()
+    if fieldnames or rows:
+        w = csv.DictWriter(buf, fieldnames=fieldnames or list(rows[0]), lineterminator=lineterminator)
+        w.writeheader()
+        w.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+    return buf.getvalue()
