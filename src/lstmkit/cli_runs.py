@@ -238,7 +238,8 @@ def add_run_parsers(sub, column) -> None:
     p.add_argument("--stride", type=int, help="steps between origins (default: the horizon)")
     p.add_argument("--output", dest="out_dir", metavar="DIR",
                    help="a new or empty directory (default: RUN/backtest-<start>-h<H>)")
-    p.add_argument("--retrain-every", type=int, metavar="K", help="refit every K origins (not supported yet)")
+    p.add_argument("--retrain-every", type=int, metavar="K", help="train the run's recipe again on the history before every K-th origin (default: the saved model "
+                        "for every origin)")
     p.add_argument("--gaps", default="error", choices=("error", "interpolate"), help="missing values in --input")
     p.set_defaults(func=_cmd_backtest)
 

@@ -61,12 +61,32 @@ def test_backtest_on_a_new_csv(run, tmp_path):
     assert json.loads((tmp_path / "bt" / "backtest.json").read_text()) == got
 
 
+def test_backtest_retrain_every_refits_the_runs_recipe(run, tmp_path):
+    """Origins 1-2 share a refit on the history before the test part: the run's own data, recipe and
+    seed, so their forecasts are the run's; origin 3 gets a refit that has seen 3 more months."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    start = metrics["test_start"][:7]
+    got = backtest_run(run, start, 6, stride=3, output=tmp_path / "bt", retrain_every=2)
+    assert (got["origins"], got["retrain_every"], got["refits"]) == (3, 2, 2)
+    ours, runs = _rows(tmp_path / "bt" / "backtest.csv"), _rows(run / "forecasts.csv")
+    assert len(ours) == len(runs) == 18
+    origins = sorted({r["origin"] for r in runs})
+    for a, b in zip(ours, runs):
+        assert (a["origin"], a["time"], a["actual"], a["naive"]) == (b["origin"], b["time"], b["actual"], b["naive"])
+        if a["origin"] != origins[2]:
+            assert float(a["forecast"]) == pytest.approx(float(b["forecast"]), rel=1e-9, abs=1e-9)
+    moved = [abs(float(a["forecast"]) - float(b["forecast"])) for a, b in zip(ours, runs) if a["origin"] == origins[2]]
+    assert max(moved) > 1e-6  # the second refit is a different model
+    assert got["baselines"] == metrics["baselines"]  # fitted on the history before the start, as without refits
+    assert "refitted every 2 origin(s)" in (tmp_path / "bt" / "report.md").read_text()
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"start": "2007-01", "horizon": 7}, "longer than the run's trained horizon (6 steps)"),
     ({"start": "1990-01", "horizon": 6}, "is outside series"),
     ({"start": "2020-01", "horizon": 6}, "is outside series"),
     ({"start": "2007-09", "horizon": 6}, "fewer than --horizon 6"),
-    ({"start": "2007-01", "horizon": 6, "retrain_every": 2}, "--retrain-every is not supported yet"),
+    ({"start": "2007-01", "horizon": 6, "retrain_every": 0}, "--retrain-every must be an int >= 1, got 0"),
 ])
 def test_backtest_errors(run, tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -363,15 +363,16 @@ def _members(members: list[Forecaster]) -> Forecaster:
                       seed=first.seed)
 
 
-def _ensemble(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns, calendar, checkpoint: Path
-              ) -> tuple[Forecaster, list[FitResult], list[dict], Forecaster]:
-    """(the ensemble, fit results, validation losses, the ensemble of the selection runs); member i
-    checkpoints in ``checkpoint/member-<i+1>`` (and logs to ``RUN/tensorboard/member-<i+1>`` when
-    ``train.logger`` is set)."""
+def fit_ensemble(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns, calendar,
+                 checkpoint: Path | None) -> tuple[Forecaster, list[FitResult], list[dict], Forecaster]:
+    """(the ensemble, fit results, validation losses, the ensemble of the selection runs) trained on
+    ``series[i][:n_train[i]]``; member i checkpoints in ``checkpoint/member-<i+1>`` (and logs to
+    ``RUN/tensorboard/member-<i+1>`` when ``train.logger`` is set); ``checkpoint`` None: no checkpoints
+    (a backtest's refit)."""
     members, results, vals, selections = [], [], [], []
     for i in range(cfg.ensemble):
         f, r, v, sel = fit_forecaster(series, n_train, cfg, columns, calendar, member=i,
-                                      checkpoint=checkpoint / f"member-{i + 1}")
+                                      checkpoint=None if checkpoint is None else checkpoint / f"member-{i + 1}")
         members.append(f)
         results.append(r)
         vals.append(v)
@@ -419,7 +420,7 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike, resume:
              f"{config.evaluate.horizon}; lstm_forecaster, {_parameters(config, C, len(calendar)):,} parameters "
              f"per member x {config.ensemble}")
     start = time.perf_counter()
-    fc, results, vals, selection = _ensemble(series, [n for n, _ in splits], config, columns, calendar, checkpoint)
+    fc, results, vals, selection = fit_ensemble(series, [n for n, _ in splits], config, columns, calendar, checkpoint)
     train_seconds = time.perf_counter() - start
     val, val_baselines, conformal = validation_scores(selection, series, splits, config)
     test, baselines, rows = evaluate_forecasts(fc, series, splits, config, conformal)

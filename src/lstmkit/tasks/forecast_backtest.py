@@ -2,18 +2,23 @@
 own series (or of a new one), scored like a run's test part.
 
 From the origin ``start`` to the end of the series, every ``stride`` steps, the saved model
-forecasts ``horizon`` steps reading every actual before the origin (never refitted); the baselines
-of the run's config are fitted on the history before ``start`` (the backtest's "training part")
-and forecast from the same origins. Scoring is :func:`lstmkit.tasks.forecast_scoring.evaluate_forecasts`,
+forecasts ``horizon`` steps reading every actual before the origin; the baselines of the run's
+config are fitted on the history before ``start`` (the backtest's "training part") and forecast
+from the same origins. With ``retrain_every=K`` the model is not the saved one: the run's whole
+recipe (its config: members, validation split, refit, seed) is trained again on the history before
+every K-th origin and forecasts the K origins from there; the intervals stay the run's kind (the
+run's conformal calibration, when it scored conformal intervals, is not re-calibrated). Scoring is :func:`lstmkit.tasks.forecast_scoring.evaluate_forecasts`,
 so a backtest whose window is the run's test part gives the run's test metrics."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,9 +28,14 @@ from ..eval.report import Report
 from .forecast import _time_value, read_forecast_input, saved_series
 from .forecast_io import saved_run
 from .forecast_scoring import evaluate_forecasts, rows_csv
+
+if TYPE_CHECKING:
+    from .forecast_scoring import ModelAt
 from .registry import task_of_run
 
 __all__ = ["backtest_run", "default_output"]
+
+log = logging.getLogger(__name__)
 
 
 def default_output(run: str | os.PathLike, start, horizon: int) -> Path:
@@ -62,6 +72,28 @@ def _with_future(history: Series, future: np.ndarray | None) -> Series:
     return Series(np.concatenate([history.values, rows]), times, history.names, history.name)
 
 
+def _refitting(config, fc, series: list[Series], splits: list[tuple[int, int]], every: int, stride: int,
+               refits: dict) -> "ModelAt":
+    """``model_at`` for :func:`evaluate_forecasts` that refits the run's recipe (its config: members,
+    validation, refit, seed) every ``every`` origins: origins ``j`` with the same ``j // every`` share
+    a forecaster trained on each series up to that block's first origin. Fitted on first use and kept
+    in ``refits`` {block: forecaster}."""
+    from .forecast import fit_ensemble
+
+    columns = (list(fc.targets), list(fc.past), list(fc.future))
+
+    def model_at(i: int, j: int):
+        block = j // every
+        if block not in refits:
+            ends = [n + block * every * stride for n, _ in splits]
+            log.info(f"backtest: refitting the run's recipe on the history before origin {block * every + 1} "
+                     f"({series[0].times[ends[0]]})")
+            refits[block] = fit_ensemble(series, ends, config, columns, fc.calendar, None)[0]
+        return refits[block]
+
+    return model_at
+
+
 def _num(v) -> str:
     return "" if v is None else f"{v:.4g}"
 
@@ -72,8 +104,11 @@ def _report(result: dict) -> bytes:
     report = Report(f"Backtest of {result['run']}")
     report.text(f"Data: {result['data']}. Origins from {result['start']} to {result['last_origin']} every "
                 f"{result['stride']} step(s), {result['horizon']} step(s) ahead ({result['origins']} origin(s) over "
-                f"{result['n_series']} series); the model is not refitted, the baselines are fitted on the history "
-                f"before {result['start']}.")
+                f"{result['n_series']} series); "
+                + ("the model is not refitted" if result["retrain_every"] is None else
+                   f"the run's recipe is refitted every {result['retrain_every']} origin(s) on the history before "
+                   f"them ({result['refits']} fit(s))")
+                + f", the baselines are fitted on the history before {result['start']}.")
     report.table(["method", *keys], [[name, *(_num(m.get(k)) for k in keys)] for name, m in methods.items()])
     return "\n".join(report.lines).encode()
 
@@ -87,10 +122,7 @@ def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None
     task = task_of_run(run)
     if task.name != "forecast":
         raise ValueError(f"{run} holds a {task.name!r} model; `lstmkit backtest` needs a forecasting run")
-    if retrain_every is not None:
-        raise ValueError("--retrain-every is not supported yet: a backtest forecasts with the run's saved model, "
-                         "never refitted")
-    for name, v in (("--horizon", horizon), ("--stride", stride)):
+    for name, v in (("--horizon", horizon), ("--stride", stride), ("--retrain-every", retrain_every)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise ValueError(f"{name} must be an int >= 1, got {v!r}")
     out = Path(output) if output is not None else default_output(run, start, horizon)
@@ -119,7 +151,10 @@ def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None
                              "start earlier or shorten the horizon")
         splits.append((n_start, n_end))
     cfg = replace(config, evaluate=replace(config.evaluate, horizon=horizon, stride=stride or horizon))
-    model, baselines, rows = evaluate_forecasts(fc, series, splits, cfg, conformal)
+    refits: dict[int, object] = {}
+    model_at = None if retrain_every is None else _refitting(config, fc, series, splits, retrain_every,
+                                                             stride or horizon, refits)
+    model, baselines, rows = evaluate_forecasts(fc, series, splits, cfg, conformal, model_at)
     origins = {(r["series"], r["origin"]) for r in rows}
     s0, (n0, e0), every = series[0], splits[0], stride or horizon
     last = n0 + (e0 - horizon - n0) // every * every  # the last origin of the first series
@@ -127,7 +162,8 @@ def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None
               "start": str(s0.times[n0]), "last_origin": str(s0.times[last]), "end": str(s0.times[last + horizon - 1]),
               "horizon": horizon, "stride": every,
               "origins": len(origins), "n_series": len(series), "level": cfg.evaluate.level,
-              "season": cfg.evaluate.season, "model": model, "baselines": baselines}
+              "season": cfg.evaluate.season, "retrain_every": retrain_every, "refits": len(refits),
+              "model": model, "baselines": baselines}
     _write(out, {"backtest.csv": rows_csv(rows).encode(),
                  "backtest.json": json.dumps(result, indent=1, allow_nan=False).encode(),
                  "report.md": _report(result)})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -25,6 +25,8 @@ from ..eval.stat_baselines import make_baseline
 if TYPE_CHECKING:
     from .forecast import ForecastConfig
     from .forecaster import Forecaster
+
+    ModelAt = Callable[[int, int], Forecaster]  # (series index, origin index) -> the forecaster to use there
 
 __all__ = ["evaluate_forecasts", "validation_scores", "rows_csv", "LEVELS"]
 
@@ -76,9 +78,11 @@ def _width(lo: np.ndarray, hi: np.ndarray) -> float | None:
     return fm.mean_width(lo, hi) if np.isfinite(lo).all() and np.isfinite(hi).all() else None
 
 
-def _collect(fc: Forecaster, series: list[Series], splits: list[tuple[int, int]], cfg: ForecastConfig) -> dict:
+def _collect(fc: Forecaster, series: list[Series], splits: list[tuple[int, int]], cfg: ForecastConfig,
+             model_at: ModelAt | None = None) -> dict:
     """Forecasts at rolling origins over [n_train, n_end) of each series: actuals, the LSTM's points
-    and sample paths, the baselines' points, intervals and draws, per-forecast rows."""
+    and sample paths, the baselines' points, intervals and draws, per-forecast rows. ``model_at(i, j)``:
+    the forecaster for the j-th origin of series i (default: ``fc`` for every origin)."""
     e = cfg.evaluate
     C, P = len(fc.targets), len(fc.past)
     stride = e.stride or e.horizon
@@ -87,17 +91,17 @@ def _collect(fc: Forecaster, series: list[Series], splits: list[tuple[int, int]]
     if not any((b if isinstance(b, str) else b.get("name")) == "naive2" for b in base_specs):
         base_specs.append({"name": "naive2", "m": e.season})  # OWA's reference, always computed
     base_out: dict[str, dict[str, list]] = {}
-    for s, (n_train, n_end) in zip(series, splits):
+    for i, (s, (n_train, n_end)) in enumerate(zip(series, splits)):
         fitted = []
         for c in range(C):
             bs = [make_baseline(b) for b in base_specs]
             for b in bs:
                 b.fit(s.values[:n_train, c])
             fitted.append(bs)
-        for o in _origins(n_train, n_end, e.horizon, stride):
+        for j, o in enumerate(_origins(n_train, n_end, e.horizon, stride)):
             hist = s.head(o)
             future = s.values[o : o + fc.horizon, C + P:] if fc.future else None  # its whole trained window
-            out = fc.predict(hist, e.horizon, future)
+            out = (fc if model_at is None else model_at(i, j)).predict(hist, e.horizon, future)
             actual = s.values[o : o + e.horizon, :C]
             for c in range(C):
                 Y.append(actual[:, c])
@@ -172,11 +176,13 @@ def _score(got: dict, cfg: ForecastConfig, conformal: SplitConformal | None) -> 
 
 
 def evaluate_forecasts(fc: Forecaster, series: list[Series], splits: list[tuple[int, int]], cfg: ForecastConfig,
-                       conformal: SplitConformal | None = None) -> tuple[dict, dict, list[dict]]:
+                       conformal: SplitConformal | None = None, model_at: ModelAt | None = None
+                       ) -> tuple[dict, dict, list[dict]]:
     """(model metrics, {baseline: metrics}, per-forecast rows) at rolling origins over the test parts.
     With ``conformal`` (calibrated on the validation end), its intervals are scored too and, with
-    ``evaluate.intervals: conformal``, are the rows' ``lower``/``upper`` and the reported coverage."""
-    got = _collect(fc, series, splits, cfg)
+    ``evaluate.intervals: conformal``, are the rows' ``lower``/``upper`` and the reported coverage.
+    ``model_at``: as in :func:`_collect` (a backtest that refits)."""
+    got = _collect(fc, series, splits, cfg, model_at)
     model, baselines = _score(got, cfg, conformal)
     if got["samples"] is not None:
         e = cfg.evaluate
