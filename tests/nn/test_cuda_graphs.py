@@ -133,3 +133,32 @@ def test_dispatch_only_on_cuda(monkeypatch):
     inputs = _inputs(6)
     lstm_recurrence(inputs[0], inputs[1], inputs[2], inputs[3])
     assert not called  # the CPU path never goes through graphs
+
+
+@pytest.mark.parametrize("kw", [dict(peephole=True, layer_norm=True, num_layers=2, bidirectional=True),
+                                dict(proj_size=3, recurrent_dropout=0.3, zoneout=(0.1, 0.2), num_layers=2)], ids=str)
+def test_whole_lstm_through_the_graph_route_equals_eager(kw, monkeypatch):
+    """Layers and directions in turn, lengths, masks drawn per call: the model's numbers and
+    gradients through the graph route (dispatch forced on the CPU) are the eager path's, bit for bit."""
+    from lstmkit.nn import LSTM
+
+    torch.manual_seed(0)
+    m = LSTM(3, H, **kw).double()
+    x = torch.randn(T, B, 3, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([T, 3, 1])
+
+    def step(seed):
+        torch.manual_seed(seed)  # the same dropout/zoneout masks in both routes
+        m.zero_grad()
+        x.grad = None
+        out, (h, c) = m.train()(x, lengths=lengths)
+        (out.square().sum() + h.sum() + c.sum()).backward()
+        return [out.detach(), x.grad, *(p.grad for p in m.parameters())]
+
+    want = [step(seed) for seed in range(3)]
+    monkeypatch.setattr(cuda_graphs, "wanted", lambda x: True)
+    got = [step(seed) for seed in range(3)]
+    assert sum(len(p) for p in cuda_graphs._pairs.values()) == 2 * (1 + kw.get("bidirectional", False))
+    for g_step, w_step in zip(got, want):
+        for a, b in zip(g_step, w_step):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
