@@ -8,6 +8,9 @@ length buckets as a length-grouping sampler yields), lstmkit on its recurrence p
 variant (training mode) and all at once, ``nn.GRU``, ``nn.RNN`` (tanh) and a naive Python loop
 over ``nn.LSTMCell``.
 
+On CUDA every clock read follows ``torch.cuda.synchronize`` and each row also reports ``peak_mib``,
+``torch.cuda.max_memory_allocated`` over its warm-up and timed calls.
+
 FLOPs are the matrix products only (2 per multiply-add): forward 2·G·H·(D + H) per sequence step
 and layer, with G = 4 gates for the LSTM, 3 for the GRU and 1 for the RNN; training counts
 3× the forward (the backward pass does two products per forward product). The lengths rows count
@@ -257,6 +260,9 @@ def run_speed(cfg: SpeedConfig, peak: dict | None = None) -> tuple[list[dict], d
         for mode in cfg.modes:
             base = None
             for name, row in rows.items():
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                    torch.cuda.reset_peak_memory_stats(dev)
                 seconds = time_call(row.call, x, mode == "train", cfg.warmup, cfg.repeats, dev)
                 base = seconds if name == "nn.LSTM" else base
                 lengths = row.lengths
@@ -269,6 +275,8 @@ def run_speed(cfg: SpeedConfig, peak: dict | None = None) -> tuple[list[dict], d
                                 "gflops": _sig(gflops), "peak_fraction": _sig(gflops / peak["peak_gflops"]),
                                 "lengths": None if lengths is None else
                                 f"{int(lengths.min())}..{int(lengths.max())} ({len(lengths.unique())} distinct)"})
+                if dev.type == "cuda":  # everything allocated while this row ran (models and input included)
+                    results[-1]["peak_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
                 log.info("T=%d B=%d D=%d H=%d %s %-28s %9.3f ms x%.2f %6.1f GFLOP/s", T, B, D, H, mode, name,
                          1e3 * seconds, seconds / base, gflops)
     return results, peak

@@ -20,7 +20,9 @@ What graphs need, and how it is met:
   the pair's static buffers before each replay and the outputs (and input gradients) cloned out
   of them after it. A key is captured the second time it is seen (a shape met once, such as a
   ragged last batch, runs eagerly), and at most :data:`MAX_ENTRIES` pairs are kept (least
-  recently used dropped first);
+  recently used dropped first), and a pair is captured only where the device has room for it
+  (about :data:`ROOM` times the input projections' size; least recently used pairs of any key
+  are dropped to make it, else the call runs eagerly);
 - no second forward over activations a backward still needs: a pair whose forward output is
   still waiting for its backward is *busy*; a call that finds every pair of its key busy (the
   next layer or direction of the same model, an LSTM called twice in one step) captures another
@@ -52,6 +54,7 @@ __all__ = ["wanted", "graphed_recurrence", "clear", "CudaGraph", "EagerGraph", "
 MAX_ENTRIES = 16  # captured (forward, backward) pairs kept, all keys together
 PER_KEY = 8  # pairs of one key (layers and directions of one model share a key)
 CAPTURE_AFTER = 2  # a key is captured the n-th time it is seen
+ROOM = 8  # device memory a new pair needs, in multiples of its (T, B, 4H) input: activations, static buffers
 
 
 class CudaGraph:
@@ -215,14 +218,30 @@ def _free_pair(function, key: tuple, inputs: Sequence[Tensor | None]) -> _Pair |
         return None
     while sum(len(p) for p in _pairs.values()) >= MAX_ENTRIES and _evict(key):
         pass
-    if sum(len(p) for p in _pairs.values()) >= MAX_ENTRIES:
+    if sum(len(p) for p in _pairs.values()) >= MAX_ENTRIES or not _room(inputs[0]):
         return None
     pair = _Pair(function, inputs)
     pairs.append(pair)
     return pair
 
 
-def _evict(keep: tuple) -> bool:
+def _available(device: torch.device) -> int:
+    """Bytes a capture can use: free on the device plus cached by torch's allocator but unused."""
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+
+
+def _room(xp: Tensor) -> bool:
+    """Whether a pair for the input projections ``xp`` fits, after dropping unused pairs if needed."""
+    if not xp.is_cuda:
+        return True
+    needed = ROOM * xp.numel() * xp.element_size()
+    while _available(xp.device) < needed and _evict(None):
+        pass
+    return _available(xp.device) >= needed
+
+
+def _evict(keep: tuple | None) -> bool:
     """Drop the least recently used pair that is not busy (never one of ``keep``); whether one was."""
     for key, pairs in _pairs.items():
         if key == keep:
