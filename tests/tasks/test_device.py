@@ -146,3 +146,31 @@ def test_checkpoint_without_precision_or_with_a_cuda_generator_resumes_on_the_cp
                   checkpoint_dir=tmp_path, resume=True)
     assert res.epochs == 3
     assert any("another kind of device" in r.getMessage() for r in caplog.records)
+
+
+def test_every_weight_load_names_its_device():
+    """torch.load / safetensors loads in the package all say where the tensors go (map_location /
+    device), so a CUDA-written file opens on a CPU-only machine. lstmkit reads weights through
+    lstmkit.checkpoint.load_checkpoint (safetensors bytes, map_location "cpu" unless asked)."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import lstmkit
+    from lstmkit.checkpoint import load_checkpoint
+
+    keyword = {"load": "map_location", "load_file": "device", "safe_open": "device"}
+    calls = written = 0
+    for path in Path(lstmkit.__file__).parent.rglob("*.py"):
+        text = path.read_text()
+        written += len(re.findall(r"\btorch\.load\(|\bload_file\(|\bsafe_open\(", text))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+                owner = node.func.value.id if isinstance(node.func, ast.Attribute) and isinstance(
+                    node.func.value, ast.Name) else None
+                if name in ("load_file", "safe_open") or (name == "load" and owner == "torch"):
+                    calls += 1
+                    assert any(k.arg == keyword[name] for k in node.keywords), f"{path}:{node.lineno}"
+    assert calls == written  # no load spelled another way slipped past the check
+    assert load_checkpoint.__defaults__ == ("cpu",)
