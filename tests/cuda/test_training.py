@@ -177,3 +177,17 @@ def test_sklearn_estimator_auto_device_trains_on_cuda(tmp_path):
     back = LSTMClassifier.load(tmp_path / "est")  # on the CPU
     assert next(back.classifier_.model.parameters()).device.type == "cpu"
     np.testing.assert_allclose(back.predict_proba(X, lengths), est.predict_proba(X, lengths), atol=1e-6)
+
+
+def test_batches_move_from_pinned_memory_and_fp16_gets_a_scaler():
+    from lstmkit.tasks.device import grad_scaler, to_device
+
+    cuda = torch.device("cuda")
+    x, y = torch.randn(64, 12, 3), torch.arange(64)
+    moved = to_device((x, y, None), cuda)
+    assert moved[0].is_cuda and moved[1].is_cuda and moved[2] is None
+    torch.cuda.synchronize()
+    assert torch.equal(moved[0].cpu(), x) and torch.equal(moved[1].cpu(), y)
+    scaler = grad_scaler(cuda, "16-mixed")
+    assert scaler is not None and scaler.is_enabled()
+    assert grad_scaler(cuda, "bf16-mixed") is None

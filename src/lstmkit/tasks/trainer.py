@@ -13,7 +13,9 @@ measurably more than a minimal hand-written loop (``benchmarks/train_overhead.py
 choice is about the code: a short loop a reader can follow top to bottom and test behaviour by
 behaviour, and a CPU install without Lightning's dependency tree (``docs/classify.md``).
 
-Batches are tuples of tensors (moved to ``config.device``); ``loss_fn(model, batch)``
+``config.precision`` "bf16-mixed"/"16-mixed" runs each step's loss under autocast (with a gradient
+scaler for float16; :mod:`lstmkit.tasks.device`). Batches are tuples of tensors (moved to
+``config.device``, from pinned memory on CUDA); ``loss_fn(model, batch)``
 returns a scalar loss (a mean over the batch's rows) and ``evaluate(model, batches)`` returns a
 dict with at least "loss".
 
