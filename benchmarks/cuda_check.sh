@@ -122,7 +122,7 @@ for shape in shapes:
                             "mode": mode, "value": v, "met": v is not None and v <= 1.0})
     for r in rows:
         if r["row"].startswith("variant ") and (r["T"], r["B"], r["D"], r["H"]) == shape and r["mode"] == "train":
-            goal = shape != (100, 32, 8, 128)
+            goal = shape != (100, 32, 8, 128) and "eager" not in r["row"]  # the eager row shows what graphs save
             targets.append({"target": f"{r['row']} <= 3x nn.LSTM (training)" + ("" if goal else " (stated only)"),
                             "shape": shape, "mode": "train", "value": r["ratio_vs_nn_lstm"],
                             "met": (r["ratio_vs_nn_lstm"] <= 3.0) if goal else None})

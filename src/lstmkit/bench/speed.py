@@ -54,6 +54,8 @@ ROWS = ["nn.LSTM", "lstmkit fast path", "nn.LSTM bidirectional", "lstmkit bidire
         "lstmkit lengths", "nn.LSTM bidirectional packed (lengths)", "lstmkit bidirectional lengths",
         "nn.LSTM packed (4 length buckets)", "lstmkit lengths (4 length buckets)", "lstmkit recurrence path",
         *(f"variant {v}" for v in VARIANTS), "nn.GRU", "nn.RNN", "naive nn.LSTMCell loop"]
+# CUDA only: the variants' recurrence without its CUDA graphs (lstmkit.nn.cuda_graphs), to show what they save
+CUDA_ROWS = ["variant all_variants, eager (no CUDA graphs)"]
 DEFAULT_SHAPES = [(28, 64, 28, 128), (100, 32, 8, 128), (500, 16, 1, 64)]
 
 
@@ -74,9 +76,9 @@ class SpeedConfig:
                                   for s in self.shapes):
             raise ValueError(f"shapes must be a non-empty list of (T, B, D, H) positive ints, got {self.shapes!r}")
         if self.rows is not None:
-            unknown = [r for r in self.rows if r not in ROWS]
+            unknown = [r for r in self.rows if r not in ROWS + CUDA_ROWS]
             if unknown or not self.rows:
-                raise ValueError(f"rows {unknown or self.rows!r} unknown; valid rows: {ROWS}")
+                raise ValueError(f"rows {unknown or self.rows!r} unknown; valid rows: {ROWS} (on CUDA also {CUDA_ROWS})")
         if not self.modes or any(m not in ("train", "infer") for m in self.modes):
             raise ValueError(f"modes must be a non-empty subset of ('train', 'infer'), got {self.modes!r}")
         if self.warmup < 0 or self.repeats < 1:
@@ -211,9 +213,28 @@ def build_rows(D: int, H: int, B: int, T: int, names: list[str], device: torch.d
     for v, kw in VARIANTS.items():
         # training mode: dropout/zoneout masks are drawn, as in a training step
         builders[f"variant {v}"] = (lambda kw: lambda: Row("lstm", out(ours(**kw).train())))(kw)
+    if device.type == "cuda":
+        builders[CUDA_ROWS[0]] = lambda: Row("lstm", _eager(out(ours(**VARIANTS["all_variants"]).train())))
     if layers == 1:
         builders["naive nn.LSTMCell loop"] = lambda: Row("lstm", _cell_loop_like(ref, device))
     return {name: builders[name]() for name in names if name in builders}
+
+
+def _eager(call: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """``call`` with the CUDA graphs of the variants' recurrence turned off (LSTMKIT_CUDA_GRAPHS=0)."""
+    import os
+
+    def run(x: Tensor) -> Tensor:
+        before = os.environ.get("LSTMKIT_CUDA_GRAPHS")
+        os.environ["LSTMKIT_CUDA_GRAPHS"] = "0"
+        try:
+            return call(x)
+        finally:
+            if before is None:
+                del os.environ["LSTMKIT_CUDA_GRAPHS"]
+            else:
+                os.environ["LSTMKIT_CUDA_GRAPHS"] = before
+    return run
 
 
 def _cell_loop_like(ref: nn.LSTM, device: torch.device) -> Callable[[Tensor], Tensor]:
@@ -249,7 +270,7 @@ def run_speed(cfg: SpeedConfig, peak: dict | None = None) -> tuple[list[dict], d
     the fraction of the measured GEMM peak."""
     dev = check_device(cfg.device)
     peak = peak or measure_gemm_peak(cfg.device)
-    names = list(cfg.rows or ROWS)
+    names = list(cfg.rows or (ROWS + CUDA_ROWS if dev.type == "cuda" else ROWS))
     if "nn.LSTM" not in names:
         names.insert(0, "nn.LSTM")  # the reference every ratio needs
     results = []
