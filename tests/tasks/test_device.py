@@ -174,3 +174,15 @@ def test_every_weight_load_names_its_device():
                     assert any(k.arg == keyword[name] for k in node.keywords), f"{path}:{node.lineno}"
     assert calls == written  # no load spelled another way slipped past the check
     assert load_checkpoint.__defaults__ == ("cpu",)
+
+
+def test_deterministic_on_cuda_asks_for_the_cublas_workspace(monkeypatch):
+    from lstmkit.tasks.device import check_deterministic
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    check_deterministic(True, torch.device("cpu"))
+    check_deterministic(False, torch.device("cuda"))
+    with pytest.raises(ValueError, match="CUBLAS_WORKSPACE_CONFIG=:4096:8"):
+        check_deterministic(True, torch.device("cuda"))
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    check_deterministic(True, torch.device("cuda"))

@@ -24,12 +24,14 @@ is pinned or copied.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["PRECISIONS", "resolve_device", "check_precision", "autocast", "grad_scaler", "to_device"]
+__all__ = ["PRECISIONS", "resolve_device", "check_precision", "check_deterministic", "autocast", "grad_scaler",
+           "to_device"]
 
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 _DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
@@ -61,6 +63,17 @@ def check_precision(precision, device: torch.device | None = None) -> str:
         raise ValueError(f"train.precision '16-mixed' needs CUDA (float16 autocast with a gradient scaler); the run is "
                          f"on {device}: use 'bf16-mixed' or '32' there")
     return precision
+
+
+def check_deterministic(deterministic: bool, device: torch.device) -> None:
+    """``train.deterministic`` on CUDA needs cuBLAS's fixed workspace, chosen by an environment
+    variable read when cuBLAS starts: refuse early, saying what to set, instead of failing at the
+    first matrix product (lstmkit does not set process-wide variables itself)."""
+    if deterministic and device.type == "cuda" and os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in (":4096:8",
+                                                                                                  ":16:8"):
+        raise ValueError("train.deterministic on CUDA needs CUBLAS_WORKSPACE_CONFIG=:4096:8 (or :16:8) in the "
+                         "environment before Python starts (torch.use_deterministic_algorithms); set it, or "
+                         "train.deterministic=false")
 
 
 def autocast(device: torch.device, precision: str):

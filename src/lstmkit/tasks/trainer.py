@@ -54,7 +54,7 @@ from torch import Tensor, nn
 
 from ..checks import check_int
 from ..checkpoint.train_state import MANIFEST, TrainState, check_continuation, load_train_state, save_train_state
-from .device import autocast, check_precision, grad_scaler, resolve_device, to_device
+from .device import autocast, check_deterministic, check_precision, grad_scaler, resolve_device, to_device
 from .distributed import shard, world
 from .loggers import LOGGERS, Progress, check_logger, epoch_logger
 
@@ -125,6 +125,7 @@ class TrainConfig:
         if self.logger not in LOGGERS:
             raise ValueError(f"logger must be one of {', '.join(map(repr, LOGGERS))}, got {self.logger!r}")
         self.precision = check_precision(self.precision, resolve_device(self.device))
+        check_deterministic(self.deterministic, resolve_device(self.device))
 
     def to_dict(self) -> dict:
         return asdict(self)
