@@ -178,3 +178,18 @@ def test_stream_torch_backend_on_cuda(proj_size):
     torch.testing.assert_close(stream.state[1], c, **TOL)
     stream.reset()
     torch.testing.assert_close(stream.run(x), want, **TOL)
+
+
+def test_inference_mode_runs_eagerly_and_training_still_graphs():
+    cuda_graphs.clear()
+    m = LSTM(5, 16, peephole=True).cuda()
+    x = torch.randn(10, 3, 5, device=CUDA)
+    with torch.inference_mode():
+        for _ in range(3):
+            want = m(x)[0]
+    assert not cuda_graphs._pairs  # inference tensors would poison the static buffers
+    for _ in range(3):
+        out = m(x)[0]
+        out.sum().backward()
+    assert cuda_graphs._pairs
+    torch.testing.assert_close(out.detach(), want, atol=1e-6, rtol=1e-6)

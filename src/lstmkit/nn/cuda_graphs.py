@@ -33,7 +33,8 @@ What graphs need, and how it is met:
   the caller and are inputs, and the recurrence never reads a value back to the CPU.
 
 Dispatch is by :func:`wanted`: CUDA tensors only (the CPU path is untouched), not while a
-stream is already being captured, and not when ``LSTMKIT_CUDA_GRAPHS=0``. The graph object is
+stream is already being captured, not under ``torch.inference_mode`` and not when
+``LSTMKIT_CUDA_GRAPHS=0``. The graph object is
 pluggable (:data:`GRAPH`): the tests run this module on the CPU with :class:`EagerGraph`, which
 "replays" by re-running the recorded function into the same output buffers, so the keying,
 static buffers, busy pairs and gradients are checked without a GPU.
@@ -107,7 +108,8 @@ def wanted(x: Tensor) -> bool:
     """Whether the recurrence over ``x`` goes through graphs: CUDA, not inside a capture, not turned off."""
     if not x.is_cuda or os.environ.get("LSTMKIT_CUDA_GRAPHS", "1").strip().lower() in ("0", "false", "no", "off"):
         return False
-    return not torch.cuda.is_current_stream_capturing()
+    # under inference_mode the static buffers would be inference tensors, unusable by a later training step
+    return not torch.is_inference_mode_enabled() and not torch.cuda.is_current_stream_capturing()
 
 
 class _Ctx:
