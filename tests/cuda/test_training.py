@@ -77,11 +77,13 @@ def test_checkpoint_carries_the_cuda_generator_and_reads_back_on_the_cpu(tmp_pat
 
 
 def test_resume_on_cuda_continues_the_run(tmp_path):
-    _, ref = _fit("32", epochs=4)
-    _fit("32", tmp_path, epochs=2)
+    """With recurrent dropout the masks come from the CUDA generator: the checkpoint's generator
+    state, restored, makes the continuation the uninterrupted run's."""
+    _, ref = _fit("32", epochs=4, recurrent_dropout=0.3)
+    _fit("32", tmp_path, epochs=2, recurrent_dropout=0.3)
     torch.manual_seed(123)  # the checkpoint's generators, not these, must drive the continuation
     torch.cuda.manual_seed(123)
-    model = _Seq()
+    model = _Seq(recurrent_dropout=0.3)
     x, y = _data(128, 0)
     batches = lambda epoch: [(x[i:i + 32], y[i:i + 32]) for i in range(0, 128, 32)]  # noqa: E731
     loss = lambda m, b: F.cross_entropy(m(b[0]).float(), b[1])  # noqa: E731
@@ -89,8 +91,8 @@ def test_resume_on_cuda_continues_the_run(tmp_path):
     config = TrainConfig(epochs=4, lr=0.01, progress="off", device="cuda", early_stopping=None)
     res = fit(model, batches, [_data(64, 1)], loss, evaluate, config, checkpoint_dir=tmp_path, resume=True)
     assert res.epochs == 4
-    for a, b in zip(res.history, ref.history):  # cuDNN is not bit-deterministic: close, not equal
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
+    for a, b in zip(res.history, ref.history):  # float32 reductions on the GPU: close, not bit-equal
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
 
 
 # ---------------------------------------------------------------------------- every task, tiny
