@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lstmkit-installed
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test test-all bench bench-train clean
+.PHONY: setup demo test test-all test-cuda bench bench-train clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ test: setup
 
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
+
+# The CUDA side (tests/cuda): skips cleanly without a CUDA device. With one, install a CUDA build of
+# torch (TORCH_SPEC above). benchmarks/cuda_check.sh runs these plus the GPU benchmarks.
+test-cuda: setup
+	$(PY) -m pytest -q -m cuda tests/cuda
 
 # The analysis of docs/benchmarks.md and docs/results.md: each command prints its table and writes
 # JSON, CSV, plots and report.md under benchmarks/results/ (about 40 minutes on 2 cores).

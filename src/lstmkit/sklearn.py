@@ -55,7 +55,8 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
     Parameters mirror :class:`lstmkit.models.RNNClassifierConfig` (``cell``, ``hidden_size``,
     ``num_layers``, ``bidirectional``, ``pooling``, ``dropout``, ``variants``) and
     :class:`lstmkit.tasks.TrainConfig` (``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
-    ``clip_norm``, ``early_stopping``, ``val_fraction``, ``device``). ``random_state`` seeds the
+    ``clip_norm``, ``early_stopping``, ``val_fraction``, ``device``: "auto" trains on CUDA when
+    available, else on the CPU). ``random_state`` seeds the
     validation split, batch order, initialisation and dropout. ``layout``: "ntd" (n, T, D) or
     "ndt" (n, D, T) for 3-D arrays and the 2-D series of a list; None reads "ntd" and warns when
     an array looks transposed.
@@ -65,7 +66,7 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
                  pooling: str = "mean", dropout: float = 0.0, variants: dict | None = None, epochs: int = 100,
                  batch_size: int = 64, lr: float = 3e-3, weight_decay: float = 1e-2, clip_norm: float | None = 1.0,
                  early_stopping: int | None = 20, val_fraction: float = 0.2, normalize: bool = True,
-                 device: str = "cpu", random_state: Any = None, verbose: bool = False, layout: str | None = None) -> None:
+                 device: str = "auto", random_state: Any = None, verbose: bool = False, layout: str | None = None) -> None:
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers

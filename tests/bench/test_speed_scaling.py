@@ -177,3 +177,18 @@ def test_malloc_tuning_switches(monkeypatch):
     assert not malloc_tuning_wanted()
     monkeypatch.setenv("MALLOC_MMAP_MAX_", "5")  # the user's own settings win
     assert tune_malloc() is False
+
+
+def test_eager_row_turns_cuda_graphs_off_only_during_its_call(monkeypatch):
+    import os
+
+    from lstmkit.bench.speed import CUDA_ROWS, SpeedConfig, _eager
+
+    monkeypatch.delenv("LSTMKIT_CUDA_GRAPHS", raising=False)
+    seen = []
+    assert _eager(lambda x: seen.append(os.environ.get("LSTMKIT_CUDA_GRAPHS")) or x)(1) == 1
+    assert seen == ["0"] and "LSTMKIT_CUDA_GRAPHS" not in os.environ
+    monkeypatch.setenv("LSTMKIT_CUDA_GRAPHS", "1")
+    _eager(lambda x: x)(1)
+    assert os.environ["LSTMKIT_CUDA_GRAPHS"] == "1"
+    assert SpeedConfig(rows=CUDA_ROWS).rows == CUDA_ROWS  # a valid row name (built on CUDA only)

@@ -50,7 +50,7 @@ def _environ(changes: dict[str, str | None]):
 def _worker(fn: Callable, arg, threads: int):
     torch.set_num_threads(threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    return fn(arg), machine_info()
+    return fn(arg), machine_info(getattr(arg, "device", "cpu"))  # the GPU's name and versions with --device cuda
 
 
 def in_worker(fn: Callable, arg, malloc: str):
@@ -173,6 +173,7 @@ def run_speed_command(args) -> int:
     out = Path(args.out)
     meta = {"config": vars(cfg), "peak": peaks, "machine": machines, "malloc_effect": effect}
     columns = ["malloc", "row", "mode", "T", "B", "D", "H", "ms", "ratio_vs_nn_lstm", "gflops", "peak_fraction"]
+    columns += ["peak_mib"] if any("peak_mib" in r for r in rows) else []
     paths = write_outputs(out, "speed", rows, columns, meta, "\n".join(sections) + "\n![ratios](speed.png)\n")
     _plot_speed(rows, out / "speed.png")
     show("\n".join(sections))
@@ -186,7 +187,7 @@ def _speed_job(cfg: SpeedConfig):
 
 def _machine_line(machines: dict) -> str:
     m = next(iter(machines.values()))
-    gpu = f", {m['gpu']} (CUDA {m['cuda']}, cuDNN {m['cudnn']})" if "gpu" in m else ""
+    gpu = f", {m['gpu']} (driver {m.get('driver')}, CUDA {m['cuda']}, cuDNN {m['cudnn']})" if "gpu" in m else ""
     return (f"Machine: {m['cpu']} ({m['cores']} cores){gpu}; {m['threads']} thread(s); torch {m['torch']}, "
             f"oneDNN {m['onednn']}, numpy {m['numpy']}, Python {m['python']}; device {m['device']}; "
             f"malloc settings measured: {', '.join(machines)}.")

@@ -83,7 +83,20 @@ def machine_info(device: str = "cpu") -> dict:
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
         info["cuda"] = torch.version.cuda
         info["cudnn"] = torch.backends.cudnn.version()
+        info["driver"] = _nvidia_driver()
     return info
+
+
+def _nvidia_driver() -> str | None:
+    """The NVIDIA driver's version as nvidia-smi reports it; None where nvidia-smi is absent."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.strip().splitlines()[0] if out.strip() else None
 
 
 def _onednn_version() -> str | None:

@@ -8,6 +8,9 @@ length buckets as a length-grouping sampler yields), lstmkit on its recurrence p
 variant (training mode) and all at once, ``nn.GRU``, ``nn.RNN`` (tanh) and a naive Python loop
 over ``nn.LSTMCell``.
 
+On CUDA every clock read follows ``torch.cuda.synchronize`` and each row also reports ``peak_mib``,
+``torch.cuda.max_memory_allocated`` over its warm-up and timed calls.
+
 FLOPs are the matrix products only (2 per multiply-add): forward 2·G·H·(D + H) per sequence step
 and layer, with G = 4 gates for the LSTM, 3 for the GRU and 1 for the RNN; training counts
 3× the forward (the backward pass does two products per forward product). The lengths rows count
@@ -51,6 +54,8 @@ ROWS = ["nn.LSTM", "lstmkit fast path", "nn.LSTM bidirectional", "lstmkit bidire
         "lstmkit lengths", "nn.LSTM bidirectional packed (lengths)", "lstmkit bidirectional lengths",
         "nn.LSTM packed (4 length buckets)", "lstmkit lengths (4 length buckets)", "lstmkit recurrence path",
         *(f"variant {v}" for v in VARIANTS), "nn.GRU", "nn.RNN", "naive nn.LSTMCell loop"]
+# CUDA only: the variants' recurrence without its CUDA graphs (lstmkit.nn.cuda_graphs), to show what they save
+CUDA_ROWS = ["variant all_variants, eager (no CUDA graphs)"]
 DEFAULT_SHAPES = [(28, 64, 28, 128), (100, 32, 8, 128), (500, 16, 1, 64)]
 
 
@@ -71,9 +76,9 @@ class SpeedConfig:
                                   for s in self.shapes):
             raise ValueError(f"shapes must be a non-empty list of (T, B, D, H) positive ints, got {self.shapes!r}")
         if self.rows is not None:
-            unknown = [r for r in self.rows if r not in ROWS]
+            unknown = [r for r in self.rows if r not in ROWS + CUDA_ROWS]
             if unknown or not self.rows:
-                raise ValueError(f"rows {unknown or self.rows!r} unknown; valid rows: {ROWS}")
+                raise ValueError(f"rows {unknown or self.rows!r} unknown; valid rows: {ROWS} (on CUDA also {CUDA_ROWS})")
         if not self.modes or any(m not in ("train", "infer") for m in self.modes):
             raise ValueError(f"modes must be a non-empty subset of ('train', 'infer'), got {self.modes!r}")
         if self.warmup < 0 or self.repeats < 1:
@@ -208,9 +213,28 @@ def build_rows(D: int, H: int, B: int, T: int, names: list[str], device: torch.d
     for v, kw in VARIANTS.items():
         # training mode: dropout/zoneout masks are drawn, as in a training step
         builders[f"variant {v}"] = (lambda kw: lambda: Row("lstm", out(ours(**kw).train())))(kw)
+    if device.type == "cuda":
+        builders[CUDA_ROWS[0]] = lambda: Row("lstm", _eager(out(ours(**VARIANTS["all_variants"]).train())))
     if layers == 1:
         builders["naive nn.LSTMCell loop"] = lambda: Row("lstm", _cell_loop_like(ref, device))
     return {name: builders[name]() for name in names if name in builders}
+
+
+def _eager(call: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """``call`` with the CUDA graphs of the variants' recurrence turned off (LSTMKIT_CUDA_GRAPHS=0)."""
+    import os
+
+    def run(x: Tensor) -> Tensor:
+        before = os.environ.get("LSTMKIT_CUDA_GRAPHS")
+        os.environ["LSTMKIT_CUDA_GRAPHS"] = "0"
+        try:
+            return call(x)
+        finally:
+            if before is None:
+                del os.environ["LSTMKIT_CUDA_GRAPHS"]
+            else:
+                os.environ["LSTMKIT_CUDA_GRAPHS"] = before
+    return run
 
 
 def _cell_loop_like(ref: nn.LSTM, device: torch.device) -> Callable[[Tensor], Tensor]:
@@ -246,7 +270,7 @@ def run_speed(cfg: SpeedConfig, peak: dict | None = None) -> tuple[list[dict], d
     the fraction of the measured GEMM peak."""
     dev = check_device(cfg.device)
     peak = peak or measure_gemm_peak(cfg.device)
-    names = list(cfg.rows or ROWS)
+    names = list(cfg.rows or (ROWS + CUDA_ROWS if dev.type == "cuda" else ROWS))
     if "nn.LSTM" not in names:
         names.insert(0, "nn.LSTM")  # the reference every ratio needs
     results = []
@@ -257,6 +281,9 @@ def run_speed(cfg: SpeedConfig, peak: dict | None = None) -> tuple[list[dict], d
         for mode in cfg.modes:
             base = None
             for name, row in rows.items():
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                    torch.cuda.reset_peak_memory_stats(dev)
                 seconds = time_call(row.call, x, mode == "train", cfg.warmup, cfg.repeats, dev)
                 base = seconds if name == "nn.LSTM" else base
                 lengths = row.lengths
@@ -269,6 +296,8 @@ def run_speed(cfg: SpeedConfig, peak: dict | None = None) -> tuple[list[dict], d
                                 "gflops": _sig(gflops), "peak_fraction": _sig(gflops / peak["peak_gflops"]),
                                 "lengths": None if lengths is None else
                                 f"{int(lengths.min())}..{int(lengths.max())} ({len(lengths.unique())} distinct)"})
+                if dev.type == "cuda":  # everything allocated while this row ran (models and input included)
+                    results[-1]["peak_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
                 log.info("T=%d B=%d D=%d H=%d %s %-28s %9.3f ms x%.2f %6.1f GFLOP/s", T, B, D, H, mode, name,
                          1e3 * seconds, seconds / base, gflops)
     return results, peak

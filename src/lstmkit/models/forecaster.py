@@ -264,7 +264,8 @@ class LSTMForecaster(nn.Module):
             raise ValueError("likelihood='mse' gives point forecasts only; train with 'gaussian' or 'quantile' "
                              "for intervals and sample paths")
         if c.likelihood == "gaussian":
-            normal = torch.distributions.Normal(torch.zeros((), dtype=params.dtype), torch.ones((), dtype=params.dtype))
+            zero = torch.zeros((), dtype=params.dtype, device=params.device)
+            normal = torch.distributions.Normal(zero, torch.ones_like(zero))
             return params[..., 0] + params[..., 1] * normal.icdf(u.clamp(1e-6, 1 - 1e-6))
         q = torch.tensor(c.quantiles, dtype=params.dtype, device=params.device)
         values = params.sort(-1).values

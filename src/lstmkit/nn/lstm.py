@@ -226,6 +226,13 @@ class LSTM(nn.Module):
         hx: tuple[Tensor, Tensor] | None = None,
         lengths: Tensor | Sequence[int] | None = None,
     ) -> tuple[Tensor | PackedSequence, LSTMState]:
+        device = (input.data if isinstance(input, PackedSequence) else input).device \
+            if isinstance(input, (Tensor, PackedSequence)) else None
+        if device is not None and autocast_on(device.type):
+            # The recurrence runs in the weights' dtype (float32 for mixed precision): cuDNN's LSTM,
+            # the variants' recurrence and its hand-written backward are checked in that precision.
+            with torch.autocast(device.type, enabled=False):
+                return self.forward(_cast(input, self.weight_ih_l0.dtype), _cast(hx, self.weight_ih_l0.dtype), lengths)
         if isinstance(input, PackedSequence):
             if lengths is not None:
                 raise ValueError("lengths must not be given with a PackedSequence (it carries its own)")
@@ -265,7 +272,7 @@ class LSTM(nn.Module):
         if input.shape[-1] != self.input_size:
             raise ValueError(f"input has {input.shape[-1]} features in its last dimension, expected input_size={self.input_size}")
         weight = self.weight_ih_l0
-        if input.dtype != weight.dtype and not torch.is_autocast_enabled(input.device.type):
+        if input.dtype != weight.dtype and not autocast_on(input.device.type):
             raise TypeError(f"input has dtype {input.dtype} but the parameters are {weight.dtype}; convert one to "
                             f"the other (input.to({weight.dtype}) or module.to({input.dtype}))")
         if input.device != weight.device:
@@ -286,7 +293,7 @@ class LSTM(nn.Module):
             raise TypeError("hx must be a pair (h_0, c_0) of tensors")
         h0, c0 = hx
         for name, t in (("hx[0] (h_0)", h0), ("hx[1] (c_0)", c0)):
-            if t.device != x.device or (t.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type)):
+            if t.device != x.device or (t.dtype != x.dtype and not autocast_on(x.device.type)):
                 raise TypeError(f"{name} has dtype {t.dtype} on {t.device}; expected the input's {x.dtype} on {x.device}")
         if unbatched:
             h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
@@ -390,6 +397,24 @@ class LSTM(nn.Module):
         masks.update_c = _over_time(zoneout_update(z_c, (total, batch, self.hidden_size), like, self.training), total)
         masks.update_h = _over_time(zoneout_update(z_h, (total, batch, r), like, self.training), total)
         return masks
+
+
+def autocast_on(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` (torch >= 2.4 takes the type; 2.2/2.3 do not)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
+def _cast(value, dtype: torch.dtype):
+    """Floating-point tensors of ``value`` (a tensor, PackedSequence, pair or None) in ``dtype``."""
+    if isinstance(value, PackedSequence):
+        return value._replace(data=_cast(value.data, dtype))
+    if isinstance(value, (tuple, list)):
+        items = [_cast(v, dtype) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    return value.to(dtype) if isinstance(value, Tensor) and value.is_floating_point() else value
 
 
 def _locked_mask(batch: int, width: int, p: float, like: Tensor) -> Tensor:

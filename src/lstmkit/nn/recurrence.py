@@ -41,6 +41,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from . import cuda_graphs
 from .cell import LN_EPS
 
 __all__ = ["lstm_recurrence"]
@@ -232,7 +233,10 @@ def lstm_recurrence(
         raise ValueError("layer norm needs both ln_hh and ln_c (or neither)")
     lnh = ln_hh if ln_hh is not None else (None, None)
     lnc = ln_c if ln_c is not None else (None, None)
-    return _Recurrence.apply(
-        xp.contiguous(), h0.contiguous(), c0.contiguous(), weight_hh, weight_hr, peephole,
-        lnh[0], lnh[1], lnc[0], lnc[1], update_c, update_h, valid, recurrent_mask,
-    )
+    inputs = (xp.contiguous(), h0.contiguous(), c0.contiguous(), weight_hh, weight_hr, peephole,
+              lnh[0], lnh[1], lnc[0], lnc[1], update_c, update_h, valid, recurrent_mask)
+    if cuda_graphs.wanted(xp):  # on CUDA: the same steps, replayed from a CUDA graph (no launch per op)
+        out = cuda_graphs.graphed_recurrence(_Recurrence, inputs)
+        if out is not None:
+            return out
+    return _Recurrence.apply(*inputs)

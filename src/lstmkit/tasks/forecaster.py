@@ -75,7 +75,7 @@ class Forecaster:
                  past: Sequence[str], future: Sequence[str], calendar: Sequence[str], step: str,
                  transforms: dict[str, SeriesTransform], cov_mean: np.ndarray, cov_std: np.ndarray,
                  level: float = 0.8, samples: int = 500, seed: int = 0, meta: dict | None = None) -> None:
-        self.models = [m.double().eval() for m in models]
+        self.models = [m.double().cpu().eval() for m in models]  # NumPy in and out: on the CPU, whatever trained them
         self.spec, self.step = dict(spec), step
         self.targets, self.past, self.future, self.calendar = tuple(targets), tuple(past), tuple(future), tuple(calendar)
         self.transforms = dict(transforms)

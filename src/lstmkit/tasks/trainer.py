@@ -13,7 +13,9 @@ measurably more than a minimal hand-written loop (``benchmarks/train_overhead.py
 choice is about the code: a short loop a reader can follow top to bottom and test behaviour by
 behaviour, and a CPU install without Lightning's dependency tree (``docs/classify.md``).
 
-Batches are tuples of tensors (moved to ``config.device``); ``loss_fn(model, batch)``
+``config.precision`` "bf16-mixed"/"16-mixed" runs each step's loss under autocast (with a gradient
+scaler for float16; :mod:`lstmkit.tasks.device`). Batches are tuples of tensors (moved to
+``config.device``, from pinned memory on CUDA); ``loss_fn(model, batch)``
 returns a scalar loss (a mean over the batch's rows) and ``evaluate(model, batches)`` returns a
 dict with at least "loss".
 
@@ -44,7 +46,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Callable, Iterable, Literal, Sequence
 
 import torch
@@ -52,6 +54,7 @@ from torch import Tensor, nn
 
 from ..checks import check_int
 from ..checkpoint.train_state import MANIFEST, TrainState, check_continuation, load_train_state, save_train_state
+from .device import autocast, check_deterministic, check_precision, grad_scaler, resolve_device, to_device
 from .distributed import shard, world
 from .loggers import LOGGERS, Progress, check_logger, epoch_logger
 
@@ -84,7 +87,8 @@ class TrainConfig:
     val_fraction: float = 0.2  # carved (stratified) from the training data
     seed: int = 0
     deterministic: bool = False  # torch.use_deterministic_algorithms during fit
-    device: str = "auto"  # auto: cuda if available, else cpu
+    device: str = "auto"  # auto: cuda if available, else cpu; or cpu, cuda, cuda:N
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"  # autocast for the mixed ones (lstmkit.tasks.device)
     progress: Literal["auto", "bar", "log", "off"] = "auto"  # auto: a bar on a terminal, log lines otherwise
     checkpoint_every: int = 1  # epochs between checkpoints, when fit is given a checkpoint_dir
     logger: Literal["none", "tensorboard"] = "none"  # besides the history: tensorboard writes to fit's log_dir
@@ -120,22 +124,11 @@ class TrainConfig:
             raise ValueError(f"progress must be one of 'auto', 'bar', 'log', 'off', got {self.progress!r}")
         if self.logger not in LOGGERS:
             raise ValueError(f"logger must be one of {', '.join(map(repr, LOGGERS))}, got {self.logger!r}")
-        resolve_device(self.device)
+        self.precision = check_precision(self.precision, resolve_device(self.device))
+        check_deterministic(self.deterministic, resolve_device(self.device))
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but CUDA is not available here; use 'auto' or 'cpu'")
-    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -166,8 +159,7 @@ def _deterministic(on: bool):
         torch.use_deterministic_algorithms(before)
 
 
-def _to(batch: Batch, device: torch.device) -> tuple:
-    return tuple(t.to(device, non_blocking=True) if isinstance(t, Tensor) else t for t in batch)
+_to = to_device  # non_blocking copies from pinned memory on CUDA
 
 
 def _better(monitor: str, value: float, best: float) -> bool:
@@ -226,6 +218,8 @@ def _resume_state(resume: bool | TrainState, checkpoint_dir, config: TrainConfig
         state = load_train_state(checkpoint_dir)
     else:
         raise TypeError(f"resume must be a bool or a TrainState, got {type(resume).__name__}")
+    # a field added to TrainConfig after the checkpoint was written counts as its default there
+    state.config = {**{f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}, **state.config}
     check_continuation(state, config.to_dict())
     return state
 
@@ -242,6 +236,7 @@ class _Loop:
         self.device = resolve_device(config.device)
         model.to(self.device)
         self.opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.scaler = grad_scaler(self.device, config.precision)  # 16-mixed only
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.opt, mode="min", factor=config.plateau_factor, patience=config.plateau_patience,
             min_lr=config.min_lr)
@@ -318,15 +313,23 @@ class _Loop:
         steps = 0
         for batch in train_batches(epoch):
             batch = _to(batch, self.device)
-            if self.world_size > 1:  # this rank's rows, weighted so DDP's average is the batch mean
-                batch, weight = shard(batch, self.rank, self.world_size)
-                loss = self.loss_fn(self.net, batch) * weight
-            else:
-                loss = self.loss_fn(self.net, batch)
+            with autocast(self.device, self.config.precision):
+                if self.world_size > 1:  # this rank's rows, weighted so DDP's average is the batch mean
+                    batch, weight = shard(batch, self.rank, self.world_size)
+                    loss = self.loss_fn(self.net, batch) * weight
+                else:
+                    loss = self.loss_fn(self.net, batch)
             self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            norms.append(nn.utils.clip_grad_norm_(self.params, self.clip))
-            self.opt.step()
+            if self.scaler is None:
+                loss.backward()
+                norms.append(nn.utils.clip_grad_norm_(self.params, self.clip))
+                self.opt.step()
+            else:  # the scaler skips a step whose gradients overflowed (and lowers its scale)
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.opt)
+                norms.append(nn.utils.clip_grad_norm_(self.params, self.clip))
+                self.scaler.step(self.opt)
+                self.scaler.update()
             loss_sum += loss.detach() / self.world_size
             steps += 1
         if steps == 0:
@@ -336,6 +339,8 @@ class _Loop:
 
             dist.all_reduce(loss_sum)  # the batch means, as one process logs them
         norms_t = torch.stack(norms).float()
+        if self.scaler is not None:  # overflowed steps were skipped, not taken: only the others count
+            norms_t = norms_t[torch.isfinite(norms_t)] if bool(torch.isfinite(norms_t).any()) else norms_t
         train_loss = (loss_sum / steps).item()  # one sync per epoch
         if not math.isfinite(train_loss) or not torch.isfinite(norms_t).all():
             raise FloatingPointError(
