@@ -456,6 +456,7 @@ register_task(Task(
     train_classifier, classify_io.predict_run, "a series file (.npz, .csv, long CSV, .ts, IDX) or a text CSV",
     predict_options=classify_io.PREDICT_OPTIONS, evaluate=classify_io.evaluate_run,
     evaluate_options=classify_io.EVALUATE_OPTIONS, multi_process=None, export="lstmkit.export.onnx:_classifier_export",
+    explain="lstmkit.explain.tasks:explain_classifier_run",
     tune=Tuning("val_accuracy", {"val_accuracy": "maximize", "val_macro_f1": "maximize", "val_loss": "minimize"}, {
         "model.hidden_size": {"type": "int", "low": 16, "high": 256, "log": True},
         "model.num_layers": {"type": "int", "low": 1, "high": 3},
