@@ -14,12 +14,12 @@ from tests.tasks.helpers import write_npz  # noqa: E402
 from lstmkit.explain.core import FILES  # noqa: E402
 
 
-def _train(tmp_path, *sets):
+def _train(tmp_path, *sets, model="{name: rnn_classifier, hidden_size: 8, bidirectional: true, pooling: attention}"):
     data = write_npz(tmp_path / "train.npz", 60, seed=0)
     test = write_npz(tmp_path / "test.npz", 20, seed=1)
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"task: classify\ndata: {{train: {data}, test: {test}}}\n"
-                   "model: {name: rnn_classifier, hidden_size: 8, bidirectional: true, pooling: attention}\n"
+                   f"model: {model}\n"
                    "train: {epochs: 2, batch_size: 16, progress: 'off'}\n")
     run = tmp_path / "run"
     assert main(["train", str(cfg), "--out", str(run), *sets]) == 0
@@ -80,3 +80,13 @@ def test_explain_forecast_run_explains_the_first_step_forecast(tmp_path):
     assert e["integrated_gradients"]["convergence_delta"] < 1e-6  # float64 forecaster
     assert len(e["integrated_gradients"]["step_feature"][0]) == len(e["integrated_gradients"]["per_feature"])
     assert all((out / name).is_file() for name in FILES)
+
+
+def test_a_model_without_an_lstm_gets_attributions_only(tmp_path):
+    run, test = _train(tmp_path, model="{name: tcn_classifier}")
+    out = tmp_path / "exp"
+    assert main(["-q", "explain", str(run), str(test), "--out", str(out), "--faithfulness-samples", "2",
+                 "--n-steps", "8", "--draws", "2"]) == 0
+    e = json.loads((out / "explanation.json").read_text())
+    assert e["gates"] is None and e["units"]["layers"] == [] and not (out / "gates.png").exists()
+    assert e["files"] == ["explanation.json", "attributions.png", "deletion.png"]

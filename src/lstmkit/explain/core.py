@@ -4,9 +4,9 @@ space, and the scalar each sample's prediction is explained by) -> ``explanation
 What is written to ``out``:
 - ``attributions.png``: the chosen sample's input with its per-step Integrated Gradients attribution
   behind it, the (feature x step) attribution map and per-step bars (plus attention weights);
-- ``gates.png``: input, forget and output gates and the cell state, units x steps, of the model's
+- ``gates.png`` (models with an LSTM): input, forget and output gates and the cell state, units x steps, of the model's
   first LSTM (both directions when bidirectional), for the chosen sample;
-- ``saturation.png``: per-unit gate saturation and forget-gate horizons over the input's samples;
+- ``saturation.png`` (models with an LSTM): per-unit gate saturation and forget-gate horizons over the input's samples;
 - ``deletion.png``: the chosen sample's deletion curves (the faithfulness check);
 - ``explanation.json``: every number behind them, and a dataset-level faithfulness summary over the
   first ``faithfulness_samples`` samples.
@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checkpoint import atomic_write_bytes
+from ..nn import LSTM
 from ..nn.gates import record_gates
 from ..nn.pooling import AttentionPool
 from . import plots
@@ -35,6 +36,7 @@ __all__ = ["Subject", "explain", "FILES"]
 
 log = logging.getLogger(__name__)
 
+# gates.png and saturation.png: models with an LSTM (lstmkit.nn.LSTM or torch.nn.LSTM) only
 FILES = ("explanation.json", "attributions.png", "gates.png", "saturation.png", "deletion.png")
 
 
@@ -95,16 +97,23 @@ def explain(subject: Subject, index: int, out: str | Path, *, unit_samples: int 
     score, target = subject.score_for(index)
     baseline = subject.baseline(x)
 
-    # 1. what the LSTM did on this sample
-    with record_gates(model) as rec, torch.no_grad():
-        subject.run_model(x[None], torch.tensor([n]))
+    # 1. what the LSTM did on this sample (models without an LSTM get attributions only)
+    has_lstm = any(isinstance(m, (LSTM, nn.LSTM)) for m in model.modules())
+    panels, sample_gates, names, replay_error = [], {}, [], None
+    if has_lstm:
+        with record_gates(model) as rec, torch.no_grad():
+            subject.run_model(x[None], torch.tensor([n]))
+        names = list(rec.traces)
+        first = rec.traces[names[0]]
+        panels = [(_layer_label(names[0], t.layer, t.direction),
+                   {"input": t.i[0].numpy(), "forget": t.f[0].numpy(), "output": t.o[0].numpy(),
+                    "cell": t.c[0].numpy()}) for t in first if t.layer == 0]
+        sample_gates = {label: {k: np.round(v, 5).tolist() for k, v in d.items()} for label, d in panels}
+        replay_error = max(t.replay_error for t in first)
+    else:
+        with torch.no_grad():
+            subject.run_model(x[None], torch.tensor([n]))
     attention = _attention(model)
-    names = list(rec.traces)
-    first = rec.traces[names[0]]
-    panels = [(_layer_label(names[0], t.layer, t.direction),
-               {"input": t.i[0].numpy(), "forget": t.f[0].numpy(), "output": t.o[0].numpy(), "cell": t.c[0].numpy()})
-              for t in first if t.layer == 0]
-    sample_gates = {label: {k: np.round(v, 5).tolist() for k, v in d.items()} for label, d in panels}
 
     # 2. what the prediction rests on
     ig = integrated_gradients(score, x, baseline, n_steps)
@@ -127,11 +136,13 @@ def explain(subject: Subject, index: int, out: str | Path, *, unit_samples: int 
 
     # 3. per-unit summaries over the input's samples
     pool = subject.inputs[:unit_samples]
-    with record_gates(model) as rec_all, torch.no_grad():
-        for xb, lb in _batches(pool):
-            subject.run_model(xb, lb)
-    summaries = []
-    for name, traces in rec_all.traces.items():
+    summaries, recorded = [], {}
+    if has_lstm:
+        with record_gates(model) as rec_all, torch.no_grad():
+            for xb, lb in _batches(pool):
+                subject.run_model(xb, lb)
+        recorded = rec_all.traces
+    for name, traces in recorded.items():
         keys = sorted({(t.layer, t.direction) for t in traces})
         for layer, direction in keys:
             s = unit_summary([t for t in traces if (t.layer, t.direction) == (layer, direction)])
@@ -141,9 +152,12 @@ def explain(subject: Subject, index: int, out: str | Path, *, unit_samples: int 
     what = target.get("what", "explained output")
     plots.plot_attributions(out / "attributions.png", x.double().cpu().numpy(), attr, subject.features,
                             f"sample {index}: {what}", attention)
-    plots.plot_gates(out / "gates.png", panels, f"sample {index}: gates and cell state of {names[0] or 'the LSTM'}")
-    plots.plot_saturation(out / "saturation.png", summaries)
+    files = ["explanation.json", "attributions.png", "deletion.png"]
     plots.plot_deletion(out / "deletion.png", check, what)
+    if has_lstm:
+        plots.plot_gates(out / "gates.png", panels, f"sample {index}: gates and cell state of {names[0] or 'the LSTM'}")
+        plots.plot_saturation(out / "saturation.png", summaries)
+        files += ["gates.png", "saturation.png"]
     result = {
         "index": index, "length": int(n), "target": target, **subject.info,
         "baseline": subject.baseline_text,
@@ -155,13 +169,13 @@ def explain(subject: Subject, index: int, out: str | Path, *, unit_samples: int 
                                  "step_feature": attr.round(6).tolist()},
         "attention": None if attention is None else attention.round(6).tolist(),
         "faithfulness": {**check, "dataset": faith_all},
-        "gates": {"modules": names, "sample": sample_gates, "replay_error": max(t.replay_error for t in first)},
+        "gates": None if not has_lstm else {"modules": names, "sample": sample_gates, "replay_error": replay_error},
         "units": {"definitions": {"saturation": f"fraction of valid steps with the gate < {LOW} (left) or > {HIGH} "
                                                 f"(right), Karpathy et al. 2015",
                                   "horizon": "1 / (1 - mean forget gate), in steps (mean geometric lifetime)",
                                   "half_life": "ln 0.5 / mean(ln f), in steps"},
                   "samples": len(pool), "layers": [{"label": label, **s} for label, s in summaries]},
-        "files": list(FILES),
+        "files": files,
     }
     atomic_write_bytes(out / "explanation.json", json.dumps(result, indent=1, allow_nan=False).encode())
     log.info(f"explained sample {index}: deletion check {'passed' if check['passed'] else 'FAILED'} "

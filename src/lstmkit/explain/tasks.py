@@ -83,11 +83,14 @@ def explain_classifier_run(run, input: str | None, options: dict) -> dict:
             target["true_class"] = str(labels[i])
         return score, target
 
+    info = {"task": "classify", "run": str(run), "input": source, "model": clf.spec.get("name")}
+    if clf.spec.get("dimension_shuffle", clf.spec.get("name") in ("lstm_fcn", "mlstm_fcn")):
+        info["note"] = ("dimension shuffle: this model's LSTM reads the series' D features as its steps, so the "
+                        "gates' 'steps' are features; the attributions are over the series' own steps")
     normalised = clf.pre.standardizer is not None
     subject = Subject(model, inputs, run_model, score_for, torch.zeros_like,
                       "zeros in the model's normalised input space: the training mean of every feature" if normalised
-                      else "zeros (this run did not normalise its inputs)", features,
-                      {"task": "classify", "run": str(run), "input": source, "model": clf.spec.get("name")})
+                      else "zeros (this run did not normalise its inputs)", features, info)
     index = int(options.get("index") or 0)
     return explain(subject, index, _out(run, options), **_settings(options))
 
