@@ -272,9 +272,11 @@ def add_run_parsers(sub, column) -> None:
     p.add_argument("--label-column", type=column, help="classify: a label column to skip in a CSV input")
     _add_read_options(p)
     p.add_argument("--gaps", default="error", choices=("error", "interpolate"), help="forecast: missing values")
-    p.add_argument("--unit-samples", type=int, default=512, help="samples the per-unit summaries read (default 512)")
+    p.add_argument("--unit-samples", type=int, default=512,
+                   help="samples the per-unit summaries read, evenly spaced over INPUT (default 512)")
     p.add_argument("--faithfulness-samples", type=int, default=32,
-                   help="samples the dataset-level faithfulness summary explains (default 32)")
+                   help="samples the dataset-level faithfulness summary explains, evenly spaced over INPUT "
+                        "(default 32)")
     p.add_argument("--n-steps", type=int, default=64, help="Integrated Gradients quadrature points (default 64)")
     p.add_argument("--draws", type=int, default=10, help="random deletion orders averaged (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random deletion orders")

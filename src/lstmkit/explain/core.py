@@ -8,8 +8,8 @@ What is written to ``out``:
   first LSTM (both directions when bidirectional), for the chosen sample;
 - ``saturation.png`` (models with an LSTM): per-unit gate saturation and forget-gate horizons over the input's samples;
 - ``deletion.png``: the chosen sample's deletion curves (the faithfulness check);
-- ``explanation.json``: every number behind them, and a dataset-level faithfulness summary over the
-  first ``faithfulness_samples`` samples.
+- ``explanation.json``: every number behind them, and a dataset-level faithfulness summary over
+  ``faithfulness_samples`` samples evenly spaced over the input.
 """
 
 from __future__ import annotations
@@ -78,14 +78,22 @@ def _batches(inputs: list[Tensor], size: int = 64):
         yield x, lengths
 
 
+def _spread(n: int, k: int) -> list[int]:
+    """At most ``k`` indices evenly spaced over ``range(n)`` (all of them when ``k >= n``): an input
+    file ordered by class is not summarised by its first class alone."""
+    if k >= n:
+        return list(range(n))
+    return sorted(set(np.linspace(0, n - 1, max(k, 1)).round().astype(int).tolist()))
+
+
 def _layer_label(name: str, layer: int, direction: int) -> str:
     return f"{name or 'lstm'} layer {layer}" + (" backward" if direction else "")
 
 
 def explain(subject: Subject, index: int, out: str | Path, *, unit_samples: int = 512, faithfulness_samples: int = 32,
             n_steps: int = 64, draws: int = 10, seed: int = 0) -> dict:
-    """Explain sample ``index`` of ``subject.inputs`` and summarise the LSTM units over (at most
-    ``unit_samples``) samples; write ``FILES`` to ``out`` and return explanation.json's content."""
+    """Explain sample ``index`` of ``subject.inputs`` and summarise the LSTM units over at most
+    ``unit_samples`` samples (evenly spaced over the input); write ``FILES`` to ``out`` and return explanation.json's content."""
     n_inputs = len(subject.inputs)
     if not 0 <= index < n_inputs:
         raise ValueError(f"--index must be in [0, {n_inputs - 1}] (the input holds {n_inputs} samples), got {index}")
@@ -121,7 +129,7 @@ def explain(subject: Subject, index: int, out: str | Path, *, unit_samples: int 
     per_step = attr.sum(1)
     check = deletion_curves(score, x, baseline, per_step, draws=draws, seed=seed)
     dataset_checks = []
-    for i in range(min(faithfulness_samples, n_inputs)):
+    for i in _spread(n_inputs, faithfulness_samples):
         s_i, _ = subject.score_for(i)
         xi = subject.inputs[i]
         b_i = subject.baseline(xi)
@@ -132,10 +140,11 @@ def explain(subject: Subject, index: int, out: str | Path, *, unit_samples: int 
     faith_all = {"samples": len(d), "passed_fraction": float((d[:, 0] < d[:, 1]).mean()),
                  "auc_top_mean": float(d[:, 0].mean()), "auc_random_mean": float(d[:, 1].mean()),
                  "drop_top_k_mean": float(d[:, 2].mean()), "drop_random_k_mean": float(d[:, 3].mean()),
-                 "note": f"the first {len(d)} samples of the input, each explaining its own predicted output"}
+                 "note": f"{len(d)} samples evenly spaced over the input's {n_inputs}, each explaining its own "
+                         "predicted output"}
 
     # 3. per-unit summaries over the input's samples
-    pool = subject.inputs[:unit_samples]
+    pool = [subject.inputs[i] for i in _spread(n_inputs, unit_samples)]
     summaries, recorded = [], {}
     if has_lstm:
         with record_gates(model) as rec_all, torch.no_grad():
