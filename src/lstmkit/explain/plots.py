@@ -19,6 +19,12 @@ def _plt():
     return plt
 
 
+def MaxNLocator(**kwargs):  # noqa: N802 (matplotlib's class, imported when a plot is drawn)
+    from matplotlib.ticker import MaxNLocator as locator
+
+    return locator(**kwargs)
+
+
 def _limit(a: np.ndarray) -> float:
     m = float(np.nanmax(np.abs(a))) if a.size else 1.0
     return m if m > 0 else 1.0
@@ -63,6 +69,7 @@ def plot_attributions(path: Path, x: np.ndarray, attr: np.ndarray, features: lis
     axes[2].axhline(0, color="k", lw=0.5)
     axes[2].set_ylabel("per step")
     axes[2].set_xlabel("step")
+    axes[2].xaxis.set_major_locator(MaxNLocator(integer=True))
     if attention is not None:
         twin = axes[2].twinx()
         twin.plot(steps, attention, color="k", lw=1, label="attention weight")
@@ -96,6 +103,7 @@ def plot_gates(path: Path, panels: list[tuple[str, dict]], title: str) -> None:
                 ax.set_title(label, fontsize=9)
             if i == len(rows) - 1:
                 ax.set_xlabel("step")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
