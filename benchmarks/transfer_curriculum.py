@@ -115,15 +115,54 @@ def curriculum(root: Path, jsonl: Path) -> None:
                       root / f"cur-{name}-{cur}-s{seed}", jsonl, dataset=name, curriculum=cur)
 
 
+def _mean_std(values) -> str:
+    import statistics
+
+    values = list(values)
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
+
+
+def _reach(row: dict, level: float) -> tuple[int | None, float | None]:
+    """(epoch, training seconds) at which validation accuracy first reaches ``level`` (None, None if never)."""
+    for r in row["val_curve"]:
+        if r.get("val_accuracy", 0.0) >= level:
+            return r["epoch"], r.get("seconds")
+    return None, None
+
+
+REACH = {"japanesevowels": 0.95, "gunpoint": 0.9}
+
+
+def summary(root: Path, jsonl: Path) -> None:
+    """Markdown tables of the rows in ``jsonl`` (mean ± std over seeds; the seeds' values listed)."""
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["label"], []).append(r)
+    print("| label | seeds | test | per seed | epochs (best) | train s |")
+    print("|---|---|---|---|---|---|")
+    for label, rs in groups.items():
+        key = "accuracy" if "accuracy" in rs[0]["test"] else "nll"
+        per_seed = ", ".join(f"{r['test'][key]:.4f}" for r in rs)
+        epochs = ", ".join(f"{r['epochs']} ({r['best_epoch']})" for r in rs)
+        print(f"| {label} | {len(rs)} | {key} {_mean_std(r['test'][key] for r in rs)} | {per_seed} | {epochs} | "
+              f"{_mean_std(r['train_seconds'] for r in rs)} |")
+        if "dataset" in rs[0]:
+            level = REACH[rs[0]["dataset"]]
+            reach = [_reach(r, level) for r in rs]
+            print(f"|   time to val accuracy ≥ {level} | | epochs {[e for e, _ in reach]} | seconds "
+                  f"{[None if t is None else round(t, 2) for _, t in reach]} | | |")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("transfer-mnist1d", "transfer-pixelrnn", "curriculum"))
+    p.add_argument("what", choices=("transfer-mnist1d", "transfer-pixelrnn", "curriculum", "summary"))
     p.add_argument("--root", type=Path, required=True, help="folder for the run directories")
     p.add_argument("--jsonl", type=Path, required=True, help="rows are appended here")
     a = p.parse_args()
     a.root.mkdir(parents=True, exist_ok=True)
     {"transfer-mnist1d": transfer_mnist1d, "transfer-pixelrnn": transfer_pixelrnn,
-     "curriculum": curriculum}[a.what](a.root, a.jsonl)
+     "curriculum": curriculum, "summary": summary}[a.what](a.root, a.jsonl)
     return 0
 
 
