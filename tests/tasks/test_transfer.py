@@ -134,3 +134,21 @@ def test_baselines_train_from_scratch():
     assert _is_baseline("/r/checkpoint/baselines/pixel_cnn") and _is_baseline("/r/checkpoint/baseline")
     assert not _is_baseline("/r/checkpoint/model") and not _is_baseline("/r/checkpoint") and not _is_baseline(None)
     assert not _is_baseline("/r/checkpoint/member-2")
+
+
+def test_a_checkpoint_written_before_the_new_fields_still_resumes(tmp_path):
+    from lstmkit.tasks.trainer import load_train_state
+
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 2), torch.randint(0, 3, (16,))
+    args = (lambda e: [(x, y)], [(x, y)], lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]),
+            lambda m, bs: {"loss": sum(nn.functional.cross_entropy(m(a), b).item() for a, b in bs)})
+    fit(Net(), *args, TrainConfig(epochs=1, progress="off"), checkpoint_dir=tmp_path)
+    state = load_train_state(tmp_path)
+    for key in ("init_from", "init_sha256", "freeze", "curriculum", "curriculum_start", "curriculum_epochs"):
+        del state.config[key]
+    result = fit(Net(), *args, TrainConfig(epochs=2, progress="off"), checkpoint_dir=tmp_path, resume=state)
+    assert result.epochs == 2
+    state.config["freeze"] = ["body.*"]  # a real difference is still refused
+    with pytest.raises(ValueError, match="freeze"):
+        fit(Net(), *args, TrainConfig(epochs=2, progress="off"), checkpoint_dir=tmp_path, resume=state)

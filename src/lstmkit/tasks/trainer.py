@@ -235,6 +235,9 @@ def _distributed(model: nn.Module, device: torch.device, rank: int) -> _Distribu
     return _DistributedModel(ddp, model)
 
 
+_ADDED_LATER = ("init_from", "init_sha256", "freeze", "curriculum", "curriculum_start", "curriculum_epochs")
+
+
 def _resume_state(resume: bool | TrainState, checkpoint_dir, config: TrainConfig) -> TrainState | None:
     """The checkpoint ``fit`` continues from (checked against ``config``), or None for a fresh run."""
     if resume is False:
@@ -247,6 +250,8 @@ def _resume_state(resume: bool | TrainState, checkpoint_dir, config: TrainConfig
         state = load_train_state(checkpoint_dir)
     else:
         raise TypeError(f"resume must be a bool or a TrainState, got {type(resume).__name__}")
+    added = {k: v for k, v in TrainConfig().to_dict().items() if k in _ADDED_LATER and k not in state.config}
+    state.config.update(added)  # a checkpoint written before these fields existed trained with their defaults
     check_continuation(state, config.to_dict())
     return state
 
