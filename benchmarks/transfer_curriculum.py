@@ -56,7 +56,8 @@ def train(label: str, seed: int, args: list[str], out: Path, jsonl: Path, **extr
     row = {"label": label, "seed": seed, "command": "lstmkit " + shlex.join(cmd[3:]), "test": metrics["test"],
            "val": metrics["val"], "epochs": metrics.get("epochs"), "best_epoch": metrics.get("best_epoch"),
            "train_seconds": metrics.get("train_seconds"), "wall_seconds": wall, "run": str(out), **extra,
-           "val_curve": [{k: r[k] for k in r if k in ("epoch", "val_accuracy", "val_loss", "seconds")} for r in history]}
+           "val_curve": [{k: r[k] for k in r if k in ("epoch", "val_accuracy", "val_loss", "seconds")}
+                         for r in history]}
     with jsonl.open("a") as f:
         f.write(json.dumps(row) + "\n")
     print(f"{label} seed {seed}: test {metrics['test']}", flush=True)

@@ -31,7 +31,17 @@ from torch import Tensor
 from ..checks import check_int
 from .collate import LengthBucketSampler, SequenceBatches
 
-__all__ = ["LengthCurriculum", "CurriculumBatches"]
+__all__ = ["LengthCurriculum", "CurriculumBatches", "check_curriculum_batches", "check_curriculum_fields"]
+
+
+def check_curriculum_fields(mode, start, epochs) -> tuple[float, int]:
+    """TrainConfig's validation of ``curriculum``, ``curriculum_start`` and ``curriculum_epochs``;
+    returns (start, epochs) as float and int."""
+    if mode not in ("none", "length"):
+        raise ValueError(f"curriculum must be 'none' or 'length', got {mode!r}")
+    if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0 < start <= 1:
+        raise ValueError(f"curriculum_start must be a quantile in (0, 1], got {start!r}")
+    return float(start), check_int("curriculum_epochs", epochs)
 
 
 class LengthCurriculum:
@@ -41,9 +51,7 @@ class LengthCurriculum:
         self.lengths = np.asarray(lengths, dtype=np.int64)
         if self.lengths.ndim != 1 or len(self.lengths) == 0:
             raise ValueError(f"lengths must be a non-empty 1-D sequence, got shape {self.lengths.shape}")
-        if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0 < start <= 1:
-            raise ValueError(f"curriculum_start must be in (0, 1], got {start!r}")
-        self.start, self.epochs = float(start), check_int("curriculum_epochs", epochs)
+        self.start, self.epochs = check_curriculum_fields("length", start, epochs)
         self.sorted = np.sort(self.lengths)
         self.equal = bool(self.sorted[0] == self.sorted[-1])
 
@@ -61,7 +69,9 @@ class LengthCurriculum:
 
     def subset(self, epoch: int) -> np.ndarray:
         """Indices of the sequences epoch ``epoch`` trains on (all of them for equal lengths)."""
-        return np.flatnonzero(self.lengths <= self.max_length(epoch)) if not self.equal else np.arange(len(self.lengths))
+        if self.equal:
+            return np.arange(len(self.lengths))
+        return np.flatnonzero(self.lengths <= self.max_length(epoch))
 
     def schedule(self, epochs: int) -> list[dict]:
         """``{"epoch", "quantile", "max_length", "samples"}`` for epochs 1..``epochs`` (a run's record)."""
@@ -105,3 +115,15 @@ class CurriculumBatches:
             lengths = b.lengths[index]
             x = b.x[index, : int(lengths.max())]
             yield (x, lengths) if b.y is None else (x, lengths, b.y[index])
+
+
+def check_curriculum_batches(train_batches) -> None:
+    """``fit``'s check for ``train.curriculum``: the training batches must carry it (a
+    :class:`CurriculumBatches`, possibly under an augmentation, whose ``batches`` method ``fit`` was
+    given); a task whose batches do not cannot ignore the setting silently."""
+    owner = getattr(train_batches, "__self__", None)
+    while owner is not None and getattr(owner, "curriculum", None) is None:
+        owner = getattr(owner, "base", None)
+    if owner is None:
+        raise ValueError("train.curriculum 'length' needs length-bucketed sequence batches (task classify); this "
+                         "task's training batches do not support it: set train.curriculum to 'none'")

@@ -93,7 +93,8 @@ def _layer_label(name: str, layer: int, direction: int) -> str:
 def explain(subject: Subject, index: int, out: str | Path, *, unit_samples: int = 512, faithfulness_samples: int = 32,
             n_steps: int = 64, draws: int = 10, seed: int = 0) -> dict:
     """Explain sample ``index`` of ``subject.inputs`` and summarise the LSTM units over at most
-    ``unit_samples`` samples (evenly spaced over the input); write ``FILES`` to ``out`` and return explanation.json's content."""
+    ``unit_samples`` samples (evenly spaced over the input); write ``FILES`` to ``out`` and return
+    explanation.json's content."""
     n_inputs = len(subject.inputs)
     if not 0 <= index < n_inputs:
         raise ValueError(f"--index must be in [0, {n_inputs - 1}] (the input holds {n_inputs} samples), got {index}")
@@ -164,7 +165,8 @@ def explain(subject: Subject, index: int, out: str | Path, *, unit_samples: int 
     files = ["explanation.json", "attributions.png", "deletion.png"]
     plots.plot_deletion(out / "deletion.png", check, what)
     if has_lstm:
-        plots.plot_gates(out / "gates.png", panels, f"sample {index}: gates and cell state of {names[0] or 'the LSTM'}")
+        title = f"sample {index}: gates and cell state of {names[0] or 'the LSTM'}"
+        plots.plot_gates(out / "gates.png", panels, title)
         plots.plot_saturation(out / "saturation.png", summaries)
         files += ["gates.png", "saturation.png"]
     result = {

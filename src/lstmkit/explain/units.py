@@ -41,8 +41,8 @@ def unit_summary(traces: list[Trace]) -> dict:
                  "replay_error": max(t.replay_error for t in traces), "saturation": {}}
     for gate, key in GATES.items():
         a = rows[key]
-        out["saturation"][gate] = {"left": (a < LOW).mean(0).round(6).tolist(), "right": (a > HIGH).mean(0).round(6).tolist(),
-                                   "mean": a.mean(0).round(6).tolist()}
+        out["saturation"][gate] = {"left": (a < LOW).mean(0).round(6).tolist(),
+                                   "right": (a > HIGH).mean(0).round(6).tolist(), "mean": a.mean(0).round(6).tolist()}
     f = rows["f"]
     mean_f = f.mean(0)
     horizon = np.where(mean_f < 1 - 1 / HORIZON_CAP, 1.0 / np.maximum(1 - mean_f, 1 / HORIZON_CAP), HORIZON_CAP)

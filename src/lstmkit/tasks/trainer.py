@@ -52,7 +52,9 @@ from torch import Tensor, nn
 
 from ..checks import check_int
 from ..checkpoint.train_state import MANIFEST, TrainState, check_continuation, load_train_state, save_train_state
+from ..data.curriculum import check_curriculum_fields
 from .config import path_field
+from .transfer import check_transfer_fields
 from .distributed import shard, world
 from .loggers import LOGGERS, Progress, check_logger, epoch_logger
 
@@ -131,17 +133,9 @@ class TrainConfig:
         if self.logger not in LOGGERS:
             raise ValueError(f"logger must be one of {', '.join(map(repr, LOGGERS))}, got {self.logger!r}")
         resolve_device(self.device)
-        if not isinstance(self.freeze, list) or not all(isinstance(p, str) and p for p in self.freeze):
-            raise ValueError(f"freeze must be a list of parameter-name patterns (fnmatch), got {self.freeze!r}")
-        if self.init_sha256 is not None and self.init_from is None:
-            raise ValueError("init_sha256 names the weights of train.init_from, which is not set")
-        if self.curriculum not in ("none", "length"):
-            raise ValueError(f"curriculum must be 'none' or 'length', got {self.curriculum!r}")
-        if isinstance(self.curriculum_start, bool) or not isinstance(self.curriculum_start, (int, float)) or not (
-                0 < self.curriculum_start <= 1):
-            raise ValueError(f"curriculum_start must be a quantile in (0, 1], got {self.curriculum_start!r}")
-        self.curriculum_start = float(self.curriculum_start)
-        self.curriculum_epochs = check_int("curriculum_epochs", self.curriculum_epochs)
+        check_transfer_fields(self)
+        self.curriculum_start, self.curriculum_epochs = check_curriculum_fields(self.curriculum, self.curriculum_start,
+                                                                                self.curriculum_epochs)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -458,17 +452,6 @@ def _check_schedule(lr_schedule: Sequence[float], checkpoint_dir, resume) -> Non
         raise ValueError("checkpoint_dir/resume do not apply to a replayed lr_schedule (a refit runs from the start)")
 
 
-def _check_curriculum(train_batches) -> None:
-    """train.curriculum needs the batches to carry it (:class:`lstmkit.data.curriculum.CurriculumBatches`,
-    possibly under an augmentation): the task builds them; a task that does not cannot ignore it silently."""
-    owner = getattr(train_batches, "__self__", None)
-    while owner is not None and getattr(owner, "curriculum", None) is None:
-        owner = getattr(owner, "base", None)
-    if owner is None:
-        raise ValueError("train.curriculum 'length' needs length-bucketed sequence batches (task classify); this "
-                         "task's training batches do not support it: set train.curriculum to 'none'")
-
-
 def fit(
     model: nn.Module,
     train_batches: Callable[[int], Iterable[Batch]],
@@ -514,7 +497,9 @@ def fit(
 
     apply_transfer(model, config, checkpoint_dir, resumed=state is not None)
     if config.curriculum != "none":
-        _check_curriculum(train_batches)
+        from ..data.curriculum import check_curriculum_batches
+
+        check_curriculum_batches(train_batches)
     if lr_schedule is None:
         loop = _Loop(model, val_batches, loss_fn, evaluate, config, config.epochs, checkpoint_dir)
     else:

@@ -10,7 +10,8 @@ feature reaches every task with no task code.
 What is loaded: every tensor of the source's state dict whose name and shape match one of the new
 model's; the rest is listed as ``skipped`` (same name, other shape: e.g. a classifier head for another
 number of classes), ``new`` (in the new model only: left as initialised) or ``unused`` (in the source
-only). The lists are logged, written to ``RUN/transfer.json`` and summarised in ``report.md`` (:func:`lstmkit.eval.report.transfer_lines`).
+only). The lists are logged, written to ``RUN/transfer.json`` and summarised in ``report.md``
+(:func:`lstmkit.eval.report.transfer_lines`).
 
 Which model: the run's own model (and a forecasting run's ensemble members and refit); the baselines a
 run trains beside it (checkpoint roles ``baseline``/``baselines/...``) always train from scratch.
@@ -37,7 +38,7 @@ from torch import nn
 from ..checkpoint import atomic_write_bytes
 from ..eval.report import TRANSFER_FILE
 
-__all__ = ["TransferReport", "source_hash", "load_matching", "freeze_parameters", "apply_transfer", "TRANSFER_FILE"]
+__all__ = ["check_transfer_fields", "TransferReport", "source_hash", "load_matching", "freeze_parameters", "apply_transfer", "TRANSFER_FILE"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,15 @@ class TransferReport:
         return (f"loaded {len(self.loaded)}, skipped {len(self.skipped)} (shape mismatch), new {len(self.new)}, "
                 f"unused {len(self.unused)}; frozen {len(self.frozen)} tensor(s) ({self.frozen_parameters:,} weights), "
                 f"{self.trainable_parameters:,} trainable")
+
+
+def check_transfer_fields(config) -> None:
+    """TrainConfig's validation of ``freeze`` and ``init_sha256``."""
+    freeze = config.freeze
+    if not isinstance(freeze, list) or not all(isinstance(p, str) and p for p in freeze):
+        raise ValueError(f"freeze must be a list of parameter-name patterns (fnmatch), got {freeze!r}")
+    if config.init_sha256 is not None and config.init_from is None:
+        raise ValueError("init_sha256 names the weights of train.init_from, which is not set")
 
 
 def _weights_file(run: str | os.PathLike) -> Path:
