@@ -54,9 +54,9 @@ from ..checks import check_int
 from ..checkpoint.train_state import MANIFEST, TrainState, check_continuation, load_train_state, save_train_state
 from ..data.curriculum import check_curriculum_fields
 from .config import path_field
-from .transfer import check_transfer_fields
 from .distributed import shard, world
 from .loggers import LOGGERS, Progress, check_logger, epoch_logger
+from .transfer import apply_transfer, check_transfer_fields
 
 __all__ = ["TrainConfig", "FitResult", "TrainState", "fit", "resolve_device", "seed_everything", "save_train_state",
            "load_train_state", "MANIFEST"]
@@ -493,9 +493,7 @@ def fit(
         _check_schedule(lr_schedule, checkpoint_dir, resume)
     state = _resume_state(resume, checkpoint_dir, config)
     check_logger(config.logger, log_dir)
-    from .transfer import apply_transfer  # train.init_from / train.freeze, for every task
-
-    apply_transfer(model, config, checkpoint_dir, resumed=state is not None)
+    apply_transfer(model, config, checkpoint_dir, resumed=state is not None)  # train.init_from / freeze, every task
     if config.curriculum != "none":
         from ..data.curriculum import check_curriculum_batches
 
