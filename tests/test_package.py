@@ -52,6 +52,7 @@ ALLOWED = {
     "runtime": set(),
     "export": {"nn", "models", "data", "tasks", "export", "__init__"} | LEAVES,
     "bench": {"nn", "models", "data", "eval", "tasks", "export", "runtime", "bench", "__init__"} | LEAVES,
+    "explain": {"nn", "models", "data", "eval", "tasks", "explain"} | LEAVES,  # tasks name it as "module:function"
 }
 
 

@@ -114,9 +114,10 @@ def _resume(args: argparse.Namespace) -> int:
     """``lstmkit train --resume DIR``: continue an interrupted run with its saved config, in one process."""
     if args.resume is None:
         raise ValueError("train needs a config (a YAML file or a preset such as classify/digits), or --resume DIR")
-    if args.config is not None or args.set or args.out or args.devices != 1 or args.overwrite:
+    if args.config is not None or args.set or args.out or args.devices != 1 or args.overwrite or args.init_from \
+            or args.freeze:
         raise ValueError("--resume DIR continues with DIR/config.yaml in one process: pass no config, --set, --out, "
-                         "--overwrite or --devices")
+                         "--overwrite, --devices, --init-from or --freeze")
     from .tasks.config import build
     from .tasks.runs import saved_config
 
@@ -199,6 +200,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume is not None or args.config is None:
         return _resume(args)
     config, task = resolve_config(args.config, args.set or [])
+    config = _with_transfer(config, args.init_from, args.freeze)
     if args.devices < 1:
         raise ValueError(f"--devices must be >= 1, got {args.devices}")
     parallel = args.devices > 1 or distributed.under_launcher()
@@ -224,6 +226,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(json.dumps({"run": str(out), **{k: metrics[k] for k in ("test", "val", "train_seconds", "epochs")
                                           if k in metrics}}, indent=1))
     return 0
+
+
+def _with_transfer(config, init_from: str | None, freeze: list[str] | None):
+    """The config with ``--init-from RUN`` (path made absolute, its weights' SHA-256 recorded) and
+    ``--freeze PATTERN``s in its ``train`` section (:mod:`lstmkit.tasks.transfer`)."""
+    import dataclasses
+
+    if init_from is None and not freeze:
+        return config
+    from .tasks.transfer import source_hash
+
+    changes = {}
+    if init_from is not None:
+        changes.update(init_from=str(Path(init_from).resolve()), init_sha256=source_hash(init_from))
+    if freeze:
+        changes["freeze"] = [*config.train.freeze, *freeze]
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, **changes))
 
 
 def _without_option(argv: list[str], name: str) -> list[str]:
@@ -333,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "`lstmkit tasks` marks)")
     p.add_argument("--strategy", default="ddp", choices=("ddp",),
                    help="distributed strategy: ddp (DistributedDataParallel; gloo on CPU, NCCL on GPU)")
+    p.add_argument("--init-from", metavar="RUN", help="start from the weights of the run RUN whose names and shapes "
+                                                       "match (transfer learning; lists loaded, skipped and new)")
+    p.add_argument("--freeze", action="append", metavar="PATTERN",
+                   help="freeze the parameters whose names match this fnmatch pattern, e.g. 'encoder.*' (repeatable)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("datasets", help="list the datasets available by name")

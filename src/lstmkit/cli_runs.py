@@ -3,7 +3,7 @@ the friendly names ``forecast``, ``segment``, ``sample``, ``upscale``, ``predict
 ``caption``, ``classify-clip`` over the same path), ``backtest`` (forecasting runs), ``tasks``, and
 the parsers of ``tune`` and ``export``. Each command reads the run's task from the run and asks the
 task registry (:mod:`lstmkit.tasks.registry`) what to do; nothing here knows a task by name beyond
-the friendly commands' own."""
+the friendly commands' own. ``explain`` asks the run's task for its explainer likewise."""
 
 from __future__ import annotations
 
@@ -109,13 +109,30 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    """``lstmkit explain RUN [INPUT]``: the run's task explains one sample (and summarises the input)."""
+    from .tasks.registry import task_of_run
+
+    task = task_of_run(args.run)
+    result = task.explainer()(args.run, args.input, _options(args))
+    out = Path(args.out or Path(args.run) / "explain")
+    check = result["faithfulness"]
+    print(f"wrote {', '.join(result['files'])} to {out}", file=sys.stderr)
+    print(json.dumps({"index": result["index"], "target": result["target"], "baseline": result["baseline"],
+                      "convergence_delta": result["integrated_gradients"]["convergence_delta"],
+                      "faithfulness": {k: check[k] for k in ("auc_top", "auc_random", "passed")},
+                      "faithfulness_dataset": check["dataset"]}, indent=1, default=str))
+    return 0
+
+
 def _cmd_tasks(args: argparse.Namespace) -> int:
     from .tasks.registry import list_tasks
 
-    rows = [("task", "resume", "evaluate", "--devices", "export", "predict reads", "what")]
+    rows = [("task", "resume", "evaluate", "--devices", "export", "explain", "predict reads", "what")]
     for t in list_tasks():
         s = t.supports()
-        rows.append((t.name, *("yes" if s[k] else "no" for k in ("resume", "evaluate", "multi-process", "export")),
+        rows.append((t.name, *("yes" if s[k] else "no" for k in ("resume", "evaluate", "multi-process", "export",
+                                                                  "explain")),
                      t.predict_input, t.summary))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
@@ -242,6 +259,29 @@ def add_run_parsers(sub, column) -> None:
                         "for every origin)")
     p.add_argument("--gaps", default="error", choices=("error", "interpolate"), help="missing values in --input")
     p.set_defaults(func=_cmd_backtest)
+
+    p = sub.add_parser("explain", help="why did the model predict that: LSTM gates and cell states, Integrated "
+                                        "Gradients attributions with a deletion faithfulness check, unit "
+                                        "saturation (classification and forecasting runs; docs/explain.md)")
+    p.add_argument("run", help="run directory (the task is read from it)")
+    p.add_argument("input", nargs="?", default="test", help="classify: a series file, or 'test' (the run's test "
+                                                            "split, the default); forecast: a CSV history, or "
+                                                            "'test' (the run's own series)")
+    p.add_argument("--index", type=int, default=0, help="the sample (series) of INPUT to explain (default 0)")
+    p.add_argument("--out", help="output directory (default RUN/explain)")
+    p.add_argument("--format", default="auto", choices=FORMATS, help="classify: INPUT's format")
+    p.add_argument("--label-column", type=column, help="classify: a label column to skip in a CSV input")
+    _add_read_options(p)
+    p.add_argument("--gaps", default="error", choices=("error", "interpolate"), help="forecast: missing values")
+    p.add_argument("--unit-samples", type=int, default=512,
+                   help="samples the per-unit summaries read, evenly spaced over INPUT (default 512)")
+    p.add_argument("--faithfulness-samples", type=int, default=32,
+                   help="samples the dataset-level faithfulness summary explains, evenly spaced over INPUT "
+                        "(default 32)")
+    p.add_argument("--n-steps", type=int, default=64, help="Integrated Gradients quadrature points (default 64)")
+    p.add_argument("--draws", type=int, default=10, help="random deletion orders averaged (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random deletion orders")
+    p.set_defaults(func=_cmd_explain)
 
     p = sub.add_parser("tasks", help="list the tasks: what each trains, what predict reads, what it supports")
     p.set_defaults(func=_cmd_tasks)

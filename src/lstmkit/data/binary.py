@@ -28,6 +28,7 @@ import numpy as np
 from ..checks import check_int
 from .images import load_glyphs
 from .preprocess import stratified_split
+from .subsets import class_indices, fraction_indices
 
 __all__ = ["BinaryImages", "binarize", "load_binary_images"]
 
@@ -63,11 +64,14 @@ def binarize(images: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 
 def load_binary_images(name: Literal["digits", "mnist"] = "digits", path: str | os.PathLike | None = None,
                        threshold: float = 0.5, val_fraction: float = 0.1, seed: int = 0,
-                       max_train: int | None = None) -> BinaryImages:
+                       max_train: int | None = None, classes: list | None = None,
+                       train_fraction: float | None = None) -> BinaryImages:
     """Binarised digits split into train / validation (carved from train) / test.
 
     ``path``: the MNIST IDX directory (``name="mnist"`` only). ``max_train``: keep a stratified
     subset of that many training images (before carving validation), e.g. to fit a CPU budget.
+    ``classes``: keep only these digits (every split); ``train_fraction``: then a stratified share of
+    the training images (seeded with ``seed``), before validation is carved.
     """
     if name not in ("digits", "mnist"):
         raise ValueError(f"name must be 'digits' (scikit-learn 8x8) or 'mnist' (an IDX directory in path), got {name!r}")
@@ -81,8 +85,15 @@ def load_binary_images(name: Literal["digits", "mnist"] = "digits", path: str | 
     size = 8 if name == "digits" else 28
     train, test = load_glyphs("train", size, mnist=path), load_glyphs("test", size, mnist=path)
     x, y = binarize(train.images, threshold), train.labels
+    test_x, test_y = binarize(test.images, threshold), test.labels
+    if classes is not None:
+        keep, keep_t = class_indices(y, classes, "data"), class_indices(test_y, classes, "data")
+        x, y, test_x, test_y = x[keep], y[keep], test_x[keep_t], test_y[keep_t]
+    if train_fraction is not None:
+        keep = fraction_indices(y, train_fraction, seed)
+        x, y = x[keep], y[keep]
     if max_train is not None and max_train < len(y):
         keep, _ = stratified_split(y, 1 - max_train / len(y), seed=seed)
         x, y = x[keep], y[keep]
     tr, va = stratified_split(y, val_fraction, seed=seed)
-    return BinaryImages(x[tr], x[va], binarize(test.images, threshold), y[tr], y[va], test.labels)
+    return BinaryImages(x[tr], x[va], test_x, y[tr], y[va], test_y)

@@ -6,6 +6,7 @@ forecasting (model against baselines, intervals, a forecast plot). The vision ta
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from pathlib import Path
@@ -17,7 +18,10 @@ from ..checkpoint import atomic_write_bytes
 from .metrics import format_confusion
 from .plots import plot_confusion_matrix, plot_forecast, plot_learning_curves
 
-__all__ = ["Report", "write_classification_report", "write_forecast_report", "reproduce_section"]
+__all__ = ["Report", "write_classification_report", "write_forecast_report", "reproduce_section", "transfer_lines",
+           "TRANSFER_FILE"]
+
+TRANSFER_FILE = "transfer.json"  # written by lstmkit.tasks.transfer when a run starts from another run's weights
 
 
 class Report:
@@ -50,7 +54,7 @@ class Report:
     def write(self, out: str | os.PathLike, environment: str) -> Path:
         """Write ``out/report.md`` atomically, ending with ``Environment: {environment}.`` and the
         "Reproduce" section; returns its path."""
-        lines = [*self.lines, f"Environment: {environment}.", "", *reproduce_section(out)]
+        lines = [*self.lines, *transfer_lines(out), f"Environment: {environment}.", "", *reproduce_section(out)]
         path = Path(out) / "report.md"
         atomic_write_bytes(path, "\n".join(lines).encode())
         return path
@@ -62,6 +66,24 @@ def reproduce_section(out: str | os.PathLike) -> list[str]:
     config = Path(out).resolve() / "config.yaml"
     return ["## Reproduce", "", "```", f"lstmkit train {shlex.quote(str(config))} --out NEW_RUN_DIR", "```",
             "", "`config.yaml` is the fully resolved config saved beside this report; its data paths are absolute.", ""]
+
+
+def transfer_lines(out: str | os.PathLike) -> list[str]:
+    """A "Transfer" section naming the source run (path and weights' SHA-256), what was loaded, skipped
+    and frozen, for a run started from another run's weights (``out/transfer.json``); none otherwise."""
+    path = Path(out) / TRANSFER_FILE
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    lines = ["## Transfer", ""]
+    if r.get("source"):
+        lines.append(f"Initialised from `{r['source']}` (model.safetensors SHA-256 `{r['sha256']}`): "
+                     f"{len(r['loaded'])} tensor(s) loaded, {len(r['skipped'])} skipped (shape mismatch), "
+                     f"{len(r['new'])} new (as initialised).")
+    if r.get("frozen"):
+        lines.append(f"Frozen ({r['frozen_parameters']:,} weights): {', '.join(f'`{n}`' for n in r['frozen'])}.")
+    lines += [f"- skipped `{i['name']}`: {i['source_shape']} in the source, {i['shape']} here" for i in r.get("skipped", [])]
+    return [*lines, ""]
 
 
 def _pct(v: float) -> str:

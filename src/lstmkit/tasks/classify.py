@@ -48,6 +48,8 @@ from ..data.preprocess import Preprocessor
 from ..data.inputs import load_inputs
 from ..data.augment import Augment, AugmentedBatches, list_augmentations
 from ..data.collate import SequenceBatches
+from ..data.curriculum import CurriculumBatches
+from ..data.subsets import check_subset, class_indices, fraction_indices
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..models import create_model
 from ..models.registry import check_model_arguments, check_model_task
@@ -89,7 +91,9 @@ class DataConfig:
     min_freq: int = 1  # text vocabulary: keep tokens seen at least this often in training
     max_vocab: int | None = 20000  # text vocabulary size, specials included
     test_fraction: float = 0.25  # user files without a test file only
-    split_seed: int = 0  # seed of that test split
+    split_seed: int = 0  # seed of that test split, and of the train_fraction subset
+    classes: list | None = None  # keep only these classes (train and test), e.g. [5, 6, 7, 8, 9]
+    train_fraction: float | None = None  # keep a stratified share of the training samples (seed split_seed)
     download: bool = False  # UCR/UEA datasets aeon does not ship (needs network)
     # training-batch augmentation, e.g. [{name: jitter, sigma: 0.03, p: 0.5}] (docs/augment.md); stored resolved
     augment: list[dict[str, Any]] = field(default_factory=list)
@@ -122,6 +126,7 @@ class DataConfig:
         elif self.header is False or isinstance(self.label_column, int):
             raise ValueError("data.format: long reads columns by the names in its header: data.header cannot be false, "
                              f"and data.label_column must be a name (got {self.label_column!r})")
+        check_subset(self.classes, self.train_fraction)
         self.augment = _augment(self.augment).config
 
 
@@ -170,7 +175,20 @@ def _options(cfg: DataConfig) -> dict:
 
 
 def load_data(cfg: DataConfig) -> tuple[tuple[list, np.ndarray], tuple[list, np.ndarray]]:
-    """((train inputs, labels), (test inputs, labels)) with the official or documented split."""
+    """((train inputs, labels), (test inputs, labels)) with the official or documented split, restricted
+    to ``data.classes`` and a stratified ``data.train_fraction`` of the training part when set."""
+    (x, y), (xt, yt) = _load_split(cfg)
+    if cfg.classes is None and cfg.train_fraction is None:
+        return (x, y), (xt, yt)
+    keep, keep_t = class_indices(y, cfg.classes), class_indices(yt, cfg.classes)
+    x, y, xt, yt = [x[i] for i in keep], np.asarray(y)[keep], [xt[i] for i in keep_t], np.asarray(yt)[keep_t]
+    share = fraction_indices(y, cfg.train_fraction, cfg.split_seed)
+    log.info(f"data subset: classes {cfg.classes or 'all'}, {len(share)} of {len(y)} training samples "
+             f"(train_fraction {cfg.train_fraction or 1}), {len(yt)} test samples")
+    return ([x[i] for i in share], y[share]), (xt, yt)
+
+
+def _load_split(cfg: DataConfig) -> tuple[tuple[list, np.ndarray], tuple[list, np.ndarray]]:
     if cfg.name is not None:
         train, test = load_dataset(cfg.name, download=cfg.download)
         return (train.sequences, train.labels), (test.sequences, test.labels)
@@ -312,7 +330,7 @@ class Prepared:
     model: nn.Module
     spec: dict
     pre: Preprocessor
-    train_set: SequenceBatches | AugmentedBatches
+    train_set: SequenceBatches | CurriculumBatches | AugmentedBatches
     val_set: SequenceBatches
     sizes: dict = field(default_factory=dict)  # n_train, n_val, min/max steps, features, classes, parameters
 
@@ -346,6 +364,9 @@ def prepare_training(inputs: Sequence, labels: np.ndarray, model_spec: dict, tra
     seed_everything(train.seed)
     model, spec = build_model(model_spec, pre, np.array([len(a) for a in x_tr + x_va]))
     train_set = _batches(x_tr, y_tr, pre, train.batch_size, shuffle=True, seed=train.seed)
+    if train.curriculum == "length":  # short sequences first (lstmkit.data.curriculum)
+        train_set = CurriculumBatches(train_set, train.curriculum_start, train.curriculum_epochs, seed=train.seed)
+        log.info(f"curriculum by length: {train_set.curriculum.schedule(train.epochs)[:train.curriculum_epochs + 1]}")
     aug = _augment(augment)
     if len(aug):
         if pre.kind == "tokens":
@@ -392,7 +413,13 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
     resolved = to_plain(config)
     d = config.data
     (x_train, y_train), (x_test, y_test) = load_data(d)
-    summary = lambda p: log.info(f"data {d.name or d.train}: {p.summary(len(x_test))}")  # noqa: E731
+    prepared = {}
+
+    def summary(p: Prepared) -> None:
+        prepared["curriculum"] = getattr(p.train_set, "curriculum", None) or getattr(
+            getattr(p.train_set, "base", None), "curriculum", None)
+        log.info(f"data {d.name or d.train}: {p.summary(len(x_test))}")
+
     clf, result, val_metrics = fit_classifier(x_train, y_train, config.model, config.train, d.normalize,
                                               d.min_freq, d.max_vocab, augment=d.augment, on_prepared=summary,
                                               **checkpointing(checkpoint))
@@ -402,6 +429,8 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
                "seed": config.train.seed, "device": str(next(clf.model.parameters()).device),
                "threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in clf.model.parameters()),
                "n_train": len(x_train), "n_test": len(x_test)}
+    if prepared.get("curriculum") is not None:  # what each epoch trained on
+        metrics["curriculum"] = prepared["curriculum"].schedule(result.epochs)
     saved = {**to_plain(asdict(d)), **({"feature_columns": _options(d)["feature_columns"]} if d.format == "long" else {})}
     clf.save(out, {"data": saved, "train_seed": config.train.seed})
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
@@ -427,6 +456,7 @@ register_task(Task(
     train_classifier, classify_io.predict_run, "a series file (.npz, .csv, long CSV, .ts, IDX) or a text CSV",
     predict_options=classify_io.PREDICT_OPTIONS, evaluate=classify_io.evaluate_run,
     evaluate_options=classify_io.EVALUATE_OPTIONS, multi_process=None, export="lstmkit.export.onnx:_classifier_export",
+    explain="lstmkit.explain.tasks:explain_classifier_run",
     tune=Tuning("val_accuracy", {"val_accuracy": "maximize", "val_macro_f1": "maximize", "val_loss": "minimize"}, {
         "model.hidden_size": {"type": "int", "low": 16, "high": 256, "log": True},
         "model.num_layers": {"type": "int", "low": 1, "high": 3},

@@ -457,7 +457,7 @@ register_task(Task(
     "optional: a CSV history with the model's columns (default: the run's own series)", input_required=False,
     predict_options=forecast_io.PREDICT_OPTIONS, evaluate=forecast_io.evaluate_run,
     multi_process="trains an ensemble on forking sequences, whose loss is not a mean over rows",
-    export="lstmkit.export.onnx:_forecaster_export",
+    export="lstmkit.export.onnx:_forecaster_export", explain="lstmkit.explain.tasks:explain_forecaster_run",
     # MASE: MAE over the in-sample naive error, so series of different scales weigh alike (one series: MAE's order)
     tune=Tuning("val_mase", dict.fromkeys(("val_mase", "val_mae", "val_rmse", "val_smape", "val_owa", "val_loss"),
                                           "minimize"), {

@@ -39,6 +39,7 @@ from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.binary import BinaryImages, load_binary_images
 from ..data.collate import TensorBatches
+from ..data.subsets import check_subset
 from ..eval.images import image_grid, write_png
 from ..eval.vision_report import write_generate_report
 from ..models import create_model
@@ -65,6 +66,8 @@ class GenerateDataConfig:
     path: str | None = path_field()  # the MNIST IDX directory (name: mnist)
     threshold: float = 0.5  # a pixel is 1 where the glyph's [0, 1] value is >= threshold
     max_train: int | None = None  # a stratified subset of the training images (before validation is carved)
+    classes: list | None = None  # keep only these digits (train, validation and test), e.g. [5, 6, 7, 8, 9]
+    train_fraction: float | None = None  # a stratified share of the training images (seed train.seed)
 
     def __post_init__(self) -> None:
         if self.name not in ("digits", "mnist"):
@@ -76,6 +79,7 @@ class GenerateDataConfig:
             raise ValueError(f"data.threshold must be a number in (0, 1], got {self.threshold!r}")
         if self.max_train is not None:
             check_int("data.max_train", self.max_train, minimum=10)
+        check_subset(self.classes, self.train_fraction)
 
 
 def _default_baselines() -> list[dict[str, Any]]:
@@ -227,7 +231,7 @@ def train_generator(config: GenerateConfig, out_dir: str | os.PathLike, resume: 
 def _load(config: GenerateConfig) -> BinaryImages:
     d = config.data
     return load_binary_images(d.name, d.path, d.threshold, float(config.train.val_fraction), config.train.seed,
-                              d.max_train)
+                              d.max_train, d.classes, d.train_fraction)
 
 
 def evaluate_generator(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:

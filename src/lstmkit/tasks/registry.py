@@ -76,6 +76,8 @@ class Task:
     ``multi_process``: None where ``--devices N`` works (the loss is a mean over samples), else why
     not. ``export``: ``"module:function"`` of the task's ONNX graph builder (resolved when a run is
     exported), or None. ``tune``: what ``lstmkit tune`` optimises and searches (:class:`Tuning`).
+    ``explain``: ``"module:function"`` of ``explain(run_dir, input, options) -> dict`` (``lstmkit explain``:
+    gates, attributions and their faithfulness check; :mod:`lstmkit.explain`), or None.
     """
 
     name: str
@@ -92,10 +94,19 @@ class Task:
     multi_process: str | None = "has not been checked under torch.distributed"
     export: str | None = None
     tune: Tuning | None = None
+    explain: str | None = None
 
     def supports(self) -> dict[str, Any]:
         return {"resume": self.resume, "evaluate": self.evaluate is not None, "multi-process": self.multi_process is None,
-                "export": self.export is not None}
+                "export": self.export is not None, "explain": self.explain is not None}
+
+    def explainer(self) -> Callable[..., dict]:
+        """The task's ``explain(run_dir, input, options) -> dict`` (``lstmkit explain``), imported now."""
+        if self.explain is None:
+            raise ValueError(f"`lstmkit explain` does not explain {self.name!r} runs (it explains "
+                             f"{', '.join(t.name for t in list_tasks() if t.explain) or 'no task'})")
+        module, _, function = self.explain.partition(":")
+        return getattr(importlib.import_module(module), function)
 
 
 _TASKS: dict[str, Task] = {}

@@ -46,7 +46,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Literal, Sequence
 
 import torch
@@ -54,9 +54,12 @@ from torch import Tensor, nn
 
 from ..checks import check_int
 from ..checkpoint.train_state import MANIFEST, TrainState, check_continuation, load_train_state, save_train_state
+from ..data.curriculum import check_curriculum_fields
+from .config import path_field
 from .device import autocast, check_deterministic, check_precision, grad_scaler, resolve_device, to_device
 from .distributed import shard, world
 from .loggers import LOGGERS, Progress, check_logger, epoch_logger
+from .transfer import apply_transfer, check_transfer_fields
 
 __all__ = ["TrainConfig", "FitResult", "TrainState", "fit", "resolve_device", "seed_everything", "save_train_state",
            "load_train_state", "MANIFEST"]
@@ -92,6 +95,15 @@ class TrainConfig:
     progress: Literal["auto", "bar", "log", "off"] = "auto"  # auto: a bar on a terminal, log lines otherwise
     checkpoint_every: int = 1  # epochs between checkpoints, when fit is given a checkpoint_dir
     logger: Literal["none", "tensorboard"] = "none"  # besides the history: tensorboard writes to fit's log_dir
+    # transfer (lstmkit.tasks.transfer): start from a run's matching weights; freeze parameters by fnmatch pattern
+    init_from: str | None = path_field()
+    init_sha256: str | None = None  # the source's model.safetensors SHA-256 (set by --init-from; checked when loading)
+    freeze: list[str] = field(default_factory=list)
+    # curriculum (lstmkit.data.curriculum): 'length' trains on the shortest sequences first, widening over
+    # curriculum_epochs epochs from the curriculum_start quantile of the training lengths to all of them
+    curriculum: Literal["none", "length"] = "none"
+    curriculum_start: float = 0.3
+    curriculum_epochs: int = 10
 
     def __post_init__(self) -> None:
         for name in ("epochs", "checkpoint_every", "batch_size"):  # stored as plain ints (numpy ints serialise badly)
@@ -126,6 +138,9 @@ class TrainConfig:
             raise ValueError(f"logger must be one of {', '.join(map(repr, LOGGERS))}, got {self.logger!r}")
         self.precision = check_precision(self.precision, resolve_device(self.device))
         check_deterministic(self.deterministic, resolve_device(self.device))
+        check_transfer_fields(self)
+        self.curriculum_start, self.curriculum_epochs = check_curriculum_fields(self.curriculum, self.curriculum_start,
+                                                                                self.curriculum_epochs)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -219,7 +234,7 @@ def _resume_state(resume: bool | TrainState, checkpoint_dir, config: TrainConfig
     else:
         raise TypeError(f"resume must be a bool or a TrainState, got {type(resume).__name__}")
     # a field added to TrainConfig after the checkpoint was written counts as its default there
-    state.config = {**{f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}, **state.config}
+    state.config = {**TrainConfig().to_dict(), **state.config}
     check_continuation(state, config.to_dict())
     return state
 
@@ -478,6 +493,11 @@ def fit(
         _check_schedule(lr_schedule, checkpoint_dir, resume)
     state = _resume_state(resume, checkpoint_dir, config)
     check_logger(config.logger, log_dir)
+    apply_transfer(model, config, checkpoint_dir, resumed=state is not None)  # train.init_from / freeze, every task
+    if config.curriculum != "none":
+        from ..data.curriculum import check_curriculum_batches
+
+        check_curriculum_batches(train_batches)
     if lr_schedule is None:
         loop = _Loop(model, val_batches, loss_fn, evaluate, config, config.epochs, checkpoint_dir)
     else:
