@@ -42,7 +42,7 @@ from .cell import (
     variant_parameters,
     zoneout_update,
 )
-from .fused_recurrence import fused_recurrence, use_fused
+from .fused_recurrence import fused_recurrence, input_projection, use_fused
 from .lengths import check_lengths, fused_lstm_by_length, reverse_padded, valid_mask
 from .recurrence import lstm_recurrence
 from .variants import VariantConfig
@@ -335,7 +335,7 @@ class LSTM(nn.Module):
             sfx = self._suffix(layer, direction)
             inp = reverse_padded(x, lens_sorted) if direction else x
             bias = getattr(self, f"bias_ih{sfx}") + getattr(self, f"bias_hh{sfx}") if self.bias else None
-            xp = F.linear(inp, getattr(self, f"weight_ih{sfx}"), bias)  # -> (T, B, 4H)
+            xp = input_projection(inp, getattr(self, f"weight_ih{sfx}"), bias)  # -> (T, B, 4H)
             out, h, c = fused_recurrence(xp, h0[idx], c0[idx], getattr(self, f"weight_hh{sfx}"),
                                          weight_hr=getattr(self, f"weight_hr{sfx}") if self.proj_size else None,
                                          batch_sizes=batch_sizes)
@@ -391,9 +391,10 @@ class LSTM(nn.Module):
         if "ln_ih" in vp:
             gain, shift = vp["ln_ih"]
             shift = shift if bias is None else shift + bias
-            xp = F.layer_norm(F.linear(x, getattr(self, f"weight_ih{sfx}")), (4 * self.hidden_size,), gain, shift, LN_EPS)
+            xp = F.layer_norm(input_projection(x, getattr(self, f"weight_ih{sfx}")), (4 * self.hidden_size,), gain, shift,
+                              LN_EPS)
         else:
-            xp = F.linear(x, getattr(self, f"weight_ih{sfx}"), bias)  # -> (T, B, 4H)
+            xp = input_projection(x, getattr(self, f"weight_ih{sfx}"), bias)  # -> (T, B, 4H)
         out, h, c = lstm_recurrence(
             xp, h0, c0, getattr(self, f"weight_hh{sfx}"),
             weight_hr=getattr(self, f"weight_hr{sfx}") if self.proj_size else None,
