@@ -264,7 +264,6 @@ class _Fused(torch.autograd.Function):
         w_hh, w_hr, peep, lnh_w, lnc_w, u_c, u_h, valid, m_rec, batch_sizes = ctx.saved_tensors
         g = fused_op().backward(d_out, d_hT, d_cT, list(ctx.saved), w_hh, w_hr, peep, lnh_w, lnc_w, u_c, u_h,
                                 valid, m_rec, batch_sizes)
-        del ctx.saved
         grads = [t if t.numel() or i < 4 else None for i, t in enumerate(g)]
         return (*grads, None, None, None, None, None)
 
