@@ -251,3 +251,13 @@ def test_variant_model_loads_torch_weights_non_strict():
     ours = LSTM.from_torch(theirs, peephole=True)
     assert torch.equal(ours.weight_hh_l1, theirs.weight_hh_l1)
     assert ours.variant.peephole
+
+
+@pytest.mark.parametrize("keep", [0.9, 0.3])
+def test_bernoulli_mask_has_the_asked_rate(keep):
+    from lstmkit.nn.cell import bernoulli_mask
+
+    m = bernoulli_mask((100, 300, 101), keep, torch.zeros(1, dtype=torch.float64))
+    assert m.shape == (100, 300, 101) and m.dtype == torch.float64
+    assert set(m.unique().tolist()) == {0.0, 1.0}
+    assert abs(m.mean().item() - keep) < 2e-3  # 3M draws: the standard error is < 3e-4
