@@ -128,7 +128,7 @@ def test_inference_saves_nothing_for_backward(monkeypatch):
         out = m(x)[0]
     assert calls == [False, False, True]
     assert out_ng.grad_fn is None and out.grad_fn is not None
-    assert_close(out_ng, out.detach(), tol=0.0)
+    assert_close(out_ng, out.detach(), tol=1e-12)  # not 0: at inference LN_ih runs inside the kernel
 
 
 @needs_fused
@@ -182,3 +182,27 @@ def test_input_projection_gradients_match_linear(shape):
     assert torch.autograd.gradcheck(fr.input_projection, (x, w, b))
     assert torch.autograd.gradcheck(lambda x, w: fr.input_projection(x, w), (x, w))
     assert_close(fr.input_projection(x, w, b), F.linear(x, w, b), tol=1e-14)
+
+
+@needs_fused
+@pytest.mark.parametrize("bidirectional,proj_size,lengths", [(False, 0, None), (True, 2, [6, 2, 5])])
+def test_layer_norm_inference_inside_the_kernel_equals_the_pytorch_loop(bidirectional, proj_size, lengths):
+    """Under no_grad the input-side layer norm runs row by row inside the kernel."""
+    m = LSTM(3, 5, 2, bidirectional=bidirectional, proj_size=proj_size, layer_norm=True, peephole=True,
+             zoneout=0.2, dtype=torch.float64).eval()
+    for p in m.parameters():
+        p.data.add_(0.1 * torch.randn_like(p))
+    x = torch.randn(6, 3, 3, dtype=torch.float64)
+    with torch.no_grad():
+        with fr.recurrence_backend("torch"):
+            ref, (h_ref, c_ref) = m(x, lengths=lengths)
+        with fr.recurrence_backend("fused"):
+            out, (h, c) = m(x, lengths=lengths)
+    assert_close(out, ref, tol=1e-12)
+    assert_close(h, h_ref, tol=1e-12)
+    assert_close(c, c_ref, tol=1e-12)
+    with pytest.raises(ValueError, match="inference only"):
+        w = torch.randn(20, 5, dtype=torch.float64, requires_grad=True)
+        fr.fused_recurrence(torch.randn(2, 1, 20, dtype=torch.float64), torch.zeros(1, 5, dtype=torch.float64),
+                            torch.zeros(1, 5, dtype=torch.float64), w, ln_hh=(torch.ones(20), torch.zeros(20)),
+                            ln_c=(torch.ones(5), torch.zeros(5)), ln_input=(torch.ones(20), torch.zeros(20)))

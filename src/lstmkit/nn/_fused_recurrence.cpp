@@ -167,8 +167,13 @@ template <typename T>
 std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                  const OptT& w_hr, const OptT& peep, const OptT& lnh_w, const OptT& lnh_b,
                                  const OptT& lnc_w, const OptT& lnc_b, const OptT& u_c_, const OptT& u_h_,
-                                 const OptT& valid_, const OptT& m_rec_, const OptT& bs_, bool save) {
+                                 const OptT& valid_, const OptT& m_rec_, const OptT& bs_, const OptT& lni_w,
+                                 const OptT& lni_b, bool save) {
     const Sizes S{xp.size(0), xp.size(1), xp.size(2), xp.size(2) / 4, h0.size(1)};
+    // lni_w/lni_b (inference only): xp holds W_ih x without biases and each row is layer-normed
+    // here, LN(xp_t) * lni_w + lni_b, instead of in a separate pass over the whole (T, B, 4H) tensor.
+    const T *gi = ptr<T>(lni_w), *bi = ptr<T>(lni_b);
+    TORCH_CHECK(!gi || (!save && on(lnh_w) && bi), "lstmkit fused recurrence: lni_w needs layer norm, lni_b and save=False");
     const int64_t H = S.H, G = S.G, R = S.R, B = S.B;
     const bool proj = on(w_hr), ln = on(lnh_w);
     const T* pe = ptr<T>(peep);
@@ -233,9 +238,13 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
                     T* zh = zhp + (sl * B + b) * G;
                     T* zr = act + b * G;
                     const T* xr = xpp + (t * B + b) * G;
-                    for (int64_t j = 0; j < G; ++j) {
-                        zh[j] = (x[j] - mean) * rstd;
-                        zr[j] = (zh[j] * gh[j] + bh[j]) + xr[j];
+                    for (int64_t j = 0; j < G; ++j) zh[j] = (x[j] - mean) * rstd;
+                    if (gi) {
+                        T mi, ri;
+                        row_stats(xr, G, mi, ri);
+                        for (int64_t j = 0; j < G; ++j) zr[j] = (zh[j] * gh[j] + bh[j]) + ((xr[j] - mi) * ri * gi[j] + bi[j]);
+                    } else {
+                        for (int64_t j = 0; j < G; ++j) zr[j] = (zh[j] * gh[j] + bh[j]) + xr[j];
                     }
                     rhp[sl * B + b] = rstd;
                 });
@@ -489,13 +498,14 @@ void check_inputs(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Te
 std::vector<Tensor> fused_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                   const OptT& w_hr, const OptT& peep, const OptT& lnh_w, const OptT& lnh_b,
                                   const OptT& lnc_w, const OptT& lnc_b, const OptT& u_c, const OptT& u_h,
-                                  const OptT& valid, const OptT& m_rec, const OptT& batch_sizes, bool save) {
+                                  const OptT& valid, const OptT& m_rec, const OptT& batch_sizes, const OptT& lni_w,
+                                  const OptT& lni_b, bool save) {
     check_inputs(xp, h0, c0, w_hh);
     at::NoGradGuard no_grad;
     std::vector<Tensor> out;
     AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstmkit_fused_forward", [&] {
         out = forward_impl<scalar_t>(xp, h0, c0, w_hh, w_hr, peep, lnh_w, lnh_b, lnc_w, lnc_b, u_c, u_h, valid,
-                                     m_rec, batch_sizes, save);
+                                     m_rec, batch_sizes, lni_w, lni_b, save);
     });
     return out;
 }
@@ -523,7 +533,7 @@ TORCH_LIBRARY(LIBRARY_NAME, m) {
     m.def("abi_version() -> int", &abi_version);
     m.def("forward(Tensor xp, Tensor h0, Tensor c0, Tensor w_hh, Tensor? w_hr, Tensor? peep, Tensor? lnh_w, "
           "Tensor? lnh_b, Tensor? lnc_w, Tensor? lnc_b, Tensor? u_c, Tensor? u_h, Tensor? valid, Tensor? m_rec, "
-          "Tensor? batch_sizes, bool save) -> Tensor[]",
+          "Tensor? batch_sizes, Tensor? lni_w, Tensor? lni_b, bool save) -> Tensor[]",
           &fused_forward);
     m.def("backward(Tensor d_out, Tensor d_hT, Tensor d_cT, Tensor[] saved, Tensor w_hh, Tensor? w_hr, "
           "Tensor? peep, Tensor? lnh_w, Tensor? lnc_w, Tensor? u_c, Tensor? u_h, Tensor? valid, Tensor? m_rec, "

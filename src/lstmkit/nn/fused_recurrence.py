@@ -253,7 +253,7 @@ class _Fused(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, h0, c0, w_hh, w_hr, peep, lnh_w, lnh_b, lnc_w, lnc_b, u_c, u_h, valid, m_rec, batch_sizes):
         res = fused_op().forward(xp, h0, c0, w_hh, w_hr, peep, lnh_w, lnh_b, lnc_w, lnc_b, u_c, u_h, valid, m_rec,
-                                 batch_sizes, True)
+                                 batch_sizes, None, None, True)
         ctx.saved = res[3:]
         ctx.save_for_backward(w_hh, w_hr, peep, lnh_w, lnc_w, u_c, u_h, valid, m_rec, batch_sizes)
         return res[0], res[1], res[2]
@@ -284,10 +284,14 @@ def fused_recurrence(
     peephole: Tensor | None = None, ln_hh: tuple[Tensor, Tensor] | None = None,
     ln_c: tuple[Tensor, Tensor] | None = None, update_c: Tensor | None = None, update_h: Tensor | None = None,
     valid: Tensor | None = None, recurrent_mask: Tensor | None = None, batch_sizes: Tensor | None = None,
+    ln_input: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`lstmkit.nn.lstm_recurrence` on the fused kernel (same arguments and results), plus
     ``batch_sizes`` (T,) int64: rows ``b >= batch_sizes[t]`` are finished at step t (rows sorted
-    longest first), so their state carries, their output is zero and no product touches them."""
+    longest first), so their state carries, their output is zero and no product touches them;
+    and, for inference with layer norm only, ``ln_input = (gain, shift)``: ``xp`` is then ``W_ih x``
+    without biases and the kernel applies ``LN(xp_t) * gain + shift`` row by row (``shift`` with
+    both biases folded in)."""
     T, B, G = xp.shape
     H, R = G // 4, h0.shape[-1]
     lnh = ln_hh if ln_hh is not None else (None, None)
@@ -299,10 +303,18 @@ def fused_recurrence(
             _expand3(update_c, T, B, H, xp), _expand3(update_h, T, B, R, xp), _expand3(valid, T, B, 1, xp),
             _opt(recurrent_mask), batch_sizes)
     tensors = [a for a in args if isinstance(a, Tensor)]
-    if torch.is_grad_enabled() and any(a.requires_grad for a in tensors):
+    lni = (None, None) if ln_input is None else (ln_input[0].contiguous(), ln_input[1].contiguous())
+    if needs_grad(*tensors, *(t for t in lni if t is not None)):
+        if ln_input is not None:
+            raise ValueError("ln_input is for inference only (no gradient is taken through it)")
         return _Fused.apply(*args)
-    out, h, c = fused_op().forward(*args, False)[:3]  # inference: nothing saved for backward
+    out, h, c = fused_op().forward(*args, *lni, False)[:3]  # inference: nothing saved for backward
     return out, h, c
+
+
+def needs_grad(*tensors: Tensor | None) -> bool:
+    """Whether autograd would record an operation on these tensors now."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 class _Projection(torch.autograd.Function):

@@ -388,20 +388,21 @@ class LSTM(nn.Module):
         # several MB, and each extra one costs milliseconds in page faults on CPU.
         vp = variant_parameters(self, sfx, self.variant)
         bias = getattr(self, f"bias_ih{sfx}") + getattr(self, f"bias_hh{sfx}") if self.bias else None
+        kw = dict(weight_hr=getattr(self, f"weight_hr{sfx}") if self.proj_size else None,
+                  peephole=vp.get("peephole"), ln_hh=vp.get("ln_hh"), ln_c=vp.get("ln_c"),
+                  update_c=_times(masks.update_c, valid), update_h=_times(masks.update_h, valid),
+                  valid=valid, recurrent_mask=masks.recurrent)
+        w_ih, w_hh = getattr(self, f"weight_ih{sfx}"), getattr(self, f"weight_hh{sfx}")
         if "ln_ih" in vp:
             gain, shift = vp["ln_ih"]
             shift = shift if bias is None else shift + bias
-            xp = F.layer_norm(input_projection(x, getattr(self, f"weight_ih{sfx}")), (4 * self.hidden_size,), gain, shift,
-                              LN_EPS)
+            if not torch.is_grad_enabled() and use_fused(x):  # inference: LN_ih row by row inside the kernel
+                out, h, c = fused_recurrence(input_projection(x, w_ih), h0, c0, w_hh, ln_input=(gain, shift), **kw)
+                return (reverse_padded(out, lens) if lens is not None else out.flip(0)) if reverse else out, h, c
+            xp = F.layer_norm(input_projection(x, w_ih), (4 * self.hidden_size,), gain, shift, LN_EPS)
         else:
-            xp = input_projection(x, getattr(self, f"weight_ih{sfx}"), bias)  # -> (T, B, 4H)
-        out, h, c = lstm_recurrence(
-            xp, h0, c0, getattr(self, f"weight_hh{sfx}"),
-            weight_hr=getattr(self, f"weight_hr{sfx}") if self.proj_size else None,
-            peephole=vp.get("peephole"), ln_hh=vp.get("ln_hh"), ln_c=vp.get("ln_c"),
-            update_c=_times(masks.update_c, valid), update_h=_times(masks.update_h, valid),
-            valid=valid, recurrent_mask=masks.recurrent,
-        )
+            xp = input_projection(x, w_ih, bias)  # -> (T, B, 4H)
+        out, h, c = lstm_recurrence(xp, h0, c0, w_hh, **kw)
         if reverse:
             out = reverse_padded(out, lens) if lens is not None else out.flip(0)
         return out, h, c
