@@ -398,11 +398,12 @@ class LSTM(nn.Module):
             shift = shift if bias is None else shift + bias
             if not torch.is_grad_enabled() and use_fused(x):  # inference: LN_ih row by row inside the kernel
                 out, h, c = fused_recurrence(input_projection(x, w_ih), h0, c0, w_hh, ln_input=(gain, shift), **kw)
-                return (reverse_padded(out, lens) if lens is not None else out.flip(0)) if reverse else out, h, c
-            xp = F.layer_norm(input_projection(x, w_ih), (4 * self.hidden_size,), gain, shift, LN_EPS)
+            else:
+                xp = F.layer_norm(input_projection(x, w_ih), (4 * self.hidden_size,), gain, shift, LN_EPS)
+                out, h, c = lstm_recurrence(xp, h0, c0, w_hh, **kw)
         else:
             xp = input_projection(x, w_ih, bias)  # -> (T, B, 4H)
-        out, h, c = lstm_recurrence(xp, h0, c0, w_hh, **kw)
+            out, h, c = lstm_recurrence(xp, h0, c0, w_hh, **kw)
         if reverse:
             out = reverse_padded(out, lens) if lens is not None else out.flip(0)
         return out, h, c
