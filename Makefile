@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lstmkit-installed
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test test-all test-cuda bench bench-train clean
+.PHONY: setup demo test test-all test-cuda bench bench-check bench-train clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,12 @@ bench: setup
 	$(PY) -m lstmkit bench images --out $(BENCH_OUT)/images
 	for task in digits mnist1d italypower; do \
 		$(PY) -m lstmkit bench compare --task $$task --out $(BENCH_OUT)/compare-$$task || exit 1; done
+
+# The speed bars of docs/benchmarks.md (lstmkit/bench/speed_bars.json) on (100,32,8,128) and
+# (500,16,1,64), both allocator settings: exits non-zero when a row exceeds its bar (~1-2 min).
+# For contributors touching lstmkit.nn; not run in CI (timings are too noisy there).
+bench-check: setup
+	$(PY) -m lstmkit bench speed --check --out $(BENCH_OUT)/speed-check
 
 bench-train: setup
 	$(PY) benchmarks/train_overhead.py --epochs 20 --repeats 3 --out benchmarks/results/train_overhead.json

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from lstmkit.nn import cuda_graphs
+from lstmkit.nn.fused_recurrence import recurrence_backend
 from lstmkit.nn.recurrence import _Recurrence, lstm_recurrence
 
 T, B, H = 5, 3, 4
@@ -19,7 +20,10 @@ T, B, H = 5, 3, 4
 def eager_graphs(monkeypatch):
     monkeypatch.setattr(cuda_graphs, "GRAPH", cuda_graphs.EagerGraph)
     cuda_graphs.clear()
-    yield
+    # the graph route replays the PyTorch recurrence (on CUDA the fused CPU kernel never runs); on this
+    # CPU the fused kernel would otherwise take the tensors before the graph dispatch is reached
+    with recurrence_backend("torch"):
+        yield
     cuda_graphs.clear()
 
 

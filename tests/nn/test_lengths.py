@@ -14,7 +14,7 @@ LENGTHS = [5, 9, 1, 9, 3]
 @pytest.mark.parametrize("impl", ["auto", "loop"])
 @pytest.mark.parametrize("num_layers,bidirectional,proj_size", [(1, False, 0), (2, False, 3), (1, True, 0), (3, True, 2)])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_padded_equals_alone(impl, num_layers, bidirectional, proj_size, batch_first):
+def test_padded_equals_alone(impl, num_layers, bidirectional, proj_size, batch_first, recurrence):
     m = LSTM(4, 6, num_layers, bidirectional=bidirectional, proj_size=proj_size, batch_first=batch_first,
              implementation=impl, dtype=torch.float64)
     T, B = 10, len(LENGTHS)
@@ -37,7 +37,7 @@ def test_padded_equals_alone(impl, num_layers, bidirectional, proj_size, batch_f
         assert_close(g_pad[name], g_alone[name], what=f"grad {name}")
 
 
-def test_fused_and_loop_agree_with_initial_state():
+def test_fused_and_loop_agree_with_initial_state(recurrence):
     fused = LSTM(3, 5, 2, bidirectional=True, dtype=torch.float64)
     loop = LSTM(3, 5, 2, bidirectional=True, dtype=torch.float64, implementation="loop")
     loop.load_state_dict(fused.state_dict())
@@ -57,7 +57,7 @@ def test_all_full_lengths_takes_the_plain_call():
     assert torch.equal(m(x, lengths=[6] * 4)[0], m(x)[0])
 
 
-def test_lengths_shorter_than_padding_everywhere():
+def test_lengths_shorter_than_padding_everywhere(recurrence):
     m = LSTM(3, 5, dtype=torch.float64)
     x = torch.randn(8, 2, 3, dtype=torch.float64)
     out, _ = m(x, lengths=torch.tensor([3, 5]))

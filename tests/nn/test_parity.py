@@ -24,7 +24,7 @@ def _ids(c):
 
 @pytest.mark.parametrize("impl", ["auto", "loop"])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_ids)
-def test_lstm_matches_torch(cfg, impl):
+def test_lstm_matches_torch(cfg, impl, recurrence):
     ours, theirs = twins(4, 6, implementation=impl, **cfg)
     T, B = 5, 3
     shape = (B, T, 4) if cfg["batch_first"] else (T, B, 4)
@@ -49,7 +49,7 @@ def test_lstm_matches_torch(cfg, impl):
 
 @pytest.mark.parametrize("impl", ["auto", "loop"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_continuing_from_returned_state(impl, bidirectional):
+def test_continuing_from_returned_state(impl, bidirectional, recurrence):
     """Two calls carrying state equal one call over the concatenation (unidirectional)."""
     ours, theirs = twins(4, 6, 2, implementation=impl, proj_size=2, bidirectional=bidirectional)
     x = torch.randn(8, 3, 4, dtype=torch.float64)
@@ -103,7 +103,7 @@ def test_unbatched_input_matches_torch():
 
 
 @pytest.mark.parametrize("impl", ["auto", "loop"])
-def test_packed_sequence_input_matches_torch(impl):
+def test_packed_sequence_input_matches_torch(impl, recurrence):
     ours, theirs = twins(4, 6, 2, bidirectional=True, implementation=impl)
     x = torch.randn(7, 3, 4, dtype=torch.float64)
     lens = torch.tensor([4, 7, 2])

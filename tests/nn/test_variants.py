@@ -30,7 +30,7 @@ def _rand(*shape, grad=True):
 @pytest.mark.parametrize("peephole", [False, True])
 @pytest.mark.parametrize("layer_norm", [False, True])
 @pytest.mark.parametrize("masks", [False, True])
-def test_recurrence_gradcheck(proj, peephole, layer_norm, masks):
+def test_recurrence_gradcheck(proj, peephole, layer_norm, masks, recurrence):
     T, B, H = 4, 3, 3
     R = 2 if proj else H
     args = [_rand(T, B, 4 * H), _rand(B, R), _rand(B, H), _rand(4 * H, R)]
@@ -72,7 +72,7 @@ def test_recurrence_gradcheck(proj, peephole, layer_norm, masks):
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 @pytest.mark.parametrize("bidirectional,proj_size", [(False, 0), (True, 2)])
-def test_variant_gradcheck_through_module(name, bidirectional, proj_size, monkeypatch):
+def test_variant_gradcheck_through_module(name, bidirectional, proj_size, monkeypatch, recurrence):
     m = LSTM(3, 4, 2, bidirectional=bidirectional, proj_size=proj_size, dtype=torch.float64, **VARIANTS[name])
     fixed = []  # draw the random masks once, then reuse them so the function is deterministic
     original, calls, per_call = m.sample_masks, itertools.count(), m.num_layers * m.num_directions
@@ -95,7 +95,7 @@ def test_variant_gradcheck_through_module(name, bidirectional, proj_size, monkey
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 @pytest.mark.parametrize("training", [True, False])
-def test_layer_equals_autograd_step_reference(name, training, monkeypatch):
+def test_layer_equals_autograd_step_reference(name, training, monkeypatch, recurrence):
     """The fast recurrence (hand-written backward) equals autograd through lstm_cell_step."""
     m = LSTM(3, 5, 2, bidirectional=True, proj_size=2, dtype=torch.float64, **VARIANTS[name])
     m.train(training)
@@ -115,7 +115,7 @@ def test_layer_equals_autograd_step_reference(name, training, monkeypatch):
         assert_close(ga[k], gb[k], what=f"grad {k}")
 
 
-def test_neutral_variants_reduce_exactly_to_torch():
+def test_neutral_variants_reduce_exactly_to_torch(recurrence):
     """Zero peepholes, zoneout 0, dropouts 0 on the recurrence path == nn.LSTM."""
     ours, theirs = twins(4, 6, 2, bidirectional=True, proj_size=3, implementation="loop",
                          variants=dict(peephole=True, recurrent_dropout=0.0, input_dropout=0.0, zoneout=0.0))
@@ -141,7 +141,7 @@ def test_layer_norm_at_identity_is_not_plain_lstm_but_matches_reference():
     assert torch.equal(m.ln_c_weight_l0, torch.ones(4, dtype=torch.float64))
 
 
-def test_recurrent_dropout_mask_is_constant_across_time(monkeypatch):
+def test_recurrent_dropout_mask_is_constant_across_time(monkeypatch, recurrence):
     m = LSTM(3, 8, 2, bidirectional=True, recurrent_dropout=0.5, input_dropout=0.5, dtype=torch.float64)
     seen = record_masks(m, monkeypatch)
     x = _rand(7, 4, 3)
@@ -169,7 +169,7 @@ def test_dropout_changes_training_output_only():
     assert not torch.equal(m(x)[0], m(x)[0])
 
 
-def test_zoneout_eval_uses_expectation():
+def test_zoneout_eval_uses_expectation(recurrence):
     m = LSTM(3, 4, zoneout=(0.25, 0.5), dtype=torch.float64).eval()
     masks = m.sample_masks(6, 2, 3, torch.zeros(1, dtype=torch.float64))
     assert torch.all(masks.update_c == 0.75) and torch.all(masks.update_h == 0.5)
@@ -199,7 +199,7 @@ def test_forget_bias_is_set_once_in_every_layer_and_direction(bidirectional):
 
 
 @pytest.mark.parametrize("name", ["peephole", "layer_norm", "zoneout", "all"])
-def test_variants_compose_with_lengths(name):
+def test_variants_compose_with_lengths(name, recurrence):
     """Padded == alone for deterministic (eval-mode) variants, stacked + bidirectional + proj."""
     m = LSTM(3, 5, 2, bidirectional=True, proj_size=2, dtype=torch.float64, **VARIANTS[name]).eval()
     lens = [6, 2, 4]
@@ -212,7 +212,7 @@ def test_variants_compose_with_lengths(name):
     assert_close(c, c_a)
 
 
-def test_cell_variants_match_layer_step():
+def test_cell_variants_match_layer_step(recurrence):
     cell = LSTMCell(3, 4, peephole=True, layer_norm=True, zoneout=0.3, dtype=torch.float64).eval()
     layer = LSTM(3, 4, peephole=True, layer_norm=True, zoneout=0.3, dtype=torch.float64).eval()
     layer.load_state_dict({k + "_l0": v for k, v in cell.state_dict().items()})
@@ -251,3 +251,13 @@ def test_variant_model_loads_torch_weights_non_strict():
     ours = LSTM.from_torch(theirs, peephole=True)
     assert torch.equal(ours.weight_hh_l1, theirs.weight_hh_l1)
     assert ours.variant.peephole
+
+
+@pytest.mark.parametrize("keep", [0.9, 0.3])
+def test_bernoulli_mask_has_the_asked_rate(keep):
+    from lstmkit.nn.cell import bernoulli_mask
+
+    m = bernoulli_mask((100, 300, 101), keep, torch.zeros(1, dtype=torch.float64))
+    assert m.shape == (100, 300, 101) and m.dtype == torch.float64
+    assert set(m.unique().tolist()) == {0.0, 1.0}
+    assert abs(m.mean().item() - keep) < 2e-3  # 3M draws: the standard error is < 3e-4

@@ -20,6 +20,7 @@ from ..runtime import MALLOC_ENV
 from .common import machine_info, markdown_table, show, write_outputs
 from .scaling import AXES, MODELS, ScalingConfig, fit_exponents, run_scaling
 from .speed import ROWS, SpeedConfig, measure_gemm_peak, run_speed
+from .speed_check import bar_rows, check_bars, load_bars
 
 __all__ = ["add_speed_arguments", "run_speed_command", "add_scaling_arguments", "run_scaling_command",
            "in_worker", "MALLOC_SETTINGS"]
@@ -107,6 +108,9 @@ def add_speed_arguments(p: argparse.ArgumentParser) -> None:
                    help="T,B,D,H tuples separated by ';' (default 28,64,28,128;100,32,8,128;500,16,1,64)")
     p.add_argument("--rows", default=None, help=f"comma-separated row names (default all): {', '.join(ROWS)}")
     p.add_argument("--modes", default="train,infer")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when a row exceeds its bar in lstmkit/bench/speed_bars.json (quoted in "
+                        "docs/benchmarks.md); without --shapes/--rows, runs the bars' shapes and rows only")
     _add_common(p, "runs/bench/speed")
 
 
@@ -114,8 +118,12 @@ def speed_config(args) -> SpeedConfig:
     kw = _timing(args)
     if args.shapes:
         kw["shapes"] = [tuple(_ints(s, "shapes")) for s in args.shapes.split(";") if s.strip()]
+    elif getattr(args, "check", False):
+        kw["shapes"] = [tuple(s) for s in load_bars()["shapes"]]
     if args.rows:
         kw["rows"] = [r.strip() for r in args.rows.split(",") if r.strip()]
+    elif getattr(args, "check", False):
+        kw["rows"] = bar_rows(load_bars())
     return SpeedConfig(modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()), device=args.device, **kw)
 
 
@@ -178,6 +186,27 @@ def run_speed_command(args) -> int:
     _plot_speed(rows, out / "speed.png")
     show("\n".join(sections))
     log.info(f"wrote {paths['json']}, {paths['csv']}, {paths['report']}, {out / 'speed.png'}")
+    if getattr(args, "check", False):
+        return _report_check(rows, out)
+    return 0
+
+
+def _report_check(rows: list[dict], out: Path) -> int:
+    results = check_bars(rows, load_bars())
+    if not results:
+        show("bench speed --check: no bar's rows were measured (see lstmkit/bench/speed_bars.json)")
+        return 1
+    failed = [r for r in results if not r["ok"]]
+    table = markdown_table([{**r, "ok": "yes" if r["ok"] else "NO"} for r in results],
+                           ["row", "reference", "mode", "shape", "malloc", "ratio", "max_ratio", "ok"])
+    (out / "check.md").write_text(f"# bench speed --check\n\n{table}\n", encoding="utf-8")
+    show(f"## Bars (lstmkit/bench/speed_bars.json)\n\n{table}\n")
+    if failed:
+        show(f"bench speed --check: {len(failed)} of {len(results)} bars exceeded: " +
+             "; ".join(f"{r['row']} {r['mode']} {r['shape']} malloc {r['malloc']}: {r['ratio']}x > {r['max_ratio']}x"
+                       for r in failed))
+        return 1
+    show(f"bench speed --check: all {len(results)} bars met")
     return 0
 
 

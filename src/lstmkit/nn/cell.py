@@ -147,8 +147,18 @@ def zoneout_update(rate: float, shape: tuple[int, ...], like: Tensor, training: 
     if rate <= 0:
         return None
     if training:
-        return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1.0 - rate)
+        return bernoulli_mask(shape, 1.0 - rate, like)
     return like.new_full((1,) * len(shape), 1.0 - rate)
+
+
+def bernoulli_mask(shape: tuple[int, ...], keep: float, like: Tensor) -> Tensor:
+    """0/1 Bernoulli(``keep``) draws in ``like``'s dtype and device: uniform 32-bit integers
+    against ``keep * 2^32`` (finer than ``torch.rand``'s 24-bit floats; on CPU about twice as fast
+    as ``bernoulli_``, which dominated zoneout's cost at (T, B, H) = (500, 16, 64))."""
+    n = math.prod(shape)
+    bits = torch.randint(-(2**63), 2**63 - 1, ((n + 1) // 2,), dtype=torch.int64, device=like.device)
+    threshold = int(round(keep * 2**32)) - 2**31
+    return (bits.view(torch.int32)[:n] < threshold).view(shape).to(like.dtype)
 
 
 class LSTMCell(nn.Module):

@@ -42,6 +42,7 @@ from .cell import (
     variant_parameters,
     zoneout_update,
 )
+from .fused_recurrence import fused_recurrence, input_projection, use_fused
 from .lengths import check_lengths, fused_lstm_by_length, reverse_padded, valid_mask
 from .recurrence import lstm_recurrence
 from .variants import VariantConfig
@@ -307,6 +308,8 @@ class LSTM(nn.Module):
 
     def _forward_fused_lengths(self, x: Tensor, h0: Tensor, c0: Tensor, lens: Tensor):
         """Fused kernel per chunk of constant active set; x (T, B, D) -> (T, B, K*R)."""
+        if use_fused(x):
+            return self._forward_sorted_lengths(x, h0, c0, lens)
         if not self.bidirectional:
             return fused_lstm_by_length(x, h0, c0, lens, self._flat_weights, self.bias, self.num_layers,
                                         self.dropout, self.training)
@@ -321,6 +324,35 @@ class LSTM(nn.Module):
             return (reverse_padded(out, lens) if direction else out), h[0], c[0]
 
         return self._stack_layers(x, run)
+
+    def _forward_sorted_lengths(self, x: Tensor, h0: Tensor, c0: Tensor, lens: Tensor):
+        """The fused recurrence over the whole padded batch in one call per layer and direction:
+        rows sorted longest first, a finished row leaves the matrix products and keeps its state
+        (exact, with no per-length calls); x (T, B, D) -> (T, B, K*R)."""
+        lens_sorted, order = torch.sort(lens, descending=True, stable=True)
+        permuted = not bool((order == torch.arange(len(lens))).all())
+        if permuted:
+            dev_order = order.to(x.device)
+            x, h0, c0 = x.index_select(1, dev_order), h0.index_select(1, dev_order), c0.index_select(1, dev_order)
+        steps = torch.arange(x.shape[0]).unsqueeze(1)
+        batch_sizes = (steps < lens_sorted.unsqueeze(0)).sum(1)  # (T,) rows still running at each step
+        x = x.masked_fill(valid_mask(lens_sorted, x.shape[0], x) == 0, 0.0)  # padding may hold NaN
+
+        def run(x, idx, layer, direction):
+            sfx = self._suffix(layer, direction)
+            inp = reverse_padded(x, lens_sorted) if direction else x
+            bias = getattr(self, f"bias_ih{sfx}") + getattr(self, f"bias_hh{sfx}") if self.bias else None
+            xp = input_projection(inp, getattr(self, f"weight_ih{sfx}"), bias)  # -> (T, B, 4H)
+            out, h, c = fused_recurrence(xp, h0[idx], c0[idx], getattr(self, f"weight_hh{sfx}"),
+                                         weight_hr=getattr(self, f"weight_hr{sfx}") if self.proj_size else None,
+                                         batch_sizes=batch_sizes)
+            return (reverse_padded(out, lens_sorted) if direction else out), h, c
+
+        out, h_n, c_n = self._stack_layers(x, run)
+        if permuted:
+            inverse = torch.argsort(order).to(x.device)
+            out, h_n, c_n = out.index_select(1, inverse), h_n.index_select(1, inverse), c_n.index_select(1, inverse)
+        return out, h_n, c_n
 
     def _forward_loop(self, x: Tensor, h0: Tensor, c0: Tensor, lens: Tensor | None):
         """Stacked (bi)directional recurrence with variants; x (T, B, D) -> (T, B, K*R)."""
@@ -363,19 +395,22 @@ class LSTM(nn.Module):
         # several MB, and each extra one costs milliseconds in page faults on CPU.
         vp = variant_parameters(self, sfx, self.variant)
         bias = getattr(self, f"bias_ih{sfx}") + getattr(self, f"bias_hh{sfx}") if self.bias else None
+        kw = dict(weight_hr=getattr(self, f"weight_hr{sfx}") if self.proj_size else None,
+                  peephole=vp.get("peephole"), ln_hh=vp.get("ln_hh"), ln_c=vp.get("ln_c"),
+                  update_c=_times(masks.update_c, valid), update_h=_times(masks.update_h, valid),
+                  valid=valid, recurrent_mask=masks.recurrent)
+        w_ih, w_hh = getattr(self, f"weight_ih{sfx}"), getattr(self, f"weight_hh{sfx}")
         if "ln_ih" in vp:
             gain, shift = vp["ln_ih"]
             shift = shift if bias is None else shift + bias
-            xp = F.layer_norm(F.linear(x, getattr(self, f"weight_ih{sfx}")), (4 * self.hidden_size,), gain, shift, LN_EPS)
+            if not torch.is_grad_enabled() and use_fused(x):  # inference: LN_ih row by row inside the kernel
+                out, h, c = fused_recurrence(input_projection(x, w_ih), h0, c0, w_hh, ln_input=(gain, shift), **kw)
+            else:
+                xp = F.layer_norm(input_projection(x, w_ih), (4 * self.hidden_size,), gain, shift, LN_EPS)
+                out, h, c = lstm_recurrence(xp, h0, c0, w_hh, **kw)
         else:
-            xp = F.linear(x, getattr(self, f"weight_ih{sfx}"), bias)  # -> (T, B, 4H)
-        out, h, c = lstm_recurrence(
-            xp, h0, c0, getattr(self, f"weight_hh{sfx}"),
-            weight_hr=getattr(self, f"weight_hr{sfx}") if self.proj_size else None,
-            peephole=vp.get("peephole"), ln_hh=vp.get("ln_hh"), ln_c=vp.get("ln_c"),
-            update_c=_times(masks.update_c, valid), update_h=_times(masks.update_h, valid),
-            valid=valid, recurrent_mask=masks.recurrent,
-        )
+            xp = input_projection(x, w_ih, bias)  # -> (T, B, 4H)
+            out, h, c = lstm_recurrence(xp, h0, c0, w_hh, **kw)
         if reverse:
             out = reverse_padded(out, lens) if lens is not None else out.flip(0)
         return out, h, c

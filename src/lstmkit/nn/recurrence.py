@@ -43,6 +43,7 @@ from torch import Tensor
 
 from . import cuda_graphs
 from .cell import LN_EPS
+from .fused_recurrence import fused_recurrence, use_fused
 
 __all__ = ["lstm_recurrence"]
 
@@ -228,9 +229,16 @@ def lstm_recurrence(
         valid: (T, B, 1) 0/1 step validity (zeroes outputs past each length); None: all valid.
         recurrent_mask: (B, R) locked dropout mask on ``h_{t-1}``; None: no dropout.
     Returns: outputs (T, B, R), h_T (B, R), c_T (B, H).
+
+    Runs on the fused kernel of :mod:`lstmkit.nn.fused_recurrence` when it is available (see
+    ``set_recurrence_backend``), else on the PyTorch loop below; both compute the same thing.
     """
     if (ln_hh is None) != (ln_c is None):
         raise ValueError("layer norm needs both ln_hh and ln_c (or neither)")
+    if use_fused(xp):
+        return fused_recurrence(xp, h0, c0, weight_hh, weight_hr=weight_hr, peephole=peephole, ln_hh=ln_hh,
+                                ln_c=ln_c, update_c=update_c, update_h=update_h, valid=valid,
+                                recurrent_mask=recurrent_mask)
     lnh = ln_hh if ln_hh is not None else (None, None)
     lnc = ln_c if ln_c is not None else (None, None)
     inputs = (xp.contiguous(), h0.contiguous(), c0.contiguous(), weight_hh, weight_hr, peephole,
