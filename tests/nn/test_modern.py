@@ -90,27 +90,28 @@ def test_minlstm_scan_equals_recurrence(lengths):
     with torch.no_grad():
         _, s0 = m(seq(seed=9))
     res = {}
-    for mode in ("recurrent", "parallel"):
+    for mode in ("recurrent", "parallel", "scan"):
         m.mode = mode
         x_ = x.clone().requires_grad_()
         out, state = m(x_, s0, lengths=lengths)
         g = torch.autograd.grad((out**2).sum() + state.h.sum(), [x_, *m.parameters()])
         res[mode] = out, state, g
-    assert_close(res["parallel"][0], res["recurrent"][0], what="output")
-    states_close(res["parallel"][1], res["recurrent"][1])
-    for a, b in zip(res["parallel"][2], res["recurrent"][2]):
-        assert_close(a, b, 1e-9, "gradient")
+    for mode in ("parallel", "scan"):
+        assert_close(res[mode][0], res["recurrent"][0], what=f"{mode} output")
+        states_close(res[mode][1], res["recurrent"][1])
+        for a, b in zip(res[mode][2], res["recurrent"][2]):
+            assert_close(a, b, 1e-9, f"{mode} gradient")
     assert bool((res["parallel"][1].h > 0).all())  # g() keeps h positive
 
 
 def test_minlstm_long_sequence_scan_is_stable():
-    m = make("minlstm", D=2, H=8)
+    m = make("minlstm", D=2, H=8, mode="parallel")
     x = seq(T=3000, B=2, D=2)
     out_p = m(x)[0]
-    m.mode = "recurrent"
-    out_r = m(x)[0]
+    m.mode = "scan"
+    out_s = m(x)[0]
     assert torch.isfinite(out_p).all()
-    assert_close(out_p, out_r, 1e-9, "T=3000")
+    assert_close(out_p, out_s, 1e-9, "T=3000")
 
 
 # ------------------------------------------------------------------------------- padding
@@ -144,7 +145,7 @@ def test_padding_gets_no_gradient(name):
 
 # ------------------------------------------------------------------------------- continuing
 @pytest.mark.parametrize("name,mode", [("slstm", None), ("mlstm", "chunkwise"), ("mlstm", "parallel"),
-                                       ("mlstm", "recurrent"), ("minlstm", "parallel"), ("minlstm", "recurrent")])
+                                       ("mlstm", "recurrent"), ("minlstm", "parallel"), ("minlstm", "recurrent"), ("minlstm", "scan")])
 def test_continuing_from_the_returned_state_equals_one_pass(name, mode):
     m = make(name, L=2, **({"mode": mode} if mode else {}))
     x = seq(T=9)
@@ -172,7 +173,7 @@ def test_batch_first_and_unbatched_match(name):
 
 # ------------------------------------------------------------------------------- gradients
 @pytest.mark.parametrize("name,mode", [("slstm", None), ("mlstm", "chunkwise"), ("mlstm", "recurrent"),
-                                       ("minlstm", "parallel")])
+                                       ("minlstm", "parallel"), ("minlstm", "scan")])
 def test_gradcheck(name, mode):
     heads = {} if name == "minlstm" else {"num_heads": 1}
     m = make(name, D=2, H=2, bidirectional=True, **heads, **({"mode": mode} if mode else {}))
@@ -243,7 +244,7 @@ def test_registry_and_errors():
     with pytest.raises(ValueError, match="num_heads must divide hidden_size=6"):
         SLSTM(3, 6, num_heads=4)
     with pytest.raises(ValueError, match="mode must be one of"):
-        MinLSTM(3, 4, mode="scan")
+        MinLSTM(3, 4, mode="log")
     with pytest.raises(ValueError, match="bidirectional layer cannot step"):
         MinLSTM(3, 4, bidirectional=True).step(torch.zeros(2, 3))
     with pytest.raises(ValueError, match="bidirectional layer cannot stream"):
