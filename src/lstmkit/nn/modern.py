@@ -172,6 +172,7 @@ class RecurrentStream:
         weight = next(layer.parameters())
         self.dtype, self.device = weight.dtype, weight.device
         self._np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(self.dtype)
+        self._cores = list(layer.cores) if isinstance(layer, RecurrentStack) else None
         self.reset()
 
     def reset(self, state=None) -> None:
@@ -194,7 +195,19 @@ class RecurrentStream:
     @property
     def state(self):
         """A copy of the current state."""
+        if self._cores is not None:
+            return self.layer.State(*(torch.stack(f) for f in zip(*self._core_states)))
         return type(self._state)(*(f.clone() for f in self._state))
+
+    @property
+    def _state(self):
+        return self.__state
+
+    @_state.setter
+    def _state(self, value) -> None:
+        self.__state = value
+        if self._cores is not None:
+            self._core_states = [tuple(f[j].clone() for f in value) for j in range(len(self._cores))]
 
     def step(self, x_t: np.ndarray | Tensor) -> np.ndarray | Tensor:
         is_array = isinstance(x_t, np.ndarray)
@@ -209,7 +222,12 @@ class RecurrentStream:
         if tuple(x.shape) != (self.batch_size, self.layer.input_size):
             raise ValueError(f"x_t must have shape ({self.batch_size}, {self.layer.input_size}), got {tuple(x_t.shape)}")
         with torch.no_grad():
-            y, self._state = self.layer.step(x.to(self.device), self._state)
+            if self._cores is None:
+                y, self._state = self.layer.step(x.to(self.device), self._state)
+            else:  # straight into the cores: no per-step checks or state stacking
+                y = x.to(self.device)
+                for j, core in enumerate(self._cores):
+                    y, self._core_states[j] = core.step(y, self._core_states[j])
         y = y[0] if single else y
         return y.cpu().numpy() if is_array else y
 

@@ -78,8 +78,17 @@ class SLSTMCore(nn.Module):
         return z, z, z, z
 
     def recurrent_matrix(self) -> Tensor:
-        """The block-diagonal R as one dense (H, 4H) matrix: h_{t-1} @ R gives all gates' pre-activations."""
-        return torch.cat([torch.block_diag(*self.weight_hh[g]) for g in range(4)], dim=1)
+        """The block-diagonal R as one dense (H, 4H) matrix: h_{t-1} @ R gives all gates' pre-activations.
+
+        Without autograd (streaming) the matrix is kept until the weights change (their version)."""
+        if torch.is_grad_enabled():
+            return torch.cat([torch.block_diag(*self.weight_hh[g]) for g in range(4)], dim=1)
+        key = (self.weight_hh._version, self.weight_hh.data_ptr())
+        cached = getattr(self, "_dense_r", None)
+        if cached is None or cached[0] != key:
+            cached = (key, torch.cat([torch.block_diag(*self.weight_hh[g]) for g in range(4)], dim=1))
+            self._dense_r = cached
+        return cached[1]
 
     def _cell(self, pre: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         _, c, n, m = state
