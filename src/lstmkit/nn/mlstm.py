@@ -49,9 +49,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int
-from .seqstack import RecurrentStack
+from .seqstack import RecurrentStack, linear
 
-__all__ = ["MLSTM", "MLSTMState", "mlstm_chunk", "mlstm_step"]
+__all__ = ["MLSTM", "MLSTMState", "mlstm_chunk", "mlstm_chunkwise", "mlstm_step"]
 
 Mode = Literal["chunkwise", "parallel", "recurrent"]
 _MODES = ("chunkwise", "parallel", "recurrent")
@@ -109,6 +109,57 @@ def mlstm_chunk(q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor,
     return h, (C, n, m_end)
 
 
+def mlstm_chunkwise(q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor, size: int,
+                    state: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+    """The chunkwise form with every chunk's parallel part batched: q, k, v (B, NH, T, d) (k
+    scaled), i_pre, log_f (B, NH, T), chunks of ``size`` steps. Only the hand-over of the state
+    from chunk to chunk (a few (d, d) operations per chunk) is a loop. Returns h~ (B, NH, T, d) and
+    the final state. Same maths as :func:`mlstm_chunk` applied chunk after chunk."""
+    B, NH, T, d = q.shape
+    nc = -(-T // size)
+    extra = nc * size - T
+    if extra:  # identity steps at the end: i~ = -inf, log f = 0
+        q, k, v = (F.pad(t, (0, 0, 0, extra)) for t in (q, k, v))
+        i_pre = F.pad(i_pre, (0, extra), value=float("-inf"))
+        log_f = F.pad(log_f, (0, extra))
+    q, k, v = (t.view(B, NH, nc, size, d) for t in (q, k, v))
+    i_pre, log_f = i_pre.view(B, NH, nc, size), log_f.view(B, NH, nc, size)
+    cum = torch.cumsum(log_f, dim=-1)  # (B, NH, NC, L)
+    total = cum[..., -1]  # each chunk's log decay (B, NH, NC)
+    # what each chunk writes into the state by its end, scaled by its own maximum
+    log_ws = total.unsqueeze(-1) - cum + i_pre
+    m_loc = log_ws.amax(-1).clamp_min(torch.finfo(q.dtype).min)  # (B, NH, NC); finite for an all-padding chunk
+    ws = torch.exp(log_ws - m_loc.unsqueeze(-1))
+    C_loc = (v * ws.unsqueeze(-1)).transpose(-1, -2) @ k  # (B, NH, NC, d, d)
+    n_loc = (ws.unsqueeze(-1) * k).sum(-2)  # (B, NH, NC, d)
+    # the state entering each chunk: the only loop
+    C, n, m = state
+    Cs, ns, ms = [], [], []
+    for c in range(nc):
+        Cs.append(C)
+        ns.append(n)
+        ms.append(m)
+        m_new = torch.maximum(total[..., c] + m, m_loc[..., c])
+        a = torch.exp(total[..., c] + m - m_new)
+        b = torch.exp(m_loc[..., c] - m_new)
+        C = a[..., None, None] * C + b[..., None, None] * C_loc[:, :, c]
+        n = a.unsqueeze(-1) * n + b.unsqueeze(-1) * n_loc[:, :, c]
+        m = m_new
+    C0, n0, m0 = torch.stack(Cs, 2), torch.stack(ns, 2), torch.stack(ms, 2)  # (B, NH, NC, ...)
+    # every chunk's outputs at once
+    log_d = cum.unsqueeze(-1) - cum.unsqueeze(-2) + i_pre.unsqueeze(-2)  # (B, NH, NC, L, L)
+    above = torch.ones(size, size, dtype=torch.bool, device=q.device).triu(1)
+    log_d = log_d.masked_fill(above, float("-inf"))
+    log_w0 = cum + m0.unsqueeze(-1)
+    mt = torch.maximum(log_d.amax(-1), log_w0)
+    sm = (q @ k.transpose(-1, -2)) * torch.exp(log_d - mt.unsqueeze(-1))
+    w0 = torch.exp(log_w0 - mt)
+    num = sm @ v + w0.unsqueeze(-1) * (q @ C0.transpose(-1, -2))
+    den = sm.sum(-1) + w0 * (q @ n0.unsqueeze(-1)).squeeze(-1)
+    h = num / torch.maximum(den.abs(), torch.exp(-mt)).unsqueeze(-1)
+    return h.view(B, NH, nc * size, d)[:, :, :T], (C, n, m)
+
+
 class MLSTMCore(nn.Module):
     """One layer, one direction: x (T, B, D) -> h (T, B, H)."""
 
@@ -130,8 +181,8 @@ class MLSTMCore(nn.Module):
 
     def _project(self, x: Tensor):
         """x (..., D) -> q, k, v (..., NH, d), o (..., H), i~, log f (..., NH)."""
-        q, k, v, o = self.qkvo(x).chunk(4, dim=-1)
-        i_pre, f_pre = self.gates(x).chunk(2, dim=-1)
+        q, k, v, o = linear(x, self.qkvo.weight, self.qkvo.bias).chunk(4, dim=-1)
+        i_pre, f_pre = linear(x, self.gates.weight, self.gates.bias).chunk(2, dim=-1)
         log_f = F.logsigmoid(f_pre) if self.forget_gate == "sigmoid" else f_pre
         heads = lambda t: t.unflatten(-1, (self.num_heads, self.head_size))  # noqa: E731
         return heads(q), heads(k) / math.sqrt(self.head_size), heads(v), o, i_pre, log_f
@@ -157,13 +208,11 @@ class MLSTMCore(nn.Module):
         else:
             heads_first = lambda t: t.movedim(0, -2) if t.dim() == 4 else t.movedim(0, -1)  # noqa: E731
             q, k, v, i_pre, log_f = map(heads_first, (q, k, v, i_pre, log_f))  # -> (B, NH, T, d) / (B, NH, T)
-            size = T if self.mode == "parallel" else self.chunk_size
-            outs = []
-            for start in range(0, T, size):
-                sl = slice(start, start + size)
-                h, state = mlstm_chunk(q[:, :, sl], k[:, :, sl], v[:, :, sl], i_pre[:, :, sl], log_f[:, :, sl], state)
-                outs.append(h)
-            h = torch.cat(outs, dim=2).permute(2, 0, 1, 3).flatten(-2)  # (B, NH, T, d) -> (T, B, H)
+            if self.mode == "parallel":
+                h, state = mlstm_chunk(q, k, v, i_pre, log_f, state)
+            else:
+                h, state = mlstm_chunkwise(q, k, v, i_pre, log_f, self.chunk_size, state)
+            h = h.permute(2, 0, 1, 3).flatten(-2)  # (B, NH, T, d) -> (T, B, H)
         return torch.sigmoid(o) * h, state
 
 

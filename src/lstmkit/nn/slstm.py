@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int
-from .seqstack import RecurrentStack, keep_where
+from .seqstack import RecurrentStack, keep_where, linear
 
 __all__ = ["SLSTM", "SLSTMState"]
 
@@ -108,7 +108,7 @@ class SLSTMCore(nn.Module):
         return new[0], new
 
     def sequence(self, x: Tensor, state: tuple[Tensor, ...], valid: Tensor | None):
-        xp = F.linear(x, self.weight_ih, self.bias)  # input side of every step -> (T, B, 4H)
+        xp = linear(x, self.weight_ih, self.bias)  # input side of every step -> (T, B, 4H)
         r = self.recurrent_matrix()
         outs = []
         for t in range(x.shape[0]):
