@@ -143,8 +143,8 @@ def run_one(cfg: LongRangeConfig, layer: str, T: int) -> dict:
         train_s += dt
         if step % cfg.eval_every == 0 or step == cfg.max_steps or train_s >= cfg.cap_seconds:
             val = _score(cfg, model, x_val, y_val)
-            history.append({"step": step, "train_s": round(train_s, 2), "loss": float(loss), **val})
-            log.info("%s T=%d step %d (%.0f s) loss %.4f val %s", layer, T, step, train_s, float(loss),
+            history.append({"step": step, "train_s": round(train_s, 2), "loss": float(loss.detach()), **val})
+            log.info("%s T=%d step %d (%.0f s) loss %.4f val %s", layer, T, step, train_s, float(loss.detach()),
                      {k: round(v, 4) for k, v in val.items() if not isinstance(v, bool)})
             if val["solved"] and solved_at is None:
                 solved_at = (step, train_s)
@@ -158,7 +158,7 @@ def run_one(cfg: LongRangeConfig, layer: str, T: int) -> dict:
             "solved": bool(test["solved"]), "test": test,
             "val_solved_step": solved_at[0] if solved_at else None,
             "time_to_solve_s": round(solved_at[1], 1) if solved_at else None,
-            "saved_mb": round(memory / 2**20, 1), "stopped_by": _stopped_by(cfg, step, train_s, solved_at),
+            "saved_mb": round(memory / 2**20, 1), "saved_bytes": memory, "stopped_by": _stopped_by(cfg, step, train_s, solved_at),
             "history": history}
 
 
