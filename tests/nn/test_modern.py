@@ -256,5 +256,7 @@ def test_registry_and_errors():
         m(torch.zeros(5, 2, 3), lengths=[6, 1])
     with pytest.raises(ValueError, match="expected input_size=3"):
         m(torch.zeros(5, 2, 4))
+    with pytest.raises(ValueError, match="input_size=3"):
+        create_recurrent("minlstm", 3, 4, residual=True)(torch.zeros(5, 2, 4))
     with pytest.raises(TypeError, match="SLSTMState"):
         SLSTM(3, 4, num_heads=1)(torch.zeros(5, 2, 3), (torch.zeros(1, 2, 4),))

@@ -87,6 +87,10 @@ class ResidualRecurrent(nn.Module):
         return self.State(*(torch.cat(f, dim=0) for f in zip(*parts)))
 
     def forward(self, input: Tensor, hx=None, lengths: Tensor | Sequence[int] | None = None):
+        if not isinstance(input, Tensor) or input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"input must be (T, B, input_size={self.input_size}) (batch first if asked) or "
+                             f"(T, input_size) unbatched, got "
+                             f"{tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__}")
         x = input.transpose(0, 1) if self.batch_first and input.dim() == 3 else input  # -> (T, B, D) or (T, D)
         unbatched = x.dim() == 2
         if unbatched:
