@@ -171,8 +171,8 @@ class MinLSTMCore(nn.Module):
             return h, (h[-1],)
         if mode == "recurrent":
             outs, s = [], state
-            for t in range(x.shape[0]):
-                h, new = self.step(x[t], s)
+            for t, x_t in enumerate(x.unbind(0)):  # unbind: see SLSTMCore.sequence
+                h, new = self.step(x_t, s)
                 s = keep_where(None if valid is None else valid[t], new, s)
                 outs.append(h)
             return torch.stack(outs), s

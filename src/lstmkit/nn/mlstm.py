@@ -201,8 +201,8 @@ class MLSTMCore(nn.Module):
         T = x.shape[0]
         if self.mode == "recurrent":
             outs = []
-            for t in range(T):
-                h, state = mlstm_step(q[t], k[t], v[t], i_pre[t], log_f[t], state)
+            for step in zip(*(t.unbind(0) for t in (q, k, v, i_pre, log_f))):  # unbind: see SLSTMCore.sequence
+                h, state = mlstm_step(*step, state)
                 outs.append(h)
             h = torch.stack(outs).flatten(-2)  # -> (T, B, H)
         else:
