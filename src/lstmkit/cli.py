@@ -309,6 +309,7 @@ def _add_bench_parsers(sub) -> None:
     from .bench.compare import add_compare_arguments, run_compare_command
     from .bench.images import add_images_arguments, run_images_command
     from .bench.latency import add_latency_arguments, run_latency_command
+    from .bench.longrange import add_longrange_arguments, run_longrange_command
 
     bench = sub.add_parser("bench", help="speed, scaling, architecture comparison, streaming latency and image layers; "
                                          "tables, JSON, CSV, plots and report.md in an output directory")
@@ -323,7 +324,10 @@ def _add_bench_parsers(sub) -> None:
             ("latency", "per-step streaming latency at batch 1: nn.LSTM, nn.LSTMCell, onnxruntime, lstmkit",
              add_latency_arguments, run_latency_command),
             ("images", "time per image against image size for ReNet, Row LSTM, Diagonal BiLSTM, ConvLSTM and a conv",
-             add_images_arguments, run_images_command)):
+             add_images_arguments, run_images_command),
+            ("longrange", "train LSTM, sLSTM, mLSTM, minLSTM on the adding problem or copy task at growing T under a "
+                          "time cap: solved or not, time per epoch, time to solve, memory",
+             add_longrange_arguments, run_longrange_command)):
         p = kinds.add_parser(name, help=help_)
         add(p)
         p.set_defaults(func=run)

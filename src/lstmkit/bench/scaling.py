@@ -30,7 +30,12 @@ log = logging.getLogger(__name__)
 
 AXES = ("T", "H", "L", "B")
 MODELS = {"lstm": "lstmkit fast path", "nn.LSTM": "nn.LSTM", "gru": "nn.GRU", "rnn": "nn.RNN",
-          "lstm-recurrence": "lstmkit recurrence path"}
+          "lstm-recurrence": "lstmkit recurrence path", "slstm": "sLSTM", "mlstm": "mLSTM (chunkwise)",
+          "minlstm": "minLSTM"}
+# the modern layers (lstmkit.nn.modern), with the options they are timed with; the analytic FLOP
+# model stays the LSTM's (linear in T, the exponent that matters for the T sweep)
+MODERN = {"slstm": {"num_heads": 4}, "mlstm": {"num_heads": 4, "mode": "chunkwise", "chunk_size": 64},
+          "minlstm": {}}
 
 
 @dataclass
@@ -100,7 +105,8 @@ def run_scaling(cfg: ScalingConfig) -> list[dict]:
     rows = []
     for axis, s in cfg.points():
         T, B, D, H, L = s["T"], s["B"], s["D"], s["H"], s["L"]
-        call = build_rows(D, H, B, T, [row], dev, layers=L)[row].call
+        call = _modern_call(cfg.model, D, H, L, dev) if cfg.model in MODERN else \
+            build_rows(D, H, B, T, [row], dev, layers=L)[row].call
         torch.manual_seed(1)
         x = torch.randn(T, B, D, device=dev, requires_grad=True)
         train_s = time_call(call, x, True, cfg.warmup, cfg.repeats, dev)
@@ -121,6 +127,14 @@ def run_scaling(cfg: ScalingConfig) -> list[dict]:
         log.info("%s=%d train %.3f ms infer %.3f ms saved %.1f MB", axis, s[axis], r["train_ms"], r["infer_ms"],
                  saved / 2**20)
     return rows
+
+
+def _modern_call(model: str, D: int, H: int, L: int, dev: torch.device):
+    from ..nn import create_recurrent
+
+    torch.manual_seed(0)
+    layer = create_recurrent(model, D, H, L, **MODERN[model]).to(dev)
+    return lambda x: layer(x)[0]
 
 
 def analytic_flops(kind: str, row: dict) -> int:

@@ -20,6 +20,11 @@ Training uses every origin of every series in one pass (forking sequences): the 
 over origins t and steps k whose target lies inside the series. Because the state at an origin
 depends only on the steps read so far, forecasting from a state carried step by step (streaming)
 is the same computation as forecasting after one batched pass over the history.
+
+``cell`` picks the encoder: lstmkit's LSTM (default, with its ``variants``) or one of the modern
+layers ``"slstm" | "mlstm" | "minlstm"`` (:mod:`lstmkit.nn.modern`, options in ``cell_options``,
+``residual=True`` for residual pre-norm blocks); every head works with each, since the encoder's
+state is carried as an opaque tuple.
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..nn import LSTM, LSTMState, parse_variants
+from ..nn import LSTM, LSTMState, create_recurrent, list_recurrent, parse_variants
 from ..checks import check_int
 from .registry import register_model
+from .rnn_classifier import check_cell_options
 
 __all__ = ["ForecasterConfig", "LSTMForecaster"]
 
@@ -55,6 +61,9 @@ class ForecasterConfig:
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # likelihood="quantile"; must hold 0.5 (the point forecast)
     head_hidden: int = 0  # width of the direct head's hidden layer; 0: hidden_size
     variants: dict[str, Any] = field(default_factory=dict)  # lstmkit LSTM variants of the encoder
+    cell: Literal["lstm", "slstm", "mlstm", "minlstm"] = "lstm"
+    cell_options: dict[str, Any] = field(default_factory=dict)  # slstm/mlstm/minlstm keyword options
+    residual: bool = False  # slstm/mlstm/minlstm: num_layers residual pre-norm blocks
 
     def __post_init__(self) -> None:
         for name, minimum in (("num_targets", 1), ("horizon", 1), ("past_covariates", 0), ("future_covariates", 0),
@@ -74,6 +83,15 @@ class ForecasterConfig:
             raise ValueError(f"head={self.head!r} feeds its forecasts back step by step, but past-only covariates are "
                              "unknown after the origin; use head='direct', or declare the covariates as future ones")
         parse_variants(self.variants)
+        cells = ("lstm", *list_recurrent())
+        if self.cell not in cells:
+            raise ValueError(f"cell must be one of {', '.join(map(repr, cells))}, got {self.cell!r}")
+        if self.cell == "lstm" and (self.cell_options or self.residual):
+            raise ValueError(f"cell_options and residual apply to cell in {list_recurrent()}, got cell='lstm'")
+        if self.cell != "lstm":
+            if self.variants:
+                raise ValueError(f"variants apply to cell='lstm' only, got cell={self.cell!r} with {self.variants}")
+            check_cell_options(self.cell, self.hidden_size, self.residual, self.cell_options)
 
     @property
     def outputs(self) -> int:
@@ -98,8 +116,13 @@ class LSTMForecaster(nn.Module):
         super().__init__()
         self.config = c = config
         self.input_size = c.num_targets + c.past_covariates + c.future_covariates
-        self.encoder = LSTM(self.input_size, c.hidden_size, c.num_layers, batch_first=True,
-                            dropout=c.dropout if c.num_layers > 1 else 0.0, **parse_variants(c.variants).to_dict())
+        between = c.dropout if c.num_layers > 1 else 0.0
+        if c.cell == "lstm":
+            self.encoder = LSTM(self.input_size, c.hidden_size, c.num_layers, batch_first=True, dropout=between,
+                                **parse_variants(c.variants).to_dict())
+        else:
+            self.encoder = create_recurrent(c.cell, self.input_size, c.hidden_size, c.num_layers, batch_first=True,
+                                            dropout=between, residual=c.residual, **c.cell_options)
         self.drop = nn.Dropout(c.dropout)
         out = c.num_targets * c.outputs
         if c.head == "direct":
@@ -232,7 +255,7 @@ class LSTMForecaster(nn.Module):
             S = draws.shape[0]
             rep = lambda t: None if t is None else t.repeat(S, *([1] * (t.dim() - 1)))  # noqa: E731
             h_last, z_last, known = rep(h_last), rep(z_last), rep(known)
-            state = LSTMState(state.h.repeat(1, S, 1), state.c.repeat(1, S, 1))
+            state = type(state)(*(f.repeat(1, S, *([1] * (f.dim() - 2))) for f in state))  # any encoder's state
             u = draws.flatten(0, 1)  # (S*B, N, C)
         if c.head == "direct":
             params = self._direct(h_last, known)

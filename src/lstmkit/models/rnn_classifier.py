@@ -1,9 +1,13 @@
-"""Recurrent sequence classifier: (LSTM | GRU | vanilla RNN) encoder -> pooling -> linear head.
+"""Recurrent sequence classifier: (LSTM | GRU | vanilla RNN | sLSTM | mLSTM | minLSTM) encoder ->
+pooling -> linear head.
 
 Seed 004 §2-3 (pooling strategies, attention) and §6 (variable length). The encoder is
 lstmkit's LSTM (with any of its variants) or torch's GRU / RNN for comparison; pooling is
 one of :func:`lstmkit.nn.list_pools`, always lengths-aware and correct for the backward
-direction.
+direction. The modern layers (``cell="slstm" | "mlstm" | "minlstm"``, :mod:`lstmkit.nn.modern`)
+take their keyword options in ``cell_options`` (e.g. ``{"num_heads": 4, "mode": "chunkwise"}``) and
+with ``residual=True`` are stacked as ``num_layers`` residual pre-norm blocks (xLSTM, Beck et al.
+2024), whose output is H wide and pooled as one direction.
 
 Token-input mode (seed 002 §5, text classification): with ``vocab_size`` set the model takes
 token ids (B, T) (0 = padding), embeds them to ``input_size`` features and goes on as above.
@@ -19,12 +23,25 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..checks import check_int
-from ..nn import LSTM, create_pool, list_pools, parse_variants
+from ..nn import LSTM, create_pool, create_recurrent, list_pools, list_recurrent, parse_variants
 from .registry import register_model
+
+
+def check_cell_options(cell: str, hidden_size: int, residual: bool, options: dict) -> None:
+    """Build a tiny layer to check ``cell_options``; ValueError naming the field on a bad one."""
+    if not isinstance(options, dict):
+        raise ValueError(f"cell_options must be a mapping of keyword options, got {options!r}")
+    try:
+        create_recurrent(cell, 1, hidden_size, residual=residual, **options)
+    except TypeError as e:
+        raise ValueError(f"cell_options {options} are not options of cell={cell!r}: {e}") from None
+    except ValueError as e:
+        raise ValueError(f"cell_options: {e}") from None
 
 __all__ = ["RNNClassifierConfig", "RNNClassifier"]
 
-Cell = Literal["lstm", "gru", "rnn"]
+Cell = Literal["lstm", "gru", "rnn", "slstm", "mlstm", "minlstm"]
+CELLS = ("lstm", "gru", "rnn", "slstm", "mlstm", "minlstm")
 
 
 @dataclass
@@ -39,13 +56,15 @@ class RNNClassifierConfig:
     pooling: str = "last"
     variants: dict[str, Any] = field(default_factory=dict)  # lstmkit LSTM variants (cell="lstm" only)
     vocab_size: int | None = None  # token-input mode: ids in [0, vocab_size), embedded to input_size
+    cell_options: dict[str, Any] = field(default_factory=dict)  # slstm/mlstm/minlstm keyword options
+    residual: bool = False  # slstm/mlstm/minlstm: num_layers residual pre-norm blocks
 
     def __post_init__(self) -> None:
         for name in ("input_size", "hidden_size", "num_layers"):
             check_int(name, getattr(self, name))
         check_int("num_classes", self.num_classes, minimum=2)
-        if self.cell not in ("lstm", "gru", "rnn"):
-            raise ValueError(f"cell must be one of 'lstm', 'gru', 'rnn', got {self.cell!r}")
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {self.cell!r}")
         if self.pooling not in list_pools():
             raise ValueError(f"pooling must be one of {list_pools()}, got {self.pooling!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -55,6 +74,10 @@ class RNNClassifierConfig:
         parse_variants(self.variants)  # validates the names and values
         if self.variants and self.cell != "lstm":
             raise ValueError(f"variants apply to cell='lstm' only, got cell={self.cell!r} with {self.variants}")
+        if (self.cell_options or self.residual) and self.cell not in list_recurrent():
+            raise ValueError(f"cell_options and residual apply to cell in {list_recurrent()}, got cell={self.cell!r}")
+        if self.cell in list_recurrent():
+            check_cell_options(self.cell, self.hidden_size, self.residual, self.cell_options)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,7 +92,12 @@ class RNNClassifier(nn.Module):
         self.embed = None if c.vocab_size is None else nn.Embedding(c.vocab_size, c.input_size, padding_idx=0)
         k = 2 if c.bidirectional else 1
         between = c.dropout if c.num_layers > 1 else 0.0
-        if c.cell == "lstm":
+        if c.cell in list_recurrent():
+            self.encoder = create_recurrent(c.cell, c.input_size, c.hidden_size, c.num_layers, batch_first=True,
+                                            dropout=between, bidirectional=c.bidirectional, residual=c.residual,
+                                            **c.cell_options)
+            k = 1 if c.residual else k
+        elif c.cell == "lstm":
             self.encoder = LSTM(c.input_size, c.hidden_size, c.num_layers, batch_first=True, dropout=between,
                                 bidirectional=c.bidirectional, **parse_variants(c.variants).to_dict())
         else:
@@ -82,7 +110,7 @@ class RNNClassifier(nn.Module):
 
     def encode(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """x (B, T, D) -> per-step features (B, T, K*H), zero past each length."""
-        if isinstance(self.encoder, LSTM):
+        if not isinstance(self.encoder, (nn.GRU, nn.RNN)):
             out, _ = self.encoder(x, lengths=lengths)
             return out
         lens = None if lengths is None else torch.as_tensor(lengths).cpu()

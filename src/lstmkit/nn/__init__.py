@@ -6,6 +6,9 @@
 - :class:`ReNetLayer`: ReNet's two bidirectional sweeps over an image's patch grid.
 - :class:`RowLSTM`, :class:`DiagonalBiLSTM`, :class:`MaskedConv2d`: PixelRNN's layers.
 - :class:`ConvLSTM`, :class:`ConvLSTMCell`: Shi et al.'s convolutional LSTM with peepholes.
+- :class:`SLSTM`, :class:`MLSTM`, :class:`MinLSTM`: xLSTM's sLSTM and mLSTM (Beck et al. 2024) and
+  minLSTM (Feng et al. 2024), with torch.nn.LSTM's interface, lengths and a step API;
+  :func:`create_recurrent` by name, :class:`ResidualRecurrent` blocks, :class:`RecurrentStream`.
 - :mod:`lstmkit.nn.reference`: a NumPy LSTM with hand-written backpropagation through time.
 """
 
@@ -14,9 +17,13 @@ from .cell import LSTMCell, LSTMState, lstm_cell_step
 from .convlstm import ConvLSTM, ConvLSTMCell
 from .lengths import reverse_padded
 from .lstm import LSTM, SequenceMasks
+from .minlstm import MinLSTM, MinLSTMState
+from .mlstm import MLSTM, MLSTMState
+from .modern import RecurrentStream, ResidualRecurrent, create_recurrent, list_recurrent
 from .pixelrnn import DiagonalBiLSTM, MaskedConv2d, RowLSTM, skew, unskew
 from .pooling import SequencePool, create_pool, list_pools
 from .recurrence import lstm_recurrence
+from .slstm import SLSTM, SLSTMState
 from .stream import KernelUnavailable, LSTMStream
 from .sweep2d import ReNetLayer
 from .variants import VariantConfig, parse_variants
@@ -45,4 +52,14 @@ __all__ = [
     "DiagonalBiLSTM",
     "skew",
     "unskew",
+    "SLSTM",
+    "SLSTMState",
+    "MLSTM",
+    "MLSTMState",
+    "MinLSTM",
+    "MinLSTMState",
+    "ResidualRecurrent",
+    "RecurrentStream",
+    "create_recurrent",
+    "list_recurrent",
 ]

@@ -1,0 +1,115 @@
+"""The speed targets of the modern recurrent layers (issue 21), measured in one process, 1 thread.
+
+1. Training step (forward + backward of output.sum()) at (T, B, D, H) = (2000, 32, 2, 128):
+   nn.LSTM against MinLSTM (scan and log-space parallel forms) and MLSTM (chunkwise).
+2. Training step at (100, 32, 8, 128): nn.LSTM against SLSTM.
+3. Streaming at batch 1 (D = 32, H = 128): µs per step of LSTMStream (C kernel and torch backends)
+   beside RecurrentStream over SLSTM / MLSTM / MinLSTM, and the largest difference between the
+   streamed outputs and the batch path over 200 steps (float32).
+
+Median of ``--repeats`` after ``--warmup``; ratios are against nn.LSTM in the same process.
+
+    flock /tmp/lstmkit-heavy.lock env OMP_NUM_THREADS=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=17179869184 \\
+        python benchmarks/modern_targets.py --out runs/bench/modern_targets.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lstmkit.bench.common import machine_info
+from lstmkit.bench.speed import time_call
+from lstmkit.nn import LSTMStream, MLSTM, MinLSTM, RecurrentStream, SLSTM
+
+
+def train_rows(T, B, D, H, layers, warmup, repeats):
+    torch.manual_seed(0)
+    x = torch.randn(T, B, D, requires_grad=True)
+    dev = torch.device("cpu")
+    rows, ref = [], None
+    for name, module in layers:
+        call = (lambda m: (lambda inp: m(inp)[0]))(module)
+        s = time_call(call, x, True, warmup, repeats, dev)
+        ref = s if ref is None else ref
+        rows.append({"shape": f"({T}, {B}, {D}, {H})", "layer": name, "train_ms": round(1e3 * s, 2),
+                     "ratio_to_nn.LSTM": round(s / ref, 3), "speedup_vs_nn.LSTM": round(ref / s, 2)})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def stream_rows(D, H, steps, warmup):
+    torch.manual_seed(0)
+    x = torch.randn(steps, 1, D)
+    rows = []
+    lstm = torch.nn.LSTM(D, H)
+    candidates = [("LSTMStream (c)", lambda: LSTMStream(lstm, 1, backend="c"), None),
+                  ("LSTMStream (torch)", lambda: LSTMStream(lstm, 1, backend="torch"), None)]
+    for name, cls, kw in (("SLSTM", SLSTM, {"num_heads": 4}), ("MLSTM", MLSTM, {"num_heads": 4}),
+                          ("MinLSTM", MinLSTM, {})):
+        layer = cls(D, H, **kw).eval()
+        candidates.append((f"RecurrentStream ({name})", (lambda m: lambda: RecurrentStream(m, 1))(layer), layer))
+    for name, make, layer in candidates:
+        try:
+            stream = make()
+        except Exception as e:  # the C kernel may be unavailable
+            rows.append({"stream": name, "error": str(e)})
+            continue
+        xs = x.numpy()[:, 0].copy()
+        for t in range(warmup):
+            stream.step(xs[t % steps])
+        stream.reset()
+        times = []
+        outs = []
+        for t in range(steps):
+            t0 = time.perf_counter()
+            outs.append(stream.step(xs[t]))
+            times.append(time.perf_counter() - t0)
+        row = {"stream": name, "us_per_step": round(1e6 * float(np.median(times)), 2)}
+        with torch.no_grad():
+            ref = (layer(x)[0] if layer is not None else lstm(x)[0])[:, 0].numpy()
+        row["max_abs_diff_vs_batch"] = float(np.abs(np.stack(outs) - ref).max())
+        m64 = copy.deepcopy(layer if layer is not None else lstm).double()  # the same check in float64
+        s64 = RecurrentStream(m64, 1) if layer is not None else LSTMStream(m64, 1, backend=stream.backend)
+        x64 = x.double()
+        with torch.no_grad():
+            ref64 = m64(x64)[0][:, 0].numpy()
+        row["max_abs_diff_float64"] = float(np.abs(s64.run(x64.numpy()[:, 0]) - ref64).max())
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--out", default="runs/bench/modern_targets.json")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    T, B, D, H = 2000, 32, 2, 128
+    long = train_rows(T, B, D, H, [("nn.LSTM", torch.nn.LSTM(D, H)), ("MinLSTM scan", MinLSTM(D, H, mode="scan")),
+                                   ("MinLSTM parallel (log-space)", MinLSTM(D, H, mode="parallel")),
+                                   ("MLSTM chunkwise 64", MLSTM(D, H, num_heads=4, chunk_size=64)),
+                                   ("MLSTM chunkwise 32", MLSTM(D, H, num_heads=4, chunk_size=32))],
+                      args.warmup, args.repeats)
+    short = train_rows(100, 32, 8, 128, [("nn.LSTM", torch.nn.LSTM(8, 128)),
+                                         ("SLSTM (4 heads)", SLSTM(8, 128, num_heads=4)),
+                                         ("MLSTM chunkwise 64", MLSTM(8, 128, num_heads=4)),
+                                         ("MinLSTM scan", MinLSTM(8, 128, mode="scan"))],
+                       args.warmup + 1, args.repeats + 2)
+    streams = stream_rows(32, 128, steps=200, warmup=50)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": machine_info(), "train": long + short, "stream": streams}, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
