@@ -70,9 +70,12 @@ def _pct(v: float) -> str:
 
 def write_classification_report(out: str | os.PathLike, *, config: dict, metrics: dict, per_class: Sequence[dict],
                                 cm: np.ndarray, classes: Sequence, history: Sequence[dict], best_epoch: int,
-                                environment: str, test_split: str) -> Path:
+                                environment: str, test_split: str,
+                                sections: Sequence[tuple[str, Sequence[str]]] = ()) -> Path:
     """Write ``confusion_matrix.png``, ``learning_curves.png`` and ``report.md`` into ``out``;
-    ``test_split`` says what was scored (:func:`lstmkit.data.datasets.describe_test_split`)."""
+    ``test_split`` says what was scored (:func:`lstmkit.data.datasets.describe_test_split`);
+    ``sections`` ((title, markdown lines) pairs: baselines, ensemble, model selection) follow the
+    training summary."""
     out = Path(out)
     plot_confusion_matrix(cm, classes, out / "confusion_matrix.png", title="test split")
     plot_learning_curves(history, out / "learning_curves.png", metric="accuracy", best_epoch=best_epoch)
@@ -95,6 +98,8 @@ def write_classification_report(out: str | os.PathLike, *, config: dict, metrics
                 f"At the selected epoch: train loss {best['train_loss']:.4f}, learning rate {best['lr']:.2e}, mean "
                 f"gradient norm {best['grad_norm_mean']:.3f} (clipped in {100 * best['clipped_fraction']:.0f}% of "
                 "steps).")
+    for title, lines in sections:
+        report.section(title, lines)
     report.section("Per class (test)").table(
         ["class", "precision", "recall", "F1", "support"],
         [(r["class"], f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", r["support"])
