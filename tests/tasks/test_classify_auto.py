@@ -217,3 +217,20 @@ def test_strided_lstm_fcn_pools_valid_steps_only():
     pooled, n = model._pool(x, torch.tensor([10]))
     assert pooled.shape == (1, 3, 2) and int(n) == 3
     torch.testing.assert_close(pooled[0, 2], x[0, 8:10].mean(0))
+
+
+def test_tune_refuses_an_auto_base_with_a_clear_error():
+    pytest.importorskip("optuna")
+    from lstmkit.tasks.tune import TuneConfig
+
+    with pytest.raises(ValueError, match="model.name auto chooses its model by cross-validation"):
+        TuneConfig(base={"task": "classify", "data": {"name": "gunpoint"}, "model": {"name": "auto"}},
+                   search={"train.lr": {"type": "float", "low": 1e-4, "high": 1e-2}})
+
+
+def test_the_auto_preset_builds():
+    from lstmkit.cli import resolve_config
+
+    config, _ = resolve_config("classify/auto", ["data.name=italypower"])
+    assert config.model["name"] == "auto" and config.train.budget_seconds == classify_auto.DEFAULT_BUDGET
+    assert config.evaluate.baselines == ["minirocket", "knn_dtw"]

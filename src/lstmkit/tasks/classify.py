@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal, Sequence, get_args
 
@@ -404,6 +404,8 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
 
     ``resume``: continue the interrupted run in ``out_dir`` from its checkpoint; ``config`` must
     equal the ``config.yaml`` it saved (:func:`resume_classifier` reads it from there)."""
+    if type(config.train) is TrainConfig:  # assigned after construction: the classification fields' defaults
+        config = replace(config, train=ClassifyTrainConfig(**asdict(config.train)))
     out = Path(out_dir)
     checkpoint = start_run(out, config, resume)
     resolved = to_plain(config)

@@ -29,7 +29,7 @@ Recipes (:func:`recipe`) depend on the data's shape only, never on its name:
   at most 256 steps); ``bilstm_attention`` is skipped (a step-by-step LSTM over thousands of steps
   does not fit the budget).
 - Batches of ``clip(n_fit / 8, 8, train.batch_size)`` series (rounded down to a power of two), and at
-  most ``max(30, 1000 / steps per epoch)`` epochs (``train.epochs`` caps it) with early stopping after
+  most ``max(30, 600 / steps per epoch)`` epochs (``train.epochs`` caps it) with early stopping after
   ``max(10, epochs / 10)`` epochs without improvement: a few hundred optimizer steps on tiny data
   instead of a thousand one-step epochs, and few epochs on large data.
 
@@ -58,10 +58,10 @@ __all__ = ["DEFAULT_CANDIDATES", "DEFAULT_BUDGET", "LONG", "check_auto", "recipe
 log = logging.getLogger(__name__)
 
 DEFAULT_CANDIDATES = ("lstm_fcn", "mlstm_fcn", "bilstm_attention")
-DEFAULT_BUDGET = 240.0  # seconds of search (= training) when train.budget_seconds is null
+DEFAULT_BUDGET = 180.0  # seconds of search (= training) when train.budget_seconds is null
 DEFAULT_FOLDS = 3
 LONG = 512  # steps: longer series get the strided front end
-MAX_STEPS = 1000  # optimizer steps a fold model may take (before early stopping)
+MAX_STEPS = 600  # optimizer steps a fold model may take (before early stopping)
 _KEYS = ("name", "candidates", "folds")
 
 
