@@ -234,3 +234,21 @@ def test_the_auto_preset_builds():
     config, _ = resolve_config("classify/auto", ["data.name=italypower"])
     assert config.model["name"] == "auto" and config.train.budget_seconds == classify_auto.DEFAULT_BUDGET
     assert config.evaluate.baselines == ["minirocket", "knn_dtw"]
+
+
+def test_an_interrupted_ensemble_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    """Killed in member 1's training, an ensemble run continues (member 0 from its finished checkpoint)
+    to the metrics of a run never interrupted (deterministic mode)."""
+    from lstmkit.tasks import classify
+    from lstmkit.tasks.classify import resume_classifier
+
+    from .test_resume import _interrupted, _untimed
+
+    cfg = _config(tmp_path, ensemble=2, deterministic=True)
+    reference = train_classifier(cfg, tmp_path / "reference")
+    calls = _interrupted(monkeypatch, classify, lambda d: d.name == "member1",
+                         lambda: train_classifier(cfg, tmp_path / "run"))
+    assert [d.name for d in calls] == ["member0", "member1"]
+    resumed = resume_classifier(tmp_path / "run")
+    assert _untimed(resumed) == _untimed(reference)
+    assert not (tmp_path / "run" / "checkpoint").exists()
