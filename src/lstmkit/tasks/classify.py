@@ -13,8 +13,14 @@
 4. score validation and the official test split once, and write the run directory:
    ``config.yaml`` (resolved), ``model.safetensors`` + ``model.json`` (architecture, labels,
    normalisation or vocabulary: everything :func:`load_classifier` needs), ``metrics.json``
-   (``{"val": {...}, "test": {...}, "train_seconds": s, "epochs": n, ...}``), ``history.json``,
-   ``report.md``, ``confusion_matrix.png`` and ``learning_curves.png``.
+   (``{"val": {...}, "test": {...}, "baselines": {...}, "train_seconds": s, "epochs": n, ...}``),
+   ``history.json``, ``report.md``, ``confusion_matrix.png`` and ``learning_curves.png``;
+5. fit and score the baselines of ``evaluate.baselines`` (MiniRocket, 1-NN DTW:
+   :mod:`lstmkit.eval.classify_baselines`) on the same training and test splits.
+
+``train.ensemble: K`` trains K members and averages their probabilities
+(:mod:`lstmkit.tasks.classify_ensemble`); ``model.name: auto`` chooses the model by cross-validation
+on the training split and keeps its fold models (:mod:`lstmkit.tasks.classify_auto`).
 
 Crash safety: ``config.yaml`` is written when the run starts and a training checkpoint under
 ``out_dir/checkpoint/`` after every ``train.checkpoint_every`` epochs (the layout is in
