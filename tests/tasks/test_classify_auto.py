@@ -219,13 +219,28 @@ def test_strided_lstm_fcn_pools_valid_steps_only():
     torch.testing.assert_close(pooled[0, 2], x[0, 8:10].mean(0))
 
 
-def test_tune_refuses_an_auto_base_with_a_clear_error():
+def test_tune_over_an_auto_base_scores_trials_by_cv_without_the_test_split(tmp_path, monkeypatch):
     pytest.importorskip("optuna")
-    from lstmkit.tasks.tune import TuneConfig
+    from lstmkit.tasks import tune
+    from lstmkit.tasks.config import dump_yaml
+    from lstmkit.tasks.tune import load_tune_config
 
-    with pytest.raises(ValueError, match="model.name auto chooses its model by cross-validation"):
-        TuneConfig(base={"task": "classify", "data": {"name": "gunpoint"}, "model": {"name": "auto"}},
-                   search={"train.lr": {"type": "float", "low": 1e-4, "high": 1e-2}})
+    from .test_tune import Untouchable
+
+    tr, te = _files(tmp_path)
+    real = tune.load_data
+    monkeypatch.setattr(tune, "load_data", lambda c: (real(c)[0], (Untouchable(), Untouchable())))
+    (tmp_path / "base.yaml").write_text(dump_yaml({
+        "task": "classify", "data": {"train": str(tr), "test": str(te)},
+        "model": {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2}, "train": {"epochs": 2, "budget_seconds": 600}}))
+    path = tmp_path / "t.yaml"
+    path.write_text(dump_yaml({"base": "base.yaml",
+                               "metric": "val_accuracy", "pruner": {"type": "none"},
+                               "search": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2}}}))
+    tune.run_tune(load_tune_config(path), tmp_path / "out", 1)
+    rows = json.loads((tmp_path / "out" / "trials.json").read_text())
+    rows = rows["trials"] if isinstance(rows, dict) else rows
+    assert len(rows) == 1 and rows[0]["state"] == "COMPLETE" and 0 <= rows[0]["value"] <= 1
 
 
 def test_the_auto_preset_builds():

@@ -183,9 +183,6 @@ class TuneConfig:
             raise ValueError(f"metric must be one of {', '.join(map(repr, task.tune.metrics))} (the validation "
                              f"metrics a {task.name!r} run reports), got {self.metric!r}")
         self.base = to_plain(build(task.config, self.base))  # fully resolved: every field present
-        if (self.base.get("model") or {}).get("name") == "auto":
-            raise ValueError("base: model.name auto chooses its model by cross-validation on the training split "
-                             "itself; tune a fixed model (e.g. base: classify/gunpoint) instead")
         if not isinstance(self.search, dict) or not self.search:
             raise ValueError("search must be a non-empty mapping of dotted config keys to ranges, "
                              "e.g. {train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}")
