@@ -232,7 +232,8 @@ def test_tune_over_an_auto_base_scores_trials_by_cv_without_the_test_split(tmp_p
     monkeypatch.setattr(tune, "load_data", lambda c: (real(c)[0], (Untouchable(), Untouchable())))
     (tmp_path / "base.yaml").write_text(dump_yaml({
         "task": "classify", "data": {"train": str(tr), "test": str(te)},
-        "model": {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2}, "train": {"epochs": 2, "budget_seconds": 600}}))
+        "model": {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2},
+        "train": {"epochs": 2, "budget_seconds": 600}}))
     path = tmp_path / "t.yaml"
     path.write_text(dump_yaml({"base": "base.yaml",
                                "metric": "val_accuracy", "pruner": {"type": "none"},

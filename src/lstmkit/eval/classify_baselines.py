@@ -153,7 +153,8 @@ def baselines_section(metrics: dict) -> list[tuple[str, list[str]]]:
         if "skipped" in b:
             rows.append(f"| {name} | skipped: {b['skipped']} | | |")
         else:
-            rows.append(f"| {name} | {100 * b['accuracy']:.2f}% | {100 * b['macro_f1']:.2f}% | {b['train_seconds']:.2f} s "
+            rows.append(f"| {name} | {100 * b['accuracy']:.2f}% | {100 * b['macro_f1']:.2f}% | "
+                        f"{b['train_seconds']:.2f} s "
                         f"(+ {b['predict_seconds']:.2f} s to predict) |")
     length = next((b["padded_length"] for b in base.values() if "padded_length" in b), None)
     note = (f"Baselines (aeon) fitted on the same training split, scored on the same test split; raw values, "

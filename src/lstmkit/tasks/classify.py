@@ -60,7 +60,7 @@ from ..models.registry import check_model_arguments, check_model_task
 from .config import build, path_field, to_plain
 from . import classify_io
 from .registry import Task, Tuning, register_task
-from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, saved_config,
+from .runs import (RoleResult, common_metrics, environment, finish_run, load_model, saved_config,
                    start_run)
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 from .classify_ensemble import (ClassifyEvalConfig, ClassifyTrainConfig, EnsembleClassifier, ensemble_section,

@@ -216,7 +216,8 @@ def auto_section(info: dict) -> tuple[str, list[str]]:
     lines = [f"Chosen on the training split alone: stratified {info['folds']}-fold cross-validation, budget "
              f"{info['budget_seconds']:g} s (search took {info['search_seconds']:.0f} s). The model is the chosen "
              f"candidate's {info['folds']} fold models, class probabilities averaged.", "",
-             "| candidate | status | CV accuracy | CV loss | per fold | epochs | time |", "|---|---|---|---|---|---|---|"]
+             "| candidate | status | CV accuracy | CV loss | per fold | epochs | time |",
+             "|---|---|---|---|---|---|---|"]
     for r in info["candidates"]:
         mark = " **(chosen)**" if r["name"] == info["chosen"] else ""
         if r["cv_accuracy"] is None:
@@ -224,7 +225,8 @@ def auto_section(info: dict) -> tuple[str, list[str]]:
             continue
         lines.append(f"| {r['name']}{mark} | {r['status']} | {100 * r['cv_accuracy']:.2f} ± "
                      f"{100 * r['cv_accuracy_std']:.2f}% | {r['cv_loss']:.4f} | "
-                     f"{', '.join(f'{100 * a:.1f}' for a in r['fold_accuracy'])} | {', '.join(map(str, r['epochs']))} | "
+                     f"{', '.join(f'{100 * a:.1f}' for a in r['fold_accuracy'])} | "
+                     f"{', '.join(map(str, r['epochs']))} | "
                      f"{r['seconds']:.0f} s |")
     after = [r for r in info["candidates"] if "test_accuracy_after" in r]
     if after:

@@ -34,7 +34,8 @@ from ..checks import check_int
 from ..eval.metrics import confusion_matrix, per_class_report
 from .trainer import TrainConfig
 
-__all__ = ["ClassifyTrainConfig", "ClassifyEvalConfig", "EnsembleClassifier", "member_seed", "MEMBERS_DIR", "save_members",
+__all__ = ["ClassifyTrainConfig", "ClassifyEvalConfig", "EnsembleClassifier", "member_seed", "MEMBERS_DIR",
+           "save_members",
            "load_members", "member_scores"]
 
 log = logging.getLogger(__name__)
