@@ -4,6 +4,11 @@
     python scripts/accuracy_table.py classify/gunpoint --label "plain LSTM" \\
         --set 'model={name: rnn_classifier, hidden_size: 128, pooling: mean}'
     python scripts/accuracy_table.py --from-log runs/table/runs.jsonl   # the table again, no training
+    python scripts/accuracy_table.py classify/auto --cv --set data.name=gunpoint --seeds 0   # training split only
+
+``--cv`` (for recipe development; ``model.name: auto`` configs) runs only the cross-validated search
+on the training split and prints every candidate's CV accuracy: no test split is scored, no run
+directory written. Choose recipes with these numbers, never with test scores.
 
 Each run writes its run directory under --runs (default runs/table/<preset>-<label>-s<seed>),
 and one JSON line per run is appended to --log, so a table can be rebuilt without rerunning.
@@ -35,6 +40,7 @@ def main() -> None:
     p.add_argument("--label", default="preset")
     p.add_argument("--runs", default="runs/table")
     p.add_argument("--log", default="runs/table/runs.jsonl")
+    p.add_argument("--cv", action="store_true", help="cross-validated scores on the training split only (auto configs)")
     args = p.parse_args()
     if args.from_log:
         return table_from_log(args.from_log)
@@ -42,6 +48,8 @@ def main() -> None:
         p.error("give presets to run, or --from-log")
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
+    if args.cv:
+        return cv_table(args)
     for preset in args.presets:
         accs, f1s, walls = [], [], []
         for seed in args.seeds:
@@ -61,6 +69,27 @@ def main() -> None:
             print(f"  {preset} [{args.label}] seed {seed}: test {100 * accs[-1]:.2f}%  val {100 * m['val']['accuracy']:.2f}%"
                   f"  epochs {m['epochs']} (best {m['best_epoch']})  {wall:.0f} s", flush=True)
         print(_row(preset, args.label, accs, f1s, walls), flush=True)
+
+
+def cv_table(args) -> None:
+    """Every candidate's CV accuracy per seed (training split only), one JSON line per seed in --log."""
+    from lstmkit.tasks.classify_auto import cross_validate
+
+    for preset in args.presets:
+        for seed in args.seeds:
+            config, _ = resolve_config(preset, [*args.set, f"train.seed={seed}", "train.progress=off"])
+            if config.model.get("name") != "auto":
+                raise SystemExit(f"--cv needs a model.name auto config; {preset} has {config.model.get('name')!r}")
+            t0 = time.perf_counter()
+            info = cross_validate(config)
+            wall = time.perf_counter() - t0
+            with open(args.log, "a") as f:
+                f.write(json.dumps({"preset": preset, "label": args.label, "seed": seed, "set": args.set, "cv": info,
+                                    "wall_seconds": wall}) + "\n")
+            print(f"| {preset} {' '.join(args.set)} | seed {seed} | chosen {info['chosen']} | "
+                  + " | ".join(f"{r['name']}: " + (f"{100 * r['cv_accuracy']:.2f}% ({r['seconds']:.0f} s)"
+                                                   if r["cv_accuracy"] is not None else r["status"])
+                               for r in info["candidates"]) + f" | {wall:.0f} s |", flush=True)
 
 
 def _row(preset: str, label: str, accs, f1s, walls) -> str:

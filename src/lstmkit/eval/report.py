@@ -92,9 +92,12 @@ def _pct(v: float) -> str:
 
 def write_classification_report(out: str | os.PathLike, *, config: dict, metrics: dict, per_class: Sequence[dict],
                                 cm: np.ndarray, classes: Sequence, history: Sequence[dict], best_epoch: int,
-                                environment: str, test_split: str) -> Path:
+                                environment: str, test_split: str,
+                                sections: Sequence[tuple[str, Sequence[str]]] = ()) -> Path:
     """Write ``confusion_matrix.png``, ``learning_curves.png`` and ``report.md`` into ``out``;
-    ``test_split`` says what was scored (:func:`lstmkit.data.datasets.describe_test_split`)."""
+    ``test_split`` says what was scored (:func:`lstmkit.data.datasets.describe_test_split`);
+    ``sections`` ((title, markdown lines) pairs: baselines, ensemble, model selection) follow the
+    training summary."""
     out = Path(out)
     plot_confusion_matrix(cm, classes, out / "confusion_matrix.png", title="test split")
     plot_learning_curves(history, out / "learning_curves.png", metric="accuracy", best_epoch=best_epoch)
@@ -105,18 +108,28 @@ def write_classification_report(out: str | os.PathLike, *, config: dict, metrics
     val, test = metrics["val"], metrics["test"]
     best = history[best_epoch - 1]
     report = Report(f"Classification run: {source} · {model.get('name', 'rnn_classifier')}")
+    if "auto" in metrics:  # model.name auto: chosen and stopped by cross-validation (its section below)
+        how, val_name = (f"model and weights chosen by {metrics['auto']['folds']}-fold cross-validation on the "
+                         f"{metrics['n_train']} training samples (`{train['monitor']}`; model selection below)",
+                         "cross-validation (mean of folds)")
+    else:
+        members = f" (member 0 of {len(metrics['ensemble']['members'])})" if "ensemble" in metrics else ""
+        how, val_name = (f"weights selected on a validation split carved from the {metrics['n_train']} training "
+                         f"samples (`{train['monitor']}`, epoch {best_epoch} of {metrics['epochs']}"
+                         f"{', stopped early' if metrics['stopped_early'] else ''}{members})",
+                         "validation (mean of members)" if members else "validation")
     report.text(f"Test accuracy **{_pct(test['accuracy'])}**, macro-F1 {_pct(test['macro_f1'])} on "
-                f"{test_split}; weights selected on a validation split carved from the "
-                f"{metrics['n_train']} training samples (`{train['monitor']}`, epoch {best_epoch} of "
-                f"{metrics['epochs']}{', stopped early' if metrics['stopped_early'] else ''}).")
+                f"{test_split}; {how}.")
     report.table(["split", "accuracy", "macro-F1", "balanced accuracy", "loss"],
                  [(name, _pct(m["accuracy"]), _pct(m["macro_f1"]), _pct(m["balanced_accuracy"]), f"{m['loss']:.4f}")
-                  for name, m in (("validation", val), ("test", test))])
+                  for name, m in ((val_name, val), ("test", test))])
     report.text(f"Training: {metrics['train_seconds']:.1f} s, {metrics['epochs']} epochs, seed {metrics['seed']}, "
                 f"{metrics['parameters']:,} parameters, device {metrics['device']}.",
                 f"At the selected epoch: train loss {best['train_loss']:.4f}, learning rate {best['lr']:.2e}, mean "
                 f"gradient norm {best['grad_norm_mean']:.3f} (clipped in {100 * best['clipped_fraction']:.0f}% of "
                 "steps).")
+    for title, lines in sections:
+        report.section(title, lines)
     report.section("Per class (test)").table(
         ["class", "precision", "recall", "F1", "support"],
         [(r["class"], f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", r["support"])

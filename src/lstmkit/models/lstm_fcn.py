@@ -77,9 +77,10 @@ class LSTMFCNConfig:
     filters: tuple[int, int, int] = (128, 256, 128)
     kernels: tuple[int, int, int] = (8, 5, 3)
     variants: dict[str, Any] = field(default_factory=dict)
+    stride: int = 1  # > 1: average the series over windows of `stride` steps (valid steps only) before both branches
 
     def __post_init__(self) -> None:
-        for name in ("input_size", "hidden_size"):
+        for name in ("input_size", "hidden_size", "stride"):
             check_int(name, getattr(self, name))
         check_int("num_classes", self.num_classes, minimum=2)
         if not 0.0 <= self.lstm_dropout < 1.0:
@@ -103,7 +104,7 @@ class LSTMFCN(nn.Module):
         if c.dimension_shuffle:
             if max_length is None:
                 raise ValueError("dimension_shuffle=True needs max_length (the series length T, the LSTM's input width)")
-            self.lstm = LSTM(max_length, c.hidden_size, batch_first=True, **variants)
+            self.lstm = LSTM(-(-max_length // c.stride), c.hidden_size, batch_first=True, **variants)
         else:
             self.lstm = LSTM(c.input_size, c.hidden_size, batch_first=True, **variants)
             self.pool = create_pool("last", c.hidden_size)
@@ -114,15 +115,31 @@ class LSTMFCN(nn.Module):
             ConvBlock(widths[i], widths[i + 1], c.kernels[i], c.squeeze_excite and i < 2) for i in range(3))
         self.head = nn.Linear(c.hidden_size + c.filters[-1], c.num_classes)
 
+    def _pool(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Average over windows of ``stride`` steps, valid steps only: x (B, T, D) -> (B, ceil(T/s), D),
+        lengths -> ceil(lengths / s) (the long-series front end; a window of padding stays zero)."""
+        s = self.config.stride
+        batch, total, d = x.shape
+        valid = length_mask(lengths, batch, total, x.device).to(x.dtype).unsqueeze(-1)  # -> (B, T, 1)
+        extra = (-total) % s
+        x = F.pad(x * valid, (0, 0, 0, extra)).reshape(batch, -1, s, d).sum(2)
+        count = F.pad(valid, (0, 0, 0, extra)).reshape(batch, -1, s, 1).sum(2)
+        x = x / count.clamp_min(1)  # -> (B, ceil(T/s), D)
+        return x, None if lengths is None else torch.div(torch.as_tensor(lengths) + s - 1, s, rounding_mode="floor")
+
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         batch, total, _ = x.shape
-        mask = length_mask(lengths, batch, total, x.device).unsqueeze(1).to(x.dtype)  # -> (B, 1, T)
         if self.config.dimension_shuffle:
             if lengths is not None and int(torch.as_tensor(lengths).min()) < total:
                 raise ValueError("dimension_shuffle needs equal-length series; use dimension_shuffle=False for "
                                  "variable-length data")
             if total != self.max_length:
                 raise ValueError(f"series have {total} steps but the model was built for max_length={self.max_length}")
+        if self.config.stride > 1:
+            x, lengths = self._pool(x, lengths)  # -> (B, T', D)
+            total = x.shape[1]
+        mask = length_mask(lengths, batch, total, x.device).unsqueeze(1).to(x.dtype)  # -> (B, 1, T)
+        if self.config.dimension_shuffle:
             _, (h_n, _) = self.lstm(x.transpose(1, 2))  # D steps of T features
             lstm_feat = h_n[-1]  # -> (B, H)
         else:

@@ -13,8 +13,14 @@
 4. score validation and the official test split once, and write the run directory:
    ``config.yaml`` (resolved), ``model.safetensors`` + ``model.json`` (architecture, labels,
    normalisation or vocabulary: everything :func:`load_classifier` needs), ``metrics.json``
-   (``{"val": {...}, "test": {...}, "train_seconds": s, "epochs": n, ...}``), ``history.json``,
-   ``report.md``, ``confusion_matrix.png`` and ``learning_curves.png``.
+   (``{"val": {...}, "test": {...}, "baselines": {...}, "train_seconds": s, "epochs": n, ...}``),
+   ``history.json``, ``report.md``, ``confusion_matrix.png`` and ``learning_curves.png``;
+5. fit and score the baselines of ``evaluate.baselines`` (MiniRocket, 1-NN DTW:
+   :mod:`lstmkit.eval.classify_baselines`) on the same training and test splits.
+
+``train.ensemble: K`` trains K members and averages their probabilities
+(:mod:`lstmkit.tasks.classify_ensemble`); ``model.name: auto`` chooses the model by cross-validation
+on the training split and keeps its fold models (:mod:`lstmkit.tasks.classify_auto`).
 
 Crash safety: ``config.yaml`` is written when the run starts and a training checkpoint under
 ``out_dir/checkpoint/`` after every ``train.checkpoint_every`` epochs (the layout is in
@@ -29,7 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal, Sequence, get_args
 
@@ -56,9 +62,12 @@ from ..models.registry import check_model_arguments, check_model_task
 from .config import build, path_field, to_plain
 from . import classify_io
 from .registry import Task, Tuning, register_task
-from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, saved_config,
+from .runs import (RoleResult, common_metrics, environment, finish_run, load_model, saved_config,
                    start_run)
 from .trainer import FitResult, TrainConfig, fit, seed_everything
+from .classify_ensemble import (ClassifyEvalConfig, ClassifyTrainConfig, EnsembleClassifier, ensemble_section,
+                                fit_members, load_members, member_scores, save_members)
+from ..eval.classify_baselines import baselines_section, run_baselines
 
 __all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
            "load_inputs", "fit_classifier", "prepare_training", "resume_classifier"]
@@ -146,8 +155,9 @@ def _augment(specs) -> Augment:
 @dataclass
 class ClassifyConfig:
     data: DataConfig
-    model: dict[str, Any] = field(default_factory=lambda: {"name": "rnn_classifier"})
-    train: TrainConfig = field(default_factory=TrainConfig)
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "rnn_classifier"})  # or {name: auto, ...}
+    train: ClassifyTrainConfig = field(default_factory=ClassifyTrainConfig)
+    evaluate: ClassifyEvalConfig = field(default_factory=ClassifyEvalConfig)
     task: Literal["classify"] = "classify"
 
     def __post_init__(self) -> None:
@@ -155,7 +165,14 @@ class ClassifyConfig:
             raise ValueError(f"task must be 'classify' here, got {self.task!r}")
         if not isinstance(self.model, dict) or not isinstance(self.model.get("name", "rnn_classifier"), str):
             raise ValueError(f"model must be a mapping with a 'name' (see `lstmkit models`), got {self.model!r}")
+        if type(self.train) is TrainConfig:  # a plain TrainConfig given in code: the classification fields' defaults
+            self.train = ClassifyTrainConfig(**asdict(self.train))
         name = self.model.get("name", "rnn_classifier")
+        if name == "auto":  # chosen by cross-validation on the training split (lstmkit.tasks.classify_auto)
+            from .classify_auto import check_auto
+
+            check_auto(self.model, self.train)
+            return
         check_model_task(name, "classify")  # before any data loads
         check_model_arguments(name, (k for k in self.model if k != "name"))
 
@@ -310,14 +327,19 @@ class Classifier:
         save_checkpoint(directory, self.model.state_dict(), meta)
 
 
-def load_classifier(directory: str | os.PathLike, device: str = "cpu") -> Classifier:
-    """A classifier from a run directory (safetensors + JSON; nothing is unpickled)."""
+def _load_one(directory: str | os.PathLike, device: str = "cpu") -> Classifier:
     model, meta = load_model(directory, "classify", device)
     pre = Preprocessor.from_dict(meta.get("preprocess") or {})
     dtype = meta.get("dtype", "float32")
     if dtype not in ("float32", "float64"):
         raise ValueError(f"{Path(directory) / 'model.json'}: dtype {dtype!r} is not float32 or float64")
     return Classifier(model, pre, dict(meta["model"]), dtype=dtype, meta=meta)
+
+
+def load_classifier(directory: str | os.PathLike, device: str = "cpu") -> Classifier | EnsembleClassifier:
+    """A classifier from a run directory (safetensors + JSON; nothing is unpickled); an ensemble run
+    (``train.ensemble`` > 1 or ``model.name: auto``) gives an :class:`EnsembleClassifier` of all its members."""
+    return load_members(directory, _load_one(directory, device), lambda path: _load_one(path, device))
 
 
 # ------------------------------------------------------------------------------- training
@@ -345,17 +367,18 @@ class Prepared:
 
 def prepare_training(inputs: Sequence, labels: np.ndarray, model_spec: dict, train: TrainConfig,
                      normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None,
-                     augment: Sequence[dict] = ()) -> Prepared:
-    """Carve validation (stratified, seed ``train.seed``), fit preprocessing on the rest, build the
-    model (seeded) and the length-grouped batches; ``augment`` (a ``data.augment`` list) wraps the
-    training batches only, seeded from ``train.seed`` and the epoch."""
+                     augment: Sequence[dict] = (), split: tuple[np.ndarray, np.ndarray] | None = None) -> Prepared:
+    """Carve validation (stratified, seed ``train.seed``; or the given ``split``, (train indices,
+    validation indices)), fit preprocessing on the rest, build the model (seeded) and the
+    length-grouped batches; ``augment`` (a ``data.augment`` list) wraps the training batches only,
+    seeded from ``train.seed`` and the epoch."""
     if len(inputs) == 0:
         raise ValueError("the training data is empty: no samples to fit on")
     if labels is None or len(labels) != len(inputs):
         raise ValueError(f"{len(inputs)} training inputs need as many labels, got "
                          f"{None if labels is None else len(labels)}")
     LabelMap.fit(labels)  # a clear error for one class before anything else
-    tr, va = stratified_split(labels, train.val_fraction, seed=train.seed)
+    tr, va = stratified_split(labels, train.val_fraction, seed=train.seed) if split is None else split
     pick = lambda idx: [inputs[i] for i in idx]  # noqa: E731
     # labels: all training labels (the label map is not a statistic); the rest: the training part only
     pre = Preprocessor.fit(pick(tr), labels, normalize=normalize, min_freq=min_freq, max_vocab=max_vocab)
@@ -388,13 +411,13 @@ def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train
                    callbacks: Sequence = (), augment: Sequence[dict] = (),
                    checkpoint_dir: str | os.PathLike | None = None,
                    resume: bool = False, on_prepared: Callable[[Prepared], None] | None = None,
-                   log_dir: str | os.PathLike | None = None,
+                   log_dir: str | os.PathLike | None = None, split: tuple[np.ndarray, np.ndarray] | None = None,
                    ) -> tuple[Classifier, FitResult, dict]:
     """:func:`prepare_training`, then train; returns (classifier, fit result, validation metrics
     of the selected weights). ``callbacks``, ``checkpoint_dir``, ``resume`` and ``log_dir`` go to
     :func:`lstmkit.tasks.trainer.fit`. ``on_prepared`` is called with the :class:`Prepared` data and
     model before training starts (a run logs its one-line summary there)."""
-    p = prepare_training(inputs, labels, model_spec, train, normalize, min_freq, max_vocab, augment)
+    p = prepare_training(inputs, labels, model_spec, train, normalize, min_freq, max_vocab, augment, split)
     if on_prepared is not None:
         on_prepared(p)
     result = fit(p.model, p.train_set.batches, p.val_set, _loss, _evaluate, train, callbacks=callbacks,
@@ -408,6 +431,8 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
 
     ``resume``: continue the interrupted run in ``out_dir`` from its checkpoint; ``config`` must
     equal the ``config.yaml`` it saved (:func:`resume_classifier` reads it from there)."""
+    if type(config.train) is TrainConfig:  # assigned after construction: the classification fields' defaults
+        config = replace(config, train=ClassifyTrainConfig(**asdict(config.train)))
     out = Path(out_dir)
     checkpoint = start_run(out, config, resume)
     resolved = to_plain(config)
@@ -420,29 +445,59 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
             getattr(p.train_set, "base", None), "curriculum", None)
         log.info(f"data {d.name or d.train}: {p.summary(len(x_test))}")
 
-    clf, result, val_metrics = fit_classifier(x_train, y_train, config.model, config.train, d.normalize,
-                                              d.min_freq, d.max_vocab, augment=d.augment, on_prepared=summary,
-                                              **checkpointing(checkpoint))
+    if config.model.get("name") == "auto":  # chosen on the training split alone; the test split waits below
+        from .classify_auto import train_auto
+
+        fitted = train_auto(x_train, y_train, config, summary)
+    else:
+        fitted = fit_members(x_train, y_train, config, summary, checkpoint)
+    clf, first = fitted.classifier, fitted.results[0]
+    members = getattr(clf, "members", [clf])
+    # the test split, once: the model, its members and (for auto) the analysis of the candidates not chosen
     test_metrics, per_class, cm = clf.evaluate(x_test, y_test)
-    metrics = {**common_metrics({"model": RoleResult.trained(clf.model, result)}, test_metrics, val_metrics, {}),
-               "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-               "seed": config.train.seed, "device": str(next(clf.model.parameters()).device),
-               "threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in clf.model.parameters()),
-               "n_train": len(x_train), "n_test": len(x_test)}
-    if prepared.get("curriculum") is not None:  # what each epoch trained on
-        metrics["curriculum"] = prepared["curriculum"].schedule(result.epochs)
+    baselines = run_baselines(config.evaluate.baselines, x_train, y_train, x_test, y_test, seed=config.train.seed)
+    parameters = sum(p.numel() for m in members for p in m.model.parameters())
+    roles = {"model": RoleResult(parameters, sum(r.epochs for r in fitted.results), fitted.seconds),
+             **{b: RoleResult(seconds=v.get("train_seconds", 0.0)) for b, v in baselines.items()}}
+    metrics = {**common_metrics(roles, test_metrics, fitted.val, baselines),
+               "epochs": first.epochs, "best_epoch": first.best_epoch, "stopped_early": first.stopped_early,
+               "seed": config.train.seed, "device": str(next(members[0].model.parameters()).device),
+               "threads": torch.get_num_threads(), "parameters": parameters,
+               "n_train": len(x_train), "n_test": len(x_test), **fitted.extra_metrics}
+    if isinstance(clf, EnsembleClassifier):
+        own = member_scores(clf, x_test, y_test)
+        metrics["ensemble"] = {
+            "requested": config.train.ensemble if config.model.get("name") != "auto" else len(members),
+            "member_test_accuracy_mean": float(np.mean([m["accuracy"] for m in own])),
+            "members": [{"seed": s, "epochs": r.epochs, "best_epoch": r.best_epoch, "val_accuracy": v["accuracy"],
+                         "test_accuracy": o["accuracy"], "test_loss": o["loss"]}
+                        for s, r, v, o in zip(fitted.member_seeds, fitted.results, fitted.vals, own)]}
+    if fitted.after_test is not None:
+        metrics.update(fitted.after_test(x_test, y_test))
+    if prepared.get("curriculum") is not None:  # what each epoch trained on (the first member's schedule)
+        metrics["curriculum"] = prepared["curriculum"].schedule(first.epochs)
     saved = {**to_plain(asdict(d)), **({"feature_columns": _options(d)["feature_columns"]} if d.format == "long" else {})}
-    clf.save(out, {"data": saved, "train_seed": config.train.seed})
+    save_members(out, members, {"data": saved}, [{"train_seed": s} for s in fitted.member_seeds])
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
-    atomic_write_bytes(out / "history.json", json.dumps(result.history, indent=1).encode())
+    atomic_write_bytes(out / "history.json", json.dumps(first.history, indent=1).encode())
     from ..eval.report import write_classification_report
 
     write_classification_report(out, config=resolved, metrics=metrics, per_class=per_class, cm=cm,
-                                classes=clf.classes, history=result.history, best_epoch=result.best_epoch,
+                                classes=clf.classes, history=first.history, best_epoch=first.best_epoch,
                                 test_split=describe_test_split(resolved["data"], len(x_test)),
-                                environment=environment())
+                                environment=environment(),
+                                sections=[*baselines_section(metrics), *fitted.report_sections,
+                                          *auto_sections(metrics), *ensemble_section(metrics)])
     finish_run(out)  # the run directory is complete: its checkpoint goes
     return metrics
+
+
+def auto_sections(metrics: dict) -> list:
+    if "auto" not in metrics:
+        return []
+    from .classify_auto import auto_section
+
+    return [auto_section(metrics["auto"])]
 
 
 def resume_classifier(out_dir: str | os.PathLike) -> dict:

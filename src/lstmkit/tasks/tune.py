@@ -90,6 +90,8 @@ class Objective:
 
         d = run.data
         quiet = dataclasses.replace(run.train, progress="off")  # one log line per trial, not per epoch
+        if run.model.get("name") == "auto":  # a trial is the whole cross-validated search: its chosen CV score
+            return self._auto_trial(trial, dataclasses.replace(run, train=quiet), metric)
         start = time.perf_counter()
         try:
             _, result, selected = fit_classifier(self.inputs, self.labels, run.model, quiet, d.normalize, d.min_freq,
@@ -102,6 +104,20 @@ class Objective:
         # the weights `lstmkit train` keeps are chosen by train.monitor; their score on the metric:
         trial.set_user_attr("selected_value", float(selected.get(metric.removeprefix("val_"), math.nan)))
         return best
+
+    def _auto_trial(self, trial, run: ClassifyConfig, metric: str) -> float:
+        """A ``model.name: auto`` trial: the search on the training split (no epochs to prune); its value is the
+        chosen candidate's cross-validated ``metric`` (lstmkit.tasks.classify_auto)."""
+        from .classify_auto import train_auto
+
+        start = time.perf_counter()
+        try:
+            fitted = train_auto(self.inputs, self.labels, run)
+        finally:
+            trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
+        trial.set_user_attr("chosen", fitted.extra_metrics["auto"]["chosen"])
+        trial.set_user_attr("epochs", sum(r.epochs for r in fitted.results))  # over the chosen candidate's folds
+        return float(fitted.val[metric.removeprefix("val_")])
 
 
 def validation_value(metrics: dict, metric: str) -> float:

@@ -1,0 +1,246 @@
+"""``model.name: auto``: one command for any classification dataset, chosen on the training split alone.
+
+``lstmkit train classify/auto --set data.name=ucr:NAME`` (or ``--set data.train=FILE``) runs:
+
+1. **Stratified k-fold cross-validation** (scikit-learn ``StratifiedKFold``, ``model.folds``, default 3,
+   fewer when a class has fewer series; shuffled with ``train.seed``) of each candidate in
+   ``model.candidates`` (default: :data:`DEFAULT_CANDIDATES`). Fold model ``i`` trains on the other
+   folds (its standardisation fitted there) from seed ``train.seed * 1000 + i`` and keeps the weights
+   of its best epoch on its held-out fold (``train.monitor``, early stopping); the candidate's CV score
+   is the mean accuracy of its fold models on their held-out folds. (The held-out fold both stops the
+   fold model and scores it, so CV scores are slightly optimistic -- equally for every candidate.)
+2. **Choice**: the candidate with the best mean CV accuracy (ties: the lower mean CV loss); only
+   candidates whose every fold ran are eligible (unless none did).
+3. **Ensemble**: the chosen candidate's k fold models, class probabilities averaged (every training
+   series is in k-1 of their training parts; no refit, so the search *is* the training).
+
+The test split is not read until the run scores the finished ensemble (:func:`train_auto` only sees
+the training split); the candidates not chosen are scored on it afterwards, for the record only
+(``auto.candidates[].test_accuracy_after``), to measure what the selection gained.
+
+Recipes (:func:`recipe`) depend on the data's shape only, never on its name:
+
+- ``lstm_fcn``: LSTM-FCN as in Karim et al. 2017 (dimension shuffle, 8 cells, LSTM dropout 0.8) for
+  equal-length series; LSTM over time (64 cells, lengths) for unequal ones.
+- ``mlstm_fcn``: MLSTM-FCN (squeeze-and-excite), LSTM over time with lengths, 64 cells, dropout 0.5.
+- ``bilstm_attention``: a bidirectional LSTM (64 per direction) with attention pooling.
+- **Long series** (more than :data:`LONG` steps): the FCN models average the series over windows of
+  ``ceil(T / 256)`` steps first (``stride``; a strided front end, so the convolutions and the LSTM see
+  at most 256 steps); ``bilstm_attention`` is skipped (a step-by-step LSTM over thousands of steps
+  does not fit the budget).
+- Batches of ``clip(n_fit / 8, 8, train.batch_size)`` series (rounded down to a power of two), and at
+  most ``max(30, 600 / steps per epoch)`` epochs (``train.epochs`` caps it) with early stopping after
+  ``max(10, epochs / 10)`` epochs without improvement: a few hundred optimizer steps on tiny data
+  instead of a thousand one-step epochs, and few epochs on large data.
+
+**Budget** (``train.budget_seconds``; :data:`DEFAULT_BUDGET` when null): checked before each fold. A
+candidate is not started when the time left is less than what the previous candidates took on average
+(status ``skipped (budget)``), a candidate whose next fold would not fit stops there (``incomplete``);
+the first fold of the first candidate always runs, and a fold once started runs to its end, so a run
+can exceed the budget by about one fold's time. The report lists every candidate with its status.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+
+from .classify_ensemble import EnsembleClassifier, Fitted, member_scores
+
+__all__ = ["DEFAULT_CANDIDATES", "DEFAULT_BUDGET", "LONG", "check_auto", "recipe", "train_auto", "cv_splits",
+           "cross_validate"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CANDIDATES = ("lstm_fcn", "mlstm_fcn", "bilstm_attention")
+DEFAULT_BUDGET = 180.0  # seconds of search (= training) when train.budget_seconds is null
+DEFAULT_FOLDS = 3
+LONG = 512  # steps: longer series get the strided front end
+MAX_STEPS = 600  # optimizer steps a fold model may take (before early stopping)
+_KEYS = ("name", "candidates", "folds")
+
+
+def check_auto(model: dict, train) -> None:
+    """Validate a ``model: {name: auto, candidates: [...], folds: k}`` section; errors name the field."""
+    unknown = [k for k in model if k not in _KEYS]
+    if unknown:
+        raise ValueError(f"model.{unknown[0]}: model.name auto takes only {', '.join(_KEYS[1:])} (it chooses the "
+                         "architecture and its settings itself)")
+    candidates = model.get("candidates", list(DEFAULT_CANDIDATES))
+    if isinstance(candidates, str) or not isinstance(candidates, (list, tuple)) or not candidates:
+        raise ValueError(f"model.candidates must be a non-empty list from {', '.join(DEFAULT_CANDIDATES)}, "
+                         f"got {candidates!r}")
+    for c in candidates:
+        if c not in DEFAULT_CANDIDATES:
+            raise ValueError(f"model.candidates: unknown candidate {c!r}; valid: {', '.join(DEFAULT_CANDIDATES)}")
+    if len(set(candidates)) != len(candidates):
+        raise ValueError(f"model.candidates lists a candidate twice: {list(candidates)}")
+    folds = model.get("folds", DEFAULT_FOLDS)
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"model.folds must be an int >= 2, got {folds!r}")
+    if train.ensemble != 1:
+        raise ValueError(f"train.ensemble={train.ensemble} does not apply to model.name auto: its ensemble is the "
+                         f"chosen candidate's model.folds={folds} fold models")
+
+
+def recipe(name: str, lengths: Sequence[int], n_fit: int, train) -> tuple[dict | None, dict, str]:
+    """(model spec or None when the candidate does not apply, train overrides, a note) for candidate
+    ``name`` on training series of these ``lengths``, ``n_fit`` of which a fold model trains on."""
+    longest, equal = int(max(lengths)), min(lengths) == max(lengths)
+    stride = math.ceil(longest / 256) if longest > LONG else 1
+    if name == "bilstm_attention":
+        if longest > LONG:
+            return None, {}, f"not run: series of {longest} steps (> {LONG}) are too long for a step-by-step LSTM"
+        spec = {"name": "rnn_classifier", "cell": "lstm", "hidden_size": 64, "bidirectional": True,
+                "pooling": "attention", "dropout": 0.3}
+    elif name == "lstm_fcn" and equal:
+        spec = {"name": "lstm_fcn", "hidden_size": 8, "lstm_dropout": 0.8, "dimension_shuffle": True}
+    else:
+        spec = {"name": name, "hidden_size": 64, "lstm_dropout": 0.5, "dimension_shuffle": False}
+    if stride > 1 and spec["name"] != "rnn_classifier":
+        spec["stride"] = stride
+    batch = int(min(train.batch_size, max(8, 2 ** int(math.log2(max(1, n_fit / 8))))))
+    steps = math.ceil(n_fit / batch)
+    epochs = int(min(train.epochs, max(30, math.ceil(MAX_STEPS / steps))))
+    patience = max(10, epochs // 10)
+    overrides = {"batch_size": batch, "epochs": epochs, "early_stopping": patience,
+                 "plateau_patience": max(5, patience // 2)}
+    return spec, overrides, f"stride {stride}" if stride > 1 else ""
+
+
+def cv_splits(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified k-fold (train indices, held-out indices) pairs of the training split; k is lowered to
+    the smallest class's count (at least 2)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    _, counts = np.unique(labels, return_counts=True)
+    k = min(folds, int(counts.min()))
+    if k < 2:
+        raise ValueError(f"model.name auto cross-validates on the training split, but a class has "
+                         f"{int(counts.min())} training series; each class needs at least 2")
+    if k < folds:
+        log.info(f"model.folds={folds} lowered to {k}: the smallest class has {int(counts.min())} training series")
+    skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed % 2**32)
+    return [(tr, va) for tr, va in skf.split(np.zeros(len(labels)), labels)]
+
+
+def _row(name: str, status: str, **kw) -> dict:
+    return {"name": name, "status": status, "model": None, "train": None, "cv_accuracy": None,
+            "cv_accuracy_std": None, "cv_loss": None, "fold_accuracy": [], "epochs": [], "seconds": 0.0, **kw}
+
+
+def train_auto(x: Sequence, y: np.ndarray, config, on_prepared=None) -> Fitted:
+    """Cross-validate the candidates on the training split (x, y), choose, and return the chosen
+    candidate's fold models as the ensemble (see the module doc). Never sees the test split."""
+    from .classify import fit_classifier
+
+    d, train, model = config.data, config.train, config.model
+    candidates = list(model.get("candidates", DEFAULT_CANDIDATES))
+    budget = train.budget_seconds if train.budget_seconds is not None else DEFAULT_BUDGET
+    y = np.asarray(y)
+    splits = cv_splits(y, model.get("folds", DEFAULT_FOLDS), train.seed)
+    k = len(splits)
+    lengths = [len(s) for s in x]
+    n_fit = min(len(tr) for tr, _ in splits)
+    start = time.perf_counter()
+    rows, fitted = [], {}
+    for name in candidates:
+        spec, overrides, note = recipe(name, lengths, n_fit, train)
+        if spec is None:
+            rows.append(_row(name, note))
+            continue
+        done = [r["seconds"] for r in rows if r["status"] in ("complete", "incomplete")]
+        if done and time.perf_counter() - start + float(np.mean(done)) > budget:
+            rows.append(_row(name, "skipped (budget)"))
+            log.warning(f"auto: candidate {name} not started: train.budget_seconds={budget:g} would be exceeded")
+            continue
+        t0 = time.perf_counter()
+        members, results, vals, seeds = [], [], [], []
+        for i, (tr, va) in enumerate(splits):
+            per_fold = (time.perf_counter() - t0) / max(1, i)
+            if i > 0 and time.perf_counter() - start + per_fold > budget:
+                log.warning(f"auto: candidate {name} stopped after {i} of {k} folds: budget spent")
+                break
+            seed = train.seed * 1000 + i
+            fold_train = replace(train, seed=seed, **overrides)
+            clf, result, val = fit_classifier(x, y, spec, fold_train, d.normalize, d.min_freq, d.max_vocab,
+                                              augment=d.augment, split=(tr, va),
+                                              on_prepared=on_prepared if not fitted and i == 0 else None)
+            members.append(clf), results.append(result), vals.append(val), seeds.append(seed)
+            log.info(f"auto: {name} fold {i + 1}/{k}: held-out accuracy {val['accuracy']:.4f}, loss {val['loss']:.4f}, "
+                     f"best epoch {result.best_epoch}/{result.epochs}, {result.seconds:.1f} s")
+        acc = [v["accuracy"] for v in vals]
+        rows.append(_row(name, "complete" if len(members) == k else "incomplete", model=spec,
+                         train=overrides, note=note, cv_accuracy=float(np.mean(acc)),
+                         cv_accuracy_std=float(np.std(acc)), cv_loss=float(np.mean([v["loss"] for v in vals])),
+                         fold_accuracy=acc, epochs=[r.epochs for r in results], seconds=time.perf_counter() - t0))
+        fitted[name] = (members, results, vals, seeds)
+        log.info(f"auto: {name} CV accuracy {rows[-1]['cv_accuracy']:.4f} ± {rows[-1]['cv_accuracy_std']:.4f} "
+                 f"({len(members)}/{k} folds, {rows[-1]['seconds']:.0f} s)")
+    chosen = _choose(rows)
+    members, results, vals, seeds = fitted[chosen]
+    val = {key: float(np.mean([v[key] for v in vals])) for key in vals[0]}
+    info = {"folds": k, "budget_seconds": budget, "chosen": chosen, "search_seconds": time.perf_counter() - start,
+            "candidates": rows}
+
+    def after_test(x_test, y_test) -> dict:
+        """Scored after the run's test scores: every other candidate's fold ensemble, for the record."""
+        for row in rows:
+            if row["name"] in fitted and row["name"] != chosen:
+                ens = EnsembleClassifier(fitted[row["name"]][0])
+                row["test_accuracy_after"] = ens.evaluate(x_test, y_test)[0]["accuracy"]
+                row["member_test_accuracy_after"] = [m["accuracy"] for m in member_scores(ens, x_test, y_test)]
+        return {"auto": info}
+
+    classifier = EnsembleClassifier(members) if len(members) > 1 else members[0]
+    return Fitted(classifier, results, vals, time.perf_counter() - start, seeds, val, {"auto": info}, [], after_test)
+
+
+def _choose(rows: list[dict]) -> str:
+    """The best mean CV accuracy among complete candidates (ties: lower CV loss); when none completed,
+    among the incomplete ones."""
+    ran = [r for r in rows if r["status"] == "complete"] or [r for r in rows if r["status"] == "incomplete"]
+    if not ran:
+        raise ValueError("model.name auto: no candidate applies to this data: "
+                         + "; ".join(f"{r['name']}: {r['status']}" for r in rows))
+    return min(ran, key=lambda r: (-r["cv_accuracy"], r["cv_loss"]))["name"]
+
+
+def auto_section(info: dict) -> tuple[str, list[str]]:
+    """The report's section: every candidate's CV score, time and status, and the choice."""
+    lines = [f"Chosen on the training split alone: stratified {info['folds']}-fold cross-validation, budget "
+             f"{info['budget_seconds']:g} s (search took {info['search_seconds']:.0f} s). The model is the chosen "
+             f"candidate's {info['folds']} fold models, class probabilities averaged.", "",
+             "| candidate | status | CV accuracy | CV loss | per fold | epochs | time |",
+             "|---|---|---|---|---|---|---|"]
+    for r in info["candidates"]:
+        mark = " **(chosen)**" if r["name"] == info["chosen"] else ""
+        if r["cv_accuracy"] is None:
+            lines.append(f"| {r['name']}{mark} | {r['status']} | | | | | |")
+            continue
+        lines.append(f"| {r['name']}{mark} | {r['status']} | {100 * r['cv_accuracy']:.2f} ± "
+                     f"{100 * r['cv_accuracy_std']:.2f}% | {r['cv_loss']:.4f} | "
+                     f"{', '.join(f'{100 * a:.1f}' for a in r['fold_accuracy'])} | "
+                     f"{', '.join(map(str, r['epochs']))} | "
+                     f"{r['seconds']:.0f} s |")
+    after = [r for r in info["candidates"] if "test_accuracy_after" in r]
+    if after:
+        lines += ["", "Not chosen, scored on the test split after the run for the record only (what the selection "
+                  "gained; no choice used it): " + ", ".join(f"{r['name']} {100 * r['test_accuracy_after']:.2f}%"
+                                                              for r in after) + "."]
+    return "Model selection (auto)", lines
+
+
+def cross_validate(config) -> dict:
+    """The search of an auto config on its training split alone, without a run directory or any test
+    score: ``auto`` info (every candidate's CV scores, the choice). For recipe development
+    (``scripts/accuracy_table.py --cv``)."""
+    from .classify import load_data
+
+    (x, y), _ = load_data(config.data)  # the test part is loaded with it, never looked at
+    return train_auto(x, y, config).extra_metrics["auto"]

@@ -1,0 +1,270 @@
+"""Baselines in every classification run, train.ensemble, and model.name auto (tiny data, seconds)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lstmkit.eval import classify_baselines
+from lstmkit.eval.classify_baselines import fit_padding, run_baselines, to_panel
+from lstmkit.tasks import classify_auto
+from lstmkit.tasks.classify import ClassifyConfig, DataConfig, load_classifier, train_classifier
+from lstmkit.tasks.classify_ensemble import ClassifyEvalConfig, ClassifyTrainConfig, EnsembleClassifier
+from lstmkit.tasks.config import build
+from lstmkit.tasks.classify_io import evaluate_run, predict_run
+
+from .helpers import waves, write_npz
+
+TINY = dict(epochs=4, lr=0.01, batch_size=32, progress="off", early_stopping=None)
+MODEL = {"name": "rnn_classifier", "hidden_size": 8, "pooling": "mean"}
+
+
+def _files(root, n_train=60, n_test=30):
+    return write_npz(root / "train.npz", n_train, seed=0), write_npz(root / "test.npz", n_test, seed=1)
+
+
+def _config(root, model=None, baselines=(), **train):
+    tr, te = _files(root)
+    return ClassifyConfig(DataConfig(train=str(tr), test=str(te)), model or dict(MODEL),
+                          ClassifyTrainConfig(**{**TINY, **train}), ClassifyEvalConfig(list(baselines)))
+
+
+# ------------------------------------------------------------------------------- baselines
+
+def test_baselines_are_in_metrics_and_report(tmp_path):
+    metrics = train_classifier(_config(tmp_path, baselines=["minirocket", "knn_dtw"]), tmp_path / "out")
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    for name in ("minirocket", "knn_dtw"):
+        b = saved["baselines"][name]
+        assert 0 <= b["accuracy"] <= 1 and b["train_seconds"] >= 0 and "macro_f1" in b
+        assert saved["epochs_by_role"][name] == 0
+    assert saved["baselines"]["minirocket"]["accuracy"] > 0.6  # 3 separable classes of waves
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Baselines (test)" in report and "| minirocket |" in report and "| knn_dtw |" in report
+    assert metrics["baselines"] == saved["baselines"]
+
+
+def test_baselines_can_be_turned_off_and_bad_names_name_the_field(tmp_path):
+    metrics = train_classifier(_config(tmp_path, baselines=[]), tmp_path / "out")
+    assert metrics["baselines"] == {}
+    with pytest.raises(ValueError, match=r"evaluate.baselines: unknown baseline 'rocket'.*minirocket, knn_dtw"):
+        build(ClassifyConfig, {"data": {"name": "gunpoint"}, "evaluate": {"baselines": ["rocket"]}})
+    with pytest.raises(ValueError, match="evaluate.baselines must be a list"):
+        ClassifyEvalConfig("minirocket")
+
+
+def test_padding_length_comes_from_the_training_split_only():
+    rng = np.random.default_rng(0)
+    train = [rng.normal(size=(n, 2)) for n in (10, 12, 14)]
+    test = [rng.normal(size=(n, 2)) for n in (5, 30)]  # one test series longer than every training series
+    length = fit_padding(train)
+    assert length == 14  # not 30
+    panel, truncated = to_panel(test, length)
+    assert panel.shape == (2, 2, 14) and truncated == 1
+    np.testing.assert_array_equal(panel[1], test[1][:14].T)  # its first 14 steps
+    np.testing.assert_array_equal(panel[0, :, 5:], 0)  # zeros after the short one
+    assert fit_padding([rng.normal(size=(4, 1))]) == classify_baselines.MIN_LENGTH
+
+
+def test_baselines_never_see_the_test_lengths(monkeypatch):
+    seen = []
+    real = classify_baselines.fit_padding
+    monkeypatch.setattr(classify_baselines, "fit_padding", lambda xs: seen.append([len(x) for x in xs]) or real(xs))
+    X, lengths, y = waves(30, seed=0)
+    train = [x[:n] for x, n in zip(X, lengths)]
+    test = [np.ones((200, X.shape[2]))] * 4  # far longer than any training series
+    out = run_baselines(["minirocket"], train, y, test, y[:4])
+    assert seen == [[len(x) for x in train]]
+    assert out["minirocket"]["padded_length"] == max(max(lengths), 9) and out["minirocket"]["truncated_test"] == 4
+
+
+def test_knn_dtw_is_skipped_above_its_cost_bound(monkeypatch):
+    monkeypatch.setattr(classify_baselines, "KNN_DTW_MAX_COST", 10.0)
+    X, lengths, y = waves(20, seed=0)
+    xs = [x[:n] for x, n in zip(X, lengths)]
+    out = run_baselines(["knn_dtw"], xs, y, xs, y)
+    assert "skipped" in out["knn_dtw"] and "cost" in out["knn_dtw"]["skipped"]
+
+
+# -------------------------------------------------------------------------------- ensemble
+
+def test_ensemble_averages_member_probabilities_and_reloads_all_members(tmp_path):
+    cfg = _config(tmp_path, ensemble=3)
+    metrics = train_classifier(cfg, tmp_path / "out")
+    clf = load_classifier(tmp_path / "out")
+    assert isinstance(clf, EnsembleClassifier) and len(clf.members) == 3
+    X, lengths, y = waves(25, seed=5)
+    series = [x[:n] for x, n in zip(X, lengths)]
+    manual = np.mean([m.predict_proba(series) for m in clf.members], axis=0)
+    np.testing.assert_allclose(clf.predict_proba(series), manual, rtol=0, atol=1e-12)
+    assert clf.predict(series) == list(clf.pre.labels.decode(manual.argmax(1)))
+    e = metrics["ensemble"]
+    assert [m["seed"] for m in e["members"]] == [0, 1, 2] and len(e["members"]) == 3
+    assert e["member_test_accuracy_mean"] == pytest.approx(np.mean([m["test_accuracy"] for m in e["members"]]))
+    assert metrics["params"]["model"] == sum(p.numel() for m in clf.members for p in m.model.parameters())
+    # evaluate and predict load every member: the same test score as the run's
+    again = evaluate_run(tmp_path / "out")
+    assert again["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    pred = predict_run(tmp_path / "out", str(tmp_path / "test.npz"), {})
+    assert pred.summary["predictions"] == 30
+    assert "## Ensemble" in (tmp_path / "out" / "report.md").read_text()
+    with pytest.raises(ValueError, match="ensemble of 3 models"):
+        clf.model
+
+
+def test_ensemble_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="train.ensemble"):
+        ClassifyTrainConfig(ensemble=0)
+    with pytest.raises(ValueError, match="train.budget_seconds"):
+        ClassifyTrainConfig(budget_seconds=-1)
+    with pytest.raises(ValueError, match="train.ensemble=2 does not apply to model.name auto"):
+        ClassifyConfig(DataConfig(name="gunpoint"), {"name": "auto"}, ClassifyTrainConfig(ensemble=2))
+
+
+# ------------------------------------------------------------------------------------ auto
+
+@pytest.mark.parametrize("model, match", [
+    ({"name": "auto", "candidates": ["lstm_fcn", "resnet"]}, r"model.candidates: unknown candidate 'resnet'"),
+    ({"name": "auto", "candidates": []}, r"model.candidates must be a non-empty list"),
+    ({"name": "auto", "folds": 1}, r"model.folds must be an int >= 2"),
+    ({"name": "auto", "hidden_size": 8}, r"model.hidden_size: model.name auto takes only candidates, folds"),
+])
+def test_auto_config_errors_name_the_field(model, match):
+    with pytest.raises(ValueError, match=match):
+        ClassifyConfig(DataConfig(name="gunpoint"), model)
+
+
+def _auto(root, **train):
+    return _config(root, {"name": "auto", "candidates": ["lstm_fcn", "bilstm_attention"], "folds": 2},
+                   **{"budget_seconds": 600, **train})
+
+
+def test_auto_chooses_by_cv_before_the_test_split_is_touched(tmp_path, monkeypatch):
+    """A spy on every classifier's evaluate: nothing scores the test split before the search is over,
+    and the choice is the best CV accuracy."""
+    from lstmkit.tasks import classify, classify_ensemble
+
+    events = []
+    real_train_auto = classify_auto.train_auto
+
+    def spy_train_auto(*a, **k):
+        fitted = real_train_auto(*a, **k)
+        events.append("search done")
+        return fitted
+    monkeypatch.setattr(classify_auto, "train_auto", spy_train_auto)
+    for cls in (classify.Classifier, classify_ensemble.EnsembleClassifier):
+        real = cls.evaluate
+        monkeypatch.setattr(cls, "evaluate", lambda self, x, y, _real=real: events.append("test") or _real(self, x, y))
+    metrics = train_classifier(_auto(tmp_path), tmp_path / "out")
+    assert events[0] == "search done" and "test" in events
+    info = metrics["auto"]
+    ran = [r for r in info["candidates"] if r["status"] == "complete"]
+    assert len(ran) == 2 and all(len(r["fold_accuracy"]) == 2 for r in ran)
+    best = min(ran, key=lambda r: (-r["cv_accuracy"], r["cv_loss"]))
+    assert info["chosen"] == best["name"]
+    other = next(r for r in ran if r["name"] != info["chosen"])
+    assert "test_accuracy_after" in other  # scored after the run, for the record
+    assert metrics["val"]["accuracy"] == pytest.approx(best["cv_accuracy"])
+    clf = load_classifier(tmp_path / "out")
+    assert isinstance(clf, EnsembleClassifier) and len(clf.members) == 2
+    assert evaluate_run(tmp_path / "out")["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Model selection (auto)" in report and "(chosen)" in report
+
+
+def test_auto_budget_skips_candidates_and_lists_them(tmp_path):
+    cfg = _config(tmp_path, {"name": "auto", "candidates": ["bilstm_attention", "lstm_fcn", "mlstm_fcn"], "folds": 2},
+                  budget_seconds=1e-6)
+    metrics = train_classifier(cfg, tmp_path / "out")
+    rows = {r["name"]: r for r in metrics["auto"]["candidates"]}
+    assert rows["bilstm_attention"]["status"] == "incomplete" and len(rows["bilstm_attention"]["fold_accuracy"]) == 1
+    assert rows["lstm_fcn"]["status"] == rows["mlstm_fcn"]["status"] == "skipped (budget)"
+    assert metrics["auto"]["chosen"] == "bilstm_attention"
+    assert "skipped (budget)" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_cv_splits_are_stratified_and_lower_k_for_small_classes():
+    y = np.array([0] * 6 + [1] * 2)
+    splits = classify_auto.cv_splits(y, 5, seed=0)
+    assert len(splits) == 2
+    for tr, va in splits:
+        assert set(y[va]) == {0, 1} and not set(tr) & set(va)
+    with pytest.raises(ValueError, match="at least 2"):
+        classify_auto.cv_splits(np.array([0, 0, 1]), 3, 0)
+
+
+def test_long_series_get_the_strided_front_end():
+    train = ClassifyTrainConfig(**TINY)
+    spec, _, note = classify_auto.recipe("lstm_fcn", [2000] * 10, 100, train)
+    assert spec["stride"] == 8 and "stride 8" in note
+    spec, _, note = classify_auto.recipe("bilstm_attention", [2000] * 10, 100, train)
+    assert spec is None and "too long" in note
+    spec, _, _ = classify_auto.recipe("lstm_fcn", [100] * 10, 100, train)
+    assert "stride" not in spec
+
+
+def test_strided_lstm_fcn_pools_valid_steps_only():
+    import torch
+
+    from lstmkit.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("lstm_fcn", input_size=2, num_classes=3, hidden_size=4, dimension_shuffle=False,
+                         stride=4).eval()
+    x = torch.randn(1, 10, 2)
+    padded = torch.cat([x, torch.full((1, 6, 2), 99.0)], 1)
+    torch.testing.assert_close(model(padded, torch.tensor([10])), model(x, torch.tensor([10])))
+    pooled, n = model._pool(x, torch.tensor([10]))
+    assert pooled.shape == (1, 3, 2) and int(n) == 3
+    torch.testing.assert_close(pooled[0, 2], x[0, 8:10].mean(0))
+
+
+def test_tune_over_an_auto_base_scores_trials_by_cv_without_the_test_split(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    from lstmkit.tasks import tune
+    from lstmkit.tasks.config import dump_yaml
+    from lstmkit.tasks.tune import load_tune_config
+
+    from .test_tune import Untouchable
+
+    tr, te = _files(tmp_path)
+    real = tune.load_data
+    monkeypatch.setattr(tune, "load_data", lambda c: (real(c)[0], (Untouchable(), Untouchable())))
+    (tmp_path / "base.yaml").write_text(dump_yaml({
+        "task": "classify", "data": {"train": str(tr), "test": str(te)},
+        "model": {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2},
+        "train": {"epochs": 2, "budget_seconds": 600}}))
+    path = tmp_path / "t.yaml"
+    path.write_text(dump_yaml({"base": "base.yaml",
+                               "metric": "val_accuracy", "pruner": {"type": "none"},
+                               "search": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2}}}))
+    tune.run_tune(load_tune_config(path), tmp_path / "out", 1)
+    rows = json.loads((tmp_path / "out" / "trials.json").read_text())
+    rows = rows["trials"] if isinstance(rows, dict) else rows
+    assert len(rows) == 1 and rows[0]["state"] == "COMPLETE" and 0 <= rows[0]["value"] <= 1
+
+
+def test_the_auto_preset_builds():
+    from lstmkit.cli import resolve_config
+
+    config, _ = resolve_config("classify/auto", ["data.name=italypower"])
+    assert config.model["name"] == "auto" and config.train.budget_seconds == classify_auto.DEFAULT_BUDGET
+    assert config.evaluate.baselines == ["minirocket", "knn_dtw"]
+
+
+def test_an_interrupted_ensemble_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    """Killed in member 1's training, an ensemble run continues (member 0 from its finished checkpoint)
+    to the metrics of a run never interrupted (deterministic mode)."""
+    from lstmkit.tasks import classify
+    from lstmkit.tasks.classify import resume_classifier
+
+    from .test_resume import _interrupted, _untimed
+
+    cfg = _config(tmp_path, ensemble=2, deterministic=True)
+    reference = train_classifier(cfg, tmp_path / "reference")
+    calls = _interrupted(monkeypatch, classify, lambda d: d.name == "member1",
+                         lambda: train_classifier(cfg, tmp_path / "run"))
+    assert [d.name for d in calls] == ["member0", "member1"]
+    resumed = resume_classifier(tmp_path / "run")
+    assert _untimed(resumed) == _untimed(reference)
+    assert not (tmp_path / "run" / "checkpoint").exists()
