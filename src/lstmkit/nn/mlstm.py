@@ -198,7 +198,6 @@ class MLSTMCore(nn.Module):
             pad = ~valid.unsqueeze(-1)
             i_pre = i_pre.masked_fill(pad, float("-inf"))
             log_f = log_f.masked_fill(pad, 0.0)
-        T = x.shape[0]
         if self.mode == "recurrent":
             outs = []
             for step in zip(*(t.unbind(0) for t in (q, k, v, i_pre, log_f))):  # unbind: see SLSTMCore.sequence
