@@ -43,6 +43,7 @@ from .cell import (
     zoneout_update,
 )
 from .fused_recurrence import fused_recurrence, input_projection, use_fused
+from .inputs import autocast_on, check_sequence_input
 from .lengths import check_lengths, fused_lstm_by_length, reverse_padded, valid_mask
 from .recurrence import lstm_recurrence
 from .variants import VariantConfig
@@ -263,27 +264,8 @@ class LSTM(nn.Module):
         return out, LSTMState(h_n, c_n)
 
     def _check_input(self, input: Tensor) -> tuple[Tensor, bool]:
-        if not isinstance(input, Tensor):
-            raise TypeError(f"input must be a Tensor or PackedSequence, got {type(input).__name__}")
-        if not input.is_floating_point():
-            raise TypeError(f"input must be a floating-point tensor, got dtype {input.dtype}")
-        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
-        if input.dim() not in (2, 3):
-            raise ValueError(f"input must be 3-D {layout} or 2-D (T, input_size) unbatched, got shape {tuple(input.shape)}")
-        if input.shape[-1] != self.input_size:
-            raise ValueError(f"input has {input.shape[-1]} features in its last dimension, expected input_size={self.input_size}")
-        weight = self.weight_ih_l0
-        if input.dtype != weight.dtype and not autocast_on(input.device.type):
-            raise TypeError(f"input has dtype {input.dtype} but the parameters are {weight.dtype}; convert one to "
-                            f"the other (input.to({weight.dtype}) or module.to({input.dtype}))")
-        if input.device != weight.device:
-            raise ValueError(f"input is on {input.device} but the parameters are on {weight.device}")
-        time_dim = 1 if self.batch_first and input.dim() == 3 else 0
-        if input.shape[time_dim] == 0:
-            raise ValueError(f"input has no time steps (T=0), got shape {tuple(input.shape)}")
-        if input.dim() == 2:
-            return input.unsqueeze(0 if self.batch_first else 1), True
-        return input, False
+        return check_sequence_input(input, self.input_size, self.batch_first, self.weight_ih_l0,
+                                    "a Tensor or PackedSequence")
 
     def _initial_state(self, hx, x: Tensor, batch: int, unbatched: bool) -> tuple[Tensor, Tensor]:
         n = self.num_layers * self.num_directions
@@ -432,14 +414,6 @@ class LSTM(nn.Module):
         masks.update_c = _over_time(zoneout_update(z_c, (total, batch, self.hidden_size), like, self.training), total)
         masks.update_h = _over_time(zoneout_update(z_h, (total, batch, r), like, self.training), total)
         return masks
-
-
-def autocast_on(device_type: str) -> bool:
-    """Whether autocast is on for ``device_type`` (torch >= 2.4 takes the type; 2.2/2.3 do not)."""
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # torch < 2.4
-        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
 
 
 def _cast(value, dtype: torch.dtype):

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .seqstack import RecurrentStack, keep_where
+from .seqstack import Modes, RecurrentStack, keep_where
 
 __all__ = ["MinLSTM", "MinLSTMState"]
 
@@ -191,7 +191,7 @@ class MinLSTMCore(nn.Module):
         return h, (h[-1],)
 
 
-class MinLSTM(RecurrentStack):
+class MinLSTM(Modes, RecurrentStack):
     """minLSTM layers with ``torch.nn.LSTM``'s interface (equations: the module docstring).
 
     Args as ``torch.nn.LSTM`` (``input_size, hidden_size, num_layers, bias, batch_first, dropout,
@@ -200,28 +200,17 @@ class MinLSTM(RecurrentStack):
     ``step(x_t, state) -> (h_t, state)`` for streaming.
     """
 
+    MODES = _MODES
+
     State = MinLSTMState
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  device=None, dtype=None, *, mode: Mode = "auto") -> None:
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        self.check_mode(mode)
         self._mode = mode
         self._build()
-
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        if value not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {value!r}")
-        self._mode = value
-        for core in self.cores:
-            core.mode = value
 
     def _make_core(self, input_size: int) -> nn.Module:
         return MinLSTMCore(input_size, self.hidden_size, self.bias, self._mode, self._factory)

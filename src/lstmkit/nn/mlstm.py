@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int
-from .seqstack import RecurrentStack, linear
+from .seqstack import Modes, RecurrentStack, linear
 
 __all__ = ["MLSTM", "MLSTMState", "mlstm_chunk", "mlstm_chunkwise", "mlstm_step"]
 
@@ -215,7 +215,7 @@ class MLSTMCore(nn.Module):
         return torch.sigmoid(o) * h, state
 
 
-class MLSTM(RecurrentStack):
+class MLSTM(Modes, RecurrentStack):
     """mLSTM layers with ``torch.nn.LSTM``'s interface (equations and forms: the module docstring).
 
     Args as ``torch.nn.LSTM`` (``input_size, hidden_size, num_layers, bias, batch_first, dropout,
@@ -224,6 +224,8 @@ class MLSTM(RecurrentStack):
     ``forget_gate`` (``"sigmoid"`` or ``"exp"``). ``forward(input, hx=None, lengths=None) ->
     (output, MLSTMState(C, n, m))``; ``step(x_t, state) -> (h_t, state)`` for streaming.
     """
+
+    MODES = _MODES
 
     State = MLSTMState
 
@@ -235,25 +237,12 @@ class MLSTM(RecurrentStack):
         self.num_heads = check_int("num_heads", num_heads)
         if hidden_size % num_heads:
             raise ValueError(f"num_heads must divide hidden_size={hidden_size}, got {num_heads}")
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        self.check_mode(mode)
         self.chunk_size = check_int("chunk_size", chunk_size)
         if forget_gate not in _FORGET:
             raise ValueError(f"forget_gate must be one of {_FORGET}, got {forget_gate!r}")
         self.forget_gate, self._mode = forget_gate, mode
         self._build()
-
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        if value not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {value!r}")
-        self._mode = value
-        for core in self.cores:
-            core.mode = value
 
     def _make_core(self, input_size: int) -> nn.Module:
         return MLSTMCore(input_size, self.hidden_size, self.num_heads, self.bias, self._mode, self.chunk_size,

@@ -25,9 +25,32 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int
+from .inputs import check_sequence_input
 from .lengths import check_lengths, reverse_padded
 
-__all__ = ["RecurrentStack"]
+__all__ = ["Modes", "RecurrentStack"]
+
+
+class Modes:
+    """A layer that computes in one of several equivalent forms (``mode``): the setter checks the
+    name against ``MODES`` and hands it to every core."""
+
+    MODES: tuple[str, ...] = ()
+
+    def check_mode(self, value: str) -> None:
+        if value not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, got {value!r}")
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        self.check_mode(value)
+        self._mode = value
+        for core in self.cores:
+            core.mode = value
 
 
 class RecurrentStack(nn.Module):
@@ -72,29 +95,7 @@ class RecurrentStack(nn.Module):
 
     # -- checks -------------------------------------------------------------------------
     def _check_input(self, input: Tensor) -> tuple[Tensor, bool]:
-        if not isinstance(input, Tensor):
-            raise TypeError(f"input must be a Tensor, got {type(input).__name__}")
-        if not input.is_floating_point():
-            raise TypeError(f"input must be a floating-point tensor, got dtype {input.dtype}")
-        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
-        if input.dim() not in (2, 3):
-            raise ValueError(f"input must be 3-D {layout} or 2-D (T, input_size) unbatched, got shape "
-                             f"{tuple(input.shape)}")
-        if input.shape[-1] != self.input_size:
-            raise ValueError(f"input has {input.shape[-1]} features in its last dimension, expected "
-                             f"input_size={self.input_size}")
-        weight = next(self.parameters())
-        if input.dtype != weight.dtype and not torch.is_autocast_enabled(input.device.type):
-            raise TypeError(f"input has dtype {input.dtype} but the parameters are {weight.dtype}; convert one to "
-                            f"the other (input.to({weight.dtype}) or module.to({input.dtype}))")
-        if input.device != weight.device:
-            raise ValueError(f"input is on {input.device} but the parameters are on {weight.device}")
-        time_dim = 1 if self.batch_first and input.dim() == 3 else 0
-        if input.shape[time_dim] == 0:
-            raise ValueError(f"input has no time steps (T=0), got shape {tuple(input.shape)}")
-        if input.dim() == 2:
-            return input.unsqueeze(0 if self.batch_first else 1), True
-        return input, False
+        return check_sequence_input(input, self.input_size, self.batch_first, next(self.parameters()))
 
     def initial_state(self, batch: int, like: Tensor) -> NamedTuple:
         """The zero state for ``batch`` sequences: every field (L*K, B, ...)."""
