@@ -23,11 +23,13 @@ import tempfile
 import threading
 from importlib import resources
 from pathlib import Path
+from typing import Callable, TypeVar
 
 __all__ = ["ABI_VERSION", "BLOCK_BYTES", "FLAG_SETS", "Ctx", "KernelUnavailable", "c_source", "compiler",
-           "kernel_path", "load_kernel", "open_kernel"]
+           "kernel_path", "load_kernel", "open_kernel", "build_atomically"]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BLOCK_BYTES = 256  # columns of z accumulated at once: 64 float32 or 32 float64, in registers
 ABI_VERSION = 1
@@ -109,29 +111,39 @@ def open_kernel(path: str) -> ctypes.CDLL:
     return lib
 
 
-def _build(cc: str, flags: tuple[str, ...], path: Path) -> ctypes.CDLL:
-    """Compile to a temporary file beside ``path``, load it, then move it into place: a process
-    never sees a half-written file, and two processes building at once both succeed."""
+def build_atomically(path: Path, source: str, suffix: str, command: Callable[[str, str], list[str]],
+                     load: Callable[[str], T], error: type[Exception], timeout: int = 300) -> T:
+    """Write ``source`` and compile it (``command(source_file, library_file)``) to a temporary file
+    beside ``path``, load it with ``load``, then move it into place: a process never sees a
+    half-written library, and two processes building at once both succeed. A failed compile
+    raises ``error`` with the compiler's message; the temporary files always go."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = []
     try:
-        fd, src = tempfile.mkstemp(suffix=".c", prefix=".lstm_stream_", dir=path.parent)
+        fd, src = tempfile.mkstemp(suffix=suffix, prefix=f".{path.stem}_", dir=path.parent)
         temporary.append(src)
         with os.fdopen(fd, "w") as f:
-            f.write(c_source())
-        fd, tmp = tempfile.mkstemp(suffix=".so", prefix=".lstm_stream_", dir=path.parent)
+            f.write(source)
+        fd, tmp = tempfile.mkstemp(suffix=".so", prefix=f".{path.stem}_", dir=path.parent)
         temporary.append(tmp)
         os.close(fd)
-        r = subprocess.run([cc, *flags, "-o", tmp, src], capture_output=True, text=True, timeout=300)
+        cmd = command(src, tmp)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if r.returncode != 0:
-            raise KernelUnavailable(f"{cc} {' '.join(flags)} failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
-        lib = open_kernel(tmp)  # loaded under its temporary name, so never confused with a stale library
+            raise error(f"{' '.join(cmd)[:500]} failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
+        lib = load(tmp)  # loaded under its temporary name, so never confused with a stale library
         os.replace(tmp, path)
         return lib
     finally:
         for name in temporary:
             if os.path.exists(name):
                 os.remove(name)
+
+
+def _build(cc: str, flags: tuple[str, ...], path: Path) -> ctypes.CDLL:
+    """The stream kernel compiled into ``path`` (:func:`build_atomically`)."""
+    return build_atomically(path, c_source(), ".c", lambda src, out: [cc, *flags, "-o", out, src], open_kernel,
+                            KernelUnavailable)
 
 
 def load_kernel() -> ctypes.CDLL:

@@ -34,7 +34,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import threading
 from importlib import resources
 from pathlib import Path
@@ -43,7 +42,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-from ._stream_kernel import _machine_id
+from ._stream_kernel import _machine_id, build_atomically
 
 __all__ = ["BACKENDS", "FusedUnavailable", "fused_available", "fused_op", "fused_recurrence", "get_recurrence_backend",
            "input_projection", "recurrence_backend", "set_recurrence_backend", "use_fused"]
@@ -158,30 +157,15 @@ def _open(path: str):
 
 
 def _build(cxx: str, flags: tuple[str, ...], path: Path):
-    """Compile beside ``path`` under a temporary name, load it, then move it into place."""
+    """The kernel compiled into ``path`` and loaded (:func:`lstmkit.nn._stream_kernel.build_atomically`)."""
     compile_flags, link_flags = _torch_flags()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = []
-    try:
-        fd, src = tempfile.mkstemp(suffix=".cpp", prefix=".lstm_fused_", dir=path.parent)
-        temporary.append(src)
-        with os.fdopen(fd, "w") as f:
-            f.write(source())
-        fd, tmp = tempfile.mkstemp(suffix=".so", prefix=".lstm_fused_", dir=path.parent)
-        temporary.append(tmp)
-        os.close(fd)
-        cmd = [cxx, *flags, *compile_flags, "-o", tmp, src, *link_flags]
+
+    def command(src: str, out: str) -> list[str]:
+        cmd = [cxx, *flags, *compile_flags, "-o", out, src, *link_flags]
         logger.info("building the fused LSTM recurrence (once per machine and torch version): %s", " ".join(cmd))
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        if r.returncode != 0:
-            raise FusedUnavailable(f"{cxx} {' '.join(flags)} failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
-        op = _open(tmp)
-        os.replace(tmp, path)
-        return op
-    finally:
-        for name in temporary:
-            if os.path.exists(name):
-                os.remove(name)
+        return cmd
+
+    return build_atomically(path, source(), ".cpp", command, _open, FusedUnavailable, timeout=600)
 
 
 def _load():
