@@ -206,3 +206,20 @@ def test_layer_norm_inference_inside_the_kernel_equals_the_pytorch_loop(bidirect
         fr.fused_recurrence(torch.randn(2, 1, 20, dtype=torch.float64), torch.zeros(1, 5, dtype=torch.float64),
                             torch.zeros(1, 5, dtype=torch.float64), w, ln_hh=(torch.ones(20), torch.zeros(20)),
                             ln_c=(torch.ones(5), torch.zeros(5)), ln_input=(torch.ones(20), torch.zeros(20)))
+
+
+@needs_fused
+@pytest.mark.parametrize("backend", ["auto", "fused"])
+def test_an_empty_batch_takes_the_pytorch_recurrence(backend):
+    """No rows (B = 0, e.g. a batch whose every sequence was filtered out): the PyTorch loop runs it
+    under every backend and gives empty outputs with gradients, as torch.nn.LSTM does (found by the
+    fuzz test: the kernel's scratch buffers assume a row)."""
+    assert not fr.use_fused(torch.zeros(3, 0, 8))
+    m = LSTM(1, 2, zoneout=0.1)
+    x = torch.zeros(3, 0, 1, requires_grad=True)
+    with fr.recurrence_backend(backend):
+        out, (h, c) = m(x, lengths=torch.zeros(0, dtype=torch.long))
+        (out.sum() + h.sum() + c.sum()).backward()
+    assert out.shape == (3, 0, 2) and h.shape == c.shape == (1, 0, 2) and x.grad.shape == x.shape
+    with fr.recurrence_backend(backend):  # the fuzz test's case: the loop path, no lengths, one step
+        assert LSTM(1, 2, implementation="loop").eval()(torch.randn(1, 0, 1))[0].shape == (1, 0, 2)

@@ -91,9 +91,11 @@ def recurrence_backend(name: str) -> Iterator[None]:
 
 
 def use_fused(like: Tensor) -> bool:
-    """Whether the fused kernel runs for tensors like ``like`` under the current backend."""
+    """Whether the fused kernel runs for tensors like ``like`` under the current backend. An empty
+    batch (no rows or no steps) always takes the PyTorch recurrence: there is nothing to fuse, and
+    the kernel's scratch buffers assume at least one row."""
     backend = get_recurrence_backend()
-    if backend == "torch":
+    if backend == "torch" or like.numel() == 0:
         return False
     suitable = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
     if backend == "fused":
