@@ -30,11 +30,11 @@ import sys
 from typing import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..checks import check_int
 
-__all__ = ["STRATEGIES", "world", "launch", "init_from_env", "shard", "under_launcher"]
+__all__ = ["STRATEGIES", "world", "launch", "init_from_env", "shard", "under_launcher", "wrap_model"]
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +102,43 @@ def shard(batch: Sequence, rank: int, world_size: int) -> tuple[tuple, float]:
     out = tuple(t.index_select(0, index) if isinstance(t, Tensor) and t.dim() > 0 and t.shape[0] == n else t
                 for t in batch)
     return out, weight
+
+
+class _Methods(nn.Module):
+    """Calls ``model(...)`` or one of its methods (``model.loss(...)``, ``model.nll(...)``) as this
+    module's forward, so that a task's loss that calls a model method still runs through DDP's
+    forward, which is what makes DDP average the gradients."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, method: str | None, *args, **kwargs):
+        return (self.model if method is None else getattr(self.model, method))(*args, **kwargs)
+
+
+class _DistributedModel:
+    """What a task's loss sees under torch.distributed: the model, called or asked for a method, with
+    every call going through DistributedDataParallel; attributes that are not methods are the model's."""
+
+    def __init__(self, ddp: nn.Module, model: nn.Module) -> None:
+        self._ddp, self._model = ddp, model
+
+    def __call__(self, *args, **kwargs):
+        return self._ddp(None, *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        value = getattr(self._model, name)
+        if callable(value) and not isinstance(value, nn.Module):
+            return lambda *args, **kwargs: self._ddp(name, *args, **kwargs)
+        return value
+
+
+def wrap_model(model: nn.Module, device: torch.device, rank: int) -> _DistributedModel:
+    """``model`` wrapped in DistributedDataParallel for the training steps of rank ``rank``."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    ddp = DistributedDataParallel(_Methods(model), device_ids=[device.index] if device.type == "cuda" else None)
+    if rank:  # the same initial weights (DDP broadcasts rank 0's), but each rank its own dropout masks
+        torch.manual_seed(torch.initial_seed() + rank)
+    return _DistributedModel(ddp, model)

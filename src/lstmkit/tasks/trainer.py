@@ -21,7 +21,7 @@ dict with at least "loss".
 
 How it reads: :class:`_Loop` is one fit, whose epoch trains, validates, keeps the best weights,
 stops early and checkpoints; :class:`_Replay` is the same epoch under a replayed learning-rate
-schedule; :meth:`_Loop.restore` continues from a checkpoint and :func:`_distributed` wraps the
+schedule; :meth:`_Loop.restore` continues from a checkpoint and :func:`lstmkit.tasks.distributed.wrap_model` wraps the
 model for torch.distributed. Progress and loggers are :mod:`lstmkit.tasks.loggers`
 (``config.logger`` 'tensorboard' also writes every history row to ``log_dir``, on rank 0).
 
@@ -57,7 +57,7 @@ from ..checkpoint.train_state import MANIFEST, TrainState, check_continuation, l
 from ..data.curriculum import check_curriculum_fields
 from .config import path_field
 from .device import autocast, check_deterministic, check_precision, grad_scaler, resolve_device, to_device
-from .distributed import shard, world
+from .distributed import shard, world, wrap_model
 from .loggers import LOGGERS, Progress, check_logger, epoch_logger
 from .transfer import apply_transfer, check_transfer_fields
 
@@ -179,46 +179,6 @@ _to = to_device  # non_blocking copies from pinned memory on CUDA
 
 def _better(monitor: str, value: float, best: float) -> bool:
     return value < best if monitor == "val_loss" else value > best
-
-
-class _Methods(nn.Module):
-    """Calls ``model(...)`` or one of its methods (``model.loss(...)``, ``model.nll(...)``) as this
-    module's forward, so that a task's loss that calls a model method still runs through DDP's
-    forward, which is what makes DDP average the gradients."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, method: str | None, *args, **kwargs):
-        return (self.model if method is None else getattr(self.model, method))(*args, **kwargs)
-
-
-class _DistributedModel:
-    """What a task's loss sees under torch.distributed: the model, called or asked for a method, with
-    every call going through DistributedDataParallel; attributes that are not methods are the model's."""
-
-    def __init__(self, ddp: nn.Module, model: nn.Module) -> None:
-        self._ddp, self._model = ddp, model
-
-    def __call__(self, *args, **kwargs):
-        return self._ddp(None, *args, **kwargs)
-
-    def __getattr__(self, name: str):
-        value = getattr(self._model, name)
-        if callable(value) and not isinstance(value, nn.Module):
-            return lambda *args, **kwargs: self._ddp(name, *args, **kwargs)
-        return value
-
-
-def _distributed(model: nn.Module, device: torch.device, rank: int) -> _DistributedModel:
-    """``model`` wrapped in DistributedDataParallel for the training steps (:mod:`lstmkit.tasks.distributed`)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    ddp = DistributedDataParallel(_Methods(model), device_ids=[device.index] if device.type == "cuda" else None)
-    if rank:  # the same initial weights (DDP broadcasts rank 0's), but each rank its own dropout masks
-        torch.manual_seed(torch.initial_seed() + rank)
-    return _DistributedModel(ddp, model)
 
 
 def _resume_state(resume: bool | TrainState, checkpoint_dir, config: TrainConfig) -> TrainState | None:
@@ -505,7 +465,7 @@ def fit(
     if loop.world_size > 1:
         if state is not None:
             raise ValueError("a resume runs on one process: continue a distributed run without --devices/torchrun")
-        loop.net = _distributed(model, loop.device, loop.rank)
+        loop.net = wrap_model(model, loop.device, loop.rank)
     if state is not None:
         loop.restore(state)
     logger = config.logger if loop.rank == 0 else "none"
