@@ -49,7 +49,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int
-from .seqstack import Modes, RecurrentStack, linear
+from .inputs import input_projection
+from .seqstack import Modes, RecurrentStack
 
 __all__ = ["MLSTM", "MLSTMState", "mlstm_chunk", "mlstm_chunkwise", "mlstm_step"]
 
@@ -181,8 +182,8 @@ class MLSTMCore(nn.Module):
 
     def _project(self, x: Tensor):
         """x (..., D) -> q, k, v (..., NH, d), o (..., H), i~, log f (..., NH)."""
-        q, k, v, o = linear(x, self.qkvo.weight, self.qkvo.bias).chunk(4, dim=-1)
-        i_pre, f_pre = linear(x, self.gates.weight, self.gates.bias).chunk(2, dim=-1)
+        q, k, v, o = input_projection(x, self.qkvo.weight, self.qkvo.bias).chunk(4, dim=-1)
+        i_pre, f_pre = input_projection(x, self.gates.weight, self.gates.bias).chunk(2, dim=-1)
         log_f = F.logsigmoid(f_pre) if self.forget_gate == "sigmoid" else f_pre
         heads = lambda t: t.unflatten(-1, (self.num_heads, self.head_size))  # noqa: E731
         return heads(q), heads(k) / math.sqrt(self.head_size), heads(v), o, i_pre, log_f

@@ -195,35 +195,3 @@ def keep_where(valid_t: Tensor | None, new: tuple[Tensor, ...], old: tuple[Tenso
         m = valid_t.view(-1, *([1] * (n.dim() - 1)))
         out.append(torch.where(m, n, o))
     return tuple(out)
-
-
-class _Linear(torch.autograd.Function):
-    """``F.linear`` with the weight gradient computed as (x^T g)^T: for a small input width (the
-    adding problem's D = 2) torch's g^T x ran ~5x slower on the CPU, the largest single cost of
-    a training step of these layers at T = 2000."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        return F.linear(x, weight, bias)
-
-    @staticmethod
-    def backward(ctx, g: Tensor):
-        x, weight = ctx.saved_tensors
-        g2 = g.reshape(-1, g.shape[-1])
-        dx = dw = db = None
-        if ctx.needs_input_grad[0]:
-            dx = (g2 @ weight).view(x.shape)
-        if ctx.needs_input_grad[1]:
-            dw = (x.reshape(-1, x.shape[-1]).t() @ g2).t()
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            db = g2.sum(0)
-        return dx, dw, db
-
-
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``F.linear`` (see :class:`_Linear`); plain ``F.linear`` when no gradient is needed."""
-    if not torch.is_grad_enabled() or not (x.requires_grad or weight.requires_grad):
-        return F.linear(x, weight, bias)
-    return _Linear.apply(x, weight, bias)

@@ -38,7 +38,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int
-from .seqstack import RecurrentStack, keep_where, linear
+from .inputs import input_projection
+from .seqstack import RecurrentStack, keep_where
 
 __all__ = ["SLSTM", "SLSTMState"]
 
@@ -108,7 +109,7 @@ class SLSTMCore(nn.Module):
         return new[0], new
 
     def sequence(self, x: Tensor, state: tuple[Tensor, ...], valid: Tensor | None):
-        xp = linear(x, self.weight_ih, self.bias)  # input side of every step -> (T, B, 4H)
+        xp = input_projection(x, self.weight_ih, self.bias)  # input side of every step -> (T, B, 4H)
         r = self.recurrent_matrix()
         outs = []
         # unbind, not xp[t]: each indexing's backward writes a full (T, B, 4H) zero tensor, which
