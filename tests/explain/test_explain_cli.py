@@ -52,6 +52,20 @@ def test_explain_classify_run_writes_files_and_numbers(tmp_path, capsys):
     assert printed["faithfulness"]["passed"] == f["passed"]
 
 
+def test_explain_an_ensemble_run_explains_member_0_and_says_so(tmp_path, capsys):
+    """train.ensemble (and classify/auto) runs load as an ensemble, which has no single model: explain
+    takes member 0, says so in explanation.json, and each other member is explainable at members/<i>."""
+    run, test = _train(tmp_path, "--set", "train.ensemble=2")
+    args = ["--faithfulness-samples", "2", "--n-steps", "8", "--draws", "2"]
+    assert main(["explain", str(run), str(test), "--out", str(tmp_path / "e0"), *args]) == 0
+    e = json.loads((tmp_path / "e0" / "explanation.json").read_text())
+    assert "ensemble of 2 models" in e["ensemble"] and "explains member 0" in e["ensemble"]
+    assert main(["explain", str(run / "members" / "1"), str(test), "--out", str(tmp_path / "e1"), *args]) == 0
+    e1 = json.loads((tmp_path / "e1" / "explanation.json").read_text())
+    assert "ensemble" not in e1  # a member alone is a plain run
+    assert e1["target"]["probabilities"] != e["target"]["probabilities"]  # another member, another model
+
+
 def test_explain_index_out_of_range_names_the_range(tmp_path):
     run, test = _train(tmp_path)
     from lstmkit.tasks.registry import task_of_run

@@ -38,9 +38,16 @@ def explain_classifier_run(run, input: str | None, options: dict) -> dict:
     """``lstmkit explain RUN INPUT``: INPUT a series file (as ``lstmkit predict`` reads) or ``test`` (the
     run's own test split)."""
     from ..tasks.classify import DataConfig, load_classifier, load_data, load_inputs
+    from ..tasks.classify_ensemble import EnsembleClassifier
     from ..tasks.classify_io import _input_format, _read_options
 
     clf = load_classifier(run)
+    ensemble = None
+    if isinstance(clf, EnsembleClassifier):  # train.ensemble or model.name auto: one member is explained
+        ensemble = (f"this run is an ensemble of {len(clf.members)} models whose probabilities are averaged; "
+                    f"this explains member 0 (saved at the run's top level); the others: lstmkit explain "
+                    f"{Path(run) / 'members' / '<i>'} (i = 1..{len(clf.members) - 1})")
+        clf = clf.members[0]
     if clf.pre.kind == "tokens":
         raise ValueError("explain works on numeric series; this run classifies text (token ids have no "
                          "input-space baseline for Integrated Gradients)")
@@ -83,7 +90,8 @@ def explain_classifier_run(run, input: str | None, options: dict) -> dict:
             target["true_class"] = str(labels[i])
         return score, target
 
-    info = {"task": "classify", "run": str(run), "input": source, "model": clf.spec.get("name")}
+    info = {"task": "classify", "run": str(run), "input": source, "model": clf.spec.get("name"),
+            **({"ensemble": ensemble} if ensemble else {})}
     if clf.spec.get("dimension_shuffle", clf.spec.get("name") in ("lstm_fcn", "mlstm_fcn")):
         info["note"] = ("dimension shuffle: this model's LSTM reads the series' D features as its steps, so the "
                         "gates' 'steps' are features; the attributions are over the series' own steps")
