@@ -8,6 +8,8 @@ import torch
 from lstmkit.models import RNNClassifierConfig, create_model
 from lstmkit.models.forecaster import ForecasterConfig, LSTMForecaster
 
+from .test_rnn_classifier import assert_shapes_grads_and_padding_invariance
+
 CELLS = ["slstm", "mlstm", "minlstm"]
 OPTS = {"slstm": {"num_heads": 2}, "mlstm": {"num_heads": 2, "chunk_size": 4}, "minlstm": {}}
 
@@ -19,18 +21,7 @@ def test_classifier_builds_trains_and_ignores_padding(cell, pooling, residual):
     torch.manual_seed(0)
     m = create_model("rnn_classifier", input_size=3, num_classes=4, hidden_size=8, cell=cell, pooling=pooling,
                      num_layers=2, residual=residual, cell_options=OPTS[cell]).double()
-    x = torch.randn(5, 9, 3, dtype=torch.float64)
-    lengths = torch.tensor([9, 3, 5, 1, 9])
-    logits = m(x, lengths)
-    assert logits.shape == (5, 4) and torch.isfinite(logits).all()
-    logits.sum().backward()
-    missing = [n for n, p in m.named_parameters() if p.grad is None]
-    assert not missing, f"parameters without gradient: {missing}"
-    m.eval()
-    with torch.no_grad():
-        padded = m(x, lengths)
-        for b, n in enumerate(lengths.tolist()):
-            torch.testing.assert_close(padded[b], m(x[b : b + 1, :n])[0], rtol=0, atol=1e-10)
+    assert_shapes_grads_and_padding_invariance(m, T=9)
 
 
 @pytest.mark.parametrize(
