@@ -6,9 +6,13 @@
     python scripts/accuracy_table.py --from-log runs/table/runs.jsonl   # the table again, no training
     python scripts/accuracy_table.py classify/auto --cv --set data.name=gunpoint --seeds 0   # training split only
 
+    python scripts/accuracy_table.py classify/auto --nested 5 --set data.name=italypower --seeds 0  # whole recipe
+
 ``--cv`` (for recipe development; ``model.name: auto`` configs) runs only the cross-validated search
 on the training split and prints every candidate's CV accuracy: no test split is scored, no run
-directory written. Choose recipes with these numbers, never with test scores.
+directory written. Choose recipes with these numbers, never with test scores. ``--nested K`` scores the
+whole recipe (search, choice, ensemble) by an outer K-fold of the training split, beside MiniRocket on
+the same folds, and every candidate's fold ensemble beside the choice: still no test split.
 
 Each run writes its run directory under --runs (default runs/table/<preset>-<label>-s<seed>),
 and one JSON line per run is appended to --log, so a table can be rebuilt without rerunning.
@@ -41,6 +45,8 @@ def main() -> None:
     p.add_argument("--runs", default="runs/table")
     p.add_argument("--log", default="runs/table/runs.jsonl")
     p.add_argument("--cv", action="store_true", help="cross-validated scores on the training split only (auto configs)")
+    p.add_argument("--nested", type=int, metavar="K", help="the whole auto recipe scored by an outer K-fold of the "
+                   "training split, beside MiniRocket (training split only)")
     args = p.parse_args()
     if args.from_log:
         return table_from_log(args.from_log)
@@ -48,7 +54,7 @@ def main() -> None:
         p.error("give presets to run, or --from-log")
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
-    if args.cv:
+    if args.cv or args.nested:
         return cv_table(args)
     for preset in args.presets:
         accs, f1s, walls = [], [], []
@@ -73,7 +79,7 @@ def main() -> None:
 
 def cv_table(args) -> None:
     """Every candidate's CV accuracy per seed (training split only), one JSON line per seed in --log."""
-    from lstmkit.tasks.classify_auto import cross_validate
+    from lstmkit.tasks.classify_auto import cross_validate, nested_cross_validate
 
     for preset in args.presets:
         for seed in args.seeds:
@@ -81,6 +87,17 @@ def cv_table(args) -> None:
             if config.model.get("name") != "auto":
                 raise SystemExit(f"--cv needs a model.name auto config; {preset} has {config.model.get('name')!r}")
             t0 = time.perf_counter()
+            if args.nested:
+                info = nested_cross_validate(config, args.nested)
+                wall = time.perf_counter() - t0
+                with open(args.log, "a") as f:
+                    f.write(json.dumps({"preset": preset, "label": args.label, "seed": seed, "set": args.set,
+                                        "nested": info, "wall_seconds": wall}) + "\n")
+                print(f"| {preset} {' '.join(args.set)} | seed {seed} | auto {100 * info['auto']:.2f}% | MiniRocket "
+                      f"{100 * info['minirocket']:.2f}% | " + " | ".join(
+                          f"{c}: {'-' if a is None else f'{100 * a:.2f}%'}" for c, a in info["candidates"].items())
+                      + f" | chosen {', '.join(f['chosen'] for f in info['folds'])} | {wall:.0f} s |", flush=True)
+                continue
             info = cross_validate(config)
             wall = time.perf_counter() - t0
             with open(args.log, "a") as f:

@@ -172,6 +172,32 @@ def test_auto_chooses_by_cv_before_the_test_split_is_touched(tmp_path, monkeypat
     assert "## Model selection (auto)" in report and "(chosen)" in report
 
 
+def test_nested_cv_scores_the_whole_recipe_on_training_series_only(tmp_path, monkeypatch):
+    """--nested: every scored series is a training series, each one held out once; the test file's 30
+    series are never scored; the pooled accuracies are the held-out-size-weighted means."""
+    from lstmkit.tasks import classify, classify_ensemble
+
+    scored = []
+    for cls in (classify.Classifier, classify_ensemble.EnsembleClassifier):
+        real = cls.evaluate
+        monkeypatch.setattr(cls, "evaluate",
+                            lambda self, x, y, _real=real: scored.append([s.tobytes() for s in x]) or _real(self, x, y))
+    cfg = _auto(tmp_path)
+    info = classify_auto.nested_cross_validate(cfg, outer=3)
+    (x, _), (xt, _) = classify.load_data(cfg.data)
+    train_bytes, test_bytes = {s.tobytes() for s in x}, {s.tobytes() for s in xt}
+    assert scored and all(set(call) <= train_bytes for call in scored)
+    assert not any(set(call) & test_bytes for call in scored)
+    folds = info["folds"]
+    assert info["outer_folds"] == 3 and sum(f["n"] for f in folds) == 60
+    n = np.array([f["n"] for f in folds])
+    for key in ("auto", "minirocket"):
+        assert info[key] == pytest.approx(float((np.array([f[key] for f in folds]) * n).sum() / n.sum()))
+    for f in folds:
+        assert f["candidates"][f["chosen"]] == f["auto"]
+        assert set(f["candidates"]) == {"lstm_fcn", "bilstm_attention"}
+
+
 def test_auto_budget_skips_candidates_and_lists_them(tmp_path):
     cfg = _config(tmp_path, {"name": "auto", "candidates": ["bilstm_attention", "lstm_fcn", "mlstm_fcn"], "folds": 2},
                   budget_seconds=1e-6)

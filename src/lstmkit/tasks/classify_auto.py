@@ -53,7 +53,7 @@ import numpy as np
 from .classify_ensemble import EnsembleClassifier, Fitted, member_scores
 
 __all__ = ["DEFAULT_CANDIDATES", "DEFAULT_BUDGET", "LONG", "check_auto", "recipe", "train_auto", "cv_splits",
-           "cross_validate"]
+           "cross_validate", "nested_cross_validate"]
 
 log = logging.getLogger(__name__)
 
@@ -244,3 +244,41 @@ def cross_validate(config) -> dict:
 
     (x, y), _ = load_data(config.data)  # the test part is loaded with it, never looked at
     return train_auto(x, y, config).extra_metrics["auto"]
+
+
+def nested_cross_validate(config, outer: int = 5) -> dict:
+    """The whole recipe -- search, choice and ensemble -- scored without the test split: an outer
+    stratified ``outer``-fold split of the training split (shuffled with ``train.seed + 1``), the
+    auto search run on each outer training part and its model scored on the outer held-out part,
+    with MiniRocket fitted and scored on the same parts. Every candidate's own fold ensemble is
+    scored on the held-out part too, so what the choice gains shows beside it. For recipe
+    development (``scripts/accuracy_table.py --nested``): no run directory, no test score."""
+    from ..eval.classify_baselines import run_baselines
+    from .classify import load_data
+
+    (x, y), _ = load_data(config.data)  # the test part is loaded with it, never looked at
+    y = np.asarray(y)
+    folds = []
+    for j, (tr, held) in enumerate(cv_splits(y, outer, config.train.seed + 1)):
+        x_fit, x_held = [x[i] for i in tr], [x[i] for i in held]
+        fitted = train_auto(x_fit, y[tr], config)
+        info = fitted.after_test(x_held, y[held])["auto"]  # the candidates not chosen, on the held-out part
+        chosen = fitted.classifier.evaluate(x_held, y[held])[0]["accuracy"]
+        candidates = {r["name"]: r.get("test_accuracy_after", chosen if r["name"] == info["chosen"] else None)
+                      for r in info["candidates"]}
+        mr = run_baselines(["minirocket"], x_fit, y[tr], x_held, y[held], seed=config.train.seed)["minirocket"]
+        folds.append({"n": len(held), "auto": chosen, "chosen": info["chosen"], "candidates": candidates,
+                      "minirocket": mr["accuracy"], "search_seconds": info["search_seconds"]})
+        log.info(f"nested fold {j + 1}: auto ({info['chosen']}) {chosen:.4f}, MiniRocket {mr['accuracy']:.4f}")
+    n = np.array([f["n"] for f in folds], dtype=float)
+
+    def pooled(values) -> float | None:  # accuracy over all held-out series (folds weighted by size)
+        v = np.array(values, dtype=float)
+        return None if np.isnan(v).any() else float((v * n).sum() / n.sum())
+
+    names = list(folds[0]["candidates"])
+    return {"outer_folds": len(folds), "auto": pooled([f["auto"] for f in folds]),
+            "minirocket": pooled([f["minirocket"] for f in folds]),
+            "candidates": {c: pooled([np.nan if f["candidates"][c] is None else f["candidates"][c] for f in folds])
+                           for c in names},
+            "folds": folds}
