@@ -164,12 +164,14 @@ def test_auto_chooses_by_cv_before_the_test_split_is_touched(tmp_path, monkeypat
     assert info["chosen"] == best["name"]
     other = next(r for r in ran if r["name"] != info["chosen"])
     assert "test_accuracy_after" in other  # scored after the run, for the record
+    assert 0 <= info["all_candidates_test_accuracy_after"] <= 1
     assert metrics["val"]["accuracy"] == pytest.approx(best["cv_accuracy"])
     clf = load_classifier(tmp_path / "out")
     assert isinstance(clf, EnsembleClassifier) and len(clf.members) == 2
     assert evaluate_run(tmp_path / "out")["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## Model selection (auto)" in report and "(chosen)" in report
+    assert "all candidates' fold models averaged" in report
 
 
 def test_nested_cv_scores_the_whole_recipe_on_training_series_only(tmp_path, monkeypatch):
@@ -195,7 +197,8 @@ def test_nested_cv_scores_the_whole_recipe_on_training_series_only(tmp_path, mon
         assert info[key] == pytest.approx(float((np.array([f[key] for f in folds]) * n).sum() / n.sum()))
     for f in folds:
         assert f["candidates"][f["chosen"]] == f["auto"]
-        assert set(f["candidates"]) == {"lstm_fcn", "bilstm_attention"}
+        assert set(f["candidates"]) == {"lstm_fcn", "bilstm_attention", "all (averaged)"}
+        assert 0 <= f["candidates"]["all (averaged)"] <= 1
 
 
 def test_auto_budget_skips_candidates_and_lists_them(tmp_path):

@@ -195,6 +195,9 @@ def train_auto(x: Sequence, y: np.ndarray, config, on_prepared=None) -> Fitted:
                 ens = EnsembleClassifier(fitted[row["name"]][0])
                 row["test_accuracy_after"] = ens.evaluate(x_test, y_test)[0]["accuracy"]
                 row["member_test_accuracy_after"] = [m["accuracy"] for m in member_scores(ens, x_test, y_test)]
+        every = [m for name in fitted for m in fitted[name][0]]
+        if len(fitted) > 1:  # all candidates' fold models averaged: what skipping the choice would give
+            info["all_candidates_test_accuracy_after"] = EnsembleClassifier(every).evaluate(x_test, y_test)[0]["accuracy"]
         return {"auto": info}
 
     classifier = EnsembleClassifier(members) if len(members) > 1 else members[0]
@@ -232,7 +235,9 @@ def auto_section(info: dict) -> tuple[str, list[str]]:
     if after:
         lines += ["", "Not chosen, scored on the test split after the run for the record only (what the selection "
                   "gained; no choice used it): " + ", ".join(f"{r['name']} {100 * r['test_accuracy_after']:.2f}%"
-                                                              for r in after) + "."]
+                                                              for r in after)
+                  + (f"; all candidates' fold models averaged {100 * info['all_candidates_test_accuracy_after']:.2f}%"
+                     if "all_candidates_test_accuracy_after" in info else "") + "."]
     return "Model selection (auto)", lines
 
 
@@ -267,6 +272,7 @@ def nested_cross_validate(config, outer: int = 5) -> dict:
         candidates = {r["name"]: r.get("test_accuracy_after", chosen if r["name"] == info["chosen"] else None)
                       for r in info["candidates"]}
         mr = run_baselines(["minirocket"], x_fit, y[tr], x_held, y[held], seed=config.train.seed)["minirocket"]
+        candidates["all (averaged)"] = info.get("all_candidates_test_accuracy_after")
         folds.append({"n": len(held), "auto": chosen, "chosen": info["chosen"], "candidates": candidates,
                       "minirocket": mr["accuracy"], "search_seconds": info["search_seconds"]})
         log.info(f"nested fold {j + 1}: auto ({info['chosen']}) {chosen:.4f}, MiniRocket {mr['accuracy']:.4f}")
