@@ -34,7 +34,7 @@ from torch import nn
 from ..checkpoint import atomic_write_bytes
 from ..models import create_model
 from .runs import (BASELINES_DIR, MODEL, RoleResult, checkpointing, common_metrics, environment, finish_run,
-                   save_model, start_run)
+                   save_model, start_run, write_metrics)
 from .trainer import FitResult, fit, seed_everything
 
 __all__ = ["Steps", "Run", "Trained", "Scores", "run_task"]
@@ -202,13 +202,3 @@ def _save_roles(run: Run) -> None:
         save_model(where, t.model, t.spec, run.task, t.meta)
         if role != MODEL and t.history:
             atomic_write_bytes(where / "history.json", json.dumps(t.history, indent=1, allow_nan=False).encode())
-
-
-def write_metrics(out: Path, metrics: dict, history: list) -> dict:
-    """Write ``metrics.json`` (with ``threads``) and ``history.json`` atomically; returns the metrics."""
-    import torch
-
-    metrics = {**metrics, "threads": torch.get_num_threads()}
-    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
-    atomic_write_bytes(out / "history.json", json.dumps(history, indent=1, allow_nan=False).encode())
-    return metrics

@@ -13,6 +13,7 @@ role: the model and each baseline, whose files go to ``baselines/<label>/``, :fu
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -33,7 +34,7 @@ from .trainer import resolve_device
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RoleResult", "common_metrics", "environment", "save_model", "load_model", "model_spec", "baseline_dir",
+__all__ = ["RoleResult", "common_metrics", "environment", "save_model", "load_model", "model_spec", "baseline_dir", "write_metrics",
            "BASELINES_DIR",
            "CHECKPOINT_DIR", "LOG_DIR", "interrupted",
            "start_run", "checkpointing", "finish_run", "saved_config", "check_resumable", "claim_run_dir", "rescoring"]
@@ -138,6 +139,16 @@ def environment() -> str:
     """The environment line every report ends with (before "Reproduce")."""
     return (f"lstmkit {__version__}, torch {torch.__version__}, Python {platform.python_version()}, "
             f"{platform.machine()}, {torch.get_num_threads()} thread(s)")
+
+
+def write_metrics(out: str | os.PathLike, metrics: dict, history: list) -> dict:
+    """Write ``metrics.json`` (with ``threads``) and ``history.json`` atomically (``config.yaml`` was
+    written once, by :func:`start_run`); returns the metrics as written."""
+    out = Path(out)
+    metrics = {**metrics, "threads": torch.get_num_threads()}
+    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
+    atomic_write_bytes(out / "history.json", json.dumps(history, indent=1, allow_nan=False).encode())
+    return metrics
 
 
 BASELINES_DIR = "baselines"  # RUN/baselines/<label>/: a baseline role's model files and history.json
