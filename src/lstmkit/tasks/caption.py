@@ -40,6 +40,7 @@ from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.captions import CaptionVocab, caption_scenes, load_flickr8k
 from ..data.images import read_image, resize
+from ..data.splits import random_split
 from ..data.text import tokenize
 from ..eval.vision_report import caption_report
 from .config import path_field, to_plain
@@ -174,11 +175,8 @@ def load_caption_data(cfg: CaptionDataConfig) -> tuple[tuple[np.ndarray, list], 
         tr, te = load_flickr8k(d, "train", **kw), load_flickr8k(d, "test", **kw)
         return (tr.images, tr.captions), (te.images, te.captions)
     everything = load_flickr8k(d, "all", **kw)
-    order = np.random.default_rng(cfg.seed).permutation(len(everything.captions))
-    n_test = max(1, int(round(cfg.test_fraction * len(order))))
-    if len(order) - n_test < 2:
-        raise ValueError(f"{d}: {len(order)} captioned images are too few to carve a test split and train")
-    te_idx, tr_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+    tr_idx, te_idx = random_split(len(everything.captions), cfg.test_fraction, cfg.seed,
+                                  f"{d}: data.test_fraction", min_kept=2)
     log.info(f"no Flickr_8k.trainImages.txt in {d}: carved a {cfg.test_fraction:.0%} test split (seed {cfg.seed})")
     pick = lambda idx: (everything.images[idx], [everything.captions[i] for i in idx])  # noqa: E731
     return pick(tr_idx), pick(te_idx)
@@ -362,14 +360,6 @@ def caption_command(directory: str | os.PathLike, image_path: str | os.PathLike,
 # -------------------------------------------------------------------------------- training
 
 
-def _carve(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = max(1, int(round(fraction * n)))
-    if n - n_val < 1:
-        raise ValueError(f"{n} training images are too few to carve a validation split of {fraction:.0%}")
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
 def _baselines(train_images: np.ndarray, train_refs: list, test_images: np.ndarray, test_refs: list) -> dict:
     """Most frequent training caption for every image; caption of the nearest training image."""
     counts: dict[str, int] = {}
@@ -396,7 +386,7 @@ def _score_one(cap: Captioner, images: np.ndarray, refs: list, beam: int) -> tup
 def _splits(config: CaptionConfig) -> tuple[tuple[np.ndarray, list], tuple[np.ndarray, list], tuple[np.ndarray, list]]:
     """(train, val, test), each (images, reference lists); val is carved from the training images."""
     (x_all, refs_all), test = load_caption_data(config.data)
-    tr, va = _carve(len(refs_all), config.train.val_fraction, config.train.seed)
+    tr, va = random_split(len(refs_all), config.train.val_fraction, config.train.seed)
     return (x_all[tr], [refs_all[i] for i in tr]), (x_all[va], [refs_all[i] for i in va]), test
 
 

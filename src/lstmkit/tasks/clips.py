@@ -41,7 +41,7 @@ from torch import nn
 from ..checks import check_int
 from ..data.clips import ClipSet, load_medmnist3d, motion_clips, shape_volumes
 from ..data.collate import TensorBatches
-from ..data.preprocess import stratified_split
+from ..data.splits import stratified_split
 from ..eval.images import image_grid
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..eval.vision_report import clips_report

@@ -41,6 +41,7 @@ from torch import nn
 
 from ..checks import check_int
 from ..data.images import read_image
+from ..data.splits import random_split
 from ..data.scenes import SPLIT_SEEDS, Scenes, check_glyph_jitter, digit_scenes, image_channels, load_mask_folder
 from ..eval.images import write_png
 from ..eval.segmentation import colorize_mask, segmentation_confusion, segmentation_metrics
@@ -154,16 +155,6 @@ class SegmentConfig:
 # ----------------------------------------------------------------------------------- data
 
 
-def _split(n: int, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """(kept, carved) index arrays: a seeded random ``fraction`` of ``range(n)`` is carved."""
-    k = int(round(n * fraction))
-    if k < 1 or k >= n:
-        raise ValueError(f"{what}: {fraction:.0%} of {n} items leaves no {'carved' if k < 1 else 'remaining'} items; "
-                         "use more data or another fraction")
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[k:]), np.sort(order[:k])
-
-
 def _take(s: Scenes, idx: np.ndarray) -> Scenes:
     return Scenes(s.images[idx], s.masks[idx], s.classes, tuple(s.names[i] for i in idx))
 
@@ -172,13 +163,14 @@ def load_segment_data(data: SegmentData, val_fraction: float, seed: int) -> tupl
     """(train, val, test) scenes; val is carved from the training scenes with ``seed``."""
     if data.path is not None:
         every = load_mask_folder(data.path, data.classes)
-        rest, test = _split(len(every), data.test_fraction, data.split_seed, "data.test_fraction")
+        rest, test = random_split(len(every), data.test_fraction, data.split_seed, "data.test_fraction",
+                                  at_least_one=False)
         train = _take(every, rest)
     else:
         kw = dict(size=data.size, max_digits=data.max_digits, glyph_size=data.glyph_size, mnist=data.mnist)
         train = digit_scenes("train", data.train_scenes, seed=data.train_seed, **kw)
         test_set = digit_scenes("test", data.test_scenes, seed=data.test_seed, **kw)
-    fit_idx, val_idx = _split(len(train), val_fraction, seed, "train.val_fraction")
+    fit_idx, val_idx = random_split(len(train), val_fraction, seed, "train.val_fraction", at_least_one=False)
     if data.path is not None:
         return _take(train, fit_idx), _take(train, val_idx), _take(every, test)
     return _take(train, fit_idx), _take(train, val_idx), test_set

@@ -43,7 +43,8 @@ import numpy as np
 import torch
 
 from ..data.images import read_image
-from ..data.natural import (TEST_IMAGES, TRAIN_IMAGES, PatchPairs, carve_validation, crop_to_multiple, downscale,
+from ..data.splits import carve_validation
+from ..data.natural import (TEST_IMAGES, TRAIN_IMAGES, PatchPairs, crop_to_multiple, downscale,
                             list_natural_images, load_natural, rgb_to_ycbcr, ycbcr_to_rgb)
 from ..eval.images import write_png
 from ..eval.vision_report import superres_report

@@ -38,6 +38,7 @@ from torch import nn
 
 from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
+from ..data.splits import random_split
 from ..data.video import load_clip, moving_digits
 from ..eval.images import image_grid, write_png
 from ..eval.vision_report import video_report
@@ -143,9 +144,8 @@ def _clips(cfg: VideoDataConfig, split: str) -> np.ndarray:
 def _splits(config: VideoConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, val, test) clips; val is carved from the training clips with ``train.seed``."""
     clips = _clips(config.data, "train")
-    order = np.random.default_rng(config.train.seed).permutation(len(clips))
-    n_val = max(1, int(round(config.train.val_fraction * len(clips))))
-    return clips[np.sort(order[n_val:])], clips[np.sort(order[:n_val])], _clips(config.data, "test")
+    kept, carved = random_split(len(clips), config.train.val_fraction, config.train.seed)
+    return clips[kept], clips[carved], _clips(config.data, "test")
 
 
 class _Batches:
