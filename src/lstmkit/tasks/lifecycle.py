@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 class Trained:
     """One role of a run: its network (None for a rule such as bicubic or copy-last), the spec
     ``model.json`` records (registry ``name`` + kwargs), its fit, wall and CPU seconds, and the extra
-    ``model.json`` fields its saved files carry."""
+    ``model.json`` fields its saved files carry. ``role``: what metrics.json's common fields say of
+    it when the network alone does not tell (an ensemble: its members' parameters and epochs summed)."""
 
     model: nn.Module | None = None
     spec: dict | None = None
@@ -54,6 +55,7 @@ class Trained:
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     meta: dict = field(default_factory=dict)
+    role: RoleResult | None = None
 
     @property
     def params(self) -> int:
@@ -64,7 +66,7 @@ class Trained:
         return self.result.history
 
     def role_result(self) -> RoleResult:
-        return RoleResult(self.params, int(self.result.epochs), float(self.seconds))
+        return self.role or RoleResult(self.params, int(self.result.epochs), float(self.seconds))
 
 
 @dataclass
@@ -150,7 +152,9 @@ class Steps:
       for only when the run scores it;
     - ``metrics(run, data, scores) -> dict``: the task's own ``metrics.json`` keys, with
       ``"baselines"``: what it records of each baseline role (``scores`` holds ``"val"`` and ``"test"``);
-    - ``report(run, data, metrics, scores) -> Report``: the report, which the lifecycle writes.
+    - ``report(run, data, metrics, scores) -> Report``: the report, which the lifecycle writes;
+    - ``save(run, data)``: the model files, where a role is more than one network (classification's
+      ensemble members); by default each role's network goes to ``RUN/`` or ``RUN/baselines/<label>/``.
     """
 
     task: str
@@ -159,6 +163,7 @@ class Steps:
     score: Callable[[Run, Any, str], Scores]
     metrics: Callable[[Run, Any, dict], dict]
     report: Callable[[Run, Any, dict, dict], Any]
+    save: Callable[[Run, Any], None] | None = None
 
 
 def run_task(steps: Steps, config: Any, out_dir: str | os.PathLike, resume: bool = False,
@@ -186,7 +191,7 @@ def run_task(steps: Steps, config: Any, out_dir: str | os.PathLike, resume: bool
         baselines = {role: {"val": b} for role, b in scores["val"].baselines.items()}
         metrics = {**common_metrics(roles, None, scores["val"].model, {r: baselines.get(r, {}) for r in run.baselines}),
                    "epochs": m.result.epochs, "best_epoch": m.result.best_epoch, "seed": run.train.seed}
-    _save_roles(run)
+    (steps.save or _save_roles)(run, data)
     metrics = write_metrics(out, metrics, m.history)
     if score_test:
         steps.report(run, data, metrics, scores).write(out, environment())
@@ -194,7 +199,7 @@ def run_task(steps: Steps, config: Any, out_dir: str | os.PathLike, resume: bool
     return metrics
 
 
-def _save_roles(run: Run) -> None:
+def _save_roles(run: Run, data: Any) -> None:
     for role, t in run.roles.items():
         if t.model is None:
             continue
