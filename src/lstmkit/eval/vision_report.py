@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from ..checkpoint import atomic_write_bytes
 from .images import image_grid, write_png
@@ -21,7 +22,7 @@ from .report import Report
 from .segmentation import class_palette, write_segmentation_overlays
 
 __all__ = ["segment_report", "generate_report", "superres_report", "video_report", "clips_report", "caption_report",
-           "side_by_side"]
+           "plot_attention", "side_by_side"]
 
 
 # ------------------------------------------------------------------------------ segment
@@ -306,3 +307,45 @@ def caption_report(out: str | os.PathLike, *, config: dict, metrics: dict, histo
         report.figure(a)
     report.section("Learning curves").figure("learning_curves.png")
     return report
+
+
+def plot_attention(path: str | os.PathLike, image: np.ndarray, words: Sequence[str], attention: np.ndarray,
+                   title: str = "") -> None:
+    """The image, then one panel per word with its attention map (upsampled) over the image.
+
+    image (C, H, W), (H, W) or (H, W, C) in [0, 1]; attention (T, h, w) with T = len(words).
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install 'lstmkit[train]'") from None
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[2] not in (1, 3):
+        img = img.transpose(1, 2, 0)
+    img = img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
+    att = np.asarray(attention, dtype=np.float32)
+    if att.ndim != 3 or len(att) != len(words):
+        raise ValueError(f"attention must be (T, h, w) with T = {len(words)} words, got shape {att.shape}")
+    h, w = img.shape[:2]
+    up = (torch.nn.functional.interpolate(torch.from_numpy(att)[:, None], size=(h, w), mode="bilinear",
+                                          align_corners=False)[:, 0].numpy() if len(att) else att)
+    n = len(words) + 1
+    ncol = min(n, 6)
+    nrow = -(-n // ncol)
+    fig = Figure(figsize=(1.9 * ncol * max(w / h, 0.6), 1.9 * nrow + 0.3))
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    cmap = "gray" if img.ndim == 2 else None
+    axes[0].imshow(img, cmap=cmap, vmin=0, vmax=1)
+    axes[0].set_title("image", fontsize=9)
+    for i, word in enumerate(words):
+        ax = axes[i + 1]
+        ax.imshow(img, cmap=cmap, vmin=0, vmax=1)
+        ax.imshow(up[i], cmap="inferno", alpha=0.6, vmin=0, vmax=max(float(up[i].max()), 1e-6))
+        ax.set_title(word, fontsize=10)
+    for ax in axes:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())

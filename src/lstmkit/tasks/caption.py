@@ -25,7 +25,6 @@ image size: everything :func:`load_captioner` needs), ``metrics.json``, ``histor
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 from dataclasses import dataclass, field
@@ -37,12 +36,11 @@ import torch
 from torch import nn
 
 from ..checks import check_int
-from ..checkpoint import atomic_write_bytes
 from ..data.captions import CaptionVocab, caption_scenes, load_flickr8k
 from ..data.images import read_image, resize
 from ..data.splits import random_split
 from ..data.text import tokenize
-from ..eval.vision_report import caption_report
+from ..eval.vision_report import caption_report, plot_attention
 from .config import path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, run_task
@@ -50,8 +48,7 @@ from .runs import load_model, model_spec, rescoring
 from .trainer import TrainConfig
 
 __all__ = ["CaptionDataConfig", "CaptionEvalConfig", "CaptionConfig", "Captioner", "bleu_scores", "train_captioner",
-           "evaluate_captioner", "load_captioner", "caption_image", "caption_command", "plot_attention",
-           "write_attention_png"]
+           "evaluate_captioner", "load_captioner", "caption_image", "caption_command", "write_attention_png"]
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +153,24 @@ def bleu_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) 
 
 def _exact(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
     return float(np.mean([_normal(h) in {_normal(r) for r in refs} for h, refs in zip(hypotheses, references)]))
+
+
+def _baselines(train_images: np.ndarray, train_refs: list, test_images: np.ndarray, test_refs: list) -> dict:
+    """Most frequent training caption for every image; caption of the nearest training image."""
+    counts: dict[str, int] = {}
+    for refs in train_refs:
+        for r in refs:
+            counts[_normal(r)] = counts.get(_normal(r), 0) + 1
+    frequent = max(sorted(counts), key=lambda c: counts[c])
+    a = torch.from_numpy(train_images.reshape(len(train_images), -1))
+    nearest = []
+    for start in range(0, len(test_images), 256):
+        b = torch.from_numpy(test_images[start:start + 256].reshape(min(256, len(test_images) - start), -1))
+        nearest.extend(torch.cdist(b, a).argmin(1).tolist())
+    nn_hyps = [train_refs[j][0] for j in nearest]
+    return {"most_frequent_caption": {**bleu_scores([frequent] * len(test_refs), test_refs),
+                                      "exact": _exact([frequent] * len(test_refs), test_refs), "caption": frequent},
+            "nearest_neighbour": {**bleu_scores(nn_hyps, test_refs), "exact": _exact(nn_hyps, test_refs)}}
 
 
 # ------------------------------------------------------------------------------------ data
@@ -292,51 +307,6 @@ def _image_file(path: str | os.PathLike, cap: Captioner) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(2, 0, 1))
 
 
-# ---------------------------------------------------------------------------- attention plots
-
-
-def plot_attention(path: str | os.PathLike, image: np.ndarray, words: Sequence[str], attention: np.ndarray,
-                   title: str = "") -> None:
-    """The image, then one panel per word with its attention map (upsampled) over the image.
-
-    image (C, H, W), (H, W) or (H, W, C) in [0, 1]; attention (T, h, w) with T = len(words).
-    """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("plots need matplotlib: pip install 'lstmkit[train]'") from None
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[2] not in (1, 3):
-        img = img.transpose(1, 2, 0)
-    img = img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
-    att = np.asarray(attention, dtype=np.float32)
-    if att.ndim != 3 or len(att) != len(words):
-        raise ValueError(f"attention must be (T, h, w) with T = {len(words)} words, got shape {att.shape}")
-    h, w = img.shape[:2]
-    up = (torch.nn.functional.interpolate(torch.from_numpy(att)[:, None], size=(h, w), mode="bilinear",
-                                          align_corners=False)[:, 0].numpy() if len(att) else att)
-    n = len(words) + 1
-    ncol = min(n, 6)
-    nrow = -(-n // ncol)
-    fig = Figure(figsize=(1.9 * ncol * max(w / h, 0.6), 1.9 * nrow + 0.3))
-    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
-    cmap = "gray" if img.ndim == 2 else None
-    axes[0].imshow(img, cmap=cmap, vmin=0, vmax=1)
-    axes[0].set_title("image", fontsize=9)
-    for i, word in enumerate(words):
-        ax = axes[i + 1]
-        ax.imshow(img, cmap=cmap, vmin=0, vmax=1)
-        ax.imshow(up[i], cmap="inferno", alpha=0.6, vmin=0, vmax=max(float(up[i].max()), 1e-6))
-        ax.set_title(word, fontsize=10)
-    for ax in axes:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def write_attention_png(path: str | os.PathLike, directory: str | os.PathLike, image_path: str | os.PathLike,
                         beam: int = 5) -> str:
     """Caption ``image_path`` with the model in ``directory`` and write its per-word attention PNG
@@ -360,24 +330,6 @@ def caption_command(directory: str | os.PathLike, image_path: str | os.PathLike,
 # -------------------------------------------------------------------------------- training
 
 
-def _baselines(train_images: np.ndarray, train_refs: list, test_images: np.ndarray, test_refs: list) -> dict:
-    """Most frequent training caption for every image; caption of the nearest training image."""
-    counts: dict[str, int] = {}
-    for refs in train_refs:
-        for r in refs:
-            counts[_normal(r)] = counts.get(_normal(r), 0) + 1
-    frequent = max(sorted(counts), key=lambda c: counts[c])
-    a = torch.from_numpy(train_images.reshape(len(train_images), -1))
-    nearest = []
-    for start in range(0, len(test_images), 256):
-        b = torch.from_numpy(test_images[start:start + 256].reshape(min(256, len(test_images) - start), -1))
-        nearest.extend(torch.cdist(b, a).argmin(1).tolist())
-    nn_hyps = [train_refs[j][0] for j in nearest]
-    return {"most_frequent_caption": {**bleu_scores([frequent] * len(test_refs), test_refs),
-                                      "exact": _exact([frequent] * len(test_refs), test_refs), "caption": frequent},
-            "nearest_neighbour": {**bleu_scores(nn_hyps, test_refs), "exact": _exact(nn_hyps, test_refs)}}
-
-
 def _score_one(cap: Captioner, images: np.ndarray, refs: list, beam: int) -> tuple[dict, list[str]]:
     hyps, _, _ = cap.decode(images, beam=beam)
     return {**bleu_scores(hyps, refs), "exact": _exact(hyps, refs)}, hyps
@@ -396,7 +348,8 @@ def _test_scores(cap: Captioner, beam: int, train: tuple[np.ndarray, list], test
     (x_tr, refs_tr), (x_test, refs_test) = train, test
     greedy, greedy_hyps = _score_one(cap, x_test, refs_test, 1)
     beamed, beam_hyps = _score_one(cap, x_test, refs_test, beam)
-    return ({"greedy": greedy, "beam": beamed, "n": len(refs_test)}, _baselines(x_tr, refs_tr, x_test, refs_test),
+    return ({"greedy": greedy, "beam": beamed, "n": len(refs_test)},
+            _baselines(x_tr, refs_tr, x_test, refs_test),
             greedy_hyps, beam_hyps)
 
 
