@@ -1,6 +1,7 @@
 """Autoregressive generation of binary images: PixelRNN against PixelCNN and independent pixels.
 
-``train_generator(config, out_dir)`` is what ``lstmkit train`` runs for ``task: generate``:
+``train_generator(config, out_dir)`` is what ``lstmkit train`` runs for ``task: generate``, through
+the steps this module declares (:data:`STEPS`):
 
 1. load binarised digits (:func:`lstmkit.data.binary.load_binary_images`: scikit-learn 8x8 or
    an MNIST IDX directory), carve validation from the training images (seed ``train.seed``);
@@ -9,13 +10,11 @@
    (nats per image), best-on-validation weights. A model with a closed-form maximum-likelihood
    fit (``independent_pixels``: ``fit_mean``, the training mean per pixel) is fit that way;
 3. score validation and test once: NLL in nats per image (and bits per pixel);
-4. write the run directory: ``config.yaml``, ``model.safetensors`` + ``model.json`` (the model),
-   ``baselines/<label>/`` (each baseline's weights), ``metrics.json`` (the common fields of
-   :func:`lstmkit.tasks.runs.common_metrics`, ``cpu_seconds``, ``seed``, ``parameters``...),
-   ``history.json``, ``report.md`` (:func:`lstmkit.eval.vision_report.generate_report`),
-   ``samples.png`` (64 samples of the model; one ``samples-<label>.png`` per baseline),
-   ``completions.png`` (test images, their top half, three completions of the bottom half) and
-   ``learning_curves.png``.
+4. the run lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`) writes the run directory, each
+   baseline's weights in ``baselines/<label>/``; the report
+   (:func:`lstmkit.eval.vision_report.generate_report`) adds ``samples.png`` (64 samples of the
+   model; one ``samples-<label>.png`` per baseline) and ``completions.png`` (test images, their top
+   half, three completions of the bottom half).
 
 ``lstmkit sample DIR --n 64 [--output PNG] [--seed S]`` is :func:`write_samples`;
 ``lstmkit evaluate DIR`` is :func:`evaluate_generator`.

@@ -1,7 +1,8 @@
 """Super-resolution end to end: bundled natural images -> LR/HR patches -> ``lstm_sr`` -> PSNR/SSIM
 against bicubic -> run directory.
 
-``train_superres(config, out_dir)`` is what ``lstmkit train`` runs for ``task: superres``:
+``train_superres(config, out_dir)`` is what ``lstmkit train`` runs for ``task: superres``, through
+the steps this module declares (:data:`STEPS`):
 
 1. load the luminance (Y of full-range YCbCr, :mod:`lstmkit.data.natural`) of scikit-image's
    bundled images with the fixed split by name: test = ``data.test_images`` (default chelsea,
@@ -16,13 +17,10 @@ against bicubic -> run directory.
    then upscaled by the model and by bicubic interpolation of the same LR image. PSNR and SSIM
    are scikit-image's (``skimage.metrics``, data range 1) on the Y channel after cropping
    ``scale`` pixels from every border (both methods are unreliable there);
-5. write the run directory (:mod:`lstmkit.tasks.runs`): ``config.yaml``, ``model.safetensors`` +
-   ``model.json``, ``metrics.json`` (:func:`lstmkit.tasks.runs.common_metrics`'s fields;
-   ``test``/``val``: the model's mean and per-image PSNR/SSIM;
-   ``baselines.bicubic``: the same for bicubic; ``gain_db``: test PSNR of the model minus
-   bicubic), ``history.json``, ``learning_curves.png``, one ``test_<name>.png`` per test image
-   (bicubic | model | HR, full image and an enlarged detail) and ``report.md``
-   (:func:`lstmkit.eval.vision_report.write_superres_report`).
+5. the run lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`) writes the run directory; this
+   task adds to ``metrics.json`` ``baselines.bicubic`` (bicubic's scores) and ``gain_db`` (PSNR of
+   the model minus bicubic), and to the report one ``test_<name>.png`` per test image (bicubic |
+   model | HR, full image and an enlarged detail; :func:`lstmkit.eval.vision_report.superres_report`).
 
 ``lstmkit upscale DIR IMAGE --scale 2 [--output PNG]`` runs :func:`write_upscaled`: the image is
 taken as the low-resolution input; a greyscale image is upscaled by the model, an RGB one has its

@@ -1,6 +1,7 @@
 """Video prediction end to end: moving digits -> ConvLSTM encoder-forecaster -> per-frame metrics.
 
-``train_video(config, out_dir)`` is what ``lstmkit train`` runs for ``task: video``:
+``train_video(config, out_dir)`` is what ``lstmkit train`` runs for ``task: video``, through the
+steps this module declares (:data:`STEPS`):
 
 1. generate ``data.train_clips`` moving-digit clips from the training glyphs and
    ``data.test_clips`` from the test glyphs (:func:`lstmkit.data.video.moving_digits`, fixed
@@ -13,10 +14,9 @@
    the baselines: ``copy_last`` (the last input frame repeated; the target is MSE <= 0.7x its
    MSE) and ``mean_frame`` (every pixel the training clips' mean intensity: the best constant,
    an honest floor for the MSE ratio since blurry guesses beat copy-last at long horizons);
-5. write the run directory (:mod:`lstmkit.tasks.runs`): ``config.yaml``, ``model.safetensors`` +
-   ``model.json``, ``metrics.json`` (:func:`lstmkit.tasks.runs.common_metrics`'s fields and the
-   task's), ``history.json``, ``report.md``, ``strip_<k>.png`` (rows: input | truth | prediction),
-   ``horizon.png`` and ``learning_curves.png`` (:func:`lstmkit.eval.vision_report.video_report`).
+5. the run lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`) writes the run directory; the report
+   adds ``strip_<k>.png`` (rows: input | truth | prediction) and ``horizon.png``
+   (:func:`lstmkit.eval.vision_report.video_report`).
 
 ``predict_frames(run_dir, clip_path)`` forecasts the frames following a user's clip (a ``.npy``
 of ``input_frames`` frames); ``write_predicted_frames`` is ``lstmkit predict-frames``;
