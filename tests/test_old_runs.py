@@ -62,3 +62,72 @@ def test_an_old_run_exports(old, task, capsys):
     pytest.importorskip("onnxruntime")
     assert main(["-q", "export", str(old / task)]) == 0
     assert (old / task / "model.onnx").is_file()
+
+
+# ------------------------------------------------------------------ one baselines folder layout
+
+BASELINE_DIR_FIXTURES = Path(__file__).parent / "fixtures" / "runs_baseline_dir"
+_TRAINING = {"name", "spec", "val", "parameters", "parameter_ratio", "epochs", "best_epoch", "stopped_early",
+             "train_seconds", "train_cpu_seconds", "cpu_seconds"}
+
+
+@pytest.fixture
+def old_layout(tmp_path):
+    """Runs written by lstmkit at commit 90da6f1 (tiny settings; report, figures and histories left out),
+    when segment, action and volume kept their one baseline in ``baseline/`` instead of
+    ``baselines/<label>/``."""
+    shutil.copytree(BASELINE_DIR_FIXTURES, tmp_path / "runs")
+    return tmp_path / "runs"
+
+
+@pytest.mark.parametrize("task", ["segment", "action"])
+def test_a_run_with_its_baseline_in_the_old_folder_evaluates_to_its_metrics(old_layout, task, capsys):
+    run = old_layout / task
+    assert (run / "baseline" / "model.json").is_file() and not (run / "baselines").exists()
+    assert main(["-q", "evaluate", str(run)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    saved = json.loads((run / "metrics.json").read_text())
+    assert printed.pop("data") == "the run's test split"
+    _same_scores(printed.pop("baselines"), {name: {k: v for k, v in b.items() if k not in _TRAINING}
+                                            for name, b in saved["baselines"].items()})
+    assert "test" in printed
+    _same_scores(printed, {k: saved[k] for k in printed})
+
+
+def _same_scores(got, want):
+    """Equal, every count and rate exactly; a float32 cross-entropy sum (``loss``) to 1e-6, whose last
+    bits follow the process's state (it comes back bit for bit in a fresh process, but not after some
+    other runs in the same one, as in the full test session)."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), (got, want)
+        for k in want:
+            if k == "loss":
+                assert got[k] == pytest.approx(want[k], rel=1e-6)
+            else:
+                _same_scores(got[k], want[k])
+    else:
+        assert got == want
+
+
+def test_a_run_with_its_baseline_in_the_old_folder_predicts(old_layout, tmp_path, capsys):
+    from PIL import Image
+
+    image = tmp_path / "scene.png"
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(image)
+    assert main(["-q", "predict", str(old_layout / "segment"), str(image), "--output", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").is_file()
+    capsys.readouterr()
+    clip = tmp_path / "clip.npy"
+    np.save(clip, np.zeros((4, 16, 16), np.float32))
+    assert main(["-q", "predict", str(old_layout / "action"), str(clip)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 1 and set(rows[0]) == {"label", "probabilities"}
+
+
+def test_baseline_dir_reads_the_new_layout_first_and_the_old_one_where_it_is(old_layout, tmp_path):
+    from lstmkit.tasks.runs import baseline_dir
+
+    assert baseline_dir(old_layout / "segment", "fcn_segmenter") == old_layout / "segment" / "baseline"
+    (tmp_path / "new" / "baselines" / "fcn_segmenter").mkdir(parents=True)
+    assert baseline_dir(tmp_path / "new", "fcn_segmenter") == tmp_path / "new" / "baselines" / "fcn_segmenter"
+    assert baseline_dir(tmp_path / "none", "x") == tmp_path / "none" / "baselines" / "x"  # where a new run writes it

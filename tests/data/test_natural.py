@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from lstmkit.data.natural import (TEST_IMAGES, TRAIN_IMAGES, PatchPairs, carve_validation, crop_to_multiple, downscale,
+from lstmkit.data.splits import carve_validation
+from lstmkit.data.natural import (TEST_IMAGES, TRAIN_IMAGES, PatchPairs, crop_to_multiple, downscale,
                                   list_natural_images, load_natural, luminance, natural_split, rgb_to_ycbcr,
                                   ycbcr_to_rgb)
 

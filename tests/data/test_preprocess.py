@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from lstmkit.data.preprocess import LabelMap, Standardizer, stratified_split
+from lstmkit.data.preprocess import LabelMap, Standardizer
+from lstmkit.data.splits import stratified_split
 
 
 def test_label_map_round_trip_any_type():

@@ -17,7 +17,8 @@ VOLUME = {"data": {"n_train": 48, "n_test": 12, "size": 12, "depth": 6},
           "model": {**NET, "hidden_size": 8}, "baseline": NET, "train": TRAIN}
 FILES = ["config.yaml", "model.safetensors", "model.json", "metrics.json", "history.json", "report.md",
          "confusion_matrix.png", "confusion_matrix_baseline.png", "learning_curves.png", "learning_curves_baseline.png",
-         "samples.png", "baseline/model.safetensors", "baseline/model.json", "baseline/history.json"]
+         "samples.png", "baselines/{baseline}/model.safetensors", "baselines/{baseline}/model.json",
+         "baselines/{baseline}/history.json"]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def volume_run(tmp_path_factory):
 
 def _check_run(out, metrics, model, baseline, classes):
     for f in FILES:
-        assert (out / f).is_file(), f
+        assert (out / f.format(baseline=baseline)).is_file(), f
     assert metrics == json.loads((out / "metrics.json").read_text())
     assert metrics["name"] == model and list(metrics["baselines"]) == [baseline]
     assert metrics["chance"] == pytest.approx(1 / classes) and len(metrics["classes"]) == classes

@@ -49,7 +49,7 @@ def test_threshold_is_half_of_the_glyph_ink():
     from sklearn.datasets import load_digits
 
     from lstmkit.data.images import load_glyphs
-    from lstmkit.data.preprocess import stratified_split
+    from lstmkit.data.splits import stratified_split
 
     raw = load_digits()
     _, test_idx = stratified_split(raw.target, 0.25, seed=0)

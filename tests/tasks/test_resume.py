@@ -426,7 +426,7 @@ def test_every_vision_task_resumes_to_the_uninterrupted_result(tmp_path, monkeyp
     config_cls, train = get_task(task).config, get_task(task).train
     reference = train(build(config_cls, raw), tmp_path / "reference")
     run = tmp_path / "run"
-    calls = _interrupted(monkeypatch, importlib.import_module(train.__module__), lambda d: True,
+    calls = _interrupted(monkeypatch, importlib.import_module("lstmkit.tasks.lifecycle"), lambda d: True,
                          lambda: train(build(config_cls, raw), run))
     assert load_train_state(calls[0]).epoch == 1 and not (run / "metrics.json").exists()
     with pytest.raises(ValueError, match="--out .* holds an interrupted run"):  # a new run may not overwrite it
@@ -444,7 +444,7 @@ def test_every_vision_task_resumes_to_the_uninterrupted_result(tmp_path, monkeyp
 def test_segment_run_resumes_from_a_crash_in_either_model(tmp_path, monkeypatch, crash_in):
     """Killed in either model's training, a segmentation run finishes with the same metrics,
     histories and weights as a run never interrupted (deterministic mode)."""
-    import lstmkit.tasks.segment as segment
+    import lstmkit.tasks.lifecycle as lifecycle
     from lstmkit.cli import main
     from lstmkit.tasks.config import build
     from lstmkit.tasks.segment import SegmentConfig, resume_segmenter, train_segmenter
@@ -455,9 +455,10 @@ def test_segment_run_resumes_from_a_crash_in_either_model(tmp_path, monkeypatch,
            "train": {**TINY["train"], "epochs": 3, "deterministic": True, "logger": logger}}
     reference = train_segmenter(build(SegmentConfig, raw), tmp_path / "reference")
     run = tmp_path / "run"
-    _interrupted(monkeypatch, segment, lambda d: d.name == crash_in,
+    role = {"model": "model", "baseline": "baselines/fcn_segmenter"}[crash_in]  # RUN/checkpoint/<role>
+    _interrupted(monkeypatch, lifecycle, lambda d: d == run / "checkpoint" / role,
                  lambda: train_segmenter(build(SegmentConfig, raw), run))
-    assert not (run / "metrics.json").exists() and (run / "checkpoint" / crash_in / MANIFEST).is_file()
+    assert not (run / "metrics.json").exists() and (run / "checkpoint" / role / MANIFEST).is_file()
     other = {**raw, "train": {**raw["train"], "lr": 0.5}}
     with pytest.raises(ValueError, match=r"differs from the config given to resume: train.lr 0.001 there, 0.5 here"):
         train_segmenter(build(SegmentConfig, other), run, resume=True)
@@ -467,12 +468,13 @@ def test_segment_run_resumes_from_a_crash_in_either_model(tmp_path, monkeypatch,
         assert main(["-q", "train", "--resume", str(run)]) == 0
         resumed = json.loads((run / "metrics.json").read_text())
     assert _untimed(resumed) == _untimed(reference)
-    for name in ("model.safetensors", "baseline/model.safetensors"):
+    for name in ("model.safetensors", "baselines/fcn_segmenter/model.safetensors"):
         assert (run / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
-    for name in ("history.json", "baseline/history.json"):  # every float equal (the rows' key order may differ)
+    for name in ("history.json", "baselines/fcn_segmenter/history.json"):  # every float equal (the rows' key order may differ)
         assert json.loads((run / name).read_text()) == json.loads((tmp_path / "reference" / name).read_text()), name
     if logger == "tensorboard":  # each model's epochs once, as history.json has them, the interrupted ones purged
-        for role, name in (("model", "history.json"), ("baseline", "baseline/history.json")):
+        for role, name in (("model", "history.json"),
+                           ("baselines/fcn_segmenter", "baselines/fcn_segmenter/history.json")):
             assert tensorboard_rows(run / "tensorboard" / role) == as_logged(json.loads((run / name).read_text()))
     assert not (run / "checkpoint").exists()  # removed once the run directory is complete
     with pytest.raises(ValueError, match="is a finished run .*nothing to resume"):

@@ -8,7 +8,7 @@ from lstmkit.models import create_model
 from lstmkit.tasks.config import dump_yaml
 from lstmkit.tasks.registry import get_task, list_tasks
 from lstmkit.tasks.runs import (RoleResult, checkpointing, common_metrics, load_model, model_spec, rescoring,
-                                save_model, start_run, write_run)
+                                save_model, start_run, write_metrics)
 from lstmkit.tasks.trainer import TrainConfig
 from lstmkit.tasks.video import VideoConfig
 
@@ -41,13 +41,15 @@ def test_rescoring_a_cuda_run_here_scores_on_the_cpu(tmp_path, caplog):
         rescoring(tmp_path, VideoConfig, "x.npz")
 
 
-def test_write_run(tmp_path):
-    written = write_run(tmp_path / "r", {"train": TrainConfig(epochs=2)}, {"test": {"acc": 1.0}}, [{"epoch": 1}])
+def test_write_metrics(tmp_path):
+    start_run(tmp_path / "r", {"train": TrainConfig(epochs=2)})  # config.yaml: written once, when the run starts
+    written = write_metrics(tmp_path / "r", {"test": {"acc": 1.0}}, [{"epoch": 1}])
     assert json.loads((tmp_path / "r" / "metrics.json").read_text()) == written
+    assert json.loads((tmp_path / "r" / "history.json").read_text()) == [{"epoch": 1}]
     assert written["test"] == {"acc": 1.0} and written["threads"] >= 1
     assert "epochs: 2" in (tmp_path / "r" / "config.yaml").read_text()
     with pytest.raises(ValueError):
-        write_run(tmp_path / "r", {}, {"test": float("nan")})
+        write_metrics(tmp_path / "r", {"test": float("nan")}, [])
 
 
 def test_each_model_logs_to_its_role_under_the_run_tensorboard_folder(tmp_path):

@@ -34,7 +34,8 @@ def test_run_directory(run):
     out, metrics = run
     for name in ("config.yaml", "model.safetensors", "model.json", "metrics.json", "history.json", "report.md",
                  "learning_curves.png", "baseline_learning_curves.png", "overlays.png",
-                 "baseline/model.safetensors", "baseline/model.json", "baseline/history.json"):
+                 "baselines/fcn_segmenter/model.safetensors", "baselines/fcn_segmenter/model.json",
+                 "baselines/fcn_segmenter/history.json"):
         assert (out / name).is_file(), name
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["n_train"] == 30 and saved["n_val"] == 10 and saved["n_test"] == 8
@@ -60,7 +61,7 @@ def test_segment_image_matches_the_model(run, tmp_path):
     x = torch.from_numpy(np.asarray(Image.open(path), np.float32) / 255)[None, None]
     np.testing.assert_array_equal(labels, model.predict(x)[0].numpy())
     assert labels.shape == (16, 16) and labels.dtype == np.int64
-    png, again, classes = write_segmentation(out / "baseline", path, tmp_path / "seg.png")
+    png, again, classes = write_segmentation(out / "baselines" / "fcn_segmenter", path, tmp_path / "seg.png")
     assert png == tmp_path / "seg.png" and np.asarray(Image.open(png)).shape == (16, 16, 3) and len(classes) == 11
     default, _, _ = write_segmentation(out, path)
     assert default == tmp_path / "scene.segment.png" and default.is_file()

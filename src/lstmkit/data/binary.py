@@ -27,7 +27,7 @@ import numpy as np
 
 from ..checks import check_int
 from .images import load_glyphs
-from .preprocess import stratified_split
+from .splits import stratified_split
 from .subsets import class_indices, fraction_indices
 
 __all__ = ["BinaryImages", "binarize", "load_binary_images"]

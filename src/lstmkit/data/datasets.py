@@ -30,7 +30,7 @@ import numpy as np
 
 from ..nn.names import register_into, unknown_name
 from .files import SeriesSet, parse_labels
-from .preprocess import stratified_split
+from .splits import stratified_split
 
 __all__ = ["load_dataset", "list_datasets", "register_dataset", "aeon_shipped", "describe_split", "describe_test_split"]
 

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from .files import load_idx
-from .preprocess import stratified_split
+from .splits import stratified_split
 
 __all__ = ["Glyphs", "load_glyphs", "resize", "read_image"]
 

@@ -12,7 +12,7 @@ The split is fixed by name:
 - ``TRAIN_IMAGES``: the other photographs and scans (people, coins, the moon, text, textures,
   microscopy, a retina, the Hubble deep field, a motorcycle).
 
-Validation is carved from the training images (:func:`carve_validation`): the last
+Validation is carved from the training images (:func:`lstmkit.data.splits.carve_validation`): the last
 ``fraction`` of each one along its longer side is held out for validation patches and the rest
 gives training patches, so the two never share a pixel.
 
@@ -34,7 +34,7 @@ from ..checks import check_int
 from ..nn.names import unknown_name
 
 __all__ = ["TRAIN_IMAGES", "TEST_IMAGES", "list_natural_images", "load_natural", "natural_split", "luminance",
-           "rgb_to_ycbcr", "ycbcr_to_rgb", "crop_to_multiple", "downscale", "carve_validation", "PatchPairs"]
+           "rgb_to_ycbcr", "ycbcr_to_rgb", "crop_to_multiple", "downscale", "PatchPairs"]
 
 TRAIN_IMAGES = ("astronaut", "camera", "coins", "moon", "page", "text", "immunohistochemistry", "retina", "brick",
                 "grass", "gravel", "hubble_deep_field", "motorcycle", "cell")
@@ -129,32 +129,6 @@ def downscale(hr: np.ndarray, scale: int) -> np.ndarray:
     y = F.interpolate(x, size=(a.shape[0] // scale, a.shape[1] // scale), mode="bicubic", align_corners=False,
                       antialias=True).clamp(0.0, 1.0)[0]  # -> (C, h, w)
     return np.ascontiguousarray((y[0] if a.ndim == 2 else y.permute(1, 2, 0)).numpy())
-
-
-def carve_validation(image: np.ndarray, fraction: float, min_size: int = 1, multiple: int = 1
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """(train part, validation part): the last ``fraction`` of ``image`` along its longer side.
-
-    The validation part is at least ``min_size`` long; both parts are cut at a multiple of
-    ``multiple`` (the scale, so LR grids stay aligned). Raises if the image or either part is
-    shorter than ``min_size`` on a side.
-    """
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
-    if min(image.shape[:2]) < min_size:
-        raise ValueError(f"image of {image.shape[0]}x{image.shape[1]} (HxW) is smaller than {min_size} pixels")
-    axis = 0 if image.shape[0] > image.shape[1] else 1
-    n = image.shape[axis]
-    held = max(int(round(fraction * n)), min_size)
-    held = -(-held // multiple) * multiple
-    cut = n - held
-    cut -= cut % multiple
-    if cut < min_size:
-        raise ValueError(f"image of {image.shape[0]}x{image.shape[1]} (HxW) is too small to carve a validation "
-                         f"part of {fraction:.0%} and keep {min_size} pixels for training")
-    if axis == 0:
-        return image[:cut], image[cut:]
-    return image[:, :cut], image[:, cut:]
 
 
 class PatchPairs:

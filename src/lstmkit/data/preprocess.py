@@ -1,9 +1,8 @@
-"""Labels, normalisation and validation splits, fit on training data only.
+"""Labels and normalisation, fit on training data only (the splits: :mod:`lstmkit.data.splits`).
 
 - :class:`LabelMap`: labels of any type (str, int, float) <-> contiguous indices, JSON-able.
 - :class:`Standardizer`: per-feature mean and std over the valid steps of the training
   sequences (padding never enters the statistics, since sequences are kept unpadded).
-- :func:`stratified_split`: a validation split carved from training data, stratified by class.
 """
 
 from __future__ import annotations
@@ -13,10 +12,9 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from ..checks import check_int
 from .text import Vocabulary
 
-__all__ = ["LabelMap", "Standardizer", "stratified_split", "Preprocessor", "check_series"]
+__all__ = ["LabelMap", "Standardizer", "Preprocessor", "check_series"]
 
 
 def _plain(v: Any) -> Any:
@@ -178,30 +176,6 @@ def _steps(s: Any, i: int, features: int | None) -> np.ndarray:
     if a.ndim != 2 or a.shape[0] == 0 or (features is not None and a.shape[1] != features):
         raise ValueError(f"sequences[{i}] has shape {a.shape}; expected {want} features with T >= 1")
     return a.astype(np.float64, copy=False)
-
-
-def stratified_split(labels: Sequence[Any], fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, val): about ``fraction`` of each class goes to validation (at least one
-    of every class with two or more members); sorted within each part."""
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
-    seed = check_int("seed", seed, minimum=0)
-    labels = _label_array(labels)
-    if labels.size < 2:
-        raise ValueError(f"need at least 2 samples to split, got {labels.size}")
-    rng = np.random.default_rng(seed)
-    val = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        k = int(round(fraction * len(idx)))
-        k = min(max(k, 1), len(idx) - 1) if len(idx) >= 2 else 0
-        val.extend(idx[:k].tolist())
-    val = np.array(sorted(val), dtype=np.int64)
-    train = np.setdiff1d(np.arange(labels.size), val)
-    if val.size == 0:
-        raise ValueError("no class has two or more samples: cannot carve a stratified validation split")
-    return train, val
 
 
 @dataclass

@@ -18,7 +18,7 @@ from ..checkpoint import atomic_write_bytes
 from .metrics import format_confusion
 from .plots import plot_confusion_matrix, plot_forecast, plot_learning_curves
 
-__all__ = ["Report", "write_classification_report", "write_forecast_report", "reproduce_section", "transfer_lines",
+__all__ = ["Report", "classification_report", "write_forecast_report", "reproduce_section", "transfer_lines",
            "TRANSFER_FILE"]
 
 TRANSFER_FILE = "transfer.json"  # written by lstmkit.tasks.transfer when a run starts from another run's weights
@@ -90,11 +90,11 @@ def _pct(v: float) -> str:
     return f"{100 * v:.2f}%"
 
 
-def write_classification_report(out: str | os.PathLike, *, config: dict, metrics: dict, per_class: Sequence[dict],
-                                cm: np.ndarray, classes: Sequence, history: Sequence[dict], best_epoch: int,
-                                environment: str, test_split: str,
-                                sections: Sequence[tuple[str, Sequence[str]]] = ()) -> Path:
-    """Write ``confusion_matrix.png``, ``learning_curves.png`` and ``report.md`` into ``out``;
+def classification_report(out: str | os.PathLike, *, config: dict, metrics: dict, per_class: Sequence[dict],
+                          cm: np.ndarray, classes: Sequence, history: Sequence[dict], best_epoch: int, test_split: str,
+                          sections: Sequence[tuple[str, Sequence[str]]] = ()) -> Report:
+    """Write ``confusion_matrix.png`` and ``learning_curves.png`` into ``out``; returns the report (the
+    run lifecycle writes it);
     ``test_split`` says what was scored (:func:`lstmkit.data.datasets.describe_test_split`);
     ``sections`` ((title, markdown lines) pairs: baselines, ensemble, model selection) follow the
     training summary."""
@@ -138,7 +138,7 @@ def write_classification_report(out: str | os.PathLike, *, config: dict, metrics
                    ["```", format_confusion(cm, classes), "```"])
     report.figure("confusion_matrix.png", "confusion matrix")
     report.section("Learning curves").figure("learning_curves.png", "learning curves")
-    return report.write(out, environment)
+    return report
 
 
 def _num(v, digits: int = 3) -> str:

@@ -1,7 +1,8 @@
 """``report.md`` and its figures for the vision tasks (segment, generate, superres, video, action and
 volume, caption), each built with :class:`lstmkit.eval.report.Report` from the run's resolved
-config (a plain dict), its ``metrics.json`` dict and the arrays the figures show. Pure presentation:
-nothing here trains or scores."""
+config (a plain dict), its ``metrics.json`` dict and the arrays the figures show; each writes its
+figures and returns the report, which the run lifecycle writes (:mod:`lstmkit.tasks.lifecycle`). Pure
+presentation: nothing here trains or scores."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from ..checkpoint import atomic_write_bytes
 from .images import image_grid, write_png
@@ -19,8 +21,8 @@ from .plots import plot_confusion_matrix, plot_learning_curves
 from .report import Report
 from .segmentation import class_palette, write_segmentation_overlays
 
-__all__ = ["write_segment_report", "write_generate_report", "write_superres_report", "write_video_report",
-           "write_clips_report", "write_caption_report", "side_by_side"]
+__all__ = ["segment_report", "generate_report", "superres_report", "video_report", "clips_report", "caption_report",
+           "plot_attention", "side_by_side"]
 
 
 # ------------------------------------------------------------------------------ segment
@@ -29,9 +31,9 @@ def _seg_row(label: str, m: dict) -> str:
     return f"| {label} | {100 * m['pixel_accuracy']:.2f}% | {m['miou']:.4f} | {m['loss']:.4f} |"
 
 
-def write_segment_report(out: str | os.PathLike, *, config: dict, metrics: dict, histories: dict[str, tuple],
-                         images: np.ndarray, masks: np.ndarray, preds: dict[str, np.ndarray], classes: Sequence[str],
-                         environment: str, examples: int = 8) -> Path:
+def segment_report(out: str | os.PathLike, *, config: dict, metrics: dict, histories: dict[str, tuple],
+                   images: np.ndarray, masks: np.ndarray, preds: dict[str, np.ndarray], classes: Sequence[str],
+                   examples: int = 8) -> Report:
     """``learning_curves.png`` (``baseline_learning_curves.png``), ``overlays.png`` and ``report.md``.
     ``histories``: ``{"model" | "baseline": (history, best epoch)}``; ``preds``: the test predictions
     of each model by its name (the overlay columns); ``images``, ``masks``: the test scenes."""
@@ -78,12 +80,12 @@ def write_segment_report(out: str | os.PathLike, *, config: dict, metrics: dict,
     if "baseline" in histories:
         report.text(f"{next(iter(metrics['baselines']))}:").figure("baseline_learning_curves.png",
                                                                    "baseline learning curves")
-    return report.write(out, environment)
+    return report
 
 
 # ----------------------------------------------------------------------------- generate
 
-def write_generate_report(out: str | os.PathLike, *, config: dict, metrics: dict, environment: str) -> Path:
+def generate_report(out: str | os.PathLike, *, config: dict, metrics: dict) -> Report:
     """``report.md`` of a generation run (its PNGs are written by the task as it samples)."""
     out = Path(out)
     h, w = metrics["image_size"]
@@ -106,7 +108,7 @@ def write_generate_report(out: str | os.PathLike, *, config: dict, metrics: dict
                                               "half given the top half."]).figure("completions.png", "completions")
     if (out / "learning_curves.png").exists():
         report.section("Learning curves").figure("learning_curves.png", "learning curves")
-    return report.write(out, environment)
+    return report
 
 
 # ----------------------------------------------------------------------------- superres
@@ -125,8 +127,7 @@ def side_by_side(up: np.ndarray, sr: np.ndarray, hr: np.ndarray, detail: int = 9
     return np.concatenate([rows[0], np.ones((8, width), np.float32), rows[1]])
 
 
-def write_superres_report(out: str | os.PathLike, *, config: dict, metrics: dict, history: list, outputs: dict,
-                          environment: str) -> Path:
+def superres_report(out: str | os.PathLike, *, config: dict, metrics: dict, history: list, outputs: dict) -> Report:
     """``learning_curves.png``, one ``test_<name>.png`` per test image (``outputs``: ``{name: (bicubic,
     model, HR)}``, see :func:`side_by_side`) and ``report.md``."""
     out = Path(out)
@@ -157,7 +158,7 @@ def write_superres_report(out: str | os.PathLike, *, config: dict, metrics: dict
     report.text("Test images, left to right: bicubic | model | original (HR); below: the centre enlarged.")
     for name in d["test_images"]:
         report.figure(f"test_{name}.png", name)
-    return report.write(out, environment)
+    return report
 
 
 # -------------------------------------------------------------------------------- video
@@ -181,8 +182,7 @@ def _plot_horizon(metrics: dict, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def write_video_report(out: str | os.PathLike, *, config: dict, metrics: dict, history: list, strips: Sequence,
-                       environment: str) -> Path:
+def video_report(out: str | os.PathLike, *, config: dict, metrics: dict, history: list, strips: Sequence) -> Report:
     """``strip_<k>.png`` (``strips``: grid images input | truth | prediction), ``horizon.png``,
     ``learning_curves.png`` and ``report.md`` of a video-prediction run."""
     out = Path(out)
@@ -226,7 +226,7 @@ def write_video_report(out: str | os.PathLike, *, config: dict, metrics: dict, h
     for k in range(len(strips)):
         report.figure(f"strip_{k}.png", f"test clip {k}")
     report.section("Learning curves").figure("learning_curves.png", "learning curves")
-    return report.write(out, environment)
+    return report
 
 
 # ----------------------------------------------------------------------- action, volume
@@ -235,8 +235,8 @@ def _pct(v: float) -> str:
     return f"{100 * v:.2f}%"
 
 
-def write_clips_report(out: str | os.PathLike, *, task: str, metrics: dict, histories: dict[str, tuple],
-                       samples: np.ndarray, environment: str) -> Path:
+def clips_report(out: str | os.PathLike, *, task: str, metrics: dict, histories: dict[str, tuple],
+                 samples: np.ndarray) -> Report:
     """Confusion matrices, learning curves, ``samples.png`` and ``report.md`` of an action or volume
     run (``task``): the model's block is metrics.json itself, the baseline's its one ``baselines``
     entry. ``histories``: ``{"model" | "baseline": (history, best epoch)}``."""
@@ -271,13 +271,13 @@ def write_clips_report(out: str | os.PathLike, *, task: str, metrics: dict, hist
     report.section("Learning curves").figure("learning_curves.png", "model").figure("learning_curves_baseline.png",
                                                                                     "baseline")
     report.section("Training samples (one row per class)").figure("samples.png", "samples")
-    return report.write(out, environment)
+    return report
 
 
 # ------------------------------------------------------------------------------ caption
 
-def write_caption_report(out: str | os.PathLike, *, config: dict, metrics: dict, history: list,
-                         attention_files: Sequence[str], environment: str) -> Path:
+def caption_report(out: str | os.PathLike, *, config: dict, metrics: dict, history: list,
+                   attention_files: Sequence[str]) -> Report:
     """``learning_curves.png`` and ``report.md`` of a captioning run: BLEU and exact match for the
     model (greedy and beam, test and validation) and the baselines, example captions, the per-word
     attention PNGs (``attention_files``, written by the task) and the learning curves."""
@@ -306,4 +306,46 @@ def write_caption_report(out: str | os.PathLike, *, config: dict, metrics: dict,
     for a in attention_files:
         report.figure(a)
     report.section("Learning curves").figure("learning_curves.png")
-    return report.write(out, environment)
+    return report
+
+
+def plot_attention(path: str | os.PathLike, image: np.ndarray, words: Sequence[str], attention: np.ndarray,
+                   title: str = "") -> None:
+    """The image, then one panel per word with its attention map (upsampled) over the image.
+
+    image (C, H, W), (H, W) or (H, W, C) in [0, 1]; attention (T, h, w) with T = len(words).
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install 'lstmkit[train]'") from None
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[2] not in (1, 3):
+        img = img.transpose(1, 2, 0)
+    img = img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
+    att = np.asarray(attention, dtype=np.float32)
+    if att.ndim != 3 or len(att) != len(words):
+        raise ValueError(f"attention must be (T, h, w) with T = {len(words)} words, got shape {att.shape}")
+    h, w = img.shape[:2]
+    up = (torch.nn.functional.interpolate(torch.from_numpy(att)[:, None], size=(h, w), mode="bilinear",
+                                          align_corners=False)[:, 0].numpy() if len(att) else att)
+    n = len(words) + 1
+    ncol = min(n, 6)
+    nrow = -(-n // ncol)
+    fig = Figure(figsize=(1.9 * ncol * max(w / h, 0.6), 1.9 * nrow + 0.3))
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    cmap = "gray" if img.ndim == 2 else None
+    axes[0].imshow(img, cmap=cmap, vmin=0, vmax=1)
+    axes[0].set_title("image", fontsize=9)
+    for i, word in enumerate(words):
+        ax = axes[i + 1]
+        ax.imshow(img, cmap=cmap, vmin=0, vmax=1)
+        ax.imshow(up[i], cmap="inferno", alpha=0.6, vmin=0, vmax=max(float(up[i].max()), 1e-6))
+        ax.set_title(word, fontsize=10)
+    for ax in axes:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())

@@ -19,16 +19,14 @@
 
 Run directory: ``config.yaml``, ``model.safetensors`` + ``model.json`` (architecture, vocabulary,
 image size: everything :func:`load_captioner` needs), ``metrics.json``, ``history.json``,
-``report.md`` (:func:`lstmkit.eval.vision_report.write_caption_report`), ``learning_curves.png``, ``attention_<i>.png``.
+``report.md`` (:func:`lstmkit.eval.vision_report.caption_report`), ``learning_curves.png``, ``attention_<i>.png``.
 ``lstmkit evaluate DIR`` re-scores the test images (:func:`evaluate_captioner`).
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -38,23 +36,24 @@ import torch
 from torch import nn
 
 from ..checks import check_int
-from ..checkpoint import atomic_write_bytes
 from ..data.captions import CaptionVocab, caption_scenes, load_flickr8k
 from ..data.images import read_image, resize
+from ..data.splits import random_split
 from ..data.text import tokenize
-from ..eval.vision_report import write_caption_report
-from ..models import create_model
+from ..eval.vision_report import caption_report, plot_attention
 from .config import path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
-from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
-                   rescoring, save_model, start_run, write_run)
-from .trainer import TrainConfig, fit, seed_everything
+from .lifecycle import Run, Scores, Steps, run_task
+from .runs import load_model, model_spec, rescoring
+from .trainer import TrainConfig
 
 __all__ = ["CaptionDataConfig", "CaptionEvalConfig", "CaptionConfig", "Captioner", "bleu_scores", "train_captioner",
-           "evaluate_captioner", "load_captioner", "caption_image", "caption_command", "plot_attention",
-           "write_attention_png"]
+           "evaluate_captioner", "load_captioner", "caption_image", "caption_command", "write_attention_png"]
 
 log = logging.getLogger(__name__)
+
+TASK = "caption"
+BASELINES = ("most_frequent_caption", "nearest_neighbour")  # retrievals from the training captions (_baselines)
 
 
 @dataclass
@@ -156,6 +155,24 @@ def _exact(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> fl
     return float(np.mean([_normal(h) in {_normal(r) for r in refs} for h, refs in zip(hypotheses, references)]))
 
 
+def _baselines(train_images: np.ndarray, train_refs: list, test_images: np.ndarray, test_refs: list) -> dict:
+    """Most frequent training caption for every image; caption of the nearest training image."""
+    counts: dict[str, int] = {}
+    for refs in train_refs:
+        for r in refs:
+            counts[_normal(r)] = counts.get(_normal(r), 0) + 1
+    frequent = max(sorted(counts), key=lambda c: counts[c])
+    a = torch.from_numpy(train_images.reshape(len(train_images), -1))
+    nearest = []
+    for start in range(0, len(test_images), 256):
+        b = torch.from_numpy(test_images[start:start + 256].reshape(min(256, len(test_images) - start), -1))
+        nearest.extend(torch.cdist(b, a).argmin(1).tolist())
+    nn_hyps = [train_refs[j][0] for j in nearest]
+    return {"most_frequent_caption": {**bleu_scores([frequent] * len(test_refs), test_refs),
+                                      "exact": _exact([frequent] * len(test_refs), test_refs), "caption": frequent},
+            "nearest_neighbour": {**bleu_scores(nn_hyps, test_refs), "exact": _exact(nn_hyps, test_refs)}}
+
+
 # ------------------------------------------------------------------------------------ data
 
 
@@ -173,11 +190,8 @@ def load_caption_data(cfg: CaptionDataConfig) -> tuple[tuple[np.ndarray, list], 
         tr, te = load_flickr8k(d, "train", **kw), load_flickr8k(d, "test", **kw)
         return (tr.images, tr.captions), (te.images, te.captions)
     everything = load_flickr8k(d, "all", **kw)
-    order = np.random.default_rng(cfg.seed).permutation(len(everything.captions))
-    n_test = max(1, int(round(cfg.test_fraction * len(order))))
-    if len(order) - n_test < 2:
-        raise ValueError(f"{d}: {len(order)} captioned images are too few to carve a test split and train")
-    te_idx, tr_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+    tr_idx, te_idx = random_split(len(everything.captions), cfg.test_fraction, cfg.seed,
+                                  f"{d}: data.test_fraction", min_kept=2)
     log.info(f"no Flickr_8k.trainImages.txt in {d}: carved a {cfg.test_fraction:.0%} test split (seed {cfg.seed})")
     pick = lambda idx: (everything.images[idx], [everything.captions[i] for i in idx])  # noqa: E731
     return pick(tr_idx), pick(te_idx)
@@ -253,10 +267,10 @@ class Captioner:
                 maps.append(att[:n])
         return captions, maps, words
 
-    def save(self, directory: str | os.PathLike, spec: dict, extra: dict | None = None) -> None:
-        save_model(directory, self.model, spec, "caption", {
-            "vocab": self.vocab.to_dict(), "image": {"size": list(self.size), "channels": self.channels},
-            "max_len": self.max_len, **(extra or {})})
+    def description(self) -> dict:
+        """What ``model.json`` records beside the weights (:func:`load_captioner` reads it back)."""
+        return {"vocab": self.vocab.to_dict(), "image": {"size": list(self.size), "channels": self.channels},
+                "max_len": self.max_len}
 
 
 def load_captioner(directory: str | os.PathLike, device: str = "cpu") -> Captioner:
@@ -293,51 +307,6 @@ def _image_file(path: str | os.PathLike, cap: Captioner) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(2, 0, 1))
 
 
-# ---------------------------------------------------------------------------- attention plots
-
-
-def plot_attention(path: str | os.PathLike, image: np.ndarray, words: Sequence[str], attention: np.ndarray,
-                   title: str = "") -> None:
-    """The image, then one panel per word with its attention map (upsampled) over the image.
-
-    image (C, H, W), (H, W) or (H, W, C) in [0, 1]; attention (T, h, w) with T = len(words).
-    """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("plots need matplotlib: pip install 'lstmkit[train]'") from None
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[2] not in (1, 3):
-        img = img.transpose(1, 2, 0)
-    img = img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
-    att = np.asarray(attention, dtype=np.float32)
-    if att.ndim != 3 or len(att) != len(words):
-        raise ValueError(f"attention must be (T, h, w) with T = {len(words)} words, got shape {att.shape}")
-    h, w = img.shape[:2]
-    up = (torch.nn.functional.interpolate(torch.from_numpy(att)[:, None], size=(h, w), mode="bilinear",
-                                          align_corners=False)[:, 0].numpy() if len(att) else att)
-    n = len(words) + 1
-    ncol = min(n, 6)
-    nrow = -(-n // ncol)
-    fig = Figure(figsize=(1.9 * ncol * max(w / h, 0.6), 1.9 * nrow + 0.3))
-    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
-    cmap = "gray" if img.ndim == 2 else None
-    axes[0].imshow(img, cmap=cmap, vmin=0, vmax=1)
-    axes[0].set_title("image", fontsize=9)
-    for i, word in enumerate(words):
-        ax = axes[i + 1]
-        ax.imshow(img, cmap=cmap, vmin=0, vmax=1)
-        ax.imshow(up[i], cmap="inferno", alpha=0.6, vmin=0, vmax=max(float(up[i].max()), 1e-6))
-        ax.set_title(word, fontsize=10)
-    for ax in axes:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def write_attention_png(path: str | os.PathLike, directory: str | os.PathLike, image_path: str | os.PathLike,
                         beam: int = 5) -> str:
     """Caption ``image_path`` with the model in ``directory`` and write its per-word attention PNG
@@ -361,33 +330,7 @@ def caption_command(directory: str | os.PathLike, image_path: str | os.PathLike,
 # -------------------------------------------------------------------------------- training
 
 
-def _carve(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = max(1, int(round(fraction * n)))
-    if n - n_val < 1:
-        raise ValueError(f"{n} training images are too few to carve a validation split of {fraction:.0%}")
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-def _baselines(train_images: np.ndarray, train_refs: list, test_images: np.ndarray, test_refs: list) -> dict:
-    """Most frequent training caption for every image; caption of the nearest training image."""
-    counts: dict[str, int] = {}
-    for refs in train_refs:
-        for r in refs:
-            counts[_normal(r)] = counts.get(_normal(r), 0) + 1
-    frequent = max(sorted(counts), key=lambda c: counts[c])
-    a = torch.from_numpy(train_images.reshape(len(train_images), -1))
-    nearest = []
-    for start in range(0, len(test_images), 256):
-        b = torch.from_numpy(test_images[start:start + 256].reshape(min(256, len(test_images) - start), -1))
-        nearest.extend(torch.cdist(b, a).argmin(1).tolist())
-    nn_hyps = [train_refs[j][0] for j in nearest]
-    return {"most_frequent_caption": {**bleu_scores([frequent] * len(test_refs), test_refs),
-                                      "exact": _exact([frequent] * len(test_refs), test_refs), "caption": frequent},
-            "nearest_neighbour": {**bleu_scores(nn_hyps, test_refs), "exact": _exact(nn_hyps, test_refs)}}
-
-
-def _score(cap: Captioner, images: np.ndarray, refs: list, beam: int) -> tuple[dict, list[str]]:
+def _score_one(cap: Captioner, images: np.ndarray, refs: list, beam: int) -> tuple[dict, list[str]]:
     hyps, _, _ = cap.decode(images, beam=beam)
     return {**bleu_scores(hyps, refs), "exact": _exact(hyps, refs)}, hyps
 
@@ -395,7 +338,7 @@ def _score(cap: Captioner, images: np.ndarray, refs: list, beam: int) -> tuple[d
 def _splits(config: CaptionConfig) -> tuple[tuple[np.ndarray, list], tuple[np.ndarray, list], tuple[np.ndarray, list]]:
     """(train, val, test), each (images, reference lists); val is carved from the training images."""
     (x_all, refs_all), test = load_caption_data(config.data)
-    tr, va = _carve(len(refs_all), config.train.val_fraction, config.train.seed)
+    tr, va = random_split(len(refs_all), config.train.val_fraction, config.train.seed)
     return (x_all[tr], [refs_all[i] for i in tr]), (x_all[va], [refs_all[i] for i in va]), test
 
 
@@ -403,31 +346,36 @@ def _test_scores(cap: Captioner, beam: int, train: tuple[np.ndarray, list], test
                  ) -> tuple[dict, dict, list[str], list[str]]:
     """(the model's test scores, greedy and beam; the baselines'; its greedy and beam captions)."""
     (x_tr, refs_tr), (x_test, refs_test) = train, test
-    greedy, greedy_hyps = _score(cap, x_test, refs_test, 1)
-    beamed, beam_hyps = _score(cap, x_test, refs_test, beam)
-    return ({"greedy": greedy, "beam": beamed, "n": len(refs_test)}, _baselines(x_tr, refs_tr, x_test, refs_test),
+    greedy, greedy_hyps = _score_one(cap, x_test, refs_test, 1)
+    beamed, beam_hyps = _score_one(cap, x_test, refs_test, beam)
+    return ({"greedy": greedy, "beam": beamed, "n": len(refs_test)},
+            _baselines(x_tr, refs_tr, x_test, refs_test),
             greedy_hyps, beam_hyps)
 
 
-def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
-    """Run one captioning experiment and write its run directory; returns metrics.json.
-    ``resume``: continue the interrupted run in ``out_dir`` (see :func:`lstmkit.tasks.runs.start_run`)."""
-    out = Path(out_dir)
-    checkpoint = start_run(out, config, resume)
-    cpu0 = time.process_time()
-    train, (x_va, refs_va), (x_test, refs_test) = _splits(config)
-    x_tr, refs_tr = train
-    vocab = CaptionVocab.fit(refs_tr, min_freq=config.data.min_freq)
-    log.info(f"captions: {len(refs_tr)} train / {len(refs_va)} val / {len(refs_test)} test images, {len(vocab)} tokens")
+@dataclass
+class _Data:
+    train: tuple[np.ndarray, list]  # (images, reference lists)
+    val: tuple[np.ndarray, list]
+    test: tuple[np.ndarray, list]
+    vocab: CaptionVocab
+    captioner: Captioner | None = None  # the model being trained, with the vocabulary and image size
+
+
+def _prepare(config: CaptionConfig) -> _Data:
+    train, val, test = _splits(config)
+    vocab = CaptionVocab.fit(train[1], min_freq=config.data.min_freq)
+    log.info(f"captions: {len(train[1])} train / {len(val[1])} val / {len(test[1])} test images, {len(vocab)} tokens")
+    return _Data(train, val, test, vocab)
+
+
+def _train(run: Run, data: _Data) -> None:
+    (x_tr, refs_tr), (x_va, refs_va), vocab, tc = data.train, data.val, data.vocab, run.train
     enc = lambda refs: [[vocab.encode(r) for r in rs] for rs in refs]  # noqa: E731
-    name, kwargs = model_spec(config.model, vocab_size=len(vocab), in_channels=int(x_tr.shape[1]),
+    name, kwargs = model_spec(run.config.model, vocab_size=len(vocab), in_channels=int(x_tr.shape[1]),
                               pad_id=vocab.pad_id, start_id=vocab.start_id, end_id=vocab.end_id)
-    seed_everything(config.train.seed)
-    model = create_model(name, **kwargs)
-    ev = config.evaluate
-    cap = Captioner(model, vocab, tuple(int(v) for v in x_tr.shape[2:]), int(x_tr.shape[1]), ev.max_len)
-    train_set = CaptionBatches(x_tr, enc(refs_tr), config.train.batch_size, vocab.pad_id, config.train.seed)
-    val_batches = CaptionBatches(x_va, enc(refs_va), 256, vocab.pad_id).fixed(256)
+    model = run.build(name, kwargs)
+    cap = Captioner(model, vocab, tuple(int(v) for v in x_tr.shape[2:]), int(x_tr.shape[1]), run.config.evaluate.max_len)
 
     def evaluate(m: nn.Module, batches) -> dict:
         total, count = 0.0, 0
@@ -437,36 +385,58 @@ def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike, resume: b
         hyps, _, _ = cap.decode(x_va, beam=1)
         return {"loss": total / count, "bleu4": bleu_scores(hyps, refs_va)["bleu4"]}
 
-    result = fit(model, train_set.batches, val_batches, lambda m, b: m.loss(*b), evaluate, config.train,
-                 **checkpointing(checkpoint / "model"))
+    run.fit("model", model, {"name": name, **kwargs},
+            CaptionBatches(x_tr, enc(refs_tr), tc.batch_size, vocab.pad_id, tc.seed).batches,
+            CaptionBatches(x_va, enc(refs_va), 256, vocab.pad_id).fixed(256), lambda m, b: m.loss(*b), evaluate,
+            meta={**cap.description(), "train_seed": tc.seed})
     model.eval()
-    val_greedy, _ = _score(cap, x_va, refs_va, 1)
-    val_beam, _ = _score(cap, x_va, refs_va, ev.beam)
-    test, baselines, greedy_hyps, beam_hyps = _test_scores(cap, ev.beam, train, (x_test, refs_test))
+    data.captioner = cap
+    for label in BASELINES:  # retrievals: no network, no training
+        run.add(label)
+
+
+def _score(run: Run, data: _Data, part: str) -> Scores:
+    cap, beam = data.captioner, run.config.evaluate.beam
+    if part == "val":
+        (x_va, refs_va) = data.val
+        return Scores({"loss": run.model.result.best["loss"], "greedy": _score_one(cap, x_va, refs_va, 1)[0],
+                       "beam": _score_one(cap, x_va, refs_va, beam)[0]})
+    test, baselines, greedy_hyps, beam_hyps = _test_scores(cap, beam, data.train, data.test)
+    return Scores(test, baselines, (greedy_hyps, beam_hyps))
+
+
+def _metrics(run: Run, data: _Data, scores: dict) -> dict:
+    ev, m, refs_test = run.config.evaluate, run.model, data.test[1]
+    greedy_hyps, beam_hyps = scores["test"].outputs
     examples = [{"index": i, "greedy": greedy_hyps[i], "beam": beam_hyps[i], "references": refs_test[i]}
                 for i in range(min(ev.examples, len(refs_test)))]
-    spec = {"name": name, **kwargs}
-    cap.save(out, spec, {"train_seed": config.train.seed})
-    attention_files = []
+    return {"baselines": scores["test"].baselines, "bleu_scale": "0-1 (sacrebleu corpus BLEU / 100)", "beam": ev.beam,
+            "cpu_seconds": round(run.cpu_seconds(), 3),
+            "epochs": m.result.epochs, "best_epoch": m.result.best_epoch, "stopped_early": m.result.stopped_early,
+            "seed": run.train.seed, "device": str(next(m.model.parameters()).device),
+            "parameters": m.params, "vocab_size": len(data.vocab),
+            "n_train": len(data.train[1]), "n_val": len(data.val[1]), "n_test": len(refs_test), "examples": examples}
+
+
+def _report(run: Run, data: _Data, metrics: dict, scores: dict):
+    ev, x_test, attention_files = run.config.evaluate, data.test[0], []
     if ev.attention_images:
-        _, maps, words = cap.decode(x_test[: ev.attention_images], beam=ev.beam)
+        _, maps, words = data.captioner.decode(x_test[: ev.attention_images], beam=ev.beam)
         for i, (m, w) in enumerate(zip(maps, words)):
             attention_files.append(f"attention_{i}.png")
-            plot_attention(out / attention_files[-1], x_test[i], w, m, title=" ".join(w))
-    roles = {"model": RoleResult.trained(model, result), **{b: RoleResult() for b in baselines}}  # retrieval: 0, 0
-    metrics = {**common_metrics(roles, test, {"loss": result.best["loss"], "greedy": val_greedy, "beam": val_beam},
-                                baselines),
-               "bleu_scale": "0-1 (sacrebleu corpus BLEU / 100)", "beam": ev.beam,
-               "cpu_seconds": round(time.process_time() - cpu0, 3),
-               "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-               "seed": config.train.seed, "device": str(next(model.parameters()).device),
-               "parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(vocab),
-               "n_train": len(refs_tr), "n_val": len(refs_va), "n_test": len(refs_test), "examples": examples}
-    metrics = write_run(out, config, metrics, result.history)
-    write_caption_report(out, config=to_plain(config), metrics=metrics, history=result.history,
-                         attention_files=attention_files, environment=environment())
-    finish_run(out)
-    return metrics
+            plot_attention(run.out / attention_files[-1], x_test[i], w, m, title=" ".join(w))
+    return caption_report(run.out, config=to_plain(run.config), metrics=metrics, history=run.model.history,
+                          attention_files=attention_files)
+
+
+STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report)
+
+
+def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike, resume: bool = False,
+                    score_test: bool = True) -> dict:
+    """Run one captioning experiment and write its run directory; returns metrics.json
+    (:func:`lstmkit.tasks.lifecycle.run_task`; ``resume``: continue the interrupted run there)."""
+    return run_task(STEPS, config, out_dir, resume, score_test)
 
 
 def evaluate_captioner(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
@@ -487,6 +457,7 @@ def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) ->
 register_task(Task(
     "caption", "image captioning: Show, Attend and Tell against retrieval baselines", CaptionConfig,
     train_captioner, _predict, "an image", predict_options=("beam", "attention"), evaluate=evaluate_captioner,
+    steps=STEPS,
     multi_process="averages its loss over caption tokens, not over samples",
     tune=Tuning("val_greedy.bleu4", {"val_greedy.bleu4": "maximize", "val_beam.bleu4": "maximize",
                                      "val_loss": "minimize"}, {

@@ -32,7 +32,6 @@ a finished run is not extended, only an interrupted one continued.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field, replace
@@ -44,8 +43,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import __version__
-from ..checkpoint import atomic_write_bytes, save_checkpoint
 from ..data import LabelMap, stratified_split
 from ..data.datasets import describe_test_split
 from ..data.files import LAYOUTS
@@ -55,18 +52,18 @@ from ..data.augment import Augment, AugmentedBatches, list_augmentations
 from ..data.collate import SequenceBatches
 from ..data.curriculum import CurriculumBatches
 from ..data.subsets import check_subset
-from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..models import create_model
 from ..models.registry import check_model_arguments, check_model_task
 from .config import build, path_field, to_plain
 from . import classify_io
+from .classifier import Classifier, _batches, _scores, load_classifier
 from .classify_data import data_options, load_data
 from .registry import Task, Tuning, register_task
-from .runs import (RoleResult, common_metrics, environment, finish_run, load_model, saved_config,
-                   start_run)
+from .lifecycle import Run, Scores, Steps, Trained, run_task
+from .runs import RoleResult, saved_config
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 from .classify_ensemble import (ClassifyEvalConfig, ClassifyTrainConfig, EnsembleClassifier, ensemble_section,
-                                fit_members, load_members, member_scores, save_members)
+                                fit_members, member_scores, save_members)
 from ..eval.classify_baselines import baselines_section, run_baselines
 
 __all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
@@ -206,94 +203,15 @@ def build_model(spec: dict, pre: Preprocessor, lengths: np.ndarray) -> tuple[nn.
     return create_model(name, **kwargs), {"name": name, **kwargs}
 
 
-def _batches(inputs: list[np.ndarray], targets: np.ndarray | None, pre: Preprocessor, batch_size: int,
-             shuffle: bool = False, seed: int = 0, dtype: torch.dtype = torch.float32) -> SequenceBatches:
-    dtype = torch.int64 if pre.kind == "tokens" else dtype
-    return SequenceBatches(inputs, targets, batch_size, shuffle=shuffle, seed=seed, dtype=dtype)
-
-
 def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
     x, lengths, y = batch
     return F.cross_entropy(model(x, lengths), y)
-
-
-def _scores(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:
-    y_np, pred = y.cpu().numpy(), logits.argmax(1).cpu().numpy()
-    return {"loss": F.cross_entropy(logits.float(), y).item(),
-            **{k: v for k, v in classification_metrics(y_np, pred, num_classes).items() if k != "n"}}
 
 
 def _evaluate(model: nn.Module, batches) -> dict:
     logits = torch.cat([model(b[0], b[1]) for b in batches])
     y = torch.cat([b[2] for b in batches])
     return _scores(logits, y, logits.shape[1])
-
-
-@dataclass
-class Classifier:
-    """A trained classifier with its preprocessing: predicts from raw inputs."""
-
-    model: nn.Module
-    pre: Preprocessor
-    spec: dict
-    batch_size: int = 256
-    dtype: Literal["float32", "float64"] = "float32"  # of the series fed to the model (set with model.to)
-    meta: dict = field(default_factory=dict)  # model.json's description when loaded from a run
-
-    @property
-    def classes(self) -> list:
-        return list(self.pre.labels.classes)
-
-    @torch.no_grad()
-    def logits(self, inputs: Sequence) -> torch.Tensor:
-        """(n, C) logits on the CPU, rows in input order (batched by length inside)."""
-        arrays = self.pre.inputs(inputs)
-        batches = _batches(arrays, None, self.pre, self.batch_size, dtype=getattr(torch, self.dtype))
-        device = next(self.model.parameters()).device
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            logits = torch.cat([self.model(x.to(device), n.to(device)) for x, n in batches])
-        finally:
-            self.model.train(was_training)
-        return batches.restore_order(logits.cpu())
-
-    def predict_proba(self, inputs: Sequence) -> np.ndarray:
-        """(n, C) class probabilities, rows in input order."""
-        return torch.softmax(self.logits(inputs).double(), dim=1).numpy()
-
-    def predict(self, inputs: Sequence) -> list:
-        return self.pre.labels.decode(self.logits(inputs).argmax(1))
-
-    def evaluate(self, inputs: Sequence, labels: Sequence) -> tuple[dict, list[dict], np.ndarray]:
-        """(metrics incl. loss and n, per-class report, confusion matrix) against true labels."""
-        if len(inputs) != len(labels):
-            raise ValueError(f"{len(inputs)} inputs but {len(labels)} labels")
-        y = self.pre.targets(labels)
-        logits = self.logits(inputs)
-        pred, k = logits.argmax(1).numpy(), len(self.pre.labels)
-        metrics = {**_scores(logits, torch.as_tensor(y), k), "n": len(y)}
-        return metrics, per_class_report(y, pred, self.classes), confusion_matrix(y, pred, k)
-
-    def save(self, directory: str | os.PathLike, extra: dict | None = None) -> None:
-        meta = {"task": "classify", "lstmkit_version": __version__, "model": to_plain(self.spec),
-                "preprocess": self.pre.to_dict(), "dtype": self.dtype, **(extra or {})}
-        save_checkpoint(directory, self.model.state_dict(), meta)
-
-
-def _load_one(directory: str | os.PathLike, device: str = "cpu") -> Classifier:
-    model, meta = load_model(directory, "classify", device)
-    pre = Preprocessor.from_dict(meta.get("preprocess") or {})
-    dtype = meta.get("dtype", "float32")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"{Path(directory) / 'model.json'}: dtype {dtype!r} is not float32 or float64")
-    return Classifier(model, pre, dict(meta["model"]), dtype=dtype, meta=meta)
-
-
-def load_classifier(directory: str | os.PathLike, device: str = "cpu") -> Classifier | EnsembleClassifier:
-    """A classifier from a run directory (safetensors + JSON; nothing is unpickled); an ensemble run
-    (``train.ensemble`` > 1 or ``model.name: auto``) gives an :class:`EnsembleClassifier` of all its members."""
-    return load_members(directory, _load_one(directory, device), lambda path: _load_one(path, device))
 
 
 # ------------------------------------------------------------------------------- training
@@ -380,44 +298,64 @@ def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train
     return Classifier(p.model, p.pre, p.spec), result, result.best  # fit restored the best epoch's weights
 
 
-def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
-    """Run one classification experiment and write its run directory; returns metrics.json.
+@dataclass
+class _Data:
+    train: tuple[list, np.ndarray]
+    test: tuple[list, np.ndarray]
+    fitted: Any = None  # classify_ensemble.Fitted, once trained
+    curriculum: Any = None  # the first member's length schedule (train.curriculum: length)
 
-    ``resume``: continue the interrupted run in ``out_dir`` from its checkpoint; ``config`` must
-    equal the ``config.yaml`` it saved (:func:`resume_classifier` reads it from there)."""
-    if type(config.train) is TrainConfig:  # assigned after construction: the classification fields' defaults
-        config = replace(config, train=ClassifyTrainConfig(**asdict(config.train)))
-    out = Path(out_dir)
-    checkpoint = start_run(out, config, resume)
-    resolved = to_plain(config)
-    d = config.data
-    (x_train, y_train), (x_test, y_test) = load_data(d)
-    prepared = {}
+
+def _prepare(config: ClassifyConfig) -> _Data:
+    train, test = load_data(config.data)
+    return _Data(train, test)
+
+
+def _train(run: Run, data: _Data) -> None:
+    """The model role: one network, an ensemble of members (``checkpoint/member<i>``) or, with
+    ``model.name: auto``, the model chosen by cross-validation on the training split alone."""
+    config, (x_train, y_train), d = run.config, data.train, run.config.data
 
     def summary(p: Prepared) -> None:
-        prepared["curriculum"] = getattr(p.train_set, "curriculum", None) or getattr(
+        data.curriculum = getattr(p.train_set, "curriculum", None) or getattr(
             getattr(p.train_set, "base", None), "curriculum", None)
-        log.info(f"data {d.name or d.train}: {p.summary(len(x_test))}")
+        log.info(f"data {d.name or d.train}: {p.summary(len(data.test[0]))}")
 
-    if config.model.get("name") == "auto":  # chosen on the training split alone; the test split waits below
+    if config.model.get("name") == "auto":  # the test split waits for the scoring step
         from .classify_auto import train_auto
 
         fitted = train_auto(x_train, y_train, config, summary)
     else:
-        fitted = fit_members(x_train, y_train, config, summary, checkpoint)
+        fitted = fit_members(x_train, y_train, config, summary, run.checkpoint)
+    data.fitted = fitted
+    members = getattr(fitted.classifier, "members", [fitted.classifier])
+    parameters = sum(p.numel() for m in members for p in m.model.parameters())
+    run.add("model", Trained(result=fitted.results[0], seconds=fitted.seconds,
+                             role=RoleResult(parameters, sum(r.epochs for r in fitted.results), fitted.seconds)))
+
+
+def _score(run: Run, data: _Data, part: str) -> Scores:
+    """Validation: the members' (or the folds') mean; test: the model, once, and the baselines of
+    ``evaluate.baselines`` (fitted on the training part, scored on the test part)."""
+    if part == "val":
+        return Scores(data.fitted.val)
+    (x_train, y_train), (x_test, y_test) = data.train, data.test
+    test_metrics, per_class, cm = data.fitted.classifier.evaluate(x_test, y_test)
+    baselines = run_baselines(run.config.evaluate.baselines, x_train, y_train, x_test, y_test, seed=run.train.seed)
+    for b, v in baselines.items():
+        run.add(b, Trained(role=RoleResult(seconds=v.get("train_seconds", 0.0))))
+    return Scores(test_metrics, baselines, (per_class, cm))
+
+
+def _metrics(run: Run, data: _Data, scores: dict) -> dict:
+    config, fitted, (x_test, y_test) = run.config, data.fitted, data.test
     clf, first = fitted.classifier, fitted.results[0]
     members = getattr(clf, "members", [clf])
-    # the test split, once: the model, its members and (for auto) the analysis of the candidates not chosen
-    test_metrics, per_class, cm = clf.evaluate(x_test, y_test)
-    baselines = run_baselines(config.evaluate.baselines, x_train, y_train, x_test, y_test, seed=config.train.seed)
-    parameters = sum(p.numel() for m in members for p in m.model.parameters())
-    roles = {"model": RoleResult(parameters, sum(r.epochs for r in fitted.results), fitted.seconds),
-             **{b: RoleResult(seconds=v.get("train_seconds", 0.0)) for b, v in baselines.items()}}
-    metrics = {**common_metrics(roles, test_metrics, fitted.val, baselines),
+    metrics = {"baselines": scores["test"].baselines,
                "epochs": first.epochs, "best_epoch": first.best_epoch, "stopped_early": first.stopped_early,
                "seed": config.train.seed, "device": str(next(members[0].model.parameters()).device),
-               "threads": torch.get_num_threads(), "parameters": parameters,
-               "n_train": len(x_train), "n_test": len(x_test), **fitted.extra_metrics}
+               "threads": torch.get_num_threads(), "parameters": run.model.role.params,
+               "n_train": len(data.train[0]), "n_test": len(x_test), **fitted.extra_metrics}
     if isinstance(clf, EnsembleClassifier):
         own = member_scores(clf, x_test, y_test)
         metrics["ensemble"] = {
@@ -426,24 +364,45 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
             "members": [{"seed": s, "epochs": r.epochs, "best_epoch": r.best_epoch, "val_accuracy": v["accuracy"],
                          "test_accuracy": o["accuracy"], "test_loss": o["loss"]}
                         for s, r, v, o in zip(fitted.member_seeds, fitted.results, fitted.vals, own)]}
-    if fitted.after_test is not None:
+    if fitted.after_test is not None:  # auto: the analysis of the candidates not chosen, on the test split
         metrics.update(fitted.after_test(x_test, y_test))
-    if prepared.get("curriculum") is not None:  # what each epoch trained on (the first member's schedule)
-        metrics["curriculum"] = prepared["curriculum"].schedule(first.epochs)
-    saved = {**to_plain(asdict(d)), **({"feature_columns": data_options(d)["feature_columns"]} if d.format == "long" else {})}
-    save_members(out, members, {"data": saved}, [{"train_seed": s} for s in fitted.member_seeds])
-    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
-    atomic_write_bytes(out / "history.json", json.dumps(first.history, indent=1).encode())
-    from ..eval.report import write_classification_report
-
-    write_classification_report(out, config=resolved, metrics=metrics, per_class=per_class, cm=cm,
-                                classes=clf.classes, history=first.history, best_epoch=first.best_epoch,
-                                test_split=describe_test_split(resolved["data"], len(x_test)),
-                                environment=environment(),
-                                sections=[*baselines_section(metrics), *fitted.report_sections,
-                                          *auto_sections(metrics), *ensemble_section(metrics)])
-    finish_run(out)  # the run directory is complete: its checkpoint goes
+    if data.curriculum is not None:  # what each epoch trained on (the first member's schedule)
+        metrics["curriculum"] = data.curriculum.schedule(first.epochs)
     return metrics
+
+
+def _save(run: Run, data: _Data) -> None:
+    d, clf = run.config.data, data.fitted.classifier
+    saved = {**to_plain(asdict(d)), **({"feature_columns": data_options(d)["feature_columns"]} if d.format == "long" else {})}
+    save_members(run.out, getattr(clf, "members", [clf]), {"data": saved},
+                 [{"train_seed": s} for s in data.fitted.member_seeds])
+
+
+def _report(run: Run, data: _Data, metrics: dict, scores: dict):
+    from ..eval.report import classification_report
+
+    resolved, first, (per_class, cm) = to_plain(run.config), data.fitted.results[0], scores["test"].outputs
+    return classification_report(run.out, config=resolved, metrics=metrics, per_class=per_class, cm=cm,
+                                 classes=data.fitted.classifier.classes, history=first.history,
+                                 best_epoch=first.best_epoch,
+                                 test_split=describe_test_split(resolved["data"], len(data.test[0])),
+                                 sections=[*baselines_section(metrics), *data.fitted.report_sections,
+                                           *auto_sections(metrics), *ensemble_section(metrics)])
+
+
+STEPS = Steps("classify", _prepare, _train, _score, _metrics, _report, save=_save)
+
+
+def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume: bool = False,
+                     score_test: bool = True) -> dict:
+    """Run one classification experiment and write its run directory; returns metrics.json
+    (:func:`lstmkit.tasks.lifecycle.run_task`).
+
+    ``resume``: continue the interrupted run in ``out_dir`` from its checkpoint; ``config`` must
+    equal the ``config.yaml`` it saved (:func:`resume_classifier` reads it from there)."""
+    if type(config.train) is TrainConfig:  # assigned after construction: the classification fields' defaults
+        config = replace(config, train=ClassifyTrainConfig(**asdict(config.train)))
+    return run_task(STEPS, config, out_dir, resume, score_test)
 
 
 def auto_sections(metrics: dict) -> list:
@@ -462,7 +421,7 @@ def resume_classifier(out_dir: str | os.PathLike) -> dict:
 
 register_task(Task(
     "classify", "sequence classification: series (any length, any features) or text", ClassifyConfig,
-    train_classifier, classify_io.predict_run, "a series file (.npz, .csv, long CSV, .ts, IDX) or a text CSV",
+    train_classifier, classify_io.predict_run, "a series file (.npz, .csv, long CSV, .ts, IDX) or a text CSV", steps=STEPS,
     predict_options=classify_io.PREDICT_OPTIONS, evaluate=classify_io.evaluate_run,
     evaluate_options=classify_io.EVALUATE_OPTIONS, multi_process=None, export="lstmkit.export.onnx:_classifier_export",
     explain="lstmkit.explain.tasks:explain_classifier_run",

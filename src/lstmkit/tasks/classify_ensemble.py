@@ -128,7 +128,7 @@ class EnsembleClassifier:
 
 def scores_of(proba: np.ndarray, y: np.ndarray, classes: Sequence) -> tuple[dict, list[dict], np.ndarray]:
     """(metrics incl. loss (NLL of ``proba``) and n, per-class report, confusion matrix)."""
-    from .classify import _scores
+    from .classifier import _scores
 
     log_p = torch.log(torch.as_tensor(proba, dtype=torch.float64).clamp_min(1e-12))
     y = np.asarray(y)

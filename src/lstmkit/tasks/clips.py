@@ -16,10 +16,10 @@ single-frame baseline in the same run, on the same split, and writes both result
 Validation is carved (stratified, seed ``train.seed``) from the training data -- for a MedMNIST
 file, its own ``val`` split is used -- and the test split is scored once at the end. The run
 directory (:mod:`lstmkit.tasks.runs`): ``config.yaml``, ``model.safetensors`` + ``model.json``
-(and the baseline's under ``baseline/``), ``metrics.json`` (:func:`lstmkit.tasks.runs.common_metrics`'s
+(and the baseline's under ``baselines/<name>/``), ``metrics.json`` (:func:`lstmkit.tasks.runs.common_metrics`'s
 fields, ``chance``, ``per_class``, ``cpu_seconds``, ``seed``, ``parameters``...), ``history.json``
-(``baseline/history.json``), ``report.md`` with confusion matrices, learning curves and
-``samples.png`` (one row per class; :func:`lstmkit.eval.vision_report.write_clips_report`).
+(``baselines/<name>/history.json``), ``report.md`` with confusion matrices, learning curves and
+``samples.png`` (one row per class; :func:`lstmkit.eval.vision_report.clips_report`).
 
 :func:`classify_clip` and :func:`classify_volume` load a run and classify ``.npy`` arrays;
 ``lstmkit evaluate DIR`` re-scores both models on the run's test split.
@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -40,26 +39,23 @@ import torch
 from torch import nn
 
 from ..checks import check_int
-from ..checkpoint import atomic_write_bytes
 from ..data.clips import ClipSet, load_medmnist3d, motion_clips, shape_volumes
 from ..data.collate import TensorBatches
-from ..data.preprocess import stratified_split
+from ..data.splits import stratified_split
 from ..eval.images import image_grid
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
-from ..eval.vision_report import write_clips_report
-from ..models import create_model
+from ..eval.vision_report import clips_report
 from .config import path_field
 from .registry import Prediction, Task, Tuning, register_task
-from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
-                   rescoring, save_model, start_run, write_run)
-from .trainer import FitResult, TrainConfig, fit, seed_everything
+from .lifecycle import Run, Scores, Steps, run_task
+from .runs import baseline_dir, load_model, model_spec, rescoring
+from .trainer import TrainConfig
 
 __all__ = ["ActionData", "ActionConfig", "VolumeData", "VolumeConfig", "train_action", "train_volume",
            "classify_clip", "classify_volume"]
 
 log = logging.getLogger(__name__)
 
-BASELINE_DIR = "baseline"
 
 
 def _noise(name: str, value) -> None:
@@ -182,19 +178,6 @@ def _evaluate(model: nn.Module, batches) -> dict:
             **{k: v for k, v in metrics.items() if k != "n"}}
 
 
-@dataclass
-class _Trained:
-    model: nn.Module
-    spec: dict
-    result: FitResult
-    val: dict
-    test: dict
-    per_class: list
-    cm: np.ndarray
-    parameters: int
-    cpu_seconds: float
-
-
 def _eval_batches(data: tuple, train: TrainConfig) -> list:
     """Validation or test batches: 256 samples (the training batch size when larger)."""
     return list(TensorBatches(data, max(train.batch_size, 256)))
@@ -213,26 +196,19 @@ def _test_scores(model: nn.Module, test: list, classes: list) -> tuple[dict, lis
     return metrics, per_class_report(y, pred, list(classes)), confusion_matrix(y, pred, len(classes))
 
 
-def _train_one(spec_cfg: dict, fixed: dict, train_set: TensorBatches, val: list, test: list, train: TrainConfig,
-               classes: tuple, checkpoint: Path) -> _Trained:
-    name, kwargs = model_spec(spec_cfg, **fixed)
-    cpu0 = time.process_time()
-    seed_everything(train.seed)
-    model = create_model(name, **kwargs)
-    log.info(f"training {name} ({sum(p.numel() for p in model.parameters()):,} parameters)")
-    result = fit(model, train_set, val, _loss, _evaluate, train, **checkpointing(checkpoint))
-    return _Trained(model, {"name": name, **kwargs}, result, result.best, *_test_scores(model, test, list(classes)),
-                    sum(p.numel() for p in model.parameters()), round(time.process_time() - cpu0, 1))
+@dataclass
+class _Data:
+    train: ClipSet
+    fit: tuple  # the training tensors (validation carved out when the data has no val split)
+    val: tuple
+    test: ClipSet
+    describe: dict  # what model.json records of the data, beside the classes
+    samples: Callable[[ClipSet], np.ndarray]
 
 
-def _train_pair(config, out_dir: str | os.PathLike, train_set: ClipSet, val_set: ClipSet | None, test_set: ClipSet,
-                task: str, describe: dict, samples: Callable[[ClipSet], np.ndarray], resume: bool) -> dict:
-    """Train config.model and config.baseline on the same split; write the run directory; return metrics.
-    ``resume``: continue the interrupted run in ``out_dir`` (see :func:`lstmkit.tasks.runs.start_run`)."""
-    cpu0 = time.process_time()
-    out = Path(out_dir)
-    checkpoint = start_run(out, config, resume)
-    train, classes = config.train, train_set.classes
+def _prepare_pair(config, train_set: ClipSet, val_set: ClipSet | None, test_set: ClipSet, describe: dict,
+                  samples: Callable[[ClipSet], np.ndarray]) -> _Data:
+    train = config.train
     data = _tensors(train_set)
     if val_set is None:
         tr, va = stratified_split(train_set.labels, train.val_fraction, seed=train.seed)
@@ -240,37 +216,53 @@ def _train_pair(config, out_dir: str | os.PathLike, train_set: ClipSet, val_set:
         data, val_data = tuple(t[tr] for t in data), tuple(t[va] for t in data)
     else:
         val_data = _tensors(val_set)
-    log.info(f"{task}: {len(data[0])} train / {len(val_data[0])} validation / {len(test_set)} test samples, "
-             f"{len(classes)} classes")
-    batches = TensorBatches(data, train.batch_size, shuffle=True, seed=train.seed)
-    val, test = _eval_batches(val_data, train), _eval_batches(_tensors(test_set), train)
-    fixed = {"num_classes": len(classes), "in_channels": int(data[0].shape[2])}
-    runs = {}
-    for role in ("model", "baseline"):
-        runs[role] = _train_one(getattr(config, role), fixed, batches, val, test, train, classes,
-                                checkpoint / role)
-    m, b = runs["model"], runs["baseline"]
-    meta = {"classes": list(classes), **describe}
-    save_model(out, m.model, m.spec, task, meta)
-    save_model(out / BASELINE_DIR, b.model, b.spec, task, meta)
+    log.info(f"{config.task}: {len(data[0])} train / {len(val_data[0])} validation / {len(test_set)} test samples, "
+             f"{len(train_set.classes)} classes")
+    return _Data(train_set, data, val_data, test_set, describe, samples)
 
-    def summary(r: _Trained) -> dict:
-        return {"name": r.spec["name"], **_test_block(r.test, r.per_class, r.cm), "val": r.val,
-                "train_seconds": round(r.result.seconds, 3), "train_cpu_seconds": r.cpu_seconds,
-                "epochs": r.result.epochs, "best_epoch": r.result.best_epoch, "parameters": r.parameters}
 
-    roles = {"model": RoleResult.trained(m.parameters, m.result),
-             b.spec["name"]: RoleResult.trained(b.parameters, b.result)}
-    metrics = {**common_metrics(roles, m.test, m.val, {b.spec["name"]: summary(b)}), **summary(m),
-               "chance": 1 / len(classes), "classes": list(classes), "seed": train.seed, "n_train": len(data[0]),
-               "n_val": len(val_data[0]), "n_test": len(test_set), "device": str(next(m.model.parameters()).device)}
-    atomic_write_bytes(out / BASELINE_DIR / "history.json", json.dumps(b.result.history, indent=1).encode())
-    metrics["cpu_seconds"] = round(time.process_time() - cpu0, 1)
-    metrics = write_run(out, config, metrics, m.result.history)
-    write_clips_report(out, task=task, metrics=metrics, samples=samples(train_set), environment=environment(),
-                       histories={role: (r.result.history, r.result.best_epoch) for role, r in runs.items()})
-    finish_run(out)
-    return metrics
+def _train(run: Run, data: _Data) -> None:
+    """config.model, then config.baseline (its role: its model name), on the same batches."""
+    config, classes = run.config, data.train.classes
+    batches = TensorBatches(data.fit, run.train.batch_size, shuffle=True, seed=run.train.seed)
+    val = _eval_batches(data.val, run.train)
+    fixed = {"num_classes": len(classes), "in_channels": int(data.fit[0].shape[2])}
+    for role, spec_cfg in (("model", config.model), (config.baseline["name"], config.baseline)):
+        name, kwargs = model_spec(spec_cfg, **fixed)
+        model = run.build(name, kwargs)
+        log.info(f"training {name} ({sum(p.numel() for p in model.parameters()):,} parameters)")
+        run.fit(role, model, {"name": name, **kwargs}, batches, val, _loss, _evaluate,
+                meta={"classes": list(classes), **data.describe})
+
+
+def _score(run: Run, data: _Data, part: str) -> Scores:
+    if part == "val":  # each role's selected epoch
+        return Scores(run.model.result.best, {r: t.result.best for r, t in run.baselines.items()})
+    test = _eval_batches(_tensors(data.test), run.train)
+    blocks = {role: _test_block(*_test_scores(t.model, test, list(data.train.classes))) for role, t in run.roles.items()}
+    return Scores(blocks["model"]["test"], {r: b for r, b in blocks.items() if r != "model"}, blocks)
+
+
+def _summary(run: Run, role: str, scores: dict) -> dict:
+    t, val = run.roles[role], scores["val"].model if role == "model" else scores["val"].baselines[role]
+    return {"name": t.spec["name"], **scores["test"].outputs[role], "val": val,
+            "train_seconds": round(t.result.seconds, 3), "train_cpu_seconds": round(t.cpu_seconds, 1),
+            "epochs": t.result.epochs, "best_epoch": t.result.best_epoch, "parameters": t.params}
+
+
+def _metrics(run: Run, data: _Data, scores: dict) -> dict:
+    classes = data.train.classes
+    return {"baselines": {role: _summary(run, role, scores) for role in run.baselines}, **_summary(run, "model", scores),
+            "chance": 1 / len(classes), "classes": list(classes), "seed": run.train.seed, "n_train": len(data.fit[0]),
+            "n_val": len(data.val[0]), "n_test": len(data.test), "device": str(next(run.model.model.parameters()).device),
+            "cpu_seconds": round(run.cpu_seconds(), 1)}
+
+
+def _report(run: Run, data: _Data, metrics: dict, scores: dict):
+    histories = {("model" if role == "model" else "baseline"): (t.history, t.result.best_epoch)
+                 for role, t in run.roles.items()}
+    return clips_report(run.out, task=run.config.task, metrics=metrics, samples=data.samples(data.train),
+                        histories=histories)
 
 
 def _test_block(test: dict, per_class: list, cm: np.ndarray) -> dict:
@@ -286,7 +278,7 @@ def _evaluator(config_cls: type, test_set: Callable[[Any], ClipSet]) -> Callable
         config, device = rescoring(run_dir, config_cls, data)
         test = _eval_batches(_tensors(test_set(config.data)), config.train)
         blocks = {}
-        for role, directory in (("model", Path(run_dir)), ("baseline", Path(run_dir) / BASELINE_DIR)):
+        for role, directory in (("model", Path(run_dir)), ("baseline", baseline_dir(run_dir, config.baseline["name"]))):
             model, meta = load_model(directory, config.task, device)
             blocks[role] = meta["model"]["name"], _test_block(*_test_scores(model, test, meta["classes"]))
         name, baseline = blocks["baseline"]
@@ -303,13 +295,20 @@ def _strip(s: ClipSet, step: int = 1) -> np.ndarray:
     return image_grid(x.reshape(-1, *x.shape[2:]), ncol=x.shape[1])
 
 
-def train_action(config: ActionConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
-    """Train the CNN-LSTM and its single-frame baseline on motion clips; write the run directory
-    (``resume``: continue the interrupted run there)."""
+def _action(config: ActionConfig) -> _Data:
     d = config.data
     describe = {"size": d.size, "min_frames": d.min_frames, "max_frames": d.max_frames}
-    return _train_pair(config, out_dir, _action_clips(d, "train"), None, _action_clips(d, "test"), "action",
-                       describe, _strip, resume)
+    return _prepare_pair(config, _action_clips(d, "train"), None, _action_clips(d, "test"), describe, _strip)
+
+
+ACTION = Steps("action", _action, _train, _score, _metrics, _report)
+
+
+def train_action(config: ActionConfig, out_dir: str | os.PathLike, resume: bool = False, score_test: bool = True
+                 ) -> dict:
+    """Train the CNN-LSTM and its single-frame baseline on motion clips; write the run directory
+    (``resume``: continue the interrupted run there)."""
+    return run_task(ACTION, config, out_dir, resume, score_test)
 
 
 def _action_clips(d: ActionData, split: str) -> ClipSet:
@@ -318,9 +317,7 @@ def _action_clips(d: ActionData, split: str) -> ClipSet:
                         mnist=d.mnist)
 
 
-def train_volume(config: VolumeConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
-    """Train the slice BiLSTM and its single-slice baseline on volumes; write the run directory
-    (``resume``: continue the interrupted run there)."""
+def _volume(config: VolumeConfig) -> _Data:
     d = config.data
     if d.medmnist is not None:
         log.info(f"MedMNIST-3D {d.medmnist}: using its own val split for validation; data.n_train, n_test, size, "
@@ -328,8 +325,18 @@ def train_volume(config: VolumeConfig, out_dir: str | os.PathLike, resume: bool 
     train_set, val_set, test_set = _volumes(d)
     depth, h, w = train_set.x.shape[1:]
     describe = {"depth": int(depth), "height": int(h), "width": int(w)}
-    return _train_pair(config, out_dir, train_set, val_set, test_set, "volume", describe,
-                       lambda s: _strip(s, max(1, s.x.shape[1] // 14)), resume)
+    return _prepare_pair(config, train_set, val_set, test_set, describe,
+                         lambda s: _strip(s, max(1, s.x.shape[1] // 14)))
+
+
+VOLUME = Steps("volume", _volume, _train, _score, _metrics, _report)
+
+
+def train_volume(config: VolumeConfig, out_dir: str | os.PathLike, resume: bool = False, score_test: bool = True
+                 ) -> dict:
+    """Train the slice BiLSTM and its single-slice baseline on volumes; write the run directory
+    (``resume``: continue the interrupted run there)."""
+    return run_task(VOLUME, config, out_dir, resume, score_test)
 
 
 def _volumes(d: VolumeData) -> tuple[ClipSet, ClipSet | None, ClipSet]:
@@ -432,10 +439,10 @@ _BATCHNORM = "normalises frames with BatchNorm, whose batch statistics would dif
 register_task(Task(
     "action", "clip classification: CNN-LSTM against a frame CNN", ActionConfig, train_action,
     _predictor(classify_clip), "a .npy of one clip (T, S, S) or many (N, T, 1, S, S)",
-    evaluate=_evaluator(ActionConfig, lambda d: _action_clips(d, "test")), tune=_TUNING,
+    evaluate=_evaluator(ActionConfig, lambda d: _action_clips(d, "test")), tune=_TUNING, steps=ACTION,
     multi_process=_BATCHNORM))
 register_task(Task(
     "volume", "volume classification: a slice-sequence LSTM against a slice CNN", VolumeConfig, train_volume,
     _predictor(classify_volume), "a .npy of one volume (D, H, W) or many",
-    evaluate=_evaluator(VolumeConfig, lambda d: _volumes(d)[2]), tune=_TUNING,
+    evaluate=_evaluator(VolumeConfig, lambda d: _volumes(d)[2]), tune=_TUNING, steps=VOLUME,
     multi_process=_BATCHNORM))

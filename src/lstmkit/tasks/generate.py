@@ -1,6 +1,7 @@
 """Autoregressive generation of binary images: PixelRNN against PixelCNN and independent pixels.
 
-``train_generator(config, out_dir)`` is what ``lstmkit train`` runs for ``task: generate``:
+``train_generator(config, out_dir)`` is what ``lstmkit train`` runs for ``task: generate``, through
+the steps this module declares (:data:`STEPS`):
 
 1. load binarised digits (:func:`lstmkit.data.binary.load_binary_images`: scikit-learn 8x8 or
    an MNIST IDX directory), carve validation from the training images (seed ``train.seed``);
@@ -9,13 +10,11 @@
    (nats per image), best-on-validation weights. A model with a closed-form maximum-likelihood
    fit (``independent_pixels``: ``fit_mean``, the training mean per pixel) is fit that way;
 3. score validation and test once: NLL in nats per image (and bits per pixel);
-4. write the run directory: ``config.yaml``, ``model.safetensors`` + ``model.json`` (the model),
-   ``baselines/<label>/`` (each baseline's weights), ``metrics.json`` (the common fields of
-   :func:`lstmkit.tasks.runs.common_metrics`, ``cpu_seconds``, ``seed``, ``parameters``...),
-   ``history.json``, ``report.md`` (:func:`lstmkit.eval.vision_report.write_generate_report`),
-   ``samples.png`` (64 samples of the model; one ``samples-<label>.png`` per baseline),
-   ``completions.png`` (test images, their top half, three completions of the bottom half) and
-   ``learning_curves.png``.
+4. the run lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`) writes the run directory, each
+   baseline's weights in ``baselines/<label>/``; the report
+   (:func:`lstmkit.eval.vision_report.generate_report`) adds ``samples.png`` (64 samples of the
+   model; one ``samples-<label>.png`` per baseline) and ``completions.png`` (test images, their top
+   half, three completions of the bottom half).
 
 ``lstmkit sample DIR --n 64 [--output PNG] [--seed S]`` is :func:`write_samples`;
 ``lstmkit evaluate DIR`` is :func:`evaluate_generator`.
@@ -23,7 +22,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -36,18 +34,16 @@ import torch
 from torch import nn
 
 from ..checks import check_int
-from ..checkpoint import atomic_write_bytes
 from ..data.binary import BinaryImages, load_binary_images
 from ..data.collate import TensorBatches
 from ..data.subsets import check_subset
 from ..eval.images import image_grid, write_png
-from ..eval.vision_report import write_generate_report
-from ..models import create_model
+from ..eval.vision_report import generate_report
 from .registry import Prediction, Task, Tuning, register_task
 from .config import path_field, to_plain
-from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
-                   rescoring, save_model, start_run, write_run)
-from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
+from .lifecycle import Run, Scores, Steps, Trained, run_task
+from .runs import baseline_dir, load_model, model_spec, rescoring
+from .trainer import FitResult, TrainConfig, resolve_device
 
 __all__ = ["GenerateDataConfig", "GenerateConfig", "train_generator", "evaluate_generator", "load_generator",
            "sample_from_run", "write_samples", "nll_per_image", "image_png"]
@@ -152,80 +148,89 @@ def nll_per_image(model: nn.Module, images: np.ndarray, batch_size: int = 256) -
             "nll_sem": (nll.std() / len(nll) ** 0.5).item() if len(nll) > 1 else 0.0, "n": len(nll)}
 
 
-def _train_one(spec: dict, data: BinaryImages, train: TrainConfig, checkpoint: Path
-               ) -> tuple[nn.Module, dict, dict, list]:
-    """(trained model, its full spec, summary, history) for one model of the run; ``checkpoint`` is
-    its checkpoint directory (continued from when it holds one)."""
+def _fit(run: Run, role: str, spec: dict, data: BinaryImages, meta: dict) -> None:
+    """Train one model of the run as ``role`` (a closed-form maximum-likelihood fit where the model has one)."""
     h, w = data.size
-    kwargs = {k: v for k, v in spec.items() if k != "label"}
-    name, kwargs = model_spec(kwargs, height=h, width=w)
-    seed_everything(train.seed)
-    model = create_model(name, **kwargs)
-    full = {"name": name, **kwargs}
-    start = time.perf_counter()
+    name, kwargs = model_spec({k: v for k, v in spec.items() if k != "label"}, height=h, width=w)
+    model, full, tc = run.build(name, kwargs), {"name": name, **kwargs}, run.train
     if hasattr(model, "fit_mean"):  # closed-form maximum likelihood
+        start, cpu = time.perf_counter(), time.process_time()
         model.fit_mean(torch.from_numpy(data.train.astype(np.float32)))
-        model.to(resolve_device(train.device))
-        result = FitResult(epochs=0, best_epoch=0)
-        history: list = []
+        model.to(resolve_device(tc.device))
+        run.add(role, Trained(model, full, FitResult(epochs=0, best_epoch=0), time.perf_counter() - start,
+                              time.process_time() - cpu, meta))
     else:
-        result = fit(model, TensorBatches([_images(data.train)], train.batch_size, shuffle=True, seed=train.seed),
-                     list(TensorBatches([_images(data.val)], 256)), _loss,
-                     _evaluate, train, **checkpointing(checkpoint))
-        history = result.history
-    seconds = time.perf_counter() - start
+        run.fit(role, model, full, TensorBatches([_images(data.train)], tc.batch_size, shuffle=True, seed=tc.seed),
+                list(TensorBatches([_images(data.val)], 256)), _loss, _evaluate, meta=meta)
     model.eval()
-    summary = {"val": nll_per_image(model, data.val), "test": nll_per_image(model, data.test),
-               "train_seconds": round(seconds, 3), "epochs": result.epochs, "best_epoch": result.best_epoch,
-               "stopped_early": result.stopped_early, "parameters": sum(p.numel() for p in model.parameters())}
-    log.info(f"{_label(spec)}: test NLL {summary['test']['nll']:.3f} nats/image, val {summary['val']['nll']:.3f} "
-             f"({seconds:.1f}s, {result.epochs} epochs)")
-    return model, full, summary, history
 
 
-def train_generator(config: GenerateConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
-    """Run one generation experiment (the model and its baselines) and write its run directory;
-    returns metrics.json. ``resume``: continue the interrupted run there (see
-    :func:`lstmkit.tasks.runs.start_run`)."""
-    cpu0 = time.process_time()
-    out = Path(out_dir)
-    checkpoint = start_run(out, config, resume)
-    resolved = to_plain(config)
-    d = config.data
+def _prepare(config: GenerateConfig) -> BinaryImages:
     data = _load(config)
     h, w = data.size
-    log.info(f"binary {d.name} {h}x{w}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test images")
-    model, spec, main, history = _train_one(config.model, data, config.train, checkpoint / "model")
-    save_model(out, model, spec, TASK, {"image_size": [h, w], "data": to_plain(d), "train_seed": config.train.seed})
-    baselines, trained = {}, {}
-    for b in config.baselines:
-        label = _label(b)
-        bm, bspec, summary, bhistory = _train_one(b, data, config.train, checkpoint / "baselines" / label)
-        save_model(out / "baselines" / label, bm, bspec, TASK, {"image_size": [h, w], "label": label})
-        if bhistory:
-            atomic_write_bytes(out / "baselines" / label / "history.json", json.dumps(bhistory, indent=1).encode())
-        baselines[label], trained[label] = summary, bm
+    log.info(f"binary {config.data.name} {h}x{w}: {len(data.train)} train / {len(data.val)} val / "
+             f"{len(data.test)} test images")
+    return data
 
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(config.train.seed)
-    write_png(out / "samples.png", image_png(model.sample(config.samples, generator)))
-    for label, bm in trained.items():
-        g = torch.Generator(device=next(bm.parameters()).device).manual_seed(config.train.seed)
-        write_png(out / f"samples-{label}.png", image_png(bm.sample(config.samples, g)))
+
+def _train(run: Run, data: BinaryImages) -> None:
+    """The model and every baseline, each from seed ``train.seed``."""
+    size = list(data.size)
+    _fit(run, "model", run.config.model, data,
+         {"image_size": size, "data": to_plain(run.config.data), "train_seed": run.train.seed})
+    for spec in run.config.baselines:
+        _fit(run, _label(spec), spec, data, {"image_size": size, "label": _label(spec)})
+
+
+def _score(run: Run, data: BinaryImages, part: str) -> Scores:
+    scores = {role: nll_per_image(t.model, getattr(data, part)) for role, t in run.roles.items()}
+    return Scores(scores.pop("model"), scores)
+
+
+def _summary(run: Run, role: str, scores: dict) -> dict:
+    t = run.roles[role]
+    pick = (lambda s: s.model) if role == "model" else (lambda s: s.baselines[role])  # noqa: E731
+    summary = {"val": pick(scores["val"]), "test": pick(scores["test"]), "train_seconds": round(t.seconds, 3),
+               "epochs": t.result.epochs, "best_epoch": t.result.best_epoch, "stopped_early": t.result.stopped_early,
+               "parameters": t.params}
+    log.info(f"{role}: test NLL {summary['test']['nll']:.3f} nats/image, val {summary['val']['nll']:.3f} "
+             f"({t.seconds:.1f}s, {t.result.epochs} epochs)")
+    return summary
+
+
+def _metrics(run: Run, data: BinaryImages, scores: dict) -> dict:
+    main = _summary(run, "model", scores)
+    return {"baselines": {role: _summary(run, role, scores) for role in run.baselines},
+            "model": run.model.spec["name"], **main, "seed": run.train.seed, "image_size": list(data.size),
+            "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
+            "device": str(next(run.model.model.parameters()).device), "cpu_seconds": round(run.cpu_seconds(), 2)}
+
+
+def _report(run: Run, data: BinaryImages, metrics: dict, scores: dict):
+    out, model, seed = run.out, run.model.model, run.train.seed
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    write_png(out / "samples.png", image_png(model.sample(run.config.samples, generator)))
+    for label, b in run.baselines.items():
+        g = torch.Generator(device=next(b.model.parameters()).device).manual_seed(seed)
+        write_png(out / f"samples-{label}.png", image_png(b.model.sample(run.config.samples, g)))
     write_png(out / "completions.png", _completions(model, data.test, generator))
-    if history:
+    if run.model.history:
         from ..eval.plots import plot_learning_curves
 
-        plot_learning_curves(history, out / "learning_curves.png", metric="loss", best_epoch=main["best_epoch"])
-    roles = {role: RoleResult(m["parameters"], m["epochs"], m["train_seconds"])
-             for role, m in {"model": main, **baselines}.items()}
-    metrics = {**common_metrics(roles, main["test"], main["val"], baselines), "model": spec["name"], **main,
-               "seed": config.train.seed,
-               "image_size": [h, w], "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
-               "device": str(next(model.parameters()).device), "cpu_seconds": round(time.process_time() - cpu0, 2)}
-    metrics = write_run(out, config, metrics, history)
-    write_generate_report(out, config=resolved, metrics=metrics, environment=environment())
-    finish_run(out)
-    return metrics
+        plot_learning_curves(run.model.history, out / "learning_curves.png", metric="loss",
+                             best_epoch=metrics["best_epoch"])
+    return generate_report(out, config=to_plain(run.config), metrics=metrics)
+
+
+STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report)
+
+
+def train_generator(config: GenerateConfig, out_dir: str | os.PathLike, resume: bool = False,
+                    score_test: bool = True) -> dict:
+    """Run one generation experiment (the model and its baselines) and write its run directory;
+    returns metrics.json (:func:`lstmkit.tasks.lifecycle.run_task`; ``resume``: continue the
+    interrupted run there)."""
+    return run_task(STEPS, config, out_dir, resume, score_test)
 
 
 def _load(config: GenerateConfig) -> BinaryImages:
@@ -239,7 +244,7 @@ def evaluate_generator(run_dir: str | os.PathLike, data: str | None = None, opti
     the run's test images -- metrics.json's ``test`` and the baselines' ``test``."""
     config, device = rescoring(run_dir, GenerateConfig, data)
     test = _load(config).test
-    baselines = {label: {"test": nll_per_image(load_generator(Path(run_dir) / "baselines" / label, device), test)}
+    baselines = {label: {"test": nll_per_image(load_generator(baseline_dir(run_dir, label), device), test)}
                  for label in map(_label, config.baselines)}
     return {"data": "the run's test split", "test": nll_per_image(load_generator(run_dir, device), test),
             "baselines": baselines}
@@ -307,7 +312,7 @@ def _predict(run: str | os.PathLike, input: str | None, options: dict) -> Predic
 register_task(Task(
     "generate", "image generation: PixelRNN (Row LSTM, Diagonal BiLSTM) against PixelCNN and a per-pixel baseline",
     GenerateConfig, train_generator, _predict, "none: draws --n samples (--seed)", input_required=False,
-    predict_options=("n", "seed"), evaluate=evaluate_generator, multi_process=None,  # mean NLL per image
+    predict_options=("n", "seed"), evaluate=evaluate_generator, steps=STEPS, multi_process=None,  # mean NLL per image
     tune=Tuning("val_nll", {"val_nll": "minimize", "val_bits_per_pixel": "minimize"}, {
         "train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2, "log": True},
         "model.hidden_size": {"type": "categorical", "choices": [16, 32, 64]},

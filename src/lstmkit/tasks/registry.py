@@ -78,6 +78,8 @@ class Task:
     exported), or None. ``tune``: what ``lstmkit tune`` optimises and searches (:class:`Tuning`).
     ``explain``: ``"module:function"`` of ``explain(run_dir, input, options) -> dict`` (``lstmkit explain``:
     gates, attributions and their faithfulness check; :mod:`lstmkit.explain`), or None.
+    ``steps``: what the task declares into the run lifecycle (:class:`lstmkit.tasks.lifecycle.Steps`);
+    a tune trial runs them with the test part left unscored.
     """
 
     name: str
@@ -95,6 +97,7 @@ class Task:
     export: str | None = None
     tune: Tuning | None = None
     explain: str | None = None
+    steps: Any = None  # the task's lifecycle.Steps (its train is lifecycle.run_task over them); None: forecasting
 
     def supports(self) -> dict[str, Any]:
         return {"resume": self.resume, "evaluate": self.evaluate is not None, "multi-process": self.multi_process is None,

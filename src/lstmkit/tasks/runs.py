@@ -7,8 +7,8 @@ unpickled), ``metrics.json`` (``test``, ``val``, ``baselines``, ``train_seconds`
 re-scores a run on the test data its ``config.yaml`` rebuilds (:func:`rescoring`).
 
 Every task's ``metrics.json`` starts from :func:`common_metrics` (the fields every run has, per
-role: the model and each baselines); the classification and forecasting pipelines write their model
-files themselves, the vision pipelines use :func:`save_model`, :func:`load_model` and :func:`write_run`.
+role: the model and each baseline, whose files go to ``baselines/<label>/``, :func:`baseline_dir`).
+:mod:`lstmkit.tasks.lifecycle` runs these steps in order for every task.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from .trainer import resolve_device
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RoleResult", "common_metrics", "environment", "save_model", "load_model", "write_run", "model_spec",
+__all__ = ["RoleResult", "common_metrics", "environment", "save_model", "load_model", "model_spec", "baseline_dir", "write_metrics",
+           "BASELINES_DIR",
            "CHECKPOINT_DIR", "LOG_DIR", "interrupted",
            "start_run", "checkpointing", "finish_run", "saved_config", "check_resumable", "claim_run_dir", "rescoring"]
 
@@ -140,17 +141,28 @@ def environment() -> str:
             f"{platform.machine()}, {torch.get_num_threads()} thread(s)")
 
 
-def write_run(out: str | os.PathLike, config: Any, metrics: dict, history: list | None = None) -> dict:
-    """Write ``config.yaml``, ``metrics.json`` and ``history.json`` atomically (the model and the
-    report are written by the task); returns the metrics as written (with ``threads``)."""
+def write_metrics(out: str | os.PathLike, metrics: dict, history: list) -> dict:
+    """Write ``metrics.json`` (with ``threads``) and ``history.json`` atomically (``config.yaml`` was
+    written once, by :func:`start_run`); returns the metrics as written."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     metrics = {**metrics, "threads": torch.get_num_threads()}
-    atomic_write_bytes(out / "config.yaml", dump_yaml(to_plain(config)).encode())
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
-    if history is not None:
-        atomic_write_bytes(out / "history.json", json.dumps(history, indent=1, allow_nan=False).encode())
+    atomic_write_bytes(out / "history.json", json.dumps(history, indent=1, allow_nan=False).encode())
     return metrics
+
+
+BASELINES_DIR = "baselines"  # RUN/baselines/<label>/: a baseline role's model files and history.json
+_OLD_BASELINE_DIR = "baseline"  # runs written before that layout: segment's, action's and volume's one baseline
+
+
+def baseline_dir(run_dir: str | os.PathLike, label: str) -> Path:
+    """The folder of the baseline ``label`` in a run: ``baselines/<label>/``, or ``baseline/`` in a run
+    written before every task used that layout (segment, action and volume had one baseline there)."""
+    run = Path(run_dir)
+    new = run / BASELINES_DIR / label
+    if new.is_dir() or not (run / _OLD_BASELINE_DIR / "model.json").is_file():
+        return new
+    return run / _OLD_BASELINE_DIR
 
 
 def rescoring(run_dir: str | os.PathLike, config_cls: type, data: str | None) -> tuple[Any, torch.device]:

@@ -14,11 +14,12 @@
 3. both are scored on validation and test (pixel accuracy, per-class IoU, mIoU:
    :mod:`lstmkit.eval.segmentation`) and the run directory is written: ``config.yaml``,
    ``model.safetensors`` + ``model.json`` (the model, its classes, channels and image size),
-   ``baseline/`` (the same for the baseline, with its ``history.json``), ``metrics.json``
+   ``baselines/<name>/`` (the same for the baseline, with its ``history.json``), ``metrics.json``
    (the common fields of :func:`lstmkit.tasks.runs.common_metrics`, ``cpu_seconds``, ``seed``,
    ``parameters``...), ``history.json``, ``report.md`` with ``learning_curves.png``,
    ``baseline_learning_curves.png`` and ``overlays.png`` (image | truth | model | baseline),
-   written by :func:`lstmkit.eval.vision_report.write_segment_report`.
+   built by :func:`lstmkit.eval.vision_report.segment_report`. The run goes through
+   :func:`lstmkit.tasks.lifecycle.run_task` (this module declares its steps).
 
 :func:`load_segmenter`, :func:`segment_image` and :func:`write_segmentation` serve
 ``lstmkit segment DIR IMAGE [--output PNG]``; :func:`evaluate_segmenter` is ``lstmkit evaluate DIR``.
@@ -28,10 +29,8 @@ Both models checkpoint as they train, so a killed run continues with :func:`resu
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -41,19 +40,18 @@ import torch
 from torch import nn
 
 from ..checks import check_int
-from ..checkpoint import atomic_write_bytes
 from ..data.images import read_image
+from ..data.splits import random_split
 from ..data.scenes import SPLIT_SEEDS, Scenes, check_glyph_jitter, digit_scenes, image_channels, load_mask_folder
 from ..eval.images import write_png
 from ..eval.segmentation import colorize_mask, segmentation_confusion, segmentation_metrics
-from ..eval.vision_report import write_segment_report
-from ..models import create_model
-from ..models.segmenter import count_parameters, fcn_width_for
+from ..eval.vision_report import segment_report
+from ..models.segmenter import fcn_width_for
 from .config import build, path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
-from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
-                   rescoring, save_model, saved_config, start_run, write_run)
-from .trainer import FitResult, TrainConfig, fit, resolve_device, seed_everything
+from .lifecycle import Run, Scores, Steps, run_task
+from .runs import baseline_dir, load_model, model_spec, rescoring, saved_config
+from .trainer import TrainConfig, resolve_device
 
 __all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter", "evaluate_segmenter", "class_weights",
            "load_segment_data", "fresh_scenes", "load_segmenter", "segment_image", "write_segmentation"]
@@ -157,16 +155,6 @@ class SegmentConfig:
 # ----------------------------------------------------------------------------------- data
 
 
-def _split(n: int, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """(kept, carved) index arrays: a seeded random ``fraction`` of ``range(n)`` is carved."""
-    k = int(round(n * fraction))
-    if k < 1 or k >= n:
-        raise ValueError(f"{what}: {fraction:.0%} of {n} items leaves no {'carved' if k < 1 else 'remaining'} items; "
-                         "use more data or another fraction")
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[k:]), np.sort(order[:k])
-
-
 def _take(s: Scenes, idx: np.ndarray) -> Scenes:
     return Scenes(s.images[idx], s.masks[idx], s.classes, tuple(s.names[i] for i in idx))
 
@@ -175,13 +163,14 @@ def load_segment_data(data: SegmentData, val_fraction: float, seed: int) -> tupl
     """(train, val, test) scenes; val is carved from the training scenes with ``seed``."""
     if data.path is not None:
         every = load_mask_folder(data.path, data.classes)
-        rest, test = _split(len(every), data.test_fraction, data.split_seed, "data.test_fraction")
+        rest, test = random_split(len(every), data.test_fraction, data.split_seed, "data.test_fraction",
+                                  at_least_one=False)
         train = _take(every, rest)
     else:
         kw = dict(size=data.size, max_digits=data.max_digits, glyph_size=data.glyph_size, mnist=data.mnist)
         train = digit_scenes("train", data.train_scenes, seed=data.train_seed, **kw)
         test_set = digit_scenes("test", data.test_scenes, seed=data.test_seed, **kw)
-    fit_idx, val_idx = _split(len(train), val_fraction, seed, "train.val_fraction")
+    fit_idx, val_idx = random_split(len(train), val_fraction, seed, "train.val_fraction", at_least_one=False)
     if data.path is not None:
         return _take(train, fit_idx), _take(train, val_idx), _take(every, test)
     return _take(train, fit_idx), _take(train, val_idx), test_set
@@ -230,7 +219,7 @@ def _evaluate(num_classes: int, weight: torch.Tensor | None):
     return evaluate
 
 
-def _score(model: nn.Module, s: Scenes, batch_size: int, device: torch.device) -> tuple[dict, np.ndarray]:
+def _score_scenes(model: nn.Module, s: Scenes, batch_size: int, device: torch.device) -> tuple[dict, np.ndarray]:
     """(metrics with per-class IoU, predictions (N, H, W)) on ``s``."""
     model.eval()
     preds, loss = [], 0.0
@@ -242,14 +231,6 @@ def _score(model: nn.Module, s: Scenes, batch_size: int, device: torch.device) -
     pred = np.concatenate(preds)
     m = segmentation_metrics(segmentation_confusion(s.masks, pred, len(s.classes)), s.classes)
     return {**m, "loss": loss / s.masks.size, "n": len(s)}, pred
-
-
-@dataclass
-class _Trained:
-    model: nn.Module
-    spec: dict
-    result: FitResult
-    cpu_seconds: float
 
 
 def fresh_scenes(data: SegmentData, n: int, seed: int) -> Callable[[int], Scenes] | None:
@@ -266,97 +247,108 @@ def fresh_scenes(data: SegmentData, n: int, seed: int) -> Callable[[int], Scenes
     return draw
 
 
-def _train_one(name: str, kwargs: dict, train: Scenes, val: Scenes, cfg: TrainConfig,
-               stride_check: tuple[int, int], weight: np.ndarray | None,
-               draw: Callable[[int], Scenes] | None, checkpoint: Path) -> _Trained:
-    """Train one model; ``draw(epoch)``, when given, replaces ``train`` with that epoch's scenes.
-    ``checkpoint``: its checkpoint directory, continued from when it holds a checkpoint."""
-    seed_everything(cfg.seed)
-    model = create_model(name, **kwargs)
-    stride = getattr(model, "stride", 1)
-    if stride_check[0] % stride or stride_check[1] % stride:
-        raise ValueError(f"{name}: the images are {stride_check[1]}x{stride_check[0]} (WxH) but this model needs "
-                         f"multiples of {stride} (its total downsampling); change the patches/levels or the data size")
-    fixed = _tensors(train)
+@dataclass
+class _Data:
+    train: Scenes
+    val: Scenes
+    test: Scenes
+    weight: np.ndarray | None
+    draw: Callable[[int], Scenes] | None
 
-    def train_batches(epoch: int):
-        x, y = fixed if draw is None else _tensors(draw(epoch))
-        order = torch.from_numpy(np.random.default_rng(cfg.seed + epoch).permutation(len(x)))
-        for i in range(0, len(order), cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
-            yield x[idx], y[idx]
-
-    w = None if weight is None else torch.from_numpy(weight).to(resolve_device(cfg.device))
-    cpu = time.process_time()
-    result = fit(model, train_batches, _batches(val, cfg.batch_size), lambda m, b: m.loss(*b, weight=w),
-                 _evaluate(len(train.classes), w), cfg, **checkpointing(checkpoint))
-    return _Trained(model, {"name": name, **kwargs}, result, time.process_time() - cpu)
+    @property
+    def fixed(self) -> dict:  # what the data fixes in every model's spec
+        return {"in_channels": int(self.train.images.shape[1]), "num_classes": len(self.train.classes)}
 
 
-def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
-    """Train the model and the baseline, score both, write the run directory; returns metrics.json's dict.
-
-    Each model checkpoints as it trains (``checkpoint/model``, ``checkpoint/baseline``; removed once
-    the run directory is complete). ``resume``: continue the interrupted run in ``out_dir`` (``config``
-    must equal its ``config.yaml``; :func:`resume_segmenter` reads it from there): a finished model
-    comes back from its last checkpoint without training, the other continues where it stopped."""
-    out = Path(out_dir)
-    checkpoint = start_run(out, config, resume)
+def _prepare(config: SegmentConfig) -> _Data:
     cfg = config.train
     train, val, test = load_segment_data(config.data, cfg.val_fraction, cfg.seed)
     c, h, w = train.images.shape[1:]
     k = len(train.classes)
     log.info(f"segment: {len(train)} train / {len(val)} val / {len(test)} test images of {w}x{h}x{c}, {k} classes")
-    name, kwargs = model_spec(config.model, in_channels=int(c), num_classes=k)
     weight = class_weights(train.masks, k, config.class_weights)
     if weight is not None:
         log.info("segment: class weights " + ", ".join(f"{c_}={w_:.3g}" for c_, w_ in zip(train.classes, weight)))
-    draw = fresh_scenes(config.data, len(train), cfg.seed)
-    main = _train_one(name, kwargs, train, val, cfg, (h, w), weight, draw, checkpoint / "model")
-    params = count_parameters(main.model)
-    runs = {"model": main}
-    if config.baseline is not None:
-        spec = dict(config.baseline)
+    return _Data(train, val, test, weight, fresh_scenes(config.data, len(train), cfg.seed))
+
+
+def _fit(run: Run, role: str, name: str, kwargs: dict, data: _Data) -> None:
+    """Train one model as ``role``; ``data.draw(epoch)``, when given, replaces the training scenes with
+    that epoch's."""
+    cfg, (h, w) = run.train, data.train.images.shape[2:]
+    model = run.build(name, kwargs)
+    stride = getattr(model, "stride", 1)
+    if h % stride or w % stride:
+        raise ValueError(f"{name}: the images are {w}x{h} (WxH) but this model needs "
+                         f"multiples of {stride} (its total downsampling); change the patches/levels or the data size")
+    fixed = _tensors(data.train)
+
+    def train_batches(epoch: int):
+        x, y = fixed if data.draw is None else _tensors(data.draw(epoch))
+        order = torch.from_numpy(np.random.default_rng(cfg.seed + epoch).permutation(len(x)))
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            yield x[idx], y[idx]
+
+    wt = None if data.weight is None else torch.from_numpy(data.weight).to(resolve_device(cfg.device))
+    meta = {"classes": list(data.train.classes), "in_channels": data.fixed["in_channels"], "image_size": [int(h), int(w)]}
+    run.fit(role, model, {"name": name, **kwargs}, train_batches, _batches(data.val, cfg.batch_size),
+            lambda m, b: m.loss(*b, weight=wt), _evaluate(len(data.train.classes), wt), meta=meta)
+
+
+def _train(run: Run, data: _Data) -> None:
+    """The model, then the baseline (sized to the model's parameter count with ``match_parameters``)."""
+    name, kwargs = model_spec(run.config.model, **data.fixed)
+    _fit(run, "model", name, kwargs, data)
+    if run.config.baseline is not None:
+        spec = dict(run.config.baseline)
         match = spec.pop("match_parameters", False)
-        bname, bkwargs = model_spec(spec, in_channels=int(c), num_classes=k)
+        bname, bkwargs = model_spec(spec, **data.fixed)
         if match:
-            bkwargs["width"] = fcn_width_for(params, **{k_: v for k_, v in bkwargs.items() if k_ != "width"})
-        runs["baseline"] = _train_one(bname, bkwargs, train, val, cfg, (h, w), weight, draw,
-                                       checkpoint / "baseline")
-    device = resolve_device(cfg.device)
-    scores, preds = {}, {}
-    for role, t in runs.items():
-        scores[role] = {"val": _score(t.model, val, cfg.batch_size, device)[0]}
-        scores[role]["test"], preds[role] = _score(t.model, test, cfg.batch_size, device)
-    extra = {"classes": list(train.classes), "in_channels": int(c), "image_size": [int(h), int(w)]}
-    save_model(out, main.model.cpu(), main.spec, TASK, extra)
-    atomic_write_bytes(out / "history.json", json.dumps(main.result.history, indent=1, allow_nan=False).encode())
-    roles = {"model": RoleResult.trained(params, main.result)}
-    baselines = {}
-    if "baseline" in runs:
-        b = runs["baseline"]
-        bparams = count_parameters(b.model)
-        save_model(out / "baseline", b.model.cpu(), b.spec, TASK, extra)
-        atomic_write_bytes(out / "baseline" / "history.json",
-                           json.dumps(b.result.history, indent=1, allow_nan=False).encode())
-        baselines[b.spec["name"]] = {
-            "test": scores["baseline"]["test"], "val": scores["baseline"]["val"], "parameters": bparams,
-            "parameter_ratio": bparams / params, "spec": to_plain(b.spec), "train_seconds": b.result.seconds,
-            "cpu_seconds": b.cpu_seconds, "epochs": b.result.epochs, "best_epoch": b.result.best_epoch}
-        roles[b.spec["name"]] = RoleResult.trained(bparams, b.result)
-    metrics = {**common_metrics(roles, scores["model"]["test"], scores["model"]["val"], baselines), "model": name,
-               "parameters": params, "cpu_seconds": main.cpu_seconds,
-               "epochs": main.result.epochs, "best_epoch": main.result.best_epoch,
-               "stopped_early": main.result.stopped_early, "seed": cfg.seed, "device": str(device),
-               "n_train": len(train), "n_val": len(val), "n_test": len(test),
-               "class_weights": None if weight is None else dict(zip(train.classes, map(float, weight)))}
-    metrics = write_run(out, config, metrics, main.result.history)
-    histories = {role: (t.result.history, t.result.best_epoch) for role, t in runs.items()}
-    write_segment_report(out, config=to_plain(config), metrics=metrics, histories=histories, images=test.images,
-                         masks=test.masks, preds={runs[r].spec["name"]: p for r, p in preds.items()},
-                         classes=test.classes, environment=environment())
-    finish_run(out)  # the run directory is complete: its checkpoints go
-    return metrics
+            bkwargs["width"] = fcn_width_for(run.model.params, **{k_: v for k_, v in bkwargs.items() if k_ != "width"})
+        _fit(run, bname, bname, bkwargs, data)
+
+
+def _score(run: Run, data: _Data, part: str) -> Scores:
+    scenes, device = getattr(data, part), resolve_device(run.train.device)
+    scored = {role: _score_scenes(t.model, scenes, run.train.batch_size, device) for role, t in run.roles.items()}
+    model = scored.pop("model")
+    return Scores(model[0], {role: m for role, (m, _) in scored.items()},
+                  {run.roles[r].spec["name"]: p for r, (_, p) in {"model": model, **scored}.items()})
+
+
+def _metrics(run: Run, data: _Data, scores: dict) -> dict:
+    m, params = run.model, run.model.params
+    baselines = {role: {"test": scores["test"].baselines[role], "val": scores["val"].baselines[role],
+                        "parameters": b.params, "parameter_ratio": b.params / params, "spec": to_plain(b.spec),
+                        "train_seconds": b.result.seconds, "cpu_seconds": b.cpu_seconds, "epochs": b.result.epochs,
+                        "best_epoch": b.result.best_epoch} for role, b in run.baselines.items()}
+    return {"baselines": baselines, "model": m.spec["name"], "parameters": params, "cpu_seconds": m.cpu_seconds,
+            "epochs": m.result.epochs, "best_epoch": m.result.best_epoch, "stopped_early": m.result.stopped_early,
+            "seed": run.train.seed, "device": str(resolve_device(run.train.device)),
+            "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
+            "class_weights": None if data.weight is None else dict(zip(data.train.classes, map(float, data.weight)))}
+
+
+def _report(run: Run, data: _Data, metrics: dict, scores: dict):
+    histories = {("model" if role == "model" else "baseline"): (t.history, t.result.best_epoch)
+                 for role, t in run.roles.items()}
+    return segment_report(run.out, config=to_plain(run.config), metrics=metrics, histories=histories,
+                          images=data.test.images, masks=data.test.masks, preds=scores["test"].outputs,
+                          classes=data.test.classes)
+
+
+STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report)
+
+
+def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike, resume: bool = False,
+                    score_test: bool = True) -> dict:
+    """Train the model and the baseline, score both, write the run directory; returns metrics.json's dict
+    (:func:`lstmkit.tasks.lifecycle.run_task`). Each model checkpoints as it trains (``checkpoint/model``,
+    ``checkpoint/baselines/<name>``). ``resume``: continue the interrupted run in ``out_dir`` (``config``
+    must equal its ``config.yaml``): a finished model comes back from its last checkpoint without training,
+    the other continues where it stopped."""
+    return run_task(STEPS, config, out_dir, resume, score_test)
 
 
 def resume_segmenter(out_dir: str | os.PathLike) -> dict:
@@ -370,10 +362,10 @@ def evaluate_segmenter(run_dir: str | os.PathLike, data: str | None = None, opti
     (rebuilt from its ``config.yaml``) -- metrics.json's ``test`` and the baselines' ``test``."""
     config, device = rescoring(run_dir, SegmentConfig, data)
     test = load_segment_data(config.data, config.train.val_fraction, config.train.seed)[2]
-    score = lambda model: _score(model, test, config.train.batch_size, device)[0]  # noqa: E731
+    score = lambda model: _score_scenes(model, test, config.train.batch_size, device)[0]  # noqa: E731
     result = {"data": "the run's test split", "test": score(load_segmenter(run_dir, device)[0]), "baselines": {}}
     if config.baseline is not None:
-        baseline, meta = load_segmenter(Path(run_dir) / "baseline", device)
+        baseline, meta = load_segmenter(baseline_dir(run_dir, config.baseline["name"]), device)
         result["baselines"][meta["model"]["name"]] = {"test": score(baseline)}
     return result
 
@@ -434,7 +426,7 @@ def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) ->
 register_task(Task(
     "segment", "per-pixel segmentation: ReSeg (2D LSTM sweeps) against a matched FCN", SegmentConfig,
     train_segmenter, _predict, "an image of the size and channels the model was trained on",
-    evaluate=evaluate_segmenter, multi_process="weighs its per-pixel loss by class, which is not a mean over samples",
+    evaluate=evaluate_segmenter, steps=STEPS, multi_process="weighs its per-pixel loss by class, which is not a mean over samples",
     tune=Tuning("val_miou", {"val_miou": "maximize", "val_pixel_accuracy": "maximize", "val_loss": "minimize"}, {
         "train.lr": {"type": "float", "low": 1.0e-3, "high": 3.0e-2, "log": True},
         "train.weight_decay": {"type": "float", "low": 1.0e-5, "high": 1.0e-3, "log": True},

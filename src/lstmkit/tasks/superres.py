@@ -1,7 +1,8 @@
 """Super-resolution end to end: bundled natural images -> LR/HR patches -> ``lstm_sr`` -> PSNR/SSIM
 against bicubic -> run directory.
 
-``train_superres(config, out_dir)`` is what ``lstmkit train`` runs for ``task: superres``:
+``train_superres(config, out_dir)`` is what ``lstmkit train`` runs for ``task: superres``, through
+the steps this module declares (:data:`STEPS`):
 
 1. load the luminance (Y of full-range YCbCr, :mod:`lstmkit.data.natural`) of scikit-image's
    bundled images with the fixed split by name: test = ``data.test_images`` (default chelsea,
@@ -16,13 +17,10 @@ against bicubic -> run directory.
    then upscaled by the model and by bicubic interpolation of the same LR image. PSNR and SSIM
    are scikit-image's (``skimage.metrics``, data range 1) on the Y channel after cropping
    ``scale`` pixels from every border (both methods are unreliable there);
-5. write the run directory (:mod:`lstmkit.tasks.runs`): ``config.yaml``, ``model.safetensors`` +
-   ``model.json``, ``metrics.json`` (:func:`lstmkit.tasks.runs.common_metrics`'s fields;
-   ``test``/``val``: the model's mean and per-image PSNR/SSIM;
-   ``baselines.bicubic``: the same for bicubic; ``gain_db``: test PSNR of the model minus
-   bicubic), ``history.json``, ``learning_curves.png``, one ``test_<name>.png`` per test image
-   (bicubic | model | HR, full image and an enlarged detail) and ``report.md``
-   (:func:`lstmkit.eval.vision_report.write_superres_report`).
+5. the run lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`) writes the run directory; this
+   task adds to ``metrics.json`` ``baselines.bicubic`` (bicubic's scores) and ``gain_db`` (PSNR of
+   the model minus bicubic), and to the report one ``test_<name>.png`` per test image (bicubic |
+   model | HR, full image and an enlarged detail; :func:`lstmkit.eval.vision_report.superres_report`).
 
 ``lstmkit upscale DIR IMAGE --scale 2 [--output PNG]`` runs :func:`write_upscaled`: the image is
 taken as the low-resolution input; a greyscale image is upscaled by the model, an RGB one has its
@@ -35,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -44,18 +41,19 @@ import numpy as np
 import torch
 
 from ..data.images import read_image
-from ..data.natural import (TEST_IMAGES, TRAIN_IMAGES, PatchPairs, carve_validation, crop_to_multiple, downscale,
+from ..data.splits import carve_validation
+from ..data.natural import (TEST_IMAGES, TRAIN_IMAGES, PatchPairs, crop_to_multiple, downscale,
                             list_natural_images, load_natural, rgb_to_ycbcr, ycbcr_to_rgb)
 from ..eval.images import write_png
-from ..eval.vision_report import write_superres_report
-from ..models import create_model
+from ..eval.vision_report import superres_report
+from ..models.registry import check_model_task
 from ..models.superres import LSTMSuperRes, bicubic_upscale
 from ..checks import check_int
 from .config import to_plain
 from .registry import Prediction, Task, Tuning, register_task
-from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
-                   rescoring, save_model, start_run, write_run)
-from .trainer import TrainConfig, fit, seed_everything
+from .lifecycle import Run, Scores, Steps, run_task
+from .runs import load_model, model_spec, rescoring
+from .trainer import TrainConfig
 
 __all__ = ["SuperResDataConfig", "SuperResConfig", "train_superres", "evaluate_superres", "load_upscaler",
            "upscale_array", "upscale_image", "write_upscaled", "image_quality", "evaluate_images"]
@@ -180,13 +178,8 @@ def _val_metrics(model: LSTMSuperRes, batches) -> dict:
     return {"loss": mse, "psnr": float(psnr), "psnr_gain": float(psnr + 10 * np.log10(max(mse_b, 1e-12)))}
 
 
-def train_superres(config: SuperResConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
-    """Train ``lstm_sr`` on the training images, score validation and test images, write ``out_dir``.
-    ``resume``: continue the interrupted run there (see :func:`lstmkit.tasks.runs.start_run`)."""
-    out = Path(out_dir)
+def _prepare(config: SuperResConfig) -> dict:
     d, tc = config.data, config.train
-    seed_everything(tc.seed)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
     s, hr_patch = d.scale, d.patch * d.scale
     train_parts, val_parts = {}, {}
     for name in d.train_images:
@@ -194,40 +187,59 @@ def train_superres(config: SuperResConfig, out_dir: str | os.PathLike, resume: b
             train_parts[name], val_parts[name] = carve_validation(load_natural(name), tc.val_fraction, hr_patch, s)
         except ValueError as e:
             raise ValueError(f"training image {name!r}: {e} (lower data.patch or train.val_fraction)") from None
-    test = {name: load_natural(name) for name in d.test_images}
     pairs = PatchPairs(list(train_parts.values()), s, d.patch, seed=tc.seed, augment=d.augment, min_std=d.min_std)
     val_lr, val_hr = PatchPairs(list(val_parts.values()), s, d.patch, seed=0, augment=False).fixed(d.val_patches)
     bs = tc.batch_size
-    val_batches = [(val_lr[i:i + bs], val_hr[i:i + bs]) for i in range(0, len(val_lr), bs)]
-
     name, kwargs = model_spec(config.model, scale=s)
-    model = create_model(name, **kwargs)
-    if not isinstance(model, LSTMSuperRes):
-        raise ValueError(f"model.name must name a super-resolution model (lstm_sr), got {name!r}")
-    checkpoint = start_run(out, config, resume)  # the data and the model are known good: the run starts
-    result = fit(model, lambda epoch: pairs.batches(epoch, d.patches_per_epoch, tc.batch_size), val_batches,
-                 lambda m, batch: m.loss(*batch), _val_metrics, tc, **checkpointing(checkpoint / "model"))
+    check_model_task(name, TASK)
+    return {"pairs": pairs, "val": [(val_lr[i:i + bs], val_hr[i:i + bs]) for i in range(0, len(val_lr), bs)],
+            "val_parts": val_parts, "spec": (name, kwargs)}
 
-    val_ours, val_base, _ = evaluate_images(model, val_parts)
-    test_ours, test_base, outputs = evaluate_images(model, test)
-    spec = {"name": name, **kwargs}
-    metrics = {"task": TASK, "scale": s, "model": spec, "color": "luminance (Y of full-range YCbCr)",
-               "split": {"train": d.train_images, "test": d.test_images},
-               **common_metrics({"model": RoleResult.trained(model, result), "bicubic": RoleResult()}, test_ours,
-                                val_ours, {"bicubic": {"test": test_base, "val": val_base}}),
-               "gain_db": {"test": test_ours["psnr"] - test_base["psnr"], "val": val_ours["psnr"] - val_base["psnr"]},
-               "cpu_seconds": round(time.process_time() - cpu0, 3),
-               "wall_seconds": round(time.perf_counter() - wall0, 3), "epochs": result.epochs,
-               "best_epoch": result.best_epoch, "seed": tc.seed, "device": str(next(model.parameters()).device),
-               "parameters": sum(p.numel() for p in model.parameters())}
-    save_model(out, model.cpu(), spec, TASK, extra={"scale": s, "color": "luminance"})
-    metrics = write_run(out, config, metrics, result.history)
-    write_superres_report(out, config=to_plain(config), metrics=metrics, history=result.history, outputs=outputs,
-                          environment=environment())
-    finish_run(out)
-    log.info(f"x{s} test PSNR {test_ours['psnr']:.2f} dB (bicubic {test_base['psnr']:.2f}), "
-             f"SSIM {test_ours['ssim']:.4f} (bicubic {test_base['ssim']:.4f})")
-    return metrics
+
+def _train(run: Run, data: dict) -> None:
+    d, tc = run.config.data, run.train
+    name, kwargs = data["spec"]
+    model = run.build(name, kwargs)
+    run.fit("model", model, {"name": name, **kwargs},
+            lambda epoch: data["pairs"].batches(epoch, d.patches_per_epoch, tc.batch_size), data["val"],
+            lambda m, batch: m.loss(*batch), _val_metrics, meta={"scale": d.scale, "color": "luminance"})
+    run.add("bicubic")
+
+
+def _score(run: Run, data: dict, part: str) -> Scores:
+    images = (data["val_parts"] if part == "val"
+              else {name: load_natural(name) for name in run.config.data.test_images})
+    ours, base, outputs = evaluate_images(run.model.model, images)
+    return Scores(ours, {"bicubic": base}, outputs)
+
+
+def _metrics(run: Run, data: dict, scores: dict) -> dict:
+    d, m = run.config.data, run.model
+    test, val = scores["test"], scores["val"]
+    log.info(f"x{d.scale} test PSNR {test.model['psnr']:.2f} dB (bicubic {test.baselines['bicubic']['psnr']:.2f}), "
+             f"SSIM {test.model['ssim']:.4f} (bicubic {test.baselines['bicubic']['ssim']:.4f})")
+    return {"baselines": {"bicubic": {"test": test.baselines["bicubic"], "val": val.baselines["bicubic"]}},
+            "task": TASK, "scale": d.scale, "model": m.spec, "color": "luminance (Y of full-range YCbCr)",
+            "split": {"train": d.train_images, "test": d.test_images},
+            "gain_db": {p: scores[p].model["psnr"] - scores[p].baselines["bicubic"]["psnr"] for p in ("test", "val")},
+            "cpu_seconds": round(run.cpu_seconds(), 3), "wall_seconds": round(run.wall_seconds(), 3),
+            "epochs": m.result.epochs, "best_epoch": m.result.best_epoch, "seed": run.train.seed,
+            "device": str(next(m.model.parameters()).device), "parameters": m.params}
+
+
+def _report(run: Run, data: dict, metrics: dict, scores: dict):
+    return superres_report(run.out, config=to_plain(run.config), metrics=metrics, history=run.model.history,
+                           outputs=scores["test"].outputs)
+
+
+STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report)
+
+
+def train_superres(config: SuperResConfig, out_dir: str | os.PathLike, resume: bool = False,
+                   score_test: bool = True) -> dict:
+    """Train ``lstm_sr`` on the training images, score validation and test images, write ``out_dir``
+    (:func:`lstmkit.tasks.lifecycle.run_task`; ``resume``: continue the interrupted run there)."""
+    return run_task(STEPS, config, out_dir, resume, score_test)
 
 
 def evaluate_superres(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
@@ -319,7 +331,7 @@ def _predict_run(run: str | os.PathLike, image: str | os.PathLike, options: dict
 register_task(Task(
     "superres", "single-image super-resolution with 2D LSTM sweeps, against bicubic", SuperResConfig,
     train_superres, _predict_run, "an image", predict_options=("scale",), evaluate=evaluate_superres,
-    multi_process=None,  # MSE over equal-sized patches
+    steps=STEPS, multi_process=None,  # MSE over equal-sized patches
     tune=Tuning("val_psnr", {"val_psnr": "maximize", "val_ssim": "maximize"}, {
         "train.lr": {"type": "float", "low": 2.0e-4, "high": 5.0e-3, "log": True},
         "model.hidden_size": {"type": "categorical", "choices": [16, 32, 64]},

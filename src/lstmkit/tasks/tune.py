@@ -8,11 +8,11 @@ Each trial turns its sampled values into ``--set``-style overrides of the base. 
 trial trains with :func:`lstmkit.tasks.classify.fit_classifier` on the training split (which carves
 its validation split, seed ``train.seed``), reports the validation metric after every epoch (a
 pruner may stop it there) and returns the best per-epoch value; the official test split is never
-looked at. A trial of any other task runs the task's own ``train`` into
-``<out>/trials/<study>/<number>`` and returns the metric read from the ``val`` block of the metrics
-it returns (:func:`validation_value`); that run also scores its test part (the task's training
-does), but the objective, the report and best.yaml never read it. ``lstmkit train best.yaml`` is
-the run whose test score counts.
+looked at. A trial of any other task runs the task's run lifecycle into
+``<out>/trials/<study>/<number>`` with the test part never scored (:func:`trial_run`) and returns the
+metric read from the ``val`` block of the metrics it returns (:func:`validation_value`). Forecasting,
+not yet on the lifecycle, still scores its test part there, which nothing reads. ``lstmkit train
+best.yaml`` is the run whose test score counts.
 
 The study lives in an Optuna storage (default ``sqlite:///<out>/study.db``) and resumes when the
 command is rerun with the same storage and study name. ``workers > 1`` (classification) creates the
@@ -140,6 +140,17 @@ def _last(value):
     return max(value) if isinstance(value, list) and value else value
 
 
+def trial_run(task, config, run_dir: Path) -> dict:
+    """One trial's run: the task's lifecycle with the test part never scored (only ``metrics["val"]`` is
+    read). Forecasting, not yet on the lifecycle, still runs its own ``train``, which scores its test
+    part into the trial's directory; nothing reads it."""
+    if task.steps is None:
+        return task.train(config, run_dir)
+    from .lifecycle import run_task
+
+    return run_task(task.steps, config, run_dir, score_test=False)
+
+
 class RunObjective:
     """A trial of any task: its own ``train`` into ``<out>/trials/<study>/<number>``, scored by the
     validation metric of the metrics it returns."""
@@ -159,7 +170,7 @@ class RunObjective:
         trial.set_user_attr("run_dir", str(run_dir))
         start = time.perf_counter()
         try:
-            metrics = tc.task.train(run, run_dir)
+            metrics = trial_run(tc.task, run, run_dir)
         finally:
             trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
         trial.set_user_attr("epochs", _last(metrics.get("epochs")))

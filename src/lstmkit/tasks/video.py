@@ -1,6 +1,7 @@
 """Video prediction end to end: moving digits -> ConvLSTM encoder-forecaster -> per-frame metrics.
 
-``train_video(config, out_dir)`` is what ``lstmkit train`` runs for ``task: video``:
+``train_video(config, out_dir)`` is what ``lstmkit train`` runs for ``task: video``, through the
+steps this module declares (:data:`STEPS`):
 
 1. generate ``data.train_clips`` moving-digit clips from the training glyphs and
    ``data.test_clips`` from the test glyphs (:func:`lstmkit.data.video.moving_digits`, fixed
@@ -13,10 +14,9 @@
    the baselines: ``copy_last`` (the last input frame repeated; the target is MSE <= 0.7x its
    MSE) and ``mean_frame`` (every pixel the training clips' mean intensity: the best constant,
    an honest floor for the MSE ratio since blurry guesses beat copy-last at long horizons);
-5. write the run directory (:mod:`lstmkit.tasks.runs`): ``config.yaml``, ``model.safetensors`` +
-   ``model.json``, ``metrics.json`` (:func:`lstmkit.tasks.runs.common_metrics`'s fields and the
-   task's), ``history.json``, ``report.md``, ``strip_<k>.png`` (rows: input | truth | prediction),
-   ``horizon.png`` and ``learning_curves.png`` (:func:`lstmkit.eval.vision_report.write_video_report`).
+5. the run lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`) writes the run directory; the report
+   adds ``strip_<k>.png`` (rows: input | truth | prediction) and ``horizon.png``
+   (:func:`lstmkit.eval.vision_report.video_report`).
 
 ``predict_frames(run_dir, clip_path)`` forecasts the frames following a user's clip (a ``.npy``
 of ``input_frames`` frames); ``write_predicted_frames`` is ``lstmkit predict-frames``;
@@ -28,7 +28,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,15 +38,15 @@ from torch import nn
 
 from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
+from ..data.splits import random_split
 from ..data.video import load_clip, moving_digits
 from ..eval.images import image_grid, write_png
-from ..eval.vision_report import write_video_report
-from ..models import create_model
+from ..eval.vision_report import video_report
 from .config import path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
-from .runs import (RoleResult, checkpointing, common_metrics, environment, finish_run, load_model, model_spec,
-                   rescoring, save_model, start_run, write_run)
-from .trainer import TrainConfig, fit, seed_everything
+from .lifecycle import Run, Scores, Steps, run_task
+from .runs import load_model, model_spec, rescoring
+from .trainer import TrainConfig
 
 __all__ = ["VideoDataConfig", "VideoConfig", "train_video", "evaluate_video", "predict_frames",
            "write_predicted_frames", "frame_metrics", "copy_last", "TASK"]
@@ -145,9 +144,8 @@ def _clips(cfg: VideoDataConfig, split: str) -> np.ndarray:
 def _splits(config: VideoConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, val, test) clips; val is carved from the training clips with ``train.seed``."""
     clips = _clips(config.data, "train")
-    order = np.random.default_rng(config.train.seed).permutation(len(clips))
-    n_val = max(1, int(round(config.train.val_fraction * len(clips))))
-    return clips[np.sort(order[n_val:])], clips[np.sort(order[:n_val])], _clips(config.data, "test")
+    kept, carved = random_split(len(clips), config.train.val_fraction, config.train.seed)
+    return clips[kept], clips[carved], _clips(config.data, "test")
 
 
 class _Batches:
@@ -209,44 +207,59 @@ def _test_scores(model: nn.Module, test: np.ndarray, input_frames: int, mean_val
 # ------------------------------------------------------------------------------- training
 
 
-def train_video(config: VideoConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
-    """Run one video-prediction experiment and write its run directory; returns metrics.json.
-    ``resume``: continue the interrupted run in ``out_dir`` (see :func:`lstmkit.tasks.runs.start_run`)."""
-    out = Path(out_dir)
-    checkpoint = start_run(out, config, resume)
-    d, tc = config.data, config.train
-    cpu0 = time.process_time()
+def _prepare(config: VideoConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     train, val, test = _splits(config)
     log.info(f"moving digits: {len(train)} train / {len(val)} validation / {len(test)} test clips")
-    name, kwargs = model_spec(config.model, frame_size=d.size, input_frames=d.input_frames,
-                              output_frames=d.output_frames)
-    seed_everything(tc.seed)
-    model = create_model(name, **kwargs)
-    train_batches = _Batches(train, d.input_frames, tc.batch_size, shuffle=True, seed=tc.seed)
-    val_batches = list(_Batches(val, d.input_frames, max(tc.batch_size, 64), shuffle=False)())
-    result = fit(model, train_batches, val_batches, _loss, _evaluate, tc, **checkpointing(checkpoint / "model"))
-    model.eval()
+    return train, val, test
 
-    scores, baselines, pred = _test_scores(model, test, d.input_frames, float(train.mean()))
-    metrics = {
-        **common_metrics({"model": RoleResult.trained(model, result), "copy_last": RoleResult(),
-                          "mean_frame": RoleResult()}, scores, result.best, baselines),
-        "target": {"mse_ratio_copy_last_max": 0.7, "met": bool(scores["mse_ratio_copy_last"] <= 0.7)},
-        "cpu_seconds": round(time.process_time() - cpu0, 3),
-        "epochs": result.epochs, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-        "seed": tc.seed, "device": str(next(model.parameters()).device),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "n_train": len(train), "n_val": len(val), "n_test": len(test), "loss": kwargs.get("loss", "bce"),
-    }
+
+def _train(run: Run, data: tuple) -> None:
+    (train, val, _), d, tc = data, run.config.data, run.train
+    name, kwargs = model_spec(run.config.model, frame_size=d.size, input_frames=d.input_frames,
+                              output_frames=d.output_frames)
+    model = run.build(name, kwargs)
     spec = {"name": name, **(to_plain(model.config) if hasattr(model, "config") else kwargs)}  # every field, resolved
-    save_model(out, model, spec, TASK, {"data": to_plain(d), "train_seed": tc.seed})
-    metrics = write_run(out, config, metrics, result.history)
-    strips = [_strip(test[k, :d.input_frames], test[k, d.input_frames:], pred[k]) for k in range(d.strips)]
-    write_video_report(out, config=to_plain(config), metrics=metrics, history=result.history, strips=strips,
-                       environment=environment())
-    finish_run(out)
-    log.info(f"test MSE {scores['mse']:.5f} ({scores['mse_ratio_copy_last']:.3f}x copy-last), SSIM {scores['ssim']:.3f}")
-    return metrics
+    run.fit("model", model, spec, _Batches(train, d.input_frames, tc.batch_size, shuffle=True, seed=tc.seed),
+            list(_Batches(val, d.input_frames, max(tc.batch_size, 64), shuffle=False)()), _loss, _evaluate,
+            meta={"data": to_plain(d), "train_seed": tc.seed})
+    run.add("copy_last")
+    run.add("mean_frame")
+
+
+def _score(run: Run, data: tuple, part: str) -> Scores:
+    if part == "val":  # the selected epoch's validation row
+        return Scores(run.model.result.best)
+    train, _, test = data
+    scores, baselines, pred = _test_scores(run.model.model, test, run.config.data.input_frames, float(train.mean()))
+    return Scores(scores, baselines, pred)
+
+
+def _metrics(run: Run, data: tuple, scores: dict) -> dict:
+    (train, val, test), m, test_scores = data, run.model, scores["test"].model
+    log.info(f"test MSE {test_scores['mse']:.5f} ({test_scores['mse_ratio_copy_last']:.3f}x copy-last), "
+             f"SSIM {test_scores['ssim']:.3f}")
+    return {"baselines": scores["test"].baselines,
+            "target": {"mse_ratio_copy_last_max": 0.7, "met": bool(test_scores["mse_ratio_copy_last"] <= 0.7)},
+            "cpu_seconds": round(run.cpu_seconds(), 3),
+            "epochs": m.result.epochs, "best_epoch": m.result.best_epoch, "stopped_early": m.result.stopped_early,
+            "seed": run.train.seed, "device": str(next(m.model.parameters()).device), "parameters": m.params,
+            "n_train": len(train), "n_val": len(val), "n_test": len(test), "loss": m.spec.get("loss", "bce")}
+
+
+def _report(run: Run, data: tuple, metrics: dict, scores: dict):
+    test, pred, k_in = data[2], scores["test"].outputs, run.config.data.input_frames
+    strips = [_strip(test[k, :k_in], test[k, k_in:], pred[k]) for k in range(run.config.data.strips)]
+    return video_report(run.out, config=to_plain(run.config), metrics=metrics, history=run.model.history,
+                        strips=strips)
+
+
+STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report)
+
+
+def train_video(config: VideoConfig, out_dir: str | os.PathLike, resume: bool = False, score_test: bool = True) -> dict:
+    """Run one video-prediction experiment and write its run directory; returns metrics.json
+    (:func:`lstmkit.tasks.lifecycle.run_task`; ``resume``: continue the interrupted run there)."""
+    return run_task(STEPS, config, out_dir, resume, score_test)
 
 
 def _strip(inputs: np.ndarray, truth: np.ndarray, pred: np.ndarray | None = None) -> np.ndarray:
@@ -313,7 +326,7 @@ def _predict_run(run: str | os.PathLike, clip: str | os.PathLike, options: dict)
 
 register_task(Task(
     "video", "next-frame prediction with ConvLSTM, against copying the last frame", VideoConfig, train_video,
-    _predict_run, "a .npy clip (T, H, W) of the run's input length and frame size", evaluate=evaluate_video,
+    _predict_run, "a .npy clip (T, H, W) of the run's input length and frame size", evaluate=evaluate_video, steps=STEPS,
     multi_process=None,  # the loss is a mean over equal-sized clips
     # MSE of the predicted frames: comparable whatever model.loss (bce or mse) a trial trains with
     tune=Tuning("val_mse", {"val_mse": "minimize", "val_loss": "minimize"}, {

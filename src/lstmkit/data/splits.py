@@ -1,0 +1,90 @@
+"""Every split lstmkit carves, in one module: a validation part from the training data (and a test
+part where a dataset has none). The recorded results depend on the exact indices each one draws,
+so each kind is kept as it was and pinned in ``tests/data/test_splits.py``:
+
+- :func:`random_split` -- a seeded random share of ``range(n)`` (segment's scenes, video's clips,
+  caption's images, and the test part carved from a user folder of masks or a Flickr8k folder);
+- :func:`stratified_split` -- a seeded share of every class (classification, generation's digits,
+  action and volume clips, a carved classification test part);
+- :func:`carve_validation` -- the last share of an image along its longer side (super-resolution,
+  whose training pairs are patches cut from whole images).
+
+Forecasting's split (the last steps of every series: :func:`lstmkit.tasks.forecast.split_points`)
+is per-series ends by design; it moves here when forecasting goes onto the run lifecycle.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..checks import check_int
+from .preprocess import _label_array
+
+__all__ = ["random_split", "stratified_split", "carve_validation"]
+
+
+def random_split(n: int, fraction: float, seed: int, what: str = "train.val_fraction", at_least_one: bool = True,
+                 min_kept: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, carved) sorted index arrays: ``round(n * fraction)`` of ``range(n)`` carved at random
+    (``numpy.random.default_rng(seed).permutation(n)``'s first ones), at least one when
+    ``at_least_one``. Raises, naming ``what``, when nothing is carved or fewer than ``min_kept`` stay."""
+    k = int(round(n * fraction))
+    if at_least_one:
+        k = max(1, k)
+    if k < 1 or n - k < min_kept:
+        left = "no carved items" if k < 1 else f"{n - k} remaining item(s), fewer than {min_kept}"
+        raise ValueError(f"{what}: {fraction:.0%} of {n} items leaves {left}; use more data or another fraction")
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[k:]), np.sort(order[:k])
+
+
+def stratified_split(labels: Sequence[Any], fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val): about ``fraction`` of each class goes to validation (at least one
+    of every class with two or more members); sorted within each part."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+    seed = check_int("seed", seed, minimum=0)
+    labels = _label_array(labels)
+    if labels.size < 2:
+        raise ValueError(f"need at least 2 samples to split, got {labels.size}")
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        k = int(round(fraction * len(idx)))
+        k = min(max(k, 1), len(idx) - 1) if len(idx) >= 2 else 0
+        val.extend(idx[:k].tolist())
+    val = np.array(sorted(val), dtype=np.int64)
+    train = np.setdiff1d(np.arange(labels.size), val)
+    if val.size == 0:
+        raise ValueError("no class has two or more samples: cannot carve a stratified validation split")
+    return train, val
+
+
+def carve_validation(image: np.ndarray, fraction: float, min_size: int = 1, multiple: int = 1
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(train part, validation part): the last ``fraction`` of ``image`` along its longer side.
+
+    The validation part is at least ``min_size`` long; both parts are cut at a multiple of
+    ``multiple`` (the scale, so LR grids stay aligned). Raises if the image or either part is
+    shorter than ``min_size`` on a side.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+    if min(image.shape[:2]) < min_size:
+        raise ValueError(f"image of {image.shape[0]}x{image.shape[1]} (HxW) is smaller than {min_size} pixels")
+    axis = 0 if image.shape[0] > image.shape[1] else 1
+    n = image.shape[axis]
+    held = max(int(round(fraction * n)), min_size)
+    held = -(-held // multiple) * multiple
+    cut = n - held
+    cut -= cut % multiple
+    if cut < min_size:
+        raise ValueError(f"image of {image.shape[0]}x{image.shape[1]} (HxW) is too small to carve a validation "
+                         f"part of {fraction:.0%} and keep {min_size} pixels for training")
+    if axis == 0:
+        return image[:cut], image[cut:]
+    return image[:, :cut], image[:, cut:]

@@ -1,0 +1,87 @@
+"""The one run lifecycle (lstmkit.tasks.lifecycle.run_task): every task but forecasting goes through it,
+and a run with test scoring off (a tune trial) never asks any task for its test part's scores."""
+
+import dataclasses
+import json
+
+import pytest
+
+from lstmkit.tasks.config import build
+from lstmkit.tasks.lifecycle import Run, Trained, run_task
+from lstmkit.tasks.registry import get_task, list_tasks
+
+
+def _tiny(task):
+    from tests.tasks import test_segment
+    from tests.tasks.test_resume import _vision_configs
+
+    configs = {**_vision_configs(), "segment": test_segment.TINY,
+               "classify": {"task": "classify", "data": {"name": "digits"},
+                            "model": {"name": "rnn_classifier", "hidden_size": 8},
+                            "train": {"epochs": 1, "progress": "off"}}}
+    return configs[task]
+
+
+def test_every_task_but_forecasting_declares_its_steps():
+    on = sorted(t.name for t in list_tasks() if t.steps is not None)
+    assert on == ["action", "caption", "classify", "generate", "segment", "superres", "video", "volume"]
+    for task in list_tasks():
+        if task.steps is not None:
+            assert task.steps.task == task.name and task.config.__module__ == task.train.__module__
+
+
+@pytest.mark.parametrize("task", ["segment", "generate", "superres", "video", "action", "volume", "caption"])
+def test_a_run_without_test_scoring_never_asks_for_the_test_part(tmp_path, task):
+    t = get_task(task)
+    parts = []
+
+    def score(run, data, part):
+        parts.append(part)
+        if part != "val":
+            raise AssertionError(f"the {part!r} part was scored")
+        return t.steps.score(run, data, part)
+
+    steps = dataclasses.replace(t.steps, score=score)
+    metrics = run_task(steps, build(t.config, _tiny(task)), tmp_path / "r", score_test=False)
+    assert parts == ["val"] and metrics["test"] is None and metrics["val"]
+    saved = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert saved["test"] is None and saved["val"] == metrics["val"] and saved["epochs"] >= 1
+    assert set(saved["params"]) == {"model", *saved["baselines"]}
+    assert (tmp_path / "r" / "model.safetensors").is_file() and (tmp_path / "r" / "history.json").is_file()
+    assert not (tmp_path / "r" / "report.md").exists() and not (tmp_path / "r" / "checkpoint").exists()
+
+
+def test_a_full_run_scores_val_then_test_once_each(tmp_path):
+    t = get_task("video")
+    parts = []
+    steps = dataclasses.replace(t.steps, score=lambda run, data, part: parts.append(part) or t.steps.score(run, data,
+                                                                                                        part))
+    metrics = run_task(steps, build(t.config, _tiny("video")), tmp_path / "r")
+    assert parts == ["val", "test"] and metrics["test"]["mse"] > 0 and (tmp_path / "r" / "report.md").is_file()
+
+
+def test_roles_are_named_and_the_model_comes_first(tmp_path):
+    run = Run("video", tmp_path, None, tmp_path / "checkpoint", True)
+    with pytest.raises(ValueError, match="first role must be 'model'"):
+        run.add("bicubic")
+    run.add("model", Trained())
+    with pytest.raises(ValueError, match="already in this run"):
+        run.add("model")
+    from lstmkit.tasks.lifecycle import _folder
+
+    assert _folder("model") == "model" and _folder("pixel_cnn") == "baselines/pixel_cnn"
+    for bad in ("", "a/b", ".."):
+        with pytest.raises(ValueError, match="a role is a name without '/'"):
+            _folder(bad)
+
+
+def test_a_data_error_leaves_no_run_directory(tmp_path):
+    """The task's data is prepared before the run directory is started."""
+    t = get_task("video")
+
+    def prepare(config):
+        raise ValueError("bad data")
+
+    with pytest.raises(ValueError, match="bad data"):
+        run_task(dataclasses.replace(t.steps, prepare=prepare), build(t.config, _tiny("video")), tmp_path / "r")
+    assert not (tmp_path / "r").exists()
