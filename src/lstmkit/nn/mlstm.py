@@ -194,25 +194,31 @@ class MLSTMCore(nn.Module):
         return torch.sigmoid(o) * h.flatten(-2), state  # -> (B, H)
 
     def sequence(self, x: Tensor, state: tuple[Tensor, Tensor, Tensor], valid: Tensor | None):
+        if self.mode == "recurrent":
+            # step by step with the very arithmetic of ``step`` (each step's own projection too), so
+            # that streaming equals this form to the last bit, not just to float32 rounding
+            outs = []
+            for t, x_t in enumerate(x.unbind(0)):  # unbind: see SLSTMCore.sequence
+                q, k, v, o, i_pre, log_f = self._project(x_t)
+                if valid is not None:
+                    pad = ~valid[t].unsqueeze(-1)
+                    i_pre = i_pre.masked_fill(pad, float("-inf"))
+                    log_f = log_f.masked_fill(pad, 0.0)
+                h, state = mlstm_step(q, k, v, i_pre, log_f, state)
+                outs.append(torch.sigmoid(o) * h.flatten(-2))
+            return torch.stack(outs), state  # -> (T, B, H)
         q, k, v, o, i_pre, log_f = self._project(x)  # (T, B, NH, d) / (T, B, H) / (T, B, NH)
         if valid is not None:
             pad = ~valid.unsqueeze(-1)
             i_pre = i_pre.masked_fill(pad, float("-inf"))
             log_f = log_f.masked_fill(pad, 0.0)
-        if self.mode == "recurrent":
-            outs = []
-            for step in zip(*(t.unbind(0) for t in (q, k, v, i_pre, log_f))):  # unbind: see SLSTMCore.sequence
-                h, state = mlstm_step(*step, state)
-                outs.append(h)
-            h = torch.stack(outs).flatten(-2)  # -> (T, B, H)
+        heads_first = lambda t: t.movedim(0, -2) if t.dim() == 4 else t.movedim(0, -1)  # noqa: E731
+        q, k, v, i_pre, log_f = map(heads_first, (q, k, v, i_pre, log_f))  # -> (B, NH, T, d) / (B, NH, T)
+        if self.mode == "parallel":
+            h, state = mlstm_chunk(q, k, v, i_pre, log_f, state)
         else:
-            heads_first = lambda t: t.movedim(0, -2) if t.dim() == 4 else t.movedim(0, -1)  # noqa: E731
-            q, k, v, i_pre, log_f = map(heads_first, (q, k, v, i_pre, log_f))  # -> (B, NH, T, d) / (B, NH, T)
-            if self.mode == "parallel":
-                h, state = mlstm_chunk(q, k, v, i_pre, log_f, state)
-            else:
-                h, state = mlstm_chunkwise(q, k, v, i_pre, log_f, self.chunk_size, state)
-            h = h.permute(2, 0, 1, 3).flatten(-2)  # (B, NH, T, d) -> (T, B, H)
+            h, state = mlstm_chunkwise(q, k, v, i_pre, log_f, self.chunk_size, state)
+        h = h.permute(2, 0, 1, 3).flatten(-2)  # (B, NH, T, d) -> (T, B, H)
         return torch.sigmoid(o) * h, state
 
 
