@@ -24,10 +24,12 @@ where ``log f' = -softplus(softplus(-f~) - softplus(-i~))`` and ``log i' = -soft
 Three forms (``mode``), the same maths:
 
 - ``"parallel"``: the log-space scan above, O(log T) depth on a parallel device (GPU).
-- ``"scan"``: the linear-space recurrence ``h_t = a_t h_{t-1} + b_t`` with the gates computed
-  for all steps at once and the loop, forward and backward, in one autograd function with a
-  hand-written backward (one fused multiply-add per step). On a CPU thread this is the fast
-  form: ``torch.logcumsumexp`` along time costs some 40 element-wise passes there.
+- ``"scan"``: the linear-space recurrence ``h_t = a_t h_{t-1} + b_t`` in one autograd function
+  with a hand-written backward. It runs on a compiled C kernel (:mod:`._scan_kernel`: gates and
+  scan in one pass per step, and for a narrow input the projection too) when one can be built,
+  else as a PyTorch loop (gates for all steps at once, one fused multiply-add per step). On a CPU
+  thread this is the fast form: ``torch.logcumsumexp`` along time costs some 40 element-wise
+  passes there.
 - ``"recurrent"``: step by step through autograd (for tests; ``step`` streams the same way).
 
 ``"auto"`` (default) takes ``"scan"`` on the CPU and ``"parallel"`` elsewhere. Differences from the paper's code:
