@@ -117,21 +117,24 @@ void lstmkit_minscan_forward_SFX(int64_t T, int64_t B, int64_t H, int64_t D, con
     }
 }
 
-/* dh0 (B, H); work (2*B*H + 6H) scratch. With z given, dz (T*B, 3H) receives the gradient of z;
-   without, the projection's gradients are accumulated here: dx (T*B, D), dwt (D, 3H) and
-   dbias (3H) (each may be NULL; summed in double, then stored). */
+/* dh0 (B, H); work (2*B*H + 6H + (D+1)*3H) scratch. With z given, dz (T*B, 3H) receives the
+   gradient of z; without, the projection's gradients are accumulated here: dx (T*B, D), dwt
+   (D, 3H) and dbias (3H) (each may be NULL; each step's B rows summed in REAL, the steps in double). */
 void lstmkit_minscan_backward_SFX(int64_t T, int64_t B, int64_t H, int64_t D, const REAL *restrict z,
                                   const REAL *restrict x, const REAL *restrict wt, const REAL *restrict bias,
                                   const REAL *restrict h0, const uint8_t *restrict pad, const REAL *restrict h,
                                   const REAL *restrict dh, REAL *restrict dz, REAL *restrict dh0, REAL *restrict dx,
                                   double *restrict dwt, double *restrict dbias, REAL *restrict work) {
     REAL *G = work, *anext = work + B * H, *scratch = work + 2 * B * H, *dzs = scratch + 3 * H;
+    REAL *step_acc = dzs + 3 * H; /* (D+1, 3H): this step's dwt rows, then dbias */
     memset(work, 0, 2 * B * H * sizeof(REAL));
     if (dwt)
         memset(dwt, 0, D * 3 * H * sizeof(double));
     if (dbias)
         memset(dbias, 0, 3 * H * sizeof(double));
     for (int64_t t = T - 1; t >= 0; t--) {
+        if (!z)
+            memset(step_acc, 0, (D + 1) * 3 * H * sizeof(REAL));
         for (int64_t b = 0; b < B; b++) {
             const int64_t row = t * B + b;
             const REAL *prev = t ? h + (row - B) * H : h0 + b * H;
@@ -154,9 +157,11 @@ void lstmkit_minscan_backward_SFX(int64_t T, int64_t B, int64_t H, int64_t D, co
             if (z)
                 continue;
             const REAL *xr = x + row * D;
-            if (dbias)
+            if (dbias) {
+                REAL *acc = step_acc + D * 3 * H;
                 for (int64_t j = 0; j < 3 * H; j++)
-                    dbias[j] += dzs[j];
+                    acc[j] += dzs[j];
+            }
             for (int64_t k = 0; k < D; k++) {
                 const REAL *w = wt + k * 3 * H;
                 if (dx) { /* eight partial sums, so that the loop vectorises */
@@ -170,12 +175,20 @@ void lstmkit_minscan_backward_SFX(int64_t T, int64_t B, int64_t H, int64_t D, co
                     dx[row * D + k] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
                 }
                 if (dwt) {
-                    double *dw = dwt + k * 3 * H;
-                    const double xk = xr[k];
+                    REAL *acc = step_acc + k * 3 * H;
+                    const REAL xk = xr[k];
                     for (int64_t j = 0; j < 3 * H; j++)
-                        dw[j] += xk * dzs[j];
+                        acc[j] += xk * dzs[j];
                 }
             }
+        }
+        if (!z) {
+            if (dwt)
+                for (int64_t j = 0; j < D * 3 * H; j++)
+                    dwt[j] += step_acc[j];
+            if (dbias)
+                for (int64_t j = 0; j < 3 * H; j++)
+                    dbias[j] += step_acc[D * 3 * H + j];
         }
     }
     for (int64_t k = 0; k < B * H; k++)

@@ -201,7 +201,7 @@ def minscan_backward(x: Tensor, weight: Tensor, bias: Tensor | None, h0: Tensor,
     wt = weight.detach().t().contiguous()
     bias = None if bias is None else bias.detach().contiguous()
     dh0 = torch.empty(B, H, dtype=x.dtype)
-    work = torch.empty(2 * B * H + 6 * H, dtype=x.dtype)
+    work = torch.empty(2 * B * H + 6 * H + (D + 1) * 3 * H, dtype=x.dtype)
     dz = dx = dwt = db = None
     if z is not None:
         dz = torch.empty_like(z)
