@@ -315,3 +315,14 @@ def test_registry_and_errors():
         create_recurrent("minlstm", 3, 4, residual=True)(torch.zeros(5, 2, 4))
     with pytest.raises(TypeError, match="SLSTMState"):
         SLSTM(3, 4, num_heads=1)(torch.zeros(5, 2, 3), (torch.zeros(1, 2, 4),))
+
+
+def test_scan_backend_errors():
+    from lstmkit.nn._scan_kernel import ScanUnavailable, scan_backend
+
+    with pytest.raises(ValueError, match=r"scan backend must be one of \('auto', 'compiled', 'torch'\), got 'fast'"):
+        with scan_backend("fast"):
+            pass
+    m = MinLSTM(2, 3, mode="scan", dtype=torch.bfloat16)
+    with scan_backend("compiled"), pytest.raises(ScanUnavailable, match="float32/float64 CPU tensors"):
+        m(torch.zeros(4, 1, 2, dtype=torch.bfloat16))
