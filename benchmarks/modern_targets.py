@@ -1,11 +1,13 @@
 """The speed targets of the modern recurrent layers (issue 21), measured in one process, 1 thread.
 
 1. Training step (forward + backward of output.sum()) at (T, B, D, H) = (2000, 32, 2, 128):
-   nn.LSTM against MinLSTM (scan and log-space parallel forms) and MLSTM (chunkwise).
+   nn.LSTM against MinLSTM (scan form on the compiled kernel and on its PyTorch fallback, and the
+   log-space parallel form) and MLSTM (chunkwise, chunks of 16, 32, 64).
 2. Training step at (100, 32, 8, 128): nn.LSTM against SLSTM.
 3. Streaming at batch 1 (D = 32, H = 128): µs per step of LSTMStream (C kernel and torch backends)
-   beside RecurrentStream over SLSTM / MLSTM / MinLSTM, and the largest difference between the
-   streamed outputs and the batch path over 200 steps (float32).
+   beside RecurrentStream over SLSTM / MLSTM / MinLSTM, and the largest difference over 200 steps
+   (float32) between the streamed outputs and the batch path in its recurrent form (the stream's
+   own arithmetic), the layer's default batch form (MLSTM chunkwise, MinLSTM scan) and float64.
 
 Median of ``--repeats`` after ``--warmup``; ratios are against nn.LSTM in the same process.
 
@@ -27,6 +29,19 @@ import torch
 from lstmkit.bench.common import machine_info
 from lstmkit.bench.speed import time_call
 from lstmkit.nn import LSTMStream, MLSTM, MinLSTM, RecurrentStream, SLSTM
+from lstmkit.nn._scan_kernel import scan_backend
+
+
+class OnBackend(torch.nn.Module):
+    """A MinLSTM run with its scan on a given backend ("compiled" or "torch")."""
+
+    def __init__(self, layer, backend):
+        super().__init__()
+        self.layer, self.backend = layer, backend
+
+    def forward(self, x):
+        with scan_backend(self.backend):
+            return self.layer(x)
 
 
 def train_rows(T, B, D, H, layers, warmup, repeats):
@@ -72,9 +87,18 @@ def stream_rows(D, H, steps, warmup):
             outs.append(stream.step(xs[t]))
             times.append(time.perf_counter() - t0)
         row = {"stream": name, "us_per_step": round(1e6 * float(np.median(times)), 2)}
+        streamed = np.stack(outs)
         with torch.no_grad():
             ref = (layer(x)[0] if layer is not None else lstm(x)[0])[:, 0].numpy()
-        row["max_abs_diff_vs_batch"] = float(np.abs(np.stack(outs) - ref).max())
+            if layer is not None and "recurrent" in getattr(layer, "MODES", ()):
+                rec = copy.deepcopy(layer)
+                rec.mode = "recurrent"
+                row["max_abs_diff_vs_recurrent_batch"] = float(np.abs(streamed - rec(x)[0][:, 0].numpy()).max())
+            truth = copy.deepcopy(layer if layer is not None else lstm).double()(x.double())[0][:, 0].numpy()
+        row["max_abs_diff_vs_batch"] = float(np.abs(streamed - ref).max())  # the default batch form
+        row["stream_vs_float64"] = float(np.abs(streamed - truth).max())
+        row["batch_vs_float64"] = float(np.abs(ref - truth).max())
+        row["max_abs_float64_output"] = float(np.abs(truth).max())
         m64 = copy.deepcopy(layer if layer is not None else lstm).double()  # the same check in float64
         s64 = RecurrentStream(m64, 1) if layer is not None else LSTMStream(m64, 1, backend=stream.backend)
         x64 = x.double()
@@ -94,15 +118,19 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     T, B, D, H = 2000, 32, 2, 128
-    long = train_rows(T, B, D, H, [("nn.LSTM", torch.nn.LSTM(D, H)), ("MinLSTM scan", MinLSTM(D, H, mode="scan")),
+    minlstm = MinLSTM(D, H, mode="scan")
+    long = train_rows(T, B, D, H, [("nn.LSTM", torch.nn.LSTM(D, H)),
+                                   ("MinLSTM scan (compiled)", OnBackend(minlstm, "compiled")),
+                                   ("MinLSTM scan (torch fallback)", OnBackend(minlstm, "torch")),
                                    ("MinLSTM parallel (log-space)", MinLSTM(D, H, mode="parallel")),
                                    ("MLSTM chunkwise 64", MLSTM(D, H, num_heads=4, chunk_size=64)),
-                                   ("MLSTM chunkwise 32", MLSTM(D, H, num_heads=4, chunk_size=32))],
+                                   ("MLSTM chunkwise 32", MLSTM(D, H, num_heads=4, chunk_size=32)),
+                                   ("MLSTM chunkwise 16", MLSTM(D, H, num_heads=4, chunk_size=16))],
                       args.warmup, args.repeats)
     short = train_rows(100, 32, 8, 128, [("nn.LSTM", torch.nn.LSTM(8, 128)),
                                          ("SLSTM (4 heads)", SLSTM(8, 128, num_heads=4)),
                                          ("MLSTM chunkwise 64", MLSTM(8, 128, num_heads=4)),
-                                         ("MinLSTM scan", MinLSTM(8, 128, mode="scan"))],
+                                         ("MinLSTM scan (compiled)", OnBackend(MinLSTM(8, 128, mode="scan"), "compiled"))],
                        args.warmup + 1, args.repeats + 2)
     streams = stream_rows(32, 128, steps=200, warmup=50)
     out = Path(args.out)

@@ -14,3 +14,17 @@ def recurrence(request):
             pytest.skip(f"fused recurrence unavailable here: {reason}")
     with recurrence_backend(request.param):
         yield request.param
+
+
+@pytest.fixture(params=["torch", "compiled"])
+def scan(request):
+    """MinLSTM's scan on the PyTorch loop, then on the compiled kernel (skipped, with the reason,
+    where it cannot be built)."""
+    from lstmkit.nn._scan_kernel import scan_backend, scan_unavailable_reason
+
+    if request.param == "compiled":
+        reason = scan_unavailable_reason()
+        if reason is not None:
+            pytest.skip(f"compiled minLSTM scan unavailable here: {reason}")
+    with scan_backend(request.param):
+        yield request.param

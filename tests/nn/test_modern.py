@@ -14,6 +14,9 @@ from .helpers import assert_close
 
 F64 = torch.float64
 LAYERS = {"slstm": SLSTM, "mlstm": MLSTM, "minlstm": MinLSTM}
+# every layer, MinLSTM's scan on both paths (the ``scan`` fixture: PyTorch loop, compiled kernel)
+NAMES_SCANS = pytest.mark.parametrize("name,scan", [("slstm", "torch"), ("mlstm", "torch"), ("minlstm", "torch"),
+                                                    ("minlstm", "compiled")], indirect=["scan"])
 OPTIONS = {"slstm": {"num_heads": 2}, "mlstm": {"num_heads": 2, "chunk_size": 3}, "minlstm": {}}
 
 
@@ -84,7 +87,7 @@ def test_mlstm_exp_forget_gate_forms_agree():
 
 
 @pytest.mark.parametrize("lengths", [None, [7, 3, 1]])
-def test_minlstm_scan_equals_recurrence(lengths):
+def test_minlstm_scan_equals_recurrence(lengths, scan):
     m = make("minlstm", L=2, bidirectional=True)
     x = seq()
     with torch.no_grad():
@@ -104,7 +107,39 @@ def test_minlstm_scan_equals_recurrence(lengths):
     assert bool((res["parallel"][1].h > 0).all())  # g() keeps h positive
 
 
-def test_minlstm_long_sequence_scan_is_stable():
+@pytest.mark.parametrize("D", [3, 20])  # the compiled scan projects a narrow input itself, a wide one by a product
+def test_minlstm_compiled_scan_equals_the_torch_scan(D):
+    from lstmkit.nn._scan_kernel import scan_backend, scan_unavailable_reason
+    from lstmkit.nn.minlstm import INLINE_PROJECTION_MAX
+
+    if scan_unavailable_reason() is not None:
+        pytest.skip(f"compiled minLSTM scan unavailable here: {scan_unavailable_reason()}")
+    assert (D > INLINE_PROJECTION_MAX) == (D == 20)
+    for dtype, tol in ((F64, 1e-12), (torch.float32, 1e-5)):
+        m = make("minlstm", D=D, H=5, L=2, bidirectional=True, mode="scan").to(dtype)
+        x = seq(T=9, B=3, D=D).to(dtype)
+        s0 = m(seq(T=3, B=3, D=D, seed=5).to(dtype))[1].h.detach()
+        res = {}
+        for backend in ("torch", "compiled"):
+            with scan_backend(backend):
+                x_ = x.clone().requires_grad_()
+                h0 = s0.clone().requires_grad_()
+                out, state = m(x_, (h0,), lengths=[9, 4, 1])
+                w = torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)
+                g = torch.autograd.grad((out * w).sum() + (state.h**2).sum(), [x_, h0, *m.parameters()])
+                res[backend] = (out, state.h, *g)
+        for a, b in zip(res["compiled"], res["torch"]):
+            assert_close(a, b, tol, f"compiled scan, D={D}, {dtype}")
+    with scan_backend("compiled"):  # gradcheck of the kernel's own backward (both projections)
+        m = make("minlstm", D=D, H=3, mode="scan")
+        x = seq(T=6, B=2, D=D).requires_grad_()
+        h0 = torch.rand(1, 2, 3, dtype=F64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda x, h0, *p: torch.func.functional_call(
+            m, dict(zip([n for n, _ in m.named_parameters()], p)), (x, (h0,)), {"lengths": [6, 4]})[0],
+            (x, h0, *[p.detach().clone().requires_grad_() for p in m.parameters()]))
+
+
+def test_minlstm_long_sequence_scan_is_stable(scan):
     m = make("minlstm", D=2, H=8, mode="parallel")
     x = seq(T=3000, B=2, D=2)
     out_p = m(x)[0]
@@ -115,9 +150,9 @@ def test_minlstm_long_sequence_scan_is_stable():
 
 
 # ------------------------------------------------------------------------------- padding
-@pytest.mark.parametrize("name", list(LAYERS))
+@NAMES_SCANS
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_padded_with_lengths_equals_each_sequence_alone(name, bidirectional):
+def test_padded_with_lengths_equals_each_sequence_alone(name, bidirectional, scan):
     m = make(name, L=2, bidirectional=bidirectional)
     lengths = [6, 2, 4]
     x = seq(T=6)
@@ -133,8 +168,8 @@ def test_padded_with_lengths_equals_each_sequence_alone(name, bidirectional):
             assert_close(f[:, b : b + 1], fa, what=f"{name} state.{fname} of sequence {b}")
 
 
-@pytest.mark.parametrize("name", list(LAYERS))
-def test_padding_gets_no_gradient(name):
+@NAMES_SCANS
+def test_padding_gets_no_gradient(name, scan):
     m = make(name, bidirectional=True)
     x = seq(T=5).requires_grad_()
     out, state = m(x, lengths=[5, 3, 1])
@@ -144,9 +179,12 @@ def test_padding_gets_no_gradient(name):
 
 
 # ------------------------------------------------------------------------------- continuing
-@pytest.mark.parametrize("name,mode", [("slstm", None), ("mlstm", "chunkwise"), ("mlstm", "parallel"),
-                                       ("mlstm", "recurrent"), ("minlstm", "parallel"), ("minlstm", "recurrent"), ("minlstm", "scan")])
-def test_continuing_from_the_returned_state_equals_one_pass(name, mode):
+@pytest.mark.parametrize("name,mode,scan", [("slstm", None, "torch"), ("mlstm", "chunkwise", "torch"),
+                                            ("mlstm", "parallel", "torch"), ("mlstm", "recurrent", "torch"),
+                                            ("minlstm", "parallel", "torch"), ("minlstm", "recurrent", "torch"),
+                                            ("minlstm", "scan", "torch"), ("minlstm", "scan", "compiled")],
+                         indirect=["scan"])
+def test_continuing_from_the_returned_state_equals_one_pass(name, mode, scan):
     m = make(name, L=2, **({"mode": mode} if mode else {}))
     x = seq(T=9)
     full, s_full = m(x)
@@ -172,9 +210,11 @@ def test_batch_first_and_unbatched_match(name):
 
 
 # ------------------------------------------------------------------------------- gradients
-@pytest.mark.parametrize("name,mode", [("slstm", None), ("mlstm", "chunkwise"), ("mlstm", "recurrent"),
-                                       ("minlstm", "parallel"), ("minlstm", "scan")])
-def test_gradcheck(name, mode):
+@pytest.mark.parametrize("name,mode,scan", [("slstm", None, "torch"), ("mlstm", "chunkwise", "torch"),
+                                            ("mlstm", "recurrent", "torch"), ("minlstm", "parallel", "torch"),
+                                            ("minlstm", "scan", "torch"), ("minlstm", "scan", "compiled")],
+                         indirect=["scan"])
+def test_gradcheck(name, mode, scan):
     heads = {} if name == "minlstm" else {"num_heads": 1}
     m = make(name, D=2, H=2, bidirectional=True, **heads, **({"mode": mode} if mode else {}))
     x = seq(T=5, B=2, D=2).requires_grad_()
@@ -195,8 +235,8 @@ def test_gradcheck(name, mode):
 
 
 # ------------------------------------------------------------------------------- streaming
-@pytest.mark.parametrize("name", list(LAYERS))
-def test_streaming_equals_the_batch_path(name):
+@NAMES_SCANS
+def test_streaming_equals_the_batch_path(name, scan):
     m = make(name, L=2)
     x = seq(T=8)
     out, state = m(x)
@@ -210,6 +250,21 @@ def test_streaming_equals_the_batch_path(name):
     arr = stream.run(x.numpy())
     assert isinstance(arr, np.ndarray)
     np.testing.assert_allclose(arr, out.detach().numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_float32_streaming_equals_the_recurrent_form(name):
+    """The stream runs the recurrent form's own arithmetic, so in float32 it equals that form
+    (to 1e-6; the chunkwise/parallel forms differ from it by float32 rounding only)."""
+    torch.manual_seed(0)
+    m = LAYERS[name](8, 16, **{**OPTIONS[name], **({"num_heads": 4} if name != "minlstm" else {})}).eval()
+    if name != "slstm":
+        m.mode = "recurrent"
+    x = torch.randn(60, 1, 8)
+    with torch.no_grad():
+        batch = m(x)[0][:, 0]
+    streamed = torch.from_numpy(RecurrentStream(m, 1).run(x.numpy()[:, 0]))
+    assert float((streamed - batch).abs().max()) <= 1e-6
 
 
 # ------------------------------------------------------------------------------- residual blocks
@@ -260,3 +315,14 @@ def test_registry_and_errors():
         create_recurrent("minlstm", 3, 4, residual=True)(torch.zeros(5, 2, 4))
     with pytest.raises(TypeError, match="SLSTMState"):
         SLSTM(3, 4, num_heads=1)(torch.zeros(5, 2, 3), (torch.zeros(1, 2, 4),))
+
+
+def test_scan_backend_errors():
+    from lstmkit.nn._scan_kernel import ScanUnavailable, scan_backend
+
+    with pytest.raises(ValueError, match=r"scan backend must be one of \('auto', 'compiled', 'torch'\), got 'fast'"):
+        with scan_backend("fast"):
+            pass
+    m = MinLSTM(2, 3, mode="scan", dtype=torch.bfloat16)
+    with scan_backend("compiled"), pytest.raises(ScanUnavailable, match="float32/float64 CPU tensors"):
+        m(torch.zeros(4, 1, 2, dtype=torch.bfloat16))

@@ -24,10 +24,12 @@ where ``log f' = -softplus(softplus(-f~) - softplus(-i~))`` and ``log i' = -soft
 Three forms (``mode``), the same maths:
 
 - ``"parallel"``: the log-space scan above, O(log T) depth on a parallel device (GPU).
-- ``"scan"``: the linear-space recurrence ``h_t = a_t h_{t-1} + b_t`` with the gates computed
-  for all steps at once and the loop, forward and backward, in one autograd function with a
-  hand-written backward (one fused multiply-add per step). On a CPU thread this is the fast
-  form: ``torch.logcumsumexp`` along time costs some 40 element-wise passes there.
+- ``"scan"``: the linear-space recurrence ``h_t = a_t h_{t-1} + b_t`` in one autograd function
+  with a hand-written backward. It runs on a compiled C kernel (:mod:`._scan_kernel`: gates and
+  scan in one pass per step, and for a narrow input the projection too) when one can be built,
+  else as a PyTorch loop (gates for all steps at once, one fused multiply-add per step). On a CPU
+  thread this is the fast form: ``torch.logcumsumexp`` along time costs some 40 element-wise
+  passes there.
 - ``"recurrent"``: step by step through autograd (for tests; ``step`` streams the same way).
 
 ``"auto"`` (default) takes ``"scan"`` on the CPU and ``"parallel"`` elsewhere. Differences from the paper's code:
@@ -42,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._scan_kernel import minscan_backward, minscan_forward, use_compiled_scan
 from .seqstack import Modes, RecurrentStack, keep_where
 
 __all__ = ["MinLSTM", "MinLSTMState"]
@@ -142,6 +145,45 @@ class _MinScan(torch.autograd.Function):
         return dx, dw, db, dh0, None
 
 
+INLINE_PROJECTION_MAX = 16  # input widths up to this are projected inside the compiled scan
+
+
+class _MinScanCompiled(torch.autograd.Function):
+    """``_MinScan``'s maths on the compiled kernel (:mod:`lstmkit.nn._scan_kernel`). For a narrow
+    input (D <= ``INLINE_PROJECTION_MAX``) the kernel also does the input projection and its
+    gradients, row by row, so nothing (T, B, 3H) is ever stored; for a wider one the projection
+    is one product z = x W^T + b (saved), the kernel returns dz, and dx = dz W, dW = (x^T dz)^T,
+    db = sum dz are products over all steps."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, h0: Tensor, pad: Tensor | None) -> Tensor:
+        T, B, D = x.shape
+        z = None
+        if D > INLINE_PROJECTION_MAX:
+            x2 = x.reshape(T * B, D)
+            z = (torch.addmm(bias, x2, weight.t()) if bias is not None else x2 @ weight.t()).view(T, B, -1)
+        pad8 = None if pad is None else pad.reshape(T, B).to(torch.uint8).contiguous()
+        h = minscan_forward(x.detach(), weight.detach(), None if bias is None else bias.detach(), h0.detach(),
+                            pad8, z)
+        ctx.save_for_backward(x, weight, bias, h0, h, z)
+        ctx.pad8 = pad8
+        return h
+
+    @staticmethod
+    def backward(ctx, dh: Tensor):
+        x, weight, bias, h0, h, z = ctx.saved_tensors
+        T, B, D = x.shape
+        needs = ctx.needs_input_grad
+        dz, dx, dw, db, dh0 = minscan_backward(x, weight, bias, h0, ctx.pad8, z, h, dh,
+                                               (needs[0], needs[1], bias is not None and needs[2]))
+        if dz is not None:
+            dz2, x2 = dz.view(T * B, -1), x.reshape(T * B, D)
+            dx = dz2.mm(weight).view(T, B, D) if needs[0] else None
+            dw = (x2.t() @ dz2).t() if needs[1] else None
+            db = dz2.sum(0) if bias is not None and needs[2] else None
+        return dx, dw, db, dh0 if needs[3] else None, None
+
+
 class MinLSTMCore(nn.Module):
     """One layer, one direction: x (T, B, D) -> h (T, B, H)."""
 
@@ -166,7 +208,8 @@ class MinLSTMCore(nn.Module):
     def sequence(self, x: Tensor, state: tuple[Tensor], valid: Tensor | None) -> tuple[Tensor, tuple[Tensor]]:
         mode = self.mode if self.mode != "auto" else ("scan" if x.device.type == "cpu" else "parallel")
         if mode == "scan":
-            h = _MinScan.apply(x, self.linear.weight, self.linear.bias, state[0],
+            scan = _MinScanCompiled if use_compiled_scan(x) else _MinScan
+            h = scan.apply(x, self.linear.weight, self.linear.bias, state[0],
                                None if valid is None else ~valid.unsqueeze(-1))
             return h, (h[-1],)
         if mode == "recurrent":

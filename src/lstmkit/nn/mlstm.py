@@ -136,25 +136,26 @@ def mlstm_chunkwise(q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tenso
     # the state entering each chunk: the only loop
     C, n, m = state
     Cs, ns, ms = [], [], []
-    for c in range(nc):
+    # unbind, not [..., c]: indexing per chunk makes the backward write a full zero tensor per chunk
+    for tot, ml, Cl, nl in zip(total.unbind(-1), m_loc.unbind(-1), C_loc.unbind(2), n_loc.unbind(2)):
         Cs.append(C)
         ns.append(n)
         ms.append(m)
-        m_new = torch.maximum(total[..., c] + m, m_loc[..., c])
-        a = torch.exp(total[..., c] + m - m_new)
-        b = torch.exp(m_loc[..., c] - m_new)
-        C = a[..., None, None] * C + b[..., None, None] * C_loc[:, :, c]
-        n = a.unsqueeze(-1) * n + b.unsqueeze(-1) * n_loc[:, :, c]
+        m_new = torch.maximum(tot + m, ml)
+        a = torch.exp(tot + m - m_new)
+        b = torch.exp(ml - m_new)
+        C = a[..., None, None] * C + b[..., None, None] * Cl
+        n = a.unsqueeze(-1) * n + b.unsqueeze(-1) * nl
         m = m_new
     C0, n0, m0 = torch.stack(Cs, 2), torch.stack(ns, 2), torch.stack(ms, 2)  # (B, NH, NC, ...)
-    # every chunk's outputs at once
-    log_d = cum.unsqueeze(-1) - cum.unsqueeze(-2) + i_pre.unsqueeze(-2)  # (B, NH, NC, L, L)
+    # every chunk's outputs at once. D~_ts - m_t = (F_t - m_t) + (i~_s - F_s), with
+    # m_t = F_t + max(max_{s<=t} (i~_s - F_s), m_0) (a running maximum): one (L, L) sum, no amax
+    src = i_pre - cum  # (B, NH, NC, L)
+    mt = cum + torch.maximum(torch.cummax(src, dim=-1).values, m0.unsqueeze(-1))
     above = torch.ones(size, size, dtype=torch.bool, device=q.device).triu(1)
-    log_d = log_d.masked_fill(above, float("-inf"))
-    log_w0 = cum + m0.unsqueeze(-1)
-    mt = torch.maximum(log_d.amax(-1), log_w0)
-    sm = (q @ k.transpose(-1, -2)) * torch.exp(log_d - mt.unsqueeze(-1))
-    w0 = torch.exp(log_w0 - mt)
+    log_d = ((cum - mt).unsqueeze(-1) + src.unsqueeze(-2)).masked_fill_(above, float("-inf"))  # (B, NH, NC, L, L)
+    sm = (q @ k.transpose(-1, -2)) * torch.exp(log_d)
+    w0 = torch.exp(cum + m0.unsqueeze(-1) - mt)
     num = sm @ v + w0.unsqueeze(-1) * (q @ C0.transpose(-1, -2))
     den = sm.sum(-1) + w0 * (q @ n0.unsqueeze(-1)).squeeze(-1)
     h = num / torch.maximum(den.abs(), torch.exp(-mt)).unsqueeze(-1)
@@ -194,25 +195,31 @@ class MLSTMCore(nn.Module):
         return torch.sigmoid(o) * h.flatten(-2), state  # -> (B, H)
 
     def sequence(self, x: Tensor, state: tuple[Tensor, Tensor, Tensor], valid: Tensor | None):
+        if self.mode == "recurrent":
+            # step by step with the very arithmetic of ``step`` (each step's own projection too), so
+            # that streaming equals this form to the last bit, not just to float32 rounding
+            outs = []
+            for t, x_t in enumerate(x.unbind(0)):  # unbind: see SLSTMCore.sequence
+                q, k, v, o, i_pre, log_f = self._project(x_t)
+                if valid is not None:
+                    pad = ~valid[t].unsqueeze(-1)
+                    i_pre = i_pre.masked_fill(pad, float("-inf"))
+                    log_f = log_f.masked_fill(pad, 0.0)
+                h, state = mlstm_step(q, k, v, i_pre, log_f, state)
+                outs.append(torch.sigmoid(o) * h.flatten(-2))
+            return torch.stack(outs), state  # -> (T, B, H)
         q, k, v, o, i_pre, log_f = self._project(x)  # (T, B, NH, d) / (T, B, H) / (T, B, NH)
         if valid is not None:
             pad = ~valid.unsqueeze(-1)
             i_pre = i_pre.masked_fill(pad, float("-inf"))
             log_f = log_f.masked_fill(pad, 0.0)
-        if self.mode == "recurrent":
-            outs = []
-            for step in zip(*(t.unbind(0) for t in (q, k, v, i_pre, log_f))):  # unbind: see SLSTMCore.sequence
-                h, state = mlstm_step(*step, state)
-                outs.append(h)
-            h = torch.stack(outs).flatten(-2)  # -> (T, B, H)
+        heads_first = lambda t: t.movedim(0, -2) if t.dim() == 4 else t.movedim(0, -1)  # noqa: E731
+        q, k, v, i_pre, log_f = map(heads_first, (q, k, v, i_pre, log_f))  # -> (B, NH, T, d) / (B, NH, T)
+        if self.mode == "parallel":
+            h, state = mlstm_chunk(q, k, v, i_pre, log_f, state)
         else:
-            heads_first = lambda t: t.movedim(0, -2) if t.dim() == 4 else t.movedim(0, -1)  # noqa: E731
-            q, k, v, i_pre, log_f = map(heads_first, (q, k, v, i_pre, log_f))  # -> (B, NH, T, d) / (B, NH, T)
-            if self.mode == "parallel":
-                h, state = mlstm_chunk(q, k, v, i_pre, log_f, state)
-            else:
-                h, state = mlstm_chunkwise(q, k, v, i_pre, log_f, self.chunk_size, state)
-            h = h.permute(2, 0, 1, 3).flatten(-2)  # (B, NH, T, d) -> (T, B, H)
+            h, state = mlstm_chunkwise(q, k, v, i_pre, log_f, self.chunk_size, state)
+        h = h.permute(2, 0, 1, 3).flatten(-2)  # (B, NH, T, d) -> (T, B, H)
         return torch.sigmoid(o) * h, state
 
 

@@ -1,0 +1,216 @@
+"""The compiled minLSTM scan (:class:`lstmkit.nn.MinLSTM`, ``mode="scan"``): its source, build,
+cache, loading, and which path runs.
+
+``_scan_kernel.c`` beside this module (package data) holds the forward and backward scan with
+all the gates' element-wise work, written out for float32 and float64. It is built on first use
+the way the stream kernel is (:mod:`lstmkit.nn._stream_kernel`: the system compiler, the cache
+``$LSTMKIT_CACHE_DIR`` or ``~/.cache/lstmkit``, a file named by a hash of the source, compiler,
+flags and CPU, :func:`~lstmkit.nn._stream_kernel.build_atomically`) and loaded through
+``ctypes``. Where it cannot be built, the PyTorch scan runs instead (the reason is logged once).
+
+``scan_backend("auto" | "compiled" | "torch")`` (a context manager) or the environment variable
+``LSTMKIT_SCAN`` choose the path; ``"auto"`` takes the compiled one for float32/float64 CPU
+tensors when it is available.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import subprocess
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+from ._stream_kernel import FLAG_SETS, _cache_dir, _machine_id, build_atomically, compiler
+
+__all__ = ["BACKENDS", "ScanUnavailable", "minscan_backward", "minscan_forward", "scan_backend",
+           "scan_unavailable_reason", "use_compiled_scan"]
+
+logger = logging.getLogger(__name__)
+
+ABI_VERSION = 1
+BACKENDS = ("auto", "compiled", "torch")
+_SOURCE = "_scan_kernel.c"
+_TYPED_PART = "/* ---- typed part: REAL, SFX ---- */\n"
+_LOCK = threading.Lock()
+_STATE: dict = {"backend": None, "lib": None, "error": None, "logged": False}
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+
+
+class ScanUnavailable(RuntimeError):
+    """The compiled scan cannot be built or loaded here."""
+
+
+@functools.cache
+def source() -> str:
+    text = resources.files(__package__).joinpath(_SOURCE).read_text(encoding="utf-8")
+    common, typed = text.split(_TYPED_PART)
+    parts = [typed.replace("REAL", real).replace("SFX", sfx) for real, sfx in (("float", "f32"), ("double", "f64"))]
+    return common.replace("ABI_VERSION", str(ABI_VERSION)) + "".join(parts)
+
+
+def library_path(cc: str, flags: tuple[str, ...]) -> Path:
+    real = os.path.realpath(cc)
+    st = os.stat(real)
+    key = "\n".join([source(), real, str(st.st_size), str(st.st_mtime_ns), " ".join(flags), _machine_id()])
+    return _cache_dir() / f"minlstm_scan_{hashlib.sha256(key.encode()).hexdigest()[:20]}.so"
+
+
+def _open(path: str) -> ctypes.CDLL:
+    lib = ctypes.CDLL(path)
+    abi = lib.lstmkit_scan_abi
+    abi.restype = ctypes.c_int64
+    if abi() != ABI_VERSION:
+        raise OSError(f"{path} has ABI {abi()}, expected {ABI_VERSION}")
+    i64, p = ctypes.c_int64, ctypes.c_void_p
+    for sfx in _SUFFIX.values():
+        fwd, bwd = getattr(lib, f"lstmkit_minscan_forward_{sfx}"), getattr(lib, f"lstmkit_minscan_backward_{sfx}")
+        fwd.argtypes, fwd.restype = [i64] * 4 + [p] * 8, None
+        bwd.argtypes, bwd.restype = [i64] * 4 + [p] * 14, None
+    return lib
+
+
+def _load() -> ctypes.CDLL:
+    cc = compiler()
+    if cc is None:
+        raise ScanUnavailable("no C compiler found (set LSTMKIT_CC or put `cc` on PATH)")
+    errors = []
+    for flags in FLAG_SETS:
+        try:
+            path = library_path(cc, flags)
+        except OSError as e:
+            raise ScanUnavailable(f"cannot use the compiler {cc}: {e}") from None
+        if path.exists():
+            try:
+                return _open(str(path))
+            except (OSError, AttributeError) as e:
+                logger.warning("minLSTM scan: cached library %s is unusable (%s); rebuilding it", path, e)
+        try:
+            return build_atomically(path, source(), ".c", lambda src, out: [cc, *flags, "-o", out, src], _open,
+                                    ScanUnavailable)
+        except (ScanUnavailable, OSError, AttributeError, subprocess.SubprocessError) as e:
+            errors.append(str(e))
+    raise ScanUnavailable("cannot build the minLSTM scan kernel: " + " | ".join(errors))
+
+
+def library() -> ctypes.CDLL:
+    """The loaded kernel, built on first use; raises :class:`ScanUnavailable` (remembered: no retry)."""
+    with _LOCK:
+        if _STATE["lib"] is None and _STATE["error"] is None:
+            try:
+                _STATE["lib"] = _load()
+            except ScanUnavailable as e:
+                _STATE["error"] = str(e)
+        if _STATE["error"] is not None:
+            raise ScanUnavailable(_STATE["error"])
+        return _STATE["lib"]
+
+
+def scan_unavailable_reason() -> str | None:
+    """None when the compiled scan can run here, else why not."""
+    try:
+        library()
+    except ScanUnavailable as e:
+        return str(e)
+    return None
+
+
+def _check(name: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"scan backend must be one of {BACKENDS}, got {name!r}")
+    return name
+
+
+def get_scan_backend() -> str:
+    return _STATE["backend"] or _check(os.environ.get("LSTMKIT_SCAN") or "auto")
+
+
+@contextlib.contextmanager
+def scan_backend(name: str) -> Iterator[None]:
+    """Run the block with the minLSTM scan on ``name``: ``"auto"``, ``"compiled"`` (or raise
+    :class:`ScanUnavailable`) or ``"torch"``."""
+    old, _STATE["backend"] = _STATE["backend"], _check(name)
+    try:
+        yield
+    finally:
+        _STATE["backend"] = old
+
+
+def use_compiled_scan(like: Tensor) -> bool:
+    """Whether the compiled scan runs for a tensor like ``like`` under the backend in force."""
+    backend = get_scan_backend()
+    if backend == "torch":
+        return False
+    fits = like.device.type == "cpu" and like.dtype in _SUFFIX
+    if backend == "compiled":
+        if not fits:
+            raise ScanUnavailable(f"the compiled scan runs on float32/float64 CPU tensors, got {like.dtype} on "
+                                  f"{like.device}")
+        library()
+        return True
+    if not fits:
+        return False
+    try:
+        library()
+    except ScanUnavailable as e:
+        if not _STATE["logged"]:
+            logger.warning("minLSTM: the compiled scan is unavailable (%s); using the PyTorch scan", e)
+            _STATE["logged"] = True
+        return False
+    return True
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def minscan_forward(x: Tensor, weight: Tensor, bias: Tensor | None, h0: Tensor, pad: Tensor | None,
+                    z: Tensor | None) -> Tensor:
+    """h (T, B, H) from x (T, B, D), weight (3H, D), bias (3H,) | None, h0 (B, H) and pad (T, B)
+    uint8 | None; with z (T, B, 3H) (x W^T + b, contiguous) given, the kernel reads it instead of
+    projecting x itself."""
+    T, B, D = x.shape
+    H = weight.shape[0] // 3
+    x, h0 = x.contiguous(), h0.contiguous()
+    wt = weight.detach().t().contiguous()
+    bias = None if bias is None else bias.detach().contiguous()
+    h = torch.empty(T, B, H, dtype=x.dtype)
+    scratch = torch.empty(3 * H, dtype=x.dtype)
+    getattr(library(), f"lstmkit_minscan_forward_{_SUFFIX[x.dtype]}")(
+        T, B, H, D, _ptr(z), _ptr(x), _ptr(wt), _ptr(bias), _ptr(h0), _ptr(pad), _ptr(h), _ptr(scratch))
+    return h
+
+
+def minscan_backward(x: Tensor, weight: Tensor, bias: Tensor | None, h0: Tensor, pad: Tensor | None,
+                     z: Tensor | None, h: Tensor, dh: Tensor, needs: tuple[bool, bool, bool]):
+    """From dh (T, B, H): (dz (T, B, 3H), None, None, None, dh0) when z is given (the caller
+    forms the projection's gradients), else (None, dx | None, dW | None, db | None, dh0) as
+    ``needs`` (dx, dW, db) asks."""
+    T, B, D = x.shape
+    H = weight.shape[0] // 3
+    x, h0, dh = x.contiguous(), h0.contiguous(), dh.contiguous()
+    wt = weight.detach().t().contiguous()
+    bias = None if bias is None else bias.detach().contiguous()
+    dh0 = torch.empty(B, H, dtype=x.dtype)
+    work = torch.empty(2 * B * H + 6 * H + (D + 1) * 3 * H, dtype=x.dtype)
+    dz = dx = dwt = db = None
+    if z is not None:
+        dz = torch.empty_like(z)
+    else:
+        dx = torch.empty_like(x) if needs[0] else None
+        dwt = torch.empty(D, 3 * H, dtype=torch.float64) if needs[1] else None
+        db = torch.empty(3 * H, dtype=torch.float64) if needs[2] else None
+    getattr(library(), f"lstmkit_minscan_backward_{_SUFFIX[x.dtype]}")(
+        T, B, H, D, _ptr(z), _ptr(x), _ptr(wt), _ptr(bias), _ptr(h0), _ptr(pad), _ptr(h), _ptr(dh), _ptr(dz),
+        _ptr(dh0), _ptr(dx), _ptr(dwt), _ptr(db), _ptr(work))
+    dw = None if dwt is None else dwt.t().to(x.dtype).contiguous()
+    return dz, dx, dw, None if db is None else db.to(x.dtype), dh0
