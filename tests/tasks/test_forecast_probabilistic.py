@@ -44,7 +44,8 @@ def test_conformal_intervals_are_reported_by_level_and_step(conformal_run):
     assert set(test["coverage_levels"]["model"]) == {"0.5", "0.8", "0.95"}
     assert all(len(v) == 6 for v in test["coverage_by_step"].values())  # horizon 6
     assert test["coverage"] == test["coverage_levels"]["conformal"]["0.8"]
-    assert val["conformal_method"].startswith("pooled")  # 5 validation forecasts: fewer than 19 per step
+    # rolling: every validation origin whose model window ends by the end of the training part (24 - 6 + 1)
+    assert val["conformal_method"].startswith("rolling") and "(19 origins)" in val["conformal_method"]
     assert set(val["conformal_cv_coverage"]) == {"0.5", "0.8", "0.95"}
     with open(out / "forecasts.csv") as f:
         rows = list(csv.DictReader(f))
@@ -69,8 +70,10 @@ def test_conformal_calibration_never_reads_the_test_part(conformal_run, sales_cs
     cfg.evaluate.intervals = "conformal"
     other = train_forecaster(cfg, tmp_path / "out")
     assert other["val"] == metrics["val"]
-    ratio = [m["test"]["width_by_kind"]["conformal"] / m["test"]["width_by_kind"]["model"] for m in (other, metrics)]
-    assert ratio[0] == pytest.approx(ratio[1])  # pooled: the model's spread times one calibrated multiplier
+    from lstmkit.tasks.forecast import load_forecaster
+
+    saved = [load_forecaster(d).meta["conformal"] for d in (out, tmp_path / "out")]
+    assert saved[0] == saved[1] and saved[0]["kind"] == "rolling"
     assert other["test"]["crps"] != metrics["test"]["crps"]
 
 
@@ -96,7 +99,7 @@ def test_model_crps_is_the_crps_of_its_sample_paths(sales_csv, tmp_path):  # noq
 
 
 def test_predict_and_evaluate_reproduce_the_runs_conformal_intervals(conformal_run):
-    from lstmkit.eval.conformal import SplitConformal
+    from lstmkit.eval.conformal import conformal_from_dict
     from lstmkit.tasks.forecast import load_forecaster, saved_series
     from lstmkit.tasks.forecast_io import evaluate_run, predict_run
 
@@ -107,7 +110,7 @@ def test_predict_and_evaluate_reproduce_the_runs_conformal_intervals(conformal_r
     assert got["test"] == metrics["test"] and got["baselines"] == metrics["baselines"]
     s = saved_series(fc)[0]
     own = fc.predict(s, 6, np.zeros((6, 1)))
-    cp = SplitConformal.from_dict(fc.meta["conformal"])
+    cp = conformal_from_dict(fc.meta["conformal"])
     lo, hi = cp.interval(own.point.T, (own.upper - own.lower).T, fc.level)
     with open(out / "future.csv", "w") as f:  # the saved series plus 6 rows of future promo values
         f.write("date,sales,temp,promo\n")
@@ -118,3 +121,16 @@ def test_predict_and_evaluate_reproduce_the_runs_conformal_intervals(conformal_r
     rows = list(csv.DictReader(predict_run(out, str(out / "future.csv"), {}).text.splitlines()))
     np.testing.assert_allclose([float(r["lower"]) for r in rows], lo[0], rtol=1e-9)
     np.testing.assert_allclose([float(r["upper"]) for r in rows], hi[0], rtol=1e-9)
+
+
+def test_window_calibration_keeps_the_split_conformal_of_the_test_like_origins(sales_csv, tmp_path):  # noqa: F811
+    cfg = _config(sales_csv, val_size=24)
+    cfg.evaluate.intervals, cfg.evaluate.calibration = "conformal", "window"
+    metrics = train_forecaster(cfg, tmp_path / "out")
+    assert metrics["val"]["conformal_method"].startswith("pooled")  # 5 validation forecasts: fewer than 19 per step
+    from lstmkit.tasks.forecast import load_forecaster
+
+    saved = load_forecaster(tmp_path / "out").meta["conformal"]
+    assert "kind" not in saved and set(saved) == {"residuals", "normalised", "per_step"}
+    with pytest.raises(ValueError, match="evaluate.calibration must be 'rolling' or 'window'"):
+        type(cfg.evaluate)(calibration="last")
