@@ -17,6 +17,8 @@ One JSON line per run goes to --log.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import time
@@ -49,6 +51,20 @@ FOLDS = {
 LEVELS = ("0.5", "0.8", "0.95")
 
 
+@contextlib.contextmanager
+def _lock(path: str | None):
+    """Hold ``path`` (flock) for one training, so that heavy jobs of a shared machine take turns."""
+    if not path:
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _ms(v) -> str:
     v = [x for x in v if x is not None]
     return "n/a" if not v else f"{np.mean(v):.3f} ± {np.std(v):.3f}"
@@ -63,6 +79,7 @@ def main() -> None:
     p.add_argument("--folds", nargs="*", default=None, help="names of FOLDS[preset] (default: all)")
     p.add_argument("--runs", default="/tmp/forecast-dev")
     p.add_argument("--log", default="runs/forecast-dev/runs.jsonl")
+    p.add_argument("--lock", default=None, help="a lock file taken (flock) around each training")
     args = p.parse_args()
     candidates = yaml.safe_load(Path(args.candidates).read_text())
     folds = FOLDS[args.preset]
@@ -75,9 +92,10 @@ def main() -> None:
             for seed in args.seeds:
                 config, _ = resolve_config(args.preset, [*folds[fold], *overrides, f"train.seed={seed}"])
                 out = Path(args.runs) / f"{args.preset.replace('/', '-')}-c{i}-{fold}-s{seed}"
-                start = time.perf_counter()
-                m = train_forecaster(config, out)
-                m["wall_seconds"] = time.perf_counter() - start
+                with _lock(args.lock):
+                    start = time.perf_counter()
+                    m = train_forecaster(config, out)
+                    m["wall_seconds"] = time.perf_counter() - start
                 runs.append(m)
                 with open(log, "a") as f:
                     f.write(json.dumps({"stage": "dev", "preset": args.preset, "fold": fold, "seed": seed,
