@@ -64,8 +64,8 @@ def test_conformal_calibration_never_reads_the_test_part(conformal_run, sales_cs
     out, metrics = conformal_run
     with open(sales_csv) as f:
         rows = list(csv.reader(f))
-    for r in rows[-12:]:
-        r[1] = f"{float(r[1]) * 1.5:.4f}"
+    for r in rows[-12:]:  # every column of the test part: targets, past and future covariates
+        r[1], r[2], r[3] = f"{float(r[1]) * 1.5:.4f}", f"{float(r[2]) + 3:.4f}", str(1 - int(r[3]))
     cfg = _config(_write_csv(tmp_path / "sales.csv", rows[1:], rows[0]), val_size=24)
     cfg.evaluate.intervals = "conformal"
     other = train_forecaster(cfg, tmp_path / "out")
