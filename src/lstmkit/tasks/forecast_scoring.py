@@ -226,17 +226,16 @@ def _cross_conformal(got: dict, level: float) -> dict | None:
 
 
 def _rolling_scores(selection: Forecaster, series: list[Series], splits: list[tuple[int, int]], val: int,
-                    cfg: ForecastConfig, ends: list[int] | None = None) -> list[list[float]]:
+                    cfg: ForecastConfig) -> list[list[float]]:
     """Scaled scores |y - f| / s by step (ragged) of the selection model's forecasts from every
-    origin o in [n - val, end) of each training part (n its length; ``end`` default n), each
-    running min(horizon, n - o) steps: only actuals before n are read."""
+    origin o in [n - val, n) of each training part (n its length), each running min(horizon, n - o)
+    steps: nothing at or after n is read."""
     e = cfg.evaluate
     C = len(selection.targets)
     out: list[list[float]] = [[] for _ in range(e.horizon)]
-    for i, (whole, (n, _)) in enumerate(zip(series, splits)):
+    for whole, (n, _) in zip(series, splits):
         s = whole.head(n)  # nothing at or after n is read, not even known covariates
-        end = n if ends is None else ends[i]
-        for o in range(n - val, end):
+        for o in range(n - val, n):
             h = min(e.horizon, n - o)
             future = s.values[o : o + selection.horizon, C + len(selection.past):] if selection.future else None
             if future is not None and len(future) < selection.horizon:
