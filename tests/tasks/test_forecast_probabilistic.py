@@ -32,6 +32,8 @@ def test_crps_and_pinball_for_the_model_and_baselines_with_a_distribution(confor
     # the median's pinball loss is half the MAE of the median; CRPS <= MAE of any point (here: the median)
     t = saved["test"]
     assert t["crps"] <= 2 * t["pinball_median"] + 1e-12
+    # the same paths rescaled to the conformal intervals: another distribution, scored on test only
+    assert t["crps_conformal"] > 0 and t["crps_conformal"] != t["crps"] and "crps_conformal" not in saved["val"]
     report = (out / "report.md").read_text()
     assert "| CRPS |" in report and "## Interval coverage (test)" in report
 
@@ -95,6 +97,7 @@ def test_model_crps_is_the_crps_of_its_sample_paths(sales_csv, tmp_path):  # noq
         draws.append(f.samples[:, :, 0])
     assert metrics["test"]["crps"] == pytest.approx(crps_from_samples(np.array(ys), np.stack(draws, 1)), rel=1e-9)
     assert metrics["test"]["intervals"] == "model"
+    assert "crps_conformal" in metrics["test"]  # conformal intervals are scored beside the model's
     assert metrics["test"]["coverage"] == metrics["test"]["coverage_levels"]["model"]["0.8"]
 
 

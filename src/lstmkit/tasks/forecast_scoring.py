@@ -146,6 +146,17 @@ def _spread(got: dict, level: float) -> np.ndarray:
 Conformal = SplitConformal | RollingConformal
 
 
+def _conformal_crps(got: dict, band: tuple[np.ndarray, np.ndarray], level: float) -> float | None:
+    """CRPS of the sample paths rescaled to the conformal intervals: each path's deviation from the
+    point forecast times (conformal width / the model's width) at ``level``, per forecast and step --
+    the predictive distribution whose central interval is the conformal one. None when unbounded."""
+    lo, hi = band
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        return None
+    factor = (hi - lo) / _spread(got, level)
+    return fm.crps_from_samples(got["y"], got["f"] + (got["samples"] - got["f"]) * factor)
+
+
 def _score(got: dict, cfg: ForecastConfig, conformal: Conformal | None) -> tuple[dict, dict]:
     e = cfg.evaluate
     Y, F_ = got["y"], got["f"]
@@ -157,6 +168,8 @@ def _score(got: dict, cfg: ForecastConfig, conformal: Conformal | None) -> tuple
             spread = _spread(got, e.level)
             kinds["conformal"] = {v: conformal.interval(F_, spread, v) for v in _levels(e.level)}
         cover = {k: _coverage(Y, b, e.level) for k, b in kinds.items()}
+        if conformal is not None:
+            model["crps_conformal"] = _conformal_crps(got, kinds["conformal"][e.level], e.level)
         model["coverage_levels"] = {k: c["levels"] for k, c in cover.items()}
         model["coverage_by_step"] = {k: c["by_step"] for k, c in cover.items()}
         model["width_by_kind"] = {k: c["width"] for k, c in cover.items()}
