@@ -43,6 +43,8 @@ def main() -> None:
     print(f"| LSTM | {_ms([t['crps'] for t in test])} | "
           + " / ".join(_ms([t[f'pinball_{k}'] for t in test]) for k in pin)
           + f" | {_ms([t['mae'] for t in test])} | {_ms([v['crps'] for v in val])} |")
+    if all(t.get("crps_conformal") is not None for t in test):
+        print(f"| LSTM, paths rescaled to the conformal intervals | {_ms([t['crps_conformal'] for t in test])} | | | |")
     for name, b in runs[0]["baselines"].items():
         vb = runs[0]["val_baselines"].get(name, {})
         cell = lambda d, k: "—" if d.get(k) is None else f"{d[k]:.3f}"  # noqa: E731

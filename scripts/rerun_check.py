@@ -6,7 +6,8 @@ For each preset it trains `lstmkit train PRESET --set train.seed=S` into a tempo
 thread, as the records were made) and compares the run's `metrics.json` with the recorded row in
 `docs/classify_runs.jsonl`, `docs/forecast_runs.jsonl` or `docs/vision_runs.jsonl`: every number the
 record holds under `test`, `val` and (vision) the baselines' test scores must be equal, not close
-(timings are not compared). A vision row is the one whose recorded config the preset's resolved
+(timings are not compared). A classify or forecast preset is compared with its latest recorded row
+(a preset that changed keeps its older rows as history and appends the new ones). A vision row is the one whose recorded config the preset's resolved
 config still matches (keys added to the configs since, and `train.progress`, are ignored). Exit status 1 if anything
 differs or no record is found.
 
@@ -54,7 +55,7 @@ def _contains(recorded, current) -> bool:
 def _record(preset: str, seed: int, config: dict) -> tuple[dict, dict] | None:
     """(recorded row, the parts of it to compare)."""
     for name in ("classify_runs.jsonl", "forecast_runs.jsonl"):
-        for row in _rows(name):
+        for row in reversed(_rows(name)):  # the latest record of a preset: a changed preset appends new rows
             if row.get("preset") == preset and row.get("seed") == seed and not row.get("set") \
                     and row.get("label", "preset") == "preset":
                 return row, {k: row[k] for k in ("test", "val") if k in row}

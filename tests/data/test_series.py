@@ -10,7 +10,20 @@ def test_named_series_have_their_documented_span_and_step():
     assert air.values[:3, 0].tolist() == [112, 118, 132]
     sun = load_series("sunspots")
     assert (len(sun), sun.step, str(sun.times[0])[:4], str(sun.times[-1])[:4]) == (309, "1Y", "1700", "2008")
-    assert sorted(list_series()) == ["airline", "co2", "sunspots"]
+    assert sorted(list_series()) == ["airline", "co2", "co2-monthly", "sunspots"]
+
+
+def test_co2_monthly_is_the_mean_of_each_months_weeks():
+    weekly, monthly = load_series("co2", gaps="interpolate"), load_series("co2-monthly")
+    assert (len(monthly), monthly.step, str(monthly.times[0]), str(monthly.times[-1])) == \
+        (526, "1M", "1958-03-01", "2001-12-01")
+    assert np.isfinite(monthly.values).all()
+    # 1958-03 has one observed week (1958-03-29); 1959-01's weeks are all observed
+    assert monthly.values[0, 0] == weekly.values[0, 0]
+    jan59 = (weekly.times >= np.datetime64("1959-01-01")) & (weekly.times < np.datetime64("1959-02-01"))
+    assert monthly.values[10, 0] == pytest.approx(weekly.values[jan59, 0].mean())
+    with pytest.raises(ValueError, match="5 missing values"):
+        load_series("co2-monthly", gaps="error")
 
 
 def test_co2_gap_policy_is_explicit(caplog):

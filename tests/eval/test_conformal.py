@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lstmkit.eval.conformal import SplitConformal, conformal_quantile
+from lstmkit.eval.conformal import RollingConformal, SplitConformal, conformal_from_dict, conformal_quantile
 
 
 def test_finite_sample_quantile():
@@ -61,3 +61,60 @@ def test_round_trip_through_plain_lists():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="malformed"):
         SplitConformal.from_dict({"residuals": []})
+
+
+def _ragged(rng, counts, scale):
+    """Scaled scores |e| / s for steps with ``counts`` origins each; e ~ N(0, (scale_k s)^2)."""
+    return [np.abs(rng.standard_normal(n)) * c for n, c in zip(counts, scale)]
+
+
+def test_rolling_conformal_covers_exchangeable_scores_at_every_level():
+    """Scores of a model whose spread is off by a factor per step (0.5x .. 2x): the rolling
+    multipliers undo it, per step where a step has enough scores, pooled over the short steps."""
+    rng = np.random.default_rng(1)
+    h = 6
+    counts, scale = [40, 39, 38, 37, 12, 10], np.array([0.5, 0.8, 1.0, 1.5, 2.0, 2.0])
+    for level in (0.5, 0.8, 0.95):
+        covered = []
+        for _ in range(300):
+            cp = RollingConformal.fit(_ragged(rng, counts, scale))
+            q = cp.multipliers(h, level)
+            test = np.abs(rng.standard_normal((20, h))) * scale  # new scaled scores at every step
+            covered.append((test <= q).mean(axis=0))
+        cov = np.mean(covered, axis=0)
+        assert (cov[:4] >= level - 0.01).all() and (cov[:4] <= level + 0.06).all(), (level, cov)
+        assert abs(cov[4:].mean() - level) <= 0.06, (level, cov)  # the two short steps share one pooled multiplier
+
+
+def test_rolling_multipliers_pool_the_short_steps_and_scale_the_spread():
+    scores = [np.arange(1.0, 20.0), np.arange(1.0, 20.0) * 2, np.arange(10.0) + 50, np.arange(9.0) + 100]
+    cp = RollingConformal.fit(scores)
+    q = cp.multipliers(4, 0.5)
+    assert q[0] == conformal_quantile(scores[0], 0.5) and q[1] == conformal_quantile(scores[1], 0.5)
+    assert q[2] == q[3] == conformal_quantile(np.r_[scores[2], scores[3]], 0.5)  # the steps with < 19 scores, pooled
+    lo, hi = cp.interval(np.ones((1, 4)), np.array([[1.0, 1.0, 2.0, 3.0]]), 0.5)
+    np.testing.assert_allclose(hi[0] - 1, q * [1, 1, 2, 3])
+    np.testing.assert_allclose(1 - lo, hi - 1)
+    # a pool too small for its level: all scores are pooled rather than an unbounded interval
+    q95 = RollingConformal.fit([np.ones(30), np.ones(2) * 5]).multipliers(2, 0.95)
+    assert q95[1] == conformal_quantile(np.r_[np.ones(30), np.ones(2) * 5], 0.05) and np.isfinite(q95).all()
+    assert "2 steps per step" in cp.method and "2 pooled (19 origins)" in cp.method
+
+
+def test_rolling_round_trip_and_errors():
+    cp = RollingConformal.fit([[0.5, 1.0, 2.0], [1.0]], min_per_step=2)
+    back = conformal_from_dict(cp.to_dict())
+    assert isinstance(back, RollingConformal)
+    np.testing.assert_array_equal(back.multipliers(2, 0.5), cp.multipliers(2, 0.5))
+    legacy = SplitConformal.fit(np.ones((3, 2)), np.zeros((3, 2)), np.ones((3, 2)))
+    assert isinstance(conformal_from_dict(legacy.to_dict()), SplitConformal)  # runs saved before rolling calibration
+    with pytest.raises(ValueError, match="at least one score for step 1"):
+        RollingConformal.fit([[], [1.0]])
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        RollingConformal.fit([[1.0, -1.0]])
+    with pytest.raises(ValueError, match="calibrated for 2 steps"):
+        cp.multipliers(3, 0.8)
+    with pytest.raises(ValueError, match="malformed"):
+        conformal_from_dict({"kind": "rolling"})
+    with pytest.raises(ValueError, match="malformed"):
+        conformal_from_dict([1, 2])

@@ -447,3 +447,14 @@ def test_a_run_starts_with_one_summary_line(sales_csv, tmp_path, caplog):
     assert lines == [f"data {sales_csv}: 1 series, step 1M, 72 train / 12 validation / 12 test steps, 1 target(s) + "
                      f"4 input feature(s), horizon 6; lstm_forecaster, {metrics['parameters']:,} parameters per "
                      "member x 1"], lines
+
+
+def test_the_co2_preset_reads_monthly_means_and_forecasts_ten_years_from_1992():
+    from lstmkit.cli import resolve_config
+    from lstmkit.tasks.forecast import load_forecast_series, split_points
+
+    config, _ = resolve_config("forecast/co2", [])
+    (s,) = load_forecast_series(config.data)
+    n_train, n_end = split_points(s, config.data, config.evaluate.horizon)
+    assert (s.name, s.step, str(s.times[n_train])[:7], n_end - n_train) == ("co2-monthly", "1M", "1992-01", 120)
+    assert config.evaluate.horizon == 12 and config.val_size == 60 and config.evaluate.intervals == "model"

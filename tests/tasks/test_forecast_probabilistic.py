@@ -32,6 +32,8 @@ def test_crps_and_pinball_for_the_model_and_baselines_with_a_distribution(confor
     # the median's pinball loss is half the MAE of the median; CRPS <= MAE of any point (here: the median)
     t = saved["test"]
     assert t["crps"] <= 2 * t["pinball_median"] + 1e-12
+    # the same paths rescaled to the conformal intervals: another distribution, scored on test only
+    assert t["crps_conformal"] > 0 and t["crps_conformal"] != t["crps"] and "crps_conformal" not in saved["val"]
     report = (out / "report.md").read_text()
     assert "| CRPS |" in report and "## Interval coverage (test)" in report
 
@@ -44,7 +46,8 @@ def test_conformal_intervals_are_reported_by_level_and_step(conformal_run):
     assert set(test["coverage_levels"]["model"]) == {"0.5", "0.8", "0.95"}
     assert all(len(v) == 6 for v in test["coverage_by_step"].values())  # horizon 6
     assert test["coverage"] == test["coverage_levels"]["conformal"]["0.8"]
-    assert val["conformal_method"].startswith("pooled")  # 5 validation forecasts: fewer than 19 per step
+    # rolling: every validation origin whose model window ends by the end of the training part (24 - 6 + 1)
+    assert val["conformal_method"].startswith("rolling") and "(19 origins)" in val["conformal_method"]
     assert set(val["conformal_cv_coverage"]) == {"0.5", "0.8", "0.95"}
     with open(out / "forecasts.csv") as f:
         rows = list(csv.DictReader(f))
@@ -63,14 +66,16 @@ def test_conformal_calibration_never_reads_the_test_part(conformal_run, sales_cs
     out, metrics = conformal_run
     with open(sales_csv) as f:
         rows = list(csv.reader(f))
-    for r in rows[-12:]:
-        r[1] = f"{float(r[1]) * 1.5:.4f}"
+    for r in rows[-12:]:  # every column of the test part: targets, past and future covariates
+        r[1], r[2], r[3] = f"{float(r[1]) * 1.5:.4f}", f"{float(r[2]) + 3:.4f}", str(1 - int(r[3]))
     cfg = _config(_write_csv(tmp_path / "sales.csv", rows[1:], rows[0]), val_size=24)
     cfg.evaluate.intervals = "conformal"
     other = train_forecaster(cfg, tmp_path / "out")
     assert other["val"] == metrics["val"]
-    ratio = [m["test"]["width_by_kind"]["conformal"] / m["test"]["width_by_kind"]["model"] for m in (other, metrics)]
-    assert ratio[0] == pytest.approx(ratio[1])  # pooled: the model's spread times one calibrated multiplier
+    from lstmkit.tasks.forecast import load_forecaster
+
+    saved = [load_forecaster(d).meta["conformal"] for d in (out, tmp_path / "out")]
+    assert saved[0] == saved[1] and saved[0]["kind"] == "rolling"
     assert other["test"]["crps"] != metrics["test"]["crps"]
 
 
@@ -92,11 +97,12 @@ def test_model_crps_is_the_crps_of_its_sample_paths(sales_csv, tmp_path):  # noq
         draws.append(f.samples[:, :, 0])
     assert metrics["test"]["crps"] == pytest.approx(crps_from_samples(np.array(ys), np.stack(draws, 1)), rel=1e-9)
     assert metrics["test"]["intervals"] == "model"
+    assert "crps_conformal" in metrics["test"]  # conformal intervals are scored beside the model's
     assert metrics["test"]["coverage"] == metrics["test"]["coverage_levels"]["model"]["0.8"]
 
 
 def test_predict_and_evaluate_reproduce_the_runs_conformal_intervals(conformal_run):
-    from lstmkit.eval.conformal import SplitConformal
+    from lstmkit.eval.conformal import conformal_from_dict
     from lstmkit.tasks.forecast import load_forecaster, saved_series
     from lstmkit.tasks.forecast_io import evaluate_run, predict_run
 
@@ -107,7 +113,7 @@ def test_predict_and_evaluate_reproduce_the_runs_conformal_intervals(conformal_r
     assert got["test"] == metrics["test"] and got["baselines"] == metrics["baselines"]
     s = saved_series(fc)[0]
     own = fc.predict(s, 6, np.zeros((6, 1)))
-    cp = SplitConformal.from_dict(fc.meta["conformal"])
+    cp = conformal_from_dict(fc.meta["conformal"])
     lo, hi = cp.interval(own.point.T, (own.upper - own.lower).T, fc.level)
     with open(out / "future.csv", "w") as f:  # the saved series plus 6 rows of future promo values
         f.write("date,sales,temp,promo\n")
@@ -118,3 +124,16 @@ def test_predict_and_evaluate_reproduce_the_runs_conformal_intervals(conformal_r
     rows = list(csv.DictReader(predict_run(out, str(out / "future.csv"), {}).text.splitlines()))
     np.testing.assert_allclose([float(r["lower"]) for r in rows], lo[0], rtol=1e-9)
     np.testing.assert_allclose([float(r["upper"]) for r in rows], hi[0], rtol=1e-9)
+
+
+def test_window_calibration_keeps_the_split_conformal_of_the_test_like_origins(sales_csv, tmp_path):  # noqa: F811
+    cfg = _config(sales_csv, val_size=24)
+    cfg.evaluate.intervals, cfg.evaluate.calibration = "conformal", "window"
+    metrics = train_forecaster(cfg, tmp_path / "out")
+    assert metrics["val"]["conformal_method"].startswith("pooled")  # 5 validation forecasts: fewer than 19 per step
+    from lstmkit.tasks.forecast import load_forecaster
+
+    saved = load_forecaster(tmp_path / "out").meta["conformal"]
+    assert "kind" not in saved and set(saved) == {"residuals", "normalised", "per_step"}
+    with pytest.raises(ValueError, match="evaluate.calibration must be 'rolling' or 'window'"):
+        type(cfg.evaluate)(calibration="last")

@@ -14,6 +14,9 @@ Named series (``load_series``):
   59 weeks are missing. Gap policy (explicit, ``gaps=``): ``"interpolate"`` (default) fills each
   gap linearly in time between its two observed neighbours and logs how many were filled (no gap
   touches either end of this series); ``"error"`` refuses the series.
+- ``co2-monthly``: the same observations as monthly means, 1958-03 .. 2001-12 (526 months; the
+  mean of each month's observed weeks). 5 months have no observed week (1958-06, 1958-10,
+  1964-02 .. 1964-04) and follow ``gaps=`` as above.
 
 Missing values anywhere else follow the same ``gaps`` argument; nothing is dropped silently.
 
@@ -285,7 +288,7 @@ def calendar_features(times: np.ndarray, step: str, names: Sequence[str] | None 
     return features.astype(np.float64), tuple(out_names)
 
 
-_SERIES = ("airline", "co2", "sunspots")
+_SERIES = ("airline", "co2", "co2-monthly", "sunspots")
 
 
 def list_series() -> list[str]:
@@ -312,6 +315,11 @@ def load_series(name: str, gaps: Gaps = "interpolate", *, gaps_hint: str = GAPS_
         data = _require("statsmodels.api").datasets.co2.load_pandas().data
         values = fill_gaps(data["co2"].to_numpy()[:, None], gaps, "co2", gaps_hint=gaps_hint)
         return Series(values, data.index.to_numpy().astype("datetime64[D]"), ("co2",), "co2")
+    if key == "co2-monthly":
+        co2 = _require("statsmodels.api").datasets.co2.load_pandas().data["co2"]
+        monthly = co2.resample("MS").mean()  # the mean of each month's observed weeks (NaN: none observed)
+        values = fill_gaps(monthly.to_numpy()[:, None], gaps, "co2-monthly", gaps_hint=gaps_hint)
+        return Series(values, monthly.index.to_numpy().astype("datetime64[D]"), ("co2",), "co2-monthly")
     raise unknown_name("series", name, _SERIES)
 
 

@@ -11,6 +11,14 @@ spread ``s`` (R, h) (the width of its own central interval), the interval at lev
   |y - f| / s pooled over all steps -- the model's spread carries how uncertainty grows with the
   step, the calibration only rescales it.
 
+**Rolling** (:class:`RollingConformal`, what a forecasting run calibrates since issue 23): the
+calibration forecasts start at *every* origin of the validation end (stride 1), each running to
+the end of the training part (so step k has one score per origin at least k steps before that
+end), and every score is scaled: |y - f| / s. Step k's interval is f_k ± q_k · s_k with q_k the
+finite-sample quantile of step k's scaled scores when it has at least ``min_per_step`` of them,
+else of the scores of all the steps that have fewer (pooled; all steps when even that pool is
+too small) -- many more scores per step than one window of test-like origins gives.
+
 The finite-sample quantile of n scores is the ⌈(n + 1)(1 - α)⌉-th smallest (Vovk et al. 2005;
 Lei et al. 2018, "Distribution-free predictive inference for regression", JASA 113(523)); when
 ⌈(n + 1)(1 - α)⌉ > n the interval is unbounded (``inf``). The guarantee (coverage ≥ 1 - α) holds
@@ -26,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SplitConformal", "conformal_quantile"]
+__all__ = ["SplitConformal", "RollingConformal", "conformal_quantile", "conformal_from_dict"]
 
 
 def conformal_quantile(scores, alpha: float) -> float:
@@ -88,3 +96,65 @@ class SplitConformal:
         else:
             half = conformal_quantile(self.normalised, alpha) * spread
         return f - half, f + half
+
+
+@dataclass
+class RollingConformal:
+    """Calibrated on ragged scaled scores by step (see the module docstring): ``scores[k]`` holds
+    |y - f| / s of step k + 1 over the calibration origins that reach it."""
+
+    scores: list[np.ndarray]
+    min_per_step: int = 19
+
+    @classmethod
+    def fit(cls, scores_by_step, min_per_step: int = 19) -> "RollingConformal":
+        scores = [np.asarray(v, dtype=np.float64).ravel() for v in scores_by_step]
+        if not scores or not scores[0].size:
+            raise ValueError("rolling conformal calibration needs at least one score for step 1")
+        if any(not np.isfinite(v).all() or (v < 0).any() for v in scores):
+            raise ValueError("conformal scores must be finite and non-negative")
+        if isinstance(min_per_step, bool) or not isinstance(min_per_step, int) or min_per_step < 1:
+            raise ValueError(f"min_per_step must be an int >= 1, got {min_per_step!r}")
+        return cls(scores, min_per_step)
+
+    def to_dict(self) -> dict:
+        return {"kind": "rolling", "scores": [v.tolist() for v in self.scores], "min_per_step": self.min_per_step}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RollingConformal":
+        try:
+            return cls.fit(d["scores"], int(d["min_per_step"]))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"a saved conformal calibration is malformed ({e})") from None
+
+    @property
+    def method(self) -> str:
+        few = sum(len(v) < self.min_per_step for v in self.scores)
+        return (f"rolling origins, scaled by the model's spread; {len(self.scores) - few} steps per step, "
+                f"{few} pooled ({len(self.scores[0])} origins)")
+
+    def multipliers(self, h: int, level: float) -> np.ndarray:
+        """q_k for steps 1..h: the factor on the model's spread."""
+        if h > len(self.scores):
+            raise ValueError(f"calibrated for {len(self.scores)} steps, asked for {h}")
+        alpha = 1 - level
+        few = [v for v in self.scores if len(v) < self.min_per_step]
+        pool = np.concatenate(few) if few else np.empty(0)
+        if pool.size < self.min_per_step:
+            pool = np.concatenate(self.scores)
+        q_pool = conformal_quantile(pool, alpha) if few else None
+        return np.array([conformal_quantile(v, alpha) if len(v) >= self.min_per_step else q_pool
+                         for v in self.scores[:h]], dtype=np.float64)
+
+    def interval(self, f, spread, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) around forecasts ``f`` (R, h) with the model's ``spread`` (R, h)."""
+        f, spread = np.atleast_2d(f), np.atleast_2d(spread)
+        half = self.multipliers(f.shape[1], level)[None] * spread
+        return f - half, f + half
+
+
+def conformal_from_dict(d: dict) -> SplitConformal | RollingConformal:
+    """A saved calibration: rolling (``kind: rolling``) or a split one of runs before issue 23."""
+    if not isinstance(d, dict):
+        raise ValueError(f"a saved conformal calibration is malformed (a {type(d).__name__})")
+    return RollingConformal.from_dict(d) if d.get("kind") == "rolling" else SplitConformal.from_dict(d)

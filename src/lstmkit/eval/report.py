@@ -214,9 +214,9 @@ def _coverage_section(report: Report, metrics: dict) -> None:
     levels = list(test["coverage_levels"]["model"])
     report.section("Interval coverage (test)", [
         f"Intervals reported above: **{test.get('intervals', 'model')}**. `model`: quantiles of the LSTM's sample "
-        "paths; `conformal`: split-conformal, calibrated on the selection model's forecasts of the validation end "
+        "paths; `conformal`: conformal, calibrated on the selection model's forecasts of the validation end "
         f"({val.get('conformal_method', 'n/a')}; see `lstmkit.eval.conformal`). Validation coverage of conformal "
-        "intervals by two-fold cross-fitting over the validation forecasts: "
+        "intervals by two-fold cross-fitting over the validation end (earlier half against later half): "
         + (", ".join(f"{100 * float(k):.0f}%: {_num(v)}" for k, v in val["conformal_cv_coverage"].items())
            if val.get("conformal_cv_coverage") else "n/a (fewer than 2 validation forecasts)") + "."])
     report.table(["intervals", *(f"{100 * float(v):.0f}%" for v in levels), "width"],

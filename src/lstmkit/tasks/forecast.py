@@ -72,7 +72,7 @@ log = logging.getLogger(__name__)
 class ForecastDataConfig:
     """Where the series come from and where the test part starts."""
 
-    name: str | None = None  # airline | sunspots | co2
+    name: str | None = None  # airline | sunspots | co2 | co2-monthly
     path: str | None = path_field()  # a user file: wide CSV, long CSV (with id_column) or .tsf
     time_column: str = "time"
     id_column: str | None = None  # long CSV: one row per (series id, time)
@@ -116,6 +116,8 @@ class EvalConfig:
     level: float = 0.8  # central prediction-interval level
     samples: int = 500  # sample paths per ensemble member for the intervals
     intervals: Literal["model", "conformal"] = "model"  # the model's sample-path intervals or split-conformal ones
+    # conformal calibration on the validation end: every origin there (rolling) or the test-like origins (window)
+    calibration: Literal["rolling", "window"] = "rolling"
     baselines: list[Any] = field(default_factory=lambda: ["naive", "drift"])  # names or {name: ..., kwargs}
 
     def __post_init__(self) -> None:
@@ -125,6 +127,8 @@ class EvalConfig:
             check_int("evaluate.stride", self.stride)
         if self.intervals not in ("model", "conformal"):
             raise ValueError(f"evaluate.intervals must be 'model' or 'conformal', got {self.intervals!r}")
+        if self.calibration not in ("rolling", "window"):
+            raise ValueError(f"evaluate.calibration must be 'rolling' or 'window', got {self.calibration!r}")
         if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0 < self.level < 1:
             raise ValueError(f"evaluate.level must be in (0, 1), got {self.level!r}")
         for spec in self.baselines:

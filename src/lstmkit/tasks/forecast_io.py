@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..eval.conformal import SplitConformal
+from ..eval.conformal import conformal_from_dict
 from .forecast_scoring import rows_csv
 from .registry import Prediction
 
@@ -37,7 +37,7 @@ def predict_run(run, input: str | None, options: dict) -> Prediction:
                              "values for the forecast window")
         jobs = [(s, None) for s in saved_series(fc)]
     saved = fc.meta.get("conformal") if fc.meta.get("intervals") == "conformal" else None
-    conformal = None if saved is None else SplitConformal.from_dict(saved)
+    conformal = None if saved is None else conformal_from_dict(saved)
     rows = []
     for history, future in jobs:
         out = fc.predict(history, horizon, future)
@@ -66,7 +66,7 @@ def saved_run(run) -> tuple:
     fc = load_forecaster(run)
     saved = fc.meta.get("conformal")  # calibrated on the validation end at training time
     return (build(ForecastConfig, load_yaml(Path(run) / "config.yaml")), fc,
-            None if saved is None else SplitConformal.from_dict(saved))
+            None if saved is None else conformal_from_dict(saved))
 
 
 def evaluate_run(run, data: str | None = None, options: dict | None = None) -> dict:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data.series import Series
 from ..eval import forecast_metrics as fm
-from ..eval.conformal import SplitConformal
+from ..eval.conformal import RollingConformal, SplitConformal
 from ..eval.stat_baselines import make_baseline
 
 if TYPE_CHECKING:
@@ -143,7 +143,21 @@ def _spread(got: dict, level: float) -> np.ndarray:
     return np.maximum(got["upper"] - got["lower"], 1e-12 * (1 + np.abs(got["f"])))
 
 
-def _score(got: dict, cfg: ForecastConfig, conformal: SplitConformal | None) -> tuple[dict, dict]:
+Conformal = SplitConformal | RollingConformal
+
+
+def _conformal_crps(got: dict, band: tuple[np.ndarray, np.ndarray], level: float) -> float | None:
+    """CRPS of the sample paths rescaled to the conformal intervals: each path's deviation from the
+    point forecast times (conformal width / the model's width) at ``level``, per forecast and step --
+    the predictive distribution whose central interval is the conformal one. None when unbounded."""
+    lo, hi = band
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        return None
+    factor = (hi - lo) / _spread(got, level)
+    return fm.crps_from_samples(got["y"], got["f"] + (got["samples"] - got["f"]) * factor)
+
+
+def _score(got: dict, cfg: ForecastConfig, conformal: Conformal | None) -> tuple[dict, dict]:
     e = cfg.evaluate
     Y, F_ = got["y"], got["f"]
     model = _scores(Y, F_, got["ins"], e.season, got["lower"], got["upper"])
@@ -154,6 +168,8 @@ def _score(got: dict, cfg: ForecastConfig, conformal: SplitConformal | None) -> 
             spread = _spread(got, e.level)
             kinds["conformal"] = {v: conformal.interval(F_, spread, v) for v in _levels(e.level)}
         cover = {k: _coverage(Y, b, e.level) for k, b in kinds.items()}
+        if conformal is not None:
+            model["crps_conformal"] = _conformal_crps(got, kinds["conformal"][e.level], e.level)
         model["coverage_levels"] = {k: c["levels"] for k, c in cover.items()}
         model["coverage_by_step"] = {k: c["by_step"] for k, c in cover.items()}
         model["width_by_kind"] = {k: c["width"] for k, c in cover.items()}
@@ -176,7 +192,7 @@ def _score(got: dict, cfg: ForecastConfig, conformal: SplitConformal | None) -> 
 
 
 def evaluate_forecasts(fc: Forecaster, series: list[Series], splits: list[tuple[int, int]], cfg: ForecastConfig,
-                       conformal: SplitConformal | None = None, model_at: ModelAt | None = None
+                       conformal: Conformal | None = None, model_at: ModelAt | None = None
                        ) -> tuple[dict, dict, list[dict]]:
     """(model metrics, {baseline: metrics}, per-forecast rows) at rolling origins over the test parts.
     With ``conformal`` (calibrated on the validation end), its intervals are scored too and, with
@@ -222,25 +238,79 @@ def _cross_conformal(got: dict, level: float) -> dict | None:
     return out
 
 
+def _rolling_scores(selection: Forecaster, series: list[Series], splits: list[tuple[int, int]], val: int,
+                    cfg: ForecastConfig) -> list[list[float]]:
+    """Scaled scores |y - f| / s by step (ragged) of the selection model's forecasts from every
+    origin o in [n - val, n) of each training part (n its length), each running min(horizon, n - o)
+    steps: nothing at or after n is read."""
+    e = cfg.evaluate
+    C = len(selection.targets)
+    out: list[list[float]] = [[] for _ in range(e.horizon)]
+    for whole, (n, _) in zip(series, splits):
+        s = whole.head(n)  # nothing at or after n is read, not even known covariates
+        for o in range(n - val, n):
+            h = min(e.horizon, n - o)
+            future = s.values[o : o + selection.horizon, C + len(selection.past):] if selection.future else None
+            if future is not None and len(future) < selection.horizon:
+                break  # the model reads future covariates for its whole window: they must lie inside [0, n)
+            got = selection.predict(s.head(o), h, future)
+            y = s.values[o : o + h, :C]
+            spread = np.maximum(got.upper - got.lower, 1e-12 * (1 + np.abs(got.point)))
+            for k in range(h):
+                out[k].extend((np.abs(y[k] - got.point[k]) / spread[k]).tolist())
+    return out
+
+
+def _rolling_cv(selection: Forecaster, series: list[Series], splits: list[tuple[int, int]], val: int,
+                cfg: ForecastConfig) -> dict | None:
+    """Validation coverage of rolling conformal intervals by two-fold cross-fitting in time: each
+    half of the validation end's origins is scored with the calibration of the other half (the
+    earlier half's forecasts stop at the middle, so its scores never read the later half).
+    None when either half has no score."""
+    e = cfg.evaluate
+    mid = [n - val + val // 2 for n, _ in splits]
+    early = _rolling_scores(selection, series, [(m, 0) for m in mid], val // 2, cfg)
+    late = _rolling_scores(selection, series, splits, val - val // 2, cfg)
+    if not early[0] or not late[0]:
+        return None
+    out: dict[str, float] = {}
+    total = 0
+    for cal, chk in ((early, late), (late, early)):
+        cp = RollingConformal.fit(cal)
+        steps = [k for k in range(len(chk)) if chk[k]]
+        n = sum(len(chk[k]) for k in steps)
+        total += n
+        for v in _levels(e.level):
+            q = cp.multipliers(max(steps) + 1, v)
+            hit = sum(int((np.asarray(chk[k]) <= q[k]).sum()) for k in steps)
+            out[f"{v:g}"] = out.get(f"{v:g}", 0.0) + hit
+    return {k: v / total for k, v in out.items()}
+
+
 def validation_scores(selection: Forecaster, series: list[Series], splits: list[tuple[int, int]],
-                      cfg: ForecastConfig) -> tuple[dict, dict, SplitConformal | None]:
+                      cfg: ForecastConfig) -> tuple[dict, dict, Conformal | None]:
     """The test metrics, measured instead on the validation ends of the training parts by the
     selection runs (fitted without them), at rolling origins like the test; baselines fitted on the
     same shortened parts. What recipes are compared on: the test split stays unseen. Also the
-    split-conformal calibration from these forecasts (None without sample paths), and in the
-    scores ``conformal_cv_coverage``: its coverage by two-fold cross-fitting over the validation
-    forecasts (what choosing ``evaluate.intervals`` is based on). Empty when the validation end
-    is shorter than the horizon."""
+    conformal calibration from the selection runs' forecasts of the validation ends (None without
+    sample paths; ``evaluate.calibration``: ``rolling``, from every origin of the validation end,
+    or ``window``, from the test-like origins only), and in the scores ``conformal_cv_coverage``:
+    its coverage by two-fold cross-fitting over the validation end (what choosing
+    ``evaluate.intervals`` is based on). Empty when the validation end is shorter than the horizon."""
     val = cfg.val_size or max(cfg.evaluate.horizon, round(0.2 * min(n for n, _ in splits)))
     if val < cfg.evaluate.horizon:
         return {}, {}, None
     got = _collect(selection, [s.head(n) for s, (n, _) in zip(series, splits)], [(n - val, n) for n, _ in splits], cfg)
     scores, baselines = _score(got, cfg, None)
-    conformal = None
+    conformal: Conformal | None = None
     if got["samples"] is not None:
-        conformal = SplitConformal.fit(got["y"], got["f"], _spread(got, cfg.evaluate.level))
+        if cfg.evaluate.calibration == "rolling":
+            conformal = RollingConformal.fit(_rolling_scores(selection, series, splits, val, cfg))
+            scores["conformal_cv_coverage"] = _rolling_cv(selection, series, splits, val, cfg)
+        else:
+            conformal = SplitConformal.fit(got["y"], got["f"], _spread(got, cfg.evaluate.level))
+            scores["conformal_cv_coverage"] = _cross_conformal(got, cfg.evaluate.level)
         scores["conformal_method"] = conformal.method
-        scores["conformal_cv_coverage"] = _cross_conformal(got, cfg.evaluate.level)
     return scores, baselines, conformal
 
 
