@@ -93,14 +93,30 @@ struct View3 {
 template <typename T>
 const T* ptr(const OptT& t) { return on(t) ? t->data_ptr<T>() : nullptr; }
 
-// Sum of x[j] * y[j] (y = nullptr: of x[j]) in 8 interleaved partial sums, so that it vectorises.
+// Sums in P interleaved partial sums, so that they vectorise and, with several vectors of
+// partials, do not wait on one add chain (a row of 4H = 256 floats is then 2 dependent adds deep).
+constexpr int P = 32;
+
+template <typename T>
+inline T fold(const T* part) {
+    T s[8];
+    for (int k = 0; k < 8; ++k) s[k] = (part[k] + part[k + 8]) + (part[k + 16] + part[k + 24]);
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+// Sum of x[j] (y = nullptr) or of x[j] * y[j].
 template <typename T>
 inline T dot(const T* x, const T* y, int64_t n) {
-    T part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    T part[P] = {};
     int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; ++k) part[k] += y ? x[j + k] * y[j + k] : x[j + k];
-    T s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    if (y) {
+        for (; j + P <= n; j += P)
+            for (int k = 0; k < P; ++k) part[k] += x[j + k] * y[j + k];
+    } else {
+        for (; j + P <= n; j += P)
+            for (int k = 0; k < P; ++k) part[k] += x[j + k];
+    }
+    T s = fold(part);
     for (; j < n; ++j) s += y ? x[j] * y[j] : x[j];
     return s;
 }
@@ -109,11 +125,11 @@ inline T dot(const T* x, const T* y, int64_t n) {
 template <typename T>
 inline void row_stats(const T* x, int64_t n, T& mean, T& rstd) {
     mean = dot<T>(x, nullptr, n) / T(n);
-    T part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    T part[P] = {};
     int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; ++k) part[k] += (x[j + k] - mean) * (x[j + k] - mean);
-    T v = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    for (; j + P <= n; j += P)
+        for (int k = 0; k < P; ++k) part[k] += (x[j + k] - mean) * (x[j + k] - mean);
+    T v = fold(part);
     for (; j < n; ++j) v += (x[j] - mean) * (x[j] - mean);
     rstd = T(1) / std::sqrt(v / T(n) + T(LN_EPS));
 }
