@@ -594,14 +594,13 @@ std::vector<Tensor> packed_backward_impl(const Tensor& d_out, const Tensor& d_hT
     const int64_t* bs = batch_sizes_ptr(bs_, Ts);
     const std::vector<int64_t> off = offsets_of(bs, Ts);
     auto opt = acts.options();
-    Tensor dz = at::empty({N, G}, opt), dx = at::empty({N, D}, opt), tmp = at::empty({B, K}, opt);
+    Tensor dz = at::empty({N, G}, opt);
     Tensor dh = d_hT.contiguous().clone(), dc = d_cT.contiguous().clone();
-    const Tensor dout = d_out.contiguous();
-    Window w_dz(dz, G), w_tmp(tmp, K);
+    const Tensor dout = d_out.contiguous(), w_hh = w_cat.narrow(1, D, H);
+    Window w_dz(dz, G), w_dh(dh, H);
     const T *doutp = dout.data_ptr<T>(), *actp = acts.data_ptr<T>(), *csp = cs.data_ptr<T>();
     const T *tcp = tcs.data_ptr<T>(), *c0p = c0.data_ptr<T>();
-    T *dzp = dz.data_ptr<T>(), *dxp = dx.data_ptr<T>(), *tmpp = tmp.data_ptr<T>();
-    T *dhb = dh.data_ptr<T>(), *dcb = dc.data_ptr<T>();
+    T *dzp = dz.data_ptr<T>(), *dhb = dh.data_ptr<T>(), *dcb = dc.data_ptr<T>();
     for (int64_t t = Ts - 1; t >= 0; --t) {
         const int64_t n = bs[t];
         if (n == 0) continue;
@@ -628,12 +627,11 @@ std::vector<Tensor> packed_backward_impl(const Tensor& d_out, const Tensor& d_hT
                 dcr[j] = dn * f;
             }
         });
-        mm_into(w_tmp.at(0, n), w_dz.at(o0, n), w_cat);
-        for (int64_t b = 0; b < n; ++b) {
-            std::memcpy(dxp + (o0 + b) * D, tmpp + b * K, D * sizeof(T));
-            std::memcpy(dhb + b * H, tmpp + b * K + D, H * sizeof(T));
-        }
+        mm_into(w_dh.at(0, n), w_dz.at(o0, n), w_hh);  // d h_{t-1} = dz_t W_hh, into the running buffer
     }
+    // d x = dz W_ih for all rows at once, as (W_ih^T dz^T)^T: the product with few outputs (D) is
+    // fast in this orientation (as in inputs._Projection).
+    Tensor dx = w_cat.narrow(1, 0, D).t().mm(dz.t()).t();
     Tensor d_w = dz.t().mm(xh);
     Tensor d_b = dz.sum(0);
     return {dx, dh, dc, d_w, d_b};
