@@ -181,6 +181,33 @@ def test_packed_lengths_path_equals_the_pytorch_recurrence_with_gradients(bias, 
     assert_close(c_ng, results["fused"][2], tol=1e-14)
 
 
+@needs_fused
+@pytest.mark.parametrize("lengths", [None, [5, 2, 7]])
+def test_zoneout_training_draws_in_inference_are_the_same_on_both_paths(monkeypatch, lengths):
+    """Under no_grad in training mode the fused kernel reads zoneout's draws as bool (no float
+    copy); the same seed gives the same draws, so both paths agree to rounding, and the kernel
+    did get byte masks."""
+    m = LSTM(3, 4, 2, bidirectional=True, zoneout=(0.3, 0.6), peephole=True, dtype=torch.float64).train()
+    x = torch.randn(7, 3, 3, dtype=torch.float64)
+    seen = []
+    real = fr._expand3
+    monkeypatch.setattr(fr, "_expand3", lambda mask, *a: seen.append(None if mask is None else mask.dtype)
+                        or real(mask, *a))
+    outs = {}
+    for backend in ("torch", "fused"):
+        torch.manual_seed(5)
+        with torch.no_grad(), fr.recurrence_backend(backend):
+            outs[backend] = m(x, lengths=lengths)
+    assert (torch.bool in seen) == (lengths is None)  # with lengths the draws are multiplied by validity
+    for ref, got in zip((outs["torch"][0], *outs["torch"][1]), (outs["fused"][0], *outs["fused"][1])):
+        assert_close(got, ref, tol=1e-13)
+    torch.manual_seed(5)
+    with torch.no_grad(), fr.recurrence_backend("fused"):
+        m.eval()
+        out_eval = m(x, lengths=lengths)[0]
+    assert (out_eval - outs["fused"][0]).abs().max() > 1e-3  # the draws did something
+
+
 def test_no_compiler_falls_back_and_logs_once(monkeypatch, caplog):
     monkeypatch.setattr(fr, "_STATE", {"backend": None, "op": None, "error": None, "logged": False})
     monkeypatch.setenv("LSTMKIT_CXX", "/nonexistent/c++")

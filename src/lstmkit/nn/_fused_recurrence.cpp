@@ -83,11 +83,16 @@ struct View3 {
     explicit View3(const OptT& x) {
         if (on(x)) {
             TORCH_CHECK(x->dim() == 3, "lstmkit fused recurrence: masks must be 3-D");
-            p = x->data_ptr<T>();
+            if (x->scalar_type() == at::kByte)
+                p8 = x->data_ptr<uint8_t>();  // 0/1 zoneout masks (forward only): select, no conversion
+            else
+                p = x->data_ptr<T>();
             st = x->stride(0), sb = x->stride(1), sk = x->stride(2);
         }
     }
+    const uint8_t* p8 = nullptr;
     const T* at(int64_t t, int64_t b) const { return p + t * st + b * sb; }
+    const uint8_t* at8(int64_t t, int64_t b) const { return p8 + t * st + b * sb; }
 };
 
 template <typename T>
@@ -281,6 +286,9 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
                 if (u_c.p) {
                     const T* u = u_c.at(t, b);
                     for (int64_t j = 0; j < H; ++j) c1r[j] = lerp(c0r[j], c1r[j], u[j * u_c.sk]);
+                } else if (u_c.p8) {  // lerp with a weight of exactly 0 or 1
+                    const uint8_t* u = u_c.at8(t, b);
+                    for (int64_t j = 0; j < H; ++j) c1r[j] = u[j * u_c.sk] ? c1r[j] : c0r[j];
                 }
                 if (pe) {
                     for (int64_t j = 0; j < H; ++j) a[3 * H + j] += pe[2 * H + j] * c1r[j];
@@ -311,6 +319,9 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
                 if (u_h.p) {
                     const T* u = u_h.at(t, b);
                     for (int64_t j = 0; j < R; ++j) h1[j] = lerp(h0r[j], h1[j], u[j * u_h.sk]);
+                } else if (u_h.p8) {
+                    const uint8_t* u = u_h.at8(t, b);
+                    for (int64_t j = 0; j < R; ++j) h1[j] = u[j * u_h.sk] ? h1[j] : h0r[j];
                 }
                 T* y = o_t + b * R;
                 if (valid.p) {
@@ -359,6 +370,7 @@ std::vector<Tensor> backward_impl(const Tensor& d_out, const Tensor& d_hT, const
     const T *gh = ptr<T>(lnh_w), *gc = ptr<T>(lnc_w);
     const T* mrec = ptr<T>(m_rec_);
     const View3<T> u_c(u_c_), u_h(u_h_), valid(valid_);
+    TORCH_CHECK(!u_c.p8 && !u_h.p8 && !valid.p8, "lstmkit fused recurrence: 0/1 byte masks are for the forward only");
     const int64_t* bs = batch_sizes_ptr(bs_, S.T);
     auto opt = acts.options();
     Tensor dz = at::empty({S.T, B, G}, opt);

@@ -259,7 +259,9 @@ def _expand3(mask: Tensor | None, T: int, B: int, K: int, like: Tensor) -> Tenso
     """A mask broadcastable to (T, B, K) as a (possibly stride-0) view of that shape."""
     if mask is None:
         return None
-    if mask.dtype != like.dtype:
+    if mask.dtype == torch.bool:  # 0/1 zoneout masks: the forward-only kernel reads the bytes
+        mask = mask.view(torch.uint8)
+    elif mask.dtype != like.dtype:
         mask = mask.to(like.dtype)
     while mask.dim() < 3:
         mask = mask.unsqueeze(0)
@@ -294,6 +296,7 @@ def fused_recurrence(
     if needs_grad(*tensors, *(t for t in lni if t is not None)):
         if ln_input is not None:
             raise ValueError("ln_input is for inference only (no gradient is taken through it)")
+        args = tuple(a.to(xp.dtype) if isinstance(a, Tensor) and a.dtype == torch.uint8 else a for a in args)
         return _Fused.apply(*args)
     out, h, c = fused_op().forward(*args, *lni, False)[:3]  # inference: nothing saved for backward
     return out, h, c

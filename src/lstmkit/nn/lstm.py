@@ -426,6 +426,8 @@ class LSTM(nn.Module):
 
     def sample_masks(self, total: int, batch: int, in_size: int, like: Tensor) -> SequenceMasks:
         """Draw one layer-direction's masks for a forward call (called once per layer and direction).
+        Zoneout's training draws are bool tensors when the forward-only fused kernel will read them
+        (``no_grad`` and the fused path: it selects, no float copy), float otherwise; the same draws.
 
         Locked dropout masks have no time axis: the same mask serves every step of a sequence.
         """
@@ -438,8 +440,10 @@ class LSTM(nn.Module):
             if v.recurrent_dropout > 0:
                 masks.recurrent = _locked_mask(batch, r, v.recurrent_dropout, like)
         z_c, z_h = v.zoneout_rates
-        masks.update_c = _over_time(zoneout_update(z_c, (total, batch, self.hidden_size), like, self.training), total)
-        masks.update_h = _over_time(zoneout_update(z_h, (total, batch, r), like, self.training), total)
+        as_bool = self.training and (z_c > 0 or z_h > 0) and not torch.is_grad_enabled() and use_fused(like)
+        masks.update_c = _over_time(zoneout_update(z_c, (total, batch, self.hidden_size), like, self.training,
+                                                   as_bool), total)
+        masks.update_h = _over_time(zoneout_update(z_h, (total, batch, r), like, self.training, as_bool), total)
         return masks
 
 
