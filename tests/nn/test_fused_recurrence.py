@@ -149,6 +149,65 @@ def test_lengths_path_makes_no_per_length_calls(monkeypatch):
     assert_close(c, c_ref)
 
 
+@needs_fused
+@pytest.mark.parametrize("bias,bidirectional,layers", [(True, False, 1), (False, True, 2), (True, True, 2)])
+def test_packed_lengths_path_equals_the_pytorch_recurrence_with_gradients(bias, bidirectional, layers):
+    """The packed kernel (lengths=, no variants, no projection): outputs, final states and every
+    gradient equal torch's path in float64; padding holds NaN and is never read; the longest
+    sequence is shorter than T (trailing steps with no row), and batch order is shuffled."""
+    torch.manual_seed(3)
+    m = LSTM(3, 4, layers, bias=bias, bidirectional=bidirectional, dtype=torch.float64)
+    T, lens = 8, torch.tensor([3, 6, 1, 6, 2])
+    x = torch.randn(T, 5, 3, dtype=torch.float64)
+    x[torch.arange(T)[:, None] >= lens[None]] = float("nan")
+    hx = (torch.randn(layers * (1 + bidirectional), 5, 4, dtype=torch.float64),) * 2
+    results = {}
+    for backend in ("torch", "fused"):
+        xg, h0, c0 = x.clone().requires_grad_(), hx[0].clone().requires_grad_(), hx[1].clone().requires_grad_()
+        m.zero_grad()
+        with fr.recurrence_backend(backend):
+            out, (h, c) = m(xg, (h0, c0), lengths=lens)
+        loss = (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum() + h.sin().sum() + (c**2).sum()
+        loss.backward()
+        grads = [torch.nan_to_num(xg.grad, nan=7.0), h0.grad, c0.grad, *(p.grad for p in m.parameters())]
+        results[backend] = [out.detach(), h.detach(), c.detach(), *grads]
+    assert not torch.isnan(results["fused"][0]).any()
+    for ref, got in zip(results["torch"], results["fused"]):
+        assert_close(got, ref, tol=1e-12)
+    with torch.no_grad(), fr.recurrence_backend("fused"):  # forward-only: the same numbers
+        out_ng, (h_ng, c_ng) = m(x, hx, lengths=lens)
+    assert_close(out_ng, results["fused"][0], tol=1e-14)
+    assert_close(h_ng, results["fused"][1], tol=1e-14)
+    assert_close(c_ng, results["fused"][2], tol=1e-14)
+
+
+@needs_fused
+@pytest.mark.parametrize("lengths", [None, [5, 2, 7]])
+def test_zoneout_training_draws_in_inference_are_the_same_on_both_paths(monkeypatch, lengths):
+    """Under no_grad in training mode the fused kernel reads zoneout's draws as bool (no float
+    copy); the same seed gives the same draws, so both paths agree to rounding, and the kernel
+    did get byte masks."""
+    m = LSTM(3, 4, 2, bidirectional=True, zoneout=(0.3, 0.6), peephole=True, dtype=torch.float64).train()
+    x = torch.randn(7, 3, 3, dtype=torch.float64)
+    seen = []
+    real = fr._expand3
+    monkeypatch.setattr(fr, "_expand3", lambda mask, *a: seen.append(None if mask is None else mask.dtype)
+                        or real(mask, *a))
+    outs = {}
+    for backend in ("torch", "fused"):
+        torch.manual_seed(5)
+        with torch.no_grad(), fr.recurrence_backend(backend):
+            outs[backend] = m(x, lengths=lengths)
+    assert (torch.bool in seen) == (lengths is None)  # with lengths the draws are multiplied by validity
+    for ref, got in zip((outs["torch"][0], *outs["torch"][1]), (outs["fused"][0], *outs["fused"][1])):
+        assert_close(got, ref, tol=1e-13)
+    torch.manual_seed(5)
+    with torch.no_grad(), fr.recurrence_backend("fused"):
+        m.eval()
+        out_eval = m(x, lengths=lengths)[0]
+    assert (out_eval - outs["fused"][0]).abs().max() > 1e-3  # the draws did something
+
+
 def test_no_compiler_falls_back_and_logs_once(monkeypatch, caplog):
     monkeypatch.setattr(fr, "_STATE", {"backend": None, "op": None, "error": None, "logged": False})
     monkeypatch.setenv("LSTMKIT_CXX", "/nonexistent/c++")

@@ -83,24 +83,45 @@ struct View3 {
     explicit View3(const OptT& x) {
         if (on(x)) {
             TORCH_CHECK(x->dim() == 3, "lstmkit fused recurrence: masks must be 3-D");
-            p = x->data_ptr<T>();
+            if (x->scalar_type() == at::kByte)
+                p8 = x->data_ptr<uint8_t>();  // 0/1 zoneout masks (forward only): select, no conversion
+            else
+                p = x->data_ptr<T>();
             st = x->stride(0), sb = x->stride(1), sk = x->stride(2);
         }
     }
+    const uint8_t* p8 = nullptr;
     const T* at(int64_t t, int64_t b) const { return p + t * st + b * sb; }
+    const uint8_t* at8(int64_t t, int64_t b) const { return p8 + t * st + b * sb; }
 };
 
 template <typename T>
 const T* ptr(const OptT& t) { return on(t) ? t->data_ptr<T>() : nullptr; }
 
-// Sum of x[j] * y[j] (y = nullptr: of x[j]) in 8 interleaved partial sums, so that it vectorises.
+// Sums in P interleaved partial sums, so that they vectorise and, with several vectors of
+// partials, do not wait on one add chain (a row of 4H = 256 floats is then 2 dependent adds deep).
+constexpr int P = 32;
+
+template <typename T>
+inline T fold(const T* part) {
+    T s[8];
+    for (int k = 0; k < 8; ++k) s[k] = (part[k] + part[k + 8]) + (part[k + 16] + part[k + 24]);
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+// Sum of x[j] (y = nullptr) or of x[j] * y[j].
 template <typename T>
 inline T dot(const T* x, const T* y, int64_t n) {
-    T part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    T part[P] = {};
     int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; ++k) part[k] += y ? x[j + k] * y[j + k] : x[j + k];
-    T s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    if (y) {
+        for (; j + P <= n; j += P)
+            for (int k = 0; k < P; ++k) part[k] += x[j + k] * y[j + k];
+    } else {
+        for (; j + P <= n; j += P)
+            for (int k = 0; k < P; ++k) part[k] += x[j + k];
+    }
+    T s = fold(part);
     for (; j < n; ++j) s += y ? x[j] * y[j] : x[j];
     return s;
 }
@@ -109,11 +130,11 @@ inline T dot(const T* x, const T* y, int64_t n) {
 template <typename T>
 inline void row_stats(const T* x, int64_t n, T& mean, T& rstd) {
     mean = dot<T>(x, nullptr, n) / T(n);
-    T part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    T part[P] = {};
     int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; ++k) part[k] += (x[j + k] - mean) * (x[j + k] - mean);
-    T v = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    for (; j + P <= n; j += P)
+        for (int k = 0; k < P; ++k) part[k] += (x[j + k] - mean) * (x[j + k] - mean);
+    T v = fold(part);
     for (; j < n; ++j) v += (x[j] - mean) * (x[j] - mean);
     rstd = T(1) / std::sqrt(v / T(n) + T(LN_EPS));
 }
@@ -265,6 +286,9 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
                 if (u_c.p) {
                     const T* u = u_c.at(t, b);
                     for (int64_t j = 0; j < H; ++j) c1r[j] = lerp(c0r[j], c1r[j], u[j * u_c.sk]);
+                } else if (u_c.p8) {  // lerp with a weight of exactly 0 or 1
+                    const uint8_t* u = u_c.at8(t, b);
+                    for (int64_t j = 0; j < H; ++j) c1r[j] = u[j * u_c.sk] ? c1r[j] : c0r[j];
                 }
                 if (pe) {
                     for (int64_t j = 0; j < H; ++j) a[3 * H + j] += pe[2 * H + j] * c1r[j];
@@ -295,6 +319,9 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
                 if (u_h.p) {
                     const T* u = u_h.at(t, b);
                     for (int64_t j = 0; j < R; ++j) h1[j] = lerp(h0r[j], h1[j], u[j * u_h.sk]);
+                } else if (u_h.p8) {
+                    const uint8_t* u = u_h.at8(t, b);
+                    for (int64_t j = 0; j < R; ++j) h1[j] = u[j * u_h.sk] ? h1[j] : h0r[j];
                 }
                 T* y = o_t + b * R;
                 if (valid.p) {
@@ -343,6 +370,7 @@ std::vector<Tensor> backward_impl(const Tensor& d_out, const Tensor& d_hT, const
     const T *gh = ptr<T>(lnh_w), *gc = ptr<T>(lnc_w);
     const T* mrec = ptr<T>(m_rec_);
     const View3<T> u_c(u_c_), u_h(u_h_), valid(valid_);
+    TORCH_CHECK(!u_c.p8 && !u_h.p8 && !valid.p8, "lstmkit fused recurrence: 0/1 byte masks are for the forward only");
     const int64_t* bs = batch_sizes_ptr(bs_, S.T);
     auto opt = acts.options();
     Tensor dz = at::empty({S.T, B, G}, opt);
@@ -488,6 +516,165 @@ std::vector<Tensor> backward_impl(const Tensor& d_out, const Tensor& d_hT, const
     return {dz, dh, dc, d_w_hh, d_w_hr, d_peep, d_lnh_w, d_lnh_b, d_lnc_w, d_lnc_b};
 }
 
+// -- packed sequences (lengths=, plain LSTM) ---------------------------------------------------
+// Rows sorted longest first and stored step after step with no padding, as torch's
+// PackedSequence: step t holds batch_sizes[t] rows from row offset[t]. The input product is
+// fused into the recurrent one: each step multiplies [x_t | h_{t-1}] (n, D + H) by
+// [W_ih | W_hh]^T, so no (T, B, 4H) input projection is made, and in the backward the input
+// gradient comes from the same product; the weight gradient is one product over the valid rows.
+
+std::vector<int64_t> offsets_of(const int64_t* bs, int64_t T) {
+    std::vector<int64_t> off(T + 1, 0);
+    for (int64_t t = 0; t < T; ++t) off[t + 1] = off[t] + bs[t];
+    return off;
+}
+
+template <typename T>
+std::vector<Tensor> packed_forward_impl(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_cat,
+                                        const OptT& bias, const Tensor& bs_, bool save) {
+    const int64_t N = x.size(0), D = x.size(1), B = h0.size(0), H = h0.size(1), G = 4 * H, K = D + H;
+    const int64_t Ts = bs_.numel();
+    const int64_t* bs = batch_sizes_ptr(bs_, Ts);
+    const std::vector<int64_t> off = offsets_of(bs, Ts);
+    TORCH_CHECK(off[Ts] == N && (Ts == 0 || bs[0] <= B) && w_cat.size(0) == G && w_cat.size(1) == K,
+                "lstmkit packed recurrence: sizes do not match batch_sizes");
+    auto opt = x.options();
+    const T* bp = ptr<T>(bias);
+    Tensor out = at::empty({N, H}, opt);
+    Tensor hst = h0.clone(), cst = c0.clone();
+    Tensor xh = at::empty({save ? N : 2 * B, K}, opt), acts = at::empty({save ? N : B, G}, opt);
+    Tensor cs = save ? at::empty({N, H}, opt) : Tensor(), tcs = at::empty({save ? N : B, H}, opt);
+    const Tensor w_t = w_cat.t();
+    Window w_xh(xh, K), w_act(acts, G);
+    const T* xp = x.data_ptr<T>();
+    T *outp = out.data_ptr<T>(), *hp = hst.data_ptr<T>(), *cp = cst.data_ptr<T>(), *xhp = xh.data_ptr<T>();
+    T *actp = acts.data_ptr<T>(), *csp = save ? cs.data_ptr<T>() : nullptr, *tcp = tcs.data_ptr<T>();
+    auto xrow = [&](int64_t t) { return save ? off[t] : (t & 1) * B; };
+    auto srow = [&](int64_t t) { return save ? off[t] : int64_t(0); };
+    if (Ts > 0) {
+        for (int64_t b = 0; b < bs[0]; ++b) {
+            T* r = xhp + (xrow(0) + b) * K;
+            std::memcpy(r, xp + b * D, D * sizeof(T));
+            std::memcpy(r + D, hp + b * H, H * sizeof(T));
+        }
+    }
+    for (int64_t t = 0; t < Ts; ++t) {
+        const int64_t n = bs[t];
+        if (n == 0) continue;
+        const int64_t nn = t + 1 < Ts ? bs[t + 1] : 0;
+        T* act = actp + srow(t) * G;
+        Tensor& z = w_act.at(srow(t), n);
+        if (bp) {
+            for (int64_t b = 0; b < n; ++b) std::memcpy(act + b * G, bp, G * sizeof(T));
+            addmm_into(z, z, w_xh.at(xrow(t), n), w_t);
+        } else {
+            mm_into(z, w_xh.at(xrow(t), n), w_t);
+        }
+        T* xh_next = xhp + (t + 1 < Ts ? xrow(t + 1) : 0) * K;
+        const T* x_next = xp + (t + 1 < Ts ? off[t + 1] : 0) * D;
+        rows(n, G, [&](int64_t b) {
+            T* a = act + b * G;
+            T* c = cp + b * H;
+            T* tr = tcp + (srow(t) + b) * H;
+            for (int64_t j = 0; j < 2 * H; ++j) a[j] = sigm(a[j]);
+            for (int64_t j = 2 * H; j < 3 * H; ++j) a[j] = tanh_(a[j]);
+            for (int64_t j = 3 * H; j < G; ++j) a[j] = sigm(a[j]);
+            for (int64_t j = 0; j < H; ++j) c[j] = a[H + j] * c[j] + a[j] * a[2 * H + j];
+            for (int64_t j = 0; j < H; ++j) tr[j] = tanh_(c[j]);
+            T* h = hp + b * H;
+            const T* o = a + 3 * H;
+            for (int64_t j = 0; j < H; ++j) h[j] = o[j] * tr[j];
+            std::memcpy(outp + (off[t] + b) * H, h, H * sizeof(T));
+            if (save) std::memcpy(csp + (off[t] + b) * H, c, H * sizeof(T));
+            if (b < nn) {
+                std::memcpy(xh_next + b * K, x_next + b * D, D * sizeof(T));
+                std::memcpy(xh_next + b * K + D, h, H * sizeof(T));
+            }
+        });
+    }
+    std::vector<Tensor> result{out, hst, cst};
+    if (save) result.insert(result.end(), {xh, acts, cs, tcs});
+    return result;
+}
+
+template <typename T>
+std::vector<Tensor> packed_backward_impl(const Tensor& d_out, const Tensor& d_hT, const Tensor& d_cT,
+                                         const Tensor& c0, const Tensor& xh, const Tensor& acts, const Tensor& cs,
+                                         const Tensor& tcs, const Tensor& w_cat, const Tensor& bs_) {
+    const int64_t N = acts.size(0), G = acts.size(1), H = G / 4, K = xh.size(1), D = K - H, B = c0.size(0);
+    const int64_t Ts = bs_.numel();
+    const int64_t* bs = batch_sizes_ptr(bs_, Ts);
+    const std::vector<int64_t> off = offsets_of(bs, Ts);
+    auto opt = acts.options();
+    Tensor dz = at::empty({N, G}, opt);
+    Tensor dh = d_hT.contiguous().clone(), dc = d_cT.contiguous().clone();
+    const Tensor dout = d_out.contiguous(), w_hh = w_cat.narrow(1, D, H);
+    Window w_dz(dz, G), w_dh(dh, H);
+    const T *doutp = dout.data_ptr<T>(), *actp = acts.data_ptr<T>(), *csp = cs.data_ptr<T>();
+    const T *tcp = tcs.data_ptr<T>(), *c0p = c0.data_ptr<T>();
+    T *dzp = dz.data_ptr<T>(), *dhb = dh.data_ptr<T>(), *dcb = dc.data_ptr<T>();
+    for (int64_t t = Ts - 1; t >= 0; --t) {
+        const int64_t n = bs[t];
+        if (n == 0) continue;
+        const int64_t o0 = off[t];
+        rows(n, G, [&](int64_t b) {
+            const int64_t r = o0 + b;
+            const T* a = actp + r * G;
+            const T* o = a + 3 * H;
+            const T* tc = tcp + r * H;
+            const T* c0r = t > 0 ? csp + (off[t - 1] + b) * H : c0p + b * H;
+            const T* go = doutp + r * H;
+            T* dq = dhb + b * H;
+            T* dcr = dcb + b * H;
+            T* dzr = dzp + r * G;
+            for (int64_t j = 0; j < H; ++j) {
+                const T d = dq[j] + go[j];
+                const T dqo = d * o[j];
+                const T dn = (dqo - (dqo * tc[j]) * tc[j]) + dcr[j];
+                dzr[3 * H + j] = (d * tc[j]) * (o[j] - o[j] * o[j]);
+                const T i = a[j], f = a[H + j], g = a[2 * H + j];
+                dzr[j] = (dn * g) * (i - i * i);
+                dzr[H + j] = (dn * c0r[j]) * (f - f * f);
+                dzr[2 * H + j] = (dn * i) * (T(1) - g * g);
+                dcr[j] = dn * f;
+            }
+        });
+        mm_into(w_dh.at(0, n), w_dz.at(o0, n), w_hh);  // d h_{t-1} = dz_t W_hh, into the running buffer
+    }
+    // d x = dz W_ih for all rows at once, as (W_ih^T dz^T)^T: the product with few outputs (D) is
+    // fast in this orientation (as in inputs._Projection).
+    Tensor dx = w_cat.narrow(1, 0, D).t().mm(dz.t()).t();
+    Tensor d_w = dz.t().mm(xh);
+    Tensor d_b = dz.sum(0);
+    return {dx, dh, dc, d_w, d_b};
+}
+
+std::vector<Tensor> packed_forward(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_cat,
+                                   const OptT& bias, const Tensor& batch_sizes, bool save) {
+    TORCH_CHECK(x.device().is_cpu() && x.dim() == 2 && h0.dim() == 2 && c0.dim() == 2,
+                "lstmkit packed recurrence: CPU tensors x (N, D), h0 and c0 (B, H)");
+    TORCH_CHECK(x.is_contiguous() && h0.is_contiguous() && c0.is_contiguous() && w_cat.is_contiguous() &&
+                (!on(bias) || bias->is_contiguous()), "lstmkit packed recurrence: inputs must be contiguous");
+    at::NoGradGuard no_grad;
+    std::vector<Tensor> out;
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstmkit_packed_forward", [&] {
+        out = packed_forward_impl<scalar_t>(x, h0, c0, w_cat, bias, batch_sizes, save);
+    });
+    return out;
+}
+
+std::vector<Tensor> packed_backward(const Tensor& d_out, const Tensor& d_hT, const Tensor& d_cT, const Tensor& c0,
+                                    std::vector<Tensor> saved, const Tensor& w_cat, const Tensor& batch_sizes) {
+    TORCH_CHECK(saved.size() == 4, "lstmkit packed recurrence: backward needs the 4 saved tensors");
+    at::NoGradGuard no_grad;
+    std::vector<Tensor> out;
+    AT_DISPATCH_FLOATING_TYPES(d_out.scalar_type(), "lstmkit_packed_backward", [&] {
+        out = packed_backward_impl<scalar_t>(d_out, d_hT, d_cT, c0.contiguous(), saved[0], saved[1], saved[2],
+                                             saved[3], w_cat, batch_sizes);
+    });
+    return out;
+}
+
 void check_inputs(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh) {
     TORCH_CHECK(xp.device().is_cpu(), "lstmkit fused recurrence: CPU tensors only");
     TORCH_CHECK(xp.dim() == 3 && xp.size(2) % 4 == 0, "lstmkit fused recurrence: xp must be (T, B, 4H)");
@@ -539,4 +726,8 @@ TORCH_LIBRARY(LIBRARY_NAME, m) {
           "Tensor? peep, Tensor? lnh_w, Tensor? lnc_w, Tensor? u_c, Tensor? u_h, Tensor? valid, Tensor? m_rec, "
           "Tensor? batch_sizes) -> Tensor[]",
           &fused_backward);
+    m.def("packed_forward(Tensor x, Tensor h0, Tensor c0, Tensor w_cat, Tensor? bias, Tensor batch_sizes, bool save) "
+          "-> Tensor[]", &packed_forward);
+    m.def("packed_backward(Tensor d_out, Tensor d_hT, Tensor d_cT, Tensor c0, Tensor[] saved, Tensor w_cat, "
+          "Tensor batch_sizes) -> Tensor[]", &packed_backward);
 }

@@ -142,23 +142,27 @@ def variant_parameters(module: nn.Module, suffix: str, variant: VariantConfig) -
     return out
 
 
-def zoneout_update(rate: float, shape: tuple[int, ...], like: Tensor, training: bool) -> Tensor | None:
-    """Zoneout's state-update multiplier: Bernoulli(1 - rate) in training, 1 - rate in eval."""
+def zoneout_update(rate: float, shape: tuple[int, ...], like: Tensor, training: bool,
+                   as_bool: bool = False) -> Tensor | None:
+    """Zoneout's state-update multiplier: Bernoulli(1 - rate) in training, 1 - rate in eval.
+    ``as_bool``: the training draws as a bool tensor (the same draws, no conversion to ``like``'s
+    dtype; the fused kernel's forward reads them as they are)."""
     if rate <= 0:
         return None
     if training:
-        return bernoulli_mask(shape, 1.0 - rate, like)
+        return bernoulli_mask(shape, 1.0 - rate, like, as_bool)
     return like.new_full((1,) * len(shape), 1.0 - rate)
 
 
-def bernoulli_mask(shape: tuple[int, ...], keep: float, like: Tensor) -> Tensor:
+def bernoulli_mask(shape: tuple[int, ...], keep: float, like: Tensor, as_bool: bool = False) -> Tensor:
     """0/1 Bernoulli(``keep``) draws in ``like``'s dtype and device: uniform 32-bit integers
     against ``keep * 2^32`` (finer than ``torch.rand``'s 24-bit floats; on CPU about twice as fast
     as ``bernoulli_``, which dominated zoneout's cost at (T, B, H) = (500, 16, 64))."""
     n = math.prod(shape)
     bits = torch.randint(-(2**63), 2**63 - 1, ((n + 1) // 2,), dtype=torch.int64, device=like.device)
     threshold = int(round(keep * 2**32)) - 2**31
-    return (bits.view(torch.int32)[:n] < threshold).view(shape).to(like.dtype)
+    mask = (bits.view(torch.int32)[:n] < threshold).view(shape)
+    return mask if as_bool else mask.to(like.dtype)
 
 
 class LSTMCell(nn.Module):

@@ -46,7 +46,7 @@ from ._stream_kernel import _machine_id, build_atomically
 from .inputs import input_projection
 
 __all__ = ["BACKENDS", "FusedUnavailable", "fused_available", "fused_op", "fused_recurrence", "get_recurrence_backend",
-           "input_projection", "recurrence_backend", "set_recurrence_backend", "use_fused"]
+           "input_projection", "packed_lstm", "recurrence_backend", "set_recurrence_backend", "use_fused"]
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +259,9 @@ def _expand3(mask: Tensor | None, T: int, B: int, K: int, like: Tensor) -> Tenso
     """A mask broadcastable to (T, B, K) as a (possibly stride-0) view of that shape."""
     if mask is None:
         return None
-    if mask.dtype != like.dtype:
+    if mask.dtype == torch.bool:  # 0/1 zoneout masks: the forward-only kernel reads the bytes
+        mask = mask.view(torch.uint8)
+    elif mask.dtype != like.dtype:
         mask = mask.to(like.dtype)
     while mask.dim() < 3:
         mask = mask.unsqueeze(0)
@@ -294,8 +296,47 @@ def fused_recurrence(
     if needs_grad(*tensors, *(t for t in lni if t is not None)):
         if ln_input is not None:
             raise ValueError("ln_input is for inference only (no gradient is taken through it)")
+        args = tuple(a.to(xp.dtype) if isinstance(a, Tensor) and a.dtype == torch.uint8 else a for a in args)
         return _Fused.apply(*args)
     out, h, c = fused_op().forward(*args, *lni, False)[:3]  # inference: nothing saved for backward
+    return out, h, c
+
+
+class _Packed(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, bias, batch_sizes):
+        w_cat = torch.cat([w_ih, w_hh], 1).contiguous()
+        res = fused_op().packed_forward(x, h0, c0, w_cat, bias, batch_sizes, True)
+        ctx.saved = res[3:]
+        ctx.d, ctx.has_bias = w_ih.shape[1], bias is not None
+        ctx.save_for_backward(c0, w_cat, batch_sizes)
+        return res[0], res[1], res[2]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_out, d_hT, d_cT):
+        c0, w_cat, batch_sizes = ctx.saved_tensors
+        dx, dh0, dc0, d_w, d_b = fused_op().packed_backward(d_out, d_hT, d_cT, c0, list(ctx.saved), w_cat,
+                                                            batch_sizes)
+        return dx, dh0, dc0, d_w[:, :ctx.d], d_w[:, ctx.d:], d_b if ctx.has_bias else None, None
+
+
+def packed_lstm(x: Tensor, h0: Tensor, c0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tensor | None,
+                batch_sizes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """One plain LSTM layer (no variants, no projection) over packed rows on the fused kernel.
+
+    ``x`` (N, D) holds the steps of sequences sorted longest first, step after step with no
+    padding (torch's ``PackedSequence.data`` layout): step t is ``batch_sizes[t]`` rows. ``h0``,
+    ``c0`` (B, H) in the same sorted order. Returns the packed output (N, H) and the state after
+    each sequence's last step, h_n and c_n (B, H). Each step is one product of ``[x_t | h]`` with
+    ``[W_ih | W_hh]^T`` plus ``bias`` (``b_ih + b_hh``)."""
+    batch_sizes = batch_sizes.to("cpu", torch.int64).contiguous()
+    args = (x.contiguous(), h0.contiguous(), c0.contiguous(), weight_ih, weight_hh,
+            None if bias is None else bias.contiguous(), batch_sizes)
+    if needs_grad(*(a for a in args[:6] if a is not None)):
+        return _Packed.apply(*args)
+    w_cat = torch.cat([weight_ih, weight_hh], 1).contiguous()
+    out, h, c = fused_op().packed_forward(args[0], args[1], args[2], w_cat, args[5], batch_sizes, False)[:3]
     return out, h, c
 
 

@@ -114,3 +114,23 @@ def fused_lstm_by_length(
         inverse = torch.argsort(order).to(x.device)
         output, h_n, c_n = output.index_select(1, inverse), h_n.index_select(1, inverse), c_n.index_select(1, inverse)
     return output, h_n, c_n
+
+
+def packed_indices(lens: Tensor, total: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """How a padded (T, B) batch with these lengths maps to packed rows (torch's
+    ``PackedSequence.data`` layout: sequences sorted longest first, stable; step t holds the
+    ``batch_sizes[t]`` sequences still running, one after the other). Returns, all int64 on CPU:
+    ``order`` (B,), the sorted position's original sequence; ``batch_sizes`` (T,); ``flat`` (N,),
+    each packed row's row in the padded batch seen as (T * B, ...); ``reverse`` (N,), the packed
+    row holding the same sequence's step ``length - 1 - t`` (reversal within each length, its
+    own inverse)."""
+    lens = lens.to("cpu", torch.int64)
+    lens_sorted, order = torch.sort(lens, descending=True, stable=True)
+    steps = torch.arange(total)
+    batch_sizes = (steps.unsqueeze(1) < lens_sorted.unsqueeze(0)).sum(1)
+    offsets = torch.cumsum(batch_sizes, 0) - batch_sizes
+    t_of = torch.repeat_interleave(steps, batch_sizes)
+    j_of = torch.arange(t_of.numel()) - offsets[t_of]
+    flat = t_of * lens.numel() + order[j_of]
+    reverse = offsets[lens_sorted[j_of] - 1 - t_of] + j_of
+    return order, batch_sizes, flat, reverse

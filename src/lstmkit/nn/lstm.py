@@ -42,9 +42,9 @@ from .cell import (
     variant_parameters,
     zoneout_update,
 )
-from .fused_recurrence import fused_recurrence, input_projection, use_fused
+from .fused_recurrence import fused_recurrence, input_projection, packed_lstm, use_fused
 from .inputs import autocast_on, check_sequence_input
-from .lengths import check_lengths, fused_lstm_by_length, reverse_padded, valid_mask
+from .lengths import check_lengths, fused_lstm_by_length, packed_indices, reverse_padded, valid_mask
 from .recurrence import lstm_recurrence
 from .variants import VariantConfig
 
@@ -291,6 +291,8 @@ class LSTM(nn.Module):
     def _forward_fused_lengths(self, x: Tensor, h0: Tensor, c0: Tensor, lens: Tensor):
         """Fused kernel per chunk of constant active set; x (T, B, D) -> (T, B, K*R)."""
         if use_fused(x):
+            if not self.proj_size:
+                return self._forward_packed_lengths(x, h0, c0, lens)
             return self._forward_sorted_lengths(x, h0, c0, lens)
         if not self.bidirectional:
             return fused_lstm_by_length(x, h0, c0, lens, self._flat_weights, self.bias, self.num_layers,
@@ -306,6 +308,31 @@ class LSTM(nn.Module):
             return (reverse_padded(out, lens) if direction else out), h[0], c[0]
 
         return self._stack_layers(x, run)
+
+    def _forward_packed_lengths(self, x: Tensor, h0: Tensor, c0: Tensor, lens: Tensor):
+        """The fused kernel on packed rows (no padding anywhere: only valid steps are computed,
+        input products included), one call per layer and direction; x (T, B, D) -> (T, B, K*H),
+        padding zero."""
+        T, B = x.shape[0], x.shape[1]
+        order, batch_sizes, flat, reverse = packed_indices(lens, T)
+        dev = x.device
+        flat_d, order_d = flat.to(dev), order.to(dev)
+        reverse_d = reverse.to(dev) if self.bidirectional else None
+        xs = x.reshape(T * B, x.shape[2]).index_select(0, flat_d)  # padding (NaN included) is never read
+        h0, c0 = h0.index_select(1, order_d), c0.index_select(1, order_d)
+
+        def run(x, idx, layer, direction):
+            sfx = self._suffix(layer, direction)
+            inp = x.index_select(0, reverse_d) if direction else x
+            bias = getattr(self, f"bias_ih{sfx}") + getattr(self, f"bias_hh{sfx}") if self.bias else None
+            out, h, c = packed_lstm(inp, h0[idx], c0[idx], getattr(self, f"weight_ih{sfx}"),
+                                    getattr(self, f"weight_hh{sfx}"), bias, batch_sizes)
+            return (out.index_select(0, reverse_d) if direction else out), h, c
+
+        out, h_n, c_n = self._stack_layers(xs, run)
+        padded = out.new_zeros(T * B, out.shape[1]).index_copy(0, flat_d, out).view(T, B, out.shape[1])
+        inverse = torch.argsort(order).to(dev)
+        return padded, h_n.index_select(1, inverse), c_n.index_select(1, inverse)
 
     def _forward_sorted_lengths(self, x: Tensor, h0: Tensor, c0: Tensor, lens: Tensor):
         """The fused recurrence over the whole padded batch in one call per layer and direction:
@@ -399,6 +426,8 @@ class LSTM(nn.Module):
 
     def sample_masks(self, total: int, batch: int, in_size: int, like: Tensor) -> SequenceMasks:
         """Draw one layer-direction's masks for a forward call (called once per layer and direction).
+        Zoneout's training draws are bool tensors when the forward-only fused kernel will read them
+        (``no_grad`` and the fused path: it selects, no float copy), float otherwise; the same draws.
 
         Locked dropout masks have no time axis: the same mask serves every step of a sequence.
         """
@@ -411,8 +440,10 @@ class LSTM(nn.Module):
             if v.recurrent_dropout > 0:
                 masks.recurrent = _locked_mask(batch, r, v.recurrent_dropout, like)
         z_c, z_h = v.zoneout_rates
-        masks.update_c = _over_time(zoneout_update(z_c, (total, batch, self.hidden_size), like, self.training), total)
-        masks.update_h = _over_time(zoneout_update(z_h, (total, batch, r), like, self.training), total)
+        as_bool = self.training and (z_c > 0 or z_h > 0) and not torch.is_grad_enabled() and use_fused(like)
+        masks.update_c = _over_time(zoneout_update(z_c, (total, batch, self.hidden_size), like, self.training,
+                                                   as_bool), total)
+        masks.update_h = _over_time(zoneout_update(z_h, (total, batch, r), like, self.training, as_bool), total)
         return masks
 
 
