@@ -18,10 +18,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import hashlib
 import logging
 import os
-import subprocess
 import threading
 from importlib import resources
 from pathlib import Path
@@ -30,7 +28,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-from ._stream_kernel import FLAG_SETS, _cache_dir, _machine_id, build_atomically, compiler
+from ._stream_kernel import FLAG_SETS, build_atomically, cache_path, compiler, open_or_build
 
 __all__ = ["BACKENDS", "ScanUnavailable", "minscan_backward", "minscan_forward", "scan_backend",
            "scan_unavailable_reason", "use_compiled_scan"]
@@ -59,10 +57,7 @@ def source() -> str:
 
 
 def library_path(cc: str, flags: tuple[str, ...]) -> Path:
-    real = os.path.realpath(cc)
-    st = os.stat(real)
-    key = "\n".join([source(), real, str(st.st_size), str(st.st_mtime_ns), " ".join(flags), _machine_id()])
-    return _cache_dir() / f"minlstm_scan_{hashlib.sha256(key.encode()).hexdigest()[:20]}.so"
+    return cache_path("minlstm_scan", source(), cc, flags)
 
 
 def _open(path: str) -> ctypes.CDLL:
@@ -83,23 +78,13 @@ def _load() -> ctypes.CDLL:
     cc = compiler()
     if cc is None:
         raise ScanUnavailable("no C compiler found (set LSTMKIT_CC or put `cc` on PATH)")
-    errors = []
-    for flags in FLAG_SETS:
-        try:
-            path = library_path(cc, flags)
-        except OSError as e:
-            raise ScanUnavailable(f"cannot use the compiler {cc}: {e}") from None
-        if path.exists():
-            try:
-                return _open(str(path))
-            except (OSError, AttributeError) as e:
-                logger.warning("minLSTM scan: cached library %s is unusable (%s); rebuilding it", path, e)
-        try:
-            return build_atomically(path, source(), ".c", lambda src, out: [cc, *flags, "-o", out, src], _open,
-                                    ScanUnavailable)
-        except (ScanUnavailable, OSError, AttributeError, subprocess.SubprocessError) as e:
-            errors.append(str(e))
-    raise ScanUnavailable("cannot build the minLSTM scan kernel: " + " | ".join(errors))
+
+    def build(flags: tuple[str, ...], path: Path) -> ctypes.CDLL:
+        return build_atomically(path, source(), ".c", lambda src, out: [cc, *flags, "-o", out, src], _open,
+                                ScanUnavailable)
+
+    return open_or_build("minLSTM scan kernel", cc, FLAG_SETS, lambda flags: library_path(cc, flags), _open, build,
+                         ScanUnavailable)
 
 
 def library() -> ctypes.CDLL:

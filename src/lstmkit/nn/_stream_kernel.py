@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 __all__ = ["ABI_VERSION", "BLOCK_BYTES", "FLAG_SETS", "Ctx", "KernelUnavailable", "c_source", "compiler",
-           "kernel_path", "load_kernel", "open_kernel", "build_atomically"]
+           "kernel_path", "load_kernel", "open_kernel", "build_atomically", "cache_path", "open_or_build"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,12 +88,42 @@ def _machine_id() -> str:
     return f"{sys.platform} {platform.machine()} {platform.processor()} {flags}"
 
 
-def kernel_path(cc: str, flags: tuple[str, ...]) -> Path:
-    """Cache file named by a hash of everything that decides the binary."""
+def cache_path(prefix: str, source: str, cc: str, flags: tuple[str, ...], *extra: str) -> Path:
+    """The cache file of a compiled kernel, named by a hash of everything that decides the binary:
+    its source, the compiler (resolved path, size, time), the flags, the CPU and ``extra``."""
     real = os.path.realpath(cc)
     st = os.stat(real)
-    key = "\n".join([c_source(), real, str(st.st_size), str(st.st_mtime_ns), " ".join(flags), _machine_id()])
-    return _cache_dir() / f"lstm_stream_{hashlib.sha256(key.encode()).hexdigest()[:20]}.so"
+    key = "\n".join([source, real, str(st.st_size), str(st.st_mtime_ns), " ".join(flags), _machine_id(), *extra])
+    return _cache_dir() / f"{prefix}_{hashlib.sha256(key.encode()).hexdigest()[:20]}.so"
+
+
+def open_or_build(what: str, cc: str, flag_sets, path_of: Callable[[tuple[str, ...]], Path],
+                  open_: Callable[[str], T], build: Callable[[tuple[str, ...], Path], T], error: type[Exception],
+                  open_errors: tuple[type[Exception], ...] = (OSError, AttributeError)) -> T:
+    """For each flag set in turn: the cached library (``path_of(flags)``) opened, else built now; the
+    first that works. A cached library that cannot be opened is rebuilt (with a warning); when every
+    flag set fails, ``error`` says why for each."""
+    errors = []
+    for flags in flag_sets:
+        try:
+            path = path_of(flags)
+        except OSError as e:
+            raise error(f"cannot use the compiler {cc}: {e}") from None
+        if path.exists():
+            try:
+                return open_(str(path))
+            except open_errors as e:
+                logger.warning("%s: cached library %s is unusable (%s); rebuilding it", what, path, e)
+        try:
+            return build(flags, path)
+        except (error, OSError, subprocess.SubprocessError, *open_errors) as e:
+            errors.append(str(e))
+    raise error(f"cannot build the {what}: " + " | ".join(errors))
+
+
+def kernel_path(cc: str, flags: tuple[str, ...]) -> Path:
+    """The stream kernel's cache file (:func:`cache_path`)."""
+    return cache_path("lstm_stream", c_source(), cc, flags)
 
 
 def open_kernel(path: str) -> ctypes.CDLL:

@@ -31,7 +31,6 @@ import hashlib
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import sysconfig
 import threading
@@ -42,7 +41,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-from ._stream_kernel import _machine_id, build_atomically
+from ._stream_kernel import build_atomically, cache_path, open_or_build
 from .inputs import input_projection
 
 __all__ = ["BACKENDS", "FusedUnavailable", "fused_available", "fused_op", "fused_recurrence", "get_recurrence_backend",
@@ -52,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 ABI_VERSION = 1
 BACKENDS = ("auto", "fused", "torch")
-_SOURCE = "_fused_recurrence.cpp"
+_SOURCES = ("_fused_recurrence.cpp", "_fused_recurrence_packed.cpp")
 FLAG_SETS = (("-O3", "-march=native"), ("-O3",))
 _LOCK = threading.Lock()
 _STATE: dict = {"backend": None, "op": None, "error": None, "logged": False}
@@ -110,7 +109,9 @@ def use_fused(like: Tensor) -> bool:
 # -- build, cache, load --------------------------------------------------------------------
 @functools.cache
 def source() -> str:
-    return resources.files(__package__).joinpath(_SOURCE).read_text(encoding="utf-8")
+    """One translation unit in two files: the padded-batch recurrence, then the packed one with the
+    op registration (the second continues the first's anonymous namespace)."""
+    return "".join(resources.files(__package__).joinpath(name).read_text(encoding="utf-8") for name in _SOURCES)
 
 
 def compiler() -> str | None:
@@ -143,12 +144,9 @@ def _torch_flags() -> tuple[list[str], list[str]]:
 
 
 def library_path(cxx: str, flags: tuple[str, ...]) -> Path:
-    """Cache file named by a hash of everything that decides the binary."""
-    real = os.path.realpath(cxx)
-    st = os.stat(real)
-    key = "\n".join([source(), real, str(st.st_size), str(st.st_mtime_ns), " ".join(flags), _machine_id(),
-                     torch.__version__, str(Path(torch.__file__).parent), sysconfig.get_platform(), sys.version])
-    return _cache_dir() / f"lstm_fused_{hashlib.sha256(key.encode()).hexdigest()[:20]}.so"
+    """Cache file named by a hash of everything that decides the binary, the torch build included."""
+    return cache_path("lstm_fused", source(), cxx, flags, torch.__version__, str(Path(torch.__file__).parent),
+                      sysconfig.get_platform(), sys.version)
 
 
 def _open(path: str):
@@ -175,22 +173,8 @@ def _load():
     cxx = compiler()
     if cxx is None:
         raise FusedUnavailable("no C++ compiler found (set LSTMKIT_CXX or put `c++` on PATH)")
-    errors = []
-    for flags in FLAG_SETS:
-        try:
-            path = library_path(cxx, flags)
-        except OSError as e:
-            raise FusedUnavailable(f"cannot use the compiler {cxx}: {e}") from None
-        if path.exists():
-            try:
-                return _open(str(path))
-            except (OSError, RuntimeError) as e:
-                logger.warning("fused recurrence: cached library %s is unusable (%s); rebuilding it", path, e)
-        try:
-            return _build(cxx, flags, path)
-        except (FusedUnavailable, OSError, RuntimeError, subprocess.SubprocessError) as e:
-            errors.append(str(e))
-    raise FusedUnavailable("cannot build the fused recurrence: " + " | ".join(errors))
+    return open_or_build("fused recurrence", cxx, FLAG_SETS, lambda flags: library_path(cxx, flags), _open,
+                         lambda flags, path: _build(cxx, flags, path), FusedUnavailable, (OSError, RuntimeError))
 
 
 def fused_op():
