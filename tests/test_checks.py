@@ -105,6 +105,15 @@ def test_require_missing_module_names_the_purpose_and_the_extra(monkeypatch):
     assert isinstance(e.value.__cause__, ImportError)  # the original error is kept as the cause
 
 
+def test_require_a_submodule_of_a_missing_package_fails_even_when_the_submodule_is_cached(monkeypatch):
+    import json.decoder
+
+    monkeypatch.setitem(sys.modules, "json", None)  # the package gone; json.decoder still in sys.modules
+    with pytest.raises(ImportError, match=r"^decoding needs json: pip install 'lstmkit\[train\]' "):
+        require("json.decoder", "decoding needs json", "train")
+    assert sys.modules["json.decoder"] is json.decoder
+
+
 def test_require_missing_module_with_pip_and_extra():
     with pytest.raises(ImportError, match=r"^naive2 needs 'lstmkit_no_such\.sub': pip install statsmodels "
                                           r"\(or pip install 'lstmkit\[forecast\]'\) \(No module named 'lstmkit_no_such'\)$"):

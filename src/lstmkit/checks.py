@@ -32,6 +32,7 @@ def require(module: str, purpose: str, extra: str | None = None, *, pip: str | N
     if extra is None and pip is None:
         raise ValueError(f"require({module!r}): give the extra or the pip arguments that install it")
     try:
+        importlib.import_module(module.partition(".")[0])  # like ``from pkg import sub``: no pkg, no sub, cached or not
         return importlib.import_module(module)
     except ImportError as e:
         lstmkit = f"pip install 'lstmkit[{extra}]'" if extra is not None else None
