@@ -1,14 +1,15 @@
 import re
+import sys
 
 import numpy as np
 import pytest
 
 from lstmkit import checks
-from lstmkit.checks import check_int, check_pair
+from lstmkit.checks import check_int, check_pair, require
 
 
 def test_public_names():
-    assert checks.__all__ == ["check_int", "check_pair"]
+    assert checks.__all__ == ["check_int", "check_pair", "require"]
 
 
 @pytest.mark.parametrize("value", [1, 7, 10**12, np.int64(3), np.int32(3), np.uint8(3), np.int16(1)])
@@ -85,3 +86,42 @@ def test_check_pair_names_the_bad_element(value, match):
 def test_check_pair_rejects_other_shapes(value):
     with pytest.raises(ValueError, match=re.escape(f"patch must be an int >= 1 or a pair (a, b) of them, got {value!r}")):
         check_pair("patch", value)
+
+
+def test_require_returns_the_module():
+    import json
+    import os.path
+
+    assert require("json", "config output needs json", "train") is json
+    assert require("os.path", "paths need os.path", pip="os") is os.path  # a submodule, not its package
+
+
+def test_require_missing_module_names_the_purpose_and_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "lstmkit_absent_pkg", None)  # importing it now raises ImportError
+    with pytest.raises(ImportError) as e:
+        require("lstmkit_absent_pkg", "plots need lstmkit_absent_pkg", "train")
+    assert re.fullmatch(r"plots need lstmkit_absent_pkg: pip install 'lstmkit\[train\]' \(.*lstmkit_absent_pkg.*\)",
+                        str(e.value))
+    assert isinstance(e.value.__cause__, ImportError)  # the original error is kept as the cause
+
+
+def test_require_a_submodule_of_a_missing_package_fails_even_when_the_submodule_is_cached(monkeypatch):
+    import json.decoder
+
+    monkeypatch.setitem(sys.modules, "json", None)  # the package gone; json.decoder still in sys.modules
+    with pytest.raises(ImportError, match=r"^decoding needs json: pip install 'lstmkit\[train\]' "):
+        require("json.decoder", "decoding needs json", "train")
+    assert sys.modules["json.decoder"] is json.decoder
+
+
+def test_require_missing_module_with_pip_and_extra():
+    with pytest.raises(ImportError, match=r"^naive2 needs 'lstmkit_no_such\.sub': pip install statsmodels "
+                                          r"\(or pip install 'lstmkit\[forecast\]'\) \(No module named 'lstmkit_no_such'\)$"):
+        require("lstmkit_no_such.sub", "naive2 needs 'lstmkit_no_such.sub'", "forecast", pip="statsmodels")
+    with pytest.raises(ImportError, match=r"^ONNX export needs onnx: pip install lstmkit\[export\] \("):
+        require("lstmkit_no_such", "ONNX export needs onnx", pip="lstmkit[export]")
+
+
+def test_require_needs_an_install_hint():
+    with pytest.raises(ValueError, match=r"require\('json'\): give the extra or the pip arguments"):
+        require("json", "config output needs json")

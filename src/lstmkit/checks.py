@@ -1,17 +1,43 @@
-"""Integer arguments: one check and one error wording for every "int >= k" argument (stdlib only).
+"""Shared checks, one error wording each (stdlib only).
 
-:func:`check_int` accepts Python ints and numpy integers (anything :class:`numbers.Integral`
-except ``bool``) and returns a plain ``int``; :func:`check_pair` does the same for an argument
-that is one int or a pair of them (kernel sizes, patch sizes). Both raise ``ValueError`` naming
-the argument, the valid range and the value given.
+Integer arguments: :func:`check_int` accepts Python ints and numpy integers (anything
+:class:`numbers.Integral` except ``bool``) and returns a plain ``int``; :func:`check_pair` does
+the same for an argument that is one int or a pair of them (kernel sizes, patch sizes). Both
+raise ``ValueError`` naming the argument, the valid range and the value given.
+
+Optional dependencies: :func:`require` imports a module that only some features need and, when
+it is missing, raises ``ImportError`` naming what needs it and what to ``pip install``.
 """
 
 from __future__ import annotations
 
+import importlib
 import numbers
+from types import ModuleType
 from typing import Sequence
 
-__all__ = ["check_int", "check_pair"]
+__all__ = ["check_int", "check_pair", "require"]
+
+
+def require(module: str, purpose: str, extra: str | None = None, *, pip: str | None = None) -> ModuleType:
+    """``importlib.import_module(module)``, or ``ImportError`` saying what needs it and how to install it.
+
+    ``purpose`` is the start of the message, the feature and what it needs (``"plots need
+    matplotlib"``); the install hint follows: ``pip install <pip>`` when ``pip`` is given (the
+    package's own name, or the literal arguments), ``pip install 'lstmkit[<extra>]'`` when
+    ``extra`` is given, ``pip install <pip> (or pip install 'lstmkit[<extra>]')`` with both. The
+    original import error ends the message and is chained as the cause, e.g.
+    ``"plots need matplotlib: pip install 'lstmkit[train]' (No module named 'matplotlib')"``.
+    """
+    if extra is None and pip is None:
+        raise ValueError(f"require({module!r}): give the extra or the pip arguments that install it")
+    try:
+        importlib.import_module(module.partition(".")[0])  # like ``from pkg import sub``: no pkg, no sub, cached or not
+        return importlib.import_module(module)
+    except ImportError as e:
+        lstmkit = f"pip install 'lstmkit[{extra}]'" if extra is not None else None
+        hint = lstmkit if pip is None else f"pip install {pip}" + (f" (or {lstmkit})" if lstmkit else "")
+        raise ImportError(f"{purpose}: {hint} ({e})") from e
 
 
 def check_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:

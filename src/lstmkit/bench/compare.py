@@ -48,7 +48,7 @@ import torch
 from ..checkpoint import atomic_write_bytes
 from ..data.collate import pad_sequences
 from ..models import create_model
-from ..checks import check_int
+from ..checks import check_int, require
 from ..tasks.classify import Classifier, DataConfig, Preprocessor, fit_classifier, load_data
 from ..tasks.trainer import TrainConfig, resolve_device
 from .common import machine_info, markdown_table, median_seconds, write_outputs
@@ -248,13 +248,10 @@ def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> list[bool]:
 
 def _plot(summary: list[dict], cost: str, xlabel: str, title: str, path: Path) -> None:
     """Accuracy (mean ± std over seeds) against a cost, log x, the Pareto front marked."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("compare plots need matplotlib: pip install 'lstmkit[train]'") from None
+    agg = require("matplotlib.backends.backend_agg", "compare plots need matplotlib", "train")
+    Figure = require("matplotlib.figure", "compare plots need matplotlib", "train").Figure
     fig = Figure(figsize=(6.4, 4.4))
-    FigureCanvasAgg(fig)
+    agg.FigureCanvasAgg(fig)
     ax = fig.subplots()
     x = [r[cost] if cost in r else r[f"{cost}_mean"] for r in summary]
     xerr = [0.0 if cost in r else r[f"{cost}_std"] for r in summary]

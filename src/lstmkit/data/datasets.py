@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..checks import require
 from ..nn.names import register_into, unknown_name
 from .files import SeriesSet, parse_labels
 from .splits import stratified_split
@@ -121,10 +122,7 @@ def _load_aeon(name: str, download: bool) -> tuple[SeriesSet, SeriesSet]:
 
 
 def _require(module: str, extra: str = "data"):
-    try:
-        return __import__(module, fromlist=["_"])
-    except ImportError:
-        raise ImportError(f"this dataset needs the package {module!r}: pip install 'lstmkit[{extra}]'") from None
+    return require(module, f"this dataset needs the package {module!r}", extra)
 
 
 @register_dataset("digits")

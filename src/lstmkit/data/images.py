@@ -20,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 
+from ..checks import require
 from .files import load_idx
 from .splits import stratified_split
 
@@ -41,11 +42,7 @@ class Glyphs:
 
 
 def _pil():
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError("images need Pillow: pip install 'lstmkit[vision]'") from None
-    return Image
+    return require("PIL.Image", "images need Pillow", "vision")
 
 
 def resize(images: np.ndarray, size: int | tuple[int, int], mode: Literal["bicubic", "bilinear", "nearest"] = "bicubic"
@@ -95,11 +92,7 @@ def load_glyphs(split: Literal["train", "test"], size: int = 16, mnist: str | os
             raise ValueError(f"{d}: MNIST labels must be digits 0-9, got values in [{labels.min()}, {labels.max()}]")
         images = images.astype(np.float32) / (255.0 if images.dtype == np.uint8 else 1.0)
     else:
-        try:
-            from sklearn.datasets import load_digits
-        except ImportError:
-            raise ImportError("digit glyphs need scikit-learn (or mnist=DIR): pip install 'lstmkit[data]'") from None
-        bunch = load_digits()
+        bunch = require("sklearn.datasets", "digit glyphs need scikit-learn (or mnist=DIR)", "data").load_digits()
         images, labels = (bunch.images / 16.0).astype(np.float32), bunch.target
         train_idx, test_idx = stratified_split(labels, 0.25, seed=0)
         keep = train_idx if split == "train" else test_idx

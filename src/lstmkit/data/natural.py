@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import check_int
+from ..checks import check_int, require
 from ..nn.names import unknown_name
 
 __all__ = ["TRAIN_IMAGES", "TEST_IMAGES", "list_natural_images", "load_natural", "natural_split", "luminance",
@@ -46,11 +46,7 @@ _FROM_YCBCR = np.linalg.inv(_TO_YCBCR)
 
 
 def _skimage_data():
-    try:
-        import skimage.data
-    except ImportError:
-        raise ImportError("the natural images need scikit-image: pip install 'lstmkit[vision]'") from None
-    return skimage.data
+    return require("skimage.data", "the natural images need scikit-image", "vision")
 
 
 def list_natural_images() -> list[str]:

@@ -29,7 +29,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from ..checks import check_int
+from ..checks import check_int, require
 from .images import load_glyphs, read_image
 
 __all__ = ["SCENE_CLASSES", "SPLIT_SEEDS", "GLYPH_JITTER", "Scenes", "digit_scenes", "transform_glyph",
@@ -169,10 +169,7 @@ def digit_scenes(split: Literal["train", "val", "test"], n: int, size: int = 32,
 def image_channels(path: str | os.PathLike) -> int:
     """1 for a greyscale image file (with or without alpha), 3 for colour; ValueError if the
     file is not an image."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError("images need Pillow: pip install 'lstmkit[vision]'") from None
+    Image = require("PIL.Image", "images need Pillow", "vision")
     try:
         with Image.open(path) as im:
             mode = im.mode

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import warnings
 from contextlib import contextmanager
@@ -10,6 +9,8 @@ from statistics import NormalDist
 from typing import Iterator
 
 import numpy as np
+
+from ..checks import require
 
 log = logging.getLogger("lstmkit.eval.stat_baselines")
 
@@ -53,11 +54,7 @@ def _z(level) -> float:
 
 
 def _statsmodels(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(f"the holt_winters and sarima baselines need {module!r}: pip install statsmodels "
-                          f"(or pip install 'lstmkit[data]')") from None
+    return require(module, f"the holt_winters and sarima baselines need {module!r}", "data", pip="statsmodels")
 
 
 @contextmanager

@@ -16,11 +16,9 @@ fits one estimator per step of the horizon; docs/architecture.md says why they s
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 
-from ..checks import check_int
+from ..checks import check_int, require
 
 __all__ = ["naive", "seasonal_naive", "drift", "naive2", "seasonality_test", "seasonal_indices"]
 
@@ -52,10 +50,7 @@ def drift(x, h: int) -> np.ndarray:
 
 
 def _statsmodels(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(f"naive2 needs {module!r}: pip install statsmodels (or pip install 'lstmkit[forecast]')") from None
+    return require(module, f"naive2 needs {module!r}", "forecast", pip="statsmodels")
 
 
 def seasonality_test(x, m: int) -> bool:

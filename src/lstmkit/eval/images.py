@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from ..checks import require
 from ..checkpoint import atomic_write_bytes
 
 __all__ = ["write_png", "image_grid"]
@@ -14,10 +15,7 @@ __all__ = ["write_png", "image_grid"]
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """Write ``(H, W)`` or ``(H, W, 3)`` floats in [0, 1] (or uint8) as a PNG, atomically."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError("PNG output needs Pillow: pip install 'lstmkit[vision]'") from None
+    Image = require("PIL.Image", "PNG output needs Pillow", "vision")
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]

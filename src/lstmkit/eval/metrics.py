@@ -17,16 +17,13 @@ from typing import Sequence
 
 import numpy as np
 
+from ..checks import require
+
 __all__ = ["confusion_matrix", "classification_metrics", "per_class_report", "format_confusion"]
 
 
 def _sklearn_metrics():
-    try:
-        from sklearn import metrics
-    except ImportError:
-        raise ImportError("the classification metrics need scikit-learn: pip install scikit-learn "
-                          "(or pip install 'lstmkit[train]')") from None
-    return metrics
+    return require("sklearn.metrics", "the classification metrics need scikit-learn", "train", pip="scikit-learn")
 
 
 def _check(y_true, y_pred, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

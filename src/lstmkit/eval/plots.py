@@ -12,17 +12,14 @@ from typing import Sequence
 
 import numpy as np
 
+from ..checks import require
 from ..checkpoint import atomic_write_bytes
 
 __all__ = ["plot_learning_curves", "plot_confusion_matrix", "plot_forecast"]
 
 
 def _figure(**kwargs):
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("plots need matplotlib: pip install 'lstmkit[train]'") from None
-    return Figure(**kwargs)
+    return require("matplotlib.figure", "plots need matplotlib", "train").Figure(**kwargs)
 
 
 def _save(fig, path: str | os.PathLike) -> None:

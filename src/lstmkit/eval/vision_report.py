@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..checks import require
 from ..checkpoint import atomic_write_bytes
 from .images import image_grid, write_png
 from .metrics import format_confusion
@@ -315,10 +316,7 @@ def plot_attention(path: str | os.PathLike, image: np.ndarray, words: Sequence[s
 
     image (C, H, W), (H, W) or (H, W, C) in [0, 1]; attention (T, h, w) with T = len(words).
     """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("plots need matplotlib: pip install 'lstmkit[train]'") from None
+    Figure = require("matplotlib.figure", "plots need matplotlib", "train").Figure
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[2] not in (1, 3):
         img = img.transpose(1, 2, 0)

@@ -63,6 +63,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import __version__
+from ..checks import require
 from ..checkpoint import META, WEIGHTS, atomic_write_bytes, load_checkpoint
 from ..data.preprocess import Standardizer
 from ..models.forecaster import LSTMForecaster
@@ -81,11 +82,7 @@ _EXAMPLE_TIME, _CHECK_TIME = 6, 11  # the traced example and the second shape th
 
 
 def _require(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(f"ONNX export needs the onnx and onnxruntime packages: pip install lstmkit[export] "
-                          f"({module} is missing)") from None
+    return require(module, "ONNX export needs the onnx and onnxruntime packages", pip="lstmkit[export]")
 
 
 # ------------------------------------------------------------------------ the exported graphs

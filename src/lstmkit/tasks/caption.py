@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checks import check_int
+from ..checks import check_int, require
 from ..data.captions import CaptionVocab, caption_scenes, load_flickr8k
 from ..data.images import read_image, resize
 from ..data.splits import random_split
@@ -134,10 +134,7 @@ def _normal(text: str) -> str:
 def bleu_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
     """Corpus BLEU-1..4 on the 0-1 scale (sacrebleu's score / 100) against every reference of each
     hypothesis; texts are compared as :func:`lstmkit.data.text.tokenize` tokens."""
-    try:
-        from sacrebleu.metrics import BLEU
-    except ImportError:
-        raise ImportError("BLEU needs sacrebleu: pip install 'lstmkit[vision]'") from None
+    BLEU = require("sacrebleu.metrics", "BLEU needs sacrebleu", "vision").BLEU
     if len(hypotheses) != len(references) or not hypotheses:
         raise ValueError(f"need as many reference lists as hypotheses (and at least one), got {len(hypotheses)} "
                          f"hypotheses and {len(references)} reference lists")

@@ -19,6 +19,8 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
+from ..checks import require
+
 __all__ = ["load_yaml", "dump_yaml", "apply_overrides", "drop_replaced", "build", "to_plain"]
 
 log = logging.getLogger(__name__)
@@ -35,11 +37,7 @@ _FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
 
 
 def _yaml():
-    try:
-        import yaml
-    except ImportError:
-        raise ImportError("YAML configs need PyYAML: pip install 'lstmkit[train]'") from None
-    return yaml
+    return require("yaml", "YAML configs need PyYAML", "train")
 
 
 def _safe_load(text: str):

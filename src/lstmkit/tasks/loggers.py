@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..checks import require
+
 __all__ = ["LOGGERS", "Progress", "check_logger", "epoch_logger"]
 
 log = logging.getLogger(__name__)
@@ -102,12 +104,8 @@ def _after_earlier_files(log_dir: Path) -> None:
 
 
 def _summary_writer():
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as e:
-        raise ImportError("train.logger 'tensorboard' needs the tensorboard package: "
-                          "pip install 'lstmkit[tensorboard]'") from e
-    return SummaryWriter
+    return require("torch.utils.tensorboard", "train.logger 'tensorboard' needs the tensorboard package",
+                   "tensorboard").SummaryWriter
 
 
 @contextlib.contextmanager

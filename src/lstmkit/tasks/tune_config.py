@@ -34,7 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from ..checks import check_int
+from ..checks import check_int, require
 from .config import apply_overrides, build, drop_replaced, load_yaml, to_plain
 from .registry import Task, get_task
 
@@ -51,11 +51,7 @@ _PRESETS = resources.files("lstmkit") / "configs"
 
 
 def _optuna():
-    try:
-        import optuna
-    except ImportError:
-        raise ImportError("hyperparameter search needs Optuna: pip install 'lstmkit[tune]'") from None
-    return optuna
+    return require("optuna", "hyperparameter search needs Optuna", "tune")
 
 
 def _is_number(v: Any) -> bool:

@@ -42,6 +42,7 @@ from ..data.splits import random_split
 from ..data.video import load_clip, moving_digits
 from ..eval.images import image_grid, write_png
 from ..eval.vision_report import video_report
+from ..checks import require
 from .config import path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, run_task
@@ -115,11 +116,7 @@ def copy_last(inputs: np.ndarray, steps: int) -> np.ndarray:
 def frame_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
     """Per-frame MSE and SSIM of (N, T, H, W) predictions in [0, 1]: the means over clips and
     steps (``mse``, ``ssim``) and per horizon step (``mse_per_step``, ``ssim_per_step``)."""
-    try:
-        from skimage.metrics import structural_similarity
-    except ImportError:
-        raise ImportError("SSIM needs scikit-image: pip install 'lstmkit[vision]'") from None
-
+    structural_similarity = require("skimage.metrics", "SSIM needs scikit-image", "vision").structural_similarity
     if pred.shape != truth.shape or pred.ndim != 4:
         raise ValueError(f"pred and truth must be equal (N, T, H, W) arrays, got {pred.shape} and {truth.shape}")
     pred, truth = pred.astype(np.float64), truth.astype(np.float64)
