@@ -7,10 +7,9 @@ so each kind is kept as it was and pinned in ``tests/data/test_splits.py``:
 - :func:`stratified_split` -- a seeded share of every class (classification, generation's digits,
   action and volume clips, a carved classification test part);
 - :func:`carve_validation` -- the last share of an image along its longer side (super-resolution,
-  whose training pairs are patches cut from whole images).
-
-Forecasting's split (the last steps of every series: :func:`lstmkit.tasks.forecast.split_points`)
-is per-series ends by design; it moves here when forecasting goes onto the run lifecycle.
+  whose training pairs are patches cut from whole images);
+- :func:`series_validation` -- the last steps of every series' training part (forecasting, whose
+  validation ends follow the training parts in time).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import numpy as np
 from ..checks import check_int
 from .preprocess import _label_array
 
-__all__ = ["random_split", "stratified_split", "carve_validation"]
+__all__ = ["random_split", "stratified_split", "carve_validation", "series_validation"]
 
 
 def random_split(n: int, fraction: float, seed: int, what: str = "train.val_fraction", at_least_one: bool = True,
@@ -88,3 +87,12 @@ def carve_validation(image: np.ndarray, fraction: float, min_size: int = 1, mult
     if axis == 0:
         return image[:cut], image[cut:]
     return image[:, :cut], image[:, cut:]
+
+
+def series_validation(n_train: Sequence[int], val_size: int | None, horizon: int) -> tuple[int, list[int]]:
+    """(val, fit_ends): the last ``val`` steps of every training part ``[0, n_train[i])`` are its
+    validation end, so the fit reads rows ``[0, fit_ends[i])`` with ``fit_ends[i] = n_train[i] - val``.
+    ``val`` is ``val_size``, or by default ``max(horizon, round(0.2 * min(n_train)))``: at least one
+    forecast window, a fifth of the shortest training part."""
+    val = val_size or max(horizon, round(0.2 * min(n_train)))
+    return val, [n - val for n in n_train]
