@@ -21,9 +21,7 @@ lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`) over the steps this module 
    pinball losses, interval coverage (per level and per step; the model's sample-path intervals
    and split-conformal ones calibrated on the validation end, :mod:`lstmkit.tasks.forecast_scoring`)
    and width;
-4. write the run directory: ``config.yaml``, ``model.safetensors`` + ``model.json``,
-   ``metrics.json`` (``{"val", "test", "baselines", "origins", ...}``), ``history.json``,
-   ``forecasts.csv``, ``forecast.png`` and ``report.md``.
+4. the run directory: the lifecycle's files, with ``forecasts.csv`` and ``forecast.png``.
 
 Ensembles (``ensemble: K``) train K members from seeds ``train.seed * 1000 + i`` and average
 their point forecasts on the model's scale; their sample paths are pooled for the intervals.
@@ -45,7 +43,7 @@ from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.collate import pad_sequences
 from ..data.series import Series, calendar_features, load_series, load_series_csv, load_series_long, load_tsf
-from ..data.splits import series_validation
+from ..data.splits import series_validation, split_points
 from ..data.transforms import SeriesTransform
 from ..eval.stat_baselines import make_baseline
 from ..models import create_model
@@ -56,12 +54,12 @@ from .forecast_scoring import evaluate_forecasts, rows_csv, validation_scores
 from .forecaster import Forecast, Forecaster, ForecastStream, load_forecaster, read_forecast_input
 from .lifecycle import Run, Scores, Steps, Trained, run_task
 from .registry import Task, Tuning, register_task
-from .runs import MODEL, RoleResult
+from .runs import MODEL
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["ForecastDataConfig", "EvalConfig", "ForecastConfig", "Forecaster", "ForecastStream", "Forecast",
            "load_forecast_series", "train_forecaster", "load_forecaster", "fit_forecaster", "read_forecast_input",
-           "saved_series"]
+           "saved_series", "split_points"]
 
 log = logging.getLogger(__name__)
 
@@ -183,38 +181,6 @@ def load_forecast_series(d: ForecastDataConfig) -> list[Series]:
     if d.id_column is not None:
         return load_series_long(path, d.time_column, d.id_column, d.targets, covs, gaps=gaps, gaps_hint=hint)
     return [load_series_csv(path, d.time_column, d.targets, covs, gaps=gaps, gaps_hint=hint)]
-
-
-def _time_value(value, times: np.ndarray, what: str):
-    if times.dtype.kind in "iu":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{what} must be an integer step for integer times, got {value!r}")
-        return value
-    try:
-        return np.datetime64(str(value)).astype(times.dtype)
-    except ValueError:
-        raise ValueError(f"{what} must be a date like '1958-01' or '1921', got {value!r}") from None
-
-
-def split_points(s: Series, d: ForecastDataConfig, horizon: int = 1) -> tuple[int, int]:
-    """(n_train, n_end): the test part of ``s`` is rows [n_train, n_end), at least ``horizon``
-    (evaluate.horizon) steps long."""
-    n_end = len(s)
-    if d.test_end is not None:
-        n_end = int(np.searchsorted(s.times, _time_value(d.test_end, s.times, "data.test_end"), side="right"))
-    if d.test_size is not None:
-        n_train = n_end - d.test_size
-    else:
-        n_train = int(np.searchsorted(s.times, _time_value(d.test_start, s.times, "data.test_start")))
-    if n_train <= 0 or n_train >= n_end:
-        raise ValueError(f"series {s.name!r} ({s.times[0]} .. {s.times[-1]}): the test part [{d.test_start or ''}"
-                         f"{'' if d.test_size is None else f'last {d.test_size}'} .. {d.test_end or 'end'}] leaves "
-                         f"{max(n_train, 0)} training and {max(n_end - max(n_train, 0), 0)} test steps; both must be >= 1")
-    if horizon > n_end - n_train:
-        raise ValueError(f"series {s.name!r}: evaluate.horizon={horizon} is longer than its test part ({n_end - n_train} "
-                         f"steps) from {s.times[n_train]} to {s.times[n_end - 1]}; shorten evaluate.horizon or lengthen "
-                         "the test part (data.test_size, data.test_start or data.test_end)")
-    return n_train, n_end
 
 
 def saved_series(fc: Forecaster) -> list[Series]:
@@ -437,10 +403,8 @@ def _train(run: Run, data: _Data) -> None:
     data.fc, data.results, data.val_losses, data.selection = fit_ensemble(
         data.series, [n for n, _ in data.splits], run.config, data.columns, data.calendar, run)
     seconds = time.perf_counter() - start
-    run.add(MODEL, Trained(result=FitResult(history=[r.history for r in data.results],
-                                            epochs=sum(r.epochs for r in data.results)), seconds=seconds,
-                           role=RoleResult(sum(p.numel() for m in data.fc.models for p in m.parameters()),
-                                           sum(r.epochs for r in data.results), seconds)))
+    run.add(MODEL, Trained(nn.ModuleList(data.fc.models), seconds=seconds, result=FitResult(
+        history=[r.history for r in data.results], epochs=sum(r.epochs for r in data.results))))
 
 
 def _score(run: Run, data: _Data, part: str) -> Scores:
