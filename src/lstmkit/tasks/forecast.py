@@ -446,8 +446,8 @@ def _save(run: Run, data: _Data) -> None:
 def _report(run: Run, data: _Data, metrics: dict, scores: dict):
     from ..eval.report import forecast_report
 
-    return forecast_report(run.out, config=to_plain(run.config), metrics=metrics, series=data.series, splits=data.splits,
-                           rows=data.rows)
+    return forecast_report(run.out, config=to_plain(run.config), metrics=metrics, series=data.series,
+                           splits=data.splits, rows=data.rows)
 
 
 STEPS = Steps("forecast", _prepare, _train, _score, _metrics, _report, _save)
