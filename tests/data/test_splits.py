@@ -116,3 +116,29 @@ def test_every_task_carves_through_this_module():
         text = (Path(lstmkit.tasks.__file__).parent / f"{name}.py").read_text()
         assert "default_rng(config.train.seed).permutation" not in text and "def _carve" not in text, name
         assert "def _split(" not in text, name
+
+
+@pytest.mark.parametrize("n_train, val_size, horizon, val, ends", [
+    ([132], None, 12, 26, [106]),  # airline test_size 12: a fifth of 132 steps (26.4) rounds to 26
+    ([132], None, 30, 30, [102]),  # at least one horizon
+    ([84, 60, 97], None, 6, 12, [72, 48, 85]),  # a fifth of the shortest part (12), from every part's end
+    ([84, 60], 4, 6, 4, [80, 56]),  # val_size set: as given, even under the horizon
+    ([10], None, 1, 2, [8]),
+    ([12], None, 1, 2, [10]),  # 2.4 rounds down to 2
+    ([13], None, 1, 3, [10]),  # 2.6 -> 3
+])
+def test_series_validation_is_the_last_steps_of_every_training_part(n_train, val_size, horizon, val, ends):
+    """Forecasting's validation ends, pinned as ``_val_size`` in tasks/forecast.py carved them."""
+    from lstmkit.data.splits import series_validation
+
+    assert series_validation(n_train, val_size, horizon) == (val, ends)
+
+
+def test_forecasting_carves_through_this_module():
+    from pathlib import Path
+
+    import lstmkit.tasks
+
+    for name in ("forecast", "forecast_scoring"):
+        text = (Path(lstmkit.tasks.__file__).parent / f"{name}.py").read_text()
+        assert "round(0.2 *" not in text and "def _val_size" not in text, name

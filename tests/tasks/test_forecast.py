@@ -402,12 +402,12 @@ def test_a_killed_forecasting_run_resumes_to_the_uninterrupted_result(sales_csv,
     from its last epoch, to the metrics, forecasts and weights of a run never interrupted."""
     from lstmkit.checkpoint.train_state import load_train_state
     from lstmkit.cli import main
-    from lstmkit.tasks import forecast
+    from lstmkit.tasks import lifecycle
 
     cfg = _config(sales_csv, ensemble=2, train={**FAST, "deterministic": True},
                   evaluate={"horizon": 6, "stride": 3, "season": 12, "samples": 30, "baselines": ["naive"]})
     reference = train_forecaster(cfg, tmp_path / "reference")
-    run, real_fit, calls = tmp_path / "run", forecast.fit, []
+    run, real_fit, calls = tmp_path / "run", lifecycle.fit, []
 
     def killed_in_epoch_3(epoch, row):  # after its evaluation, before its checkpoint
         if epoch == 3:
@@ -419,14 +419,14 @@ def test_a_killed_forecasting_run_resumes_to_the_uninterrupted_result(sales_csv,
             kwargs["callbacks"] = [killed_in_epoch_3]
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(forecast, "fit", crashing_fit)
+    monkeypatch.setattr(lifecycle, "fit", crashing_fit)
     with pytest.raises(KeyboardInterrupt):
         train_forecaster(cfg, run)
-    monkeypatch.setattr(forecast, "fit", real_fit)
+    monkeypatch.setattr(lifecycle, "fit", real_fit)
     assert load_train_state(run / "checkpoint" / "member-2").epoch == 2 and not (run / "metrics.json").exists()
     assert (run / "checkpoint" / "member-1" / "refit" / "model.json").is_file()  # member 1 finished, refit kept
     calls.clear()
-    monkeypatch.setattr(forecast, "fit", lambda *a, **k: calls.append(k) or real_fit(*a, **k))
+    monkeypatch.setattr(lifecycle, "fit", lambda *a, **k: calls.append(k) or real_fit(*a, **k))
     assert main(["-q", "train", "--resume", str(run)]) == 0
     assert [c.get("resume") for c in calls] == [True, True, None]  # member 1 back from its checkpoint, 2 resumed
     drop = lambda m: {k: v for k, v in m.items() if k != "train_seconds"}  # noqa: E731

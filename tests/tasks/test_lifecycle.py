@@ -1,4 +1,4 @@
-"""The one run lifecycle (lstmkit.tasks.lifecycle.run_task): every task but forecasting goes through it,
+"""The one run lifecycle (lstmkit.tasks.lifecycle.run_task): every task goes through it,
 and a run with test scoring off (a tune trial) never asks any task for its test part's scores."""
 
 import dataclasses
@@ -18,19 +18,22 @@ def _tiny(task):
     configs = {**_vision_configs(), "segment": test_segment.TINY,
                "classify": {"task": "classify", "data": {"name": "digits"},
                             "model": {"name": "rnn_classifier", "hidden_size": 8},
-                            "train": {"epochs": 1, "progress": "off"}}}
+                            "train": {"epochs": 1, "progress": "off"}},
+               "forecast": {"task": "forecast", "data": {"name": "airline", "test_size": 12}, "ensemble": 2,
+                            "model": {"hidden_size": 8}, "train": {"epochs": 2, "progress": "off"},
+                            "evaluate": {"horizon": 6, "season": 12, "samples": 10, "baselines": ["naive"]}}}
     return configs[task]
 
 
-def test_every_task_but_forecasting_declares_its_steps():
+def test_every_task_declares_its_steps():
     on = sorted(t.name for t in list_tasks() if t.steps is not None)
-    assert on == ["action", "caption", "classify", "generate", "segment", "superres", "video", "volume"]
+    assert on == ["action", "caption", "classify", "forecast", "generate", "segment", "superres", "video", "volume"]
     for task in list_tasks():
-        if task.steps is not None:
-            assert task.steps.task == task.name and task.config.__module__ == task.train.__module__
+        assert task.steps.task == task.name and task.config.__module__ == task.train.__module__
 
 
-@pytest.mark.parametrize("task", ["segment", "generate", "superres", "video", "action", "volume", "caption"])
+@pytest.mark.parametrize("task", ["segment", "generate", "superres", "video", "action", "volume", "caption",
+                                  "forecast"])
 def test_a_run_without_test_scoring_never_asks_for_the_test_part(tmp_path, task):
     t = get_task(task)
     parts = []
@@ -49,6 +52,7 @@ def test_a_run_without_test_scoring_never_asks_for_the_test_part(tmp_path, task)
     assert set(saved["params"]) == {"model", *saved["baselines"]}
     assert (tmp_path / "r" / "model.safetensors").is_file() and (tmp_path / "r" / "history.json").is_file()
     assert not (tmp_path / "r" / "report.md").exists() and not (tmp_path / "r" / "checkpoint").exists()
+    assert not (tmp_path / "r" / "forecasts.csv").exists()  # forecasting's test forecasts: never made
 
 
 def test_a_full_run_scores_val_then_test_once_each(tmp_path):

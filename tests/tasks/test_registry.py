@@ -20,7 +20,7 @@ def test_nine_tasks_each_declared_once_in_its_own_module():
     tasks = list_tasks()
     assert tuple(t.name for t in tasks) == NAMES
     for t in tasks:
-        assert t.config.__module__ == t.train.__module__ or t.name == "forecast", t.name
+        assert t.config.__module__ == t.train.__module__, t.name
         assert isinstance(t.summary, str) and t.summary and t.predict_input
         task_field = {f.name: f for f in dataclasses.fields(t.config)}["task"]
         assert task_field.default == t.name, t.name  # a run's config.yaml names its task
@@ -28,6 +28,9 @@ def test_nine_tasks_each_declared_once_in_its_own_module():
         get_task("clasify")
     with pytest.raises(ValueError, match="task 'classify' is already registered"):
         register_task(Task("classify", "x", object, print, print, "x"))
+    with pytest.raises(ValueError, match="task 'newtask' declares no steps: every task runs through the run lifecycle"):
+        register_task(Task("newtask", "x", object, print, print, "x"))
+    assert "newtask" not in {t.name for t in list_tasks()}
 
 
 def test_no_other_list_of_task_names_in_the_code():

@@ -286,8 +286,8 @@ def test_workers_are_refused_for_other_tasks(tmp_path):
 
 def _validation_only(monkeypatch, name):
     """Each trial's run, with every block of the metrics it returns but val, epochs and best_epoch
-    replaced by one that fails on any look (the objective reads validation only); a task on the run
-    lifecycle also fails if a trial ever asks for its test part's scores."""
+    replaced by one that fails on any look (the objective reads validation only); it also fails if a
+    trial ever asks for its task's test part's scores."""
     from lstmkit.tasks import registry
 
     task = registry.get_task(name)
@@ -298,14 +298,14 @@ def _validation_only(monkeypatch, name):
         return {k: v if k in ("val", "epochs", "best_epoch") else Untouchable() for k, v in metrics.items()}
 
     monkeypatch.setattr(tune, "trial_run", trial_run)
-    if task.steps is not None:
-        def score(run, data, part):
-            if part != "val":
-                raise AssertionError(f"a tune trial scored the {part!r} part")
-            return task.steps.score(run, data, part)
 
-        monkeypatch.setitem(registry._TASKS, name, dataclasses.replace(
-            task, steps=dataclasses.replace(task.steps, score=score)))
+    def score(run, data, part):
+        if part != "val":
+            raise AssertionError(f"a tune trial scored the {part!r} part")
+        return task.steps.score(run, data, part)
+
+    monkeypatch.setitem(registry._TASKS, name, dataclasses.replace(
+        task, steps=dataclasses.replace(task.steps, score=score)))
 
 
 @pytest.mark.parametrize("preset, tiny, metric", [("forecast/sunspots", FORECAST_TINY, "mase"),
@@ -326,8 +326,6 @@ def test_a_training_preset_tunes_through_the_cli(preset, tiny, metric, tmp_path,
     config, task = resolve_config(str(out / "best.yaml"), [])
     assert task == preset.split("/")[0] and config == load_tune_config(preset, tiny).apply(summary["best"]["params"])
     report = (out / "report.md").read_text()
-    if preset.startswith("forecast"):  # forecasting scores its test part in each trial, never read
-        assert "never reads those numbers" in report
-    else:  # a task on the run lifecycle: its trials never score the test part at all
-        assert "test part never scored" in report
-        assert all(json.loads((Path(r["run_dir"]) / "metrics.json").read_text())["test"] is None for r in rows)
+    # every task is on the run lifecycle: its trials never score the test part at all
+    assert "test part never scored" in report
+    assert all(json.loads((Path(r["run_dir"]) / "metrics.json").read_text())["test"] is None for r in rows)

@@ -7,10 +7,11 @@ so each kind is kept as it was and pinned in ``tests/data/test_splits.py``:
 - :func:`stratified_split` -- a seeded share of every class (classification, generation's digits,
   action and volume clips, a carved classification test part);
 - :func:`carve_validation` -- the last share of an image along its longer side (super-resolution,
-  whose training pairs are patches cut from whole images).
-
-Forecasting's split (the last steps of every series: :func:`lstmkit.tasks.forecast.split_points`)
-is per-series ends by design; it moves here when forecasting goes onto the run lifecycle.
+  whose training pairs are patches cut from whole images);
+- :func:`split_points` -- forecasting's test part of one series: from ``data.test_start`` (or its
+  last ``data.test_size`` steps) to ``data.test_end`` or its end;
+- :func:`series_validation` -- the last steps of every series' training part (forecasting, whose
+  validation ends follow the training parts in time).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import numpy as np
 
 from ..checks import check_int
 from .preprocess import _label_array
+from .series import Series
 
-__all__ = ["random_split", "stratified_split", "carve_validation"]
+__all__ = ["random_split", "stratified_split", "carve_validation", "series_validation", "split_points"]
 
 
 def random_split(n: int, fraction: float, seed: int, what: str = "train.val_fraction", at_least_one: bool = True,
@@ -88,3 +90,45 @@ def carve_validation(image: np.ndarray, fraction: float, min_size: int = 1, mult
     if axis == 0:
         return image[:cut], image[cut:]
     return image[:, :cut], image[:, cut:]
+
+
+def series_validation(n_train: Sequence[int], val_size: int | None, horizon: int) -> tuple[int, list[int]]:
+    """(val, fit_ends): the last ``val`` steps of every training part ``[0, n_train[i])`` are its
+    validation end, so the fit reads rows ``[0, fit_ends[i])`` with ``fit_ends[i] = n_train[i] - val``.
+    ``val`` is ``val_size``, or by default ``max(horizon, round(0.2 * min(n_train)))``: at least one
+    forecast window, a fifth of the shortest training part."""
+    val = val_size or max(horizon, round(0.2 * min(n_train)))
+    return val, [n - val for n in n_train]
+
+
+def _time_value(value, times: np.ndarray, what: str):
+    if times.dtype.kind in "iu":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{what} must be an integer step for integer times, got {value!r}")
+        return value
+    try:
+        return np.datetime64(str(value)).astype(times.dtype)
+    except ValueError:
+        raise ValueError(f"{what} must be a date like '1958-01' or '1921', got {value!r}") from None
+
+
+def split_points(s: Series, d: Any, horizon: int = 1) -> tuple[int, int]:
+    """(n_train, n_end): the test part of ``s`` is rows [n_train, n_end), at least ``horizon``
+    (evaluate.horizon) steps long; ``d``: a forecasting data config (its ``test_start`` or
+    ``test_size``, and ``test_end``)."""
+    n_end = len(s)
+    if d.test_end is not None:
+        n_end = int(np.searchsorted(s.times, _time_value(d.test_end, s.times, "data.test_end"), side="right"))
+    if d.test_size is not None:
+        n_train = n_end - d.test_size
+    else:
+        n_train = int(np.searchsorted(s.times, _time_value(d.test_start, s.times, "data.test_start")))
+    if n_train <= 0 or n_train >= n_end:
+        raise ValueError(f"series {s.name!r} ({s.times[0]} .. {s.times[-1]}): the test part [{d.test_start or ''}"
+                         f"{'' if d.test_size is None else f'last {d.test_size}'} .. {d.test_end or 'end'}] leaves "
+                         f"{max(n_train, 0)} training and {max(n_end - max(n_train, 0), 0)} test steps; both must be >= 1")
+    if horizon > n_end - n_train:
+        raise ValueError(f"series {s.name!r}: evaluate.horizon={horizon} is longer than its test part ({n_end - n_train} "
+                         f"steps) from {s.times[n_train]} to {s.times[n_end - 1]}; shorten evaluate.horizon or lengthen "
+                         "the test part (data.test_size, data.test_start or data.test_end)")
+    return n_train, n_end

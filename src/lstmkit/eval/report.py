@@ -18,7 +18,7 @@ from ..checkpoint import atomic_write_bytes
 from .metrics import format_confusion
 from .plots import plot_confusion_matrix, plot_forecast, plot_learning_curves
 
-__all__ = ["Report", "classification_report", "write_forecast_report", "reproduce_section", "transfer_lines",
+__all__ = ["Report", "classification_report", "forecast_report", "reproduce_section", "transfer_lines",
            "TRANSFER_FILE"]
 
 TRANSFER_FILE = "transfer.json"  # written by lstmkit.tasks.transfer when a run starts from another run's weights
@@ -145,9 +145,10 @@ def _num(v, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
-def write_forecast_report(out: str | os.PathLike, *, config: dict, metrics: dict, series: Sequence, splits: Sequence,
-                          rows: Sequence[dict], environment: str, max_panels: int = 4) -> Path:
-    """Write ``forecast.png`` and ``report.md`` into ``out``. ``series``: objects with ``name``,
+def forecast_report(out: str | os.PathLike, *, config: dict, metrics: dict, series: Sequence, splits: Sequence,
+                    rows: Sequence[dict], max_panels: int = 4) -> Report:
+    """Write ``forecast.png`` into ``out`` and return the report that shows it (the run lifecycle writes
+    ``report.md``). ``series``: objects with ``name``,
     ``times``, ``values``; ``splits``: (n_train, n_end) per series; ``rows``: the per-forecast
     rows of ``forecasts.csv``. The plot shows, per series, each origin's first ``stride`` steps
     (so the forecasts tile the test part), with the first target."""
@@ -201,7 +202,7 @@ def write_forecast_report(out: str | os.PathLike, *, config: dict, metrics: dict
     if panels:
         report.figure("forecast.png", "forecast")
     report.text("Every forecast is in `forecasts.csv` (with each baseline's).")
-    return report.write(out, environment)
+    return report
 
 
 def _coverage_section(report: Report, metrics: dict) -> None:

@@ -1,7 +1,8 @@
 """Forecasting end to end: config -> series -> transforms -> LSTM forecaster -> rolling-origin
 evaluation against statistical baselines -> run directory.
 
-``train_forecaster(config, out_dir)`` is what ``lstmkit train`` runs for ``task: forecast``:
+``train_forecaster(config, out_dir)`` is what ``lstmkit train`` runs for ``task: forecast``: the run
+lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`) over the steps this module declares (:data:`STEPS`):
 
 1. load the series (a named series, a wide CSV, a long CSV with a series-id column, or a
    ``.tsf`` file) and split each at ``data.test_start`` (or its last ``data.test_size`` steps);
@@ -20,9 +21,7 @@ evaluation against statistical baselines -> run directory.
    pinball losses, interval coverage (per level and per step; the model's sample-path intervals
    and split-conformal ones calibrated on the validation end, :mod:`lstmkit.tasks.forecast_scoring`)
    and width;
-4. write the run directory: ``config.yaml``, ``model.safetensors`` + ``model.json``,
-   ``metrics.json`` (``{"val", "test", "baselines", "origins", ...}``), ``history.json``,
-   ``forecasts.csv``, ``forecast.png`` and ``report.md``.
+4. the run directory: the lifecycle's files, with ``forecasts.csv`` and ``forecast.png``.
 
 Ensembles (``ensemble: K``) train K members from seeds ``train.seed * 1000 + i`` and average
 their point forecasts on the model's scale; their sample paths are pooled for the intervals.
@@ -30,12 +29,10 @@ their point forecasts on the model's scale; their sample paths are pooled for th
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Literal, Sequence
 
 import numpy as np
@@ -43,9 +40,10 @@ import torch
 from torch import nn
 
 from ..checks import check_int
-from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
+from ..checkpoint import atomic_write_bytes
 from ..data.collate import pad_sequences
 from ..data.series import Series, calendar_features, load_series, load_series_csv, load_series_long, load_tsf
+from ..data.splits import series_validation, split_points
 from ..data.transforms import SeriesTransform
 from ..eval.stat_baselines import make_baseline
 from ..models import create_model
@@ -54,13 +52,14 @@ from . import forecast_io
 from .config import path_field, to_plain
 from .forecast_scoring import evaluate_forecasts, rows_csv, validation_scores
 from .forecaster import Forecast, Forecaster, ForecastStream, load_forecaster, read_forecast_input
+from .lifecycle import Run, Scores, Steps, Trained, run_task
 from .registry import Task, Tuning, register_task
-from .runs import RoleResult, checkpointing, common_metrics, environment, finish_run, start_run
+from .runs import MODEL
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 
 __all__ = ["ForecastDataConfig", "EvalConfig", "ForecastConfig", "Forecaster", "ForecastStream", "Forecast",
            "load_forecast_series", "train_forecaster", "load_forecaster", "fit_forecaster", "read_forecast_input",
-           "saved_series"]
+           "saved_series", "split_points"]
 
 log = logging.getLogger(__name__)
 
@@ -184,38 +183,6 @@ def load_forecast_series(d: ForecastDataConfig) -> list[Series]:
     return [load_series_csv(path, d.time_column, d.targets, covs, gaps=gaps, gaps_hint=hint)]
 
 
-def _time_value(value, times: np.ndarray, what: str):
-    if times.dtype.kind in "iu":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{what} must be an integer step for integer times, got {value!r}")
-        return value
-    try:
-        return np.datetime64(str(value)).astype(times.dtype)
-    except ValueError:
-        raise ValueError(f"{what} must be a date like '1958-01' or '1921', got {value!r}") from None
-
-
-def split_points(s: Series, d: ForecastDataConfig, horizon: int = 1) -> tuple[int, int]:
-    """(n_train, n_end): the test part of ``s`` is rows [n_train, n_end), at least ``horizon``
-    (evaluate.horizon) steps long."""
-    n_end = len(s)
-    if d.test_end is not None:
-        n_end = int(np.searchsorted(s.times, _time_value(d.test_end, s.times, "data.test_end"), side="right"))
-    if d.test_size is not None:
-        n_train = n_end - d.test_size
-    else:
-        n_train = int(np.searchsorted(s.times, _time_value(d.test_start, s.times, "data.test_start")))
-    if n_train <= 0 or n_train >= n_end:
-        raise ValueError(f"series {s.name!r} ({s.times[0]} .. {s.times[-1]}): the test part [{d.test_start or ''}"
-                         f"{'' if d.test_size is None else f'last {d.test_size}'} .. {d.test_end or 'end'}] leaves "
-                         f"{max(n_train, 0)} training and {max(n_end - max(n_train, 0), 0)} test steps; both must be >= 1")
-    if horizon > n_end - n_train:
-        raise ValueError(f"series {s.name!r}: evaluate.horizon={horizon} is longer than its test part ({n_end - n_train} "
-                         f"steps) from {s.times[n_train]} to {s.times[n_end - 1]}; shorten evaluate.horizon or lengthen "
-                         "the test part (data.test_size, data.test_start or data.test_end)")
-    return n_train, n_end
-
-
 def saved_series(fc: Forecaster) -> list[Series]:
     """The series a run was trained on, reloaded from its recorded data source (whole series,
     test part included)."""
@@ -279,28 +246,22 @@ def _fit_layout(parts: list[Series], tcfg: SeriesTransform, C: int) -> _Layout:
     return _Layout(tfs, cov.mean(axis=0), np.where(std > 0, std, 1.0))
 
 
-def _val_size(cfg: ForecastConfig, n_train: Sequence[int]) -> int:
-    """Validation steps held out at the end of every training part."""
-    return cfg.val_size or max(cfg.evaluate.horizon, round(0.2 * min(n_train)))
-
-
 def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns: tuple[list, list, list],
-                   calendar: Sequence[str], member: int = 0, log_dir: Path | None = None,
-                   checkpoint: Path | None = None) -> tuple[Forecaster, FitResult, dict, Forecaster]:
+                   calendar: Sequence[str], member: int = 0, run: Run | None = None
+                   ) -> tuple[Forecaster, FitResult, dict, Forecaster]:
     """Train one member on the training parts ``series[i][:n_train[i]]``; returns (a one-member
     forecaster, the selection run's fit result, validation metrics at the selected epoch, the
     selection run's forecaster: fitted without the validation ends, for scoring them).
-    ``log_dir``: where ``train.logger`` writes the selection run (the refit: its ``refit/`` folder).
-    ``checkpoint`` (``RUN/checkpoint/member-<i>``): the selection run checkpoints there and resumes
-    from it, and the refit's weights are kept in its ``refit/`` folder once trained, so a resumed
-    run continues where this member stopped (the refit, replayed from its seed, is not resumed
-    mid-way: it runs again whole)."""
+    ``run``: the run this member is part of; its selection run is the stage ``member-<i>`` and its refit
+    ``member-<i>/refit`` (:meth:`lstmkit.tasks.lifecycle.Run.stage`: checkpointed there, logged under
+    ``RUN/tensorboard/``), so a resumed run continues where this member stopped. None (a backtest's
+    refit): trained without checkpoints or logs."""
     targets, past, future = columns
     C = len(targets)
     step = series[0].step
     horizon = cfg.evaluate.horizon
     lost = cfg.transform.seasonal_period + int(cfg.transform.difference)
-    val = _val_size(cfg, n_train)
+    val, fit_ends = series_validation(n_train, cfg.val_size, horizon)
     for s, n in zip(series, n_train):
         if n - val < lost + 2:
             raise ValueError(f"series {s.name!r}: its training part has {n} steps; holding out val_size={val} for "
@@ -326,16 +287,15 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
         return model, seqs, builder
 
     # 1. selection: fit on the training parts minus validation, validate on the held-out ends
-    fit_ends = [n - val for n in n_train]
     layout = _fit_layout([s.head(e) for s, e in zip(series, fit_ends)], cfg.transform, C)
     model, seqs, builder = make(layout, fit_ends)
     val_seqs = [builder.inputs(s.values[:n], s.times[:n], layout.transforms[s.name]) for s, n in zip(series, n_train)]
     origins = np.array([[e - lost - 1, n - lost] for e, n in zip(fit_ends, n_train)])
     tc = cfg.train
-    where = checkpointing(checkpoint) if checkpoint is not None else {"log_dir": log_dir}
-    log_dir = where["log_dir"]
-    result = fit(model, _batches(seqs, tc.batch_size, seed), list(_batches(val_seqs, 256, 0, origins)()),
-                 _loss, _evaluate, tc, **where)
+    stage = run.stage if run is not None else _unrecorded(tc)
+    name = f"member-{member + 1}"
+    result = stage(name, model, _batches(seqs, tc.batch_size, seed), list(_batches(val_seqs, 256, 0, origins)()),
+                   _loss, _evaluate)
     val_metrics = dict(result.best)
     selection = wrap(model, layout)
     if not cfg.refit:
@@ -343,16 +303,18 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     # 2. refit on whole training parts for the chosen epochs with the same learning rates
     layout = _fit_layout([s.head(n) for s, n in zip(series, n_train)], cfg.transform, C)
     model, seqs, _ = make(layout, n_train)
-    refit = None if checkpoint is None else checkpoint / "refit"
-    if refit is not None and (refit / META).is_file():  # trained before the run was interrupted
-        model.load_state_dict(load_checkpoint(refit)[0])
-        return wrap(model, layout), result, val_metrics, selection
     schedule = [row["lr"] for row in result.history[: result.best_epoch]]
-    fit(model, _batches(seqs, tc.batch_size, seed), [], _loss, _evaluate, tc, lr_schedule=schedule,
-        log_dir=None if log_dir is None else log_dir / "refit")
-    if refit is not None:
-        save_checkpoint(refit, model.state_dict(), {"member": member, "epochs": len(schedule)})
+    stage(f"{name}/refit", model, _batches(seqs, tc.batch_size, seed), [], _loss, _evaluate, lr_schedule=schedule,
+          meta={"member": member})
     return wrap(model, layout), result, val_metrics, selection
+
+
+def _unrecorded(tc: TrainConfig):
+    """A stage outside any run (a backtest's refit): the shared loop, without checkpoints or logs."""
+    def stage(name, model, batches, val, loss, evaluate, lr_schedule=None, meta=None) -> FitResult:
+        return fit(model, batches, val, loss, evaluate, tc, lr_schedule=lr_schedule)
+
+    return stage
 
 
 # ------------------------------------------------------------------------------- the run
@@ -368,15 +330,13 @@ def _members(members: list[Forecaster]) -> Forecaster:
 
 
 def fit_ensemble(series: list[Series], n_train: list[int], cfg: ForecastConfig, columns, calendar,
-                 checkpoint: Path | None) -> tuple[Forecaster, list[FitResult], list[dict], Forecaster]:
+                 run: Run | None = None) -> tuple[Forecaster, list[FitResult], list[dict], Forecaster]:
     """(the ensemble, fit results, validation losses, the ensemble of the selection runs) trained on
-    ``series[i][:n_train[i]]``; member i checkpoints in ``checkpoint/member-<i+1>`` (and logs to
-    ``RUN/tensorboard/member-<i+1>`` when ``train.logger`` is set); ``checkpoint`` None: no checkpoints
-    (a backtest's refit)."""
+    ``series[i][:n_train[i]]``; member i trains as ``run``'s stages ``member-<i+1>`` and
+    ``member-<i+1>/refit`` (:func:`fit_forecaster`); ``run`` None: no checkpoints (a backtest's refit)."""
     members, results, vals, selections = [], [], [], []
     for i in range(cfg.ensemble):
-        f, r, v, sel = fit_forecaster(series, n_train, cfg, columns, calendar, member=i,
-                                      checkpoint=None if checkpoint is None else checkpoint / f"member-{i + 1}")
+        f, r, v, sel = fit_forecaster(series, n_train, cfg, columns, calendar, member=i, run=run)
         members.append(f)
         results.append(r)
         vals.append(v)
@@ -394,13 +354,23 @@ def _parameters(config: ForecastConfig, targets: int, calendar: int) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike, resume: bool = False) -> dict:
-    """Run one forecasting experiment and write its run directory; returns metrics.json.
+@dataclass
+class _Data:
+    """The prepared series, and what training and scoring leave for the later steps."""
 
-    ``resume``: continue the interrupted run in ``out_dir`` (``lstmkit train --resume DIR``): finished
-    members come back from their checkpoints, the member in training continues from its last one."""
-    out = Path(out_dir)
-    checkpoint = start_run(out, config, resume)
+    series: list[Series]
+    splits: list[tuple[int, int]]
+    columns: tuple[list, list, list]
+    calendar: tuple[str, ...]
+    fc: Forecaster | None = None  # the ensemble
+    selection: Forecaster | None = None  # the ensemble of the selection runs (scores the validation ends)
+    results: list[FitResult] = field(default_factory=list)
+    val_losses: list[dict] = field(default_factory=list)
+    conformal: Any = None  # calibrated on the validation ends, used on the test part
+    rows: list[dict] = field(default_factory=list)  # the test forecasts
+
+
+def _prepare(config: ForecastConfig) -> _Data:
     d = config.data
     series = load_forecast_series(d)
     steps = {s.step for s in series}
@@ -416,50 +386,87 @@ def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike, resume:
         else ()
     calendar = tuple(dict.fromkeys(n.rsplit("_", 1)[0] for n in calendar))
     splits = [split_points(s, d, config.evaluate.horizon) for s in series]
-    val = _val_size(config, [n for n, _ in splits])
+    val = series_validation([n for n, _ in splits], config.val_size, config.evaluate.horizon)[0]
     inputs = len(series[0].names) + 2 * len(calendar)
     log.info(f"data {d.name or d.path}: {len(series)} series, step {series[0].step}, "
              f"{sum(n for n, _ in splits) - val * len(series)} train / {val * len(series)} validation / "
              f"{sum(e - n for n, e in splits)} test steps, {C} target(s) + {inputs - C} input feature(s), horizon "
              f"{config.evaluate.horizon}; lstm_forecaster, {_parameters(config, C, len(calendar)):,} parameters "
              f"per member x {config.ensemble}")
-    start = time.perf_counter()
-    fc, results, vals, selection = fit_ensemble(series, [n for n, _ in splits], config, columns, calendar, checkpoint)
-    train_seconds = time.perf_counter() - start
-    val, val_baselines, conformal = validation_scores(selection, series, splits, config)
-    test, baselines, rows = evaluate_forecasts(fc, series, splits, config, conformal)
-    e = config.evaluate
-    # the model is the whole ensemble (params and epochs summed over its members); baselines are statistical
-    roles = {"model": RoleResult(sum(p.numel() for m in fc.models for p in m.parameters()),
-                                 sum(r.epochs for r in results), train_seconds), **{b: RoleResult() for b in baselines}}
-    metrics = {**common_metrics(roles, test, {"loss": float(np.mean([v["loss"] for v in vals])), **val}, baselines),
-               "val_baselines": val_baselines,
-               "horizon": e.horizon, "stride": e.stride or e.horizon, "level": e.level, "season": e.season,
-               "epochs": [r.epochs for r in results],
-               "best_epoch": [r.best_epoch for r in results], "ensemble": config.ensemble, "seed": config.train.seed,
-               "threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in fc.models[0].parameters()),
-               "n_series": len(series), "test_start": str(series[0].times[splits[0][0]]),
-               "test_end": str(series[0].times[splits[0][1] - 1])}
-    resolved = to_plain(config)
-    fc.save(out, {"data": to_plain(asdict(d)), "train_seed": config.train.seed,
-                  "intervals": config.evaluate.intervals if conformal is not None else "model",
-                  "conformal": None if conformal is None else conformal.to_dict()})
-    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1, allow_nan=False).encode())
-    atomic_write_bytes(out / "history.json", json.dumps([r.history for r in results], indent=1).encode())
-    atomic_write_bytes(out / "forecasts.csv", rows_csv(rows).encode())
-    from ..eval.report import write_forecast_report
+    return _Data(series, splits, columns, calendar)
 
-    write_forecast_report(out, config=resolved, metrics=metrics, series=series, splits=splits, rows=rows,
-                          environment=environment())
-    finish_run(out)  # the run directory is complete: its checkpoints go
-    return metrics
+
+def _train(run: Run, data: _Data) -> None:
+    """The ensemble's members, each a selection run and a refit (stages of the role ``model``, which is
+    the whole ensemble: its members' parameters and epochs summed)."""
+    start = time.perf_counter()
+    data.fc, data.results, data.val_losses, data.selection = fit_ensemble(
+        data.series, [n for n, _ in data.splits], run.config, data.columns, data.calendar, run)
+    seconds = time.perf_counter() - start
+    run.add(MODEL, Trained(nn.ModuleList(data.fc.models), seconds=seconds, result=FitResult(
+        history=[r.history for r in data.results], epochs=sum(r.epochs for r in data.results))))
+
+
+def _score(run: Run, data: _Data, part: str) -> Scores:
+    """``val``: the selection runs on the validation ends (and the conformal calibration from them);
+    ``test``: the ensemble at rolling origins through the test part. The statistical baselines are
+    roles without a network."""
+    if part == "val":
+        val, baselines, data.conformal = validation_scores(data.selection, data.series, data.splits, run.config)
+        model = {"loss": float(np.mean([v["loss"] for v in data.val_losses])), **val}
+    else:
+        model, baselines, data.rows = evaluate_forecasts(data.fc, data.series, data.splits, run.config, data.conformal)
+    for label in baselines:
+        if label not in run.roles:
+            run.add(label)
+    return Scores(model, baselines)
+
+
+def _metrics(run: Run, data: _Data, scores: dict) -> dict:
+    config, e, series, splits, results = run.config, run.config.evaluate, data.series, data.splits, data.results
+    return {"baselines": scores["test"].baselines, "val_baselines": scores["val"].baselines,
+            "horizon": e.horizon, "stride": e.stride or e.horizon, "level": e.level, "season": e.season,
+            "epochs": [r.epochs for r in results],
+            "best_epoch": [r.best_epoch for r in results], "ensemble": config.ensemble, "seed": config.train.seed,
+            "threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in data.fc.models[0].parameters()),
+            "n_series": len(series), "test_start": str(series[0].times[splits[0][0]]),
+            "test_end": str(series[0].times[splits[0][1] - 1])}
+
+
+def _save(run: Run, data: _Data) -> None:
+    """The ensemble, with its data source and intervals (the test forecasts beside it when scored)."""
+    conformal = data.conformal
+    data.fc.save(run.out, {"data": to_plain(asdict(run.config.data)), "train_seed": run.config.train.seed,
+                           "intervals": run.config.evaluate.intervals if conformal is not None else "model",
+                           "conformal": None if conformal is None else conformal.to_dict()})
+    if run.score_test:
+        atomic_write_bytes(run.out / "forecasts.csv", rows_csv(data.rows).encode())
+
+
+def _report(run: Run, data: _Data, metrics: dict, scores: dict):
+    from ..eval.report import forecast_report
+
+    return forecast_report(run.out, config=to_plain(run.config), metrics=metrics, series=data.series,
+                           splits=data.splits, rows=data.rows)
+
+
+STEPS = Steps("forecast", _prepare, _train, _score, _metrics, _report, _save)
+
+
+def train_forecaster(config: ForecastConfig, out_dir: str | os.PathLike, resume: bool = False,
+                     score_test: bool = True) -> dict:
+    """Run one forecasting experiment and write its run directory; returns metrics.json
+    (:func:`lstmkit.tasks.lifecycle.run_task`). ``resume``: continue the interrupted run in ``out_dir``
+    (``lstmkit train --resume DIR``): finished members come back from their checkpoints, the member in
+    training continues from its last one."""
+    return run_task(STEPS, config, out_dir, resume, score_test)
 
 
 register_task(Task(
     "forecast", "forecasting with rolling-origin evaluation against statistical baselines", ForecastConfig,
     train_forecaster, forecast_io.predict_run,
     "optional: a CSV history with the model's columns (default: the run's own series)", input_required=False,
-    predict_options=forecast_io.PREDICT_OPTIONS, evaluate=forecast_io.evaluate_run,
+    predict_options=forecast_io.PREDICT_OPTIONS, evaluate=forecast_io.evaluate_run, steps=STEPS,
     multi_process="trains an ensemble on forking sequences, whose loss is not a mean over rows",
     export="lstmkit.export.onnx:_forecaster_export", explain="lstmkit.explain.tasks:explain_forecaster_run",
     # MASE: MAE over the in-sample naive error, so series of different scales weigh alike (one series: MAE's order)

@@ -24,8 +24,9 @@ import numpy as np
 
 from ..checkpoint import atomic_write_bytes
 from ..data.series import Series, future_times
+from ..data.splits import _time_value
 from ..eval.report import Report
-from .forecast import _time_value, read_forecast_input, saved_series
+from .forecast import read_forecast_input, saved_series
 from .forecast_io import saved_run
 from .forecast_scoring import evaluate_forecasts, rows_csv
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..data.series import Series
+from ..data.splits import series_validation
 from ..eval import forecast_metrics as fm
 from ..eval.conformal import RollingConformal, SplitConformal
 from ..eval.stat_baselines import make_baseline
@@ -297,7 +298,7 @@ def validation_scores(selection: Forecaster, series: list[Series], splits: list[
     or ``window``, from the test-like origins only), and in the scores ``conformal_cv_coverage``:
     its coverage by two-fold cross-fitting over the validation end (what choosing
     ``evaluate.intervals`` is based on). Empty when the validation end is shorter than the horizon."""
-    val = cfg.val_size or max(cfg.evaluate.horizon, round(0.2 * min(n for n, _ in splits)))
+    val = series_validation([n for n, _ in splits], cfg.val_size, cfg.evaluate.horizon)[0]
     if val < cfg.evaluate.horizon:
         return {}, {}, None
     got = _collect(selection, [s.head(n) for s, (n, _) in zip(series, splits)], [(n - val, n) for n, _ in splits], cfg)

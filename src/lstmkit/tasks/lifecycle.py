@@ -1,6 +1,5 @@
-"""The one run lifecycle: :func:`run_task` is what ``lstmkit train`` runs for every task that declares
-its :class:`Steps` (every task but forecasting, whose ensemble members and refits are still driven by
-``tasks/forecast.py`` through the same ``runs`` helpers; see docs/architecture.md).
+"""The one run lifecycle: :func:`run_task` is what ``lstmkit train`` runs for every task, each declaring
+its :class:`Steps` (see docs/architecture.md).
 
 A run, in order::
 
@@ -14,9 +13,9 @@ role (``run.fit(role, ...)``: the shared :func:`lstmkit.tasks.trainer.fit`, chec
 ``metrics.json`` keys and its report (an :class:`lstmkit.eval.report.Report` it fills in; the lifecycle
 writes it). ``score_test=False`` (a tune trial) never asks for the test part's scores: the run
 writes its model, ``history.json`` and a ``metrics.json`` with ``test: null`` and no report.
-A role that needs stages of its own (forecasting's selection run and refit per member) calls
-``run.fit`` once per stage with ``role="member-1/refit"``-style names: each stage checkpoints in its
-own folder, so it resumes like every other role.
+A role that needs stages of its own (forecasting's selection run and refit per ensemble member)
+trains each with ``run.stage("member-1", ...)`` / ``run.stage("member-1/refit", ...)`` and records the
+role with ``run.add``: each stage checkpoints in its own folder, so it resumes like every other role.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from ..checkpoint import atomic_write_bytes
+from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..models import create_model
 from .runs import (BASELINES_DIR, MODEL, RoleResult, checkpointing, common_metrics, environment, finish_run,
                    save_model, start_run, write_metrics)
@@ -113,9 +112,27 @@ class Run:
         """Train ``model`` as ``role`` with the shared loop, checkpointed in its own folder (a resumed run
         continues it there; a finished role comes back without training), and record it."""
         cpu, wall = time.process_time(), time.perf_counter()
-        result = fit(model, batches, val, loss, evaluate, self.train, **checkpointing(self.checkpoint / _folder(role)))
+        result = self.stage(_folder(role), model, batches, val, loss, evaluate)
         return self.add(role, Trained(model, spec, result, time.perf_counter() - wall, time.process_time() - cpu,
                                       dict(meta or {})))
+
+    def stage(self, name: str, model: nn.Module, batches, val, loss: Callable, evaluate: Callable,
+              lr_schedule: list[float] | None = None, meta: dict | None = None) -> FitResult:
+        """Train ``model`` with the shared loop as the stage ``name`` of a role (``member-1``,
+        ``member-1/refit``), checkpointed in ``RUN/checkpoint/<name>``, without recording a role (the
+        task records its role from its stages with :meth:`add`). ``lr_schedule``: a replayed schedule
+        (a refit), which is not checkpointed mid-way: its weights are kept there once trained
+        (``meta`` beside them), so a resumed run takes them back and a refit cut short runs again whole."""
+        where = checkpointing(self.checkpoint / name)
+        if lr_schedule is None:
+            return fit(model, batches, val, loss, evaluate, self.train, **where)
+        folder = where["checkpoint_dir"]
+        if (folder / META).is_file():  # trained before the run was interrupted
+            model.load_state_dict(load_checkpoint(folder)[0])
+            return FitResult(epochs=len(lr_schedule))
+        result = fit(model, batches, val, loss, evaluate, self.train, lr_schedule=lr_schedule, log_dir=where["log_dir"])
+        save_checkpoint(folder, model.state_dict(), {**(meta or {}), "epochs": len(lr_schedule)})
+        return result
 
     def add(self, role: str, trained: Trained | None = None) -> Trained:
         """Record a role that :meth:`fit` did not train (a rule, or a closed-form fit)."""

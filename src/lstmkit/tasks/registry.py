@@ -97,7 +97,7 @@ class Task:
     export: str | None = None
     tune: Tuning | None = None
     explain: str | None = None
-    steps: Any = None  # the task's lifecycle.Steps (its train is lifecycle.run_task over them); None: forecasting
+    steps: Any = None  # the task's lifecycle.Steps (its train is lifecycle.run_task over them); required
 
     def supports(self) -> dict[str, Any]:
         return {"resume": self.resume, "evaluate": self.evaluate is not None, "multi-process": self.multi_process is None,
@@ -117,9 +117,13 @@ _loaded = False
 
 
 def register_task(task: Task) -> Task:
-    """Add ``task`` to the registry (at the bottom of its module); a duplicate name raises."""
+    """Add ``task`` to the registry (at the bottom of its module); a duplicate name, or a task without
+    the ``steps`` every run goes through, raises."""
     if task.name in _TASKS and _TASKS[task.name] is not task:
         raise ValueError(f"task {task.name!r} is already registered")
+    if task.steps is None:
+        raise ValueError(f"task {task.name!r} declares no steps: every task runs through the run lifecycle "
+                         "(lstmkit.tasks.lifecycle.Steps)")
     _TASKS[task.name] = task
     return task
 

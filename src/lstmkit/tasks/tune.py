@@ -10,9 +10,8 @@ its validation split, seed ``train.seed``), reports the validation metric after 
 pruner may stop it there) and returns the best per-epoch value; the official test split is never
 looked at. A trial of any other task runs the task's run lifecycle into
 ``<out>/trials/<study>/<number>`` with the test part never scored (:func:`trial_run`) and returns the
-metric read from the ``val`` block of the metrics it returns (:func:`validation_value`). Forecasting,
-not yet on the lifecycle, still scores its test part there, which nothing reads. ``lstmkit train
-best.yaml`` is the run whose test score counts.
+metric read from the ``val`` block of the metrics it returns (:func:`validation_value`). ``lstmkit
+train best.yaml`` is the run whose test score counts.
 
 The study lives in an Optuna storage (default ``sqlite:///<out>/study.db``) and resumes when the
 command is rerun with the same storage and study name. ``workers > 1`` (classification) creates the
@@ -142,10 +141,7 @@ def _last(value):
 
 def trial_run(task, config, run_dir: Path) -> dict:
     """One trial's run: the task's lifecycle with the test part never scored (only ``metrics["val"]`` is
-    read). Forecasting, not yet on the lifecycle, still runs its own ``train``, which scores its test
-    part into the trial's directory; nothing reads it."""
-    if task.steps is None:
-        return task.train(config, run_dir)
+    read)."""
     from .lifecycle import run_task
 
     return run_task(task.steps, config, run_dir, score_test=False)

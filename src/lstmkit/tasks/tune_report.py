@@ -91,7 +91,7 @@ def _write_plots(study, out: Path, metric: str, n_complete: int) -> list[str]:
 def _report(study, config: TuneConfig, storage: str, rows: list[dict], best, plots: list[str]) -> str:
     metric, direction = config.metric, config.direction
     counts = {s: sum(r["state"] == s for r in rows) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
-    train, task, has_steps = config.base["train"], config.task.name, config.task.steps is not None
+    train, task = config.base["train"], config.task.name
     if task == "classify":
         how = (f"Metric: best per-epoch `{metric}` ({direction}) on the validation split carved from the training "
                f"data (train.val_fraction={train['val_fraction']}, seed {train['seed']}). The test split is not used "
@@ -99,9 +99,7 @@ def _report(study, config: TuneConfig, storage: str, rows: list[dict], best, plo
     else:
         how = (f"Metric: `{metric}` ({direction}), read from the validation block (`val`) of the metrics each "
                f"trial's {task} run returns (under trials/). "
-               + ("A trial is the task's training run with its test part never scored. " if has_steps else
-                  "A trial is the task's full training run, which also scores its test part; the search never reads "
-                  "those numbers (only `val` is read), and this report shows none. ")
+               + "A trial is the task's training run with its test part never scored. "
                + "Trials are not pruned (the pruner acts on per-epoch reports, which classify trials give).")
     lines = [f"# Hyperparameter search: {study.study_name}", "", how, "",
              f"Storage `{storage}`; {len(rows)} trial(s): "
