@@ -112,6 +112,6 @@ def test_compiled_sources_and_bench_bars_ship_as_package_data():
     patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["lstmkit"]
     package = root / "src" / "lstmkit"
     for name in ("nn/_stream_kernel.c", "nn/_fused_recurrence.cpp", "nn/_fused_recurrence_packed.cpp",
-                 "nn/_scan_kernel.c", "bench/speed_bars.json"):
+                 "nn/_scan_kernel.c", "nn/_fast_exp.c", "bench/speed_bars.json"):
         assert (package / name).exists(), name
         assert any(fnmatch.fnmatch(name, p) for p in patterns), f"{name} is not package data"

@@ -28,7 +28,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-from ._stream_kernel import FLAG_SETS, build_atomically, cache_path, compiler, open_or_build
+from ._stream_kernel import FLAG_SETS, build_atomically, cache_path, compiler, open_or_build, with_fast_exp
 
 __all__ = ["BACKENDS", "ScanUnavailable", "minscan_backward", "minscan_forward", "scan_backend",
            "scan_unavailable_reason", "use_compiled_scan"]
@@ -50,7 +50,7 @@ class ScanUnavailable(RuntimeError):
 
 @functools.cache
 def source() -> str:
-    text = resources.files(__package__).joinpath(_SOURCE).read_text(encoding="utf-8")
+    text = with_fast_exp(resources.files(__package__).joinpath(_SOURCE).read_text(encoding="utf-8"))
     common, typed = text.split(_TYPED_PART)
     parts = [typed.replace("REAL", real).replace("SFX", sfx) for real, sfx in (("float", "f32"), ("double", "f64"))]
     return common.replace("ABI_VERSION", str(ABI_VERSION)) + "".join(parts)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 __all__ = ["ABI_VERSION", "BLOCK_BYTES", "FLAG_SETS", "Ctx", "KernelUnavailable", "c_source", "compiler",
-           "kernel_path", "load_kernel", "open_kernel", "build_atomically", "cache_path", "open_or_build"]
+           "kernel_path", "load_kernel", "open_kernel", "build_atomically", "cache_path", "open_or_build",
+           "with_fast_exp"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,10 +39,19 @@ _TYPED_PART = "/* ---- typed part: REAL, SFX, BLOCK ---- */\n"
 
 
 @functools.cache
+def with_fast_exp(text: str) -> str:
+    """A kernel's C source with ``_fast_exp.c`` (the branch-free exp every C kernel uses) put in place
+    of its ``LSTMKIT_FAST_EXP`` line."""
+    marker = "/* LSTMKIT_FAST_EXP: _fast_exp.c is put here when the source is assembled */"
+    if text.count(marker) != 1:
+        raise ValueError("a C kernel's source must hold the LSTMKIT_FAST_EXP line once")
+    return text.replace(marker, resources.files(__package__).joinpath("_fast_exp.c").read_text(encoding="utf-8"))
+
+
 def c_source() -> str:
     """The kernel's C source: ``_stream_kernel.c`` with its typed part written out for float32
     and float64."""
-    text = resources.files(__package__).joinpath(_SOURCE).read_text(encoding="utf-8")
+    text = with_fast_exp(resources.files(__package__).joinpath(_SOURCE).read_text(encoding="utf-8"))
     common, typed = text.split(_TYPED_PART)
     typed = [typed.replace("REAL", real).replace("SFX", sfx).replace("BLOCK", str(BLOCK_BYTES // size))
              for real, sfx, size in (("float", "f32", 4), ("double", "f64", 8))]
