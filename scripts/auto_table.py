@@ -15,8 +15,6 @@ chosen (scored after the run, for the record). Nothing here chooses anything fro
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
 import time
@@ -29,21 +27,9 @@ import torch  # noqa: E402
 
 from lstmkit.cli import resolve_config  # noqa: E402
 from lstmkit.tasks.classify import train_classifier  # noqa: E402
+from heavy_lock import held  # noqa: E402  (scripts/ is on sys.path when run as a script)
 
 DATASETS = ["gunpoint", "italypower", "basicmotions", "japanesevowels", "digits", "mnist1d"]
-
-
-@contextlib.contextmanager
-def _lock(path: str):
-    if not path:
-        yield
-        return
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def main() -> None:
@@ -66,7 +52,7 @@ def main() -> None:
             config, _ = resolve_config(args.preset, [*args.set, f"data.name={name}", f"train.seed={seed}",
                                                      "train.progress=off"])
             out = Path(args.runs) / f"{name}-s{seed}"
-            with _lock(args.lock):
+            with held(args.lock):
                 t0 = time.perf_counter()
                 m = train_classifier(config, out)
                 wall = time.perf_counter() - t0

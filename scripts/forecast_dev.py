@@ -17,8 +17,6 @@ One JSON line per run goes to --log.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
 import time
@@ -31,6 +29,7 @@ import yaml  # noqa: E402
 
 from lstmkit.cli import resolve_config  # noqa: E402
 from lstmkit.tasks.forecast import train_forecaster  # noqa: E402
+from heavy_lock import held  # noqa: E402  (scripts/ is on sys.path when run as a script)
 
 # pseudo-test windows inside each preset's training part (airline: before 1958-01; sunspots: before
 # 1921; co2: before 1992-01)
@@ -49,20 +48,6 @@ FOLDS = {
     },
 }
 LEVELS = ("0.5", "0.8", "0.95")
-
-
-@contextlib.contextmanager
-def _lock(path: str | None):
-    """Hold ``path`` (flock) for one training, so that heavy jobs of a shared machine take turns."""
-    if not path:
-        yield
-        return
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _ms(v) -> str:
@@ -92,7 +77,7 @@ def main() -> None:
             for seed in args.seeds:
                 config, _ = resolve_config(args.preset, [*folds[fold], *overrides, f"train.seed={seed}"])
                 out = Path(args.runs) / f"{args.preset.replace('/', '-')}-c{i}-{fold}-s{seed}"
-                with _lock(args.lock):
+                with held(args.lock):
                     start = time.perf_counter()
                     m = train_forecaster(config, out)
                     m["wall_seconds"] = time.perf_counter() - start
