@@ -209,7 +209,7 @@ def test_zoneout_training_draws_in_inference_are_the_same_on_both_paths(monkeypa
 
 
 def test_no_compiler_falls_back_and_logs_once(monkeypatch, caplog):
-    monkeypatch.setattr(fr, "_STATE", {"backend": None, "op": None, "error": None, "logged": False})
+    monkeypatch.setattr(fr.PATH, "state", {"backend": None, "kernel": None, "error": None, "logged": False})
     monkeypatch.setenv("LSTMKIT_CXX", "/nonexistent/c++")
     m = LSTM(3, 4, peephole=True, dtype=torch.float64)
     x = torch.randn(5, 2, 3, dtype=torch.float64)

@@ -15,19 +15,16 @@ tensors when it is available.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import logging
-import os
-import threading
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch import Tensor
 
+from ._compiled_path import CompiledPath
 from ._stream_kernel import FLAG_SETS, build_atomically, cache_path, compiler, open_or_build, with_fast_exp
 
 __all__ = ["BACKENDS", "ScanUnavailable", "minscan_backward", "minscan_forward", "scan_backend",
@@ -36,11 +33,8 @@ __all__ = ["BACKENDS", "ScanUnavailable", "minscan_backward", "minscan_forward",
 logger = logging.getLogger(__name__)
 
 ABI_VERSION = 1
-BACKENDS = ("auto", "compiled", "torch")
 _SOURCE = "_scan_kernel.c"
 _TYPED_PART = "/* ---- typed part: REAL, SFX ---- */\n"
-_LOCK = threading.Lock()
-_STATE: dict = {"backend": None, "lib": None, "error": None, "logged": False}
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
@@ -87,71 +81,34 @@ def _load() -> ctypes.CDLL:
                          ScanUnavailable)
 
 
+PATH = CompiledPath("scan", "compiled", "LSTMKIT_SCAN", _load, ScanUnavailable, "compiled minLSTM scan",
+                    "PyTorch scan", logger)
+BACKENDS = PATH.backends
+
+
 def library() -> ctypes.CDLL:
     """The loaded kernel, built on first use; raises :class:`ScanUnavailable` (remembered: no retry)."""
-    with _LOCK:
-        if _STATE["lib"] is None and _STATE["error"] is None:
-            try:
-                _STATE["lib"] = _load()
-            except ScanUnavailable as e:
-                _STATE["error"] = str(e)
-        if _STATE["error"] is not None:
-            raise ScanUnavailable(_STATE["error"])
-        return _STATE["lib"]
+    return PATH.kernel()
 
 
 def scan_unavailable_reason() -> str | None:
     """None when the compiled scan can run here, else why not."""
-    try:
-        library()
-    except ScanUnavailable as e:
-        return str(e)
-    return None
-
-
-def _check(name: str) -> str:
-    if name not in BACKENDS:
-        raise ValueError(f"scan backend must be one of {BACKENDS}, got {name!r}")
-    return name
+    return PATH.unavailable_reason()
 
 
 def get_scan_backend() -> str:
-    return _STATE["backend"] or _check(os.environ.get("LSTMKIT_SCAN") or "auto")
+    return PATH.backend()
 
 
-@contextlib.contextmanager
-def scan_backend(name: str) -> Iterator[None]:
+def scan_backend(name: str):
     """Run the block with the minLSTM scan on ``name``: ``"auto"``, ``"compiled"`` (or raise
     :class:`ScanUnavailable`) or ``"torch"``."""
-    old, _STATE["backend"] = _STATE["backend"], _check(name)
-    try:
-        yield
-    finally:
-        _STATE["backend"] = old
+    return PATH.using(name)
 
 
 def use_compiled_scan(like: Tensor) -> bool:
     """Whether the compiled scan runs for a tensor like ``like`` under the backend in force."""
-    backend = get_scan_backend()
-    if backend == "torch":
-        return False
-    fits = like.device.type == "cpu" and like.dtype in _SUFFIX
-    if backend == "compiled":
-        if not fits:
-            raise ScanUnavailable(f"the compiled scan runs on float32/float64 CPU tensors, got {like.dtype} on "
-                                  f"{like.device}")
-        library()
-        return True
-    if not fits:
-        return False
-    try:
-        library()
-    except ScanUnavailable as e:
-        if not _STATE["logged"]:
-            logger.warning("minLSTM: the compiled scan is unavailable (%s); using the PyTorch scan", e)
-            _STATE["logged"] = True
-        return False
-    return True
+    return PATH.use(like)
 
 
 def _ptr(t: Tensor | None) -> int | None:

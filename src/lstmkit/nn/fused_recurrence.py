@@ -25,7 +25,6 @@ alone and keeps only the current step's state: nothing is saved for backward.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import logging
@@ -33,14 +32,13 @@ import os
 import shutil
 import sys
 import sysconfig
-import threading
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch import Tensor
 
+from ._compiled_path import CompiledPath
 from ._stream_kernel import build_atomically, cache_path, open_or_build
 from .inputs import input_projection
 
@@ -50,11 +48,8 @@ __all__ = ["BACKENDS", "FusedUnavailable", "fused_available", "fused_op", "fused
 logger = logging.getLogger(__name__)
 
 ABI_VERSION = 1
-BACKENDS = ("auto", "fused", "torch")
 _SOURCES = ("_fused_recurrence.cpp", "_fused_recurrence_packed.cpp")
 FLAG_SETS = (("-O3", "-march=native"), ("-O3",))
-_LOCK = threading.Lock()
-_STATE: dict = {"backend": None, "op": None, "error": None, "logged": False}
 
 
 class FusedUnavailable(RuntimeError):
@@ -62,48 +57,27 @@ class FusedUnavailable(RuntimeError):
 
 
 # -- which path ----------------------------------------------------------------------------
-def _check_backend(name: str) -> str:
-    if name not in BACKENDS:
-        raise ValueError(f"recurrence backend must be one of {BACKENDS}, got {name!r}")
-    return name
-
-
 def get_recurrence_backend() -> str:
     """The backend in force: set by :func:`set_recurrence_backend`, else ``$LSTMKIT_RECURRENCE``, else auto."""
-    return _STATE["backend"] or _check_backend(os.environ.get("LSTMKIT_RECURRENCE") or "auto")
+    return PATH.backend()
 
 
 def set_recurrence_backend(name: str | None) -> None:
     """``"auto"`` (fused when available), ``"fused"`` (fused or raise :class:`FusedUnavailable`),
     ``"torch"`` (the PyTorch recurrence); None returns to the environment's choice."""
-    _STATE["backend"] = None if name is None else _check_backend(name)
+    PATH.set(name)
 
 
-@contextlib.contextmanager
-def recurrence_backend(name: str) -> Iterator[None]:
+def recurrence_backend(name: str):
     """Run a block with the given backend (see :func:`set_recurrence_backend`)."""
-    saved = _STATE["backend"]
-    set_recurrence_backend(name)
-    try:
-        yield
-    finally:
-        _STATE["backend"] = saved
+    return PATH.using(name)
 
 
 def use_fused(like: Tensor) -> bool:
     """Whether the fused kernel runs for tensors like ``like`` under the current backend. An empty
     batch (no rows or no steps) always takes the PyTorch recurrence: there is nothing to fuse, and
     the kernel's scratch buffers assume at least one row."""
-    backend = get_recurrence_backend()
-    if backend == "torch" or like.numel() == 0:
-        return False
-    suitable = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
-    if backend == "fused":
-        if not suitable:
-            raise FusedUnavailable(f"the fused recurrence runs float32/float64 CPU tensors, got {like.dtype} on {like.device}")
-        fused_op()
-        return True
-    return suitable and fused_available()
+    return like.numel() != 0 and PATH.use(like)
 
 
 # -- build, cache, load --------------------------------------------------------------------
@@ -180,36 +154,22 @@ def _load():
 def fused_op():
     """The loaded op namespace (``forward``, ``backward``); built on first use. Raises
     :class:`FusedUnavailable` with the reason (and remembers it: no retry in this process)."""
-    with _LOCK:
-        if _STATE["op"] is None and _STATE["error"] is None:
-            try:
-                _STATE["op"] = _load()
-            except FusedUnavailable as e:
-                _STATE["error"] = str(e)
-        if _STATE["op"] is None:
-            raise FusedUnavailable(_STATE["error"])
-        return _STATE["op"]
+    return PATH.kernel()
 
 
 def fused_available() -> bool:
     """True when the kernel loads; the first failure is logged once with its reason."""
-    try:
-        fused_op()
-        return True
-    except FusedUnavailable as e:
-        if not _STATE["logged"]:
-            _STATE["logged"] = True
-            logger.warning("lstmkit: the fused CPU recurrence is unavailable (%s); using the PyTorch recurrence", e)
-        return False
+    return PATH.available()
 
 
 def unavailable_reason() -> str | None:
     """None when the kernel loads, else why not."""
-    try:
-        fused_op()
-        return None
-    except FusedUnavailable as e:
-        return str(e)
+    return PATH.unavailable_reason()
+
+
+PATH = CompiledPath("recurrence", "fused", "LSTMKIT_RECURRENCE", _load, FusedUnavailable, "fused CPU recurrence",
+                    "PyTorch recurrence", logger)
+BACKENDS = PATH.backends
 
 
 # -- autograd --------------------------------------------------------------------------------
