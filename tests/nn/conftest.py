@@ -1,30 +1,28 @@
-"""The ``recurrence`` fixture: a test that takes it runs once on the PyTorch recurrence and once
-on the fused kernel (skipped, with the reason, where the kernel cannot be built)."""
+"""The ``recurrence`` and ``scan`` fixtures: a test that takes one runs once on the PyTorch path and
+once on the compiled kernel (skipped, with the reason, where the kernel cannot be built)."""
 
 import pytest
 
-from lstmkit.nn.fused_recurrence import recurrence_backend, unavailable_reason
+from lstmkit.nn import _scan_kernel, fused_recurrence
+
+
+def _on(path, backend: str):
+    """Run under ``backend`` of a :class:`lstmkit.nn._compiled_path.CompiledPath`; skip when that is its
+    forced backend and the kernel cannot be built here."""
+    if backend == path.forced:
+        reason = path.unavailable_reason()
+        if reason is not None:
+            pytest.skip(f"{path.what} unavailable here: {reason}")
+    with path.using(backend):
+        yield backend
 
 
 @pytest.fixture(params=["torch", "fused"])
 def recurrence(request):
-    if request.param == "fused":
-        reason = unavailable_reason()
-        if reason is not None:
-            pytest.skip(f"fused recurrence unavailable here: {reason}")
-    with recurrence_backend(request.param):
-        yield request.param
+    yield from _on(fused_recurrence.PATH, request.param)
 
 
 @pytest.fixture(params=["torch", "compiled"])
 def scan(request):
-    """MinLSTM's scan on the PyTorch loop, then on the compiled kernel (skipped, with the reason,
-    where it cannot be built)."""
-    from lstmkit.nn._scan_kernel import scan_backend, scan_unavailable_reason
-
-    if request.param == "compiled":
-        reason = scan_unavailable_reason()
-        if reason is not None:
-            pytest.skip(f"compiled minLSTM scan unavailable here: {reason}")
-    with scan_backend(request.param):
-        yield request.param
+    """MinLSTM's scan on the PyTorch loop, then on the compiled kernel."""
+    yield from _on(_scan_kernel.PATH, request.param)
