@@ -84,12 +84,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .tasks.registry import task_of_run
 
     task = task_of_run(args.run)
-    if task.evaluate is None:
-        raise ValueError(f"`lstmkit evaluate` does not re-score {task.name!r} runs yet; their test scores are in "
-                         f"{Path(args.run) / 'metrics.json'}")
     options = _options(args)
     _check_options(task, options, (*task.evaluate_options, "output", "data"), _EVALUATE_DEFAULTS, "evaluate")
-    text = json.dumps(task.evaluate(args.run, args.data, options), indent=1, default=str)
+    text = json.dumps(task.rescore(args.run, args.data, options), indent=1, default=str)
     if args.output:
         from .checkpoint import atomic_write_bytes
 

@@ -20,7 +20,7 @@
 Run directory: ``config.yaml``, ``model.safetensors`` + ``model.json`` (architecture, vocabulary,
 image size: everything :func:`load_captioner` needs), ``metrics.json``, ``history.json``,
 ``report.md`` (:func:`lstmkit.eval.vision_report.caption_report`), ``learning_curves.png``, ``attention_<i>.png``.
-``lstmkit evaluate DIR`` re-scores the test images (:func:`evaluate_captioner`).
+``lstmkit evaluate DIR`` re-scores the test images (:func:`lstmkit.tasks.lifecycle.evaluate_run`).
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ from ..eval.vision_report import caption_report, plot_attention
 from .config import path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, run_task
-from .runs import load_model, model_spec, rescoring
+from .runs import load_model, model_spec
 from .trainer import TrainConfig
 
 __all__ = ["CaptionDataConfig", "CaptionEvalConfig", "CaptionConfig", "Captioner", "bleu_scores", "train_captioner",
-           "evaluate_captioner", "load_captioner", "caption_image", "caption_command", "write_attention_png"]
+           "load_captioner", "caption_image", "caption_command", "write_attention_png"]
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,10 @@ class Captioner:
 
 def load_captioner(directory: str | os.PathLike, device: str = "cpu") -> Captioner:
     """A captioner from a run directory (safetensors + JSON; nothing is unpickled)."""
-    model, meta = load_model(directory, "caption", device)
+    return _captioner(*load_model(directory, "caption", device), directory)
+
+
+def _captioner(model: nn.Module, meta: dict, directory: str | os.PathLike) -> Captioner:
     try:
         vocab = CaptionVocab.from_dict(meta["vocab"])
         size, channels = tuple(int(v) for v in meta["image"]["size"]), int(meta["image"]["channels"])
@@ -426,7 +429,11 @@ def _report(run: Run, data: _Data, metrics: dict, scores: dict):
                           attention_files=attention_files)
 
 
-STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report)
+def _restore(run: Run, data: _Data) -> None:  # lstmkit evaluate: the saved model with its vocabulary
+    data.captioner = _captioner(run.model.model, run.model.meta, run.out)
+
+
+STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report, restore=_restore)
 
 
 def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike, resume: bool = False,
@@ -434,15 +441,6 @@ def train_captioner(config: CaptionConfig, out_dir: str | os.PathLike, resume: b
     """Run one captioning experiment and write its run directory; returns metrics.json
     (:func:`lstmkit.tasks.lifecycle.run_task`; ``resume``: continue the interrupted run there)."""
     return run_task(STEPS, config, out_dir, resume, score_test)
-
-
-def evaluate_captioner(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
-    """``lstmkit evaluate DIR``: the saved captioner (greedy and beam) and the baselines re-scored on
-    the run's test images (rebuilt from its ``config.yaml``) -- metrics.json's ``test`` and ``baselines``."""
-    config, device = rescoring(run_dir, CaptionConfig, data)
-    train, _, test = _splits(config)
-    scores, baselines, _, _ = _test_scores(load_captioner(run_dir, device), config.evaluate.beam, train, test)
-    return {"data": "the run's test split", "test": scores, "baselines": baselines}
 
 
 def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) -> Prediction:
@@ -453,7 +451,7 @@ def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) ->
 
 register_task(Task(
     "caption", "image captioning: Show, Attend and Tell against retrieval baselines", CaptionConfig,
-    train_captioner, _predict, "an image", predict_options=("beam", "attention"), evaluate=evaluate_captioner,
+    train_captioner, _predict, "an image", predict_options=("beam", "attention"),
     steps=STEPS,
     multi_process="averages its loss over caption tokens, not over samples",
     tune=Tuning("val_greedy.bleu4", {"val_greedy.bleu4": "maximize", "val_beam.bleu4": "maximize",

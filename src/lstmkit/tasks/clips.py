@@ -48,7 +48,7 @@ from ..eval.vision_report import clips_report
 from .config import path_field
 from .registry import Prediction, Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, run_task
-from .runs import baseline_dir, load_model, model_spec, rescoring
+from .runs import load_model, model_spec
 from .trainer import TrainConfig
 
 __all__ = ["ActionData", "ActionConfig", "VolumeData", "VolumeConfig", "train_action", "train_volume",
@@ -270,21 +270,10 @@ def _test_block(test: dict, per_class: list, cm: np.ndarray) -> dict:
     return {"test": test, "per_class": per_class, "confusion_matrix": cm.tolist()}
 
 
-def _evaluator(config_cls: type, test_set: Callable[[Any], ClipSet]) -> Callable[..., dict]:
-    """``lstmkit evaluate DIR`` for a run of ``config_cls``, whose test split ``test_set(config.data)``
-    rebuilds: the saved model and baseline re-scored on it -- metrics.json's ``test``,
-    ``per_class`` and ``confusion_matrix``, and the same for the baseline under ``baselines``."""
-    def evaluate(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
-        config, device = rescoring(run_dir, config_cls, data)
-        test = _eval_batches(_tensors(test_set(config.data)), config.train)
-        blocks = {}
-        for role, directory in (("model", Path(run_dir)), ("baseline", baseline_dir(run_dir, config.baseline["name"]))):
-            model, meta = load_model(directory, config.task, device)
-            blocks[role] = meta["model"]["name"], _test_block(*_test_scores(model, test, meta["classes"]))
-        name, baseline = blocks["baseline"]
-        return {"data": "the run's test split", **blocks["model"][1], "baselines": {name: baseline}}
-
-    return evaluate
+def _block(scores: Scores) -> dict:
+    """What ``lstmkit evaluate`` prints: metrics.json's ``test``, ``per_class`` and ``confusion_matrix``,
+    and the same for the baseline under ``baselines``."""
+    return {**scores.outputs["model"], "baselines": scores.baselines}
 
 
 def _strip(s: ClipSet, step: int = 1) -> np.ndarray:
@@ -301,7 +290,7 @@ def _action(config: ActionConfig) -> _Data:
     return _prepare_pair(config, _action_clips(d, "train"), None, _action_clips(d, "test"), describe, _strip)
 
 
-ACTION = Steps("action", _action, _train, _score, _metrics, _report)
+ACTION = Steps("action", _action, _train, _score, _metrics, _report, block=_block)
 
 
 def train_action(config: ActionConfig, out_dir: str | os.PathLike, resume: bool = False, score_test: bool = True
@@ -329,7 +318,7 @@ def _volume(config: VolumeConfig) -> _Data:
                          lambda s: _strip(s, max(1, s.x.shape[1] // 14)))
 
 
-VOLUME = Steps("volume", _volume, _train, _score, _metrics, _report)
+VOLUME = Steps("volume", _volume, _train, _score, _metrics, _report, block=_block)
 
 
 def train_volume(config: VolumeConfig, out_dir: str | os.PathLike, resume: bool = False, score_test: bool = True
@@ -439,10 +428,10 @@ _BATCHNORM = "normalises frames with BatchNorm, whose batch statistics would dif
 register_task(Task(
     "action", "clip classification: CNN-LSTM against a frame CNN", ActionConfig, train_action,
     _predictor(classify_clip), "a .npy of one clip (T, S, S) or many (N, T, 1, S, S)",
-    evaluate=_evaluator(ActionConfig, lambda d: _action_clips(d, "test")), tune=_TUNING, steps=ACTION,
+    tune=_TUNING, steps=ACTION,
     multi_process=_BATCHNORM))
 register_task(Task(
     "volume", "volume classification: a slice-sequence LSTM against a slice CNN", VolumeConfig, train_volume,
     _predictor(classify_volume), "a .npy of one volume (D, H, W) or many",
-    evaluate=_evaluator(VolumeConfig, lambda d: _volumes(d)[2]), tune=_TUNING, steps=VOLUME,
+    tune=_TUNING, steps=VOLUME,
     multi_process=_BATCHNORM))

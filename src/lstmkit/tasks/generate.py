@@ -17,7 +17,7 @@ the steps this module declares (:data:`STEPS`):
    half, three completions of the bottom half).
 
 ``lstmkit sample DIR --n 64 [--output PNG] [--seed S]`` is :func:`write_samples`;
-``lstmkit evaluate DIR`` is :func:`evaluate_generator`.
+``lstmkit evaluate DIR`` is :func:`lstmkit.tasks.lifecycle.evaluate_run`.
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ from ..eval.images import image_grid, write_png
 from ..eval.vision_report import generate_report
 from .registry import Prediction, Task, Tuning, register_task
 from .config import path_field, to_plain
-from .lifecycle import Run, Scores, Steps, Trained, run_task
-from .runs import baseline_dir, load_model, model_spec, rescoring
+from .lifecycle import Run, Scores, Steps, Trained, nested_test_block, run_task
+from .runs import load_model, model_spec
 from .trainer import FitResult, TrainConfig, resolve_device
 
-__all__ = ["GenerateDataConfig", "GenerateConfig", "train_generator", "evaluate_generator", "load_generator",
+__all__ = ["GenerateDataConfig", "GenerateConfig", "train_generator", "load_generator",
            "sample_from_run", "write_samples", "nll_per_image", "image_png"]
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ def _report(run: Run, data: BinaryImages, metrics: dict, scores: dict):
     return generate_report(out, config=to_plain(run.config), metrics=metrics)
 
 
-STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report)
+STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report, block=nested_test_block)
 
 
 def train_generator(config: GenerateConfig, out_dir: str | os.PathLike, resume: bool = False,
@@ -237,17 +237,6 @@ def _load(config: GenerateConfig) -> BinaryImages:
     d = config.data
     return load_binary_images(d.name, d.path, d.threshold, float(config.train.val_fraction), config.train.seed,
                               d.max_train, d.classes, d.train_fraction)
-
-
-def evaluate_generator(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
-    """``lstmkit evaluate DIR``: the saved model and baselines re-scored (:func:`nll_per_image`) on
-    the run's test images -- metrics.json's ``test`` and the baselines' ``test``."""
-    config, device = rescoring(run_dir, GenerateConfig, data)
-    test = _load(config).test
-    baselines = {label: {"test": nll_per_image(load_generator(baseline_dir(run_dir, label), device), test)}
-                 for label in map(_label, config.baselines)}
-    return {"data": "the run's test split", "test": nll_per_image(load_generator(run_dir, device), test),
-            "baselines": baselines}
 
 
 def _completions(model: nn.Module, images: np.ndarray, generator: torch.Generator, k: int = 8, draws: int = 3
@@ -312,7 +301,7 @@ def _predict(run: str | os.PathLike, input: str | None, options: dict) -> Predic
 register_task(Task(
     "generate", "image generation: PixelRNN (Row LSTM, Diagonal BiLSTM) against PixelCNN and a per-pixel baseline",
     GenerateConfig, train_generator, _predict, "none: draws --n samples (--seed)", input_required=False,
-    predict_options=("n", "seed"), evaluate=evaluate_generator, steps=STEPS, multi_process=None,  # mean NLL per image
+    predict_options=("n", "seed"), steps=STEPS, multi_process=None,  # mean NLL per image
     tune=Tuning("val_nll", {"val_nll": "minimize", "val_bits_per_pixel": "minimize"}, {
         "train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2, "log": True},
         "model.hidden_size": {"type": "categorical", "choices": [16, 32, 64]},

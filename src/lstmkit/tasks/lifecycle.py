@@ -32,11 +32,11 @@ from torch import nn
 
 from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..models import create_model
-from .runs import (BASELINES_DIR, MODEL, RoleResult, checkpointing, common_metrics, environment, finish_run,
-                   save_model, start_run, write_metrics)
+from .runs import (BASELINES_DIR, CHECKPOINT_DIR, MODEL, RoleResult, baseline_dir, checkpointing, common_metrics,
+                   environment, finish_run, load_model, rescoring, save_model, start_run, write_metrics)
 from .trainer import FitResult, fit, seed_everything
 
-__all__ = ["Steps", "Run", "Trained", "Scores", "run_task"]
+__all__ = ["Steps", "Run", "Trained", "Scores", "run_task", "evaluate_run", "test_block", "nested_test_block"]
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,16 @@ def _folder(role: str) -> str:
     return MODEL if role == MODEL else f"{BASELINES_DIR}/{role}"
 
 
+def test_block(scores: Scores) -> dict:
+    """``lstmkit evaluate``'s block where metrics.json keeps each baseline's test scores themselves."""
+    return {"test": scores.model, "baselines": scores.baselines}
+
+
+def nested_test_block(scores: Scores) -> dict:
+    """``lstmkit evaluate``'s block where metrics.json keeps each baseline's test scores under ``test``."""
+    return {"test": scores.model, "baselines": {role: {"test": b} for role, b in scores.baselines.items()}}
+
+
 @dataclass(frozen=True)
 class Steps:
     """What one task declares into :func:`run_task`.
@@ -171,7 +181,12 @@ class Steps:
       ``"baselines"``: what it records of each baseline role (``scores`` holds ``"val"`` and ``"test"``);
     - ``report(run, data, metrics, scores) -> Report``: the report, which the lifecycle writes;
     - ``save(run, data)``: the model files, where a role is more than one network (classification's
-      ensemble members); by default each role's network goes to ``RUN/`` or ``RUN/baselines/<label>/``.
+      ensemble members); by default each role's network goes to ``RUN/`` or ``RUN/baselines/<label>/``;
+    - ``restore(run, data)``: for ``lstmkit evaluate`` (:func:`evaluate_run`), what the task's test
+      scoring reads beside the roles loaded from the run directory (caption's decoder around its model);
+    - ``block(scores) -> dict``: what ``lstmkit evaluate`` prints of the test part's scores, the block
+      ``metrics.json`` holds (:func:`test_block`, or :func:`nested_test_block` where metrics.json keeps a
+      baseline's test scores under its ``test``).
     """
 
     task: str
@@ -181,6 +196,8 @@ class Steps:
     metrics: Callable[[Run, Any, dict], dict]
     report: Callable[[Run, Any, dict, dict], Any]
     save: Callable[[Run, Any], None] | None = None
+    restore: Callable[[Run, Any], None] | None = None
+    block: Callable[[Scores], dict] = test_block
 
 
 def run_task(steps: Steps, config: Any, out_dir: str | os.PathLike, resume: bool = False,
@@ -224,3 +241,36 @@ def _save_roles(run: Run, data: Any) -> None:
         save_model(where, t.model, t.spec, run.task, t.meta)
         if role != MODEL and t.history:
             atomic_write_bytes(where / "history.json", json.dumps(t.history, indent=1, allow_nan=False).encode())
+
+
+def evaluate_run(steps: Steps, config_cls: type, run_dir: str | os.PathLike, data: str | None = None,
+                 options: dict | None = None) -> dict:
+    """``lstmkit evaluate RUN`` for a task on the lifecycle: the run's ``config.yaml`` rebuilds its data
+    through ``steps.prepare`` (seeded as in training), each role of ``metrics.json`` comes back from the run
+    directory (its network from ``RUN/`` or its baseline folder, a role without one by its label),
+    ``steps.restore`` adds what the task's scoring reads beside them, and ``steps.score(run, data, "test")``
+    re-scores them on the device the run trained on (:func:`lstmkit.tasks.runs.rescoring`; ``data``, the
+    command's ``--data``, must be None). Returns ``steps.block`` of those scores: the block metrics.json holds."""
+    out = Path(run_dir)
+    config, device = rescoring(out, config_cls, data)
+    seed_everything(config.train.seed)
+    prepared = steps.prepare(config)
+    run = Run(steps.task, out, config, out / CHECKPOINT_DIR, True)
+    for role in _saved_roles(out):
+        where = out if role == MODEL else baseline_dir(out, role)
+        if role == MODEL or (where / META).is_file():
+            model, meta = load_model(where, steps.task, device)
+            run.add(role, Trained(model, meta["model"], meta=meta))
+        else:  # a rule or a retrieval: nothing saved
+            run.add(role)
+    if steps.restore is not None:
+        steps.restore(run, prepared)
+    return {"data": "the run's test split", **steps.block(steps.score(run, prepared, "test"))}
+
+
+def _saved_roles(out: Path) -> list[str]:
+    """The roles of the finished run ``out``: the model, then each baseline of its ``metrics.json``."""
+    if not (out / "metrics.json").is_file():
+        raise ValueError(f"{out} has no metrics.json: the run did not finish, so there is nothing to re-score "
+                         f"(continue it with `lstmkit train --resume {out}`)")
+    return [MODEL, *json.loads((out / "metrics.json").read_text())["baselines"]]

@@ -72,7 +72,8 @@ class Task:
     kind ``predict_input`` names, or None where the task needs none); ``options`` holds the
     command's options by name (``output`` among them), of which the task reads those it lists in
     ``predict_options``. ``evaluate(run_dir, data, options) -> dict``: re-score the saved run on
-    its test data (``data`` None) or on ``data``, the block ``metrics.json`` holds.
+    its test data (``data`` None) or on ``data``, the block ``metrics.json`` holds; None (most tasks):
+    the lifecycle's :func:`lstmkit.tasks.lifecycle.evaluate_run` over ``steps`` (:meth:`rescore`).
     ``multi_process``: None where ``--devices N`` works (the loss is a mean over samples), else why
     not. ``export``: ``"module:function"`` of the task's ONNX graph builder (resolved when a run is
     exported), or None. ``tune``: what ``lstmkit tune`` optimises and searches (:class:`Tuning`).
@@ -100,8 +101,16 @@ class Task:
     steps: Any = None  # the task's lifecycle.Steps (its train is lifecycle.run_task over them); required
 
     def supports(self) -> dict[str, Any]:
-        return {"resume": self.resume, "evaluate": self.evaluate is not None, "multi-process": self.multi_process is None,
+        return {"resume": self.resume, "evaluate": True, "multi-process": self.multi_process is None,
                 "export": self.export is not None, "explain": self.explain is not None}
+
+    def rescore(self, run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
+        """``lstmkit evaluate RUN [--data ...]``: the task's own ``evaluate``, else the lifecycle's."""
+        if self.evaluate is not None:
+            return self.evaluate(run_dir, data, options or {})
+        from .lifecycle import evaluate_run
+
+        return evaluate_run(self.steps, self.config, run_dir, data, options)
 
     def explainer(self) -> Callable[..., dict]:
         """The task's ``explain(run_dir, input, options) -> dict`` (``lstmkit explain``), imported now."""

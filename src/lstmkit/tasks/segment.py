@@ -22,7 +22,7 @@
    :func:`lstmkit.tasks.lifecycle.run_task` (this module declares its steps).
 
 :func:`load_segmenter`, :func:`segment_image` and :func:`write_segmentation` serve
-``lstmkit segment DIR IMAGE [--output PNG]``; :func:`evaluate_segmenter` is ``lstmkit evaluate DIR``.
+``lstmkit segment DIR IMAGE [--output PNG]``; ``lstmkit evaluate DIR`` is the lifecycle's :func:`lstmkit.tasks.lifecycle.evaluate_run`.
 Both models checkpoint as they train, so a killed run continues with :func:`resume_segmenter`
 (``lstmkit train --resume DIR``).
 """
@@ -49,11 +49,11 @@ from ..eval.vision_report import segment_report
 from ..models.segmenter import fcn_width_for
 from .config import build, path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
-from .lifecycle import Run, Scores, Steps, run_task
-from .runs import baseline_dir, load_model, model_spec, rescoring, saved_config
+from .lifecycle import Run, Scores, Steps, nested_test_block, run_task
+from .runs import load_model, model_spec, saved_config
 from .trainer import TrainConfig, resolve_device
 
-__all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter", "evaluate_segmenter", "class_weights",
+__all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter", "class_weights",
            "load_segment_data", "fresh_scenes", "load_segmenter", "segment_image", "write_segmentation"]
 
 log = logging.getLogger(__name__)
@@ -338,7 +338,7 @@ def _report(run: Run, data: _Data, metrics: dict, scores: dict):
                           classes=data.test.classes)
 
 
-STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report)
+STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report, block=nested_test_block)
 
 
 def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike, resume: bool = False,
@@ -355,19 +355,6 @@ def resume_segmenter(out_dir: str | os.PathLike) -> dict:
     """Continue the interrupted segmentation run in ``out_dir`` with the ``config.yaml`` it saved;
     returns metrics.json. What ``lstmkit train --resume DIR`` runs for a segment run."""
     return train_segmenter(build(SegmentConfig, saved_config(out_dir, TASK)), Path(out_dir), resume=True)
-
-
-def evaluate_segmenter(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
-    """``lstmkit evaluate DIR``: the saved model and baseline re-scored on the run's test scenes
-    (rebuilt from its ``config.yaml``) -- metrics.json's ``test`` and the baselines' ``test``."""
-    config, device = rescoring(run_dir, SegmentConfig, data)
-    test = load_segment_data(config.data, config.train.val_fraction, config.train.seed)[2]
-    score = lambda model: _score_scenes(model, test, config.train.batch_size, device)[0]  # noqa: E731
-    result = {"data": "the run's test split", "test": score(load_segmenter(run_dir, device)[0]), "baselines": {}}
-    if config.baseline is not None:
-        baseline, meta = load_segmenter(baseline_dir(run_dir, config.baseline["name"]), device)
-        result["baselines"][meta["model"]["name"]] = {"test": score(baseline)}
-    return result
 
 
 # --------------------------------------------------------------------------- inference
@@ -426,7 +413,7 @@ def _predict(run: str | os.PathLike, image: str | os.PathLike, options: dict) ->
 register_task(Task(
     "segment", "per-pixel segmentation: ReSeg (2D LSTM sweeps) against a matched FCN", SegmentConfig,
     train_segmenter, _predict, "an image of the size and channels the model was trained on",
-    evaluate=evaluate_segmenter, steps=STEPS, multi_process="weighs its per-pixel loss by class, which is not a mean over samples",
+    steps=STEPS, multi_process="weighs its per-pixel loss by class, which is not a mean over samples",
     tune=Tuning("val_miou", {"val_miou": "maximize", "val_pixel_accuracy": "maximize", "val_loss": "minimize"}, {
         "train.lr": {"type": "float", "low": 1.0e-3, "high": 3.0e-2, "log": True},
         "train.weight_decay": {"type": "float", "low": 1.0e-5, "high": 1.0e-3, "log": True},

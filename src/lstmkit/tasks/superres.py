@@ -26,7 +26,7 @@ the steps this module declares (:data:`STEPS`):
 taken as the low-resolution input; a greyscale image is upscaled by the model, an RGB one has its
 Y upscaled by the model and its Cb/Cr bicubically (the usual practice: the eye sees detail
 mostly in luminance), then converted back to RGB. ``lstmkit evaluate DIR`` re-scores the test images
-(:func:`evaluate_superres`).
+(:func:`lstmkit.tasks.lifecycle.evaluate_run`).
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ from ..models.superres import LSTMSuperRes, bicubic_upscale
 from ..checks import check_int
 from .config import to_plain
 from .registry import Prediction, Task, Tuning, register_task
-from .lifecycle import Run, Scores, Steps, run_task
-from .runs import load_model, model_spec, rescoring
+from .lifecycle import Run, Scores, Steps, nested_test_block, run_task
+from .runs import load_model, model_spec
 from .trainer import TrainConfig
 
-__all__ = ["SuperResDataConfig", "SuperResConfig", "train_superres", "evaluate_superres", "load_upscaler",
+__all__ = ["SuperResDataConfig", "SuperResConfig", "train_superres", "load_upscaler",
            "upscale_array", "upscale_image", "write_upscaled", "image_quality", "evaluate_images"]
 
 log = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ def _report(run: Run, data: dict, metrics: dict, scores: dict):
                            outputs=scores["test"].outputs)
 
 
-STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report)
+STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report, block=nested_test_block)
 
 
 def train_superres(config: SuperResConfig, out_dir: str | os.PathLike, resume: bool = False,
@@ -240,15 +240,6 @@ def train_superres(config: SuperResConfig, out_dir: str | os.PathLike, resume: b
     """Train ``lstm_sr`` on the training images, score validation and test images, write ``out_dir``
     (:func:`lstmkit.tasks.lifecycle.run_task`; ``resume``: continue the interrupted run there)."""
     return run_task(STEPS, config, out_dir, resume, score_test)
-
-
-def evaluate_superres(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
-    """``lstmkit evaluate DIR``: the saved model and bicubic re-scored (:func:`evaluate_images`) on the
-    run's test images -- metrics.json's ``test`` and ``baselines.bicubic.test``."""
-    config, device = rescoring(run_dir, SuperResConfig, data)
-    ours, base, _ = evaluate_images(load_upscaler(run_dir, device),
-                                    {name: load_natural(name) for name in config.data.test_images})
-    return {"data": "the run's test split", "test": ours, "baselines": {"bicubic": {"test": base}}}
 
 
 # -------------------------------------------------------------------------------- upscale
@@ -330,7 +321,7 @@ def _predict_run(run: str | os.PathLike, image: str | os.PathLike, options: dict
 
 register_task(Task(
     "superres", "single-image super-resolution with 2D LSTM sweeps, against bicubic", SuperResConfig,
-    train_superres, _predict_run, "an image", predict_options=("scale",), evaluate=evaluate_superres,
+    train_superres, _predict_run, "an image", predict_options=("scale",),
     steps=STEPS, multi_process=None,  # MSE over equal-sized patches
     tune=Tuning("val_psnr", {"val_psnr": "maximize", "val_ssim": "maximize"}, {
         "train.lr": {"type": "float", "low": 2.0e-4, "high": 5.0e-3, "log": True},

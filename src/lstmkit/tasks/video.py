@@ -20,7 +20,7 @@ steps this module declares (:data:`STEPS`):
 
 ``predict_frames(run_dir, clip_path)`` forecasts the frames following a user's clip (a ``.npy``
 of ``input_frames`` frames); ``write_predicted_frames`` is ``lstmkit predict-frames``;
-:func:`evaluate_video` is ``lstmkit evaluate DIR``.
+``lstmkit evaluate DIR`` is :func:`lstmkit.tasks.lifecycle.evaluate_run`.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ from ..checks import require
 from .config import path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, run_task
-from .runs import load_model, model_spec, rescoring
+from .runs import load_model, model_spec
 from .trainer import TrainConfig
 
-__all__ = ["VideoDataConfig", "VideoConfig", "train_video", "evaluate_video", "predict_frames",
+__all__ = ["VideoDataConfig", "VideoConfig", "train_video", "predict_frames",
            "write_predicted_frames", "frame_metrics", "copy_last", "TASK"]
 
 log = logging.getLogger(__name__)
@@ -268,16 +268,6 @@ def _strip(inputs: np.ndarray, truth: np.ndarray, pred: np.ndarray | None = None
     return image_grid(tiles, ncol=width, pad=2, pad_value=0.5)
 
 
-def evaluate_video(run_dir: str | os.PathLike, data: str | None = None, options: dict | None = None) -> dict:
-    """``lstmkit evaluate DIR``: the saved model and the baselines re-scored on the run's test clips
-    (rebuilt from its ``config.yaml``) -- metrics.json's ``test`` and ``baselines``."""
-    config, device = rescoring(run_dir, VideoConfig, data)
-    train, _, test = _splits(config)
-    scores, baselines, _ = _test_scores(load_model(run_dir, TASK, device)[0], test, config.data.input_frames,
-                                        float(train.mean()))
-    return {"data": "the run's test split", "test": scores, "baselines": baselines}
-
-
 # ----------------------------------------------------------------------------- prediction
 
 
@@ -323,7 +313,7 @@ def _predict_run(run: str | os.PathLike, clip: str | os.PathLike, options: dict)
 
 register_task(Task(
     "video", "next-frame prediction with ConvLSTM, against copying the last frame", VideoConfig, train_video,
-    _predict_run, "a .npy clip (T, H, W) of the run's input length and frame size", evaluate=evaluate_video, steps=STEPS,
+    _predict_run, "a .npy clip (T, H, W) of the run's input length and frame size", steps=STEPS,
     multi_process=None,  # the loss is a mean over equal-sized clips
     # MSE of the predicted frames: comparable whatever model.loss (bce or mse) a trial trains with
     tune=Tuning("val_mse", {"val_mse": "minimize", "val_loss": "minimize"}, {
