@@ -36,7 +36,7 @@ def _caption_carve(n, fraction, seed):  # tasks/caption.py:_carve
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def _flickr_test(n, fraction, seed):  # tasks/caption.py:load_caption_data without split files
+def _flickr_test(n, fraction, seed):  # data/captions.py:load_caption_data without split files
     order = np.random.default_rng(seed).permutation(n)
     n_test = max(1, int(round(fraction * n)))
     if n - n_test < 2:

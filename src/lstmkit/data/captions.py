@@ -27,17 +27,23 @@ Images are returned channels-first, ``(N, C, H, W)`` float32 in [0, 1], ready fo
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import ClassVar, Literal, NamedTuple, Sequence
 
 import numpy as np
+import torch
 
 from ..checks import check_int
 from .images import load_glyphs, read_image, resize
+from .splits import random_split
 from .text import Vocabulary, tokenize
 
-__all__ = ["Placement", "Scenes", "CaptionSet", "caption_scenes", "scene_captions", "load_flickr8k", "CaptionVocab"]
+__all__ = ["Placement", "Scenes", "CaptionSet", "caption_scenes", "scene_captions", "load_flickr8k", "CaptionVocab",
+           "load_caption_data", "CaptionBatches"]
+
+log = logging.getLogger(__name__)
 
 LAYOUTS = ("single", "row2", "column2", "row3")
 _LAYOUT_WEIGHTS = (0.16, 0.28, 0.28, 0.28)
@@ -321,3 +327,63 @@ def _flatten(captions) -> list[str]:
             raise TypeError(f"captions[{i}] must be a str or a non-empty list of str, got {c!r}")
         flat.extend(items)
     return flat
+
+
+# ------------------------------------------------------------------------- a task's data and batches
+
+
+def load_caption_data(cfg) -> tuple[tuple[np.ndarray, list], tuple[np.ndarray, list]]:
+    """((train images (N, C, H, W), reference lists), (test images, reference lists)) of a caption
+    config's ``data`` section (:class:`lstmkit.tasks.caption.CaptionDataConfig`)."""
+    if cfg.source == "scenes":
+        kw = {"canvas": tuple(cfg.canvas), "glyph_size": cfg.glyph_size, "max_digits": cfg.max_digits,
+              "mnist": cfg.mnist}
+        tr = caption_scenes(cfg.n_train, cfg.seed, "train", **kw)
+        te = caption_scenes(cfg.n_test, cfg.seed + 1, "test", **kw)
+        return (tr.images, tr.captions), (te.images, te.captions)
+    kw = {"size": tuple(cfg.image_size), "channels": cfg.channels, "limit": cfg.limit}
+    d = Path(cfg.directory)
+    if (d / "Flickr_8k.trainImages.txt").is_file() or (d / "Flickr8k_text" / "Flickr_8k.trainImages.txt").is_file():
+        tr, te = load_flickr8k(d, "train", **kw), load_flickr8k(d, "test", **kw)
+        return (tr.images, tr.captions), (te.images, te.captions)
+    everything = load_flickr8k(d, "all", **kw)
+    tr_idx, te_idx = random_split(len(everything.captions), cfg.test_fraction, cfg.seed,
+                                  f"{d}: data.test_fraction", min_kept=2)
+    log.info(f"no Flickr_8k.trainImages.txt in {d}: carved a {cfg.test_fraction:.0%} test split (seed {cfg.seed})")
+    pick = lambda idx: (everything.images[idx], [everything.captions[i] for i in idx])  # noqa: E731
+    return pick(tr_idx), pick(te_idx)
+
+
+def _pad(seqs: Sequence[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    out = torch.full((len(seqs), int(lengths.max())), pad_id, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = torch.from_numpy(s)
+    return out, lengths
+
+
+class CaptionBatches:
+    """``(images, tokens, lengths)`` batches; ``batches(epoch)`` shuffles and draws one reference per
+    image from ``numpy.random.default_rng(seed + epoch)`` (so a run is a function of its seed)."""
+
+    def __init__(self, images: np.ndarray, encoded: list[list[np.ndarray]], batch_size: int, pad_id: int,
+                 seed: int = 0) -> None:
+        self.images, self.encoded, self.batch_size, self.pad_id, self.seed = images, encoded, batch_size, pad_id, seed
+
+    def batches(self, epoch: int):
+        rng = np.random.default_rng(self.seed + epoch)
+        order = rng.permutation(len(self.encoded))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            seqs = [self.encoded[i][int(rng.integers(len(self.encoded[i])))] for i in idx]
+            tokens, lengths = _pad(seqs, self.pad_id)
+            yield torch.from_numpy(self.images[idx]), tokens, lengths
+
+    def fixed(self, batch_size: int) -> list[tuple]:
+        """Batches in image order, reference ``i % n_refs`` for image ``i`` (validation)."""
+        out = []
+        for start in range(0, len(self.encoded), batch_size):
+            idx = np.arange(start, min(start + batch_size, len(self.encoded)))
+            tokens, lengths = _pad([self.encoded[i][i % len(self.encoded[i])] for i in idx], self.pad_id)
+            out.append((torch.from_numpy(self.images[idx]), tokens, lengths))
+        return out

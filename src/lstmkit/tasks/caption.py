@@ -29,17 +29,17 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..checks import check_int, require
-from ..data.captions import CaptionVocab, caption_scenes, load_flickr8k
+from ..checks import check_int
+from ..data.captions import CaptionBatches, CaptionVocab, load_caption_data
 from ..data.images import read_image, resize
 from ..data.splits import random_split
-from ..data.text import tokenize
+from ..eval.captions import RETRIEVAL_BASELINES, bleu_scores, exact_match, retrieval_baselines
 from ..eval.vision_report import caption_report, plot_attention
 from .config import path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
@@ -47,13 +47,12 @@ from .lifecycle import Run, Scores, Steps, run_task
 from .runs import load_model, model_spec
 from .trainer import TrainConfig
 
-__all__ = ["CaptionDataConfig", "CaptionEvalConfig", "CaptionConfig", "Captioner", "bleu_scores", "train_captioner",
+__all__ = ["CaptionDataConfig", "CaptionEvalConfig", "CaptionConfig", "Captioner", "train_captioner",
            "load_captioner", "caption_image", "caption_command", "write_attention_png"]
 
 log = logging.getLogger(__name__)
 
 TASK = "caption"
-BASELINES = ("most_frequent_caption", "nearest_neighbour")  # retrievals from the training captions (_baselines)
 
 
 @dataclass
@@ -122,111 +121,6 @@ class CaptionConfig:
         if self.train.monitor != "val_loss":
             raise ValueError(f"train.monitor must be 'val_loss' for captioning (the history also has val_bleu4), "
                              f"got {self.train.monitor!r}")
-
-
-# ------------------------------------------------------------------------------------ BLEU
-
-
-def _normal(text: str) -> str:
-    return " ".join(tokenize(text))
-
-
-def bleu_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
-    """Corpus BLEU-1..4 on the 0-1 scale (sacrebleu's score / 100) against every reference of each
-    hypothesis; texts are compared as :func:`lstmkit.data.text.tokenize` tokens."""
-    BLEU = require("sacrebleu.metrics", "BLEU needs sacrebleu", "vision").BLEU
-    if len(hypotheses) != len(references) or not hypotheses:
-        raise ValueError(f"need as many reference lists as hypotheses (and at least one), got {len(hypotheses)} "
-                         f"hypotheses and {len(references)} reference lists")
-    if any(not refs for refs in references):
-        raise ValueError("every hypothesis needs at least one reference")
-    k = max(len(r) for r in references)
-    # sacrebleu wants K reference streams; repeating a reference changes no count, so pad with it
-    streams = [[_normal(refs[min(j, len(refs) - 1)]) for refs in references] for j in range(k)]
-    hyps = [_normal(h) for h in hypotheses]
-    return {f"bleu{n}": BLEU(max_ngram_order=n, tokenize="none", force=True).corpus_score(hyps, streams).score / 100
-            for n in (1, 2, 3, 4)}
-
-
-def _exact(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
-    return float(np.mean([_normal(h) in {_normal(r) for r in refs} for h, refs in zip(hypotheses, references)]))
-
-
-def _baselines(train_images: np.ndarray, train_refs: list, test_images: np.ndarray, test_refs: list) -> dict:
-    """Most frequent training caption for every image; caption of the nearest training image."""
-    counts: dict[str, int] = {}
-    for refs in train_refs:
-        for r in refs:
-            counts[_normal(r)] = counts.get(_normal(r), 0) + 1
-    frequent = max(sorted(counts), key=lambda c: counts[c])
-    a = torch.from_numpy(train_images.reshape(len(train_images), -1))
-    nearest = []
-    for start in range(0, len(test_images), 256):
-        b = torch.from_numpy(test_images[start:start + 256].reshape(min(256, len(test_images) - start), -1))
-        nearest.extend(torch.cdist(b, a).argmin(1).tolist())
-    nn_hyps = [train_refs[j][0] for j in nearest]
-    return {"most_frequent_caption": {**bleu_scores([frequent] * len(test_refs), test_refs),
-                                      "exact": _exact([frequent] * len(test_refs), test_refs), "caption": frequent},
-            "nearest_neighbour": {**bleu_scores(nn_hyps, test_refs), "exact": _exact(nn_hyps, test_refs)}}
-
-
-# ------------------------------------------------------------------------------------ data
-
-
-def load_caption_data(cfg: CaptionDataConfig) -> tuple[tuple[np.ndarray, list], tuple[np.ndarray, list]]:
-    """((train images (N, C, H, W), reference lists), (test images, reference lists))."""
-    if cfg.source == "scenes":
-        kw = {"canvas": tuple(cfg.canvas), "glyph_size": cfg.glyph_size, "max_digits": cfg.max_digits,
-              "mnist": cfg.mnist}
-        tr = caption_scenes(cfg.n_train, cfg.seed, "train", **kw)
-        te = caption_scenes(cfg.n_test, cfg.seed + 1, "test", **kw)
-        return (tr.images, tr.captions), (te.images, te.captions)
-    kw = {"size": tuple(cfg.image_size), "channels": cfg.channels, "limit": cfg.limit}
-    d = Path(cfg.directory)
-    if (d / "Flickr_8k.trainImages.txt").is_file() or (d / "Flickr8k_text" / "Flickr_8k.trainImages.txt").is_file():
-        tr, te = load_flickr8k(d, "train", **kw), load_flickr8k(d, "test", **kw)
-        return (tr.images, tr.captions), (te.images, te.captions)
-    everything = load_flickr8k(d, "all", **kw)
-    tr_idx, te_idx = random_split(len(everything.captions), cfg.test_fraction, cfg.seed,
-                                  f"{d}: data.test_fraction", min_kept=2)
-    log.info(f"no Flickr_8k.trainImages.txt in {d}: carved a {cfg.test_fraction:.0%} test split (seed {cfg.seed})")
-    pick = lambda idx: (everything.images[idx], [everything.captions[i] for i in idx])  # noqa: E731
-    return pick(tr_idx), pick(te_idx)
-
-
-def _pad(seqs: Sequence[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-    out = torch.full((len(seqs), int(lengths.max())), pad_id, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.from_numpy(s)
-    return out, lengths
-
-
-class CaptionBatches:
-    """``(images, tokens, lengths)`` batches; ``batches(epoch)`` shuffles and draws one reference per
-    image from ``numpy.random.default_rng(seed + epoch)`` (so a run is a function of its seed)."""
-
-    def __init__(self, images: np.ndarray, encoded: list[list[np.ndarray]], batch_size: int, pad_id: int,
-                 seed: int = 0) -> None:
-        self.images, self.encoded, self.batch_size, self.pad_id, self.seed = images, encoded, batch_size, pad_id, seed
-
-    def batches(self, epoch: int):
-        rng = np.random.default_rng(self.seed + epoch)
-        order = rng.permutation(len(self.encoded))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            seqs = [self.encoded[i][int(rng.integers(len(self.encoded[i])))] for i in idx]
-            tokens, lengths = _pad(seqs, self.pad_id)
-            yield torch.from_numpy(self.images[idx]), tokens, lengths
-
-    def fixed(self, batch_size: int) -> list[tuple]:
-        """Batches in image order, reference ``i % n_refs`` for image ``i`` (validation)."""
-        out = []
-        for start in range(0, len(self.encoded), batch_size):
-            idx = np.arange(start, min(start + batch_size, len(self.encoded)))
-            tokens, lengths = _pad([self.encoded[i][i % len(self.encoded[i])] for i in idx], self.pad_id)
-            out.append((torch.from_numpy(self.images[idx]), tokens, lengths))
-        return out
 
 
 # --------------------------------------------------------------------------------- captioner
@@ -332,25 +226,7 @@ def caption_command(directory: str | os.PathLike, image_path: str | os.PathLike,
 
 def _score_one(cap: Captioner, images: np.ndarray, refs: list, beam: int) -> tuple[dict, list[str]]:
     hyps, _, _ = cap.decode(images, beam=beam)
-    return {**bleu_scores(hyps, refs), "exact": _exact(hyps, refs)}, hyps
-
-
-def _splits(config: CaptionConfig) -> tuple[tuple[np.ndarray, list], tuple[np.ndarray, list], tuple[np.ndarray, list]]:
-    """(train, val, test), each (images, reference lists); val is carved from the training images."""
-    (x_all, refs_all), test = load_caption_data(config.data)
-    tr, va = random_split(len(refs_all), config.train.val_fraction, config.train.seed)
-    return (x_all[tr], [refs_all[i] for i in tr]), (x_all[va], [refs_all[i] for i in va]), test
-
-
-def _test_scores(cap: Captioner, beam: int, train: tuple[np.ndarray, list], test: tuple[np.ndarray, list]
-                 ) -> tuple[dict, dict, list[str], list[str]]:
-    """(the model's test scores, greedy and beam; the baselines'; its greedy and beam captions)."""
-    (x_tr, refs_tr), (x_test, refs_test) = train, test
-    greedy, greedy_hyps = _score_one(cap, x_test, refs_test, 1)
-    beamed, beam_hyps = _score_one(cap, x_test, refs_test, beam)
-    return ({"greedy": greedy, "beam": beamed, "n": len(refs_test)},
-            _baselines(x_tr, refs_tr, x_test, refs_test),
-            greedy_hyps, beam_hyps)
+    return {**bleu_scores(hyps, refs), "exact": exact_match(hyps, refs)}, hyps
 
 
 @dataclass
@@ -363,7 +239,10 @@ class _Data:
 
 
 def _prepare(config: CaptionConfig) -> _Data:
-    train, val, test = _splits(config)
+    """(train, val, test), each (images, reference lists); val is carved from the training images."""
+    (x_all, refs_all), test = load_caption_data(config.data)
+    tr, va = random_split(len(refs_all), config.train.val_fraction, config.train.seed)
+    train, val = (x_all[tr], [refs_all[i] for i in tr]), (x_all[va], [refs_all[i] for i in va])
     vocab = CaptionVocab.fit(train[1], min_freq=config.data.min_freq)
     log.info(f"captions: {len(train[1])} train / {len(val[1])} val / {len(test[1])} test images, {len(vocab)} tokens")
     return _Data(train, val, test, vocab)
@@ -391,7 +270,7 @@ def _train(run: Run, data: _Data) -> None:
             meta={**cap.description(), "train_seed": tc.seed})
     model.eval()
     data.captioner = cap
-    for label in BASELINES:  # retrievals: no network, no training
+    for label in RETRIEVAL_BASELINES:  # retrievals: no network, no training
         run.add(label)
 
 
@@ -401,8 +280,11 @@ def _score(run: Run, data: _Data, part: str) -> Scores:
         (x_va, refs_va) = data.val
         return Scores({"loss": run.model.result.best["loss"], "greedy": _score_one(cap, x_va, refs_va, 1)[0],
                        "beam": _score_one(cap, x_va, refs_va, beam)[0]})
-    test, baselines, greedy_hyps, beam_hyps = _test_scores(cap, beam, data.train, data.test)
-    return Scores(test, baselines, (greedy_hyps, beam_hyps))
+    (x_tr, refs_tr), (x_test, refs_test) = data.train, data.test
+    greedy, greedy_hyps = _score_one(cap, x_test, refs_test, 1)
+    beamed, beam_hyps = _score_one(cap, x_test, refs_test, beam)
+    return Scores({"greedy": greedy, "beam": beamed, "n": len(refs_test)},
+                  retrieval_baselines(x_tr, refs_tr, x_test, refs_test), (greedy_hyps, beam_hyps))
 
 
 def _metrics(run: Run, data: _Data, scores: dict) -> dict:
