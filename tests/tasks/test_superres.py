@@ -9,7 +9,7 @@ from lstmkit.data.images import read_image
 from lstmkit.eval.images import write_png
 from lstmkit.models.superres import bicubic_upscale
 from lstmkit.tasks.config import build, load_yaml
-from lstmkit.tasks.superres import (SuperResConfig, image_quality, load_upscaler, train_superres, upscale_array,
+from lstmkit.tasks.superres import (SuperResConfig, load_upscaler, train_superres, upscale_array,
                                     upscale_image, write_upscaled)
 
 TINY = {"data": {"scale": 2, "patch": 8, "patches_per_epoch": 24, "val_patches": 8,
@@ -107,17 +107,6 @@ def test_upscale_errors(run, tmp_path):
         from lstmkit.tasks.runs import load_model
 
         load_model(out, "classify")
-
-
-def test_image_quality_crops_the_border():
-    hr = np.full((20, 20), 0.5)
-    pred = hr + 0.01
-    pred[:2] = 1.0  # wrong only in the 2-pixel border
-    m = image_quality(hr, pred, border=2)
-    assert m["psnr"] == pytest.approx(40.0) and 0.99 < m["ssim"] <= 1.0
-    assert image_quality(hr, pred, border=0)["psnr"] < 20
-    with pytest.raises(ValueError, match="must be .H, W. of one shape"):
-        image_quality(hr, pred[1:], 2)
 
 
 def test_config_errors(tmp_path):

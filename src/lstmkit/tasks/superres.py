@@ -44,6 +44,7 @@ from ..data.images import read_image
 from ..data.splits import carve_validation
 from ..data.natural import (TEST_IMAGES, TRAIN_IMAGES, PatchPairs, crop_to_multiple, downscale,
                             list_natural_images, load_natural, rgb_to_ycbcr, ycbcr_to_rgb)
+from ..eval.image_quality import image_quality
 from ..eval.images import write_png
 from ..eval.vision_report import superres_report
 from ..models.registry import check_model_task
@@ -56,7 +57,7 @@ from .runs import load_model, model_spec
 from .trainer import TrainConfig
 
 __all__ = ["SuperResDataConfig", "SuperResConfig", "train_superres", "load_upscaler",
-           "upscale_array", "upscale_image", "write_upscaled", "image_quality", "evaluate_images"]
+           "upscale_array", "upscale_image", "write_upscaled", "evaluate_images"]
 
 log = logging.getLogger(__name__)
 
@@ -113,22 +114,7 @@ class SuperResConfig:
             raise ValueError(f"train.monitor must be 'val_loss' for super-resolution, got {self.train.monitor!r}")
 
 
-# --------------------------------------------------------------------------------- metrics
-
-
-def image_quality(hr: np.ndarray, pred: np.ndarray, border: int) -> dict[str, float]:
-    """PSNR (dB) and SSIM of ``pred`` against ``hr`` ((H, W) in [0, 1]) with ``border`` pixels cropped
-    from every side (scikit-image's ``peak_signal_noise_ratio`` and ``structural_similarity``)."""
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    if hr.shape != pred.shape or hr.ndim != 2:
-        raise ValueError(f"hr and pred must be (H, W) of one shape, got {hr.shape} and {pred.shape}")
-    if min(hr.shape) - 2 * border < 7:
-        raise ValueError(f"image of {hr.shape[0]}x{hr.shape[1]} is too small for a {border}-pixel border crop and SSIM")
-    b = (slice(border, hr.shape[0] - border), slice(border, hr.shape[1] - border))
-    a, p = hr[b].astype(np.float64), np.clip(pred[b], 0.0, 1.0).astype(np.float64)
-    return {"psnr": float(peak_signal_noise_ratio(a, p, data_range=1.0)),
-            "ssim": float(structural_similarity(a, p, data_range=1.0))}
+# --------------------------------------------------------------------------------- scores
 
 
 def _predict(model: LSTMSuperRes, lr: np.ndarray) -> np.ndarray:

@@ -40,9 +40,9 @@ from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.splits import random_split
 from ..data.video import load_clip, moving_digits
+from ..eval.image_quality import frame_metrics
 from ..eval.images import image_grid, write_png
 from ..eval.vision_report import video_report
-from ..checks import require
 from .config import path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, run_task
@@ -50,7 +50,7 @@ from .runs import load_model, model_spec
 from .trainer import TrainConfig
 
 __all__ = ["VideoDataConfig", "VideoConfig", "train_video", "predict_frames",
-           "write_predicted_frames", "frame_metrics", "copy_last", "TASK"]
+           "write_predicted_frames", "copy_last", "TASK"]
 
 log = logging.getLogger(__name__)
 
@@ -111,21 +111,6 @@ class VideoConfig:
 def copy_last(inputs: np.ndarray, steps: int) -> np.ndarray:
     """The copy-last-frame baseline: (N, T_in, H, W) -> (N, steps, H, W)."""
     return np.repeat(inputs[:, -1:], steps, axis=1)
-
-
-def frame_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
-    """Per-frame MSE and SSIM of (N, T, H, W) predictions in [0, 1]: the means over clips and
-    steps (``mse``, ``ssim``) and per horizon step (``mse_per_step``, ``ssim_per_step``)."""
-    structural_similarity = require("skimage.metrics", "SSIM needs scikit-image", "vision").structural_similarity
-    if pred.shape != truth.shape or pred.ndim != 4:
-        raise ValueError(f"pred and truth must be equal (N, T, H, W) arrays, got {pred.shape} and {truth.shape}")
-    pred, truth = pred.astype(np.float64), truth.astype(np.float64)
-    mse = ((pred - truth) ** 2).mean(axis=(2, 3))  # -> (N, T)
-    ssim = np.array([[structural_similarity(truth[i, t], pred[i, t], data_range=1.0) for t in range(pred.shape[1])]
-                     for i in range(len(pred))])  # -> (N, T)
-    return {"mse": float(mse.mean()), "ssim": float(ssim.mean()),
-            "mse_per_step": [float(v) for v in mse.mean(0)], "ssim_per_step": [float(v) for v in ssim.mean(0)],
-            "n": int(len(pred))}
 
 
 # ---------------------------------------------------------------------------------- data
