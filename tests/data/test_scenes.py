@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lstmkit.data.scenes import class_weights
 from lstmkit.data.scenes import (SCENE_CLASSES, SPLIT_SEEDS, digit_scenes, image_channels, load_mask_folder,
                                  transform_glyph)
 
@@ -191,3 +192,17 @@ def test_image_channels(tmp_path):
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "g.png")
     Image.fromarray(np.zeros((4, 4, 3), np.uint8), "RGB").save(tmp_path / "c.png")
     assert image_channels(tmp_path / "g.png") == 1 and image_channels(tmp_path / "c.png") == 3
+
+
+def test_class_weights():
+    masks = np.array([[0] * 64 + [1] * 16 + [2] * 4])  # frequencies 64/84, 16/84, 4/84; class 3 absent
+    freq = np.array([64, 16, 4, 0]) / 84
+    assert class_weights(masks, 4, "none") is None
+    for kind, power in (("inverse_sqrt", 0.5), ("inverse", 1.0)):
+        w = class_weights(masks, 4, kind)
+        assert w.dtype == np.float32 and w.shape == (4,)
+        np.testing.assert_allclose((freq * w).sum(), 1, rtol=1e-6)  # the average pixel keeps weight 1
+        np.testing.assert_allclose(w[:3] / w[0], (freq[0] / freq[:3]) ** power, rtol=1e-6)
+        assert w[3] == w[2]  # an absent class gets the largest present weight
+    with pytest.raises(ValueError, match="class_weights must be one of 'none', 'inverse_sqrt', 'inverse', got 'x'"):
+        class_weights(masks, 4, "x")

@@ -22,7 +22,7 @@ def _segment_split(n, fraction, seed, what):  # tasks/segment.py:_split
     return np.sort(order[k:]), np.sort(order[:k])
 
 
-def _video_split(n, fraction, seed):  # tasks/video.py:_splits, as indices
+def _video_split(n, fraction, seed):  # tasks/video.py:_prepare, as indices
     order = np.random.default_rng(seed).permutation(n)
     n_val = max(1, int(round(fraction * n)))
     return np.sort(order[n_val:]), np.sort(order[:n_val])

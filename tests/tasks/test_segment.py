@@ -11,7 +11,7 @@ from PIL import Image
 
 from lstmkit.data.scenes import digit_scenes
 from lstmkit.tasks.config import build, load_yaml
-from lstmkit.tasks.segment import (SegmentConfig, class_weights, fresh_scenes, load_segmenter, segment_image,
+from lstmkit.tasks.segment import (SegmentConfig, fresh_scenes, load_segmenter, segment_image,
                                    train_segmenter, write_segmentation)
 
 TINY = {"task": "segment",
@@ -127,20 +127,6 @@ def test_mask_folder_run(tmp_path):
 def test_config_errors(data, message):
     with pytest.raises(ValueError, match=message):
         build(SegmentConfig, data)
-
-
-def test_class_weights():
-    masks = np.array([[0] * 64 + [1] * 16 + [2] * 4])  # frequencies 64/84, 16/84, 4/84; class 3 absent
-    freq = np.array([64, 16, 4, 0]) / 84
-    assert class_weights(masks, 4, "none") is None
-    for kind, power in (("inverse_sqrt", 0.5), ("inverse", 1.0)):
-        w = class_weights(masks, 4, kind)
-        assert w.dtype == np.float32 and w.shape == (4,)
-        np.testing.assert_allclose((freq * w).sum(), 1, rtol=1e-6)  # the average pixel keeps weight 1
-        np.testing.assert_allclose(w[:3] / w[0], (freq[0] / freq[:3]) ** power, rtol=1e-6)
-        assert w[3] == w[2]  # an absent class gets the largest present weight
-    with pytest.raises(ValueError, match="class_weights must be one of 'none', 'inverse_sqrt', 'inverse', got 'x'"):
-        class_weights(masks, 4, "x")
 
 
 def test_weighted_run_records_its_weights(tmp_path):

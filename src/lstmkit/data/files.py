@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SeriesSet", "load_npz", "load_idx", "load_mnist_idx", "load_ts", "check_layout", "LAYOUTS"]
+__all__ = ["SeriesSet", "load_npz", "load_idx", "load_mnist_idx", "load_ts", "check_layout", "LAYOUTS", "read_npy"]
 
 
 @dataclass
@@ -355,3 +355,32 @@ def load_ts(path: str | os.PathLike) -> SeriesSet:
     if not seqs:
         raise ValueError(f"{path}: no cases after @data")
     return SeriesSet(seqs, parse_labels(labels) if has_labels else None)
+
+
+def read_npy(path: str | os.PathLike, what: str = "array", values: str = "values") -> np.ndarray:
+    """The numeric array of a ``.npy`` file as float32, uint8 scaled by 1/255 (nothing is unpickled); clear
+    errors, naming the ``what`` and its ``values``, for a missing file, another format, Python objects,
+    another dtype, NaN or inf."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{what} file {str(path)!r} does not exist")
+    with open(p, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":  # np.load would take anything else for a pickle
+        raise ValueError(f"{path} is not a .npy array file (it does not start with the .npy magic bytes); "
+                         f"save the {what} with np.save(path, array)")
+    try:
+        a = np.load(p, allow_pickle=False)
+    except ValueError as e:
+        raise ValueError(f"{path} holds Python objects, not a numeric array; save the {what} with "
+                         f"np.save(path, array) where array holds numbers ({e})") from None
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path} is not a .npy array file ({type(e).__name__}: {e})") from None
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) / 255.0
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{path}: {values} must be floats in [0, 1] or uint8, got dtype {a.dtype}")
+    a = a.astype(np.float32)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{path}: the {what} contains NaN or inf")
+    return a

@@ -31,9 +31,11 @@ import numpy as np
 
 from ..checks import check_int, require
 from .images import load_glyphs, read_image
+from .splits import random_split
 
 __all__ = ["SCENE_CLASSES", "SPLIT_SEEDS", "GLYPH_JITTER", "Scenes", "digit_scenes", "transform_glyph",
-           "check_glyph_jitter", "load_mask_folder", "image_channels"]
+           "check_glyph_jitter", "load_mask_folder", "image_channels", "CLASS_WEIGHTS", "load_segment_data",
+           "class_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,10 @@ class Scenes:
 
     def __len__(self) -> int:
         return len(self.masks)
+
+    def take(self, idx: np.ndarray) -> "Scenes":
+        """The scenes at ``idx``."""
+        return Scenes(self.images[idx], self.masks[idx], self.classes, tuple(self.names[i] for i in idx))
 
 
 def _overlap(a: tuple[int, int], b: tuple[int, int], g: int) -> float:
@@ -273,3 +279,43 @@ def load_mask_folder(directory: str | os.PathLike, classes: Sequence[str] | int 
         names = tuple(str(i) for i in range(max(top + 1, 2)))
         log.info(f"{root}: {len(names)} classes inferred from the masks (0..{top})")
     return Scenes(np.stack(xs).astype(np.float32), np.stack(ys), names, tuple(sorted(images)))
+
+
+# ---------------------------------------------------------------------------- a task's data
+
+CLASS_WEIGHTS = ("none", "inverse_sqrt", "inverse")
+
+
+def load_segment_data(data, val_fraction: float, seed: int) -> tuple[Scenes, Scenes, Scenes]:
+    """(train, val, test) scenes of a segment config's ``data`` (:class:`lstmkit.tasks.segment.SegmentData`):
+    a mask folder (its test part carved with ``data.split_seed``) or generated digit scenes; val is
+    carved from the training scenes with ``seed``."""
+    if data.path is not None:
+        every = load_mask_folder(data.path, data.classes)
+        rest, test = random_split(len(every), data.test_fraction, data.split_seed, "data.test_fraction",
+                                  at_least_one=False)
+        train = every.take(rest)
+    else:
+        kw = dict(size=data.size, max_digits=data.max_digits, glyph_size=data.glyph_size, mnist=data.mnist)
+        train = digit_scenes("train", data.train_scenes, seed=data.train_seed, **kw)
+        test_set = digit_scenes("test", data.test_scenes, seed=data.test_seed, **kw)
+    fit_idx, val_idx = random_split(len(train), val_fraction, seed, "train.val_fraction", at_least_one=False)
+    if data.path is not None:
+        return train.take(fit_idx), train.take(val_idx), every.take(test)
+    return train.take(fit_idx), train.take(val_idx), test_set
+
+
+def class_weights(masks: np.ndarray, num_classes: int, kind: str) -> np.ndarray | None:
+    """(K,) float32 cross-entropy weights from the pixel frequencies f_k of ``masks``: ``"inverse_sqrt"``
+    f_k^-1/2, ``"inverse"`` f_k^-1 (classes absent from ``masks`` get the largest present weight),
+    scaled so that sum_k f_k w_k = 1 (the average pixel keeps weight 1); ``"none"`` -> None."""
+    if kind not in CLASS_WEIGHTS:
+        raise ValueError(f"class_weights must be one of {', '.join(map(repr, CLASS_WEIGHTS))}, got {kind!r}")
+    if kind == "none":
+        return None
+    freq = np.bincount(np.asarray(masks).ravel(), minlength=num_classes)[:num_classes] / np.asarray(masks).size
+    present = freq > 0
+    w = np.zeros(num_classes)
+    w[present] = freq[present] ** (-0.5 if kind == "inverse_sqrt" else -1.0)
+    w[~present] = w[present].max()
+    return (w / (freq * w).sum()).astype(np.float32)

@@ -18,15 +18,16 @@ clips everywhere.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
 
 from ..checks import check_int
+from .files import read_npy
 from .images import load_glyphs
 
-__all__ = ["moving_digits", "bouncing_paths", "load_clip", "SPLIT_SEEDS"]
+__all__ = ["moving_digits", "bouncing_paths", "load_clip", "SPLIT_SEEDS", "config_clips", "FrameBatches"]
 
 SPLIT_SEEDS = {"train": 20150001, "test": 20150002}  # the default seed of each split's clips
 
@@ -89,22 +90,8 @@ def moving_digits(n: int, seed: int | None = None, split: Literal["train", "test
 def load_clip(path: str | os.PathLike, frames: int = 10, size: int | tuple[int, int] = 64) -> np.ndarray:
     """A clip ``(frames, H, W)`` float32 in [0, 1] from a ``.npy`` file holding ``(T, H, W)`` (or
     ``(T, 1, H, W)``) floats in [0, 1] or uint8 0-255; clear errors for anything else."""
-    p = Path(path)
     h, w = (size, size) if isinstance(size, int) else tuple(size)
-    if not p.is_file():
-        raise FileNotFoundError(f"clip file {str(path)!r} does not exist")
-    with open(p, "rb") as f:
-        magic = f.read(6)
-    if magic != b"\x93NUMPY":  # np.load would take anything else for a pickle
-        raise ValueError(f"{path} is not a .npy array file (it does not start with the .npy magic bytes); "
-                         "save the clip with np.save(path, frames)")
-    try:
-        a = np.load(p, allow_pickle=False)
-    except ValueError as e:
-        raise ValueError(f"{path} holds Python objects, not a numeric array; save the clip with "
-                         f"np.save(path, frames) where frames is a (T, H, W) float array ({e})") from None
-    except (OSError, EOFError) as e:
-        raise ValueError(f"{path} is not a .npy array file ({type(e).__name__}: {e})") from None
+    a = read_npy(path, "clip", "frames")
     if a.ndim == 4 and a.shape[1] == 1:
         a = a[:, 0]
     if a.ndim != 3:
@@ -114,14 +101,35 @@ def load_clip(path: str | os.PathLike, frames: int = 10, size: int | tuple[int, 
                          f"{frames} frames before the ones to predict")
     if a.shape[1:] != (h, w):
         raise ValueError(f"{path}: frames are {a.shape[1]}x{a.shape[2]} (HxW) but the model needs {h}x{w}")
-    if a.dtype == np.uint8:
-        return (a.astype(np.float32) / 255.0)
-    if a.dtype.kind not in "fiu":
-        raise ValueError(f"{path}: frames must be floats in [0, 1] or uint8, got dtype {a.dtype}")
-    a = a.astype(np.float32)
-    if not np.isfinite(a).all():
-        raise ValueError(f"{path}: the clip contains NaN or inf")
     if a.min() < 0 or a.max() > 1:
         raise ValueError(f"{path}: float frames must lie in [0, 1] (ink high), got values in "
                          f"[{a.min():.3g}, {a.max():.3g}]; divide uint8 frames by 255")
     return a
+
+
+def config_clips(cfg, split: Literal["train", "test"]) -> np.ndarray:
+    """The moving-digit clips of one split of a video config's ``data`` (:class:`lstmkit.tasks.video.VideoDataConfig`):
+    its clip count, seed, canvas and frames (``input_frames + output_frames``)."""
+    n = cfg.train_clips if split == "train" else cfg.test_clips
+    seed = cfg.train_seed if split == "train" else cfg.test_seed
+    return moving_digits(n, seed, split, size=cfg.size, digits=cfg.digits, frames=cfg.input_frames + cfg.output_frames,
+                         glyph_size=cfg.glyph_size, mnist=cfg.mnist)
+
+
+class FrameBatches:
+    """(inputs, targets) float32 batches of clips (N, T, H, W): the first ``split_at`` frames and the rest;
+    ``shuffle``: in a new order each epoch, from ``seed + epoch`` (called with the epoch); iterating gives
+    epoch 0's."""
+
+    def __init__(self, clips: np.ndarray, split_at: int, batch_size: int, shuffle: bool, seed: int = 0) -> None:
+        self.clips, self.split_at, self.batch_size, self.shuffle, self.seed = clips, split_at, batch_size, shuffle, seed
+
+    def __call__(self, epoch: int = 0):
+        order = (np.random.default_rng(self.seed + epoch).permutation(len(self.clips)) if self.shuffle
+                 else np.arange(len(self.clips)))
+        for start in range(0, len(order), self.batch_size):
+            x = torch.from_numpy(self.clips[np.sort(order[start:start + self.batch_size])])
+            yield x[:, : self.split_at], x[:, self.split_at:]
+
+    def __iter__(self):
+        return self()

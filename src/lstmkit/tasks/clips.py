@@ -31,7 +31,6 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -41,6 +40,7 @@ from torch import nn
 from ..checks import check_int
 from ..data.clips import ClipSet, load_medmnist3d, motion_clips, shape_volumes
 from ..data.collate import TensorBatches
+from ..data.files import read_npy
 from ..data.splits import stratified_split
 from ..eval.images import image_grid
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
@@ -340,24 +340,6 @@ def _volumes(d: VolumeData) -> tuple[ClipSet, ClipSet | None, ClipSet]:
 # ---------------------------------------------------------------------------- inference
 
 
-def _load_npy(path: str | os.PathLike) -> np.ndarray:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"input {str(path)!r} does not exist")
-    try:
-        a = np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{p} is not a readable .npy array ({type(e).__name__}: {e})") from None
-    if not isinstance(a, np.ndarray) or a.dtype.kind not in "uif":
-        raise ValueError(f"{p} must hold a numeric array, got {getattr(a, 'dtype', type(a).__name__)}")
-    if a.dtype == np.uint8:
-        a = a.astype(np.float32) / 255.0
-    a = a.astype(np.float32)
-    if not np.isfinite(a).all():
-        raise ValueError(f"{p} contains NaN or inf")
-    return a
-
-
 @torch.no_grad()
 def _predict(model: nn.Module, x: np.ndarray, classes: list) -> list[dict]:
     device = next(model.parameters()).device
@@ -377,7 +359,7 @@ def classify_clip(run_dir: str | os.PathLike, path: str | os.PathLike, device: s
     ``{"label", "probabilities"}`` per clip.
     """
     model, meta = load_model(run_dir, "action", device)
-    a = _load_npy(path)
+    a = read_npy(path, "input")
     size, lo, hi = meta["size"], meta["min_frames"], meta["max_frames"]
     if a.ndim == 3:
         a = a[:, None]
@@ -399,7 +381,7 @@ def classify_volume(run_dir: str | os.PathLike, path: str | os.PathLike, device:
     several ``(N, D, H, W)`` of the trained shape, values in [0, 1] (uint8 is scaled by 1/255).
     Returns one ``{"label", "probabilities"}`` per volume."""
     model, meta = load_model(run_dir, "volume", device)
-    a = _load_npy(path)
+    a = read_npy(path, "input")
     shape = (meta["depth"], meta["height"], meta["width"])
     if a.ndim == 3:
         a = a[None]

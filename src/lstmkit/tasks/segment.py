@@ -41,8 +41,8 @@ from torch import nn
 
 from ..checks import check_int
 from ..data.images import read_image
-from ..data.splits import random_split
-from ..data.scenes import SPLIT_SEEDS, Scenes, check_glyph_jitter, digit_scenes, image_channels, load_mask_folder
+from ..data.scenes import (CLASS_WEIGHTS, SPLIT_SEEDS, Scenes, check_glyph_jitter, class_weights, digit_scenes,
+                           image_channels, load_segment_data)
 from ..eval.images import write_png
 from ..eval.segmentation import colorize_mask, segmentation_confusion, segmentation_metrics
 from ..eval.vision_report import segment_report
@@ -53,13 +53,12 @@ from .lifecycle import Run, Scores, Steps, nested_test_block, run_task
 from .runs import load_model, model_spec, saved_config
 from .trainer import TrainConfig, resolve_device
 
-__all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter", "class_weights",
-           "load_segment_data", "fresh_scenes", "load_segmenter", "segment_image", "write_segmentation"]
+__all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter",
+           "fresh_scenes", "load_segmenter", "segment_image", "write_segmentation"]
 
 log = logging.getLogger(__name__)
 
 TASK = "segment"
-CLASS_WEIGHTS = ("none", "inverse_sqrt", "inverse")
 
 
 @dataclass
@@ -153,43 +152,6 @@ class SegmentConfig:
 
 
 # ----------------------------------------------------------------------------------- data
-
-
-def _take(s: Scenes, idx: np.ndarray) -> Scenes:
-    return Scenes(s.images[idx], s.masks[idx], s.classes, tuple(s.names[i] for i in idx))
-
-
-def load_segment_data(data: SegmentData, val_fraction: float, seed: int) -> tuple[Scenes, Scenes, Scenes]:
-    """(train, val, test) scenes; val is carved from the training scenes with ``seed``."""
-    if data.path is not None:
-        every = load_mask_folder(data.path, data.classes)
-        rest, test = random_split(len(every), data.test_fraction, data.split_seed, "data.test_fraction",
-                                  at_least_one=False)
-        train = _take(every, rest)
-    else:
-        kw = dict(size=data.size, max_digits=data.max_digits, glyph_size=data.glyph_size, mnist=data.mnist)
-        train = digit_scenes("train", data.train_scenes, seed=data.train_seed, **kw)
-        test_set = digit_scenes("test", data.test_scenes, seed=data.test_seed, **kw)
-    fit_idx, val_idx = random_split(len(train), val_fraction, seed, "train.val_fraction", at_least_one=False)
-    if data.path is not None:
-        return _take(train, fit_idx), _take(train, val_idx), _take(every, test)
-    return _take(train, fit_idx), _take(train, val_idx), test_set
-
-
-def class_weights(masks: np.ndarray, num_classes: int, kind: str) -> np.ndarray | None:
-    """(K,) float32 cross-entropy weights from the pixel frequencies f_k of ``masks``: ``"inverse_sqrt"``
-    f_k^-1/2, ``"inverse"`` f_k^-1 (classes absent from ``masks`` get the largest present weight),
-    scaled so that sum_k f_k w_k = 1 (the average pixel keeps weight 1); ``"none"`` -> None."""
-    if kind not in CLASS_WEIGHTS:
-        raise ValueError(f"class_weights must be one of {', '.join(map(repr, CLASS_WEIGHTS))}, got {kind!r}")
-    if kind == "none":
-        return None
-    freq = np.bincount(np.asarray(masks).ravel(), minlength=num_classes)[:num_classes] / np.asarray(masks).size
-    present = freq > 0
-    w = np.zeros(num_classes)
-    w[present] = freq[present] ** (-0.5 if kind == "inverse_sqrt" else -1.0)
-    w[~present] = w[present].max()
-    return (w / (freq * w).sum()).astype(np.float32)
 
 
 def _tensors(s: Scenes) -> tuple[torch.Tensor, torch.Tensor]:

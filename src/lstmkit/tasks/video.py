@@ -39,7 +39,7 @@ from torch import nn
 from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
 from ..data.splits import random_split
-from ..data.video import load_clip, moving_digits
+from ..data.video import FrameBatches, config_clips, load_clip
 from ..eval.image_quality import frame_metrics
 from ..eval.images import image_grid, write_png
 from ..eval.vision_report import video_report
@@ -116,37 +116,6 @@ def copy_last(inputs: np.ndarray, steps: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------- data
 
 
-def _clips(cfg: VideoDataConfig, split: str) -> np.ndarray:
-    n = cfg.train_clips if split == "train" else cfg.test_clips
-    seed = cfg.train_seed if split == "train" else cfg.test_seed
-    return moving_digits(n, seed, split, size=cfg.size, digits=cfg.digits, frames=cfg.input_frames + cfg.output_frames,
-                         glyph_size=cfg.glyph_size, mnist=cfg.mnist)
-
-
-def _splits(config: VideoConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(train, val, test) clips; val is carved from the training clips with ``train.seed``."""
-    clips = _clips(config.data, "train")
-    kept, carved = random_split(len(clips), config.train.val_fraction, config.train.seed)
-    return clips[kept], clips[carved], _clips(config.data, "test")
-
-
-class _Batches:
-    """(inputs, targets) float32 batches of clips, reshuffled per epoch with seed + epoch."""
-
-    def __init__(self, clips: np.ndarray, split_at: int, batch_size: int, shuffle: bool, seed: int = 0) -> None:
-        self.clips, self.split_at, self.batch_size, self.shuffle, self.seed = clips, split_at, batch_size, shuffle, seed
-
-    def __call__(self, epoch: int = 0):
-        order = (np.random.default_rng(self.seed + epoch).permutation(len(self.clips)) if self.shuffle
-                 else np.arange(len(self.clips)))
-        for start in range(0, len(order), self.batch_size):
-            x = torch.from_numpy(self.clips[np.sort(order[start:start + self.batch_size])])
-            yield x[:, : self.split_at], x[:, self.split_at:]
-
-    def __iter__(self):
-        return self()
-
-
 def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
     x, y = batch
     return model.loss(x, y)
@@ -190,7 +159,10 @@ def _test_scores(model: nn.Module, test: np.ndarray, input_frames: int, mean_val
 
 
 def _prepare(config: VideoConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    train, val, test = _splits(config)
+    """(train, val, test) clips; val is carved from the training clips with ``train.seed``."""
+    clips = config_clips(config.data, "train")
+    kept, carved = random_split(len(clips), config.train.val_fraction, config.train.seed)
+    train, val, test = clips[kept], clips[carved], config_clips(config.data, "test")
     log.info(f"moving digits: {len(train)} train / {len(val)} validation / {len(test)} test clips")
     return train, val, test
 
@@ -201,8 +173,8 @@ def _train(run: Run, data: tuple) -> None:
                               output_frames=d.output_frames)
     model = run.build(name, kwargs)
     spec = {"name": name, **(to_plain(model.config) if hasattr(model, "config") else kwargs)}  # every field, resolved
-    run.fit("model", model, spec, _Batches(train, d.input_frames, tc.batch_size, shuffle=True, seed=tc.seed),
-            list(_Batches(val, d.input_frames, max(tc.batch_size, 64), shuffle=False)()), _loss, _evaluate,
+    run.fit("model", model, spec, FrameBatches(train, d.input_frames, tc.batch_size, shuffle=True, seed=tc.seed),
+            list(FrameBatches(val, d.input_frames, max(tc.batch_size, 64), shuffle=False)()), _loss, _evaluate,
             meta={"data": to_plain(d), "train_seed": tc.seed})
     run.add("copy_last")
     run.add("mean_frame")
