@@ -118,13 +118,10 @@ def _resume(args: argparse.Namespace) -> int:
             or args.freeze:
         raise ValueError("--resume DIR continues with DIR/config.yaml in one process: pass no config, --set, --out, "
                          "--overwrite, --devices, --init-from or --freeze")
-    from .tasks.config import build
-    from .tasks.runs import saved_config
+    from .tasks.lifecycle import resume_run
 
-    saved = saved_config(args.resume)  # raises for a run that does not resume, and says why
-    task = _task(saved.get("task", "classify"))
     with _interruptible(Path(args.resume)):
-        metrics = task.train(build(task.config, saved), Path(args.resume), resume=True)
+        metrics = resume_run(args.resume)
     print(json.dumps({"run": args.resume, "test": metrics["test"], "val": metrics["val"],
                       "train_seconds": metrics["train_seconds"], "epochs": metrics["epochs"]}, indent=1))
     return 0

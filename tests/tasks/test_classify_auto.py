@@ -285,7 +285,7 @@ def test_an_interrupted_ensemble_resumes_to_the_uninterrupted_result(tmp_path, m
     """Killed in member 1's training, an ensemble run continues (member 0 from its finished checkpoint)
     to the metrics of a run never interrupted (deterministic mode)."""
     from lstmkit.tasks import classify
-    from lstmkit.tasks.classify import resume_classifier
+    from lstmkit.tasks.lifecycle import resume_run
 
     from .test_resume import _interrupted, _untimed
 
@@ -294,6 +294,6 @@ def test_an_interrupted_ensemble_resumes_to_the_uninterrupted_result(tmp_path, m
     calls = _interrupted(monkeypatch, classify, lambda d: d.name == "member1",
                          lambda: train_classifier(cfg, tmp_path / "run"))
     assert [d.name for d in calls] == ["member0", "member1"]
-    resumed = resume_classifier(tmp_path / "run")
+    resumed = resume_run(tmp_path / "run", "classify")
     assert _untimed(resumed) == _untimed(reference)
     assert not (tmp_path / "run" / "checkpoint").exists()

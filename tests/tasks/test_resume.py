@@ -316,7 +316,8 @@ def _stopped_cli_run(tmp_path, sig: int, at_epoch: int) -> tuple:
 
 
 def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
-    from lstmkit.tasks.classify import ClassifyConfig, resume_classifier, train_classifier
+    from lstmkit.tasks.classify import ClassifyConfig, train_classifier
+    from lstmkit.tasks.lifecycle import resume_run
     from lstmkit.tasks.config import build, load_yaml
 
     proc, config_path, run, _ = _stopped_cli_run(tmp_path, signal.SIGKILL, 2)
@@ -328,7 +329,7 @@ def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
     other = build(ClassifyConfig, {**load_yaml(config_path), "train": {**load_yaml(config_path)["train"], "lr": 0.02}})
     with pytest.raises(ValueError, match=r"differs from the config given to resume: train.lr 0.01 there, 0.02 here"):
         train_classifier(other, run, resume=True)
-    resumed = resume_classifier(run)
+    resumed = resume_run(run, "classify")
     reference = train_classifier(config, tmp_path / "reference")
     timing = ("train_seconds", "predict_seconds")  # the run's and each baseline's (MiniRocket, 1-NN DTW) wall times
     drop = lambda m: {k: ({b: {x: y for x, y in r.items() if x not in timing} for b, r in v.items()}  # noqa: E731
@@ -340,12 +341,15 @@ def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert (run / "model.safetensors").read_bytes() == (tmp_path / "reference" / "model.safetensors").read_bytes()
     assert not (run / "checkpoint").exists()  # removed once the run directory is complete
     with pytest.raises(ValueError, match="is a finished run .*nothing to resume"):
-        resume_classifier(run)
+        resume_run(run, "classify")
 
 
 def test_foreign_directories_do_not_resume(tmp_path):
-    from lstmkit.tasks.classify import resume_classifier
-    from lstmkit.tasks.segment import resume_segmenter
+    from functools import partial
+
+    from lstmkit.tasks.lifecycle import resume_run
+
+    resume_classifier, resume_segmenter = partial(resume_run, task="classify"), partial(resume_run, task="segment")
 
     (tmp_path / "fc").mkdir()
     (tmp_path / "fc" / "config.yaml").write_text("task: forecast\n")
@@ -447,7 +451,8 @@ def test_segment_run_resumes_from_a_crash_in_either_model(tmp_path, monkeypatch,
     import lstmkit.tasks.lifecycle as lifecycle
     from lstmkit.cli import main
     from lstmkit.tasks.config import build
-    from lstmkit.tasks.segment import SegmentConfig, resume_segmenter, train_segmenter
+    from lstmkit.tasks.lifecycle import resume_run
+    from lstmkit.tasks.segment import SegmentConfig, train_segmenter
     from tests.tasks.test_segment import TINY
 
     logger = "tensorboard" if importlib.util.find_spec("tensorboard") else "none"  # the dev extra has it
@@ -463,7 +468,7 @@ def test_segment_run_resumes_from_a_crash_in_either_model(tmp_path, monkeypatch,
     with pytest.raises(ValueError, match=r"differs from the config given to resume: train.lr 0.001 there, 0.5 here"):
         train_segmenter(build(SegmentConfig, other), run, resume=True)
     if crash_in == "model":
-        resumed = resume_segmenter(run)
+        resumed = resume_run(run, "segment")
     else:  # through the CLI, which picks the task from the run's config.yaml
         assert main(["-q", "train", "--resume", str(run)]) == 0
         resumed = json.loads((run / "metrics.json").read_text())
@@ -478,7 +483,7 @@ def test_segment_run_resumes_from_a_crash_in_either_model(tmp_path, monkeypatch,
             assert tensorboard_rows(run / "tensorboard" / role) == as_logged(json.loads((run / name).read_text()))
     assert not (run / "checkpoint").exists()  # removed once the run directory is complete
     with pytest.raises(ValueError, match="is a finished run .*nothing to resume"):
-        resume_segmenter(run)
+        resume_run(run, "segment")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

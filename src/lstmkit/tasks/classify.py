@@ -24,8 +24,8 @@ on the training split and keeps its fold models (:mod:`lstmkit.tasks.classify_au
 
 Crash safety: ``config.yaml`` is written when the run starts and a training checkpoint under
 ``out_dir/checkpoint/`` after every ``train.checkpoint_every`` epochs (the layout is in
-:mod:`lstmkit.tasks.trainer`), so a killed run continues with :func:`resume_classifier`
-(``lstmkit train --resume DIR``) to the result it would have reached uninterrupted (with
+:mod:`lstmkit.tasks.trainer`), so a killed run continues with ``lstmkit train --resume DIR``
+(:func:`lstmkit.tasks.lifecycle.resume_run`) to the result it would have reached uninterrupted (with
 ``train.deterministic``). The checkpoint folder is removed once the run directory is complete:
 a finished run is not extended, only an interrupted one continued.
 """
@@ -35,7 +35,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal, Sequence, get_args
 
 import numpy as np
@@ -54,20 +53,20 @@ from ..data.curriculum import CurriculumBatches
 from ..data.subsets import check_subset
 from ..models import create_model
 from ..models.registry import check_model_arguments, check_model_task
-from .config import build, path_field, to_plain
+from .config import path_field, to_plain
 from . import classify_io
 from .classifier import Classifier, _batches, _scores, load_classifier
 from .classify_data import data_options, load_data
 from .registry import Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, Trained, run_task
-from .runs import RoleResult, saved_config
+from .runs import RoleResult
 from .trainer import FitResult, TrainConfig, fit, seed_everything
 from .classify_ensemble import (ClassifyEvalConfig, ClassifyTrainConfig, EnsembleClassifier, ensemble_section,
                                 fit_members, member_scores, save_members)
 from ..eval.classify_baselines import baselines_section, run_baselines
 
 __all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
-           "load_inputs", "fit_classifier", "prepare_training", "resume_classifier"]
+           "load_inputs", "fit_classifier", "prepare_training"]
 
 log = logging.getLogger(__name__)
 
@@ -399,7 +398,7 @@ def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume:
     (:func:`lstmkit.tasks.lifecycle.run_task`).
 
     ``resume``: continue the interrupted run in ``out_dir`` from its checkpoint; ``config`` must
-    equal the ``config.yaml`` it saved (:func:`resume_classifier` reads it from there)."""
+    equal the ``config.yaml`` it saved (:func:`lstmkit.tasks.lifecycle.resume_run` reads it from there)."""
     if type(config.train) is TrainConfig:  # assigned after construction: the classification fields' defaults
         config = replace(config, train=ClassifyTrainConfig(**asdict(config.train)))
     return run_task(STEPS, config, out_dir, resume, score_test)
@@ -411,12 +410,6 @@ def auto_sections(metrics: dict) -> list:
     from .classify_auto import auto_section
 
     return [auto_section(metrics["auto"])]
-
-
-def resume_classifier(out_dir: str | os.PathLike) -> dict:
-    """Continue the interrupted classification run in ``out_dir`` from its last checkpoint, with the
-    ``config.yaml`` it saved; returns metrics.json. What ``lstmkit train --resume DIR`` runs."""
-    return train_classifier(build(ClassifyConfig, saved_config(out_dir, "classify")), Path(out_dir), resume=True)
 
 
 register_task(Task(

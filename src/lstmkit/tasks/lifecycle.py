@@ -32,11 +32,12 @@ from torch import nn
 
 from ..checkpoint import META, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..models import create_model
+from .config import build
 from .runs import (BASELINES_DIR, CHECKPOINT_DIR, MODEL, RoleResult, baseline_dir, checkpointing, common_metrics,
-                   environment, finish_run, load_model, rescoring, save_model, start_run, write_metrics)
+                   environment, finish_run, load_model, rescoring, save_model, saved_config, start_run, write_metrics)
 from .trainer import FitResult, fit, seed_everything
 
-__all__ = ["Steps", "Run", "Trained", "Scores", "run_task", "evaluate_run", "test_block", "nested_test_block"]
+__all__ = ["Steps", "Run", "Trained", "Scores", "run_task", "resume_run", "evaluate_run", "test_block", "nested_test_block"]
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,16 @@ def run_task(steps: Steps, config: Any, out_dir: str | os.PathLike, resume: bool
         steps.report(run, data, metrics, scores).write(out, environment())
     finish_run(out)
     return metrics
+
+
+def resume_run(out_dir: str | os.PathLike, task: str | None = None) -> dict:
+    """Continue the interrupted run in ``out_dir`` with the ``config.yaml`` it saved (a run of ``task``,
+    or of any task that resumes when None); returns metrics.json. What ``lstmkit train --resume DIR`` runs."""
+    from .registry import get_task
+
+    saved = saved_config(out_dir, task)  # raises for a run that does not resume, and says why
+    found = get_task(saved.get("task", "classify"))
+    return found.train(build(found.config, saved), Path(out_dir), resume=True)
 
 
 def _save_roles(run: Run, data: Any) -> None:

@@ -23,8 +23,8 @@
 
 :func:`load_segmenter`, :func:`segment_image` and :func:`write_segmentation` serve
 ``lstmkit segment DIR IMAGE [--output PNG]``; ``lstmkit evaluate DIR`` is the lifecycle's :func:`lstmkit.tasks.lifecycle.evaluate_run`.
-Both models checkpoint as they train, so a killed run continues with :func:`resume_segmenter`
-(``lstmkit train --resume DIR``).
+Both models checkpoint as they train, so a killed run continues with ``lstmkit train --resume DIR``
+(:func:`lstmkit.tasks.lifecycle.resume_run`).
 """
 
 from __future__ import annotations
@@ -47,13 +47,13 @@ from ..eval.images import write_png
 from ..eval.segmentation import colorize_mask, segmentation_confusion, segmentation_metrics
 from ..eval.vision_report import segment_report
 from ..models.segmenter import fcn_width_for
-from .config import build, path_field, to_plain
+from .config import path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, nested_test_block, run_task
-from .runs import load_model, model_spec, saved_config
+from .runs import load_model, model_spec
 from .trainer import TrainConfig, resolve_device
 
-__all__ = ["SegmentData", "SegmentConfig", "train_segmenter", "resume_segmenter",
+__all__ = ["SegmentData", "SegmentConfig", "train_segmenter",
            "fresh_scenes", "load_segmenter", "segment_image", "write_segmentation"]
 
 log = logging.getLogger(__name__)
@@ -311,12 +311,6 @@ def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike, resume: b
     must equal its ``config.yaml``): a finished model comes back from its last checkpoint without training,
     the other continues where it stopped."""
     return run_task(STEPS, config, out_dir, resume, score_test)
-
-
-def resume_segmenter(out_dir: str | os.PathLike) -> dict:
-    """Continue the interrupted segmentation run in ``out_dir`` with the ``config.yaml`` it saved;
-    returns metrics.json. What ``lstmkit train --resume DIR`` runs for a segment run."""
-    return train_segmenter(build(SegmentConfig, saved_config(out_dir, TASK)), Path(out_dir), resume=True)
 
 
 # --------------------------------------------------------------------------- inference
