@@ -41,7 +41,7 @@ from ..data.images import read_image, resize
 from ..data.splits import random_split
 from ..eval.captions import RETRIEVAL_BASELINES, bleu_scores, exact_match, retrieval_baselines
 from ..eval.vision_report import caption_report, plot_attention
-from .config import path_field, to_plain
+from .config import check_task, model_section, path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, run_task
 from .runs import load_model, model_spec
@@ -114,10 +114,8 @@ class CaptionConfig:
     task: Literal["caption"] = "caption"
 
     def __post_init__(self) -> None:
-        if self.task != "caption":
-            raise ValueError(f"task must be 'caption' here, got {self.task!r}")
-        if not isinstance(self.model, dict) or not isinstance(self.model.get("name"), str):
-            raise ValueError(f"model must be a mapping with a 'name' (see `lstmkit models`), got {self.model!r}")
+        check_task(self, TASK)
+        model_section("model", self.model)
         if self.train.monitor != "val_loss":
             raise ValueError(f"train.monitor must be 'val_loss' for captioning (the history also has val_bleu4), "
                              f"got {self.train.monitor!r}")

@@ -53,7 +53,7 @@ from ..data.curriculum import CurriculumBatches
 from ..data.subsets import check_subset
 from ..models import create_model
 from ..models.registry import check_model_arguments, check_model_task
-from .config import path_field, to_plain
+from .config import check_task, model_section, path_field, to_plain
 from . import classify_io
 from .classifier import Classifier, _batches, _scores, load_classifier
 from .classify_data import data_options, load_data
@@ -157,10 +157,8 @@ class ClassifyConfig:
     task: Literal["classify"] = "classify"
 
     def __post_init__(self) -> None:
-        if self.task != "classify":
-            raise ValueError(f"task must be 'classify' here, got {self.task!r}")
-        if not isinstance(self.model, dict) or not isinstance(self.model.get("name", "rnn_classifier"), str):
-            raise ValueError(f"model must be a mapping with a 'name' (see `lstmkit models`), got {self.model!r}")
+        check_task(self, "classify")
+        model_section("model", self.model, "rnn_classifier")
         if type(self.train) is TrainConfig:  # a plain TrainConfig given in code: the classification fields' defaults
             self.train = ClassifyTrainConfig(**asdict(self.train))
         name = self.model.get("name", "rnn_classifier")

@@ -45,7 +45,7 @@ from ..data.splits import stratified_split
 from ..eval.images import image_grid
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..eval.vision_report import clips_report
-from .config import path_field
+from .config import check_task, model_section, path_field
 from .registry import Prediction, Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, run_task
 from .runs import load_model, model_spec
@@ -61,12 +61,6 @@ log = logging.getLogger(__name__)
 def _noise(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-
-
-def _spec(name: str, value, default: str) -> dict:
-    if not isinstance(value, dict) or not isinstance(value.get("name", default), str):
-        raise ValueError(f"{name} must be a mapping with a 'name' (see `lstmkit models`), got {value!r}")
-    return {"name": default, **value}
 
 
 @dataclass
@@ -106,10 +100,9 @@ class ActionConfig:
     task: Literal["action"] = "action"
 
     def __post_init__(self) -> None:
-        if self.task != "action":
-            raise ValueError(f"task must be 'action' here, got {self.task!r}")
-        self.model = _spec("model", self.model, "cnn_lstm")
-        self.baseline = _spec("baseline", self.baseline, "frame_cnn")
+        check_task(self, "action")
+        self.model = model_section("model", self.model, "cnn_lstm")
+        self.baseline = model_section("baseline", self.baseline, "frame_cnn")
 
 
 @dataclass
@@ -144,10 +137,9 @@ class VolumeConfig:
     task: Literal["volume"] = "volume"
 
     def __post_init__(self) -> None:
-        if self.task != "volume":
-            raise ValueError(f"task must be 'volume' here, got {self.task!r}")
-        self.model = _spec("model", self.model, "slice_lstm")
-        self.baseline = _spec("baseline", self.baseline, "slice_cnn")
+        check_task(self, "volume")
+        self.model = model_section("model", self.model, "slice_lstm")
+        self.baseline = model_section("baseline", self.baseline, "slice_cnn")
 
 
 # ------------------------------------------------------------------------------ training

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from ..checks import require
 
-__all__ = ["load_yaml", "dump_yaml", "apply_overrides", "drop_replaced", "build", "to_plain"]
+__all__ = ["load_yaml", "dump_yaml", "apply_overrides", "drop_replaced", "build", "to_plain", "check_task", "model_section"]
 
 log = logging.getLogger(__name__)
 
@@ -277,3 +277,17 @@ def to_plain(obj: Any) -> Any:
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
         return obj.item()
     return obj
+
+
+def check_task(config: Any, task: str) -> None:
+    """A task config's ``task`` field must name the task whose config it is."""
+    if config.task != task:
+        raise ValueError(f"task must be {task!r} here, got {config.task!r}")
+
+
+def model_section(name: str, value: Any, default: str | None = None) -> dict:
+    """A config's ``model`` (or ``baseline``) section: a mapping with a registry ``name``, ``default`` where
+    it has none (required when ``default`` is None); returns it with that name."""
+    if not isinstance(value, dict) or not isinstance(value.get("name", default), str):
+        raise ValueError(f"{name} must be a mapping with a 'name' (see `lstmkit models`), got {value!r}")
+    return {"name": default, **value}

@@ -40,7 +40,7 @@ from ..data.subsets import check_subset
 from ..eval.images import image_grid, write_png
 from ..eval.vision_report import generate_report
 from .registry import Prediction, Task, Tuning, register_task
-from .config import path_field, to_plain
+from .config import check_task, path_field, to_plain
 from .lifecycle import Run, Scores, Steps, Trained, nested_test_block, run_task
 from .runs import load_model, model_spec
 from .trainer import FitResult, TrainConfig, resolve_device
@@ -97,8 +97,7 @@ class GenerateConfig:
     task: Literal["generate"] = "generate"
 
     def __post_init__(self) -> None:
-        if self.task != TASK:
-            raise ValueError(f"task must be 'generate' here, got {self.task!r}")
+        check_task(self, TASK)
         if not isinstance(self.model, dict) or not isinstance(self.model.get("name"), str):
             raise ValueError(f"model must be a mapping with a 'name' (pixel_rnn, pixel_cnn, independent_pixels), "
                              f"got {self.model!r}")

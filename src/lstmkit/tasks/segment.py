@@ -47,7 +47,7 @@ from ..eval.images import write_png
 from ..eval.segmentation import colorize_mask, segmentation_confusion, segmentation_metrics
 from ..eval.vision_report import segment_report
 from ..models.segmenter import fcn_width_for
-from .config import path_field, to_plain
+from .config import check_task, model_section, path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, nested_test_block, run_task
 from .runs import load_model, model_spec
@@ -130,16 +130,13 @@ class SegmentConfig:
     task: Literal["segment"] = "segment"
 
     def __post_init__(self) -> None:
-        if self.task != TASK:
-            raise ValueError(f"task must be 'segment' here, got {self.task!r}")
+        check_task(self, TASK)
         if self.class_weights not in CLASS_WEIGHTS:
             raise ValueError(f"class_weights must be one of {', '.join(map(repr, CLASS_WEIGHTS))}, "
                              f"got {self.class_weights!r}")
-        for name, spec in (("model", self.model), ("baseline", self.baseline)):
-            if spec is None and name == "baseline":
-                continue
-            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-                raise ValueError(f"{name} must be a mapping with a 'name' (see `lstmkit models`), got {spec!r}")
+        model_section("model", self.model)
+        if self.baseline is not None:
+            model_section("baseline", self.baseline)
         if self.baseline is not None and "match_parameters" in self.baseline:
             match = self.baseline["match_parameters"]
             if not isinstance(match, bool):

@@ -50,7 +50,7 @@ from ..eval.vision_report import superres_report
 from ..models.registry import check_model_task
 from ..models.superres import LSTMSuperRes, bicubic_upscale
 from ..checks import check_int
-from .config import to_plain
+from .config import check_task, model_section, to_plain
 from .registry import Prediction, Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, nested_test_block, run_task
 from .runs import load_model, model_spec
@@ -106,10 +106,8 @@ class SuperResConfig:
     task: Literal["superres"] = "superres"
 
     def __post_init__(self) -> None:
-        if self.task != TASK:
-            raise ValueError(f"task must be 'superres' here, got {self.task!r}")
-        if not isinstance(self.model, dict) or not isinstance(self.model.get("name", "lstm_sr"), str):
-            raise ValueError(f"model must be a mapping with a 'name' (see `lstmkit models`), got {self.model!r}")
+        check_task(self, TASK)
+        model_section("model", self.model, "lstm_sr")
         if self.train.monitor != "val_loss":
             raise ValueError(f"train.monitor must be 'val_loss' for super-resolution, got {self.train.monitor!r}")
 

@@ -43,7 +43,7 @@ from ..data.video import FrameBatches, config_clips, load_clip
 from ..eval.image_quality import frame_metrics
 from ..eval.images import image_grid, write_png
 from ..eval.vision_report import video_report
-from .config import path_field, to_plain
+from .config import check_task, model_section, path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, run_task
 from .runs import load_model, model_spec
@@ -95,11 +95,8 @@ class VideoConfig:
     task: Literal["video"] = "video"
 
     def __post_init__(self) -> None:
-        if self.task != "video":
-            raise ValueError(f"task must be 'video' here, got {self.task!r}")
-        if not isinstance(self.model, dict) or not isinstance(self.model.get("name", "convlstm_forecaster"), str):
-            raise ValueError(f"model must be a mapping with a 'name' (see `lstmkit models`), got {self.model!r}")
-        self.model = {"name": "convlstm_forecaster", **self.model}
+        check_task(self, TASK)
+        self.model = model_section("model", self.model, "convlstm_forecaster")
         fixed = {"frame_size": self.data.size, "input_frames": self.data.input_frames,
                  "output_frames": self.data.output_frames}
         model_spec(self.model, **fixed)  # a model value that contradicts the data raises here, before any work
