@@ -42,7 +42,7 @@ from ..data.clips import ClipSet, load_medmnist3d, motion_clips, shape_volumes
 from ..data.collate import TensorBatches
 from ..data.files import read_npy
 from ..data.splits import stratified_split
-from ..eval.images import image_grid
+from ..eval.images import class_strip
 from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
 from ..eval.vision_report import clips_report
 from .config import check_task, model_section, path_field
@@ -269,11 +269,7 @@ def _block(scores: Scores) -> dict:
 
 
 def _strip(s: ClipSet, step: int = 1) -> np.ndarray:
-    """One sample per class as a row of its frames / slices (every ``step``-th)."""
-    firsts = [int(np.flatnonzero(s.labels == k)[0]) for k in range(len(s.classes)) if (s.labels == k).any()]
-    x = s.x[firsts][:, ::step]
-    x = x[:, :, 0] if x.ndim == 5 else x  # -> (K, T, H, W)
-    return image_grid(x.reshape(-1, *x.shape[2:]), ncol=x.shape[1])
+    return class_strip(s.x, s.labels, len(s.classes), step)
 
 
 def _action(config: ActionConfig) -> _Data:

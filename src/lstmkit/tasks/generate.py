@@ -37,7 +37,7 @@ from ..checks import check_int
 from ..data.binary import BinaryImages, load_binary_images
 from ..data.collate import TensorBatches
 from ..data.subsets import check_subset
-from ..eval.images import image_grid, write_png
+from ..eval.images import binary_grid, completion_grid, write_png
 from ..eval.vision_report import generate_report
 from .registry import Prediction, Task, Tuning, register_task
 from .config import check_task, path_field, to_plain
@@ -46,7 +46,7 @@ from .runs import load_model, model_spec
 from .trainer import FitResult, TrainConfig, resolve_device
 
 __all__ = ["GenerateDataConfig", "GenerateConfig", "train_generator", "load_generator",
-           "sample_from_run", "write_samples", "nll_per_image", "image_png"]
+           "sample_from_run", "write_samples", "nll_per_image"]
 
 log = logging.getLogger(__name__)
 
@@ -208,10 +208,10 @@ def _metrics(run: Run, data: BinaryImages, scores: dict) -> dict:
 def _report(run: Run, data: BinaryImages, metrics: dict, scores: dict):
     out, model, seed = run.out, run.model.model, run.train.seed
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    write_png(out / "samples.png", image_png(model.sample(run.config.samples, generator)))
+    write_png(out / "samples.png", binary_grid(model.sample(run.config.samples, generator)))
     for label, b in run.baselines.items():
         g = torch.Generator(device=next(b.model.parameters()).device).manual_seed(seed)
-        write_png(out / f"samples-{label}.png", image_png(b.model.sample(run.config.samples, g)))
+        write_png(out / f"samples-{label}.png", binary_grid(b.model.sample(run.config.samples, g)))
     write_png(out / "completions.png", _completions(model, data.test, generator))
     if run.model.history:
         from ..eval.plots import plot_learning_curves
@@ -241,25 +241,9 @@ def _load(config: GenerateConfig) -> BinaryImages:
 def _completions(model: nn.Module, images: np.ndarray, generator: torch.Generator, k: int = 8, draws: int = 3
                  ) -> np.ndarray:
     """A grid image: per row a test image, its top half (bottom grey), ``draws`` completions."""
-    h, w = images.shape[1:]
     x = torch.from_numpy(images[:k].astype(np.float32)).unsqueeze(1).to(next(model.parameters()).device)
-    filled = model.complete(x.repeat_interleave(draws, 0), h // 2, generator).cpu().numpy()[:, 0]
-    top = images[:k].astype(np.float32).copy()
-    top[:, h // 2:] = 0.5
-    tiles = []
-    for i in range(len(x)):
-        tiles += [images[i], top[i], *filled[i * draws:(i + 1) * draws]]
-    return image_png(np.stack(tiles), ncol=2 + draws)
-
-
-def image_png(images, ncol: int | None = None, pixels: int = 48) -> np.ndarray:
-    """Binary images (N, 1, H, W) or (N, H, W) -> one grid image for a PNG: ink black on white,
-    each image scaled up (nearest) to about ``pixels`` pixels high, a grey line between images."""
-    a = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    a = a.reshape(-1, *a.shape[-2:]).astype(np.float32)
-    scale = max(1, pixels // a.shape[1])
-    a = np.repeat(np.repeat(1.0 - a, scale, axis=1), scale, axis=2)
-    return image_grid(a, ncol=ncol, pad=2, pad_value=0.6)
+    filled = model.complete(x.repeat_interleave(draws, 0), images.shape[1] // 2, generator).cpu().numpy()[:, 0]
+    return completion_grid(images[:k], filled, draws)
 
 
 # ------------------------------------------------------------------------ using a run
@@ -285,7 +269,7 @@ def write_samples(directory: str | os.PathLike, n: int = 64, output: str | os.Pa
     default output is ``DIR/samples-seed<S>.png``. Returns the path written."""
     images = sample_from_run(directory, n, seed, device)
     path = Path(output) if output is not None else Path(directory) / f"samples-seed{seed}.png"
-    write_png(path, image_png(images))
+    write_png(path, binary_grid(images))
     return path
 
 

@@ -41,7 +41,7 @@ from ..checkpoint import atomic_write_bytes
 from ..data.splits import random_split
 from ..data.video import FrameBatches, config_clips, load_clip
 from ..eval.image_quality import frame_metrics
-from ..eval.images import image_grid, write_png
+from ..eval.images import frame_strip, write_png
 from ..eval.vision_report import video_report
 from .config import check_task, model_section, path_field, to_plain
 from .registry import Prediction, Task, Tuning, register_task
@@ -199,7 +199,7 @@ def _metrics(run: Run, data: tuple, scores: dict) -> dict:
 
 def _report(run: Run, data: tuple, metrics: dict, scores: dict):
     test, pred, k_in = data[2], scores["test"].outputs, run.config.data.input_frames
-    strips = [_strip(test[k, :k_in], test[k, k_in:], pred[k]) for k in range(run.config.data.strips)]
+    strips = [frame_strip(test[k, :k_in], test[k, k_in:], pred[k]) for k in range(run.config.data.strips)]
     return video_report(run.out, config=to_plain(run.config), metrics=metrics, history=run.model.history,
                         strips=strips)
 
@@ -211,15 +211,6 @@ def train_video(config: VideoConfig, out_dir: str | os.PathLike, resume: bool = 
     """Run one video-prediction experiment and write its run directory; returns metrics.json
     (:func:`lstmkit.tasks.lifecycle.run_task`; ``resume``: continue the interrupted run there)."""
     return run_task(STEPS, config, out_dir, resume, score_test)
-
-
-def _strip(inputs: np.ndarray, truth: np.ndarray, pred: np.ndarray | None = None) -> np.ndarray:
-    """Rows: the input frames, then the true frames, then the predicted frames (when given)."""
-    rows = [inputs, truth] + ([] if pred is None else [pred])
-    width = max(len(r) for r in rows)
-    blank = np.ones_like(inputs[:1])
-    tiles = np.concatenate([np.concatenate([r, np.repeat(blank, width - len(r), 0)]) for r in rows])
-    return image_grid(tiles, ncol=width, pad=2, pad_value=0.5)
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -256,7 +247,7 @@ def write_predicted_frames(run_dir: str | os.PathLike, clip_path: str | os.PathL
         np.save(buf, frames, allow_pickle=False)
         atomic_write_bytes(path, buf.getvalue())
     else:
-        write_png(path, _strip(clip, frames))
+        write_png(path, frame_strip(clip, frames))
     return frames, path
 
 
