@@ -11,7 +11,8 @@ from PIL import Image
 
 from lstmkit.data.scenes import digit_scenes
 from lstmkit.tasks.config import build, load_yaml
-from lstmkit.tasks.segment import (SegmentConfig, fresh_scenes, load_segmenter, segment_image,
+from lstmkit.data.scenes import fresh_scenes
+from lstmkit.tasks.segment import (SegmentConfig, load_segmenter, segment_image,
                                    train_segmenter, write_segmentation)
 
 TINY = {"task": "segment",

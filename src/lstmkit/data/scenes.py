@@ -25,7 +25,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from .splits import random_split
 
 __all__ = ["SCENE_CLASSES", "SPLIT_SEEDS", "GLYPH_JITTER", "Scenes", "digit_scenes", "transform_glyph",
            "check_glyph_jitter", "load_mask_folder", "image_channels", "CLASS_WEIGHTS", "load_segment_data",
-           "class_weights"]
+           "class_weights", "fresh_scenes"]
 
 log = logging.getLogger(__name__)
 
@@ -319,3 +319,17 @@ def class_weights(masks: np.ndarray, num_classes: int, kind: str) -> np.ndarray 
     w[present] = freq[present] ** (-0.5 if kind == "inverse_sqrt" else -1.0)
     w[~present] = w[present].max()
     return (w / (freq * w).sum()).astype(np.float32)
+
+
+def fresh_scenes(data, n: int, seed: int) -> Callable[[int], Scenes] | None:
+    """For a segment config's ``data`` (:class:`lstmkit.tasks.segment.SegmentData`) with ``data.fresh_scenes``: ``epoch -> n`` new training scenes (training glyphs, ``data.rotate`` and
+    ``data.rescale`` applied), seeded from (``data.train_seed``, ``seed``, epoch) so the model and the
+    baseline see the same ones; otherwise None."""
+    if not data.fresh_scenes:
+        return None
+
+    def draw(epoch: int) -> Scenes:
+        epoch_seed = int(np.random.SeedSequence([data.train_seed, seed, epoch]).generate_state(1)[0])
+        return digit_scenes("train", n, size=data.size, max_digits=data.max_digits, glyph_size=data.glyph_size,
+                            seed=epoch_seed, mnist=data.mnist, rotate=data.rotate, rescale=data.rescale)
+    return draw

@@ -41,7 +41,7 @@ from torch import nn
 
 from ..checks import check_int
 from ..data.images import read_image
-from ..data.scenes import (CLASS_WEIGHTS, SPLIT_SEEDS, Scenes, check_glyph_jitter, class_weights, digit_scenes,
+from ..data.scenes import (CLASS_WEIGHTS, SPLIT_SEEDS, Scenes, check_glyph_jitter, class_weights, fresh_scenes,
                            image_channels, load_segment_data)
 from ..eval.images import write_png
 from ..eval.segmentation import colorize_mask, segmentation_confusion, segmentation_metrics
@@ -54,7 +54,7 @@ from .runs import load_model, model_spec
 from .trainer import TrainConfig, resolve_device
 
 __all__ = ["SegmentData", "SegmentConfig", "train_segmenter",
-           "fresh_scenes", "load_segmenter", "segment_image", "write_segmentation"]
+           "load_segmenter", "segment_image", "write_segmentation"]
 
 log = logging.getLogger(__name__)
 
@@ -190,20 +190,6 @@ def _score_scenes(model: nn.Module, s: Scenes, batch_size: int, device: torch.de
     pred = np.concatenate(preds)
     m = segmentation_metrics(segmentation_confusion(s.masks, pred, len(s.classes)), s.classes)
     return {**m, "loss": loss / s.masks.size, "n": len(s)}, pred
-
-
-def fresh_scenes(data: SegmentData, n: int, seed: int) -> Callable[[int], Scenes] | None:
-    """With ``data.fresh_scenes``: ``epoch -> n`` new training scenes (training glyphs, ``data.rotate`` and
-    ``data.rescale`` applied), seeded from (``data.train_seed``, ``seed``, epoch) so the model and the
-    baseline see the same ones; otherwise None."""
-    if not data.fresh_scenes:
-        return None
-
-    def draw(epoch: int) -> Scenes:
-        epoch_seed = int(np.random.SeedSequence([data.train_seed, seed, epoch]).generate_state(1)[0])
-        return digit_scenes("train", n, size=data.size, max_digits=data.max_digits, glyph_size=data.glyph_size,
-                            seed=epoch_seed, mnist=data.mnist, rotate=data.rotate, rescale=data.rescale)
-    return draw
 
 
 @dataclass
