@@ -89,3 +89,18 @@ def test_a_data_error_leaves_no_run_directory(tmp_path):
     with pytest.raises(ValueError, match="bad data"):
         run_task(dataclasses.replace(t.steps, prepare=prepare), build(t.config, _tiny("video")), tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_evaluate_refuses_a_run_that_did_not_finish(tmp_path, capsys):
+    """``lstmkit evaluate`` (lifecycle.evaluate_run) re-scores the roles a finished run's metrics.json names;
+    an interrupted run has none to name, and the error says how to finish it."""
+    from lstmkit.cli import main
+    from lstmkit.tasks.config import dump_yaml
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(dump_yaml(_tiny("video")))
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"{run} has no metrics.json: the run did not finish" in err
+    assert f"lstmkit train --resume {run}" in err

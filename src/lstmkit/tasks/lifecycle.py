@@ -264,10 +264,11 @@ def evaluate_run(steps: Steps, config_cls: type, run_dir: str | os.PathLike, dat
     command's ``--data``, must be None). Returns ``steps.block`` of those scores: the block metrics.json holds."""
     out = Path(run_dir)
     config, device = rescoring(out, config_cls, data)
+    roles = _saved_roles(out)
     seed_everything(config.train.seed)
     prepared = steps.prepare(config)
     run = Run(steps.task, out, config, out / CHECKPOINT_DIR, True)
-    for role in _saved_roles(out):
+    for role in roles:
         where = out if role == MODEL else baseline_dir(out, role)
         if role == MODEL or (where / META).is_file():
             model, meta = load_model(where, steps.task, device)
