@@ -39,6 +39,7 @@ from ..checks import check_int
 from ..data.captions import CaptionBatches, CaptionVocab, load_caption_data
 from ..data.images import read_image, resize
 from ..data.splits import random_split
+from ..data.text import tokenize
 from ..eval.captions import RETRIEVAL_BASELINES, bleu_scores, exact_match, retrieval_baselines
 from ..eval.vision_report import caption_report, plot_attention
 from .config import check_task, model_section, path_field, to_plain
@@ -224,7 +225,7 @@ def caption_command(directory: str | os.PathLike, image_path: str | os.PathLike,
 
 def _score_one(cap: Captioner, images: np.ndarray, refs: list, beam: int) -> tuple[dict, list[str]]:
     hyps, _, _ = cap.decode(images, beam=beam)
-    return {**bleu_scores(hyps, refs), "exact": exact_match(hyps, refs)}, hyps
+    return {**bleu_scores(hyps, refs, tokenize), "exact": exact_match(hyps, refs, tokenize)}, hyps
 
 
 @dataclass
@@ -260,7 +261,7 @@ def _train(run: Run, data: _Data) -> None:
             total += m.loss(images, tokens, lengths).item() * len(tokens)
             count += len(tokens)
         hyps, _, _ = cap.decode(x_va, beam=1)
-        return {"loss": total / count, "bleu4": bleu_scores(hyps, refs_va)["bleu4"]}
+        return {"loss": total / count, "bleu4": bleu_scores(hyps, refs_va, tokenize)["bleu4"]}
 
     run.fit("model", model, {"name": name, **kwargs},
             CaptionBatches(x_tr, enc(refs_tr), tc.batch_size, vocab.pad_id, tc.seed).batches,
@@ -282,7 +283,7 @@ def _score(run: Run, data: _Data, part: str) -> Scores:
     greedy, greedy_hyps = _score_one(cap, x_test, refs_test, 1)
     beamed, beam_hyps = _score_one(cap, x_test, refs_test, beam)
     return Scores({"greedy": greedy, "beam": beamed, "n": len(refs_test)},
-                  retrieval_baselines(x_tr, refs_tr, x_test, refs_test), (greedy_hyps, beam_hyps))
+                  retrieval_baselines(x_tr, refs_tr, x_test, refs_test, tokenize), (greedy_hyps, beam_hyps))
 
 
 def _metrics(run: Run, data: _Data, scores: dict) -> dict:
