@@ -8,7 +8,8 @@ never predicted has precision 0, a class with no true samples has recall 0, and 
 precision + recall is 0. Macro-F1 averages F1 over the classes present in ``y_true`` or
 ``y_pred`` (``f1_score(average="macro")`` over the observed labels); balanced accuracy averages
 recall over the classes present in ``y_true`` (``balanced_accuracy_score``, which also warns
-when a class is only predicted: a case these metrics score on purpose).
+when a class is only predicted: a case these metrics score on purpose). :func:`logit_scores` and
+:func:`logit_report` add a model's cross-entropy ``loss`` from its (n, C) logits.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import torch
+from torch.nn import functional as F
 
 from ..checks import require
 
-__all__ = ["confusion_matrix", "classification_metrics", "per_class_report", "format_confusion"]
+__all__ = ["confusion_matrix", "classification_metrics", "per_class_report", "format_confusion", "logit_scores",
+           "logit_report"]
 
 
 def _sklearn_metrics():
@@ -84,3 +88,20 @@ def format_confusion(cm: np.ndarray, class_names: Sequence) -> str:
     head = "true \\ pred".ljust(first) + " ".join(n.rjust(width) for n in names)
     rows = [n.ljust(first) + " ".join(str(int(v)).rjust(width) for v in row) for n, row in zip(names, cm)]
     return "\n".join([head, *rows])
+
+
+def logit_scores(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:
+    """The mean cross-entropy ``loss`` of (n, C) ``logits`` (in float32; log-probabilities are logits too)
+    against the class indices ``y``, then :func:`classification_metrics` of their argmax without ``n``."""
+    y_np, pred = y.cpu().numpy(), logits.argmax(1).cpu().numpy()
+    return {"loss": F.cross_entropy(logits.float(), y).item(),
+            **{k: v for k, v in classification_metrics(y_np, pred, num_classes).items() if k != "n"}}
+
+
+def logit_report(logits: torch.Tensor, y, classes: Sequence) -> tuple[dict, list[dict], np.ndarray]:
+    """(:func:`logit_scores` with ``n``, :func:`per_class_report`, :func:`confusion_matrix`) of ``logits``
+    against the class indices ``y`` (an array or a tensor), ``classes`` the class names."""
+    y = torch.as_tensor(y, device=logits.device)
+    y_np, pred, k = y.cpu().numpy(), logits.argmax(1).cpu().numpy(), len(classes)
+    return ({**logit_scores(logits, y, k), "n": len(y_np)}, per_class_report(y_np, pred, list(classes)),
+            confusion_matrix(y_np, pred, k))

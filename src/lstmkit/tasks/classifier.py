@@ -12,13 +12,12 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .. import __version__
 from ..checkpoint import save_checkpoint
 from ..data.collate import SequenceBatches
 from ..data.preprocess import Preprocessor
-from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
+from ..eval.metrics import logit_report
 from .classify_ensemble import EnsembleClassifier, load_members
 from .config import to_plain
 from .runs import load_model
@@ -30,12 +29,6 @@ def _batches(inputs: list[np.ndarray], targets: np.ndarray | None, pre: Preproce
              shuffle: bool = False, seed: int = 0, dtype: torch.dtype = torch.float32) -> SequenceBatches:
     dtype = torch.int64 if pre.kind == "tokens" else dtype
     return SequenceBatches(inputs, targets, batch_size, shuffle=shuffle, seed=seed, dtype=dtype)
-
-
-def _scores(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:
-    y_np, pred = y.cpu().numpy(), logits.argmax(1).cpu().numpy()
-    return {"loss": F.cross_entropy(logits.float(), y).item(),
-            **{k: v for k, v in classification_metrics(y_np, pred, num_classes).items() if k != "n"}}
 
 
 @dataclass
@@ -78,11 +71,7 @@ class Classifier:
         """(metrics incl. loss and n, per-class report, confusion matrix) against true labels."""
         if len(inputs) != len(labels):
             raise ValueError(f"{len(inputs)} inputs but {len(labels)} labels")
-        y = self.pre.targets(labels)
-        logits = self.logits(inputs)
-        pred, k = logits.argmax(1).numpy(), len(self.pre.labels)
-        metrics = {**_scores(logits, torch.as_tensor(y), k), "n": len(y)}
-        return metrics, per_class_report(y, pred, self.classes), confusion_matrix(y, pred, k)
+        return logit_report(self.logits(inputs), self.pre.targets(labels), self.classes)
 
     def save(self, directory: str | os.PathLike, extra: dict | None = None) -> None:
         meta = {"task": "classify", "lstmkit_version": __version__, "model": to_plain(self.spec),

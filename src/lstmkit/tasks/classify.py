@@ -55,7 +55,7 @@ from ..models import create_model
 from ..models.registry import check_model_arguments, check_model_task
 from .config import check_task, model_section, path_field, to_plain
 from . import classify_io
-from .classifier import Classifier, _batches, _scores, load_classifier
+from .classifier import Classifier, _batches, load_classifier
 from .classify_data import data_options, load_data
 from .registry import Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, Trained, run_task
@@ -64,6 +64,7 @@ from .trainer import FitResult, TrainConfig, fit, seed_everything
 from .classify_ensemble import (ClassifyEvalConfig, ClassifyTrainConfig, EnsembleClassifier, ensemble_section,
                                 fit_members, member_scores, save_members)
 from ..eval.classify_baselines import baselines_section, run_baselines
+from ..eval.metrics import logit_scores
 
 __all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
            "load_inputs", "fit_classifier", "prepare_training"]
@@ -208,7 +209,7 @@ def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
 def _evaluate(model: nn.Module, batches) -> dict:
     logits = torch.cat([model(b[0], b[1]) for b in batches])
     y = torch.cat([b[2] for b in batches])
-    return _scores(logits, y, logits.shape[1])
+    return logit_scores(logits, y, logits.shape[1])
 
 
 # ------------------------------------------------------------------------------- training

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..checks import check_int
-from ..eval.metrics import confusion_matrix, per_class_report
+from ..eval.metrics import confusion_matrix, logit_scores, per_class_report
 from .trainer import TrainConfig
 
 __all__ = ["ClassifyTrainConfig", "ClassifyEvalConfig", "EnsembleClassifier", "member_seed", "MEMBERS_DIR",
@@ -128,12 +128,10 @@ class EnsembleClassifier:
 
 def scores_of(proba: np.ndarray, y: np.ndarray, classes: Sequence) -> tuple[dict, list[dict], np.ndarray]:
     """(metrics incl. loss (NLL of ``proba``) and n, per-class report, confusion matrix)."""
-    from .classifier import _scores
-
     log_p = torch.log(torch.as_tensor(proba, dtype=torch.float64).clamp_min(1e-12))
     y = np.asarray(y)
     pred, k = proba.argmax(1), len(classes)
-    metrics = {**_scores(log_p, torch.as_tensor(y), k), "n": len(y)}
+    metrics = {**logit_scores(log_p, torch.as_tensor(y), k), "n": len(y)}
     return metrics, per_class_report(y, pred, list(classes)), confusion_matrix(y, pred, k)
 
 

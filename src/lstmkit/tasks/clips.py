@@ -43,7 +43,7 @@ from ..data.collate import TensorBatches
 from ..data.files import read_npy
 from ..data.splits import stratified_split
 from ..eval.images import class_strip
-from ..eval.metrics import classification_metrics, confusion_matrix, per_class_report
+from ..eval.metrics import logit_report, logit_scores
 from ..eval.vision_report import clips_report
 from .config import check_task, model_section, path_field
 from .registry import Prediction, Task, Tuning, register_task
@@ -165,9 +165,7 @@ def _logits(model: nn.Module, batches) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _evaluate(model: nn.Module, batches) -> dict:
     logits, y = _logits(model, batches)
-    metrics = classification_metrics(y.cpu().numpy(), logits.argmax(1).cpu().numpy(), logits.shape[1])
-    return {"loss": nn.functional.cross_entropy(logits.float(), y).item(),
-            **{k: v for k, v in metrics.items() if k != "n"}}
+    return logit_scores(logits, y, logits.shape[1])
 
 
 def _eval_batches(data: tuple, train: TrainConfig) -> list:
@@ -181,11 +179,7 @@ def _test_scores(model: nn.Module, test: list, classes: list) -> tuple[dict, lis
     model.eval()
     device = next(model.parameters()).device
     with torch.no_grad():
-        logits, y = _logits(model, [tuple(t.to(device) for t in b) for b in test])
-    y, pred = y.cpu().numpy(), logits.argmax(1).cpu().numpy()
-    metrics = {**classification_metrics(y, pred, len(classes)),
-               "loss": nn.functional.cross_entropy(logits.float(), torch.as_tensor(y, device=device)).item()}
-    return metrics, per_class_report(y, pred, list(classes)), confusion_matrix(y, pred, len(classes))
+        return logit_report(*_logits(model, [tuple(t.to(device) for t in b) for b in test]), classes)
 
 
 @dataclass
