@@ -50,6 +50,7 @@ from torch import Tensor, nn
 
 from ..checks import check_int
 from .inputs import input_projection
+from .mlstm_narrow import mlstm_chunkwise_narrow, narrow_pays
 from .seqstack import Modes, RecurrentStack
 
 __all__ = ["MLSTM", "MLSTMState", "mlstm_chunk", "mlstm_chunkwise", "mlstm_step"]
@@ -208,6 +209,8 @@ class MLSTMCore(nn.Module):
                 h, state = mlstm_step(q, k, v, i_pre, log_f, state)
                 outs.append(torch.sigmoid(o) * h.flatten(-2))
             return torch.stack(outs), state  # -> (T, B, H)
+        if self.mode == "chunkwise" and narrow_pays(x.shape[-1] + (self.qkvo.bias is not None), self.head_size):
+            return self._sequence_narrow(x, state, valid)
         q, k, v, o, i_pre, log_f = self._project(x)  # (T, B, NH, d) / (T, B, H) / (T, B, NH)
         if valid is not None:
             pad = ~valid.unsqueeze(-1)
@@ -221,6 +224,30 @@ class MLSTMCore(nn.Module):
             h, state = mlstm_chunkwise(q, k, v, i_pre, log_f, self.chunk_size, state)
         h = h.permute(2, 0, 1, 3).flatten(-2)  # (B, NH, T, d) -> (T, B, H)
         return torch.sigmoid(o) * h, state
+
+    def _gates(self, x: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
+        """i~, log f (T, B, NH), padded steps the identity (i~ = -inf, log f = 0)."""
+        i_pre, f_pre = input_projection(x, self.gates.weight, self.gates.bias).chunk(2, dim=-1)
+        log_f = F.logsigmoid(f_pre) if self.forget_gate == "sigmoid" else f_pre
+        if valid is not None:
+            pad = ~valid.unsqueeze(-1)
+            i_pre = i_pre.masked_fill(pad, float("-inf"))
+            log_f = log_f.masked_fill(pad, 0.0)
+        return i_pre, log_f
+
+    def _sequence_narrow(self, x: Tensor, state: tuple[Tensor, Tensor, Tensor], valid: Tensor | None):
+        """The chunkwise form in input coordinates (:mod:`.mlstm_narrow`): x (T, B, D) -> (T, B, H)."""
+        H, nh, d = self.hidden_size, self.num_heads, self.head_size
+        w, b = self.qkvo.weight[: 3 * H], None if self.qkvo.bias is None else self.qkvo.bias[: 3 * H]
+        a = w if b is None else torch.cat([w, b.unsqueeze(-1)], -1)  # [W, b]: (3H, p)
+        aq, ak, av = a.view(3, nh, d, a.shape[-1]).unbind(0)  # (NH, d, p) each
+        xp = x if b is None else torch.cat([x, x.new_ones(*x.shape[:-1], 1)], -1)  # x' = [x; 1]: (T, B, p)
+        i_pre, log_f = self._gates(x, valid)
+        heads_first = lambda t: t.movedim(0, -1)  # noqa: E731  (T, B, NH) -> (B, NH, T)
+        h, state = mlstm_chunkwise_narrow(xp, aq, ak / math.sqrt(d), av, heads_first(i_pre), heads_first(log_f),
+                                          self.chunk_size, state)
+        o = input_projection(x, self.qkvo.weight[3 * H:], None if b is None else self.qkvo.bias[3 * H:])
+        return torch.sigmoid(o) * h.flatten(-2), state  # -> (T, B, H)
 
 
 class MLSTM(Modes, RecurrentStack):
