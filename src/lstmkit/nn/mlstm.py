@@ -50,7 +50,8 @@ from torch import Tensor, nn
 
 from ..checks import check_int
 from .inputs import input_projection
-from .mlstm_narrow import mlstm_chunkwise_narrow, narrow_pays
+from ._mlstm_kernel import use_compiled_mlstm
+from .mlstm_narrow import mlstm_chunkwise_narrow, mlstm_recurrent_narrow, narrow_pays
 from .seqstack import Modes, RecurrentStack
 
 __all__ = ["MLSTM", "MLSTMState", "mlstm_chunk", "mlstm_chunkwise", "mlstm_step"]
@@ -243,9 +244,12 @@ class MLSTMCore(nn.Module):
         aq, ak, av = a.view(3, nh, d, a.shape[-1]).unbind(0)  # (NH, d, p) each
         xp = x if b is None else torch.cat([x, x.new_ones(*x.shape[:-1], 1)], -1)  # x' = [x; 1]: (T, B, p)
         i_pre, log_f = self._gates(x, valid)
-        heads_first = lambda t: t.movedim(0, -1)  # noqa: E731  (T, B, NH) -> (B, NH, T)
-        h, state = mlstm_chunkwise_narrow(xp, aq, ak / math.sqrt(d), av, heads_first(i_pre), heads_first(log_f),
-                                          self.chunk_size, state)
+        if use_compiled_mlstm(x):
+            h, state = mlstm_recurrent_narrow(xp, aq, ak / math.sqrt(d), av, i_pre, log_f, state)
+        else:
+            heads_first = lambda t: t.movedim(0, -1)  # noqa: E731  (T, B, NH) -> (B, NH, T)
+            h, state = mlstm_chunkwise_narrow(xp, aq, ak / math.sqrt(d), av, heads_first(i_pre),
+                                              heads_first(log_f), self.chunk_size, state)
         o = input_projection(x, self.qkvo.weight[3 * H:], None if b is None else self.qkvo.bias[3 * H:])
         return torch.sigmoid(o) * h.flatten(-2), state  # -> (T, B, H)
 

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["mlstm_chunkwise_narrow", "narrow_pays"]
+__all__ = ["mlstm_chunkwise_narrow", "mlstm_recurrent_narrow", "narrow_pays"]
 
 
 def narrow_pays(p: int, head_size: int) -> bool:
@@ -124,3 +124,36 @@ def mlstm_chunkwise_narrow(x: Tensor, aq: Tensor, ak: Tensor, av: Tensor, i_pre:
     C = a_end[..., None, None] * C_init + av @ G_b[:, :, nc] @ ak.transpose(-1, -2)
     n = a_end.unsqueeze(-1) * n_init + (ak @ g_b[:, :, nc].unsqueeze(-1)).squeeze(-1)
     return h, (C, n, m_b[..., nc])
+
+
+def mlstm_recurrent_narrow(x: Tensor, aq: Tensor, ak: Tensor, av: Tensor, i_pre: Tensor, log_f: Tensor,
+                           state: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+    """The same result as :func:`mlstm_chunkwise_narrow` from the compiled recurrence over the
+    p x p memory (:mod:`._mlstm_kernel`), step by step as the recurrent form, which costs O(p^2)
+    per step and head. x (T, B, p); aq, ak, av (NH, d, p); i_pre, log_f (T, B, NH); state as there.
+    Returns h~ (T, B, NH, d) and the final state."""
+    from ._mlstm_kernel import narrow_recurrence
+
+    T, B, p = x.shape
+    NH, d, _ = aq.shape
+    C_init, n_init, m_init = state
+    mqk = aq.transpose(-1, -2) @ ak  # (NH, p, p)
+    P = (x @ mqk.transpose(0, 1).reshape(p, NH * p)).view(T, B * NH, p).transpose(1, 2)  # -> (T, p, B NH)
+    u, den, alpha, m, G_end, g_end = narrow_recurrence(x, P, i_pre.reshape(T, B * NH), log_f.reshape(T, B * NH),
+                                                       m_init.reshape(B * NH), NH)
+    u = u.transpose(1, 2).reshape(T, B, NH, p)
+    den, alpha, m = den.view(T, B, NH), alpha.view(T, B, NH), m.view(T, B, NH)
+    given = any(t.requires_grad for t in (C_init, n_init)) or bool(C_init.any()) or bool(n_init.any())
+    if given:  # the incoming state, decayed by alpha_t
+        nq = (aq.transpose(-1, -2) @ n_init.unsqueeze(-1)).squeeze(-1)  # A_q^T n_0: (B, NH, p)
+        den = den + alpha * (x.unsqueeze(2) * nq).sum(-1)
+    scale = (1.0 / torch.maximum(den.abs(), torch.exp(-m))).unsqueeze(-1)  # (T, B, NH, 1)
+    h = ((u * scale).reshape(T * B, NH * p) @ torch.block_diag(*av.transpose(-1, -2))).view(T, B, NH, d)
+    if given:
+        h = h + torch.einsum("tbhq,bhdq->tbhd", (alpha.unsqueeze(-1) * scale) * x.unsqueeze(2), C_init @ aq)
+    a_end = alpha[-1]  # (B, NH)
+    G_end = G_end.view(p, p, B, NH).permute(2, 3, 0, 1)
+    g_end = g_end.view(p, B, NH).permute(1, 2, 0)
+    C = a_end[..., None, None] * C_init + av @ G_end @ ak.transpose(-1, -2)
+    n = a_end.unsqueeze(-1) * n_init + (ak @ g_end.unsqueeze(-1)).squeeze(-1)
+    return h, (C, n, m[-1])
