@@ -1,6 +1,7 @@
 """MLSTM's chunkwise form in input coordinates (``nn/mlstm_narrow.py``, taken when the input is at
-most half a head wide): equal to the recurrent form and to the head-space chunkwise form, in
-outputs, states and gradients, with lengths, given states and continuation. float64."""
+most half a head wide), on both its paths (the ``mlstm_path`` fixture: the PyTorch chunkwise form
+and the compiled recurrence): equal to the recurrent form and to the head-space chunkwise form,
+in outputs, states and gradients, with lengths, given states and continuation. float64."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import torch
 from lstmkit.nn import MLSTM
 from lstmkit.nn import mlstm as mlstm_module
 from lstmkit.nn.mlstm import mlstm_chunkwise
-from lstmkit.nn.mlstm_narrow import mlstm_chunkwise_narrow, narrow_pays
+from lstmkit.nn._mlstm_kernel import mlstm_backend
+from lstmkit.nn.mlstm_narrow import mlstm_chunkwise_narrow, mlstm_recurrent_narrow, narrow_pays
 
 from .helpers import assert_close
 
@@ -31,15 +33,17 @@ def seq(T=11, B=3, D=2, seed=1):
 
 
 @pytest.fixture
-def narrow_calls(monkeypatch):
-    """Counts the calls of the input-coordinates form, so a test knows it ran."""
+def narrow_calls(monkeypatch, mlstm_path):
+    """Counts the calls of the input-coordinates form on the path under test, so a test knows it ran."""
     calls = []
+    name = {"torch": "mlstm_chunkwise_narrow", "compiled": "mlstm_recurrent_narrow"}[mlstm_path]
+    real = getattr(mlstm_module, name)
 
     def spy(*args):
         calls.append(1)
-        return mlstm_chunkwise_narrow(*args)
+        return real(*args)
 
-    monkeypatch.setattr(mlstm_module, "mlstm_chunkwise_narrow", spy)
+    monkeypatch.setattr(mlstm_module, name, spy)
     return calls
 
 
@@ -78,8 +82,9 @@ def test_equals_the_recurrent_form_with_lengths_and_a_given_state(bias, forget_g
 
 
 @pytest.mark.parametrize("T,chunk", [(9, 4), (16, 4), (5, 8)])
-def test_equals_the_head_space_chunkwise_form(T, chunk):
-    """The function itself against ``mlstm_chunkwise`` on q, k, v = x' A^T, zero and given state."""
+def test_equals_the_head_space_chunkwise_form(T, chunk, mlstm_path):
+    """The functions themselves against ``mlstm_chunkwise`` on q, k, v = x' A^T, zero and given
+    state (the compiled recurrence needs no chunks: ``chunk`` plays no part there)."""
     g = torch.Generator().manual_seed(3)
     B, NH, d, p = 2, 3, 5, 2
     x = torch.cat([torch.randn(T, B, p - 1, generator=g, dtype=F64), torch.ones(T, B, 1, dtype=F64)], -1)
@@ -91,7 +96,10 @@ def test_equals_the_head_space_chunkwise_form(T, chunk):
                    torch.zeros(B, NH, dtype=F64)),
                   (torch.randn(B, NH, d, d, generator=g, dtype=F64), torch.randn(B, NH, d, generator=g, dtype=F64),
                    torch.randn(B, NH, generator=g, dtype=F64))):
-        h, (C, n, m) = mlstm_chunkwise_narrow(x, aq, ak, av, i_pre, log_f, chunk, state)
+        if mlstm_path == "compiled":
+            h, (C, n, m) = mlstm_recurrent_narrow(x, aq, ak, av, i_pre.permute(2, 0, 1), log_f.permute(2, 0, 1), state)
+        else:
+            h, (C, n, m) = mlstm_chunkwise_narrow(x, aq, ak, av, i_pre, log_f, chunk, state)
         h_ref, (C_ref, n_ref, m_ref) = mlstm_chunkwise(heads(aq), heads(ak), heads(av), i_pre, log_f, chunk, state)
         assert_close(h, h_ref.permute(2, 0, 1, 3), what="h~")
         assert_close(C, C_ref, what="C")
@@ -138,8 +146,9 @@ def test_gradcheck_with_a_given_state(narrow_calls):
     assert narrow_calls
 
 
-def test_float32_long_sequence_stays_close_to_float64():
-    """T = 1000: the chunk-level sums are formed in float64, so float32 loses nothing to them."""
+def test_float32_long_sequence_stays_close_to_float64(mlstm_path):
+    """T = 1000 in float32 against float64 (the chunk-level sums of the PyTorch form are formed in
+    float64; the compiled recurrence multiplies step by step)."""
     torch.manual_seed(0)
     m = MLSTM(2, 32, num_heads=2, chunk_size=16)
     x = torch.randn(1000, 2, 2)
@@ -149,3 +158,37 @@ def test_float32_long_sequence_stays_close_to_float64():
     scale = float(out64.abs().max())
     assert float((out32.double() - out64).abs().max()) <= 1e-4 * scale
     assert float((s32.m.double() - s64.m).abs().max()) <= 1e-4 * float(s64.m.abs().max())
+
+
+def test_compiled_equals_torch_in_float32_and_float64():
+    """The two paths against each other at a training-like size (H = 64, 4 heads, T = 300,
+    lengths), outputs and every gradient."""
+    from lstmkit.nn._mlstm_kernel import PATH
+
+    if PATH.unavailable_reason() is not None:
+        pytest.skip(f"compiled mLSTM recurrence unavailable here: {PATH.unavailable_reason()}")
+    for dtype, tol in ((F64, 1e-10), (torch.float32, 2e-4)):
+        torch.manual_seed(0)
+        m = MLSTM(2, 64, num_heads=4, chunk_size=16, dtype=dtype)
+        x = torch.randn(300, 4, 2, dtype=dtype)
+        res = {}
+        for backend in ("torch", "compiled"):
+            with mlstm_backend(backend):
+                x_ = x.clone().requires_grad_()
+                out, state = m(x_, lengths=[300, 250, 17, 1])
+                loss = (out * torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)).sum() + state.C.sum()
+                grads = torch.autograd.grad(loss, [x_, *m.parameters()])
+                res[backend] = (out.detach(), *(f.detach() for f in state), *grads)
+        for i, (a, b) in enumerate(zip(res["compiled"], res["torch"])):
+            assert_close(a, b, tol * max(1.0, float(b.abs().max())), f"{dtype} result {i}")
+
+
+def test_mlstm_backend_errors():
+    from lstmkit.nn._mlstm_kernel import MLSTMKernelUnavailable
+
+    with pytest.raises(ValueError, match=r"mlstm backend must be one of \('auto', 'compiled', 'torch'\), got 'c'"):
+        with mlstm_backend("c"):
+            pass
+    m = MLSTM(2, 16, num_heads=2, dtype=torch.bfloat16)
+    with mlstm_backend("compiled"), pytest.raises(MLSTMKernelUnavailable, match="float32/float64 CPU tensors"):
+        m(torch.zeros(4, 1, 2, dtype=torch.bfloat16))
