@@ -96,8 +96,11 @@ def test_equals_the_head_space_chunkwise_form(T, chunk, mlstm_path):
                    torch.zeros(B, NH, dtype=F64)),
                   (torch.randn(B, NH, d, d, generator=g, dtype=F64), torch.randn(B, NH, d, generator=g, dtype=F64),
                    torch.randn(B, NH, generator=g, dtype=F64))):
-        if mlstm_path == "compiled":
-            h, (C, n, m) = mlstm_recurrent_narrow(x, aq, ak, av, i_pre.permute(2, 0, 1), log_f.permute(2, 0, 1), state)
+        if mlstm_path == "compiled":  # with A_o = 0 the output gate is 1/2
+            ao = torch.zeros(NH * d, p, dtype=F64)
+            out, (C, n, m) = mlstm_recurrent_narrow(x, aq, ak, av, ao, i_pre.permute(2, 0, 1), log_f.permute(2, 0, 1),
+                                                    state)
+            h = 2 * out.view(T, B, NH, d)
         else:
             h, (C, n, m) = mlstm_chunkwise_narrow(x, aq, ak, av, i_pre, log_f, chunk, state)
         h_ref, (C_ref, n_ref, m_ref) = mlstm_chunkwise(heads(aq), heads(ak), heads(av), i_pre, log_f, chunk, state)

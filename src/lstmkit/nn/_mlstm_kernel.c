@@ -216,3 +216,108 @@ void lstmkit_mlstm_backward_SFX(int64_t T, int64_t B, int64_t NH, int64_t p, con
     }
     memcpy(dm0, mb, N * sizeof(REAL));
 }
+
+/* The output gate and the map back to the heads, fused: per row r (a step of a sequence) and
+   unit j of head h, out = sigmoid(A_o x'_r)_j * (sum_q Av[j, q] c[r, h, q] + extra[r, j]).
+   aoT, avT (p, H) = A_o^T, A_v^T; c (R, NH, p); extra (R, H) or NULL. */
+static inline REAL sigmoid_SFX(REAL z) {
+    REAL s, q;
+    exp_parts_SFX(z < 0 ? z : -z, &s, &q);
+    const REAL e = s + s * q; /* e^-|z| */
+    return (z < 0 ? e : (REAL)1) / ((REAL)1 + e);
+}
+
+/* sum_j a[j] b[j] in eight partial sums, so that the loop vectorises */
+static inline REAL dot_SFX(int64_t n, const REAL *restrict a, const REAL *restrict b) {
+    REAL acc[8] = {0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int u = 0; u < 8; u++)
+            acc[u] += a[j + u] * b[j + u];
+    for (; j < n; j++)
+        acc[0] += a[j] * b[j];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* this row's gate s and value v per unit (scratch s, v (H)) */
+static inline void out_row_SFX(int64_t H, int64_t NH, int64_t p, const REAL *restrict xr, const REAL *restrict aoT,
+                               const REAL *restrict cr, const REAL *restrict avT, const REAL *restrict er,
+                               REAL *restrict s, REAL *restrict v) {
+    const int64_t d = H / NH;
+    for (int64_t j = 0; j < H; j++) {
+        s[j] = 0;
+        v[j] = er ? er[j] : (REAL)0;
+    }
+    for (int64_t k = 0; k < p; k++) {
+        const REAL xk = xr[k], *a = aoT + k * H, *w = avT + k * H;
+        for (int64_t j = 0; j < H; j++)
+            s[j] += a[j] * xk;
+        for (int64_t h = 0; h < NH; h++) {
+            const REAL ck = cr[h * p + k];
+            for (int64_t i = h * d; i < (h + 1) * d; i++)
+                v[i] += w[i] * ck;
+        }
+    }
+    for (int64_t j = 0; j < H; j++)
+        s[j] = sigmoid_SFX(s[j]);
+}
+
+/* out (R, H); work (2H) */
+void lstmkit_mlstm_out_forward_SFX(int64_t R, int64_t H, int64_t NH, int64_t p, const REAL *restrict x,
+                                   const REAL *restrict aoT, const REAL *restrict c, const REAL *restrict avT,
+                                   const REAL *restrict extra, REAL *restrict out, REAL *restrict work) {
+    REAL *s = work, *v = work + H;
+    for (int64_t r = 0; r < R; r++) {
+        out_row_SFX(H, NH, p, x + r * p, aoT, c + r * NH * p, avT, extra ? extra + r * H : NULL, s, v);
+        REAL *o = out + r * H;
+        for (int64_t j = 0; j < H; j++)
+            o[j] = s[j] * v[j];
+    }
+}
+
+/* From dout (R, H): dx (R, p), dc (R, NH, p), dextra (R, H) or NULL, and daoT, davT (p, H) in
+   double (rows summed in REAL in blocks of `block`, the blocks in double). work: (4 + 2p) H. */
+void lstmkit_mlstm_out_backward_SFX(int64_t R, int64_t H, int64_t NH, int64_t p, int64_t block,
+                                    const REAL *restrict x, const REAL *restrict aoT, const REAL *restrict c,
+                                    const REAL *restrict avT, const REAL *restrict extra, const REAL *restrict dout,
+                                    REAL *restrict dx, REAL *restrict dc, REAL *restrict dextra,
+                                    double *restrict daoT, double *restrict davT, REAL *restrict work) {
+    const int64_t d = H / NH;
+    REAL *s = work, *v = s + H, *dh = v + H, *dz = dh + H, *acc_o = dz + H, *acc_v = acc_o + p * H;
+    memset(daoT, 0, p * H * sizeof(double));
+    memset(davT, 0, p * H * sizeof(double));
+    memset(acc_o, 0, 2 * p * H * sizeof(REAL));
+    for (int64_t r = 0; r < R; r++) {
+        const REAL *xr = x + r * p, *cr = c + r * NH * p, *g = dout + r * H;
+        out_row_SFX(H, NH, p, xr, aoT, cr, avT, extra ? extra + r * H : NULL, s, v);
+        for (int64_t j = 0; j < H; j++) {
+            dh[j] = g[j] * s[j];
+            dz[j] = g[j] * v[j] * (s[j] - s[j] * s[j]);
+        }
+        if (dextra)
+            memcpy(dextra + r * H, dh, H * sizeof(REAL));
+        REAL *dcr = dc + r * NH * p;
+        for (int64_t k = 0; k < p; k++) {
+            const REAL xk = xr[k], *a = aoT + k * H, *w = avT + k * H;
+            REAL *ao = acc_o + k * H, *av = acc_v + k * H;
+            for (int64_t j = 0; j < H; j++)
+                ao[j] += dz[j] * xk;
+            dx[r * p + k] = dot_SFX(H, a, dz);
+            for (int64_t h = 0; h < NH; h++) {
+                const REAL ck = cr[h * p + k];
+                REAL *avh = av + h * d;
+                const REAL *dhh = dh + h * d;
+                for (int64_t i = 0; i < d; i++)
+                    avh[i] += dhh[i] * ck;
+                dcr[h * p + k] = dot_SFX(d, w + h * d, dhh);
+            }
+        }
+        if ((r + 1) % block == 0 || r == R - 1) {
+            for (int64_t k = 0; k < p * H; k++) {
+                daoT[k] += acc_o[k];
+                davT[k] += acc_v[k];
+            }
+            memset(acc_o, 0, 2 * p * H * sizeof(REAL));
+        }
+    }
+}

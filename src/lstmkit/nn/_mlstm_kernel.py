@@ -27,7 +27,8 @@ from torch import Tensor
 from ._compiled_path import CompiledPath
 from ._stream_kernel import FLAG_SETS, build_atomically, cache_path, compiler, open_or_build, with_fast_exp
 
-__all__ = ["BACKENDS", "MLSTMKernelUnavailable", "mlstm_backend", "narrow_recurrence", "use_compiled_mlstm"]
+__all__ = ["BACKENDS", "MLSTMKernelUnavailable", "gated_output", "mlstm_backend", "narrow_recurrence",
+           "use_compiled_mlstm"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ def _open(path: str) -> ctypes.CDLL:
         fwd, bwd = getattr(lib, f"lstmkit_mlstm_forward_{sfx}"), getattr(lib, f"lstmkit_mlstm_backward_{sfx}")
         fwd.argtypes, fwd.restype = [i64] * 4 + [ptr] * 12, None
         bwd.argtypes, bwd.restype = [i64] * 4 + [ptr] * 21, None
+        ofwd, obwd = getattr(lib, f"lstmkit_mlstm_out_forward_{sfx}"), getattr(lib, f"lstmkit_mlstm_out_backward_{sfx}")
+        ofwd.argtypes, ofwd.restype = [i64] * 4 + [ptr] * 7, None
+        obwd.argtypes, obwd.restype = [i64] * 5 + [ptr] * 12, None
     return lib
 
 
@@ -135,3 +139,42 @@ class _NarrowRecurrence(torch.autograd.Function):
 def narrow_recurrence(x: Tensor, P: Tensor, ip: Tensor, lf: Tensor, m0: Tensor, heads: int):
     """The compiled recurrence with autograd (see :class:`_NarrowRecurrence`)."""
     return _NarrowRecurrence.apply(x, P, ip, lf, m0, heads)
+
+
+class _GatedOutput(torch.autograd.Function):
+    """(x (R, p), ao (H, p), c (R, NH, p), av (H, p), extra (R, H) | None) -> out (R, H) with
+    out[r, j] = sigmoid(ao x_r)_j * (av[j] . c[r, head of j] + extra[r, j]) (``_mlstm_kernel.c``)."""
+
+    @staticmethod
+    def forward(ctx, x, ao, c, av, extra):
+        R, p = x.shape
+        H, NH = ao.shape[0], c.shape[1]
+        x, c = x.detach().contiguous(), c.detach().contiguous()
+        aoT, avT = ao.detach().t().contiguous(), av.detach().t().contiguous()
+        extra = None if extra is None else extra.detach().contiguous()
+        out, work = torch.empty(R, H, dtype=x.dtype), torch.empty(2 * H, dtype=x.dtype)
+        getattr(PATH.kernel(), f"lstmkit_mlstm_out_forward_{_SUFFIX[x.dtype]}")(
+            R, H, NH, p, *map(_ptr, (x, aoT, c, avT, extra, out, work)))
+        ctx.save_for_backward(x, aoT, c, avT, extra)
+        ctx.block = max(1, min(256, R))
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dout):
+        x, aoT, c, avT, extra = ctx.saved_tensors
+        R, p = x.shape
+        H, NH = aoT.shape[1], c.shape[1]
+        dout = dout.contiguous()
+        dx, dc = torch.empty_like(x), torch.empty_like(c)
+        dextra = None if extra is None else torch.empty(R, H, dtype=x.dtype)
+        daoT, davT = torch.empty(p, H, dtype=torch.float64), torch.empty(p, H, dtype=torch.float64)
+        work = torch.empty((4 + 2 * p) * H, dtype=x.dtype)
+        getattr(PATH.kernel(), f"lstmkit_mlstm_out_backward_{_SUFFIX[x.dtype]}")(
+            R, H, NH, p, ctx.block, *map(_ptr, (x, aoT, c, avT, extra, dout, dx, dc, dextra, daoT, davT, work)))
+        return dx, daoT.t().to(x.dtype), dc, davT.t().to(x.dtype), dextra
+
+
+def gated_output(x: Tensor, ao: Tensor, c: Tensor, av: Tensor, extra: Tensor | None) -> Tensor:
+    """The output gate and the map back to the heads in one pass (see :class:`_GatedOutput`)."""
+    return _GatedOutput.apply(x, ao, c, av, extra)

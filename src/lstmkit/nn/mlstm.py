@@ -244,12 +244,13 @@ class MLSTMCore(nn.Module):
         aq, ak, av = a.view(3, nh, d, a.shape[-1]).unbind(0)  # (NH, d, p) each
         xp = x if b is None else torch.cat([x, x.new_ones(*x.shape[:-1], 1)], -1)  # x' = [x; 1]: (T, B, p)
         i_pre, log_f = self._gates(x, valid)
-        if use_compiled_mlstm(x):
-            h, state = mlstm_recurrent_narrow(xp, aq, ak / math.sqrt(d), av, i_pre, log_f, state)
-        else:
-            heads_first = lambda t: t.movedim(0, -1)  # noqa: E731  (T, B, NH) -> (B, NH, T)
-            h, state = mlstm_chunkwise_narrow(xp, aq, ak / math.sqrt(d), av, heads_first(i_pre),
-                                              heads_first(log_f), self.chunk_size, state)
+        if use_compiled_mlstm(x):  # the recurrence and the output gate compiled (O(p^2) per step and head)
+            wo = self.qkvo.weight[3 * H:]
+            ao = wo if b is None else torch.cat([wo, self.qkvo.bias[3 * H:].unsqueeze(-1)], -1)  # (H, p)
+            return mlstm_recurrent_narrow(xp, aq, ak / math.sqrt(d), av, ao, i_pre, log_f, state)
+        heads_first = lambda t: t.movedim(0, -1)  # noqa: E731  (T, B, NH) -> (B, NH, T)
+        h, state = mlstm_chunkwise_narrow(xp, aq, ak / math.sqrt(d), av, heads_first(i_pre), heads_first(log_f),
+                                          self.chunk_size, state)
         o = input_projection(x, self.qkvo.weight[3 * H:], None if b is None else self.qkvo.bias[3 * H:])
         return torch.sigmoid(o) * h.flatten(-2), state  # -> (T, B, H)
 

@@ -126,13 +126,14 @@ def mlstm_chunkwise_narrow(x: Tensor, aq: Tensor, ak: Tensor, av: Tensor, i_pre:
     return h, (C, n, m_b[..., nc])
 
 
-def mlstm_recurrent_narrow(x: Tensor, aq: Tensor, ak: Tensor, av: Tensor, i_pre: Tensor, log_f: Tensor,
+def mlstm_recurrent_narrow(x: Tensor, aq: Tensor, ak: Tensor, av: Tensor, ao: Tensor, i_pre: Tensor, log_f: Tensor,
                            state: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
-    """The same result as :func:`mlstm_chunkwise_narrow` from the compiled recurrence over the
-    p x p memory (:mod:`._mlstm_kernel`), step by step as the recurrent form, which costs O(p^2)
-    per step and head. x (T, B, p); aq, ak, av (NH, d, p); i_pre, log_f (T, B, NH); state as there.
-    Returns h~ (T, B, NH, d) and the final state."""
-    from ._mlstm_kernel import narrow_recurrence
+    """The layer's output from the compiled recurrence over the p x p memory
+    (:mod:`._mlstm_kernel`), step by step as the recurrent form (O(p^2) per step and head, no
+    chunks), the output gate and the map back to the heads fused in one more pass. x (T, B, p);
+    aq, ak, av (NH, d, p); ao (H, p) = [W_o, b_o]; i_pre, log_f (T, B, NH); state as in
+    :func:`mlstm_chunkwise_narrow`. Returns sigmoid(A_o x') * h~ (T, B, H) and the final state."""
+    from ._mlstm_kernel import gated_output, narrow_recurrence
 
     T, B, p = x.shape
     NH, d, _ = aq.shape
@@ -144,16 +145,19 @@ def mlstm_recurrent_narrow(x: Tensor, aq: Tensor, ak: Tensor, av: Tensor, i_pre:
     u = u.transpose(1, 2).reshape(T, B, NH, p)
     den, alpha, m = den.view(T, B, NH), alpha.view(T, B, NH), m.view(T, B, NH)
     given = any(t.requires_grad for t in (C_init, n_init)) or bool(C_init.any()) or bool(n_init.any())
+    extra = None
     if given:  # the incoming state, decayed by alpha_t
         nq = (aq.transpose(-1, -2) @ n_init.unsqueeze(-1)).squeeze(-1)  # A_q^T n_0: (B, NH, p)
         den = den + alpha * (x.unsqueeze(2) * nq).sum(-1)
     scale = (1.0 / torch.maximum(den.abs(), torch.exp(-m))).unsqueeze(-1)  # (T, B, NH, 1)
-    h = ((u * scale).reshape(T * B, NH * p) @ torch.block_diag(*av.transpose(-1, -2))).view(T, B, NH, d)
-    if given:
-        h = h + torch.einsum("tbhq,bhdq->tbhd", (alpha.unsqueeze(-1) * scale) * x.unsqueeze(2), C_init @ aq)
+    if given:  # scale alpha_t C_0 A_q x'_t
+        extra = torch.einsum("tbhq,bhdq->tbhd", (alpha.unsqueeze(-1) * scale) * x.unsqueeze(2), C_init @ aq)
+        extra = extra.reshape(T * B, NH * d)
+    H = NH * d
+    out = gated_output(x.reshape(T * B, p), ao, (u * scale).reshape(T * B, NH, p), av.reshape(H, p), extra)
     a_end = alpha[-1]  # (B, NH)
     G_end = G_end.view(p, p, B, NH).permute(2, 3, 0, 1)
     g_end = g_end.view(p, B, NH).permute(1, 2, 0)
     C = a_end[..., None, None] * C_init + av @ G_end @ ak.transpose(-1, -2)
     n = a_end.unsqueeze(-1) * n_init + (ak @ g_end.unsqueeze(-1)).squeeze(-1)
-    return h, (C, n, m[-1])
+    return out.view(T, B, H), (C, n, m[-1])
