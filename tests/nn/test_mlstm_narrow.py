@@ -47,9 +47,9 @@ def narrow_calls(monkeypatch, mlstm_path):
     return calls
 
 
-def test_narrow_pays_only_for_inputs_at_most_half_a_head():
-    assert narrow_pays(3, 32) and narrow_pays(16, 32)
-    assert not narrow_pays(17, 32) and not narrow_pays(4, 2)
+def test_narrow_pays_only_for_inputs_no_wider_than_a_head():
+    assert narrow_pays(3, 32) and narrow_pays(32, 32)
+    assert not narrow_pays(33, 32) and not narrow_pays(4, 2)
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -108,6 +108,25 @@ def test_equals_the_head_space_chunkwise_form(T, chunk, mlstm_path):
         assert_close(C, C_ref, what="C")
         assert_close(n, n_ref, what="n")
         assert_close(m, m_ref, what="m")
+
+
+def test_wider_inputs_take_the_pytorch_form_on_every_backend(monkeypatch, mlstm_path):
+    """p = 18 > COMPILED_MAX_P (the compiled recurrence's cost grows as p^2): the PyTorch chunkwise
+    form in input coordinates runs whatever the backend, and equals the recurrent form."""
+    from lstmkit.nn.mlstm_narrow import COMPILED_MAX_P
+
+    calls = []
+    monkeypatch.setattr(mlstm_module, "mlstm_chunkwise_narrow", lambda *a: calls.append(1) or mlstm_chunkwise_narrow(*a))
+    m = make(D=17, H=40, num_heads=2, chunk_size=4)
+    assert m.input_size + 1 > COMPILED_MAX_P and narrow_pays(m.input_size + 1, 20)
+    x = seq(T=9, D=17)
+    out, state = m(x, lengths=[9, 4, 6])
+    assert calls == [1]
+    m.mode = "recurrent"
+    ref, ref_state = m(x, lengths=[9, 4, 6])
+    assert_close(out, ref, what="output")
+    for name, a, b in zip(state._fields, state, ref_state):
+        assert_close(a, b, what=f"state.{name}")
 
 
 def test_continuing_and_padding(narrow_calls):

@@ -27,7 +27,11 @@ Forms (``mode``):
   ``S = (Q K^T) * D'``, numerator ``S V + exp(F_t + m_0 - m_t) C_0 q_t``, normaliser
   ``max(|sum_s S_ts + exp(F_t + m_0 - m_t) n_0^T q_t|, exp(-m_t))``. O(T^2) time and memory.
 - ``"chunkwise"``: the parallel form inside chunks of ``chunk_size`` steps, the recurrent state
-  carried across chunks (O(T * chunk_size)); ``"parallel"`` is one chunk of length T.
+  carried across chunks (O(T * chunk_size)); ``"parallel"`` is one chunk of length T. For an
+  input no wider than a head (p = D + 1 <= d, :func:`.mlstm_narrow.narrow_pays`) the memory lives
+  in a p x p space and this form runs there (:mod:`.mlstm_narrow`); for p <= 16 on a compiled
+  recurrence with the output gate fused (:mod:`._mlstm_kernel`, ``LSTMKIT_MLSTM``), where
+  ``chunk_size`` plays no part. Same results to rounding in every case.
 
 A padded step has ``i~ = -inf`` and ``log f = 0``: it is the identity on the state in every
 form, so the state returned is the one at each sequence's own length.
@@ -51,7 +55,7 @@ from torch import Tensor, nn
 from ..checks import check_int
 from .inputs import input_projection
 from ._mlstm_kernel import use_compiled_mlstm
-from .mlstm_narrow import mlstm_chunkwise_narrow, mlstm_recurrent_narrow, narrow_pays
+from .mlstm_narrow import COMPILED_MAX_P, mlstm_chunkwise_narrow, mlstm_recurrent_narrow, narrow_pays
 from .seqstack import Modes, RecurrentStack
 
 __all__ = ["MLSTM", "MLSTMState", "mlstm_chunk", "mlstm_chunkwise", "mlstm_step"]
@@ -244,7 +248,7 @@ class MLSTMCore(nn.Module):
         aq, ak, av = a.view(3, nh, d, a.shape[-1]).unbind(0)  # (NH, d, p) each
         xp = x if b is None else torch.cat([x, x.new_ones(*x.shape[:-1], 1)], -1)  # x' = [x; 1]: (T, B, p)
         i_pre, log_f = self._gates(x, valid)
-        if use_compiled_mlstm(x):  # the recurrence and the output gate compiled (O(p^2) per step and head)
+        if xp.shape[-1] <= COMPILED_MAX_P and use_compiled_mlstm(x):  # recurrence and output gate compiled
             wo = self.qkvo.weight[3 * H:]
             ao = wo if b is None else torch.cat([wo, self.qkvo.bias[3 * H:].unsqueeze(-1)], -1)  # (H, p)
             return mlstm_recurrent_narrow(xp, aq, ak / math.sqrt(d), av, ao, i_pre, log_f, state)

@@ -35,13 +35,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["mlstm_chunkwise_narrow", "mlstm_recurrent_narrow", "narrow_pays"]
+__all__ = ["COMPILED_MAX_P", "mlstm_chunkwise_narrow", "mlstm_recurrent_narrow", "narrow_pays"]
+
+
+# the compiled recurrence's cost grows as p^2 per step and head: measured at d = 32, T = 500,
+# B = 32 (forward + backward), it is 2.1x faster than the PyTorch chunkwise form in input
+# coordinates at p = 9, level at p = 17 and 0.7x at p = 25
+COMPILED_MAX_P = 16
 
 
 def narrow_pays(p: int, head_size: int) -> bool:
-    """Whether the input-coordinates form is the cheaper one: an input (p = D + 1 with a bias)
-    at most half a head wide (its per-step cost O(L p + p^2 + p d) against O(L d + d^2))."""
-    return 2 * p <= head_size
+    """Whether the input-coordinates form is the one to take: an input (p = D + 1 with a bias) no
+    wider than a head (its per-step cost O(L p + p^2 + p d) against O(L d + d^2); measured at
+    d = 32, T = 500: 1.2x faster than the head-space form at p = 32, 1.7x at p = 9, in PyTorch)."""
+    return p <= head_size
 
 
 def _chunk_states(total: Tensor, m_loc: Tensor, m_init: Tensor):
