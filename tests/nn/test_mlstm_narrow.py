@@ -67,7 +67,8 @@ def test_equals_the_recurrent_form_with_lengths_and_a_given_state(bias, forget_g
         x_ = x.clone().requires_grad_()
         s_ = tuple(f.clone().requires_grad_() for f in s0)
         out, state = m(x_, m.State(*s_), lengths=[11, 5, 1])
-        loss = (out * torch.linspace(-1, 1, out.numel(), dtype=F64).view_as(out)).sum() + sum((f**2).sum() for f in state)
+        w = torch.linspace(-1, 1, out.numel(), dtype=F64).view_as(out)
+        loss = (out * w).sum() + sum((f**2).sum() for f in state)
         grads = torch.autograd.grad(loss, [x_, *s_, *m.parameters()])
         res[mode] = out, state, grads
     assert len(narrow_calls) == 2  # both directions ran in input coordinates
@@ -116,7 +117,8 @@ def test_wider_inputs_take_the_pytorch_form_on_every_backend(monkeypatch, mlstm_
     from lstmkit.nn.mlstm_narrow import COMPILED_MAX_P
 
     calls = []
-    monkeypatch.setattr(mlstm_module, "mlstm_chunkwise_narrow", lambda *a: calls.append(1) or mlstm_chunkwise_narrow(*a))
+    monkeypatch.setattr(mlstm_module, "mlstm_chunkwise_narrow",
+                        lambda *a: calls.append(1) or mlstm_chunkwise_narrow(*a))
     m = make(D=17, H=40, num_heads=2, chunk_size=4)
     assert m.input_size + 1 > COMPILED_MAX_P and narrow_pays(m.input_size + 1, 20)
     x = seq(T=9, D=17)
