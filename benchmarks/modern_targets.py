@@ -2,7 +2,10 @@
 
 1. Training step (forward + backward of output.sum()) at (T, B, D, H) = (2000, 32, 2, 128):
    nn.LSTM against MinLSTM (scan form on the compiled kernel and on its PyTorch fallback, and the
-   log-space parallel form) and MLSTM (chunkwise, chunks of 16, 32, 64).
+   log-space parallel form) and MLSTM chunkwise: its default path here (the input is narrower
+   than a head, so the form in input coordinates on the compiled recurrence), that form's PyTorch
+   fallback (chunks of 16 and 64), and the head-space chunkwise form the layer used before
+   (chunks of 16, 32, 64; forced by turning the input-coordinates form off).
 2. Training step at (100, 32, 8, 128): nn.LSTM against SLSTM.
 3. Streaming at batch 1 (D = 32, H = 128): µs per step of LSTMStream (C kernel and torch backends)
    beside RecurrentStream over SLSTM / MLSTM / MinLSTM, and the largest difference over 200 steps
@@ -18,10 +21,12 @@ Median of ``--repeats`` after ``--warmup``; ratios are against nn.LSTM in the sa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -29,19 +34,30 @@ import torch
 from lstmkit.bench.common import machine_info
 from lstmkit.bench.speed import time_call
 from lstmkit.nn import LSTMStream, MLSTM, MinLSTM, RecurrentStream, SLSTM
+from lstmkit.nn import mlstm as mlstm_module
+from lstmkit.nn._mlstm_kernel import mlstm_backend
 from lstmkit.nn._scan_kernel import scan_backend
 
 
 class OnBackend(torch.nn.Module):
-    """A MinLSTM run with its scan on a given backend ("compiled" or "torch")."""
+    """A layer run inside ``switch(backend)``: MinLSTM's scan (``scan_backend``, "compiled" or
+    "torch") or MLSTM's input-coordinates form (``mlstm_backend``)."""
 
-    def __init__(self, layer, backend):
+    def __init__(self, layer, backend, switch=scan_backend):
         super().__init__()
-        self.layer, self.backend = layer, backend
+        self.layer, self.backend, self.switch = layer, backend, switch
 
     def forward(self, x):
-        with scan_backend(self.backend):
+        with self.switch(self.backend):
             return self.layer(x)
+
+
+@contextlib.contextmanager
+def head_space(_):
+    """MLSTM's chunkwise form in head space (q, k, v of width d), as before the input-coordinates
+    form: that form turned off."""
+    with mock.patch.object(mlstm_module, "narrow_pays", lambda p, d: False):
+        yield
 
 
 def train_rows(T, B, D, H, layers, warmup, repeats):
@@ -123,13 +139,22 @@ def main() -> None:
                                    ("MinLSTM scan (compiled)", OnBackend(minlstm, "compiled")),
                                    ("MinLSTM scan (torch fallback)", OnBackend(minlstm, "torch")),
                                    ("MinLSTM parallel (log-space)", MinLSTM(D, H, mode="parallel")),
-                                   ("MLSTM chunkwise 64", MLSTM(D, H, num_heads=4, chunk_size=64)),
-                                   ("MLSTM chunkwise 32", MLSTM(D, H, num_heads=4, chunk_size=32)),
-                                   ("MLSTM chunkwise 16", MLSTM(D, H, num_heads=4, chunk_size=16))],
+                                   ("MLSTM chunkwise (default: input coordinates, compiled)",
+                                    OnBackend(MLSTM(D, H, num_heads=4), "auto", mlstm_backend)),
+                                   ("MLSTM chunkwise 16, input coordinates, PyTorch fallback",
+                                    OnBackend(MLSTM(D, H, num_heads=4, chunk_size=16), "torch", mlstm_backend)),
+                                   ("MLSTM chunkwise 64, input coordinates, PyTorch fallback",
+                                    OnBackend(MLSTM(D, H, num_heads=4, chunk_size=64), "torch", mlstm_backend)),
+                                   *[(f"MLSTM chunkwise {c}, head space (before)",
+                                      OnBackend(MLSTM(D, H, num_heads=4, chunk_size=c), None, head_space))
+                                     for c in (64, 32, 16)]],
                       args.warmup, args.repeats)
     short = train_rows(100, 32, 8, 128, [("nn.LSTM", torch.nn.LSTM(8, 128)),
                                          ("SLSTM (4 heads)", SLSTM(8, 128, num_heads=4)),
-                                         ("MLSTM chunkwise 64", MLSTM(8, 128, num_heads=4)),
+                                         ("MLSTM chunkwise (default: input coordinates, compiled)",
+                                          OnBackend(MLSTM(8, 128, num_heads=4), "auto", mlstm_backend)),
+                                         ("MLSTM chunkwise 64, head space (before)",
+                                          OnBackend(MLSTM(8, 128, num_heads=4), None, head_space)),
                                          ("MinLSTM scan (compiled)", OnBackend(MinLSTM(8, 128, mode="scan"), "compiled"))],
                        args.warmup + 1, args.repeats + 2)
     streams = stream_rows(32, 128, steps=200, warmup=50)

@@ -227,15 +227,20 @@ static inline REAL sigmoid_SFX(REAL z) {
     return (z < 0 ? e : (REAL)1) / ((REAL)1 + e);
 }
 
-/* sum_j a[j] b[j] in eight partial sums, so that the loop vectorises */
+/* sum_j a[j] b[j] in 32 partial sums (four independent vector chains), so that the loop
+   vectorises and does not wait on one accumulator */
 static inline REAL dot_SFX(int64_t n, const REAL *restrict a, const REAL *restrict b) {
-    REAL acc[8] = {0};
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int u = 0; u < 8; u++)
+    REAL acc[32] = {0};
+    const int64_t full = n - n % 32;
+    for (int64_t j = 0; j < full; j += 32)
+        for (int u = 0; u < 32; u++)
             acc[u] += a[j + u] * b[j + u];
-    for (; j < n; j++)
-        acc[0] += a[j] * b[j];
+    for (int64_t j = full; j < n; j++)
+        acc[j - full] += a[j] * b[j];
+    for (int u = 0; u < 16; u++)
+        acc[u] += acc[u + 16];
+    for (int u = 0; u < 8; u++)
+        acc[u] += acc[u + 8];
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
