@@ -35,8 +35,11 @@ static inline void gather_SFX(int64_t t, int64_t B, int64_t NH, int64_t p, const
                               REAL *restrict xs) {
     const int64_t N = B * NH;
     for (int64_t i = 0; i < p; i++)
-        for (int64_t l = 0; l < N; l++)
-            xs[i * N + l] = x[(t * B + l / NH) * p + i];
+        for (int64_t b = 0; b < B; b++) {
+            const REAL v = x[(t * B + b) * p + i];
+            for (int64_t h = 0; h < NH; h++)
+                xs[i * N + b * NH + h] = v;
+        }
 }
 
 /* Outputs u (T, p, N), den, alpha, m (T, N), and the states it keeps for the backward:
@@ -186,14 +189,15 @@ void lstmkit_mlstm_backward_SFX(int64_t T, int64_t B, int64_t NH, int64_t p, con
             }
         }
         /* dx' = b (Gb + Gb^T) x' + b gb, summed over the heads of each batch element */
-        for (int64_t l = 0; l < N; l++) {
-            REAL *dxr = dx + (t * B + l / NH) * p;
-            for (int64_t i = 0; i < p; i++) {
-                REAL acc = gb[i * N + l];
-                for (int64_t j = 0; j < p; j++)
-                    acc += (Gb[(i * p + j) * N + l] + Gb[(j * p + i) * N + l]) * xs[j * N + l];
-                dxr[i] += bv[l] * acc;
-            }
+        for (int64_t b = 0; b < B; b++) {
+            REAL *dxr = dx + (t * B + b) * p;
+            for (int64_t l = b * NH; l < (b + 1) * NH; l++)
+                for (int64_t i = 0; i < p; i++) {
+                    REAL acc = gb[i * N + l];
+                    for (int64_t j = 0; j < p; j++)
+                        acc += (Gb[(i * p + j) * N + l] + Gb[(j * p + i) * N + l]) * xs[j * N + l];
+                    dxr[i] += bv[l] * acc;
+                }
         }
         /* the exponents, then the maximum */
         REAL *dipt = dip + t * N, *dlft = dlf + t * N;
