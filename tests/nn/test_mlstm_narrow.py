@@ -131,6 +131,28 @@ def test_wider_inputs_take_the_pytorch_form_on_every_backend(monkeypatch, mlstm_
         assert_close(a, b, what=f"state.{name}")
 
 
+def test_many_chunks_take_the_loop_across_chunks(monkeypatch):
+    """Beyond PARALLEL_CHUNKS_MAX chunks the PyTorch form hands the state from chunk to chunk in a
+    loop (memory linear in the number of chunks): same results as the recurrent form."""
+    from lstmkit.nn import mlstm_narrow
+
+    monkeypatch.setattr(mlstm_narrow, "PARALLEL_CHUNKS_MAX", 2)
+    m = make(chunk_size=2, bidirectional=True)
+    x = seq(T=11)
+    with torch.no_grad():
+        s0 = m(seq(T=4, seed=5))[1]
+    res = {}
+    for mode in ("recurrent", "chunkwise"):
+        m.mode = mode
+        with mlstm_backend("torch"):
+            x_ = x.clone().requires_grad_()
+            out, state = m(x_, s0, lengths=[11, 6, 3])
+            g = torch.autograd.grad((out**2).sum() + state.C.sum(), [x_, *m.parameters()])
+        res[mode] = (out.detach(), *(f.detach() for f in state), *g)
+    for i, (a, b) in enumerate(zip(res["chunkwise"], res["recurrent"])):
+        assert_close(a, b, 1e-9 * max(1.0, float(b.abs().max())), f"result {i}")
+
+
 def test_continuing_and_padding(narrow_calls):
     m = make(L=2, H=32, num_heads=2, chunk_size=4)
     x = seq(T=10)

@@ -18,7 +18,8 @@ with a scalar weight (its decay), because C_0 need not have that structure: the 
 chunk c is ``alpha_c C_0 + A_v G_c A_k^T`` (and ``alpha_c n_0 + A_k g_c``), both scaled by
 exp(-m_c) as in the stabilised equations.
 
-Across chunks there is no loop either: with Phi_c the summed log forget gates before chunk c,
+Across chunks there is no loop either (up to ``PARALLEL_CHUNKS_MAX`` chunks; beyond, a loop
+over the chunks keeps memory linear): with Phi_c the summed log forget gates before chunk c,
 the state entering chunk c is the parallel form over chunks (chunk j's write, scaled by its own
 maximum m_j, enters with log weight Phi_c - Phi_{j+1} + m_j; the incoming state with Phi_c + m_0)
 and its stabiliser is the running maximum m_c = Phi_c + max(m_0, max_{j<c} (m_j - Phi_{j+1})),
@@ -49,6 +50,30 @@ def narrow_pays(p: int, head_size: int) -> bool:
     wider than a head (its per-step cost O(L p + p^2 + p d) against O(L d + d^2); measured at
     d = 32, T = 500: 1.2x faster than the head-space form at p = 32, 1.7x at p = 9, in PyTorch)."""
     return p <= head_size
+
+
+# up to this many chunks the states at the chunk boundaries come from one (NC + 1, NC) weight
+# matrix (float64, NC^2 memory per lane); beyond, from a loop over the chunks (NC memory)
+PARALLEL_CHUNKS_MAX = 256
+
+
+def _chunk_states_loop(total: Tensor, m_loc: Tensor, m_init: Tensor, G_loc: Tensor, g_loc: Tensor):
+    """The states at every chunk boundary, one chunk after another (the recurrence across chunks):
+    G (B, NH, NC + 1, p, p), g (B, NH, NC + 1, p), alpha and m (B, NH, NC + 1)."""
+    B, NH, _, p, _ = G_loc.shape
+    G, g, a, m = G_loc.new_zeros(B, NH, p, p), g_loc.new_zeros(B, NH, p), torch.ones_like(m_init), m_init
+    Gs, gs, alphas, ms = [G], [g], [a], [m]
+    for tot, ml, Gl, gl in zip(total.unbind(-1), m_loc.unbind(-1), G_loc.unbind(2), g_loc.unbind(2)):
+        m_new = torch.maximum(tot + m, ml)
+        f, i = torch.exp(tot + m - m_new), torch.exp(ml - m_new)
+        G = f[..., None, None] * G + i[..., None, None] * Gl
+        g = f.unsqueeze(-1) * g + i.unsqueeze(-1) * gl
+        a, m = f * a, m_new
+        Gs.append(G)
+        gs.append(g)
+        alphas.append(a)
+        ms.append(m)
+    return torch.stack(Gs, 2), torch.stack(gs, 2), torch.stack(alphas, -1), torch.stack(ms, -1)
 
 
 def _chunk_states(total: Tensor, m_loc: Tensor, m_init: Tensor):
@@ -98,9 +123,12 @@ def mlstm_chunkwise_narrow(x: Tensor, aq: Tensor, ak: Tensor, av: Tensor, i_pre:
     g_loc = xw.sum(-2)  # (B, NH, NC, p)
     G_loc = xw.transpose(-1, -2) @ xc  # (B, NH, NC, p, p)
     # the state at every chunk boundary at once (module docstring)
-    w, alpha, m_b = _chunk_states(total, m_loc, m_init)
-    G_b = (w @ G_loc.flatten(-2)).unflatten(-1, (p, p))  # (B, NH, NC + 1, p, p)
-    g_b = w @ g_loc  # (B, NH, NC + 1, p)
+    if nc <= PARALLEL_CHUNKS_MAX:
+        w, alpha, m_b = _chunk_states(total, m_loc, m_init)
+        G_b = (w @ G_loc.flatten(-2)).unflatten(-1, (p, p))  # (B, NH, NC + 1, p, p)
+        g_b = w @ g_loc  # (B, NH, NC + 1, p)
+    else:  # a long sequence of many chunks: memory linear in their number
+        G_b, g_b, alpha, m_b = _chunk_states_loop(total, m_loc, m_init, G_loc, g_loc)
     G0, g0, a0, m0 = G_b[:, :, :nc], g_b[:, :, :nc], alpha[..., :nc], m_b[..., :nc]
     # every chunk's outputs: q_t . k_s = P_t . x'_s with P = x' M, M = A_q^T A_k, one product for all heads
     mqk = aq.transpose(-1, -2) @ ak  # (NH, p, p)
