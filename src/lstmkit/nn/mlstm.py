@@ -168,6 +168,14 @@ def mlstm_chunkwise(q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tenso
     return h.view(B, NH, nc * size, d)[:, :, :T], (C, n, m)
 
 
+def _identity_where_padded(i_pre: Tensor, log_f: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
+    """i~ = -inf and log f = 0 where ``valid`` (T, B) is False: a padded step leaves the state as it was."""
+    if valid is None:
+        return i_pre, log_f
+    pad = ~valid.unsqueeze(-1)
+    return i_pre.masked_fill(pad, float("-inf")), log_f.masked_fill(pad, 0.0)
+
+
 class MLSTMCore(nn.Module):
     """One layer, one direction: x (T, B, D) -> h (T, B, H)."""
 
@@ -217,10 +225,7 @@ class MLSTMCore(nn.Module):
         if self.mode == "chunkwise" and narrow_pays(x.shape[-1] + (self.qkvo.bias is not None), self.head_size):
             return self._sequence_narrow(x, state, valid)
         q, k, v, o, i_pre, log_f = self._project(x)  # (T, B, NH, d) / (T, B, H) / (T, B, NH)
-        if valid is not None:
-            pad = ~valid.unsqueeze(-1)
-            i_pre = i_pre.masked_fill(pad, float("-inf"))
-            log_f = log_f.masked_fill(pad, 0.0)
+        i_pre, log_f = _identity_where_padded(i_pre, log_f, valid)
         heads_first = lambda t: t.movedim(0, -2) if t.dim() == 4 else t.movedim(0, -1)  # noqa: E731
         q, k, v, i_pre, log_f = map(heads_first, (q, k, v, i_pre, log_f))  # -> (B, NH, T, d) / (B, NH, T)
         if self.mode == "parallel":
@@ -231,14 +236,10 @@ class MLSTMCore(nn.Module):
         return torch.sigmoid(o) * h, state
 
     def _gates(self, x: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
-        """i~, log f (T, B, NH), padded steps the identity (i~ = -inf, log f = 0)."""
+        """i~, log f (T, B, NH), padded steps the identity."""
         i_pre, f_pre = input_projection(x, self.gates.weight, self.gates.bias).chunk(2, dim=-1)
         log_f = F.logsigmoid(f_pre) if self.forget_gate == "sigmoid" else f_pre
-        if valid is not None:
-            pad = ~valid.unsqueeze(-1)
-            i_pre = i_pre.masked_fill(pad, float("-inf"))
-            log_f = log_f.masked_fill(pad, 0.0)
-        return i_pre, log_f
+        return _identity_where_padded(i_pre, log_f, valid)
 
     def _sequence_narrow(self, x: Tensor, state: tuple[Tensor, Tensor, Tensor], valid: Tensor | None):
         """The chunkwise form in input coordinates (:mod:`.mlstm_narrow`): x (T, B, D) -> (T, B, H)."""
