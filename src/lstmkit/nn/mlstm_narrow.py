@@ -1,5 +1,7 @@
-"""mLSTM's chunkwise form in input coordinates, for inputs narrower than a head (``MLSTM``'s
-``mode="chunkwise"`` when :func:`narrow_pays`).
+"""mLSTM's chunkwise form in input coordinates, for an input no wider than a head (``MLSTM``'s
+``mode="chunkwise"`` when :func:`narrow_pays`): :func:`mlstm_chunkwise_narrow` in PyTorch, and
+for p <= ``COMPILED_MAX_P`` :func:`mlstm_recurrent_narrow` on the compiled kernel
+(:mod:`._mlstm_kernel`), the same maths as a recurrence over the p x p memory.
 
 Every projection of an mLSTM cell reads x_t only, so with x'_t = [x_t; 1] (p = D + 1 entries
 with a bias, else p = D) and A_q = [W_q, b_q], A_k = [W_k, b_k] / sqrt(d), A_v = [W_v, b_v]
@@ -36,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["COMPILED_MAX_P", "mlstm_chunkwise_narrow", "mlstm_recurrent_narrow", "narrow_pays"]
+__all__ = ["COMPILED_MAX_P", "PARALLEL_CHUNKS_MAX", "mlstm_chunkwise_narrow", "mlstm_recurrent_narrow",
+           "narrow_pays"]
 
 
 # the compiled recurrence's cost grows as p^2 per step and head: measured at d = 32, T = 500,
