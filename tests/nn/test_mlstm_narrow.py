@@ -54,8 +54,9 @@ def test_narrow_pays_only_for_inputs_no_wider_than_a_head():
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("forget_gate", ["sigmoid", "exp"])
-@pytest.mark.parametrize("chunk", [1, 3, 4, 50])
-def test_equals_the_recurrent_form_with_lengths_and_a_given_state(bias, forget_gate, chunk, narrow_calls):
+@pytest.mark.parametrize("chunk,given", [(1, True), (3, True), (4, True), (50, True), (3, False), (50, False)])
+def test_equals_the_recurrent_form_with_lengths_and_a_given_state(bias, forget_gate, chunk, given, narrow_calls):
+    """given=False: the zero state, whose terms the input-coordinates form skips."""
     m = make(bias=bias, forget_gate=forget_gate, chunk_size=chunk, bidirectional=True)
     x = seq()
     with torch.no_grad():
@@ -65,8 +66,8 @@ def test_equals_the_recurrent_form_with_lengths_and_a_given_state(bias, forget_g
     for mode in ("recurrent", "chunkwise"):
         m.mode = mode
         x_ = x.clone().requires_grad_()
-        s_ = tuple(f.clone().requires_grad_() for f in s0)
-        out, state = m(x_, m.State(*s_), lengths=[11, 5, 1])
+        s_ = tuple(f.clone().requires_grad_() for f in s0) if given else ()
+        out, state = m(x_, m.State(*s_) if given else None, lengths=[11, 5, 1])
         w = torch.linspace(-1, 1, out.numel(), dtype=F64).view_as(out)
         loss = (out * w).sum() + sum((f**2).sum() for f in state)
         grads = torch.autograd.grad(loss, [x_, *s_, *m.parameters()])
