@@ -2,14 +2,19 @@
 
 1. Training step (forward + backward of output.sum()) at (T, B, D, H) = (2000, 32, 2, 128):
    nn.LSTM against MinLSTM (scan form on the compiled kernel and on its PyTorch fallback, and the
-   log-space parallel form) and MLSTM (chunkwise, chunks of 16, 32, 64).
+   log-space parallel form) and MLSTM chunkwise: its default path here (the input is narrower
+   than a head, so the form in input coordinates on the compiled recurrence), that form's PyTorch
+   fallback (chunks of 16 and 64), and the head-space chunkwise form the layer used before
+   (chunks of 16, 32, 64; forced by turning the input-coordinates form off).
 2. Training step at (100, 32, 8, 128): nn.LSTM against SLSTM.
 3. Streaming at batch 1 (D = 32, H = 128): µs per step of LSTMStream (C kernel and torch backends)
    beside RecurrentStream over SLSTM / MLSTM / MinLSTM, and the largest difference over 200 steps
    (float32) between the streamed outputs and the batch path in its recurrent form (the stream's
    own arithmetic), the layer's default batch form (MLSTM chunkwise, MinLSTM scan) and float64.
 
-Median of ``--repeats`` after ``--warmup``; ratios are against nn.LSTM in the same process.
+Median of ``--repeats`` after ``--warmup``; ratios are against nn.LSTM in the same process. Training
+rows give the wall clock and the process (CPU) time of the one thread; on a shared machine the
+latter is the fair one.
 
     flock /tmp/lstmkit-heavy.lock env OMP_NUM_THREADS=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=17179869184 \\
         python benchmarks/modern_targets.py --out runs/bench/modern_targets.json
@@ -18,43 +23,73 @@ Median of ``--repeats`` after ``--warmup``; ratios are against nn.LSTM in the sa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
 
 from lstmkit.bench.common import machine_info
-from lstmkit.bench.speed import time_call
 from lstmkit.nn import LSTMStream, MLSTM, MinLSTM, RecurrentStream, SLSTM
+from lstmkit.nn import mlstm as mlstm_module
+from lstmkit.nn._mlstm_kernel import mlstm_backend
 from lstmkit.nn._scan_kernel import scan_backend
 
 
 class OnBackend(torch.nn.Module):
-    """A MinLSTM run with its scan on a given backend ("compiled" or "torch")."""
+    """A layer run inside ``switch(backend)``: MinLSTM's scan (``scan_backend``, "compiled" or
+    "torch") or MLSTM's input-coordinates form (``mlstm_backend``)."""
 
-    def __init__(self, layer, backend):
+    def __init__(self, layer, backend, switch=scan_backend):
         super().__init__()
-        self.layer, self.backend = layer, backend
+        self.layer, self.backend, self.switch = layer, backend, switch
 
     def forward(self, x):
-        with scan_backend(self.backend):
+        with self.switch(self.backend):
             return self.layer(x)
+
+
+@contextlib.contextmanager
+def head_space(_):
+    """MLSTM's chunkwise form in head space (q, k, v of width d), as before the input-coordinates
+    form: that form turned off."""
+    with mock.patch.object(mlstm_module, "narrow_pays", lambda p, d: False):
+        yield
+
+
+def train_step_times(module, x, warmup, repeats):
+    """Median wall-clock and median CPU (process) seconds of one training step. The process time
+    leaves out the time this single thread waits for a core, so on a shared machine it stays fair
+    where the wall clock does not (every row here is one thread: OMP_NUM_THREADS=1)."""
+    def step():
+        x.grad = None
+        module(x)[0].sum().backward()
+
+    for _ in range(warmup):
+        step()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        step()
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    return float(np.median(wall)), float(np.median(cpu))
 
 
 def train_rows(T, B, D, H, layers, warmup, repeats):
     torch.manual_seed(0)
     x = torch.randn(T, B, D, requires_grad=True)
-    dev = torch.device("cpu")
     rows, ref = [], None
     for name, module in layers:
-        call = (lambda m: (lambda inp: m(inp)[0]))(module)
-        s = time_call(call, x, True, warmup, repeats, dev)
-        ref = s if ref is None else ref
+        s, c = train_step_times(module, x, warmup, repeats)
+        ref = (s, c) if ref is None else ref
         rows.append({"shape": f"({T}, {B}, {D}, {H})", "layer": name, "train_ms": round(1e3 * s, 2),
-                     "ratio_to_nn.LSTM": round(s / ref, 3), "speedup_vs_nn.LSTM": round(ref / s, 2)})
+                     "ratio_to_nn.LSTM": round(s / ref[0], 3), "speedup_vs_nn.LSTM": round(ref[0] / s, 2),
+                     "train_cpu_ms": round(1e3 * c, 2), "cpu_speedup_vs_nn.LSTM": round(ref[1] / c, 2)})
         print(rows[-1], flush=True)
     return rows
 
@@ -123,13 +158,22 @@ def main() -> None:
                                    ("MinLSTM scan (compiled)", OnBackend(minlstm, "compiled")),
                                    ("MinLSTM scan (torch fallback)", OnBackend(minlstm, "torch")),
                                    ("MinLSTM parallel (log-space)", MinLSTM(D, H, mode="parallel")),
-                                   ("MLSTM chunkwise 64", MLSTM(D, H, num_heads=4, chunk_size=64)),
-                                   ("MLSTM chunkwise 32", MLSTM(D, H, num_heads=4, chunk_size=32)),
-                                   ("MLSTM chunkwise 16", MLSTM(D, H, num_heads=4, chunk_size=16))],
+                                   ("MLSTM chunkwise (default: input coordinates, compiled)",
+                                    OnBackend(MLSTM(D, H, num_heads=4), "auto", mlstm_backend)),
+                                   ("MLSTM chunkwise 16, input coordinates, PyTorch fallback",
+                                    OnBackend(MLSTM(D, H, num_heads=4, chunk_size=16), "torch", mlstm_backend)),
+                                   ("MLSTM chunkwise 64, input coordinates, PyTorch fallback",
+                                    OnBackend(MLSTM(D, H, num_heads=4, chunk_size=64), "torch", mlstm_backend)),
+                                   *[(f"MLSTM chunkwise {c}, head space (before)",
+                                      OnBackend(MLSTM(D, H, num_heads=4, chunk_size=c), None, head_space))
+                                     for c in (64, 32, 16)]],
                       args.warmup, args.repeats)
     short = train_rows(100, 32, 8, 128, [("nn.LSTM", torch.nn.LSTM(8, 128)),
                                          ("SLSTM (4 heads)", SLSTM(8, 128, num_heads=4)),
-                                         ("MLSTM chunkwise 64", MLSTM(8, 128, num_heads=4)),
+                                         ("MLSTM chunkwise (default: input coordinates, compiled)",
+                                          OnBackend(MLSTM(8, 128, num_heads=4), "auto", mlstm_backend)),
+                                         ("MLSTM chunkwise 64, head space (before)",
+                                          OnBackend(MLSTM(8, 128, num_heads=4), None, head_space)),
                                          ("MinLSTM scan (compiled)", OnBackend(MinLSTM(8, 128, mode="scan"), "compiled"))],
                        args.warmup + 1, args.repeats + 2)
     streams = stream_rows(32, 128, steps=200, warmup=50)

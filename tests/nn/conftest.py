@@ -1,9 +1,10 @@
-"""The ``recurrence`` and ``scan`` fixtures: a test that takes one runs once on the PyTorch path and
-once on the compiled kernel (skipped, with the reason, where the kernel cannot be built)."""
+"""The ``recurrence``, ``scan`` and ``mlstm_path`` fixtures: a test that takes one runs once on the
+PyTorch path and once on the compiled kernel (skipped, with the reason, where the kernel cannot be
+built)."""
 
 import pytest
 
-from lstmkit.nn import _scan_kernel, fused_recurrence
+from lstmkit.nn import _mlstm_kernel, _scan_kernel, fused_recurrence
 
 
 def _on(path, backend: str):
@@ -26,3 +27,9 @@ def recurrence(request):
 def scan(request):
     """MinLSTM's scan on the PyTorch loop, then on the compiled kernel."""
     yield from _on(_scan_kernel.PATH, request.param)
+
+
+@pytest.fixture(params=["torch", "compiled"])
+def mlstm_path(request):
+    """MLSTM's input-coordinates form on the PyTorch chunkwise form, then on the compiled recurrence."""
+    yield from _on(_mlstm_kernel.PATH, request.param)

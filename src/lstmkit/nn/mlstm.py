@@ -27,7 +27,11 @@ Forms (``mode``):
   ``S = (Q K^T) * D'``, numerator ``S V + exp(F_t + m_0 - m_t) C_0 q_t``, normaliser
   ``max(|sum_s S_ts + exp(F_t + m_0 - m_t) n_0^T q_t|, exp(-m_t))``. O(T^2) time and memory.
 - ``"chunkwise"``: the parallel form inside chunks of ``chunk_size`` steps, the recurrent state
-  carried across chunks (O(T * chunk_size)); ``"parallel"`` is one chunk of length T.
+  carried across chunks (O(T * chunk_size)); ``"parallel"`` is one chunk of length T. For an
+  input no wider than a head (p = D + 1 <= d, :func:`.mlstm_narrow.narrow_pays`) the memory lives
+  in a p x p space and this form runs there (:mod:`.mlstm_narrow`); for p <= 16 on a compiled
+  recurrence with the output gate fused (:mod:`._mlstm_kernel`, ``LSTMKIT_MLSTM``), where
+  ``chunk_size`` plays no part. Same results to rounding in every case.
 
 A padded step has ``i~ = -inf`` and ``log f = 0``: it is the identity on the state in every
 form, so the state returned is the one at each sequence's own length.
@@ -50,6 +54,8 @@ from torch import Tensor, nn
 
 from ..checks import check_int
 from .inputs import input_projection
+from ._mlstm_kernel import use_compiled_mlstm
+from .mlstm_narrow import COMPILED_MAX_P, mlstm_chunkwise_narrow, mlstm_recurrent_narrow, narrow_pays
 from .seqstack import Modes, RecurrentStack
 
 __all__ = ["MLSTM", "MLSTMState", "mlstm_chunk", "mlstm_chunkwise", "mlstm_step"]
@@ -162,6 +168,14 @@ def mlstm_chunkwise(q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tenso
     return h.view(B, NH, nc * size, d)[:, :, :T], (C, n, m)
 
 
+def _identity_where_padded(i_pre: Tensor, log_f: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
+    """i~ = -inf and log f = 0 where ``valid`` (T, B) is False: a padded step leaves the state as it was."""
+    if valid is None:
+        return i_pre, log_f
+    pad = ~valid.unsqueeze(-1)
+    return i_pre.masked_fill(pad, float("-inf")), log_f.masked_fill(pad, 0.0)
+
+
 class MLSTMCore(nn.Module):
     """One layer, one direction: x (T, B, D) -> h (T, B, H)."""
 
@@ -208,11 +222,10 @@ class MLSTMCore(nn.Module):
                 h, state = mlstm_step(q, k, v, i_pre, log_f, state)
                 outs.append(torch.sigmoid(o) * h.flatten(-2))
             return torch.stack(outs), state  # -> (T, B, H)
+        if self.mode == "chunkwise" and narrow_pays(x.shape[-1] + (self.qkvo.bias is not None), self.head_size):
+            return self._sequence_narrow(x, state, valid)
         q, k, v, o, i_pre, log_f = self._project(x)  # (T, B, NH, d) / (T, B, H) / (T, B, NH)
-        if valid is not None:
-            pad = ~valid.unsqueeze(-1)
-            i_pre = i_pre.masked_fill(pad, float("-inf"))
-            log_f = log_f.masked_fill(pad, 0.0)
+        i_pre, log_f = _identity_where_padded(i_pre, log_f, valid)
         heads_first = lambda t: t.movedim(0, -2) if t.dim() == 4 else t.movedim(0, -1)  # noqa: E731
         q, k, v, i_pre, log_f = map(heads_first, (q, k, v, i_pre, log_f))  # -> (B, NH, T, d) / (B, NH, T)
         if self.mode == "parallel":
@@ -221,6 +234,30 @@ class MLSTMCore(nn.Module):
             h, state = mlstm_chunkwise(q, k, v, i_pre, log_f, self.chunk_size, state)
         h = h.permute(2, 0, 1, 3).flatten(-2)  # (B, NH, T, d) -> (T, B, H)
         return torch.sigmoid(o) * h, state
+
+    def _gates(self, x: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
+        """i~, log f (T, B, NH), padded steps the identity."""
+        i_pre, f_pre = input_projection(x, self.gates.weight, self.gates.bias).chunk(2, dim=-1)
+        log_f = F.logsigmoid(f_pre) if self.forget_gate == "sigmoid" else f_pre
+        return _identity_where_padded(i_pre, log_f, valid)
+
+    def _sequence_narrow(self, x: Tensor, state: tuple[Tensor, Tensor, Tensor], valid: Tensor | None):
+        """The chunkwise form in input coordinates (:mod:`.mlstm_narrow`): x (T, B, D) -> (T, B, H)."""
+        H, nh, d = self.hidden_size, self.num_heads, self.head_size
+        w, b = self.qkvo.weight[: 3 * H], None if self.qkvo.bias is None else self.qkvo.bias[: 3 * H]
+        a = w if b is None else torch.cat([w, b.unsqueeze(-1)], -1)  # [W, b]: (3H, p)
+        aq, ak, av = a.view(3, nh, d, a.shape[-1]).unbind(0)  # (NH, d, p) each
+        xp = x if b is None else torch.cat([x, x.new_ones(*x.shape[:-1], 1)], -1)  # x' = [x; 1]: (T, B, p)
+        i_pre, log_f = self._gates(x, valid)
+        if xp.shape[-1] <= COMPILED_MAX_P and use_compiled_mlstm(x):  # recurrence and output gate compiled
+            wo = self.qkvo.weight[3 * H:]
+            ao = wo if b is None else torch.cat([wo, self.qkvo.bias[3 * H:].unsqueeze(-1)], -1)  # (H, p)
+            return mlstm_recurrent_narrow(xp, aq, ak / math.sqrt(d), av, ao, i_pre, log_f, state)
+        heads_first = lambda t: t.movedim(0, -1)  # noqa: E731  (T, B, NH) -> (B, NH, T)
+        h, state = mlstm_chunkwise_narrow(xp, aq, ak / math.sqrt(d), av, heads_first(i_pre), heads_first(log_f),
+                                          self.chunk_size, state)
+        o = input_projection(x, self.qkvo.weight[3 * H:], None if b is None else self.qkvo.bias[3 * H:])
+        return torch.sigmoid(o) * h.flatten(-2), state  # -> (T, B, H)
 
 
 class MLSTM(Modes, RecurrentStack):
