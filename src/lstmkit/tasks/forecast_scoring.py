@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     ModelAt = Callable[[int, int], Forecaster]  # (series index, origin index) -> the forecaster to use there
 
-__all__ = ["evaluate_forecasts", "validation_scores", "rows_csv", "LEVELS"]
+__all__ = ["evaluate_forecasts", "validation_scores", "choose_intervals", "rows_csv", "LEVELS"]
 
 LEVELS = (0.5, 0.8, 0.95)  # coverage and fan-chart levels, with evaluate.level
 DRAWS = 1000  # draws of a baseline's predictive distribution
@@ -313,6 +313,22 @@ def validation_scores(selection: Forecaster, series: list[Series], splits: list[
             scores["conformal_cv_coverage"] = _cross_conformal(got, cfg.evaluate.level)
         scores["conformal_method"] = conformal.method
     return scores, baselines, conformal
+
+
+def choose_intervals(val: dict, level: float) -> tuple[str, dict[str, float]]:
+    """``evaluate.intervals: auto``: the kind whose coverage on the validation end is closer to nominal,
+    as the mean absolute gap over the reported levels (:data:`LEVELS` and ``level``): the model's intervals
+    by the selection runs' forecasts there (``coverage_levels.model``), the conformal ones by two-fold
+    cross-fitting in time (``conformal_cv_coverage``, calibrated on data they are not checked on).
+    Returns (kind, {kind: gap}); 'model' when conformal has no validation evidence or on a tie."""
+    gaps: dict[str, float] = {}
+    for kind, cov in (("model", (val.get("coverage_levels") or {}).get("model")),
+                      ("conformal", val.get("conformal_cv_coverage"))):
+        if cov:
+            gaps[kind] = float(np.mean([abs(cov[f"{v:g}"] - v) for v in _levels(level)]))
+    if "conformal" in gaps and ("model" not in gaps or gaps["conformal"] < gaps["model"]):
+        return "conformal", gaps
+    return "model", gaps
 
 
 def rows_csv(rows: list[dict], fieldnames: list[str] | None = None, lineterminator: str = "\r\n") -> str:
