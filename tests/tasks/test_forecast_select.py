@@ -105,3 +105,12 @@ def test_auto_intervals_are_chosen_on_validation_and_kept_by_evaluate(sales_csv,
     assert load_forecaster(tmp_path / "out").meta["intervals"] == kind
     again = evaluate_run(tmp_path / "out")
     assert again["test"] == test and again["baselines"] == metrics["baselines"]
+
+
+def test_auto_intervals_without_a_calibration_are_the_models(sales_csv, tmp_path):  # noqa: F811
+    cfg = _config(sales_csv, val_size=4)  # shorter than the horizon (6): no validation scores, no calibration
+    cfg.evaluate.intervals = "auto"
+    metrics = train_forecaster(cfg, tmp_path / "out")
+    assert metrics["val"]["intervals_chosen"] == "model" and metrics["val"]["intervals_gap"] == {}
+    assert metrics["test"]["intervals"] == "model" and set(metrics["test"]["coverage_levels"]) == {"model"}
+    assert load_forecaster(tmp_path / "out").meta["intervals"] == "model"

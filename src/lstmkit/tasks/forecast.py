@@ -467,9 +467,9 @@ def _score(run: Run, data: _Data, part: str) -> Scores:
         data.intervals = e.intervals if data.conformal is not None else "model"
         if e.intervals == "auto":
             data.intervals, model["intervals_gap"] = choose_intervals(val, e.level)
+            model["intervals_chosen"] = data.intervals
             log.info(f"evaluate.intervals auto: {data.intervals} (mean |coverage - level| on validation: "
                      + ", ".join(f"{k} {v:.3f}" for k, v in model["intervals_gap"].items()) + ")")
-        model["intervals_chosen"] = data.intervals
     else:
         config = replace(run.config, evaluate=replace(e, intervals=data.intervals))
         model, baselines, data.rows = evaluate_forecasts(data.fc, data.series, data.splits, config, data.conformal)
