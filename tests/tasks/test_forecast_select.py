@@ -9,9 +9,9 @@ import torch
 
 from lstmkit.data.transforms import SeriesTransform
 from lstmkit.models.forecaster import ForecasterConfig, LSTMForecaster
-from lstmkit.tasks.forecast import _evaluator, _integrate, load_forecaster, train_forecaster
+from lstmkit.tasks.forecast import load_forecaster, train_forecaster
 from lstmkit.tasks.forecast_io import evaluate_run
-from lstmkit.tasks.forecast_scoring import choose_intervals
+from lstmkit.tasks.forecast_scoring import choose_intervals, epoch_scores, integrate_errors
 
 from .test_forecast import _config, sales_csv  # noqa: F401 (a fixture)
 
@@ -31,7 +31,7 @@ def test_integrate_undoes_the_differencing_of_the_errors(m, first):
     scale = np.array([[2.0], [0.5]])
     d = np.apply_along_axis(_difference, 2, level, m, first) / scale[:, None, None, :]
     tf = SeriesTransform(seasonal_period=m, difference=first)
-    got = _integrate(torch.as_tensor(d), torch.as_tensor(scale), tf)
+    got = integrate_errors(torch.as_tensor(d), torch.as_tensor(scale), tf)
     np.testing.assert_allclose(got.numpy(), level, atol=1e-12)
 
 
@@ -47,12 +47,12 @@ def test_validation_scores_every_origin_of_the_validation_end():
     h, _ = model.encode(x, lengths)
     mu = model.point(model._direct(h, None))[0, :, :, 0]  # (T, n)
     pairs = [(mu[t, k] - x[0, t + 1 + k, 0]) ** 2 for t in range(14, 20) for k in range(3) if t + 1 + k < 20]
-    scores = _evaluator("mse", np.ones((1, 1)), SeriesTransform())(model, [(x, lengths, torch.tensor([[14, 20]]))])
+    scores = epoch_scores("mse", np.ones((1, 1)), SeriesTransform())(model, [(x, lengths, torch.tensor([[14, 20]]))])
     assert scores["mse"] == pytest.approx(float(sum(pairs) / len(pairs)), rel=1e-12)
     assert scores["loss"] == scores["mse"] and scores["nll"] == pytest.approx(float(model.loss(x, lengths, (14, 20))))
     # 'level' on an undifferenced, unscaled series is the same squared error; 'loss' selects the NLL
     assert scores["level"] == pytest.approx(scores["mse"], rel=1e-12)
-    by_nll = _evaluator("loss", np.ones((1, 1)), SeriesTransform())(model, [(x, lengths, torch.tensor([[14, 20]]))])
+    by_nll = epoch_scores("loss", np.ones((1, 1)), SeriesTransform())(model, [(x, lengths, torch.tensor([[14, 20]]))])
     assert by_nll["loss"] == by_nll["nll"]
 
 

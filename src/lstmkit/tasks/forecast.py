@@ -10,7 +10,8 @@ lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`) over the steps this module 
 2. carve the last ``val_size`` steps of every training part as validation; fit the transforms
    (per series) and the covariate standardisation on the rest; train each ensemble member with
    :func:`lstmkit.tasks.trainer.fit` on forking sequences (every origin of every series),
-   selecting the epoch by validation loss; then (``refit: true``) refit the transforms on the
+   selecting the epoch on the forecasts from every origin of the validation ends by ``select``
+   (:func:`lstmkit.tasks.forecast_scoring.epoch_scores`); then (``refit: true``) refit the transforms on the
    whole training part and retrain from the same seed for the selected epochs with the same
    learning-rate schedule, so the last months before the test part are used too;
 3. evaluate at rolling origins through the test part (``evaluate.horizon`` steps ahead, every
@@ -50,7 +51,8 @@ from ..models import create_model
 from ..models.registry import check_model_arguments
 from . import forecast_io
 from .config import path_field, to_plain
-from .forecast_scoring import choose_intervals, evaluate_forecasts, rows_csv, validation_scores
+from .forecast_scoring import (choose_intervals, epoch_scores, evaluate_forecasts, rows_csv, transform_scale,
+                               validation_scores)
 from .forecaster import Forecast, Forecaster, ForecastStream, load_forecaster, read_forecast_input
 from .lifecycle import Run, Scores, Steps, Trained, run_task
 from .registry import Task, Tuning, register_task
@@ -223,48 +225,6 @@ def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
     return model.loss(*batch)
 
 
-def _integrate(err: torch.Tensor, scale: torch.Tensor, tf: SeriesTransform) -> torch.Tensor:
-    """Errors of the transformed series (B, T, n, C) -> the errors they make on the scale before the
-    differencing (after the log or power transform): times the standardisation's scale (B, C), summed back
-    through the first and the seasonal differencing along the steps (zero errors before step 1)."""
-    e = err * scale[:, None, None, :]
-    if tf.difference:
-        e = e.cumsum(2)
-    m = tf.seasonal_period
-    if m:
-        B, T, n, C = e.shape
-        pad = -n % m
-        e = torch.nn.functional.pad(e, (0, 0, 0, pad)).reshape(B, T, (n + pad) // m, m, C).cumsum(2)
-        e = e.reshape(B, T, n + pad, C)[:, :, :n]
-    return e
-
-
-def _evaluator(select: str, scales: np.ndarray, tf: SeriesTransform):
-    """The validation of a member's epochs over every (origin, step) pair of the validation ends, each
-    origin's forecast cut at the end of the training part: the likelihood's loss (``nll``), the point
-    forecasts' squared error on the model's scale (``mse``) and on the scale before the differencing
-    (``level``: :func:`_integrate`; ``scales`` (S, C) the series' standardisation scales). ``loss``, what
-    picks the epoch and steps the plateau, is ``select``'s."""
-    def evaluate(model: nn.Module, batches) -> dict:
-        total = {"nll": 0.0, "mse": 0.0, "level": 0.0}
-        count = 0.0
-        first = 0
-        for b in batches:
-            n = float(b[2][:, 1].sub(b[2][:, 0]).clamp(min=0).sum())
-            total["nll"] += float(model.loss(*b)) * n
-            err, mask = model.errors(*b)
-            pairs = float(mask.sum()) * err.shape[-1]
-            scale = torch.as_tensor(scales[first : first + len(err)], dtype=err.dtype)
-            first += len(err)
-            total["mse"] += float(err.square().sum()) / pairs * n
-            total["level"] += float(_integrate(err, scale, tf).square().sum()) / pairs * n
-            count += n
-        out = {k: v / count for k, v in total.items()}
-        return {"loss": out["nll" if select == "loss" else select], **out}
-
-    return evaluate
-
-
 @dataclass
 class _Layout:
     """What the model reads, fitted on the training parts: transforms and covariate scaling."""
@@ -335,8 +295,8 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     tc = cfg.train
     stage = run.stage if run is not None else _unrecorded(tc)
     name = f"member-{member + 1}"
-    scales = np.stack([_scale(layout.transforms[s.name], C) for s in series])
-    evaluate = _evaluator(cfg.select, scales, cfg.transform)
+    scales = np.stack([transform_scale(layout.transforms[s.name], C) for s in series])
+    evaluate = epoch_scores(cfg.select, scales, cfg.transform)
     result = stage(name, model, _batches(seqs, tc.batch_size, seed), list(_batches(val_seqs, 256, 0, origins)()),
                    _loss, evaluate)
     val_metrics = dict(result.best)
@@ -350,11 +310,6 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     stage(f"{name}/refit", model, _batches(seqs, tc.batch_size, seed), [], _loss, evaluate, lr_schedule=schedule,
           meta={"member": member})
     return wrap(model, layout), result, val_metrics, selection
-
-
-def _scale(tf: SeriesTransform, C: int) -> np.ndarray:
-    """A fitted transform's standardisation scale per target (ones without standardisation)."""
-    return np.ones(C) if tf.std_ is None else np.broadcast_to(np.asarray(tf.std_, dtype=np.float64), (C,)).copy()
 
 
 def _unrecorded(tc: TrainConfig):
