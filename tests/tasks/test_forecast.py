@@ -396,16 +396,20 @@ def test_cli_train_and_forecast(sales_csv, tmp_path, capsys):
     assert "horizon must be an int in [1, 4]" in capsys.readouterr().err
 
 
-def test_a_killed_forecasting_run_resumes_to_the_uninterrupted_result(sales_csv, tmp_path, monkeypatch):
+@pytest.mark.parametrize("select, intervals", [("loss", "model"), ("level", "auto")])
+def test_a_killed_forecasting_run_resumes_to_the_uninterrupted_result(sales_csv, tmp_path, monkeypatch, select,
+                                                                       intervals):
     """An ensemble of two members, killed in the second member's selection run: `lstmkit train
     --resume` takes the first member from its checkpoints (no retraining) and continues the second
-    from its last epoch, to the metrics, forecasts and weights of a run never interrupted."""
+    from its last epoch, to the metrics, forecasts and weights of a run never interrupted (also with
+    the epoch picked by the level error and the intervals chosen on validation)."""
     from lstmkit.checkpoint.train_state import load_train_state
     from lstmkit.cli import main
     from lstmkit.tasks import lifecycle
 
-    cfg = _config(sales_csv, ensemble=2, train={**FAST, "deterministic": True},
-                  evaluate={"horizon": 6, "stride": 3, "season": 12, "samples": 30, "baselines": ["naive"]})
+    cfg = _config(sales_csv, ensemble=2, train={**FAST, "deterministic": True}, select=select,
+                  evaluate={"horizon": 6, "stride": 3, "season": 12, "samples": 30, "baselines": ["naive"],
+                            "intervals": intervals})
     reference = train_forecaster(cfg, tmp_path / "reference")
     run, real_fit, calls = tmp_path / "run", lifecycle.fit, []
 
@@ -457,4 +461,4 @@ def test_the_co2_preset_reads_monthly_means_and_forecasts_ten_years_from_1992():
     (s,) = load_forecast_series(config.data)
     n_train, n_end = split_points(s, config.data, config.evaluate.horizon)
     assert (s.name, s.step, str(s.times[n_train])[:7], n_end - n_train) == ("co2-monthly", "1M", "1992-01", 120)
-    assert config.evaluate.horizon == 12 and config.val_size == 60 and config.evaluate.intervals == "model"
+    assert config.evaluate.horizon == 12 and config.val_size == 60 and config.evaluate.intervals == "auto"

@@ -189,9 +189,10 @@ class LSTMForecaster(nn.Module):
         return torch.maximum(q * diff, (q - 1) * diff).sum(-1)
 
     # ----------------------------------------------------------------- training
-    def loss(self, x: Tensor, lengths: Tensor, origins: Tensor | tuple[int, int] | None = None) -> Tensor:
-        """Mean loss over every origin t (restricted to ``origins``: (first, stop), or (B, 2) per series) and
-        every step t+k (k = 1..N) inside the series. x (B, T, C+P+F), lengths (B,)."""
+    def _forks(self, x: Tensor, lengths: Tensor, origins: Tensor | tuple[int, int] | None
+               ) -> tuple[Tensor, Tensor, Tensor]:
+        """The forecast of every origin t and step t+k: (params (B, T, n, C, K), targets (B, T, n, C),
+        mask (B, T, n): the target lies inside the series and t inside ``origins``)."""
         c = self.config
         B, T, _ = x.shape
         h, _ = self.encode(x, lengths)
@@ -217,6 +218,12 @@ class LSTMForecaster(nn.Module):
             inputs = prev if known is None else torch.cat([prev, known], -1)
             params = torch.ones(B, T, n, c.num_targets, c.outputs, dtype=x.dtype, device=x.device)  # safe where masked
             params[valid] = self._decode(h[valid], inputs[valid])[0]
+        return params, z_next, mask
+
+    def loss(self, x: Tensor, lengths: Tensor, origins: Tensor | tuple[int, int] | None = None) -> Tensor:
+        """Mean loss over every origin t (restricted to ``origins``: (first, stop), or (B, 2) per series) and
+        every step t+k (k = 1..N) inside the series. x (B, T, C+P+F), lengths (B,)."""
+        params, z_next, mask = self._forks(x, lengths, origins)
         elem = self.nll(params, z_next)  # (B, T, n, C)
         weight = mask.unsqueeze(-1).to(elem.dtype).expand_as(elem)
         count = weight.sum()
@@ -224,6 +231,15 @@ class LSTMForecaster(nn.Module):
             raise ValueError("no (origin, target) pair lies inside the series: they are shorter than 2 steps "
                              "or the origin range is empty")
         return torch.where(weight > 0, elem, 0.0).sum() / count  # padding never reaches the loss or its gradient
+
+    def errors(self, x: Tensor, lengths: Tensor, origins: Tensor | tuple[int, int] | None = None
+               ) -> tuple[Tensor, Tensor]:
+        """The point forecasts' errors (forecast - target, (B, T, n, C); zero where masked) at every origin t and
+        step t+k (k = 1..n; n = 1 for the recursive head), and the mask (B, T, n) of the pairs that count
+        (as in :meth:`loss`), e.g. to score a validation end by a criterion other than the loss."""
+        params, z_next, mask = self._forks(x, lengths, origins)
+        err = self.point(params) - z_next
+        return torch.where(mask.unsqueeze(-1), err, 0.0), mask
 
     # ----------------------------------------------------------------- inference
     def _step_input(self, z: Tensor, known: Tensor | None) -> Tensor:

@@ -10,7 +10,8 @@ lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`) over the steps this module 
 2. carve the last ``val_size`` steps of every training part as validation; fit the transforms
    (per series) and the covariate standardisation on the rest; train each ensemble member with
    :func:`lstmkit.tasks.trainer.fit` on forking sequences (every origin of every series),
-   selecting the epoch by validation loss; then (``refit: true``) refit the transforms on the
+   selecting the epoch on the forecasts from every origin of the validation ends by ``select``
+   (:func:`lstmkit.tasks.forecast_scoring.epoch_scores`); then (``refit: true``) refit the transforms on the
    whole training part and retrain from the same seed for the selected epochs with the same
    learning-rate schedule, so the last months before the test part are used too;
 3. evaluate at rolling origins through the test part (``evaluate.horizon`` steps ahead, every
@@ -32,7 +33,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar, Literal, Sequence
 
 import numpy as np
@@ -50,7 +51,8 @@ from ..models import create_model
 from ..models.registry import check_model_arguments
 from . import forecast_io
 from .config import path_field, to_plain
-from .forecast_scoring import evaluate_forecasts, rows_csv, validation_scores
+from .forecast_scoring import (choose_intervals, epoch_scores, evaluate_forecasts, rows_csv, transform_scale,
+                               validation_scores)
 from .forecaster import Forecast, Forecaster, ForecastStream, load_forecaster, read_forecast_input
 from .lifecycle import Run, Scores, Steps, Trained, run_task
 from .registry import Task, Tuning, register_task
@@ -114,7 +116,9 @@ class EvalConfig:
     season: int = 1  # m of the seasonal naive, Naive2 and MASE's scale
     level: float = 0.8  # central prediction-interval level
     samples: int = 500  # sample paths per ensemble member for the intervals
-    intervals: Literal["model", "conformal"] = "model"  # the model's sample-path intervals or split-conformal ones
+    # the model's sample-path intervals, split-conformal ones, or per run the one closer to nominal on the
+    # validation end (auto: lstmkit.tasks.forecast_scoring.choose_intervals; the run records its choice)
+    intervals: Literal["model", "conformal", "auto"] = "model"
     # conformal calibration on the validation end: every origin there (rolling) or the test-like origins (window)
     calibration: Literal["rolling", "window"] = "rolling"
     baselines: list[Any] = field(default_factory=lambda: ["naive", "drift"])  # names or {name: ..., kwargs}
@@ -124,8 +128,8 @@ class EvalConfig:
             check_int(f"evaluate.{name}", getattr(self, name))
         if self.stride is not None:
             check_int("evaluate.stride", self.stride)
-        if self.intervals not in ("model", "conformal"):
-            raise ValueError(f"evaluate.intervals must be 'model' or 'conformal', got {self.intervals!r}")
+        if self.intervals not in ("model", "conformal", "auto"):
+            raise ValueError(f"evaluate.intervals must be one of 'model', 'conformal', 'auto', got {self.intervals!r}")
         if self.calibration not in ("rolling", "window"):
             raise ValueError(f"evaluate.calibration must be 'rolling' or 'window', got {self.calibration!r}")
         if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0 < self.level < 1:
@@ -143,6 +147,10 @@ class ForecastConfig:
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     val_size: int | None = None  # validation steps at the end of each training part; None: max(horizon, 20%)
     ensemble: int = 1  # members trained from different seeds, averaged
+    # what picks each member's epoch on the validation end (every origin there) and steps the plateau: the
+    # training loss ('loss', the likelihood's NLL), the point forecasts' squared error on the model's scale
+    # ('mse') or on the scale before the differencing ('level': for a log series, the relative error)
+    select: Literal["loss", "mse", "level"] = "loss"
     refit: bool = True  # retrain on training + validation for the epochs validation chose
     task: Literal["forecast"] = "forecast"
 
@@ -156,6 +164,8 @@ class ForecastConfig:
                 raise ValueError(f"model.{key} is set from the data and evaluate.horizon; remove it")
         check_model_arguments("lstm_forecaster", (k for k in self.model if k != "name"))  # before any data loads
         check_int("ensemble", self.ensemble)
+        if self.select not in ("loss", "mse", "level"):
+            raise ValueError(f"select must be one of 'loss', 'mse', 'level', got {self.select!r}")
         if self.val_size is not None:
             check_int("val_size", self.val_size)
 
@@ -213,15 +223,6 @@ def _batches(seqs: list[np.ndarray], batch_size: int, seed: int, origins: np.nda
 
 def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
     return model.loss(*batch)
-
-
-def _evaluate(model: nn.Module, batches) -> dict:
-    total = count = 0.0
-    for b in batches:
-        n = float(b[2][:, 1].sub(b[2][:, 0]).clamp(min=0).sum())
-        total += float(model.loss(*b)) * n
-        count += n
-    return {"loss": total / count}
 
 
 @dataclass
@@ -294,8 +295,10 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     tc = cfg.train
     stage = run.stage if run is not None else _unrecorded(tc)
     name = f"member-{member + 1}"
+    scales = np.stack([transform_scale(layout.transforms[s.name], C) for s in series])
+    evaluate = epoch_scores(cfg.select, scales, cfg.transform)
     result = stage(name, model, _batches(seqs, tc.batch_size, seed), list(_batches(val_seqs, 256, 0, origins)()),
-                   _loss, _evaluate)
+                   _loss, evaluate)
     val_metrics = dict(result.best)
     selection = wrap(model, layout)
     if not cfg.refit:
@@ -304,7 +307,7 @@ def fit_forecaster(series: list[Series], n_train: list[int], cfg: ForecastConfig
     layout = _fit_layout([s.head(n) for s, n in zip(series, n_train)], cfg.transform, C)
     model, seqs, _ = make(layout, n_train)
     schedule = [row["lr"] for row in result.history[: result.best_epoch]]
-    stage(f"{name}/refit", model, _batches(seqs, tc.batch_size, seed), [], _loss, _evaluate, lr_schedule=schedule,
+    stage(f"{name}/refit", model, _batches(seqs, tc.batch_size, seed), [], _loss, evaluate, lr_schedule=schedule,
           meta={"member": member})
     return wrap(model, layout), result, val_metrics, selection
 
@@ -367,6 +370,7 @@ class _Data:
     results: list[FitResult] = field(default_factory=list)
     val_losses: list[dict] = field(default_factory=list)
     conformal: Any = None  # calibrated on the validation ends, used on the test part
+    intervals: str = "model"  # the kind scored on the test part (evaluate.intervals, 'auto' resolved on validation)
     rows: list[dict] = field(default_factory=list)  # the test forecasts
 
 
@@ -411,11 +415,19 @@ def _score(run: Run, data: _Data, part: str) -> Scores:
     """``val``: the selection runs on the validation ends (and the conformal calibration from them);
     ``test``: the ensemble at rolling origins through the test part. The statistical baselines are
     roles without a network."""
+    e = run.config.evaluate
     if part == "val":
         val, baselines, data.conformal = validation_scores(data.selection, data.series, data.splits, run.config)
         model = {"loss": float(np.mean([v["loss"] for v in data.val_losses])), **val}
+        data.intervals = e.intervals if data.conformal is not None else "model"
+        if e.intervals == "auto":
+            data.intervals, model["intervals_gap"] = choose_intervals(val, e.level)
+            model["intervals_chosen"] = data.intervals
+            log.info(f"evaluate.intervals auto: {data.intervals} (mean |coverage - level| on validation: "
+                     + ", ".join(f"{k} {v:.3f}" for k, v in model["intervals_gap"].items()) + ")")
     else:
-        model, baselines, data.rows = evaluate_forecasts(data.fc, data.series, data.splits, run.config, data.conformal)
+        config = replace(run.config, evaluate=replace(e, intervals=data.intervals))
+        model, baselines, data.rows = evaluate_forecasts(data.fc, data.series, data.splits, config, data.conformal)
     for label in baselines:
         if label not in run.roles:
             run.add(label)
@@ -437,7 +449,7 @@ def _save(run: Run, data: _Data) -> None:
     """The ensemble, with its data source and intervals (the test forecasts beside it when scored)."""
     conformal = data.conformal
     data.fc.save(run.out, {"data": to_plain(asdict(run.config.data)), "train_seed": run.config.train.seed,
-                           "intervals": run.config.evaluate.intervals if conformal is not None else "model",
+                           "intervals": data.intervals if conformal is not None else "model",
                            "conformal": None if conformal is None else conformal.to_dict()})
     if run.score_test:
         atomic_write_bytes(run.out / "forecasts.csv", rows_csv(data.rows).encode())

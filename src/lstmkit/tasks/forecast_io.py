@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +66,10 @@ def saved_run(run) -> tuple:
 
     fc = load_forecaster(run)
     saved = fc.meta.get("conformal")  # calibrated on the validation end at training time
-    return (build(ForecastConfig, load_yaml(Path(run) / "config.yaml")), fc,
-            None if saved is None else conformal_from_dict(saved))
+    config = build(ForecastConfig, load_yaml(Path(run) / "config.yaml"))
+    if config.evaluate.intervals == "auto":  # the kind the run chose on its validation end
+        config = replace(config, evaluate=replace(config.evaluate, intervals=fc.meta.get("intervals", "model")))
+    return config, fc, None if saved is None else conformal_from_dict(saved)
 
 
 def evaluate_run(run, data: str | None = None, options: dict | None = None) -> dict:

@@ -16,9 +16,12 @@ import io
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+import torch
+from torch import nn
 
 from ..data.series import Series
 from ..data.splits import series_validation
+from ..data.transforms import SeriesTransform
 from ..eval import forecast_metrics as fm
 from ..eval.conformal import RollingConformal, SplitConformal
 from ..eval.stat_baselines import make_baseline
@@ -29,7 +32,8 @@ if TYPE_CHECKING:
 
     ModelAt = Callable[[int, int], Forecaster]  # (series index, origin index) -> the forecaster to use there
 
-__all__ = ["evaluate_forecasts", "validation_scores", "rows_csv", "LEVELS"]
+__all__ = ["evaluate_forecasts", "validation_scores", "choose_intervals", "epoch_scores", "integrate_errors",
+           "transform_scale", "rows_csv", "LEVELS"]
 
 LEVELS = (0.5, 0.8, 0.95)  # coverage and fan-chart levels, with evaluate.level
 DRAWS = 1000  # draws of a baseline's predictive distribution
@@ -313,6 +317,69 @@ def validation_scores(selection: Forecaster, series: list[Series], splits: list[
             scores["conformal_cv_coverage"] = _cross_conformal(got, cfg.evaluate.level)
         scores["conformal_method"] = conformal.method
     return scores, baselines, conformal
+
+
+def choose_intervals(val: dict, level: float) -> tuple[str, dict[str, float]]:
+    """``evaluate.intervals: auto``: the kind whose coverage on the validation end is closer to nominal,
+    as the mean absolute gap over the reported levels (:data:`LEVELS` and ``level``): the model's intervals
+    by the selection runs' forecasts there (``coverage_levels.model``), the conformal ones by two-fold
+    cross-fitting in time (``conformal_cv_coverage``, calibrated on data they are not checked on).
+    Returns (kind, {kind: gap}); 'model' when conformal has no validation evidence or on a tie."""
+    gaps: dict[str, float] = {}
+    for kind, cov in (("model", (val.get("coverage_levels") or {}).get("model")),
+                      ("conformal", val.get("conformal_cv_coverage"))):
+        if cov:
+            gaps[kind] = float(np.mean([abs(cov[f"{v:g}"] - v) for v in _levels(level)]))
+    if "conformal" in gaps and ("model" not in gaps or gaps["conformal"] < gaps["model"]):
+        return "conformal", gaps
+    return "model", gaps
+
+
+def integrate_errors(err: torch.Tensor, scale: torch.Tensor, tf: SeriesTransform) -> torch.Tensor:
+    """Errors of the transformed series (B, T, n, C) -> the errors they make on the scale before the
+    differencing (after the log or power transform): times the standardisation's scale (B, C), summed back
+    through the first and the seasonal differencing along the steps (zero errors before step 1)."""
+    e = err * scale[:, None, None, :]
+    if tf.difference:
+        e = e.cumsum(2)
+    m = tf.seasonal_period
+    if m:
+        B, T, n, C = e.shape
+        pad = -n % m
+        e = torch.nn.functional.pad(e, (0, 0, 0, pad)).reshape(B, T, (n + pad) // m, m, C).cumsum(2)
+        e = e.reshape(B, T, n + pad, C)[:, :, :n]
+    return e
+
+
+def epoch_scores(select: str, scales: np.ndarray, tf: SeriesTransform):
+    """The validation of a member's epochs over every (origin, step) pair of the validation ends, each
+    origin's forecast cut at the end of the training part: the likelihood's loss (``nll``), the point
+    forecasts' squared error on the model's scale (``mse``) and on the scale before the differencing
+    (``level``: :func:`integrate_errors`; ``scales`` (S, C) the series' standardisation scales). ``loss``, what
+    picks the epoch and steps the plateau, is ``select``'s."""
+    def evaluate(model: nn.Module, batches) -> dict:
+        total = {"nll": 0.0, "mse": 0.0, "level": 0.0}
+        count = 0.0
+        first = 0
+        for b in batches:
+            n = float(b[2][:, 1].sub(b[2][:, 0]).clamp(min=0).sum())
+            total["nll"] += float(model.loss(*b)) * n
+            err, mask = model.errors(*b)
+            pairs = float(mask.sum()) * err.shape[-1]
+            scale = torch.as_tensor(scales[first : first + len(err)], dtype=err.dtype)
+            first += len(err)
+            total["mse"] += float(err.square().sum()) / pairs * n
+            total["level"] += float(integrate_errors(err, scale, tf).square().sum()) / pairs * n
+            count += n
+        out = {k: v / count for k, v in total.items()}
+        return {"loss": out["nll" if select == "loss" else select], **out}
+
+    return evaluate
+
+
+def transform_scale(tf: SeriesTransform, C: int) -> np.ndarray:
+    """A fitted transform's standardisation scale per target (ones without standardisation)."""
+    return np.ones(C) if tf.std_ is None else np.broadcast_to(np.asarray(tf.std_, dtype=np.float64), (C,)).copy()
 
 
 def rows_csv(rows: list[dict], fieldnames: list[str] | None = None, lineterminator: str = "\r\n") -> str:
