@@ -230,6 +230,20 @@ std::vector<Tensor> fused_backward(const Tensor& d_out, const Tensor& d_hT, cons
     return out;
 }
 
+// init (N,) + a (n, Kd) w (Kd, N) on the small-row product alone, for the tests.
+Tensor small_product(const Tensor& a, const Tensor& w, const OptT& init) {
+    TORCH_CHECK(a.device().is_cpu() && a.dim() == 2 && w.dim() == 2 && a.size(1) == w.size(0) &&
+                a.scalar_type() == w.scalar_type() && (!on(init) || (init->numel() == w.size(1) &&
+                init->scalar_type() == a.scalar_type())), "lstmkit small_product: a (n, Kd), w (Kd, N), init (N,)");
+    const Tensor ac = a.contiguous(), ic = on(init) ? init->contiguous() : Tensor();
+    Tensor out = at::empty({a.size(0), w.size(1)}, a.options());
+    AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "lstmkit_small_product", [&] {
+        const Panels<scalar_t> panels(w, on(init) ? ic.data_ptr<scalar_t>() : nullptr);
+        small_mm<scalar_t>(a.size(0), ac.data_ptr<scalar_t>(), a.size(1), panels, out.data_ptr<scalar_t>(), w.size(1));
+    });
+    return out;
+}
+
 int64_t abi_version() { return ABI_VERSION; }
 
 }  // namespace
@@ -246,6 +260,7 @@ TORCH_LIBRARY(LIBRARY_NAME, m) {
           &fused_backward);
     m.def("packed_forward(Tensor x, Tensor h0, Tensor c0, Tensor w_cat, Tensor? bias, Tensor batch_sizes, bool save, "
           "int small_rows, Tensor? out_index, int out_rows) -> Tensor[]", &packed_forward);
+    m.def("small_product(Tensor a, Tensor w, Tensor? init) -> Tensor", &small_product);
     m.def("packed_backward(Tensor d_out, Tensor d_hT, Tensor d_cT, Tensor c0, Tensor[] saved, Tensor w_cat, "
           "Tensor batch_sizes, int small_rows, Tensor? out_index) -> Tensor[]", &packed_backward);
 }

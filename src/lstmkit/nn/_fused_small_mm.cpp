@@ -22,16 +22,26 @@ constexpr int MM_VEC_BYTES = 32, MM_ROWS = 4, MM_VECS = 3;  // 16 registers: 12 
 constexpr int MM_VEC_BYTES = 16, MM_ROWS = 4, MM_VECS = 3;
 #endif
 
+// V: a vector of T; U: the same for unaligned loads and stores (through U*, not memcpy, so that the
+// sums and weights stay in registers: GCC keeps arrays whose address is taken on the stack).
 template <typename T>
 struct MMVec;
 template <>
 struct MMVec<float> {
-    typedef float type __attribute__((vector_size(MM_VEC_BYTES)));
+    typedef float V __attribute__((vector_size(MM_VEC_BYTES)));
+    typedef float U __attribute__((vector_size(MM_VEC_BYTES), aligned(alignof(float)), may_alias));
 };
 template <>
 struct MMVec<double> {
-    typedef double type __attribute__((vector_size(MM_VEC_BYTES)));
+    typedef double V __attribute__((vector_size(MM_VEC_BYTES)));
+    typedef double U __attribute__((vector_size(MM_VEC_BYTES), aligned(alignof(double)), may_alias));
 };
+
+template <typename T>
+inline typename MMVec<T>::V mm_load(const T* p) { return *reinterpret_cast<const typename MMVec<T>::U*>(p); }
+
+template <typename T>
+inline void mm_store(T* p, typename MMVec<T>::V v) { *reinterpret_cast<typename MMVec<T>::U*>(p) = v; }
 
 // The weight (Kd, N), any strides, as ceil(N / CB) panels of (Kd, CB) contiguous, zero-padded;
 // and optionally a row `init` (N,) the products start from (the bias), padded alike.
@@ -62,26 +72,37 @@ struct Panels {
 template <typename T, int RB>
 void panel_block(const T* a, int64_t lda, const T* wp, int64_t Kd, const T* init, T* out, int64_t ldo,
                  int64_t cols) {
-    using V = typename MMVec<T>::type;
+    using V = typename MMVec<T>::V;
     constexpr int64_t VL = Panels<T>::VL, CB = Panels<T>::CB;
     V acc[RB][MM_VECS];
+#pragma GCC unroll 8
     for (int v = 0; v < MM_VECS; ++v) {
-        V s{};
-        if (init) std::memcpy(&s, init + v * VL, sizeof(V));
+        const V s = init ? mm_load(init + v * VL) : V{};
+#pragma GCC unroll 8
         for (int r = 0; r < RB; ++r) acc[r][v] = s;
     }
     for (int64_t k = 0; k < Kd; ++k) {
         V w[MM_VECS];
-        for (int v = 0; v < MM_VECS; ++v) std::memcpy(&w[v], wp + k * CB + v * VL, sizeof(V));
+#pragma GCC unroll 8
+        for (int v = 0; v < MM_VECS; ++v) w[v] = mm_load(wp + k * CB + v * VL);
+#pragma GCC unroll 8
         for (int r = 0; r < RB; ++r) {
             const T s = a[r * lda + k];
+#pragma GCC unroll 8
             for (int v = 0; v < MM_VECS; ++v) acc[r][v] += s * w[v];
         }
     }
-    if (cols == CB) {
-        for (int r = 0; r < RB; ++r) std::memcpy(out + r * ldo, &acc[r][0], sizeof(acc[r]));
-    } else {
-        for (int r = 0; r < RB; ++r) std::memcpy(out + r * ldo, &acc[r][0], cols * sizeof(T));
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r) {
+        if (cols == CB) {
+#pragma GCC unroll 8
+            for (int v = 0; v < MM_VECS; ++v) mm_store(out + r * ldo + v * VL, acc[r][v]);
+        } else {
+            T tmp[CB];
+#pragma GCC unroll 8
+            for (int v = 0; v < MM_VECS; ++v) mm_store(tmp + v * VL, acc[r][v]);
+            std::memcpy(out + r * ldo, tmp, cols * sizeof(T));
+        }
     }
 }
 

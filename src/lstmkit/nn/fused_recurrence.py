@@ -51,7 +51,7 @@ ABI_VERSION = 2
 _SOURCES = ("_fused_recurrence.cpp", "_fused_small_mm.cpp", "_fused_recurrence_packed.cpp")
 # Packed steps with at most this many running rows take the kernel's own small-row product
 # (_fused_small_mm.cpp) instead of ATen's GEMM; 0 turns it off (tests set both ways).
-SMALL_ROWS = 32
+SMALL_ROWS = 48
 FLAG_SETS = (("-O3", "-march=native"), ("-O3",))
 
 
