@@ -102,6 +102,27 @@ std::vector<Tensor> packed_forward_impl(const Tensor& x, const Tensor& h0, const
     return result;
 }
 
+// One row of one step of the backward: the gate gradients dz (4H) from d h (the running d h plus
+// the output's gradient) and the running d c, which it updates. A function of its own with
+// __restrict arguments: inline in the step loop GCC left it scalar.
+template <typename T>
+void packed_backward_row(const T* __restrict a, const T* __restrict tc, const T* __restrict c_prev,
+                         const T* __restrict go, const T* __restrict dq, T* __restrict dcr, T* __restrict dzr,
+                         int64_t H) {
+    const T* __restrict o = a + 3 * H;
+    for (int64_t j = 0; j < H; ++j) {
+        const T d = dq[j] + go[j];
+        const T dqo = d * o[j];
+        const T dn = (dqo - (dqo * tc[j]) * tc[j]) + dcr[j];
+        dzr[3 * H + j] = (d * tc[j]) * (o[j] - o[j] * o[j]);
+        const T i = a[j], f = a[H + j], g = a[2 * H + j];
+        dzr[j] = (dn * g) * (i - i * i);
+        dzr[H + j] = (dn * c_prev[j]) * (f - f * f);
+        dzr[2 * H + j] = (dn * i) * (T(1) - g * g);
+        dcr[j] = dn * f;
+    }
+}
+
 template <typename T>
 std::vector<Tensor> packed_backward_impl(const Tensor& d_out, const Tensor& d_hT, const Tensor& d_cT,
                                          const Tensor& c0, const Tensor& xh, const Tensor& acts, const Tensor& cs,
@@ -130,25 +151,8 @@ std::vector<Tensor> packed_backward_impl(const Tensor& d_out, const Tensor& d_hT
         const int64_t o0 = off[t];
         rows(n, G, [&](int64_t b) {
             const int64_t r = o0 + b;
-            const T* a = actp + r * G;
-            const T* o = a + 3 * H;
-            const T* tc = tcp + r * H;
-            const T* c0r = t > 0 ? csp + (off[t - 1] + b) * H : c0p + b * H;
-            const T* go = doutp + (oi ? oi[r] : r) * H;
-            T* dq = dhb + b * H;
-            T* dcr = dcb + b * H;
-            T* dzr = dzp + r * G;
-            for (int64_t j = 0; j < H; ++j) {
-                const T d = dq[j] + go[j];
-                const T dqo = d * o[j];
-                const T dn = (dqo - (dqo * tc[j]) * tc[j]) + dcr[j];
-                dzr[3 * H + j] = (d * tc[j]) * (o[j] - o[j] * o[j]);
-                const T i = a[j], f = a[H + j], g = a[2 * H + j];
-                dzr[j] = (dn * g) * (i - i * i);
-                dzr[H + j] = (dn * c0r[j]) * (f - f * f);
-                dzr[2 * H + j] = (dn * i) * (T(1) - g * g);
-                dcr[j] = dn * f;
-            }
+            packed_backward_row<T>(actp + r * G, tcp + r * H, t > 0 ? csp + (off[t - 1] + b) * H : c0p + b * H,
+                                   doutp + (oi ? oi[r] : r) * H, dhb + b * H, dcb + b * H, dzp + r * G, H);
         });
         if (n <= small_rows)  // d h_{t-1} = dz_t W_hh, into the running buffer
             small_mm<T>(n, dzp + o0 * G, G, *panels, dhb, H);
