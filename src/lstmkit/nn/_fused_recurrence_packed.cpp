@@ -46,6 +46,7 @@ std::vector<Tensor> packed_forward_impl(const Tensor& x, const Tensor& h0, const
     Tensor xh = at::empty({save ? N : 2 * B, K}, opt), acts = at::empty({save ? N : B, G}, opt);
     Tensor cs = save ? at::empty({N, H}, opt) : Tensor(), tcs = at::empty({save ? N : B, H}, opt);
     const Tensor w_t = w_cat.t();
+    if (small_rows < 0) small_rows = MM_SMALL_ROWS;  // the build's own threshold
     std::optional<Panels<T>> panels;  // steps with at most small_rows rows: the small-row product
     if (small_rows > 0) panels.emplace(w_t, bp);
     Window w_xh(xh, K), w_act(acts, G);
@@ -139,6 +140,7 @@ std::vector<Tensor> packed_backward_impl(const Tensor& d_out, const Tensor& d_hT
     const int64_t* oi = index_ptr(out_index, N, dout.size(0));  // d_out is then the padded output's gradient
     TORCH_CHECK(dout.dim() == 2 && dout.size(1) == H && (oi || dout.size(0) == N),
                 "lstmkit packed recurrence: d_out must be (N, H), or (rows, H) with out_index");
+    if (small_rows < 0) small_rows = MM_SMALL_ROWS;
     std::optional<Panels<T>> panels;
     if (small_rows > 0) panels.emplace(w_hh, nullptr);
     Window w_dz(dz, G), w_dh(dh, H);
