@@ -284,3 +284,54 @@ def test_an_empty_batch_takes_the_pytorch_recurrence(backend):
     assert out.shape == (3, 0, 2) and h.shape == c.shape == (1, 0, 2) and x.grad.shape == x.shape
     with fr.recurrence_backend(backend):  # the fuzz test's case: the loop path, no lengths, one step
         assert LSTM(1, 2, implementation="loop").eval()(torch.randn(1, 0, 1))[0].shape == (1, 0, 2)
+
+
+@needs_fused
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 3e-4), (torch.float64, 1e-12)])
+def test_small_row_product_equals_the_matrix_product(dtype, tol):
+    """The kernel's own product for steps with few running rows (_fused_small_mm.cpp) against a
+    float64 matmul: every row count from 1 to past two register blocks, gate widths with and
+    without a partial last panel, the strided weight the kernel packs ([W_ih | W_hh] transposed)
+    and a bias to start from or none."""
+    g = torch.Generator().manual_seed(0)
+    op = fr.fused_op()
+    for n in range(1, 16):
+        for kd, cols in ((136, 512), (7, 148), (512, 37), (3, 5)):
+            a = torch.randn(n, kd, dtype=dtype, generator=g)
+            w = torch.randn(cols, kd, dtype=dtype, generator=g).t()
+            b = torch.randn(cols, dtype=dtype, generator=g)
+            ref = a.double() @ w.double()
+            assert_close(op.small_product(a, w, b).double(), ref + b.double(), tol=tol, what=f"n={n} {kd}x{cols}")
+            assert_close(op.small_product(a, w, None).double(), ref, tol=tol, what=f"n={n} {kd}x{cols} no bias")
+
+
+@needs_fused
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 2e-5), (torch.float64, 1e-12)])
+@pytest.mark.parametrize("small_rows", [0, 4, 1000])
+def test_packed_steps_with_few_rows_equal_the_pytorch_recurrence(monkeypatch, dtype, tol, small_rows):
+    """Lengths spread so that the late steps run few rows, as in the benchmark: the packed kernel
+    with the small-row product on no step (0: ATen's GEMM throughout), on steps with up to 4 rows,
+    and on every step (1000), forward and backward. Outputs, final states and every gradient equal
+    the PyTorch recurrence; two layers, so the first writes packed rows and the last the padded
+    output; H = 37 gives gate rows with a partial last panel."""
+    monkeypatch.setattr(fr, "SMALL_ROWS", small_rows)
+    torch.manual_seed(4)
+    m = LSTM(5, 37, 2, dtype=dtype)
+    T, lens = 10, torch.tensor([9, 1, 4, 9, 2, 7, 3, 8, 5, 6, 2, 1, 8])
+    x = torch.randn(T, len(lens), 5, dtype=dtype)
+    hx = (torch.randn(2, len(lens), 37, dtype=dtype), torch.randn(2, len(lens), 37, dtype=dtype))
+    results = {}
+    for backend in ("torch", "fused"):
+        xg, h0, c0 = x.clone().requires_grad_(), hx[0].clone().requires_grad_(), hx[1].clone().requires_grad_()
+        m.zero_grad()
+        with fr.recurrence_backend(backend):
+            out, (h, c) = m(xg, (h0, c0), lengths=lens)
+        loss = (out * torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)).sum() + h.sin().sum() + (c**2).sum()
+        loss.backward()
+        results[backend] = [out.detach(), h.detach(), c.detach(), xg.grad, h0.grad, c0.grad,
+                            *(p.grad for p in m.parameters())]
+    for i, (ref, got) in enumerate(zip(results["torch"], results["fused"])):
+        assert_close(got, ref, tol=tol, what=f"result {i}")
+    with torch.no_grad(), fr.recurrence_backend("fused"):  # forward only: the same numbers
+        out_ng = m(x, hx, lengths=lens)[0]
+    assert_close(out_ng, results["fused"][0], tol=tol / 100)

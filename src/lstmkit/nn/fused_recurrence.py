@@ -47,8 +47,12 @@ __all__ = ["BACKENDS", "FusedUnavailable", "fused_available", "fused_op", "fused
 
 logger = logging.getLogger(__name__)
 
-ABI_VERSION = 1
-_SOURCES = ("_fused_recurrence.cpp", "_fused_recurrence_packed.cpp")
+ABI_VERSION = 2
+_SOURCES = ("_fused_recurrence.cpp", "_fused_small_mm.cpp", "_fused_recurrence_packed.cpp")
+# Packed steps with at most this many running rows take the kernel's own small-row product
+# (_fused_small_mm.cpp) instead of ATen's GEMM; -1: the threshold measured for the build's target
+# (48 rows with AVX-512, 24 with AVX2, 3 otherwise); 0 turns it off (tests set several).
+SMALL_ROWS = -1
 FLAG_SETS = (("-O3", "-march=native"), ("-O3",))
 
 
@@ -83,8 +87,8 @@ def use_fused(like: Tensor) -> bool:
 # -- build, cache, load --------------------------------------------------------------------
 @functools.cache
 def source() -> str:
-    """One translation unit in two files: the padded-batch recurrence, then the packed one with the
-    op registration (the second continues the first's anonymous namespace)."""
+    """One translation unit in three files: the padded-batch recurrence, the small-row products, then
+    the packed recurrence with the op registration (each continues the first's anonymous namespace)."""
     return "".join(resources.files(__package__).joinpath(name).read_text(encoding="utf-8") for name in _SOURCES)
 
 
@@ -248,39 +252,46 @@ def fused_recurrence(
 
 class _Packed(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, bias, batch_sizes):
+    def forward(ctx, x, h0, c0, w_ih, w_hh, bias, batch_sizes, out_index, out_rows):
         w_cat = torch.cat([w_ih, w_hh], 1).contiguous()
-        res = fused_op().packed_forward(x, h0, c0, w_cat, bias, batch_sizes, True)
+        res = fused_op().packed_forward(x, h0, c0, w_cat, bias, batch_sizes, True, SMALL_ROWS, out_index, out_rows)
         ctx.saved = res[3:]
         ctx.d, ctx.has_bias = w_ih.shape[1], bias is not None
-        ctx.save_for_backward(c0, w_cat, batch_sizes)
+        ctx.save_for_backward(c0, w_cat, batch_sizes, out_index)
         return res[0], res[1], res[2]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_out, d_hT, d_cT):
-        c0, w_cat, batch_sizes = ctx.saved_tensors
+        c0, w_cat, batch_sizes, out_index = ctx.saved_tensors
         dx, dh0, dc0, d_w, d_b = fused_op().packed_backward(d_out, d_hT, d_cT, c0, list(ctx.saved), w_cat,
-                                                            batch_sizes)
-        return dx, dh0, dc0, d_w[:, :ctx.d], d_w[:, ctx.d:], d_b if ctx.has_bias else None, None
+                                                            batch_sizes, SMALL_ROWS, out_index)
+        return dx, dh0, dc0, d_w[:, :ctx.d], d_w[:, ctx.d:], d_b if ctx.has_bias else None, None, None, None
 
 
 def packed_lstm(x: Tensor, h0: Tensor, c0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias: Tensor | None,
-                batch_sizes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+                batch_sizes: Tensor, out_index: Tensor | None = None, out_rows: int = 0
+                ) -> tuple[Tensor, Tensor, Tensor]:
     """One plain LSTM layer (no variants, no projection) over packed rows on the fused kernel.
 
     ``x`` (N, D) holds the steps of sequences sorted longest first, step after step with no
     padding (torch's ``PackedSequence.data`` layout): step t is ``batch_sizes[t]`` rows. ``h0``,
     ``c0`` (B, H) in the same sorted order. Returns the packed output (N, H) and the state after
     each sequence's last step, h_n and c_n (B, H). Each step is one product of ``[x_t | h]`` with
-    ``[W_ih | W_hh]^T`` plus ``bias`` (``b_ih + b_hh``)."""
+    ``[W_ih | W_hh]^T`` plus ``bias`` (``b_ih + b_hh``).
+
+    With ``out_index`` (N,) int64, the output is instead ``(out_rows, H)``, zero but for row
+    ``out_index[r]``, which holds packed row r (the kernel writes the padded output itself)."""
     batch_sizes = batch_sizes.to("cpu", torch.int64).contiguous()
+    if out_index is not None:
+        out_index = out_index.to("cpu", torch.int64).contiguous()
     args = (x.contiguous(), h0.contiguous(), c0.contiguous(), weight_ih, weight_hh,
-            None if bias is None else bias.contiguous(), batch_sizes)
+            None if bias is None else bias.contiguous(), batch_sizes, out_index, out_rows)
     if needs_grad(*(a for a in args[:6] if a is not None)):
         return _Packed.apply(*args)
     w_cat = torch.cat([weight_ih, weight_hh], 1).contiguous()
-    out, h, c = fused_op().packed_forward(args[0], args[1], args[2], w_cat, args[5], batch_sizes, False)[:3]
+    out, h, c = fused_op().packed_forward(args[0], args[1], args[2], w_cat, args[5], batch_sizes, False,
+                                         SMALL_ROWS, out_index, out_rows)[:3]
     return out, h, c
 
 

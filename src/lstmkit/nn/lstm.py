@@ -320,17 +320,23 @@ class LSTM(nn.Module):
         reverse_d = reverse.to(dev) if self.bidirectional else None
         xs = x.reshape(T * B, x.shape[2]).index_select(0, flat_d)  # padding (NaN included) is never read
         h0, c0 = h0.index_select(1, order_d), c0.index_select(1, order_d)
+        direct = not self.bidirectional  # the last layer's kernel then writes the padded output itself
 
         def run(x, idx, layer, direction):
             sfx = self._suffix(layer, direction)
             inp = x.index_select(0, reverse_d) if direction else x
             bias = getattr(self, f"bias_ih{sfx}") + getattr(self, f"bias_hh{sfx}") if self.bias else None
+            last = direct and layer == self.num_layers - 1
             out, h, c = packed_lstm(inp, h0[idx], c0[idx], getattr(self, f"weight_ih{sfx}"),
-                                    getattr(self, f"weight_hh{sfx}"), bias, batch_sizes)
+                                    getattr(self, f"weight_hh{sfx}"), bias, batch_sizes,
+                                    flat if last else None, T * B)
             return (out.index_select(0, reverse_d) if direction else out), h, c
 
         out, h_n, c_n = self._stack_layers(xs, run)
-        padded = out.new_zeros(T * B, out.shape[1]).index_copy(0, flat_d, out).view(T, B, out.shape[1])
+        if direct:
+            padded = out.view(T, B, out.shape[1])
+        else:
+            padded = out.new_zeros(T * B, out.shape[1]).index_copy(0, flat_d, out).view(T, B, out.shape[1])
         inverse = torch.argsort(order).to(dev)
         return padded, h_n.index_select(1, inverse), c_n.index_select(1, inverse)
 
