@@ -83,7 +83,9 @@ def test_model_crps_is_the_crps_of_its_sample_paths(sales_csv, tmp_path):  # noq
     from lstmkit.tasks.forecast import load_forecaster
 
     out = tmp_path / "out"
-    metrics = train_forecaster(_config(sales_csv, train={**FAST, "epochs": 2}), out)
+    cfg = _config(sales_csv, train={**FAST, "epochs": 2})
+    cfg.evaluate.intervals = "model"  # the model's intervals scored (the default, auto, may pick conformal)
+    metrics = train_forecaster(cfg, out)
     fc = load_forecaster(out)
     from lstmkit.tasks.forecast import load_forecast_series, split_points
 

@@ -117,8 +117,9 @@ class EvalConfig:
     level: float = 0.8  # central prediction-interval level
     samples: int = 500  # sample paths per ensemble member for the intervals
     # the model's sample-path intervals, split-conformal ones, or per run the one closer to nominal on the
-    # validation end (auto: lstmkit.tasks.forecast_scoring.choose_intervals; the run records its choice)
-    intervals: Literal["model", "conformal", "auto"] = "model"
+    # validation end (auto, the default: lstmkit.tasks.forecast_scoring.choose_intervals; the run records its
+    # choice; without a validation end to calibrate on it is the model's)
+    intervals: Literal["model", "conformal", "auto"] = "auto"
     # conformal calibration on the validation end: every origin there (rolling) or the test-like origins (window)
     calibration: Literal["rolling", "window"] = "rolling"
     baselines: list[Any] = field(default_factory=lambda: ["naive", "drift"])  # names or {name: ..., kwargs}
@@ -420,7 +421,9 @@ def _score(run: Run, data: _Data, part: str) -> Scores:
         val, baselines, data.conformal = validation_scores(data.selection, data.series, data.splits, run.config)
         model = {"loss": float(np.mean([v["loss"] for v in data.val_losses])), **val}
         data.intervals = e.intervals if data.conformal is not None else "model"
-        if e.intervals == "auto":
+        if e.intervals == "auto" and data.conformal is None:
+            log.info("evaluate.intervals auto: the model's (no validation forecasts to calibrate or compare on)")
+        elif e.intervals == "auto":
             data.intervals, model["intervals_gap"] = choose_intervals(val, e.level)
             model["intervals_chosen"] = data.intervals
             log.info(f"evaluate.intervals auto: {data.intervals} (mean |coverage - level| on validation: "
