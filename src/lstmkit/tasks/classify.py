@@ -298,10 +298,11 @@ def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train
 
 @dataclass
 class _Data:
-    train: tuple[list, np.ndarray]
+    train: tuple[list, np.ndarray] | None  # None: a saved run re-scored (lstmkit evaluate), its model alone
     test: tuple[list, np.ndarray]
     fitted: Any = None  # classify_ensemble.Fitted, once trained
     curriculum: Any = None  # the first member's length schedule (train.curriculum: length)
+    classifier: Any = None  # a saved run's (classify_io.given); else fitted.classifier
 
 
 def _prepare(config: ClassifyConfig) -> _Data:
@@ -337,9 +338,11 @@ def _score(run: Run, data: _Data, part: str) -> Scores:
     ``evaluate.baselines`` (fitted on the training part, scored on the test part)."""
     if part == "val":
         return Scores(data.fitted.val)
-    (x_train, y_train), (x_test, y_test) = data.train, data.test
-    test_metrics, per_class, cm = data.fitted.classifier.evaluate(x_test, y_test)
-    baselines = run_baselines(run.config.evaluate.baselines, x_train, y_train, x_test, y_test, seed=run.train.seed)
+    x_test, y_test = data.test
+    test_metrics, per_class, cm = (data.classifier or data.fitted.classifier).evaluate(x_test, y_test)
+    if data.train is None:  # lstmkit evaluate: the baselines are not saved
+        return Scores(test_metrics, {}, (per_class, cm))
+    baselines = run_baselines(run.config.evaluate.baselines, *data.train, x_test, y_test, seed=run.train.seed)
     for b, v in baselines.items():
         run.add(b, Trained(role=RoleResult(seconds=v.get("train_seconds", 0.0))))
     return Scores(test_metrics, baselines, (per_class, cm))
@@ -388,7 +391,13 @@ def _report(run: Run, data: _Data, metrics: dict, scores: dict):
                                            *auto_sections(metrics), *ensemble_section(metrics)])
 
 
-STEPS = Steps("classify", _prepare, _train, _score, _metrics, _report, save=_save)
+def _block(scores: Scores) -> dict:
+    per_class, cm = scores.outputs
+    return {**scores.model, "per_class": per_class, "confusion_matrix": cm.tolist()}
+
+
+STEPS = Steps("classify", _prepare, _train, _score, _metrics, _report, save=_save, block=_block,
+              given=classify_io.given)
 
 
 def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume: bool = False,
@@ -414,8 +423,8 @@ def auto_sections(metrics: dict) -> list:
 register_task(Task(
     "classify", "sequence classification: series (any length, any features) or text", ClassifyConfig,
     train_classifier, classify_io.predict_run, "a series file (.npz, .csv, long CSV, .ts, IDX) or a text CSV", steps=STEPS,
-    predict_options=classify_io.PREDICT_OPTIONS, evaluate=classify_io.evaluate_run,
-    evaluate_options=classify_io.EVALUATE_OPTIONS, multi_process=None, export="lstmkit.export.onnx:_classifier_export",
+    predict_options=classify_io.PREDICT_OPTIONS, evaluate_options=classify_io.EVALUATE_OPTIONS, multi_process=None,
+    export="lstmkit.export.onnx:_classifier_export",
     explain="lstmkit.explain.tasks:explain_classifier_run",
     tune=Tuning("val_accuracy", {"val_accuracy": "maximize", "val_macro_f1": "maximize", "val_loss": "minimize"}, {
         "model.hidden_size": {"type": "int", "low": 16, "high": 256, "log": True},
