@@ -293,8 +293,7 @@ def _metrics(run: Run, data: _Data, scores: dict) -> dict:
                 for i in range(min(ev.examples, len(refs_test)))]
     return {"baselines": scores["test"].baselines, "bleu_scale": "0-1 (sacrebleu corpus BLEU / 100)", "beam": ev.beam,
             "cpu_seconds": round(run.cpu_seconds(), 3),
-            "epochs": m.result.epochs, "best_epoch": m.result.best_epoch, "stopped_early": m.result.stopped_early,
-            "seed": run.train.seed, "device": str(next(m.model.parameters()).device),
+            **m.fit_fields(), "seed": run.train.seed, "device": m.device,
             "parameters": m.params, "vocab_size": len(data.vocab),
             "n_train": len(data.train[1]), "n_val": len(data.val[1]), "n_test": len(refs_test), "examples": examples}
 

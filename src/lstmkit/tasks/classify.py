@@ -141,7 +141,7 @@ def _metrics(run: Run, data: _Data, scores: dict) -> dict:
     clf, first = fitted.classifier, fitted.results[0]
     members = getattr(clf, "members", [clf])
     metrics = {"baselines": scores["test"].baselines,
-               "epochs": first.epochs, "best_epoch": first.best_epoch, "stopped_early": first.stopped_early,
+               **run.model.fit_fields(),
                "seed": config.train.seed, "device": str(next(members[0].model.parameters()).device),
                "threads": torch.get_num_threads(), "parameters": run.model.role.params,
                "n_train": len(data.train[0]), "n_test": len(x_test), **fitted.extra_metrics}

@@ -65,6 +65,16 @@ class Trained:
     def history(self) -> list:
         return self.result.history
 
+    @property
+    def device(self) -> str:
+        """Where its network is (metrics.json's ``device``)."""
+        return str(next(self.model.parameters()).device)
+
+    def fit_fields(self) -> dict:
+        """metrics.json's ``epochs``, ``best_epoch`` and ``stopped_early`` of its fit."""
+        r = self.result
+        return {"epochs": r.epochs, "best_epoch": r.best_epoch, "stopped_early": r.stopped_early}
+
     def role_result(self) -> RoleResult:
         return self.role or RoleResult(self.params, int(self.result.epochs), float(self.seconds))
 
@@ -143,6 +153,12 @@ class Run:
             raise ValueError(f"the run's first role must be {MODEL!r}, got {role!r}")
         self.roles[role] = trained if trained is not None else Trained()
         return self.roles[role]
+
+    def histories(self) -> dict[str, tuple[list, int | None]]:
+        """(history, best epoch) of the model (``"model"``) and of its baseline (``"baseline"``), for a
+        report's learning curves."""
+        return {("model" if role == MODEL else "baseline"): (t.history, t.result.best_epoch)
+                for role, t in self.roles.items()}
 
     def cpu_seconds(self) -> float:
         return time.process_time() - self.cpu0
