@@ -8,7 +8,7 @@
    label map, the per-feature standardisation (valid steps only) or the text vocabulary on
    the remaining training part only;
 3. build the model from the registry and train it with :func:`lstmkit.tasks.trainer.fit`
-   (length-grouped batches, best-on-validation weights); ``data.augment`` (docs/augment.md)
+   (length-grouped batches, best-on-validation weights: :func:`lstmkit.tasks.classifier.fit_classifier`); ``data.augment`` (docs/augment.md)
    augments the training batches on the fly, never validation or test;
 4. score validation and the official test split once, and write the run directory:
    ``config.yaml`` (resolved), ``model.safetensors`` + ``model.json`` (architecture, labels,
