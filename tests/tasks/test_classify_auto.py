@@ -11,7 +11,8 @@ from lstmkit.tasks import classify_auto
 from lstmkit.tasks.classify import ClassifyConfig, DataConfig, load_classifier, train_classifier
 from lstmkit.tasks.classify_ensemble import ClassifyEvalConfig, ClassifyTrainConfig, EnsembleClassifier
 from lstmkit.tasks.config import build
-from lstmkit.tasks.classify_io import evaluate_run, predict_run
+from lstmkit.tasks.classify_io import predict_run
+from lstmkit.tasks.registry import get_task
 
 from .helpers import waves, write_npz
 
@@ -103,7 +104,7 @@ def test_ensemble_averages_member_probabilities_and_reloads_all_members(tmp_path
     assert e["member_test_accuracy_mean"] == pytest.approx(np.mean([m["test_accuracy"] for m in e["members"]]))
     assert metrics["params"]["model"] == sum(p.numel() for m in clf.members for p in m.model.parameters())
     # evaluate and predict load every member: the same test score as the run's
-    again = evaluate_run(tmp_path / "out")
+    again = get_task("classify").rescore(tmp_path / "out")
     assert again["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     pred = predict_run(tmp_path / "out", str(tmp_path / "test.npz"), {})
     assert pred.summary["predictions"] == 30
@@ -168,7 +169,7 @@ def test_auto_chooses_by_cv_before_the_test_split_is_touched(tmp_path, monkeypat
     assert metrics["val"]["accuracy"] == pytest.approx(best["cv_accuracy"])
     clf = load_classifier(tmp_path / "out")
     assert isinstance(clf, EnsembleClassifier) and len(clf.members) == 2
-    assert evaluate_run(tmp_path / "out")["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert get_task("classify").rescore(tmp_path / "out")["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## Model selection (auto)" in report and "(chosen)" in report
     assert "all candidates' fold models averaged" in report
@@ -284,14 +285,14 @@ def test_the_auto_preset_builds():
 def test_an_interrupted_ensemble_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     """Killed in member 1's training, an ensemble run continues (member 0 from its finished checkpoint)
     to the metrics of a run never interrupted (deterministic mode)."""
-    from lstmkit.tasks import classify
+    from lstmkit.tasks import classifier
     from lstmkit.tasks.lifecycle import resume_run
 
     from .test_resume import _interrupted, _untimed
 
     cfg = _config(tmp_path, ensemble=2, deterministic=True)
     reference = train_classifier(cfg, tmp_path / "reference")
-    calls = _interrupted(monkeypatch, classify, lambda d: d.name == "member1",
+    calls = _interrupted(monkeypatch, classifier, lambda d: d.name == "member1",
                          lambda: train_classifier(cfg, tmp_path / "run"))
     assert [d.name for d in calls] == ["member0", "member1"]
     resumed = resume_run(tmp_path / "run", "classify")

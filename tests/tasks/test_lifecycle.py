@@ -104,3 +104,25 @@ def test_evaluate_refuses_a_run_that_did_not_finish(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{run} has no metrics.json: the run did not finish" in err
     assert f"lstmkit train --resume {run}" in err
+
+
+def test_evaluate_reads_data_through_the_tasks_given_step(tmp_path):
+    """``lstmkit evaluate RUN [--data X]`` is lifecycle.evaluate_run for every task: a task that reads ``--data``
+    declares ``Steps.given`` (classification), whose data ``Steps.score`` scores and whose source is printed;
+    without it, ``--data`` is refused."""
+    from lstmkit.tasks.lifecycle import evaluate_run
+
+    t = get_task("classify")
+    metrics = t.train(build(t.config, _tiny("classify")), tmp_path / "r")
+    seen = []
+
+    def given(run, data, options):
+        seen.append((data, options))
+        prepared, _ = t.steps.given(run, None, {})
+        return prepared, "given"
+
+    got = evaluate_run(dataclasses.replace(t.steps, given=given), t.config, tmp_path / "r", "other", {"labels": "x"})
+    assert seen == [("other", {"labels": "x"})] and got["data"] == "given"
+    assert {k: got[k] for k in metrics["test"]} == metrics["test"] and len(got["confusion_matrix"]) == 10
+    with pytest.raises(ValueError, match="evaluate --data applies to classification runs; a 'classify' run is re-sc"):
+        evaluate_run(dataclasses.replace(t.steps, given=None), t.config, tmp_path / "r", "other")

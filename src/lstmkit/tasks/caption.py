@@ -185,30 +185,29 @@ def caption_image(directory: str | os.PathLike, image_path: str | os.PathLike, b
                   ) -> tuple[str, np.ndarray]:
     """(caption, attention (T, h, w): one map over the encoder grid per word) for one image file,
     resized to the size the model was trained on. What ``lstmkit caption DIR IMAGE`` runs."""
+    _, caption, attention, _ = _caption_file(directory, image_path, beam)
+    return caption, attention
+
+
+def _caption_file(directory, image_path, beam: int) -> tuple[np.ndarray, str, np.ndarray, list[str]]:
+    """(the image (C, H, W) float32 in [0, 1] at the model's size, its caption, attention, words)."""
     cap = load_captioner(directory)
-    image = _image_file(image_path, cap)
-    captions, maps, _ = cap.decode(image[None], beam=beam)
-    return captions[0], maps[0]
-
-
-def _image_file(path: str | os.PathLike, cap: Captioner) -> np.ndarray:
-    """(C, H, W) float32 in [0, 1] at the model's size."""
-    a = read_image(path, cap.channels)
+    a = read_image(image_path, cap.channels)
     a = a[..., None] if a.ndim == 2 else a
     if a.shape[:2] != cap.size:
         a = resize(a[None], cap.size)[0]
-    return np.ascontiguousarray(a.transpose(2, 0, 1))
+    image = np.ascontiguousarray(a.transpose(2, 0, 1))
+    captions, maps, words = cap.decode(image[None], beam=beam)
+    return image, captions[0], maps[0], words[0]
 
 
 def write_attention_png(path: str | os.PathLike, directory: str | os.PathLike, image_path: str | os.PathLike,
                         beam: int = 5) -> str:
     """Caption ``image_path`` with the model in ``directory`` and write its per-word attention PNG
     to ``path``; returns the caption (``lstmkit caption DIR IMAGE --attention PNG``)."""
-    cap = load_captioner(directory)
-    image = _image_file(image_path, cap)
-    captions, maps, words = cap.decode(image[None], beam=beam)
-    plot_attention(path, image, words[0], maps[0], title=captions[0])
-    return captions[0]
+    image, caption, attention, words = _caption_file(directory, image_path, beam)
+    plot_attention(path, image, words, attention, title=caption)
+    return caption
 
 
 def caption_command(directory: str | os.PathLike, image_path: str | os.PathLike, beam: int = 5,
@@ -293,8 +292,7 @@ def _metrics(run: Run, data: _Data, scores: dict) -> dict:
                 for i in range(min(ev.examples, len(refs_test)))]
     return {"baselines": scores["test"].baselines, "bleu_scale": "0-1 (sacrebleu corpus BLEU / 100)", "beam": ev.beam,
             "cpu_seconds": round(run.cpu_seconds(), 3),
-            "epochs": m.result.epochs, "best_epoch": m.result.best_epoch, "stopped_early": m.result.stopped_early,
-            "seed": run.train.seed, "device": str(next(m.model.parameters()).device),
+            **m.fit_fields(), "seed": run.train.seed, "device": m.device,
             "parameters": m.params, "vocab_size": len(data.vocab),
             "n_train": len(data.train[1]), "n_val": len(data.val[1]), "n_test": len(refs_test), "examples": examples}
 

@@ -8,7 +8,7 @@
    label map, the per-feature standardisation (valid steps only) or the text vocabulary on
    the remaining training part only;
 3. build the model from the registry and train it with :func:`lstmkit.tasks.trainer.fit`
-   (length-grouped batches, best-on-validation weights); ``data.augment`` (docs/augment.md)
+   (length-grouped batches, best-on-validation weights: :func:`lstmkit.tasks.classifier.fit_classifier`); ``data.augment`` (docs/augment.md)
    augments the training batches on the fly, never validation or test;
 4. score validation and the official test split once, and write the run directory:
    ``config.yaml`` (resolved), ``model.safetensors`` + ``model.json`` (architecture, labels,
@@ -35,119 +35,31 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, ClassVar, Literal, Sequence, get_args
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
 
-from ..data import LabelMap, stratified_split
 from ..data.datasets import describe_test_split
-from ..data.files import LAYOUTS
 from ..data.preprocess import Preprocessor
 from ..data.inputs import load_inputs
-from ..data.augment import Augment, AugmentedBatches, list_augmentations
-from ..data.collate import SequenceBatches
-from ..data.curriculum import CurriculumBatches
-from ..data.subsets import check_subset
-from ..models import create_model
 from ..models.registry import check_model_arguments, check_model_task
-from .config import check_task, model_section, path_field, to_plain
+from .config import check_task, model_section, to_plain
 from . import classify_io
-from .classifier import Classifier, _batches, load_classifier
-from .classify_data import data_options, load_data
+from .classifier import Classifier, Prepared, fit_classifier, load_classifier, prepare_training
+from .classify_data import DataConfig, Format, data_options, load_data
 from .registry import Task, Tuning, register_task
 from .lifecycle import Run, Scores, Steps, Trained, run_task
 from .runs import RoleResult
-from .trainer import FitResult, TrainConfig, fit, seed_everything
+from .trainer import TrainConfig
 from .classify_ensemble import (ClassifyEvalConfig, ClassifyTrainConfig, EnsembleClassifier, ensemble_section,
                                 fit_members, member_scores, save_members)
 from ..eval.classify_baselines import baselines_section, run_baselines
-from ..eval.metrics import logit_scores
 
-__all__ = ["DataConfig", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
+__all__ = ["DataConfig", "Format", "ClassifyConfig", "Preprocessor", "Classifier", "train_classifier", "load_classifier",
            "load_inputs", "fit_classifier", "prepare_training"]
 
 log = logging.getLogger(__name__)
-
-Format = Literal["auto", "npz", "csv", "ts", "idx", "text", "long"]
-_FCN = ("lstm_fcn", "mlstm_fcn")
-
-
-@dataclass
-class DataConfig:
-    """Where the data comes from: a dataset ``name``, or user files ``train`` (+ ``test``)."""
-
-    name: str | None = None  # digits | mnist1d | gunpoint | ... | ucr:NAME
-    train: str | None = path_field()  # user file: .npz, .csv, .ts, IDX images, or a text,label CSV
-    test: str | None = path_field()  # user test file; without one, a stratified test split is carved
-    train_labels: str | None = path_field()  # IDX label files (format idx)
-    test_labels: str | None = path_field()
-    format: Format = "auto"  # auto: by file suffix (.npz .csv .ts .idx/.gz/-ubyte); text and long need naming
-    label_column: str | int | None = None  # csv: the label column (default 0); text, long: default "label"
-    text_column: str = "text"
-    header: bool | None = None  # csv: a header row? None: detected (docs/classify.md, "CSV files")
-    layout: Literal["ntd", "ndt"] | None = None  # npz: X is (n, T, D) or (n, D, T) (aeon/sktime); None: ntd, warned
-    # when it looks transposed
-    id_column: str | None = None  # long: the column naming each row's series (required)
-    time_column: str | None = None  # long: rows are sorted by it within each series
-    feature_columns: list[str] | None = None  # long: default every column but id, time and label
-    normalize: bool = True  # per-feature standardisation fit on the training part
-    min_freq: int = 1  # text vocabulary: keep tokens seen at least this often in training
-    max_vocab: int | None = 20000  # text vocabulary size, specials included
-    test_fraction: float = 0.25  # user files without a test file only
-    split_seed: int = 0  # seed of that test split, and of the train_fraction subset
-    classes: list | None = None  # keep only these classes (train and test), e.g. [5, 6, 7, 8, 9]
-    train_fraction: float | None = None  # keep a stratified share of the training samples (seed split_seed)
-    download: bool = False  # UCR/UEA datasets aeon does not ship (needs network)
-    # training-batch augmentation, e.g. [{name: jitter, sigma: 0.03, p: 0.5}] (docs/augment.md); stored resolved
-    augment: list[dict[str, Any]] = field(default_factory=list)
-    # an override of data.train replaces the config file's dataset (lstmkit.tasks.config.drop_replaced)
-    REPLACES: ClassVar[dict] = {"train": (("name", "download"), "the dataset")}
-
-    def __post_init__(self) -> None:
-        if (self.name is None) == (self.train is None):
-            raise ValueError("data needs exactly one of name (a dataset name, see `lstmkit datasets`) "
-                             f"or train (a file path); got name={self.name!r}, train={self.train!r}")
-        if self.format not in get_args(Format):
-            raise ValueError(f"data.format must be one of {', '.join(get_args(Format))}; got {self.format!r}")
-        if self.name is not None and (self.test or self.train_labels or self.test_labels):
-            raise ValueError("data.test / train_labels / test_labels apply to user files (data.train), not to data.name")
-        if not (isinstance(self.test_fraction, float) and 0 < self.test_fraction < 1):
-            raise ValueError(f"data.test_fraction must be in (0, 1), got {self.test_fraction!r}")
-        if self.header is not None and not isinstance(self.header, bool):
-            raise ValueError(f"data.header must be true, false or null (detect it), got {self.header!r}")
-        if self.layout is not None and self.layout not in LAYOUTS:
-            raise ValueError(f"data.layout must be ntd (n, T, D) or ndt (n, D, T: aeon/sktime), got {self.layout!r}")
-        long = {"id_column": self.id_column, "time_column": self.time_column, "feature_columns": self.feature_columns}
-        if self.format != "long":
-            given = [k for k, v in long.items() if v is not None]
-            if given:
-                raise ValueError(f"data.{given[0]} applies to long CSV files (data.format: long), not format "
-                                 f"{self.format!r}")
-        elif not isinstance(self.id_column, str) or not self.id_column:
-            raise ValueError(f"data.format: long needs data.id_column, the column naming each row's series; got "
-                             f"{self.id_column!r}")
-        elif self.header is False or isinstance(self.label_column, int):
-            raise ValueError("data.format: long reads columns by the names in its header: data.header cannot be false, "
-                             f"and data.label_column must be a name (got {self.label_column!r})")
-        check_subset(self.classes, self.train_fraction)
-        self.augment = _augment(self.augment).config
-
-
-def _augment(specs) -> Augment:
-    """A series augmentation pipeline from a ``data.augment`` list; errors name the entry."""
-    try:
-        augment = Augment(specs)
-    except ValueError as e:
-        raise ValueError(f"data.{e}") from None
-    if augment.kind == "image":
-        raise ValueError(f"data.augment: {', '.join(c['name'] for c in augment.config)} are image ops for (B, C, H, W) "
-                         "tensors; classification batches are (B, T, D) series (series ops: "
-                         f"{', '.join(list_augmentations('series'))})")
-    return augment
-
 
 @dataclass
 class ClassifyConfig:
@@ -172,136 +84,13 @@ class ClassifyConfig:
         check_model_arguments(name, (k for k in self.model if k != "name"))
 
 
-# ----------------------------------------------------------------------------------- data
-
-
-
-# ---------------------------------------------------------------------------------- model
-
-
-def build_model(spec: dict, pre: Preprocessor, lengths: np.ndarray) -> tuple[nn.Module, dict]:
-    """(model, the exact kwargs it was built from) for a config ``model`` section."""
-    kwargs = dict(spec)
-    name = kwargs.pop("name", "rnn_classifier")
-    kwargs["num_classes"] = len(pre.labels)
-    if pre.kind == "tokens":
-        if name != "rnn_classifier":
-            raise ValueError(f"text input needs model.name 'rnn_classifier' (token-input mode), got {name!r}")
-        kwargs["vocab_size"] = len(pre.vocab)
-        kwargs.setdefault("input_size", 64)  # the embedding width
-    else:
-        if kwargs.get("input_size", pre.num_features) != pre.num_features:
-            raise ValueError(f"model.input_size={kwargs['input_size']} but the data has {pre.num_features} features")
-        kwargs["input_size"] = pre.num_features
-    if name in _FCN and kwargs.get("dimension_shuffle", True):
-        if lengths.min() != lengths.max():
-            raise ValueError(f"{name} with dimension_shuffle needs equal-length series, but lengths range "
-                             f"{lengths.min()}..{lengths.max()}; set model.dimension_shuffle=false")
-        kwargs["max_length"] = int(lengths.max())
-    return create_model(name, **kwargs), {"name": name, **kwargs}
-
-
-def _loss(model: nn.Module, batch: tuple) -> torch.Tensor:
-    x, lengths, y = batch
-    return F.cross_entropy(model(x, lengths), y)
-
-
-def _evaluate(model: nn.Module, batches) -> dict:
-    logits = torch.cat([model(b[0], b[1]) for b in batches])
-    y = torch.cat([b[2] for b in batches])
-    return logit_scores(logits, y, logits.shape[1])
-
-
-# ------------------------------------------------------------------------------- training
-
-
-@dataclass
-class Prepared:
-    """What training starts from: the model, its exact spec, the fitted preprocessing and batches."""
-
-    model: nn.Module
-    spec: dict
-    pre: Preprocessor
-    train_set: SequenceBatches | CurriculumBatches | AugmentedBatches
-    val_set: SequenceBatches
-    sizes: dict = field(default_factory=dict)  # n_train, n_val, min/max steps, features, classes, parameters
-
-    def summary(self, n_test: int) -> str:
-        """The one line a run starts with: what is trained on what."""
-        z = self.sizes
-        steps = f"{z['min_steps']}" if z["min_steps"] == z["max_steps"] else f"{z['min_steps']}-{z['max_steps']}"
-        features = "token ids" if self.pre.kind == "tokens" else f"{z['features']} feature(s)"
-        return (f"{z['n_train']} train / {z['n_val']} validation / {n_test} test samples, {steps} steps, {features}, "
-                f"{z['classes']} classes; {self.spec['name']} with {z['parameters']:,} parameters")
-
-
-def prepare_training(inputs: Sequence, labels: np.ndarray, model_spec: dict, train: TrainConfig,
-                     normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None,
-                     augment: Sequence[dict] = (), split: tuple[np.ndarray, np.ndarray] | None = None) -> Prepared:
-    """Carve validation (stratified, seed ``train.seed``; or the given ``split``, (train indices,
-    validation indices)), fit preprocessing on the rest, build the model (seeded) and the
-    length-grouped batches; ``augment`` (a ``data.augment`` list) wraps the training batches only,
-    seeded from ``train.seed`` and the epoch."""
-    if len(inputs) == 0:
-        raise ValueError("the training data is empty: no samples to fit on")
-    if labels is None or len(labels) != len(inputs):
-        raise ValueError(f"{len(inputs)} training inputs need as many labels, got "
-                         f"{None if labels is None else len(labels)}")
-    LabelMap.fit(labels)  # a clear error for one class before anything else
-    tr, va = stratified_split(labels, train.val_fraction, seed=train.seed) if split is None else split
-    pick = lambda idx: [inputs[i] for i in idx]  # noqa: E731
-    # labels: all training labels (the label map is not a statistic); the rest: the training part only
-    pre = Preprocessor.fit(pick(tr), labels, normalize=normalize, min_freq=min_freq, max_vocab=max_vocab)
-    x_tr, x_va = pre.inputs(pick(tr)), pre.inputs(pick(va))
-    y_tr, y_va = pre.targets(labels[tr]), pre.targets(labels[va])
-    seed_everything(train.seed)
-    model, spec = build_model(model_spec, pre, np.array([len(a) for a in x_tr + x_va]))
-    train_set = _batches(x_tr, y_tr, pre, train.batch_size, shuffle=True, seed=train.seed)
-    if train.curriculum == "length":  # short sequences first (lstmkit.data.curriculum)
-        train_set = CurriculumBatches(train_set, train.curriculum_start, train.curriculum_epochs, seed=train.seed)
-        log.info(f"curriculum by length: {train_set.curriculum.schedule(train.epochs)[:train.curriculum_epochs + 1]}")
-    aug = _augment(augment)
-    if len(aug):
-        if pre.kind == "tokens":
-            raise ValueError("data.augment works on numeric series; text input has nothing to augment")
-        if "max_length" in spec and not aug.keeps_lengths:
-            raise ValueError(f"data.augment shortens series (window_slice with stretch: false) but {spec['name']} with "
-                             "dimension_shuffle needs equal lengths; use stretch: true or model.dimension_shuffle=false")
-        log.info(f"augmenting training batches: {aug.config}")
-        train_set = AugmentedBatches(train_set, aug, seed=train.seed)
-    steps = [len(a) for a in x_tr + x_va]
-    sizes = {"n_train": len(x_tr), "n_val": len(x_va), "min_steps": min(steps), "max_steps": max(steps),
-             "features": pre.num_features, "classes": len(pre.labels),
-             "parameters": sum(p.numel() for p in model.parameters())}
-    return Prepared(model, spec, pre, train_set, _batches(x_va, y_va, pre, max(train.batch_size, 256)), sizes)
-
-
-def fit_classifier(inputs: Sequence, labels: np.ndarray, model_spec: dict, train: TrainConfig,
-                   normalize: bool = True, min_freq: int = 1, max_vocab: int | None = None,
-                   callbacks: Sequence = (), augment: Sequence[dict] = (),
-                   checkpoint_dir: str | os.PathLike | None = None,
-                   resume: bool = False, on_prepared: Callable[[Prepared], None] | None = None,
-                   log_dir: str | os.PathLike | None = None, split: tuple[np.ndarray, np.ndarray] | None = None,
-                   ) -> tuple[Classifier, FitResult, dict]:
-    """:func:`prepare_training`, then train; returns (classifier, fit result, validation metrics
-    of the selected weights). ``callbacks``, ``checkpoint_dir``, ``resume`` and ``log_dir`` go to
-    :func:`lstmkit.tasks.trainer.fit`. ``on_prepared`` is called with the :class:`Prepared` data and
-    model before training starts (a run logs its one-line summary there)."""
-    p = prepare_training(inputs, labels, model_spec, train, normalize, min_freq, max_vocab, augment, split)
-    if on_prepared is not None:
-        on_prepared(p)
-    result = fit(p.model, p.train_set.batches, p.val_set, _loss, _evaluate, train, callbacks=callbacks,
-                 checkpoint_dir=checkpoint_dir, resume=resume, log_dir=log_dir)
-    p.model.eval()
-    return Classifier(p.model, p.pre, p.spec), result, result.best  # fit restored the best epoch's weights
-
-
 @dataclass
 class _Data:
-    train: tuple[list, np.ndarray]
+    train: tuple[list, np.ndarray] | None  # None: a saved run re-scored (lstmkit evaluate), its model alone
     test: tuple[list, np.ndarray]
     fitted: Any = None  # classify_ensemble.Fitted, once trained
     curriculum: Any = None  # the first member's length schedule (train.curriculum: length)
+    classifier: Any = None  # a saved run's (classify_io.given); else fitted.classifier
 
 
 def _prepare(config: ClassifyConfig) -> _Data:
@@ -337,9 +126,11 @@ def _score(run: Run, data: _Data, part: str) -> Scores:
     ``evaluate.baselines`` (fitted on the training part, scored on the test part)."""
     if part == "val":
         return Scores(data.fitted.val)
-    (x_train, y_train), (x_test, y_test) = data.train, data.test
-    test_metrics, per_class, cm = data.fitted.classifier.evaluate(x_test, y_test)
-    baselines = run_baselines(run.config.evaluate.baselines, x_train, y_train, x_test, y_test, seed=run.train.seed)
+    x_test, y_test = data.test
+    test_metrics, per_class, cm = (data.classifier or data.fitted.classifier).evaluate(x_test, y_test)
+    if data.train is None:  # lstmkit evaluate: the baselines are not saved
+        return Scores(test_metrics, {}, (per_class, cm))
+    baselines = run_baselines(run.config.evaluate.baselines, *data.train, x_test, y_test, seed=run.train.seed)
     for b, v in baselines.items():
         run.add(b, Trained(role=RoleResult(seconds=v.get("train_seconds", 0.0))))
     return Scores(test_metrics, baselines, (per_class, cm))
@@ -350,7 +141,7 @@ def _metrics(run: Run, data: _Data, scores: dict) -> dict:
     clf, first = fitted.classifier, fitted.results[0]
     members = getattr(clf, "members", [clf])
     metrics = {"baselines": scores["test"].baselines,
-               "epochs": first.epochs, "best_epoch": first.best_epoch, "stopped_early": first.stopped_early,
+               **run.model.fit_fields(),
                "seed": config.train.seed, "device": str(next(members[0].model.parameters()).device),
                "threads": torch.get_num_threads(), "parameters": run.model.role.params,
                "n_train": len(data.train[0]), "n_test": len(x_test), **fitted.extra_metrics}
@@ -388,7 +179,13 @@ def _report(run: Run, data: _Data, metrics: dict, scores: dict):
                                            *auto_sections(metrics), *ensemble_section(metrics)])
 
 
-STEPS = Steps("classify", _prepare, _train, _score, _metrics, _report, save=_save)
+def _block(scores: Scores) -> dict:
+    per_class, cm = scores.outputs
+    return {**scores.model, "per_class": per_class, "confusion_matrix": cm.tolist()}
+
+
+STEPS = Steps("classify", _prepare, _train, _score, _metrics, _report, save=_save, block=_block,
+              given=classify_io.given)
 
 
 def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume: bool = False,
@@ -414,8 +211,8 @@ def auto_sections(metrics: dict) -> list:
 register_task(Task(
     "classify", "sequence classification: series (any length, any features) or text", ClassifyConfig,
     train_classifier, classify_io.predict_run, "a series file (.npz, .csv, long CSV, .ts, IDX) or a text CSV", steps=STEPS,
-    predict_options=classify_io.PREDICT_OPTIONS, evaluate=classify_io.evaluate_run,
-    evaluate_options=classify_io.EVALUATE_OPTIONS, multi_process=None, export="lstmkit.export.onnx:_classifier_export",
+    predict_options=classify_io.PREDICT_OPTIONS, evaluate_options=classify_io.EVALUATE_OPTIONS, multi_process=None,
+    export="lstmkit.export.onnx:_classifier_export",
     explain="lstmkit.explain.tasks:explain_classifier_run",
     tune=Tuning("val_accuracy", {"val_accuracy": "maximize", "val_macro_f1": "maximize", "val_loss": "minimize"}, {
         "model.hidden_size": {"type": "int", "low": 16, "high": 256, "log": True},

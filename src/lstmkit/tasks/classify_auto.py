@@ -137,7 +137,7 @@ def _row(name: str, status: str, **kw) -> dict:
 def train_auto(x: Sequence, y: np.ndarray, config, on_prepared=None) -> Fitted:
     """Cross-validate the candidates on the training split (x, y), choose, and return the chosen
     candidate's fold models as the ensemble (see the module doc). Never sees the test split."""
-    from .classify import fit_classifier
+    from .classifier import fit_classifier
 
     d, train, model = config.data, config.train, config.model
     candidates = list(model.get("candidates", DEFAULT_CANDIDATES))
@@ -245,7 +245,7 @@ def cross_validate(config) -> dict:
     """The search of an auto config on its training split alone, without a run directory or any test
     score: ``auto`` info (every candidate's CV scores, the choice). For recipe development
     (``scripts/accuracy_table.py --cv``)."""
-    from .classify import load_data
+    from .classify_data import load_data
 
     (x, y), _ = load_data(config.data)  # the test part is loaded with it, never looked at
     return train_auto(x, y, config).extra_metrics["auto"]
@@ -259,7 +259,7 @@ def nested_cross_validate(config, outer: int = 5) -> dict:
     scored on the held-out part too, so what the choice gains shows beside it. For recipe
     development (``scripts/accuracy_table.py --nested``): no run directory, no test score."""
     from ..eval.classify_baselines import run_baselines
-    from .classify import load_data
+    from .classify_data import load_data
 
     (x, y), _ = load_data(config.data)  # the test part is loaded with it, never looked at
     y = np.asarray(y)

@@ -202,7 +202,7 @@ def fit_members(x: Sequence, y: np.ndarray, config, on_prepared, checkpoint: Pat
     member ``i`` of an ensemble checkpoints to ``checkpoint/member<i>/``."""
     from dataclasses import replace
 
-    from .classify import fit_classifier
+    from .classifier import fit_classifier
     from .runs import checkpointing
 
     d, k = config.data, config.train.ensemble

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .registry import Prediction
 
-__all__ = ["predict_run", "evaluate_run", "PREDICT_OPTIONS", "EVALUATE_OPTIONS"]
+__all__ = ["predict_run", "given", "PREDICT_OPTIONS", "EVALUATE_OPTIONS"]
 
 _READ = ("format", "label_column", "layout", "id_column", "time_column")
 PREDICT_OPTIONS = (*_READ, "text_column")
@@ -44,22 +44,19 @@ def _read_options(options: dict, clf, path: str) -> tuple[object, dict]:
         "time_column": time_column or saved.get("time_column"), "layout": layout}
 
 
-def evaluate_run(run, data: str | None = None, options: dict | None = None) -> dict:
-    """Scores of the run on its test split (``data`` None), on a dataset's test split (a name) or on
-    a labelled file: metrics with loss and n, the per-class report and the confusion matrix."""
-    from .classify import DataConfig, load_classifier, load_data, load_inputs
+def given(run, data: str | None, options: dict) -> tuple[object, str]:
+    """What ``lstmkit evaluate RUN [--data ...]`` scores a classification run on
+    (:func:`lstmkit.tasks.lifecycle.evaluate_run`): its test split (``data`` None), a dataset's test split (a
+    name) or a labelled file; the saved classifier (its members) alone, without the baselines."""
+    from .classify import DataConfig, _Data, load_classifier, load_data, load_inputs
 
-    options = options or {}
-    clf = load_classifier(run)
+    clf = load_classifier(run.out)
     if (options.get("layout") or options.get("id_column") or options.get("time_column")) \
             and not (data and Path(data).is_file()):
         raise ValueError("--layout, --id-column and --time-column describe a --data FILE; the run's own test split "
                          "and dataset names are read as they were trained")
     if data is None:
-        saved = clf.meta.get("data")
-        if not saved:
-            raise ValueError(f"{run}: model.json records no data source; pass --data")
-        _, (x, y) = load_data(DataConfig(**saved))
+        _, (x, y) = load_data(run.config.data)
         source = "the run's test split"
     elif Path(data).is_file():
         label_column, read = _read_options(options, clf, data)
@@ -71,8 +68,7 @@ def evaluate_run(run, data: str | None = None, options: dict | None = None) -> d
     else:
         _, (x, y) = load_data(DataConfig(name=data))
         source = f"the test split of {data}"
-    metrics, per_class, cm = clf.evaluate(x, y)
-    return {"data": source, **metrics, "per_class": per_class, "confusion_matrix": cm.tolist()}
+    return _Data(None, (x, y), classifier=clf), source
 
 
 def predict_run(run, input: str, options: dict) -> Prediction:

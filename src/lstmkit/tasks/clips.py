@@ -240,15 +240,13 @@ def _metrics(run: Run, data: _Data, scores: dict) -> dict:
     classes = data.train.classes
     return {"baselines": {role: _summary(run, role, scores) for role in run.baselines}, **_summary(run, "model", scores),
             "chance": 1 / len(classes), "classes": list(classes), "seed": run.train.seed, "n_train": len(data.fit[0]),
-            "n_val": len(data.val[0]), "n_test": len(data.test), "device": str(next(run.model.model.parameters()).device),
+            "n_val": len(data.val[0]), "n_test": len(data.test), "device": run.model.device,
             "cpu_seconds": round(run.cpu_seconds(), 1)}
 
 
 def _report(run: Run, data: _Data, metrics: dict, scores: dict):
-    histories = {("model" if role == "model" else "baseline"): (t.history, t.result.best_epoch)
-                 for role, t in run.roles.items()}
     return clips_report(run.out, task=run.config.task, metrics=metrics, samples=data.samples(data.train),
-                        histories=histories)
+                        histories=run.histories())
 
 
 def _test_block(test: dict, per_class: list, cm: np.ndarray) -> dict:

@@ -190,8 +190,7 @@ def _summary(run: Run, role: str, scores: dict) -> dict:
     t = run.roles[role]
     pick = (lambda s: s.model) if role == "model" else (lambda s: s.baselines[role])  # noqa: E731
     summary = {"val": pick(scores["val"]), "test": pick(scores["test"]), "train_seconds": round(t.seconds, 3),
-               "epochs": t.result.epochs, "best_epoch": t.result.best_epoch, "stopped_early": t.result.stopped_early,
-               "parameters": t.params}
+               **t.fit_fields(), "parameters": t.params}
     log.info(f"{role}: test NLL {summary['test']['nll']:.3f} nats/image, val {summary['val']['nll']:.3f} "
              f"({t.seconds:.1f}s, {t.result.epochs} epochs)")
     return summary
@@ -202,7 +201,7 @@ def _metrics(run: Run, data: BinaryImages, scores: dict) -> dict:
     return {"baselines": {role: _summary(run, role, scores) for role in run.baselines},
             "model": run.model.spec["name"], **main, "seed": run.train.seed, "image_size": list(data.size),
             "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
-            "device": str(next(run.model.model.parameters()).device), "cpu_seconds": round(run.cpu_seconds(), 2)}
+            "device": run.model.device, "cpu_seconds": round(run.cpu_seconds(), 2)}
 
 
 def _report(run: Run, data: BinaryImages, metrics: dict, scores: dict):

@@ -65,6 +65,16 @@ class Trained:
     def history(self) -> list:
         return self.result.history
 
+    @property
+    def device(self) -> str:
+        """Where its network is (metrics.json's ``device``)."""
+        return str(next(self.model.parameters()).device)
+
+    def fit_fields(self) -> dict:
+        """metrics.json's ``epochs``, ``best_epoch`` and ``stopped_early`` of its fit."""
+        r = self.result
+        return {"epochs": r.epochs, "best_epoch": r.best_epoch, "stopped_early": r.stopped_early}
+
     def role_result(self) -> RoleResult:
         return self.role or RoleResult(self.params, int(self.result.epochs), float(self.seconds))
 
@@ -144,6 +154,12 @@ class Run:
         self.roles[role] = trained if trained is not None else Trained()
         return self.roles[role]
 
+    def histories(self) -> dict[str, tuple[list, int | None]]:
+        """(history, best epoch) of the model (``"model"``) and of its baseline (``"baseline"``), for a
+        report's learning curves."""
+        return {("model" if role == MODEL else "baseline"): (t.history, t.result.best_epoch)
+                for role, t in self.roles.items()}
+
     def cpu_seconds(self) -> float:
         return time.process_time() - self.cpu0
 
@@ -187,7 +203,11 @@ class Steps:
       scoring reads beside the roles loaded from the run directory (caption's decoder around its model);
     - ``block(scores) -> dict``: what ``lstmkit evaluate`` prints of the test part's scores, the block
       ``metrics.json`` holds (:func:`test_block`, or :func:`nested_test_block` where metrics.json keeps a
-      baseline's test scores under its ``test``).
+      baseline's test scores under its ``test``);
+    - ``given(run, data, options) -> (data, source)``: for ``lstmkit evaluate RUN [--data ...]``, the data
+      whose test part is scored, from what ``--data`` names (``data`` None: the run's own) read with the
+      command's ``options``, and how the printed block names it (classification: a labelled file or a
+      dataset). None: ``--data`` is refused and the test part is ``prepare``'s.
     """
 
     task: str
@@ -199,6 +219,7 @@ class Steps:
     save: Callable[[Run, Any], None] | None = None
     restore: Callable[[Run, Any], None] | None = None
     block: Callable[[Scores], dict] = test_block
+    given: Callable[[Run, str | None, dict], tuple[Any, str]] | None = None
 
 
 def run_task(steps: Steps, config: Any, out_dir: str | os.PathLike, resume: bool = False,
@@ -256,18 +277,23 @@ def _save_roles(run: Run, data: Any) -> None:
 
 def evaluate_run(steps: Steps, config_cls: type, run_dir: str | os.PathLike, data: str | None = None,
                  options: dict | None = None) -> dict:
-    """``lstmkit evaluate RUN`` for a task on the lifecycle: the run's ``config.yaml`` rebuilds its data
-    through ``steps.prepare`` (seeded as in training), each role of ``metrics.json`` comes back from the run
+    """``lstmkit evaluate RUN [--data ...]`` for every task on the lifecycle: the run's ``config.yaml``
+    rebuilds its data through ``steps.prepare`` (seeded as in training; ``steps.given`` where the task
+    reads ``--data`` and the command's ``options``), each role of ``metrics.json`` comes back from the run
     directory (its network from ``RUN/`` or its baseline folder, a role without one by its label),
     ``steps.restore`` adds what the task's scoring reads beside them, and ``steps.score(run, data, "test")``
-    re-scores them on the device the run trained on (:func:`lstmkit.tasks.runs.rescoring`; ``data``, the
-    command's ``--data``, must be None). Returns ``steps.block`` of those scores: the block metrics.json holds."""
+    re-scores them on the device the run trained on (:func:`lstmkit.tasks.runs.rescoring`, which refuses
+    ``data`` for a task without ``given``). Returns ``steps.block`` of those scores, the block metrics.json
+    holds, after ``"data"``: what was scored."""
     out = Path(run_dir)
-    config, device = rescoring(out, config_cls, data)
+    config, device = rescoring(out, config_cls, None if steps.given else data)
     roles = _saved_roles(out)
     seed_everything(config.train.seed)
-    prepared = steps.prepare(config)
     run = Run(steps.task, out, config, out / CHECKPOINT_DIR, True)
+    if steps.given is None:
+        prepared, source = steps.prepare(config), "the run's test split"
+    else:
+        prepared, source = steps.given(run, data, options or {})
     for role in roles:
         where = out if role == MODEL else baseline_dir(out, role)
         if role == MODEL or (where / META).is_file():
@@ -277,7 +303,7 @@ def evaluate_run(steps: Steps, config_cls: type, run_dir: str | os.PathLike, dat
             run.add(role)
     if steps.restore is not None:
         steps.restore(run, prepared)
-    return {"data": "the run's test split", **steps.block(steps.score(run, prepared, "test"))}
+    return {"data": source, **steps.block(steps.score(run, prepared, "test"))}
 
 
 def _saved_roles(out: Path) -> list[str]:
@@ -285,4 +311,4 @@ def _saved_roles(out: Path) -> list[str]:
     if not (out / "metrics.json").is_file():
         raise ValueError(f"{out} has no metrics.json: the run did not finish, so there is nothing to re-score "
                          f"(continue it with `lstmkit train --resume {out}`)")
-    return [MODEL, *json.loads((out / "metrics.json").read_text())["baselines"]]
+    return [MODEL, *json.loads((out / "metrics.json").read_text()).get("baselines", {})]  # {}: an old classify run

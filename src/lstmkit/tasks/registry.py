@@ -72,8 +72,9 @@ class Task:
     kind ``predict_input`` names, or None where the task needs none); ``options`` holds the
     command's options by name (``output`` among them), of which the task reads those it lists in
     ``predict_options``. ``evaluate(run_dir, data, options) -> dict``: re-score the saved run on
-    its test data (``data`` None) or on ``data``, the block ``metrics.json`` holds; None (most tasks):
-    the lifecycle's :func:`lstmkit.tasks.lifecycle.evaluate_run` over ``steps`` (:meth:`rescore`).
+    its test data (``data`` None) or on ``data``, the block ``metrics.json`` holds; None (every task but
+    forecasting): the lifecycle's :func:`lstmkit.tasks.lifecycle.evaluate_run` over ``steps`` (:meth:`rescore`),
+    which reads ``--data`` through ``steps.given`` where the task declares it.
     ``multi_process``: None where ``--devices N`` works (the loss is a mean over samples), else why
     not. ``export``: ``"module:function"`` of the task's ONNX graph builder (resolved when a run is
     exported), or None. ``tune``: what ``lstmkit tune`` optimises and searches (:class:`Tuning`).

@@ -269,16 +269,14 @@ def _metrics(run: Run, data: _Data, scores: dict) -> dict:
                         "train_seconds": b.result.seconds, "cpu_seconds": b.cpu_seconds, "epochs": b.result.epochs,
                         "best_epoch": b.result.best_epoch} for role, b in run.baselines.items()}
     return {"baselines": baselines, "model": m.spec["name"], "parameters": params, "cpu_seconds": m.cpu_seconds,
-            "epochs": m.result.epochs, "best_epoch": m.result.best_epoch, "stopped_early": m.result.stopped_early,
+            **m.fit_fields(),
             "seed": run.train.seed, "device": str(resolve_device(run.train.device)),
             "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
             "class_weights": None if data.weight is None else dict(zip(data.train.classes, map(float, data.weight)))}
 
 
 def _report(run: Run, data: _Data, metrics: dict, scores: dict):
-    histories = {("model" if role == "model" else "baseline"): (t.history, t.result.best_epoch)
-                 for role, t in run.roles.items()}
-    return segment_report(run.out, config=to_plain(run.config), metrics=metrics, histories=histories,
+    return segment_report(run.out, config=to_plain(run.config), metrics=metrics, histories=run.histories(),
                           images=data.test.images, masks=data.test.masks, preds=scores["test"].outputs,
                           classes=data.test.classes)
 

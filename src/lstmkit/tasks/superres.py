@@ -208,7 +208,7 @@ def _metrics(run: Run, data: dict, scores: dict) -> dict:
             "gain_db": {p: scores[p].model["psnr"] - scores[p].baselines["bicubic"]["psnr"] for p in ("test", "val")},
             "cpu_seconds": round(run.cpu_seconds(), 3), "wall_seconds": round(run.wall_seconds(), 3),
             "epochs": m.result.epochs, "best_epoch": m.result.best_epoch, "seed": run.train.seed,
-            "device": str(next(m.model.parameters()).device), "parameters": m.params}
+            "device": m.device, "parameters": m.params}
 
 
 def _report(run: Run, data: dict, metrics: dict, scores: dict):

@@ -192,8 +192,7 @@ def _metrics(run: Run, data: tuple, scores: dict) -> dict:
     return {"baselines": scores["test"].baselines,
             "target": {"mse_ratio_copy_last_max": 0.7, "met": bool(test_scores["mse_ratio_copy_last"] <= 0.7)},
             "cpu_seconds": round(run.cpu_seconds(), 3),
-            "epochs": m.result.epochs, "best_epoch": m.result.best_epoch, "stopped_early": m.result.stopped_early,
-            "seed": run.train.seed, "device": str(next(m.model.parameters()).device), "parameters": m.params,
+            **m.fit_fields(), "seed": run.train.seed, "device": m.device, "parameters": m.params,
             "n_train": len(train), "n_val": len(val), "n_test": len(test), "loss": m.spec.get("loss", "bce")}
 
 
