@@ -18,14 +18,13 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
-from importlib import resources
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from ._compiled_path import CompiledPath
-from ._stream_kernel import FLAG_SETS, build_atomically, cache_path, compiler, open_or_build, with_fast_exp
+from ._stream_kernel import cache_path, load_c_library, typed_source
 
 __all__ = ["BACKENDS", "ScanUnavailable", "minscan_backward", "minscan_forward", "scan_backend",
            "scan_unavailable_reason", "use_compiled_scan"]
@@ -34,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 ABI_VERSION = 1
 _SOURCE = "_scan_kernel.c"
-_TYPED_PART = "/* ---- typed part: REAL, SFX ---- */\n"
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
@@ -44,10 +42,7 @@ class ScanUnavailable(RuntimeError):
 
 @functools.cache
 def source() -> str:
-    text = with_fast_exp(resources.files(__package__).joinpath(_SOURCE).read_text(encoding="utf-8"))
-    common, typed = text.split(_TYPED_PART)
-    parts = [typed.replace("REAL", real).replace("SFX", sfx) for real, sfx in (("float", "f32"), ("double", "f64"))]
-    return common.replace("ABI_VERSION", str(ABI_VERSION)) + "".join(parts)
+    return typed_source(_SOURCE, ABI_VERSION)
 
 
 def library_path(cc: str, flags: tuple[str, ...]) -> Path:
@@ -69,16 +64,7 @@ def _open(path: str) -> ctypes.CDLL:
 
 
 def _load() -> ctypes.CDLL:
-    cc = compiler()
-    if cc is None:
-        raise ScanUnavailable("no C compiler found (set LSTMKIT_CC or put `cc` on PATH)")
-
-    def build(flags: tuple[str, ...], path: Path) -> ctypes.CDLL:
-        return build_atomically(path, source(), ".c", lambda src, out: [cc, *flags, "-o", out, src], _open,
-                                ScanUnavailable)
-
-    return open_or_build("minLSTM scan kernel", cc, FLAG_SETS, lambda flags: library_path(cc, flags), _open, build,
-                         ScanUnavailable)
+    return load_c_library("minLSTM scan kernel", source, library_path, _open, ScanUnavailable)
 
 
 PATH = CompiledPath("scan", "compiled", "LSTMKIT_SCAN", _load, ScanUnavailable, "compiled minLSTM scan",

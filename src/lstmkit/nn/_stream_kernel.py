@@ -48,6 +48,30 @@ def with_fast_exp(text: str) -> str:
     return text.replace(marker, resources.files(__package__).joinpath("_fast_exp.c").read_text(encoding="utf-8"))
 
 
+def typed_source(filename: str, abi_version: int) -> str:
+    """A scan-style kernel's C source (``filename`` beside this module): ``_fast_exp.c`` put in, the part
+    after its "typed part: REAL, SFX" line written out for float32 and float64, ``ABI_VERSION`` filled."""
+    text = with_fast_exp(resources.files(__package__).joinpath(filename).read_text(encoding="utf-8"))
+    common, typed = text.split("/* ---- typed part: REAL, SFX ---- */\n")
+    parts = [typed.replace("REAL", real).replace("SFX", sfx) for real, sfx in (("float", "f32"), ("double", "f64"))]
+    return common.replace("ABI_VERSION", str(abi_version)) + "".join(parts)
+
+
+def load_c_library(what: str, source: Callable[[], str], path_of: Callable[[str, tuple[str, ...]], Path],
+                   open_: Callable[[str], ctypes.CDLL], error: type[Exception]) -> ctypes.CDLL:
+    """A C kernel other than this one (the minLSTM scan, the mLSTM recurrence): the system compiler,
+    the first of :data:`FLAG_SETS` that builds, from the cache (``path_of(cc, flags)``) or compiled now
+    (:func:`build_atomically`) and opened with ``open_``; ``error`` with the reason otherwise."""
+    cc = compiler()
+    if cc is None:
+        raise error("no C compiler found (set LSTMKIT_CC or put `cc` on PATH)")
+
+    def build(flags: tuple[str, ...], path: Path) -> ctypes.CDLL:
+        return build_atomically(path, source(), ".c", lambda src, out: [cc, *flags, "-o", out, src], open_, error)
+
+    return open_or_build(what, cc, FLAG_SETS, lambda flags: path_of(cc, flags), open_, build, error)
+
+
 def c_source() -> str:
     """The kernel's C source: ``_stream_kernel.c`` with its typed part written out for float32
     and float64."""
