@@ -149,6 +149,22 @@ def test_lengths_path_makes_no_per_length_calls(monkeypatch):
     assert_close(c, c_ref)
 
 
+def _lengths_results_on_both_paths(m, x, hx, lens) -> dict[str, list]:
+    """For the torch and the fused backend: the output, final states and the gradients of a loss that
+    weighs every output and state differently (input gradient NaN -> 7: padding holds NaN)."""
+    results = {}
+    for backend in ("torch", "fused"):
+        xg, h0, c0 = x.clone().requires_grad_(), hx[0].clone().requires_grad_(), hx[1].clone().requires_grad_()
+        m.zero_grad()
+        with fr.recurrence_backend(backend):
+            out, (h, c) = m(xg, (h0, c0), lengths=lens)
+        loss = (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum() + h.sin().sum() + (c**2).sum()
+        loss.backward()
+        grads = [torch.nan_to_num(xg.grad, nan=7.0), h0.grad, c0.grad, *(p.grad for p in m.parameters())]
+        results[backend] = [out.detach(), h.detach(), c.detach(), *grads]
+    return results
+
+
 @needs_fused
 @pytest.mark.parametrize("bias,bidirectional,layers", [(True, False, 1), (False, True, 2), (True, True, 2)])
 def test_packed_lengths_path_equals_the_pytorch_recurrence_with_gradients(bias, bidirectional, layers):
@@ -161,16 +177,7 @@ def test_packed_lengths_path_equals_the_pytorch_recurrence_with_gradients(bias, 
     x = torch.randn(T, 5, 3, dtype=torch.float64)
     x[torch.arange(T)[:, None] >= lens[None]] = float("nan")
     hx = (torch.randn(layers * (1 + bidirectional), 5, 4, dtype=torch.float64),) * 2
-    results = {}
-    for backend in ("torch", "fused"):
-        xg, h0, c0 = x.clone().requires_grad_(), hx[0].clone().requires_grad_(), hx[1].clone().requires_grad_()
-        m.zero_grad()
-        with fr.recurrence_backend(backend):
-            out, (h, c) = m(xg, (h0, c0), lengths=lens)
-        loss = (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum() + h.sin().sum() + (c**2).sum()
-        loss.backward()
-        grads = [torch.nan_to_num(xg.grad, nan=7.0), h0.grad, c0.grad, *(p.grad for p in m.parameters())]
-        results[backend] = [out.detach(), h.detach(), c.detach(), *grads]
+    results = _lengths_results_on_both_paths(m, x, hx, lens)
     assert not torch.isnan(results["fused"][0]).any()
     for ref, got in zip(results["torch"], results["fused"]):
         assert_close(got, ref, tol=1e-12)
@@ -320,16 +327,7 @@ def test_packed_steps_with_few_rows_equal_the_pytorch_recurrence(monkeypatch, dt
     T, lens = 10, torch.tensor([9, 1, 4, 9, 2, 7, 3, 8, 5, 6, 2, 1, 8])
     x = torch.randn(T, len(lens), 5, dtype=dtype)
     hx = (torch.randn(2, len(lens), 37, dtype=dtype), torch.randn(2, len(lens), 37, dtype=dtype))
-    results = {}
-    for backend in ("torch", "fused"):
-        xg, h0, c0 = x.clone().requires_grad_(), hx[0].clone().requires_grad_(), hx[1].clone().requires_grad_()
-        m.zero_grad()
-        with fr.recurrence_backend(backend):
-            out, (h, c) = m(xg, (h0, c0), lengths=lens)
-        loss = (out * torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)).sum() + h.sin().sum() + (c**2).sum()
-        loss.backward()
-        results[backend] = [out.detach(), h.detach(), c.detach(), xg.grad, h0.grad, c0.grad,
-                            *(p.grad for p in m.parameters())]
+    results = _lengths_results_on_both_paths(m, x, hx, lens)
     for i, (ref, got) in enumerate(zip(results["torch"], results["fused"])):
         assert_close(got, ref, tol=tol, what=f"result {i}")
     with torch.no_grad(), fr.recurrence_backend("fused"):  # forward only: the same numbers
