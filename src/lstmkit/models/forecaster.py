@@ -223,7 +223,22 @@ class LSTMForecaster(nn.Module):
     def loss(self, x: Tensor, lengths: Tensor, origins: Tensor | tuple[int, int] | None = None) -> Tensor:
         """Mean loss over every origin t (restricted to ``origins``: (first, stop), or (B, 2) per series) and
         every step t+k (k = 1..N) inside the series. x (B, T, C+P+F), lengths (B,)."""
-        params, z_next, mask = self._forks(x, lengths, origins)
+        return self._mean_nll(*self._forks(x, lengths, origins))
+
+    def errors(self, x: Tensor, lengths: Tensor, origins: Tensor | tuple[int, int] | None = None
+               ) -> tuple[Tensor, Tensor]:
+        """The point forecasts' errors (forecast - target, (B, T, n, C); zero where masked) at every origin t and
+        step t+k (k = 1..n; n = 1 for the recursive head), and the mask (B, T, n) of the pairs that count
+        (as in :meth:`loss`), e.g. to score a validation end by a criterion other than the loss."""
+        return self._errors(*self._forks(x, lengths, origins))
+
+    def loss_and_errors(self, x: Tensor, lengths: Tensor, origins: Tensor | tuple[int, int] | None = None
+                        ) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`loss` and :meth:`errors` from one pass over the series (a validation that scores both)."""
+        forks = self._forks(x, lengths, origins)
+        return self._mean_nll(*forks), *self._errors(*forks)
+
+    def _mean_nll(self, params: Tensor, z_next: Tensor, mask: Tensor) -> Tensor:
         elem = self.nll(params, z_next)  # (B, T, n, C)
         weight = mask.unsqueeze(-1).to(elem.dtype).expand_as(elem)
         count = weight.sum()
@@ -232,12 +247,7 @@ class LSTMForecaster(nn.Module):
                              "or the origin range is empty")
         return torch.where(weight > 0, elem, 0.0).sum() / count  # padding never reaches the loss or its gradient
 
-    def errors(self, x: Tensor, lengths: Tensor, origins: Tensor | tuple[int, int] | None = None
-               ) -> tuple[Tensor, Tensor]:
-        """The point forecasts' errors (forecast - target, (B, T, n, C); zero where masked) at every origin t and
-        step t+k (k = 1..n; n = 1 for the recursive head), and the mask (B, T, n) of the pairs that count
-        (as in :meth:`loss`), e.g. to score a validation end by a criterion other than the loss."""
-        params, z_next, mask = self._forks(x, lengths, origins)
+    def _errors(self, params: Tensor, z_next: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         err = self.point(params) - z_next
         return torch.where(mask.unsqueeze(-1), err, 0.0), mask
 

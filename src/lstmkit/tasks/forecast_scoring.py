@@ -363,8 +363,8 @@ def epoch_scores(select: str, scales: np.ndarray, tf: SeriesTransform):
         first = 0
         for b in batches:
             n = float(b[2][:, 1].sub(b[2][:, 0]).clamp(min=0).sum())
-            total["nll"] += float(model.loss(*b)) * n
-            err, mask = model.errors(*b)
+            nll, err, mask = model.loss_and_errors(*b)  # one forward for all three scores
+            total["nll"] += float(nll) * n
             pairs = float(mask.sum()) * err.shape[-1]
             scale = torch.as_tensor(scales[first : first + len(err)], dtype=err.dtype)
             first += len(err)
