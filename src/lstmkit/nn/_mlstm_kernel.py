@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from ._compiled_path import CompiledPath
-from ._stream_kernel import cache_path, load_c_library, typed_source
+from ._stream_kernel import cache_path, load_c_library, open_library, typed_source
 
 __all__ = ["BACKENDS", "MLSTMKernelUnavailable", "gated_output", "mlstm_backend", "narrow_recurrence",
            "use_compiled_mlstm"]
@@ -50,11 +50,7 @@ def library_path(cc: str, flags: tuple[str, ...]) -> Path:
 
 
 def _open(path: str) -> ctypes.CDLL:
-    lib = ctypes.CDLL(path)
-    abi = lib.lstmkit_mlstm_abi
-    abi.restype = ctypes.c_int64
-    if abi() != ABI_VERSION:
-        raise OSError(f"{path} has ABI {abi()}, expected {ABI_VERSION}")
+    lib = open_library(path, "lstmkit_mlstm_abi", ABI_VERSION)
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     for sfx in _SUFFIX.values():
         fwd, bwd = getattr(lib, f"lstmkit_mlstm_forward_{sfx}"), getattr(lib, f"lstmkit_mlstm_backward_{sfx}")

@@ -160,13 +160,20 @@ def kernel_path(cc: str, flags: tuple[str, ...]) -> Path:
     return cache_path("lstm_stream", c_source(), cc, flags)
 
 
+def open_library(path: str, abi_symbol: str, expected: int) -> ctypes.CDLL:
+    """Load the built library ``path`` and check that its ``abi_symbol()`` returns ``expected``: a library
+    from other source (a stale cache file) raises OSError, so the caller rebuilds it."""
+    lib = ctypes.CDLL(path)
+    abi = getattr(lib, abi_symbol)
+    abi.restype = ctypes.c_int64
+    if abi() != expected:
+        raise OSError(f"{path} has ABI {abi()}, expected {expected}")
+    return lib
+
+
 def open_kernel(path: str) -> ctypes.CDLL:
     """Load a built kernel and check that it is the one this module expects."""
-    lib = ctypes.CDLL(path)
-    abi = lib.lstmkit_stream_abi
-    abi.restype = ctypes.c_int64
-    if abi() != 1000 * ABI_VERSION + ctypes.sizeof(Ctx):
-        raise OSError(f"{path} has ABI {abi()}, expected {1000 * ABI_VERSION + ctypes.sizeof(Ctx)}")
+    lib = open_library(path, "lstmkit_stream_abi", 1000 * ABI_VERSION + ctypes.sizeof(Ctx))
     for sfx in ("f32", "f64"):
         step, run = getattr(lib, f"lstmkit_stream_step_{sfx}"), getattr(lib, f"lstmkit_stream_run_{sfx}")
         step.argtypes, step.restype = [ctypes.POINTER(Ctx)], ctypes.c_int64
