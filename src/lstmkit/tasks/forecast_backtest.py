@@ -134,8 +134,7 @@ def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None
         raise ValueError(f"--horizon {horizon} is longer than the run's trained horizon ({fc.horizon} steps); "
                          f"backtest at most {fc.horizon} steps ahead, or train a run with a longer evaluate.horizon")
     if input:
-        history, future = read_forecast_input(input, fc, (fc.meta.get("data") or {}).get("time_column", "time"),
-                                              gaps, gaps_hint="pass --gaps interpolate")
+        history, future = read_forecast_input(input, fc, gaps=gaps, gaps_hint="pass --gaps interpolate")
         series, ends = [_with_future(history, future)], [len(history)]
     else:
         series = saved_series(fc)
