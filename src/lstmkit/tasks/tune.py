@@ -24,7 +24,6 @@ trials. Outputs in ``--out``: ``trials.csv``, ``trials.json``, ``report.md``,
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -46,7 +45,7 @@ from .classify import ClassifyConfig, fit_classifier, load_data
 from .config import build, dump_yaml, to_plain
 from .tune_config import PRUNERS, SearchParam, TuneConfig, _optuna, _pruner, load_tune_config, overrides_for
 
-__all__ = ["SearchParam", "TuneConfig", "load_tune_config", "run_tune", "write_outputs", "run_tune_command",
+__all__ = ["SearchParam", "TuneConfig", "load_tune_config", "run_tune", "write_outputs", "WorkerError",
            "validation_value", "PRUNERS"]
 
 log = logging.getLogger(__name__)
@@ -341,21 +340,3 @@ def write_outputs(study, config: TuneConfig, out_dir: str | os.PathLike, storage
         (out / "best.yaml").unlink()
     return write_report(study, config, out, storage)
 
-
-# ----------------------------------------------------------------------------------- CLI
-
-
-def run_tune_command(args: argparse.Namespace) -> int:
-    """``lstmkit tune``: runs the search, writes the outputs, prints a JSON summary on stdout."""
-    optuna = _optuna()
-    config = load_tune_config(args.config, args.set or [], args.seed)
-    name = args.study_name or Path(args.config).stem
-    out = Path(args.out) if args.out else Path("runs") / "tune" / name
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are logged by lstmkit, one line each
-    try:
-        summary = run_tune(config, out, args.trials, args.storage, name, args.workers)
-    except WorkerError as e:
-        log.error(f"lstmkit tune: {e}; the outputs in {out} cover the trials that finished")
-        return 1
-    sys.stdout.write(json.dumps(summary, indent=1) + "\n")  # the CLI's result on stdout
-    return 0
