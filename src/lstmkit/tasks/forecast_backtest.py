@@ -25,7 +25,7 @@ import numpy as np
 from ..checkpoint import atomic_write_bytes
 from ..data.series import Series, future_times
 from ..data.splits import _time_value
-from ..eval.report import Report
+from ..eval.report import backtest_report
 from .forecast import read_forecast_input, saved_series
 from .forecast_io import saved_run
 from .forecast_scoring import evaluate_forecasts, rows_csv
@@ -95,25 +95,6 @@ def _refitting(config, fc, series: list[Series], splits: list[tuple[int, int]], 
     return model_at
 
 
-def _num(v) -> str:
-    return "" if v is None else f"{v:.4g}"
-
-
-def _report(result: dict) -> bytes:
-    keys = ("mae", "rmse", "smape", "mase", "owa", "coverage", "crps")
-    methods = {"model (LSTM)": result["model"], **result["baselines"]}
-    report = Report(f"Backtest of {result['run']}")
-    report.text(f"Data: {result['data']}. Origins from {result['start']} to {result['last_origin']} every "
-                f"{result['stride']} step(s), {result['horizon']} step(s) ahead ({result['origins']} origin(s) over "
-                f"{result['n_series']} series); "
-                + ("the model is not refitted" if result["retrain_every"] is None else
-                   f"the run's recipe is refitted every {result['retrain_every']} origin(s) on the history before "
-                   f"them ({result['refits']} fit(s))")
-                + f", the baselines are fitted on the history before {result['start']}.")
-    report.table(["method", *keys], [[name, *(_num(m.get(k)) for k in keys)] for name, m in methods.items()])
-    return "\n".join(report.lines).encode()
-
-
 def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None = None, input: str | None = None,
                  output: str | os.PathLike | None = None, retrain_every: int | None = None,
                  gaps: str = "error") -> dict:
@@ -166,7 +147,7 @@ def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None
               "model": model, "baselines": baselines}
     _write(out, {"backtest.csv": rows_csv(rows).encode(),
                  "backtest.json": json.dumps(result, indent=1, allow_nan=False).encode(),
-                 "report.md": _report(result)})
+                 "report.md": backtest_report(result).encode()})
     return result
 
 
