@@ -1,7 +1,7 @@
 """The CLI's commands on saved runs and searches: ``predict`` and ``evaluate`` for every task (and
 the friendly names ``forecast``, ``segment``, ``sample``, ``upscale``, ``predict-frames``,
-``caption``, ``classify-clip`` over the same path), ``backtest`` (forecasting runs), ``tasks``, and
-the parsers of ``tune`` (and its command) and ``export``. Each command reads the run's task from the run and asks the
+``caption``, ``classify-clip`` over the same path), ``backtest`` (forecasting runs), ``tasks``,
+``tune``, and the parser of ``export``. Each command reads the run's task from the run and asks the
 task registry (:mod:`lstmkit.tasks.registry`) what to do; nothing here knows a task by name beyond
 the friendly commands' own. ``explain`` asks the run's task for its explainer likewise."""
 

@@ -339,4 +339,3 @@ def write_outputs(study, config: TuneConfig, out_dir: str | os.PathLike, storage
     elif (out / "best.yaml").exists():
         (out / "best.yaml").unlink()
     return write_report(study, config, out, storage)
-
