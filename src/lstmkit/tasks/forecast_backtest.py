@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..checkpoint import atomic_write_bytes
+from ..checkpoint import atomic_write_dir
 from ..data.series import Series, future_times
 from ..data.splits import _time_value
 from ..eval.report import backtest_report
@@ -145,24 +144,7 @@ def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None
               "origins": len(origins), "n_series": len(series), "level": cfg.evaluate.level,
               "season": cfg.evaluate.season, "retrain_every": retrain_every, "refits": len(refits),
               "model": model, "baselines": baselines}
-    _write(out, {"backtest.csv": rows_csv(rows).encode(),
+    atomic_write_dir(out, {"backtest.csv": rows_csv(rows).encode(),
                  "backtest.json": json.dumps(result, indent=1, allow_nan=False).encode(),
                  "report.md": backtest_report(result).encode()})
     return result
-
-
-def _write(out: Path, files: dict[str, bytes]) -> None:
-    """All files at once: written into a hidden sibling folder, then renamed to ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        for name, data in files.items():
-            atomic_write_bytes(tmp / name, data)
-        if out.is_dir():
-            out.rmdir()  # empty (checked before the work)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
