@@ -22,8 +22,8 @@ Anything else is refused without being read further and named by its first bytes
 Nothing a user hands us is ever unpickled.
 
 Training checkpoints (everything a run needs to continue bit for bit, written as files of this
-format plus a manifest) are :mod:`lstmkit.checkpoint.train_state`. The atomic writers every part
-uses are here too: :func:`atomic_write_bytes` (a file) and :func:`atomic_write_dir` (a folder).
+format plus a manifest) are :mod:`lstmkit.checkpoint.train_state`. The atomic writers are here
+too: :func:`atomic_write_bytes` (a file) and :func:`atomic_write_dir` (a folder).
 """
 
 from __future__ import annotations
