@@ -247,3 +247,20 @@ def test_writing_into_a_missing_directory_names_the_path_not_a_temporary_file(tm
     with pytest.raises(FileNotFoundError, match=rf"cannot write {target}: directory {target.parent} does not exist") as e:
         atomic_write_bytes(target, b"x")
     assert ".tmp" not in str(e.value)
+
+
+def test_a_folder_is_written_whole_or_not_at_all(tmp_path):
+    from lstmkit.checkpoint import atomic_write_dir
+
+    out = tmp_path / "deep" / "bt"
+    atomic_write_dir(out, {"a.csv": b"x,y\n", "b.json": b"{}"})
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "b.json"] and (out / "a.csv").read_bytes() == b"x,y\n"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    atomic_write_dir(empty, {"c.md": b"# c"})  # an empty folder is replaced
+    assert [p.name for p in empty.iterdir()] == ["c.md"]
+    with pytest.raises(OSError):  # a folder with files is not
+        atomic_write_dir(out, {"d.md": b"d"})
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "b.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "empty"]  # no temporary folder left
+    assert [p.name for p in out.parent.iterdir()] == ["bt"]

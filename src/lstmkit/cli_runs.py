@@ -1,7 +1,7 @@
 """The CLI's commands on saved runs and searches: ``predict`` and ``evaluate`` for every task (and
 the friendly names ``forecast``, ``segment``, ``sample``, ``upscale``, ``predict-frames``,
-``caption``, ``classify-clip`` over the same path), ``backtest`` (forecasting runs), ``tasks``, and
-the parsers of ``tune`` and ``export``. Each command reads the run's task from the run and asks the
+``caption``, ``classify-clip`` over the same path), ``backtest`` (forecasting runs), ``tasks``,
+``tune``, and the parser of ``export``. Each command reads the run's task from the run and asks the
 task registry (:mod:`lstmkit.tasks.registry`) what to do; nothing here knows a task by name beyond
 the friendly commands' own. ``explain`` asks the run's task for its explainer likewise."""
 
@@ -328,9 +328,26 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _run_tune(args: argparse.Namespace) -> int:
-    from .tasks.tune import run_tune_command
+    """``lstmkit tune``: runs the search (:func:`lstmkit.tasks.tune.run_tune`), writes the outputs,
+    prints a JSON summary on stdout."""
+    import logging
 
-    return run_tune_command(args)
+    from .checks import require
+    from .tasks.tune import WorkerError, load_tune_config, run_tune
+
+    optuna = require("optuna", "hyperparameter search needs Optuna", "tune")
+    config = load_tune_config(args.config, args.set or [], args.seed)
+    name = args.study_name or Path(args.config).stem
+    out = Path(args.out) if args.out else Path("runs") / "tune" / name
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are logged by lstmkit, one line each
+    try:
+        summary = run_tune(config, out, args.trials, args.storage, name, args.workers)
+    except WorkerError as e:
+        logging.getLogger("lstmkit.tasks.tune").error(f"lstmkit tune: {e}; the outputs in {out} cover the trials "
+                                                      "that finished")
+        return 1
+    sys.stdout.write(json.dumps(summary, indent=1) + "\n")
+    return 0
 
 
 def _run_export(args: argparse.Namespace) -> int:

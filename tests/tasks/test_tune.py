@@ -16,7 +16,7 @@ from lstmkit.cli import resolve_config  # noqa: E402
 from lstmkit.tasks.classify import ClassifyConfig  # noqa: E402
 from lstmkit.tasks.config import build, dump_yaml, load_yaml  # noqa: E402
 from lstmkit.cli_runs import add_tune_parser  # noqa: E402
-from lstmkit.tasks.tune import TuneConfig, load_tune_config, run_tune_command  # noqa: E402
+from lstmkit.tasks.tune import TuneConfig, load_tune_config  # noqa: E402
 
 # digits with a tiny budget: 2 epochs of a small unidirectional LSTM (fused path: no variants)
 TINY = {"train.epochs": 2, "train.early_stopping": None, "model.hidden_size": 8, "model.bidirectional": False,
@@ -202,8 +202,7 @@ def test_workers_share_the_trials(tmp_path, capsys):
 def test_pruned_trials_and_default_storage(tmp_path, capsys, no_test_split):
     # val_accuracy never reaches 1.01: the threshold pruner stops every trial after its first epoch
     cfg = _write(tmp_path / "p.yaml", pruner={"type": "threshold", "lower": 1.01})
-    assert run_tune_command(argparse.Namespace(config=str(cfg), trials=2, storage=None, study_name=None, workers=1,
-                                               out=str(tmp_path / "out"), seed=3, set=None)) == 0
+    assert _cli(cfg, "--trials", 2, "--out", tmp_path / "out", "--seed", 3) == 0
     summary = _summary(capsys)
     assert summary["pruned"] == 2 and summary["complete"] == 0 and summary["best"] is None
     rows = json.loads((tmp_path / "out" / "trials.json").read_text())

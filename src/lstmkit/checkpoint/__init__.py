@@ -22,7 +22,8 @@ Anything else is refused without being read further and named by its first bytes
 Nothing a user hands us is ever unpickled.
 
 Training checkpoints (everything a run needs to continue bit for bit, written as files of this
-format plus a manifest) are :mod:`lstmkit.checkpoint.train_state`.
+format plus a manifest) are :mod:`lstmkit.checkpoint.train_state`. The atomic writers are here
+too: :func:`atomic_write_bytes` (a file) and :func:`atomic_write_dir` (a folder).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-__all__ = ["save_checkpoint", "load_checkpoint", "atomic_write_bytes", "WEIGHTS", "META", "FORMAT_VERSION"]
+__all__ = ["save_checkpoint", "load_checkpoint", "atomic_write_bytes", "atomic_write_dir", "WEIGHTS", "META",
+           "FORMAT_VERSION"]
 
 WEIGHTS, META = "model.safetensors", "model.json"
 FORMAT_VERSION = 2  # written; 1 and 2 are read
@@ -82,6 +85,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        raise
+
+
+def atomic_write_dir(out: str | os.PathLike, files: dict[str, bytes]) -> None:
+    """The folder ``out`` with ``files`` ({name: bytes}) all at once: written into a hidden sibling
+    folder, then renamed to ``out``, which must not exist or be empty."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        for name, data in files.items():
+            atomic_write_bytes(tmp / name, data)
+        if out.is_dir():
+            out.rmdir()  # raises unless empty
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -1,8 +1,8 @@
 """``report.md`` for a run: :class:`Report`, the one builder every task's report goes through (it
 ends each report with the same environment line and "Reproduce" section and writes it atomically),
-and the reports of classification (metrics, per-class table, confusion matrix, curves) and
-forecasting (model against baselines, intervals, a forecast plot). The vision tasks' reports are in
-:mod:`lstmkit.eval.vision_report`."""
+and the reports of classification (metrics, per-class table, confusion matrix, curves),
+forecasting (model against baselines, intervals, a forecast plot) and a forecasting backtest. The
+vision tasks' reports are in :mod:`lstmkit.eval.vision_report`."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from ..checkpoint import atomic_write_bytes
 from .metrics import format_confusion
 from .plots import plot_confusion_matrix, plot_forecast, plot_learning_curves
 
-__all__ = ["Report", "classification_report", "forecast_report", "reproduce_section", "transfer_lines",
-           "TRANSFER_FILE"]
+__all__ = ["Report", "classification_report", "forecast_report", "backtest_report", "reproduce_section",
+           "transfer_lines", "TRANSFER_FILE"]
 
 TRANSFER_FILE = "transfer.json"  # written by lstmkit.tasks.transfer when a run starts from another run's weights
 
@@ -228,3 +228,21 @@ def _coverage_section(report: Report, metrics: dict) -> None:
         report.text(f"By horizon step ({100 * metrics['level']:.0f}% intervals):")
         report.table(["step", *kinds], [(k + 1, *(_num(test["coverage_by_step"][n][k], 2) for n in kinds))
                                         for k in range(steps)])
+
+
+def backtest_report(result: dict) -> str:
+    """``report.md`` of ``lstmkit backtest`` (:func:`lstmkit.tasks.forecast_backtest.backtest_run`'s
+    result): the window, origins and refits, then the model and each baseline's scores."""
+    keys = ("mae", "rmse", "smape", "mase", "owa", "coverage", "crps")
+    methods = {"model (LSTM)": result["model"], **result["baselines"]}
+    report = Report(f"Backtest of {result['run']}")
+    report.text(f"Data: {result['data']}. Origins from {result['start']} to {result['last_origin']} every "
+                f"{result['stride']} step(s), {result['horizon']} step(s) ahead ({result['origins']} origin(s) over "
+                f"{result['n_series']} series); "
+                + ("the model is not refitted" if result["retrain_every"] is None else
+                   f"the run's recipe is refitted every {result['retrain_every']} origin(s) on the history before "
+                   f"them ({result['refits']} fit(s))")
+                + f", the baselines are fitted on the history before {result['start']}.")
+    report.table(["method", *keys], [[name, *("" if m.get(k) is None else f"{m[k]:.4g}" for k in keys)]
+                                     for name, m in methods.items()])
+    return "\n".join(report.lines)

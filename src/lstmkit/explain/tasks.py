@@ -114,8 +114,7 @@ def explain_forecaster_run(run, input: str | None, options: dict) -> dict:
         futures = [None] * len(series)
         source = "the run's own series, to their end"
     else:
-        history, future = read_forecast_input(input, fc, (fc.meta.get("data") or {}).get("time_column", "time"),
-                                              options.get("gaps") or "error")
+        history, future = read_forecast_input(input, fc, gaps=options.get("gaps") or "error")
         series, futures, source = [history], [future], str(input)
     C = len(fc.targets)
     members = nn.ModuleList(fc.models).eval()

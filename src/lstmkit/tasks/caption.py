@@ -15,11 +15,10 @@
    caption equal to one of its references), two baselines on the same test images (the most
    frequent training caption for every image; the caption of the nearest training image in
    pixel space), example captions, and one attention PNG per test example showing where the
-   model looked for each word.
+   model looked for each word (:func:`lstmkit.eval.vision_report.caption_report`).
 
-Run directory: ``config.yaml``, ``model.safetensors`` + ``model.json`` (architecture, vocabulary,
-image size: everything :func:`load_captioner` needs), ``metrics.json``, ``history.json``,
-``report.md`` (:func:`lstmkit.eval.vision_report.caption_report`), ``learning_curves.png``, ``attention_<i>.png``.
+The run lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`) writes the run directory; ``model.json``
+holds the architecture, vocabulary and image size (everything :func:`load_captioner` needs).
 ``lstmkit evaluate DIR`` re-scores the test images (:func:`lstmkit.tasks.lifecycle.evaluate_run`).
 """
 

@@ -10,24 +10,16 @@
 3. build the model from the registry and train it with :func:`lstmkit.tasks.trainer.fit`
    (length-grouped batches, best-on-validation weights: :func:`lstmkit.tasks.classifier.fit_classifier`); ``data.augment`` (docs/augment.md)
    augments the training batches on the fly, never validation or test;
-4. score validation and the official test split once, and write the run directory:
-   ``config.yaml`` (resolved), ``model.safetensors`` + ``model.json`` (architecture, labels,
-   normalisation or vocabulary: everything :func:`load_classifier` needs), ``metrics.json``
-   (``{"val": {...}, "test": {...}, "baselines": {...}, "train_seconds": s, "epochs": n, ...}``),
-   ``history.json``, ``report.md``, ``confusion_matrix.png`` and ``learning_curves.png``;
+4. score validation and the official test split once; the run lifecycle
+   (:func:`lstmkit.tasks.lifecycle.run_task`) writes the run directory, whose ``model.json`` holds
+   the architecture, labels, normalisation or vocabulary (everything :func:`load_classifier` needs),
+   and the report adds ``confusion_matrix.png``;
 5. fit and score the baselines of ``evaluate.baselines`` (MiniRocket, 1-NN DTW:
    :mod:`lstmkit.eval.classify_baselines`) on the same training and test splits.
 
 ``train.ensemble: K`` trains K members and averages their probabilities
 (:mod:`lstmkit.tasks.classify_ensemble`); ``model.name: auto`` chooses the model by cross-validation
 on the training split and keeps its fold models (:mod:`lstmkit.tasks.classify_auto`).
-
-Crash safety: ``config.yaml`` is written when the run starts and a training checkpoint under
-``out_dir/checkpoint/`` after every ``train.checkpoint_every`` epochs (the layout is in
-:mod:`lstmkit.tasks.trainer`), so a killed run continues with ``lstmkit train --resume DIR``
-(:func:`lstmkit.tasks.lifecycle.resume_run`) to the result it would have reached uninterrupted (with
-``train.deterministic``). The checkpoint folder is removed once the run directory is complete:
-a finished run is not extended, only an interrupted one continued.
 """
 
 from __future__ import annotations
@@ -191,10 +183,7 @@ STEPS = Steps("classify", _prepare, _train, _score, _metrics, _report, save=_sav
 def train_classifier(config: ClassifyConfig, out_dir: str | os.PathLike, resume: bool = False,
                      score_test: bool = True) -> dict:
     """Run one classification experiment and write its run directory; returns metrics.json
-    (:func:`lstmkit.tasks.lifecycle.run_task`).
-
-    ``resume``: continue the interrupted run in ``out_dir`` from its checkpoint; ``config`` must
-    equal the ``config.yaml`` it saved (:func:`lstmkit.tasks.lifecycle.resume_run` reads it from there)."""
+    (:func:`lstmkit.tasks.lifecycle.run_task`; ``resume``: continue the interrupted run there)."""
     if type(config.train) is TrainConfig:  # assigned after construction: the classification fields' defaults
         config = replace(config, train=ClassifyTrainConfig(**asdict(config.train)))
     return run_task(STEPS, config, out_dir, resume, score_test)

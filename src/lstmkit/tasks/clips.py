@@ -15,11 +15,9 @@ single-frame baseline in the same run, on the same split, and writes both result
 
 Validation is carved (stratified, seed ``train.seed``) from the training data -- for a MedMNIST
 file, its own ``val`` split is used -- and the test split is scored once at the end. The run
-directory (:mod:`lstmkit.tasks.runs`): ``config.yaml``, ``model.safetensors`` + ``model.json``
-(and the baseline's under ``baselines/<name>/``), ``metrics.json`` (:func:`lstmkit.tasks.runs.common_metrics`'s
-fields, ``chance``, ``per_class``, ``cpu_seconds``, ``seed``, ``parameters``...), ``history.json``
-(``baselines/<name>/history.json``), ``report.md`` with confusion matrices, learning curves and
-``samples.png`` (one row per class; :func:`lstmkit.eval.vision_report.clips_report`).
+lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`) writes the run directory; ``metrics.json``
+adds ``chance`` and ``per_class``, the report confusion matrices and ``samples.png`` (one row per
+class; :func:`lstmkit.eval.vision_report.clips_report`).
 
 :func:`classify_clip` and :func:`classify_volume` load a run and classify ``.npy`` arrays;
 ``lstmkit evaluate DIR`` re-scores both models on the run's test split.

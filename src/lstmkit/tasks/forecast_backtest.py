@@ -15,17 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..checkpoint import atomic_write_bytes
+from ..checkpoint import atomic_write_dir
 from ..data.series import Series, future_times
 from ..data.splits import _time_value
-from ..eval.report import Report
+from ..eval.report import backtest_report
 from .forecast import read_forecast_input, saved_series
 from .forecast_io import saved_run
 from .forecast_scoring import evaluate_forecasts, rows_csv
@@ -95,25 +94,6 @@ def _refitting(config, fc, series: list[Series], splits: list[tuple[int, int]], 
     return model_at
 
 
-def _num(v) -> str:
-    return "" if v is None else f"{v:.4g}"
-
-
-def _report(result: dict) -> bytes:
-    keys = ("mae", "rmse", "smape", "mase", "owa", "coverage", "crps")
-    methods = {"model (LSTM)": result["model"], **result["baselines"]}
-    report = Report(f"Backtest of {result['run']}")
-    report.text(f"Data: {result['data']}. Origins from {result['start']} to {result['last_origin']} every "
-                f"{result['stride']} step(s), {result['horizon']} step(s) ahead ({result['origins']} origin(s) over "
-                f"{result['n_series']} series); "
-                + ("the model is not refitted" if result["retrain_every"] is None else
-                   f"the run's recipe is refitted every {result['retrain_every']} origin(s) on the history before "
-                   f"them ({result['refits']} fit(s))")
-                + f", the baselines are fitted on the history before {result['start']}.")
-    report.table(["method", *keys], [[name, *(_num(m.get(k)) for k in keys)] for name, m in methods.items()])
-    return "\n".join(report.lines).encode()
-
-
 def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None = None, input: str | None = None,
                  output: str | os.PathLike | None = None, retrain_every: int | None = None,
                  gaps: str = "error") -> dict:
@@ -134,8 +114,7 @@ def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None
         raise ValueError(f"--horizon {horizon} is longer than the run's trained horizon ({fc.horizon} steps); "
                          f"backtest at most {fc.horizon} steps ahead, or train a run with a longer evaluate.horizon")
     if input:
-        history, future = read_forecast_input(input, fc, (fc.meta.get("data") or {}).get("time_column", "time"),
-                                              gaps, gaps_hint="pass --gaps interpolate")
+        history, future = read_forecast_input(input, fc, gaps=gaps, gaps_hint="pass --gaps interpolate")
         series, ends = [_with_future(history, future)], [len(history)]
     else:
         series = saved_series(fc)
@@ -165,24 +144,7 @@ def backtest_run(run: str | os.PathLike, start, horizon: int, stride: int | None
               "origins": len(origins), "n_series": len(series), "level": cfg.evaluate.level,
               "season": cfg.evaluate.season, "retrain_every": retrain_every, "refits": len(refits),
               "model": model, "baselines": baselines}
-    _write(out, {"backtest.csv": rows_csv(rows).encode(),
+    atomic_write_dir(out, {"backtest.csv": rows_csv(rows).encode(),
                  "backtest.json": json.dumps(result, indent=1, allow_nan=False).encode(),
-                 "report.md": _report(result)})
+                 "report.md": backtest_report(result).encode()})
     return result
-
-
-def _write(out: Path, files: dict[str, bytes]) -> None:
-    """All files at once: written into a hidden sibling folder, then renamed to ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        for name, data in files.items():
-            atomic_write_bytes(tmp / name, data)
-        if out.is_dir():
-            out.rmdir()  # empty (checked before the work)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

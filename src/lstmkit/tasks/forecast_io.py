@@ -29,8 +29,8 @@ def predict_run(run, input: str | None, options: dict) -> Prediction:
     horizon = options.get("horizon")
     horizon = fc.horizon if horizon is None else horizon
     if input:
-        history, future = read_forecast_input(input, fc, (fc.meta.get("data") or {}).get("time_column", "time"),
-                                              options.get("gaps") or "error", gaps_hint="pass --gaps interpolate")
+        history, future = read_forecast_input(input, fc, gaps=options.get("gaps") or "error",
+                                              gaps_hint="pass --gaps interpolate")
         jobs = [(history, future)]
     else:
         if fc.future:

@@ -319,15 +319,18 @@ def load_forecaster(directory: str | os.PathLike) -> Forecaster:
     return Forecaster(models, {"name": "lstm_forecaster", **spec}, transforms=transforms, meta=meta, **kwargs)
 
 
-def read_forecast_input(path: str | os.PathLike, fc: Forecaster, time_column: str = "time", gaps: str = "error", *,
+def read_forecast_input(path: str | os.PathLike, fc: Forecaster, time_column: str | None = None, gaps: str = "error", *,
                         gaps_hint: str = GAPS_HINT) -> tuple[Series, np.ndarray | None]:
-    """(history, future covariates) from a CSV with the model's columns. Rows after the last row
+    """(history, future covariates) from a CSV with the model's columns (``time_column``: default the
+    one the run was trained on, else ``time``). Rows after the last row
     with a target value are the forecast window: there the targets are empty and the model's
     future covariates must be given for the whole trained horizon (``future`` is None for models
     without any). Times are checked over all rows (sorted, unique, evenly spaced); gaps in the
     history follow ``gaps`` (``gaps_hint``: how an error names the setting that interpolates)."""
     path = str(path)
     C = len(fc.targets)
+    if time_column is None:
+        time_column = (fc.meta.get("data") or {}).get("time_column", "time")
     times, values, _ = _read_csv(path, time_column, list(fc.targets), [*fc.past, *fc.future])
     Series(values, times, fc.columns, os.path.basename(path))  # the time checks, over history and window
     observed = np.flatnonzero(~np.isnan(values[:, :C]).all(axis=1))

@@ -12,19 +12,13 @@
    are trained one after the other with :func:`lstmkit.tasks.trainer.fit` from the same seed,
    on the same batches, with the same :class:`TrainConfig`; weights are selected on validation;
 3. both are scored on validation and test (pixel accuracy, per-class IoU, mIoU:
-   :mod:`lstmkit.eval.segmentation`) and the run directory is written: ``config.yaml``,
-   ``model.safetensors`` + ``model.json`` (the model, its classes, channels and image size),
-   ``baselines/<name>/`` (the same for the baseline, with its ``history.json``), ``metrics.json``
-   (the common fields of :func:`lstmkit.tasks.runs.common_metrics`, ``cpu_seconds``, ``seed``,
-   ``parameters``...), ``history.json``, ``report.md`` with ``learning_curves.png``,
-   ``baseline_learning_curves.png`` and ``overlays.png`` (image | truth | model | baseline),
-   built by :func:`lstmkit.eval.vision_report.segment_report`. The run goes through
-   :func:`lstmkit.tasks.lifecycle.run_task` (this module declares its steps).
+   :mod:`lstmkit.eval.segmentation`); the run lifecycle (:func:`lstmkit.tasks.lifecycle.run_task`)
+   writes the run directory (the model's ``model.json`` holds its classes, channels and image
+   size); the report adds the baseline's learning curves and ``overlays.png`` (image | truth |
+   model | baseline; :func:`lstmkit.eval.vision_report.segment_report`).
 
 :func:`load_segmenter`, :func:`segment_image` and :func:`write_segmentation` serve
 ``lstmkit segment DIR IMAGE [--output PNG]``; ``lstmkit evaluate DIR`` is the lifecycle's :func:`lstmkit.tasks.lifecycle.evaluate_run`.
-Both models checkpoint as they train, so a killed run continues with ``lstmkit train --resume DIR``
-(:func:`lstmkit.tasks.lifecycle.resume_run`).
 """
 
 from __future__ import annotations
@@ -286,11 +280,8 @@ STEPS = Steps(TASK, _prepare, _train, _score, _metrics, _report, block=nested_te
 
 def train_segmenter(config: SegmentConfig, out_dir: str | os.PathLike, resume: bool = False,
                     score_test: bool = True) -> dict:
-    """Train the model and the baseline, score both, write the run directory; returns metrics.json's dict
-    (:func:`lstmkit.tasks.lifecycle.run_task`). Each model checkpoints as it trains (``checkpoint/model``,
-    ``checkpoint/baselines/<name>``). ``resume``: continue the interrupted run in ``out_dir`` (``config``
-    must equal its ``config.yaml``): a finished model comes back from its last checkpoint without training,
-    the other continues where it stopped."""
+    """Train the model and the baseline, score both, write the run directory; returns metrics.json
+    (:func:`lstmkit.tasks.lifecycle.run_task`; ``resume``: continue the interrupted run there)."""
     return run_task(STEPS, config, out_dir, resume, score_test)
 
 

@@ -18,12 +18,12 @@ command is rerun with the same storage and study name. ``workers > 1`` (classifi
 study once, then starts that many processes (one thread each) that share the storage and split the
 trials. Outputs in ``--out``: ``trials.csv``, ``trials.json``, ``report.md``,
 ``optimization_history.png``, ``param_importances.png`` (when it can be computed),
-``tune_config.yaml`` (resolved) and ``best.yaml`` (:mod:`lstmkit.tasks.tune_report`).
+``tune_config.yaml`` (resolved) and ``best.yaml`` (:func:`write_outputs`, the report by
+:mod:`lstmkit.eval.tune_report`).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -40,12 +40,12 @@ import numpy as np
 
 from ..checks import check_int
 from ..checkpoint import atomic_write_bytes
+from ..eval.tune_report import fmt, write_report
 from .classify import ClassifyConfig, fit_classifier, load_data
 from .config import build, dump_yaml, to_plain
 from .tune_config import PRUNERS, SearchParam, TuneConfig, _optuna, _pruner, load_tune_config, overrides_for
-from .tune_report import _fmt, write_outputs
 
-__all__ = ["SearchParam", "TuneConfig", "load_tune_config", "run_tune", "write_outputs", "run_tune_command",
+__all__ = ["SearchParam", "TuneConfig", "load_tune_config", "run_tune", "write_outputs", "WorkerError",
            "validation_value", "PRUNERS"]
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ def _sampler(seed: int, offset: int = 0, constant_liar: bool = False):
 
 def _log_trial(study, trial) -> None:
     value = "" if trial.value is None else f" {trial.value:.4f}"
-    params = ", ".join(f"{k}={_fmt(v)}" for k, v in trial.params.items())
+    params = ", ".join(f"{k}={fmt(v)}" for k, v in trial.params.items())
     log.info(f"trial {trial.number} {trial.state.name.lower()}{value} after {trial.user_attrs.get('epochs', '?')} "
              f"epoch(s), {trial.user_attrs.get('seconds', 0):.1f} s: {params}")
 
@@ -324,22 +324,18 @@ def run_tune(config: TuneConfig, out_dir: str | os.PathLike, n_trials: int, stor
     return summary
 
 
-
-
-# ----------------------------------------------------------------------------------- CLI
-
-
-def run_tune_command(args: argparse.Namespace) -> int:
-    """``lstmkit tune``: runs the search, writes the outputs, prints a JSON summary on stdout."""
-    optuna = _optuna()
-    config = load_tune_config(args.config, args.set or [], args.seed)
-    name = args.study_name or Path(args.config).stem
-    out = Path(args.out) if args.out else Path("runs") / "tune" / name
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are logged by lstmkit, one line each
-    try:
-        summary = run_tune(config, out, args.trials, args.storage, name, args.workers)
-    except WorkerError as e:
-        log.error(f"lstmkit tune: {e}; the outputs in {out} cover the trials that finished")
-        return 1
-    sys.stdout.write(json.dumps(summary, indent=1) + "\n")  # the CLI's result on stdout
-    return 0
+def write_outputs(study, config: TuneConfig, out_dir: str | os.PathLike, storage: str = "") -> dict:
+    """best.yaml (the base config with the best trial's values, fully resolved: ``lstmkit train
+    best.yaml``; removed while no trial has completed), then the trials, report and plots
+    (:func:`lstmkit.eval.tune_report.write_report`, whose summary it returns)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if complete:
+        best = study.best_trial
+        head = (f"# best trial {best.number} of study {study.study_name!r}: {config.metric} {best.value:.4f} on "
+                f"validation\n# lstmkit train best.yaml\n")
+        atomic_write_bytes(out / "best.yaml", (head + dump_yaml(to_plain(config.apply(best.params)))).encode())
+    elif (out / "best.yaml").exists():
+        (out / "best.yaml").unlink()
+    return write_report(study, config, out, storage)

@@ -1,5 +1,6 @@
-"""The outputs of ``lstmkit tune``: trials.csv / trials.json, report.md, the plots and best.yaml
-(the base config with the best trial's values, fully resolved: ``lstmkit train best.yaml``)."""
+"""The report of ``lstmkit tune``: trials.csv / trials.json, report.md and the plots, from an Optuna
+study and its tune config (:class:`lstmkit.tasks.tune_config.TuneConfig`, read for its metric,
+direction, search space, base run and task). ``best.yaml`` is written by :mod:`lstmkit.tasks.tune`."""
 
 from __future__ import annotations
 
@@ -14,16 +15,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..checks import require
 from ..checkpoint import atomic_write_bytes
-from .config import dump_yaml, to_plain
-from .tune_config import TuneConfig, _optuna
 
-__all__ = ["write_outputs"]
+__all__ = ["write_report", "fmt"]
 
 log = logging.getLogger(__name__)
 
 
-def _fmt(v: Any) -> str:
+def fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
@@ -49,7 +49,7 @@ def _json_safe(v: Any) -> Any:
 
 def _plot(path: Path, draw) -> None:
     """Render one optuna.visualization.matplotlib plot to ``path`` (pyplot style kept local)."""
-    optuna = _optuna()
+    optuna = require("optuna", "hyperparameter search needs Optuna", "tune")
     import matplotlib
     from matplotlib import pyplot as plt
 
@@ -88,7 +88,7 @@ def _write_plots(study, out: Path, metric: str, n_complete: int) -> list[str]:
     return written
 
 
-def _report(study, config: TuneConfig, storage: str, rows: list[dict], best, plots: list[str]) -> str:
+def _report(study, config, storage: str, rows: list[dict], best, plots: list[str]) -> str:
     metric, direction = config.metric, config.direction
     counts = {s: sum(r["state"] == s for r in rows) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
     train, task = config.base["train"], config.task.name
@@ -113,12 +113,12 @@ def _report(study, config: TuneConfig, storage: str, rows: list[dict], best, plo
             said = (f"Trial {best.number}: {metric} **{best.value:.4f}** at epoch {a.get('best_epoch')} of "
                     f"{a.get('epochs')}, {a.get('seconds', 0):.1f} s of training. The weights `lstmkit train` keeps "
                     f"are chosen by train.monitor ({train['monitor']}); with those, {metric} was "
-                    f"{_fmt(a.get('selected_value'))}.")
+                    f"{fmt(a.get('selected_value'))}.")
         else:
             said = (f"Trial {best.number}: {metric} **{best.value:.4f}** (best epoch {a.get('best_epoch')} of "
                     f"{a.get('epochs')}), {a.get('seconds', 0):.1f} s; its run directory is `{a.get('run_dir')}`.")
         lines += ["## Best trial", "", said, "",
-                  "| parameter | value |", "|---|---|", *(f"| {k} | {_fmt(v)} |" for k, v in best.params.items()), "",
+                  "| parameter | value |", "|---|---|", *(f"| {k} | {fmt(v)} |" for k, v in best.params.items()), "",
                   "Reproduce: `lstmkit train best.yaml` (the base config with these values, fully resolved; "
                   "the same values as `--set` overrides are in trials.json).", ""]
     done = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
@@ -130,8 +130,8 @@ def _report(study, config: TuneConfig, storage: str, rows: list[dict], best, plo
                   "|---:|---:|" + "---:|" * len(keys) + "---:|---:|"]
         for r in done[:10]:
             lines.append(f"| {r['number']} | {r['value']:.4f} | "
-                         + " | ".join(_fmt(r["params"].get(k, "")) for k in keys)
-                         + f" | {r['epochs']} | {_fmt(r['train_seconds'])} |")
+                         + " | ".join(fmt(r["params"].get(k, "")) for k in keys)
+                         + f" | {r['epochs']} | {fmt(r['train_seconds'])} |")
         lines.append("")
     lines += ["## Search space", "", "| parameter | type | range |", "|---|---|---|",
               *(f"| {k} | {p.type} | {p.describe()} |" for k, p in config.search.items()), ""]
@@ -140,9 +140,9 @@ def _report(study, config: TuneConfig, storage: str, rows: list[dict], best, plo
     return "\n".join(lines)
 
 
-def write_outputs(study, config: TuneConfig, out_dir: str | os.PathLike, storage: str = "") -> dict:
-    """trials.csv / trials.json, report.md, plots and best.yaml for every trial of ``study``;
-    returns a summary (counts, best trial, paths)."""
+def write_report(study, config, out_dir: str | os.PathLike, storage: str = "") -> dict:
+    """trials.csv / trials.json, report.md and the plots for every trial of ``study``; returns a summary
+    (counts, best trial, paths; ``best_config``: where :mod:`lstmkit.tasks.tune` writes best.yaml)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
@@ -159,13 +159,6 @@ def write_outputs(study, config: TuneConfig, out_dir: str | os.PathLike, storage
 
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     best = study.best_trial if complete else None
-    if best is not None:
-        resolved = to_plain(config.apply(best.params))
-        head = (f"# best trial {best.number} of study {study.study_name!r}: {config.metric} {best.value:.4f} on "
-                f"validation\n# lstmkit train best.yaml\n")
-        atomic_write_bytes(out / "best.yaml", (head + dump_yaml(resolved)).encode())
-    elif (out / "best.yaml").exists():
-        (out / "best.yaml").unlink()
     plots = _write_plots(study, out, config.metric, len(complete))
     atomic_write_bytes(out / "report.md", _report(study, config, storage, rows, best, plots).encode())
     counts = {s.lower(): sum(r["state"] == s for r in rows) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
@@ -173,5 +166,3 @@ def write_outputs(study, config: TuneConfig, out_dir: str | os.PathLike, storage
             "direction": config.direction, "trials": len(rows), **counts,
             "best": None if best is None else {"number": best.number, "value": best.value, "params": best.params},
             "best_config": None if best is None else str(out / "best.yaml")}
-
-
