@@ -122,9 +122,10 @@ class EvalConfig:
     intervals: Literal["model", "conformal", "auto"] = "auto"
     # conformal calibration on the validation end: every origin there (rolling) or the test-like origins (window)
     calibration: Literal["rolling", "window"] = "rolling"
-    # where rolling conformal scores are taken: |y - f| over the model's spread, or |T(y) - T(f)| on the level
-    # transform's scale (log / Box-Cox / identity; lstmkit.eval.conformal.ScoreScale, docs/forecast.md protocol 6)
-    conformal_scale: Literal["spread", "transform"] = "spread"
+    # where rolling conformal scores are taken: |T(y) - T(f)| on the level transform's scale (log / Box-Cox /
+    # identity; the default since issue 23 part 4, chosen on the development folds) or |y - f| over the model's
+    # spread (parts 2-3); lstmkit.eval.conformal.ScoreScale, docs/forecast.md protocol 6
+    conformal_scale: Literal["spread", "transform"] = "transform"
     baselines: list[Any] = field(default_factory=lambda: ["naive", "drift"])  # names or {name: ..., kwargs}
 
     def __post_init__(self) -> None:
