@@ -20,7 +20,8 @@ else of the scores of all the steps that have fewer (pooled; all steps when even
 too small) -- many more scores per step than one window of test-like origins gives.
 
 **Score scale** (:class:`ScoreScale`, ``evaluate.conformal_scale``): the rolling scores above are
-taken ``spread``-scaled (|y - f| / s), or on the series' level-transform scale (``transform``:
+taken ``spread``-scaled (|y - f| / s), or (a forecasting run's default since issue 23, part 4) on
+the series' level-transform scale (``transform``:
 |T(y) - T(f)| with T the log, the Box-Cox power or the identity the model reads the levels through;
 the interval is then T⁻¹(T(f_k) ± q_k), asymmetric on the original scale). The spread scaling
 transfers the selection model's calibration to the final model only as far as the two models'
