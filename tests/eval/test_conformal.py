@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from lstmkit.eval.conformal import (RollingConformal, ScoreScale, SplitConformal, conformal_from_dict, conformal_quantile,
-                                    min_scores)
+from lstmkit.eval.conformal import (RollingConformal, ScoreScale, SplitConformal, conformal_from_dict,
+                                    conformal_quantile, min_scores)
 
 
 def test_finite_sample_quantile():

@@ -85,7 +85,8 @@ class ScoreScale:
 
     def __post_init__(self) -> None:
         if self.kind not in SCALES:
-            raise ValueError(f"evaluate.conformal_scale must be one of {', '.join(map(repr, SCALES))}, got {self.kind!r}")
+            raise ValueError(f"evaluate.conformal_scale must be one of {', '.join(map(repr, SCALES))}, "
+                             f"got {self.kind!r}")
         object.__setattr__(self, "power", check_power(self.power))
         if self.log and self.power is not None:
             raise ValueError("a conformal score scale takes log or a Box-Cox power, not both")

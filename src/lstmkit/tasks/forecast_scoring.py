@@ -316,7 +316,8 @@ def validation_scores(selection: Forecaster, series: list[Series], splits: list[
     conformal: Conformal | None = None
     if got["samples"] is not None:
         if cfg.evaluate.calibration == "rolling":
-            conformal = RollingConformal.fit(_rolling_scores(selection, series, splits, val, cfg), scale=score_scale(cfg))
+            conformal = RollingConformal.fit(_rolling_scores(selection, series, splits, val, cfg),
+                                             scale=score_scale(cfg))
             scores["conformal_cv_coverage"] = _rolling_cv(selection, series, splits, val, cfg)
         else:
             conformal = SplitConformal.fit(got["y"], got["f"], _spread(got, cfg.evaluate.level))
