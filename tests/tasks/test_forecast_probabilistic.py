@@ -139,3 +139,41 @@ def test_window_calibration_keeps_the_split_conformal_of_the_test_like_origins(s
     assert "kind" not in saved and set(saved) == {"residuals", "normalised", "per_step"}
     with pytest.raises(ValueError, match="evaluate.calibration must be 'rolling' or 'window'"):
         type(cfg.evaluate)(calibration="last")
+
+
+def test_transform_scale_calibrates_log_residuals_and_predict_reproduces_them(sales_csv, tmp_path):  # noqa: F811
+    """evaluate.conformal_scale=transform: the saved scores are |log y - log f| of the selection model's
+    validation forecasts, the run's conformal intervals are f exp(±q), and predict gives them back."""
+    from lstmkit.eval.conformal import conformal_from_dict
+    from lstmkit.tasks.forecast import load_forecaster, saved_series
+    from lstmkit.tasks.forecast_io import predict_run
+
+    cfg = _config(sales_csv, val_size=24, train={**FAST, "epochs": 2},
+                  transform={"log": True, "seasonal_period": 12, "difference": False})
+    cfg.evaluate.intervals, cfg.evaluate.conformal_scale = "conformal", "transform"
+    out = tmp_path / "out"
+    metrics = train_forecaster(cfg, out)
+    assert "on the log scale" in metrics["val"]["conformal_method"]
+    fc = load_forecaster(out)
+    cp = conformal_from_dict(fc.meta["conformal"])
+    assert cp.scale.kind == "transform" and cp.scale.log
+    assert 0 < np.median(np.concatenate(cp.scores)) < 0.2  # log residuals of a level-50..80 series, not absolute ones
+    with open(out / "forecasts.csv") as f:
+        rows = list(csv.DictReader(f))
+    point = np.array([float(r["forecast"]) for r in rows])
+    lo, hi = np.array([float(r["lower"]) for r in rows]), np.array([float(r["upper"]) for r in rows])
+    np.testing.assert_allclose(np.log(hi / point), np.log(point / lo), rtol=1e-9)  # symmetric on the log scale
+    q = cp.multipliers(6, 0.8)
+    np.testing.assert_allclose(np.log(hi / point).reshape(-1, 6), np.broadcast_to(q, (len(rows) // 6, 6)), rtol=1e-9)
+    s = saved_series(fc)[0]
+    own = fc.predict(s, 6, np.zeros((6, 1)))
+    with open(out / "future.csv", "w") as f:
+        f.write("date,sales,temp,promo\n")
+        for t, row in zip(s.times, s.values):
+            f.write(f"{str(t)[:10]},{row[0]},{row[1]},{row[2]}\n")
+        for t in own.times:
+            f.write(f"{str(t)[:10]},,,0\n")
+    got = list(csv.DictReader(predict_run(out, str(out / "future.csv"), {}).text.splitlines()))
+    np.testing.assert_allclose([float(r["upper"]) for r in got], own.point[:, 0] * np.exp(q), rtol=1e-9)
+    with pytest.raises(ValueError, match="evaluate.conformal_scale must be 'spread' or 'transform'"):
+        type(cfg.evaluate)(conformal_scale="relative")

@@ -122,6 +122,10 @@ class EvalConfig:
     intervals: Literal["model", "conformal", "auto"] = "auto"
     # conformal calibration on the validation end: every origin there (rolling) or the test-like origins (window)
     calibration: Literal["rolling", "window"] = "rolling"
+    # where rolling conformal scores are taken: |T(y) - T(f)| on the level transform's scale (log / Box-Cox /
+    # identity; the default since issue 23 part 4, chosen on the development folds) or |y - f| over the model's
+    # spread (parts 2-3); lstmkit.eval.conformal.ScoreScale, docs/forecast.md protocol 6
+    conformal_scale: Literal["spread", "transform"] = "transform"
     baselines: list[Any] = field(default_factory=lambda: ["naive", "drift"])  # names or {name: ..., kwargs}
 
     def __post_init__(self) -> None:
@@ -133,6 +137,8 @@ class EvalConfig:
             raise ValueError(f"evaluate.intervals must be one of 'model', 'conformal', 'auto', got {self.intervals!r}")
         if self.calibration not in ("rolling", "window"):
             raise ValueError(f"evaluate.calibration must be 'rolling' or 'window', got {self.calibration!r}")
+        if self.conformal_scale not in ("spread", "transform"):
+            raise ValueError(f"evaluate.conformal_scale must be 'spread' or 'transform', got {self.conformal_scale!r}")
         if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0 < self.level < 1:
             raise ValueError(f"evaluate.level must be in (0, 1), got {self.level!r}")
         for spec in self.baselines:

@@ -23,7 +23,7 @@ from ..data.series import Series
 from ..data.splits import series_validation
 from ..data.transforms import SeriesTransform
 from ..eval import forecast_metrics as fm
-from ..eval.conformal import RollingConformal, SplitConformal
+from ..eval.conformal import RollingConformal, ScoreScale, SplitConformal
 from ..eval.stat_baselines import make_baseline
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     ModelAt = Callable[[int, int], Forecaster]  # (series index, origin index) -> the forecaster to use there
 
 __all__ = ["evaluate_forecasts", "validation_scores", "choose_intervals", "epoch_scores", "integrate_errors",
-           "transform_scale", "rows_csv", "LEVELS"]
+           "transform_scale", "score_scale", "rows_csv", "LEVELS"]
 
 LEVELS = (0.5, 0.8, 0.95)  # coverage and fan-chart levels, with evaluate.level
 DRAWS = 1000  # draws of a baseline's predictive distribution
@@ -243,12 +243,18 @@ def _cross_conformal(got: dict, level: float) -> dict | None:
     return out
 
 
+def score_scale(cfg: ForecastConfig) -> ScoreScale:
+    """``evaluate.conformal_scale`` with the level transform (log or Box-Cox power) the model reads."""
+    return ScoreScale(cfg.evaluate.conformal_scale, cfg.transform.log, cfg.transform.power)
+
+
 def _rolling_scores(selection: Forecaster, series: list[Series], splits: list[tuple[int, int]], val: int,
                     cfg: ForecastConfig) -> list[list[float]]:
-    """Scaled scores |y - f| / s by step (ragged) of the selection model's forecasts from every
-    origin o in [n - val, n) of each training part (n its length), each running min(horizon, n - o)
-    steps: nothing at or after n is read."""
+    """Scores by step (ragged; |y - f| / s, or on the transform's scale: :func:`score_scale`) of the
+    selection model's forecasts from every origin o in [n - val, n) of each training part (n its
+    length), each running min(horizon, n - o) steps: nothing at or after n is read."""
     e = cfg.evaluate
+    scale = score_scale(cfg)
     C = len(selection.targets)
     out: list[list[float]] = [[] for _ in range(e.horizon)]
     for whole, (n, _) in zip(series, splits):
@@ -262,7 +268,7 @@ def _rolling_scores(selection: Forecaster, series: list[Series], splits: list[tu
             y = s.values[o : o + h, :C]
             spread = np.maximum(got.upper - got.lower, 1e-12 * (1 + np.abs(got.point)))
             for k in range(h):
-                out[k].extend((np.abs(y[k] - got.point[k]) / spread[k]).tolist())
+                out[k].extend(scale.scores(y[k], got.point[k], spread[k]).tolist())
     return out
 
 
@@ -281,7 +287,7 @@ def _rolling_cv(selection: Forecaster, series: list[Series], splits: list[tuple[
     out: dict[str, float] = {}
     total = 0
     for cal, chk in ((early, late), (late, early)):
-        cp = RollingConformal.fit(cal)
+        cp = RollingConformal.fit(cal, scale=score_scale(cfg))
         steps = [k for k in range(len(chk)) if chk[k]]
         n = sum(len(chk[k]) for k in steps)
         total += n
@@ -310,7 +316,8 @@ def validation_scores(selection: Forecaster, series: list[Series], splits: list[
     conformal: Conformal | None = None
     if got["samples"] is not None:
         if cfg.evaluate.calibration == "rolling":
-            conformal = RollingConformal.fit(_rolling_scores(selection, series, splits, val, cfg))
+            conformal = RollingConformal.fit(_rolling_scores(selection, series, splits, val, cfg),
+                                             scale=score_scale(cfg))
             scores["conformal_cv_coverage"] = _rolling_cv(selection, series, splits, val, cfg)
         else:
             conformal = SplitConformal.fit(got["y"], got["f"], _spread(got, cfg.evaluate.level))
