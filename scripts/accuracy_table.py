@@ -96,6 +96,8 @@ def cv_table(args) -> None:
                 print(f"| {preset} {' '.join(args.set)} | seed {seed} | auto {100 * info['auto']:.2f}% | MiniRocket "
                       f"{100 * info['minirocket']:.2f}% | " + " | ".join(
                           f"{c}: {'-' if a is None else f'{100 * a:.2f}%'}" for c, a in info["candidates"].items())
+                      + " | " + ", ".join(f"{v}: {'-' if a is None else f'{100 * a:.2f}%'}"
+                                          for v, a in info["ensembles"].items())
                       + f" | chosen {', '.join(f['chosen'] for f in info['folds'])} | {wall:.0f} s |", flush=True)
                 continue
             info = cross_validate(config)
