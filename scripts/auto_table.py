@@ -97,8 +97,9 @@ def tables(rows: list[dict]) -> None:
               f"{', '.join('%.2f' % (100 * r['test']['accuracy']) for r in rs)} |")
     print()
     print("| dataset | ensemble (auto) % | one member of it (mean) % | gain from the ensemble | every candidate's "
-          "fold ensemble % (mean over seeds; runs) | selection gain vs a random candidate | vs always lstm_fcn |")
-    print("|---|---|---|---|---|---|---|")
+          "fold ensemble % (mean over seeds; runs) | selection gain vs a random candidate | vs always lstm_fcn | "
+          "fold models alone % (refits: runs) | gain from the refits |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, rs in groups.items():
         ens = np.array([r["test"]["accuracy"] for r in rs])
         single = np.array([(r["ensemble"] or {}).get("member_test_accuracy_mean", r["test"]["accuracy"]) for r in rs])
@@ -116,8 +117,14 @@ def tables(rows: list[dict]) -> None:
             fixed.append(None if first is None else (r["test"]["accuracy"] if r["auto"]["chosen"] == "lstm_fcn"
                                                   else first.get("test_accuracy_after")))
         cands = ", ".join(f"{k} {100 * np.mean(v):.2f} ({len(v)})" for k, v in per_cand.items())
+        # model.refit: the chosen candidate's fold models alone (scored after the run), where refits ran
+        folds_only = [((r["auto"].get("refit") or {}).get("folds_only_test_accuracy_after")) for r in rs]
+        with_refits = [(e, f) for e, f in zip(ens, folds_only) if f is not None]
+        refit_cols = ("n/a (no refit) | n/a" if not with_refits else
+                      f"{_ms([f for _, f in with_refits])} ({len(with_refits)}) | "
+                      f"{100 * np.mean([e - f for e, f in with_refits]):+.2f}")
         print(f"| {name} | {_ms(ens)} | {_ms(single)} | {100 * (ens - single).mean():+.2f} | {cands} | "
-              f"{100 * (ens - np.array(mean_cand)).mean():+.2f} | {_gain(ens, fixed)} |")
+              f"{100 * (ens - np.array(mean_cand)).mean():+.2f} | {_gain(ens, fixed)} | {refit_cols} |")
 
 
 def _gain(ens: np.ndarray, fixed: list) -> str:

@@ -129,6 +129,9 @@ def test_ensemble_config_errors_name_the_field():
     ({"name": "auto", "candidates": []}, r"model.candidates must be a non-empty list"),
     ({"name": "auto", "folds": 1}, r"model.folds must be an int >= 2"),
     ({"name": "auto", "hidden_size": 8}, r"model.hidden_size: model.name auto takes only candidates, folds"),
+    ({"name": "auto", "refit": -1}, r"model.refit must be an int >= 0"),
+    ({"name": "auto", "refit": True}, r"model.refit must be an int >= 0"),
+    ({"name": "auto", "refit": "2"}, r"model.refit must be an int >= 0"),
 ])
 def test_auto_config_errors_name_the_field(model, match):
     with pytest.raises(ValueError, match=match):
@@ -200,6 +203,8 @@ def test_nested_cv_scores_the_whole_recipe_on_training_series_only(tmp_path, mon
         assert f["candidates"][f["chosen"]] == f["auto"]
         assert set(f["candidates"]) == {"lstm_fcn", "bilstm_attention", "all (averaged)"}
         assert 0 <= f["candidates"]["all (averaged)"] <= 1
+        assert f["ensembles"] == {"folds": pytest.approx(f["auto"])} and f["refits"] == 0  # model.refit: 0
+    assert info["ensembles"] == {"folds": pytest.approx(info["auto"])}
 
 
 def test_auto_budget_skips_candidates_and_lists_them(tmp_path):
@@ -211,6 +216,91 @@ def test_auto_budget_skips_candidates_and_lists_them(tmp_path):
     assert rows["lstm_fcn"]["status"] == rows["mlstm_fcn"]["status"] == "skipped (budget)"
     assert metrics["auto"]["chosen"] == "bilstm_attention"
     assert "skipped (budget)" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_refits_train_on_every_training_series_and_join_the_fold_models(tmp_path):
+    """model.refit: 2 adds two models of the chosen candidate, trained on all 60 training series (their
+    standardisation fitted on all of them) for the median fold model's best epoch with its learning rates;
+    the run saves and reloads all four members and records the refits."""
+    from lstmkit.tasks import classify
+
+    cfg = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2, "refit": 2},
+                  budget_seconds=600, early_stopping=2, epochs=6)
+    (x, y), _ = classify.load_data(cfg.data)
+    fitted = classify_auto.train_auto(x, y, cfg)
+    folds, refits = fitted.parts["folds"], fitted.parts["refits"]
+    assert len(folds) == 2 and len(refits) == 2 and fitted.classifier.members == folds + refits
+    record = fitted.extra_metrics["auto"]["refit"]
+    schedule, source = classify_auto.refit_schedule(fitted.results[:2])
+    assert record["trained"] == 2 and record["status"] == "complete" and record["seeds"] == [2, 3]
+    assert fitted.member_seeds == [0, 1, 2, 3] and record["epochs"] == len(schedule)
+    assert len(schedule) == max(1, fitted.results[source].best_epoch)
+    for r in fitted.results[2:]:  # replayed: exactly the schedule's epochs and rates
+        assert [row["lr"] for row in r.history] == pytest.approx(schedule)
+    everything = np.concatenate([np.asarray(s, dtype=np.float64)[:, :] for s in x])
+    for m in refits:
+        np.testing.assert_allclose(m.pre.standardizer.mean, everything.mean(0), rtol=1e-5, atol=1e-6)
+    for m in folds:  # a fold model's statistics come from its own training part, not every series
+        assert not np.allclose(m.pre.standardizer.mean, everything.mean(0), rtol=1e-5, atol=1e-6)
+    assert fitted.vals[2:] == [{"accuracy": None, "loss": None}] * 2
+    metrics = train_classifier(cfg, tmp_path / "out")
+    assert len(load_classifier(tmp_path / "out").members) == 4 and metrics["ensemble"]["requested"] == 4
+    refit = metrics["auto"]["refit"]
+    assert 0 <= refit["folds_only_test_accuracy_after"] <= 1 and 0 <= refit["refits_only_test_accuracy_after"] <= 1
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Refits (model.refit=2): 2 model(s) of lstm_fcn" in report and "refit on all training data" in report
+
+
+def test_refit_schedule_replays_the_median_fold_up_to_its_best_epoch():
+    from lstmkit.tasks.trainer import FitResult
+
+    def result(best, rates):
+        return FitResult(history=[{"lr": r} for r in rates], best_epoch=best, epochs=len(rates))
+    folds = [result(5, [1.0] * 8), result(2, [2.0] * 8), result(7, [3.0, 3.0, 3.0, 1.5, 1.5, 1.5, 0.7, 0.7])]
+    assert classify_auto.refit_schedule(folds) == ([1.0] * 5, 0)
+    folds[0] = result(9, [1.0] * 9)
+    assert classify_auto.refit_schedule(folds) == ([3.0, 3.0, 3.0, 1.5, 1.5, 1.5, 0.7], 2)
+    assert classify_auto.refit_schedule(folds[:2]) == ([2.0, 2.0], 1)  # even count: the lower median
+
+
+@pytest.mark.parametrize("slack, trained, status", [(0.5, 0, "skipped (budget)"), (2.5, 1, "partial (budget)"),
+                                                    (1e9, 2, "complete")])
+def test_the_budget_caps_the_refits(tmp_path, monkeypatch, slack, trained, status):
+    """Each refit starts only when the time spent plus its estimate fits train.budget_seconds (a fake clock
+    in classify_auto: one second per reading), none is guaranteed, and the record says what ran."""
+    from types import SimpleNamespace
+
+    from lstmkit.tasks import classify
+
+    cfg = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2, "refit": 2}, budget_seconds=600)
+    (x, y), _ = classify.load_data(cfg.data)
+    searched = classify_auto.train_auto(x, y, replace_model(cfg, refit=0))
+    row = searched.extra_metrics["auto"]["candidates"][0]
+    schedule, _ = classify_auto.refit_schedule(searched.results)
+    estimate = classify_auto.refit_estimate(row["seconds"], searched.results, len(y), 30, len(schedule))
+    ticks = iter(range(1, 1000))
+    monkeypatch.setattr(classify_auto, "time", SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    # readings: check 1 (spent 1), start 2, end 3; check 4 (spent 4), ...
+    models, results, seeds, record = classify_auto.refit_chosen(x, y, replace_model(cfg, refit=2), row,
+                                                                searched.results, 30, 2, 0.0, estimate + slack)
+    assert record["trained"] == len(models) == len(results) == len(seeds) == trained
+    assert record["status"] == status and record["estimate_seconds"] == pytest.approx(estimate)
+    assert record["seconds"] == [1.0] * trained
+
+
+def replace_model(cfg, **model):
+    from dataclasses import replace
+
+    return replace(cfg, model={**cfg.model, **model})
+
+
+def test_a_tiny_budget_leaves_no_refit_and_the_fold_model_alone(tmp_path):
+    cfg = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2, "refit": 3}, budget_seconds=1e-6)
+    metrics = train_classifier(cfg, tmp_path / "out")
+    refit = metrics["auto"]["refit"]
+    assert refit["trained"] == 0 and refit["status"] == "skipped (budget)" and refit["requested"] == 3
+    assert "ensemble" not in metrics  # one fold model: no ensemble
+    assert "(skipped (budget)" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_cv_splits_are_stratified_and_lower_k_for_small_classes():

@@ -62,7 +62,7 @@ import numpy as np
 from .classify_ensemble import EnsembleClassifier, Fitted, member_scores
 
 __all__ = ["DEFAULT_CANDIDATES", "DEFAULT_BUDGET", "LONG", "check_auto", "recipe", "train_auto", "cv_splits",
-           "cross_validate", "nested_cross_validate"]
+           "refit_schedule", "refit_estimate", "refit_chosen", "cross_validate", "nested_cross_validate"]
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +237,13 @@ def refit_schedule(results: list) -> tuple[list[float], int]:
     return [float(row["lr"]) for row in results[i].history[:best]], i
 
 
+def refit_estimate(seconds: float, results: list, n_all: int, n_fit: int, epochs: int) -> float:
+    """The expected seconds of one refit: the chosen candidate's mean fold time (``seconds`` over its
+    ``results``), scaled by the series (``n_all / n_fit``) and epochs (``epochs`` / mean fold epochs)."""
+    mean_epochs = max(1.0, float(np.mean([r.epochs for r in results])))
+    return seconds / len(results) * (n_all / n_fit) * (epochs / mean_epochs)
+
+
 def refit_chosen(x: Sequence, y: np.ndarray, config, row: dict, results: list, n_fit: int, k: int,
                  start: float, budget: float) -> tuple[list, list, list, dict]:
     """``model.refit`` models of the chosen candidate (``row``) on all training series, each replaying
@@ -250,8 +257,7 @@ def refit_chosen(x: Sequence, y: np.ndarray, config, row: dict, results: list, n
     if wanted == 0:
         return [], [], [], record
     schedule, source = refit_schedule(results)
-    mean_epochs = float(np.mean([r.epochs for r in results]))
-    estimate = row["seconds"] / len(results) * (len(y) / n_fit) * (len(schedule) / mean_epochs)
+    estimate = refit_estimate(row["seconds"], results, len(y), n_fit, len(schedule))
     record.update(epochs=len(schedule), schedule_from_fold=source, estimate_seconds=estimate)
     everything = np.arange(len(y))
     classifiers, fits, seeds = [], [], []
