@@ -207,6 +207,21 @@ def test_nested_cv_scores_the_whole_recipe_on_training_series_only(tmp_path, mon
     assert info["ensembles"] == {"folds": pytest.approx(info["auto"])}
 
 
+def test_nested_cv_scores_the_ensembles_with_and_without_refits(tmp_path, monkeypatch):
+    """With model.refit: 2 the nested mode scores, on the same held-out parts, the fold models alone (the
+    recipe without refits), with one refit, with both, and the refits alone; the recipe's own score is
+    the one with both, and each candidate's column stays its fold ensemble. (MiniRocket stubbed: the
+    test above runs it.)"""
+    monkeypatch.setattr(classify_baselines, "run_baselines", lambda *a, **k: {"minirocket": {"accuracy": 0.5}})
+    cfg = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2, "refit": 2}, budget_seconds=600)
+    info = classify_auto.nested_cross_validate(cfg, outer=2)
+    assert list(info["ensembles"]) == ["folds", "folds + 1 refit", "folds + 2 refits", "2 refits only"]
+    for f in info["folds"]:
+        assert f["refits"] == 2 and f["auto"] == pytest.approx(f["ensembles"]["folds + 2 refits"])
+        assert f["candidates"]["lstm_fcn"] == pytest.approx(f["ensembles"]["folds"])
+    assert info["auto"] == pytest.approx(info["ensembles"]["folds + 2 refits"]) and info["minirocket"] == 0.5
+
+
 def test_auto_budget_skips_candidates_and_lists_them(tmp_path):
     cfg = _config(tmp_path, {"name": "auto", "candidates": ["bilstm_attention", "lstm_fcn", "mlstm_fcn"], "folds": 2},
                   budget_seconds=1e-6)

@@ -363,12 +363,14 @@ def nested_cross_validate(config, outer: int = 5) -> dict:
         fitted = train_auto(x_fit, y[tr], config)
         info = fitted.after_test(x_held, y[held])["auto"]  # the candidates not chosen, on the held-out part
         chosen = fitted.classifier.evaluate(x_held, y[held])[0]["accuracy"]
-        candidates = {r["name"]: r.get("test_accuracy_after", chosen if r["name"] == info["chosen"] else None)
+        ensembles = _variants(fitted.parts, x_held, y[held])
+        # every candidate's fold ensemble (the chosen one's without its refits, as the others)
+        candidates = {r["name"]: r.get("test_accuracy_after", ensembles["folds"] if r["name"] == info["chosen"] else None)
                       for r in info["candidates"]}
         mr = run_baselines(["minirocket"], x_fit, y[tr], x_held, y[held], seed=config.train.seed)["minirocket"]
         candidates["all (averaged)"] = info.get("all_candidates_test_accuracy_after")
         folds.append({"n": len(held), "auto": chosen, "chosen": info["chosen"], "candidates": candidates,
-                      "ensembles": _variants(fitted.parts, x_held, y[held]), "minirocket": mr["accuracy"],
+                      "ensembles": ensembles, "minirocket": mr["accuracy"],
                       "search_seconds": info["search_seconds"], "seconds": info["seconds"],
                       "refits": info["refit"]["trained"]})
         log.info(f"nested fold {j + 1}: auto ({info['chosen']}) {chosen:.4f}, MiniRocket {mr['accuracy']:.4f}")
