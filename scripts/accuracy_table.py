@@ -12,7 +12,9 @@
 on the training split and prints every candidate's CV accuracy: no test split is scored, no run
 directory written. Choose recipes with these numbers, never with test scores. ``--nested K`` scores the
 whole recipe (search, choice, ensemble) by an outer K-fold of the training split, beside MiniRocket on
-the same folds, and every candidate's fold ensemble beside the choice: still no test split.
+the same folds, and every candidate's fold ensemble beside the choice: still no test split. With
+``--set model.refit=R`` it also scores, on the same folds with the same fold models, the chosen
+candidate's fold models alone, with its first refit, with all R, and the refits alone.
 
 Each run writes its run directory under --runs (default runs/table/<preset>-<label>-s<seed>),
 and one JSON line per run is appended to --log, so a table can be rebuilt without rerunning.

@@ -45,8 +45,8 @@ can exceed the budget by about one fold's time. The report lists every candidate
 Each refit is checked too, before it starts: it is not started when the time spent plus its estimate (the
 chosen candidate's mean fold time, scaled by the refit's series and epochs against a fold model's) would
 exceed the budget, and the refits not started are listed (``auto.refit``); the ensemble is then the fold
-models and the refits that ran. No refit is guaranteed, so the budget caps this stage entirely (up to the
-one refit that was started within it).
+models and the refits that ran. No refit is guaranteed, so the budget caps this stage (a refit once started
+runs to its end, so the refits can take a run past the budget by about one refit).
 """
 
 from __future__ import annotations
