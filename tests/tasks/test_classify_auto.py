@@ -233,7 +233,7 @@ def test_auto_budget_skips_candidates_and_lists_them(tmp_path):
     assert "skipped (budget)" in (tmp_path / "out" / "report.md").read_text()
 
 
-def test_refits_train_on_every_training_series_and_join_the_fold_models(tmp_path):
+def test_refits_train_on_every_training_series_and_join_the_fold_models(tmp_path, monkeypatch):
     """model.refit: 2 adds two models of the chosen candidate, trained on all 60 training series (their
     standardisation fitted on all of them) for the median fold model's best epoch with its learning rates;
     the run saves and reloads all four members and records the refits."""
@@ -242,7 +242,10 @@ def test_refits_train_on_every_training_series_and_join_the_fold_models(tmp_path
     cfg = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2, "refit": 2},
                   budget_seconds=600, early_stopping=2, epochs=6)
     (x, y), _ = classify.load_data(cfg.data)
-    fitted = classify_auto.train_auto(x, y, cfg)
+    seen, real = [], classify_auto.train_auto
+    monkeypatch.setattr(classify_auto, "train_auto", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    metrics = train_classifier(cfg, tmp_path / "out")
+    fitted = seen[0]
     folds, refits = fitted.parts["folds"], fitted.parts["refits"]
     assert len(folds) == 2 and len(refits) == 2 and fitted.classifier.members == folds + refits
     record = fitted.extra_metrics["auto"]["refit"]
@@ -258,7 +261,6 @@ def test_refits_train_on_every_training_series_and_join_the_fold_models(tmp_path
     for m in folds:  # a fold model's statistics come from its own training part, not every series
         assert not np.allclose(m.pre.standardizer.mean, everything.mean(0), rtol=1e-5, atol=1e-6)
     assert fitted.vals[2:] == [{"accuracy": None, "loss": None}] * 2
-    metrics = train_classifier(cfg, tmp_path / "out")
     assert len(load_classifier(tmp_path / "out").members) == 4 and metrics["ensemble"]["requested"] == 4
     refit = metrics["auto"]["refit"]
     assert 0 <= refit["folds_only_test_accuracy_after"] <= 1 and 0 <= refit["refits_only_test_accuracy_after"] <= 1
