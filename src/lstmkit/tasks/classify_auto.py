@@ -219,7 +219,8 @@ def train_auto(x: Sequence, y: np.ndarray, config, on_prepared=None) -> Fitted:
             info["all_candidates_test_accuracy_after"] = EnsembleClassifier(every).evaluate(x_test, y_test)[0]["accuracy"]
         if refits:  # the chosen candidate's fold models alone, and its refits alone: what the refits changed
             for key, part in (("folds_only", parts["folds"]), ("refits_only", parts["refits"])):
-                info["refit"][f"{key}_test_accuracy_after"] = EnsembleClassifier(part).evaluate(x_test, y_test)[0]["accuracy"]
+                accuracy = EnsembleClassifier(part).evaluate(x_test, y_test)[0]["accuracy"]
+                info["refit"][f"{key}_test_accuracy_after"] = accuracy
         return {"auto": info}
 
     parts = {"folds": fitted[chosen][0], "refits": refits}
@@ -316,11 +317,11 @@ def auto_section(info: dict) -> tuple[str, list[str]]:
                      f"{r['seconds']:.0f} s |")
     refit = info.get("refit") or {}
     if refit.get("requested"):
-        lines += ["", f"Refits (model.refit={refit['requested']}): {refit['trained']} model(s) of {info['chosen']} trained "
-                  f"on all training series for {refit['epochs']} epochs (the learning rates of fold "
+        taken = ", ".join(f"{t:.0f} s" for t in refit["seconds"]) or "none started"
+        lines += ["", f"Refits (model.refit={refit['requested']}): {refit['trained']} model(s) of {info['chosen']} "
+                  f"trained on all training series for {refit['epochs']} epochs (the learning rates of fold "
                   f"{refit['schedule_from_fold'] + 1}, whose best epoch is the folds' median), averaged with the fold "
-                  f"models ({refit['status']}; about {refit['estimate_seconds']:.0f} s each estimated, "
-                  + (", ".join(f"{t:.0f}" for t in refit["seconds"]) or "none") + " s taken)."]
+                  f"models ({refit['status']}; about {refit['estimate_seconds']:.0f} s each estimated; taken: {taken})."]
         if "folds_only_test_accuracy_after" in refit:
             lines += ["", f"For the record (test split, after the run, no choice used it): the fold models alone "
                       f"{100 * refit['folds_only_test_accuracy_after']:.2f}%, the refits alone "
@@ -365,8 +366,8 @@ def nested_cross_validate(config, outer: int = 5) -> dict:
         chosen = fitted.classifier.evaluate(x_held, y[held])[0]["accuracy"]
         ensembles = _variants(fitted.parts, x_held, y[held])
         # every candidate's fold ensemble (the chosen one's without its refits, as the others)
-        candidates = {r["name"]: r.get("test_accuracy_after", ensembles["folds"] if r["name"] == info["chosen"] else None)
-                      for r in info["candidates"]}
+        candidates = {r["name"]: r.get("test_accuracy_after", ensembles["folds"] if r["name"] == info["chosen"]
+                                       else None) for r in info["candidates"]}
         mr = run_baselines(["minirocket"], x_fit, y[tr], x_held, y[held], seed=config.train.seed)["minirocket"]
         candidates["all (averaged)"] = info.get("all_candidates_test_accuracy_after")
         folds.append({"n": len(held), "auto": chosen, "chosen": info["chosen"], "candidates": candidates,
