@@ -132,6 +132,11 @@ def test_ensemble_config_errors_name_the_field():
     ({"name": "auto", "refit": -1}, r"model.refit must be an int >= 0"),
     ({"name": "auto", "refit": True}, r"model.refit must be an int >= 0"),
     ({"name": "auto", "refit": "2"}, r"model.refit must be an int >= 0"),
+    ({"name": "auto", "top": 0}, r"model.top must be an int from 1 to the number of model.candidates \(3\)"),
+    ({"name": "auto", "candidates": ["lstm_fcn", "mlstm_fcn"], "top": 3},
+     r"model.top must be an int from 1 to the number of model.candidates \(2\)"),
+    ({"name": "auto", "top": True}, r"model.top must be an int"),
+    ({"name": "auto", "top": 1.5}, r"model.top must be an int"),
 ])
 def test_auto_config_errors_name_the_field(model, match):
     with pytest.raises(ValueError, match=match):
@@ -203,8 +208,11 @@ def test_nested_cv_scores_the_whole_recipe_on_training_series_only(tmp_path, mon
         assert f["candidates"][f["chosen"]] == f["auto"]
         assert set(f["candidates"]) == {"lstm_fcn", "bilstm_attention", "all (averaged)"}
         assert 0 <= f["candidates"]["all (averaged)"] <= 1
-        assert f["ensembles"] == {"folds": pytest.approx(f["auto"])} and f["refits"] == 0  # model.refit: 0
-    assert info["ensembles"] == {"folds": pytest.approx(info["auto"])}
+        # model.refit: 0; two candidates, so the two best averaged (model.top: 2) is scored beside
+        assert set(f["ensembles"]) == {"folds", "top 2 (averaged)"} and f["refits"] == 0
+        assert f["ensembles"]["folds"] == pytest.approx(f["auto"]) and 0 <= f["ensembles"]["top 2 (averaged)"] <= 1
+    assert info["ensembles"]["folds"] == pytest.approx(info["auto"]) and set(info["ensembles"]) == {
+        "folds", "top 2 (averaged)"}
 
 
 def test_nested_cv_scores_the_ensembles_with_and_without_refits(tmp_path, monkeypatch):
@@ -220,6 +228,34 @@ def test_nested_cv_scores_the_ensembles_with_and_without_refits(tmp_path, monkey
         assert f["refits"] == 2 and f["auto"] == pytest.approx(f["ensembles"]["folds + 2 refits"])
         assert f["candidates"]["lstm_fcn"] == pytest.approx(f["ensembles"]["folds"])
     assert info["auto"] == pytest.approx(info["ensembles"]["folds + 2 refits"]) and info["minirocket"] == 0.5
+
+
+def test_top_averages_the_fold_models_of_the_best_candidates_in_cv_order(tmp_path, monkeypatch):
+    """model.top: 2 of three candidates: the ensemble is the fold models of the two best by CV accuracy
+    (the chosen one's first), the third's are left out; the nested mode's recipe score is then its
+    "top 2 (averaged)" ensemble. (MiniRocket stubbed: a test above runs it.)"""
+    from lstmkit.tasks import classify
+
+    cfg = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn", "bilstm_attention", "mlstm_fcn"], "folds": 2,
+                             "top": 2}, budget_seconds=600)
+    (x, y), _ = classify.load_data(cfg.data)
+    fitted = classify_auto.train_auto(x, y, cfg)
+    info = fitted.extra_metrics["auto"]
+    rows = sorted(info["candidates"], key=lambda r: (-r["cv_accuracy"], r["cv_loss"]))
+    assert info["averaged"] == [rows[0]["name"], rows[1]["name"]] and info["chosen"] == rows[0]["name"]
+    ranked = fitted.parts["ranked"]
+    assert len(ranked) == 3 and ranked[0] is fitted.parts["folds"]
+    assert fitted.classifier.members == ranked[0] + ranked[1] and len(fitted.classifier.members) == 4
+    assert not set(map(id, ranked[2])) & set(map(id, fitted.classifier.members))
+    assert [v["accuracy"] for v in fitted.vals] == rows[0]["fold_accuracy"] + rows[1]["fold_accuracy"]
+    assert fitted.val["accuracy"] == pytest.approx(rows[0]["cv_accuracy"])  # the chosen candidate's CV score
+    title, lines = classify_auto.auto_section(info)
+    assert f"the fold models of the 2 best candidates ({rows[0]['name']}, {rows[1]['name']})" in lines[0]
+    monkeypatch.setattr(classify_baselines, "run_baselines", lambda *a, **k: {"minirocket": {"accuracy": 0.5}})
+    nested = classify_auto.nested_cross_validate(cfg, outer=2)
+    for f in nested["folds"]:
+        assert f["auto"] == pytest.approx(f["ensembles"]["top 2 (averaged)"])
+        assert f["candidates"][f["chosen"]] == pytest.approx(f["ensembles"]["folds"])
 
 
 def test_auto_budget_skips_candidates_and_lists_them(tmp_path):

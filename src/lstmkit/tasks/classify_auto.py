@@ -10,9 +10,11 @@
    is the mean accuracy of its fold models on their held-out folds. (The held-out fold both stops the
    fold model and scores it, so CV scores are slightly optimistic -- equally for every candidate.)
 2. **Choice**: the candidate with the best mean CV accuracy (ties: the lower mean CV loss); only
-   candidates whose every fold ran are eligible (unless none did).
+   candidates whose every fold ran are eligible (unless none did). ``model.top: N`` (default 1) keeps
+   the N best eligible candidates in this order (fewer when fewer ran), the first being the chosen one.
 3. **Ensemble**: the chosen candidate's k fold models, class probabilities averaged (every training
-   series is in k-1 of their training parts), plus ``model.refit`` (default 0) **refits**: models of the
+   series is in k-1 of their training parts) -- with ``model.top: N``, the fold models of the N kept
+   candidates, each model weighing the same -- plus ``model.refit`` (default 0) **refits**: models of the
    chosen candidate trained on *all* training series (standardisation fitted on all of them) from seeds
    ``train.seed * 1000 + k + r``, replaying the learning rates of the fold model whose best epoch is the
    median of the fold models' best epochs, up to that epoch (no validation, no early stopping; the final
@@ -71,7 +73,7 @@ DEFAULT_BUDGET = 180.0  # seconds of search (= training) when train.budget_secon
 DEFAULT_FOLDS = 3
 LONG = 512  # steps: longer series get the strided front end
 MAX_STEPS = 600  # optimizer steps a fold model may take (before early stopping)
-_KEYS = ("name", "candidates", "folds", "refit")
+_KEYS = ("name", "candidates", "folds", "refit", "top")
 
 
 def check_auto(model: dict, train) -> None:
@@ -96,6 +98,10 @@ def check_auto(model: dict, train) -> None:
     if isinstance(refit, bool) or not isinstance(refit, int) or refit < 0:
         raise ValueError(f"model.refit must be an int >= 0 (models of the chosen candidate refit on all training "
                          f"series, added to its fold models), got {refit!r}")
+    top = model.get("top", 1)
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= len(candidates):
+        raise ValueError(f"model.top must be an int from 1 to the number of model.candidates ({len(candidates)}): the "
+                         f"fold models of that many best candidates by CV are averaged, got {top!r}")
     if train.ensemble != 1:
         raise ValueError(f"train.ensemble={train.ensemble} does not apply to model.name auto: its ensemble is the "
                          f"chosen candidate's model.folds={folds} fold models")
@@ -195,14 +201,15 @@ def train_auto(x: Sequence, y: np.ndarray, config, on_prepared=None) -> Fitted:
         fitted[name] = (members, results, vals, seeds)
         log.info(f"auto: {name} CV accuracy {rows[-1]['cv_accuracy']:.4f} ± {rows[-1]['cv_accuracy_std']:.4f} "
                  f"({len(members)}/{k} folds, {rows[-1]['seconds']:.0f} s)")
-    chosen = _choose(rows)
-    members, results, vals, seeds = fitted[chosen]
-    val = {key: float(np.mean([v[key] for v in vals])) for key in vals[0]}
-    info = {"folds": k, "budget_seconds": budget, "chosen": chosen, "search_seconds": time.perf_counter() - start,
-            "candidates": rows}
+    ranked = _ranked(rows)
+    chosen, kept = ranked[0], ranked[:model.get("top", 1)]
+    val = {key: float(np.mean([v[key] for v in fitted[chosen][2]])) for key in fitted[chosen][2][0]}
+    members, results, vals, seeds = ([item for name in kept for item in fitted[name][j]] for j in range(4))
+    info = {"folds": k, "budget_seconds": budget, "chosen": chosen, "averaged": kept,
+            "search_seconds": time.perf_counter() - start, "candidates": rows}
     row = next(r for r in rows if r["name"] == chosen)
     refits, refit_results, refit_seeds, info["refit"] = refit_chosen(
-        x, y, config, row, results, n_fit, k, start, budget)
+        x, y, config, row, fitted[chosen][1], n_fit, k, start, budget)
     members, results = members + refits, results + refit_results
     vals, seeds = vals + [{"accuracy": None, "loss": None}] * len(refits), seeds + refit_seeds
     info["seconds"] = time.perf_counter() - start
@@ -223,7 +230,9 @@ def train_auto(x: Sequence, y: np.ndarray, config, on_prepared=None) -> Fitted:
                 info["refit"][f"{key}_test_accuracy_after"] = accuracy
         return {"auto": info}
 
-    parts = {"folds": fitted[chosen][0], "refits": refits}
+    # the eligible candidates' fold models in rank order: the nested mode scores the two best averaged
+    parts = {"folds": fitted[chosen][0], "refits": refits, "ranked": [fitted[name][0] for name in ranked],
+             "several": len(candidates) > 1}
     classifier = EnsembleClassifier(members) if len(members) > 1 else members[0]
     return Fitted(classifier, results, vals, time.perf_counter() - start, seeds, val, {"auto": info}, [], after_test,
                   parts)
@@ -286,21 +295,22 @@ def refit_chosen(x: Sequence, y: np.ndarray, config, row: dict, results: list, n
     return classifiers, fits, seeds, record
 
 
-def _choose(rows: list[dict]) -> str:
-    """The best mean CV accuracy among complete candidates (ties: lower CV loss); when none completed,
-    among the incomplete ones."""
+def _ranked(rows: list[dict]) -> list[str]:
+    """The eligible candidates, best first: complete ones by mean CV accuracy (ties: lower CV loss); when
+    none completed, the incomplete ones. The first is the chosen candidate."""
     ran = [r for r in rows if r["status"] == "complete"] or [r for r in rows if r["status"] == "incomplete"]
     if not ran:
         raise ValueError("model.name auto: no candidate applies to this data: "
                          + "; ".join(f"{r['name']}: {r['status']}" for r in rows))
-    return min(ran, key=lambda r: (-r["cv_accuracy"], r["cv_loss"]))["name"]
+    return [r["name"] for r in sorted(ran, key=lambda r: (-r["cv_accuracy"], r["cv_loss"]))]
 
 
 def auto_section(info: dict) -> tuple[str, list[str]]:
     """The report's section: every candidate's CV score, time and status, and the choice."""
     lines = [f"Chosen on the training split alone: stratified {info['folds']}-fold cross-validation, budget "
-             f"{info['budget_seconds']:g} s (search took {info['search_seconds']:.0f} s). The model is the chosen "
-             f"candidate's {info['folds']} fold models"
+             f"{info['budget_seconds']:g} s (search took {info['search_seconds']:.0f} s). The model is "
+             + (f"the fold models of the {len(info['averaged'])} best candidates ({', '.join(info['averaged'])})"
+                if len(info.get("averaged", [])) > 1 else f"the chosen candidate's {info['folds']} fold models")
              + (f" and its {info['refit']['trained']} refit(s)" if (info.get("refit") or {}).get("trained") else "")
              + ", class probabilities averaged.", "",
              "| candidate | status | CV accuracy | CV loss | per fold | epochs | time |",
@@ -393,9 +403,13 @@ def nested_cross_validate(config, outer: int = 5) -> dict:
 
 def _variants(parts: dict, x_held: Sequence, y_held: np.ndarray) -> dict:
     """The held-out accuracy of the chosen candidate's ensembles with and without its refits: the fold
-    models alone (``model.refit: 0``), with the first refit, with every refit, and the refits alone."""
+    models alone (``model.refit: 0``), with the first refit, with every refit, and the refits alone; and,
+    when the config has several candidates, the fold models of the two best averaged (``model.top: 2``,
+    the chosen one alone when only one was eligible)."""
     folds, refits = parts["folds"], parts["refits"]
     options = {"folds": folds}
+    if parts.get("several"):
+        options["top 2 (averaged)"] = [m for members in parts["ranked"][:2] for m in members]
     if refits:
         options["folds + 1 refit"] = folds + refits[:1]
         if len(refits) > 1:
