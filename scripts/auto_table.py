@@ -93,7 +93,7 @@ def tables(rows: list[dict]) -> None:
         auto_acc, mr_acc = [r["test"]["accuracy"] for r in rs], [_base(r, "minirocket") for r in rs]
         print(f"| {name} | **{_ms(auto_acc)}** | {_ms(mr_acc)} "
               f"| {knn_s} | {np.mean(walls):.0f} s (max {np.max(walls):.0f}) "
-              f"| {mr_fit:.1f} s | {', '.join(r['auto']['chosen'] for r in rs)} | "
+              f"| {mr_fit:.1f} s | {', '.join(' + '.join(r['auto'].get('averaged') or [r['auto']['chosen']]) for r in rs)} | "
               f"{', '.join('%.2f' % (100 * r['test']['accuracy']) for r in rs)} |")
     print()
     print("| dataset | ensemble (auto) % | one member of it (mean) % | gain from the ensemble | every candidate's "
@@ -108,14 +108,15 @@ def tables(rows: list[dict]) -> None:
         for r in rs:
             accs = []
             for c in r["auto"]["candidates"]:
-                acc = r["test"]["accuracy"] if c["name"] == r["auto"]["chosen"] else c.get("test_accuracy_after")
+                # the chosen candidate's own fold ensemble: the run's model, unless model.top > 1 averaged more
+                acc = c.get("test_accuracy_after", r["test"]["accuracy"] if c["name"] == r["auto"]["chosen"] else None)
                 if acc is not None:
                     per_cand.setdefault(c["name"], []).append(acc)
                     accs.append(acc)
             mean_cand.append(np.mean(accs))
             first = next((c for c in r["auto"]["candidates"] if c["name"] == "lstm_fcn"), None)
-            fixed.append(None if first is None else (r["test"]["accuracy"] if r["auto"]["chosen"] == "lstm_fcn"
-                                                  else first.get("test_accuracy_after")))
+            fixed.append(None if first is None else first.get(
+                "test_accuracy_after", r["test"]["accuracy"] if r["auto"]["chosen"] == "lstm_fcn" else None))
         cands = ", ".join(f"{k} {100 * np.mean(v):.2f} ({len(v)})" for k, v in per_cand.items())
         # model.refit: the chosen candidate's fold models alone (scored after the run), where refits ran
         folds_only = [((r["auto"].get("refit") or {}).get("folds_only_test_accuracy_after")) for r in rs]

@@ -215,9 +215,10 @@ def train_auto(x: Sequence, y: np.ndarray, config, on_prepared=None) -> Fitted:
     info["seconds"] = time.perf_counter() - start
 
     def after_test(x_test, y_test) -> dict:
-        """Scored after the run's test scores: every other candidate's fold ensemble, for the record."""
+        """Scored after the run's test scores: every other candidate's fold ensemble, for the record (with
+        ``model.top`` > 1 the chosen one's too, which is then not the model)."""
         for row in rows:
-            if row["name"] in fitted and row["name"] != chosen:
+            if row["name"] in fitted and (row["name"] != chosen or len(kept) > 1):
                 ens = EnsembleClassifier(fitted[row["name"]][0])
                 row["test_accuracy_after"] = ens.evaluate(x_test, y_test)[0]["accuracy"]
                 row["member_test_accuracy_after"] = [m["accuracy"] for m in member_scores(ens, x_test, y_test)]
@@ -338,8 +339,9 @@ def auto_section(info: dict) -> tuple[str, list[str]]:
                       f"{100 * refit['refits_only_test_accuracy_after']:.2f}%."]
     after = [r for r in info["candidates"] if "test_accuracy_after" in r]
     if after:
-        lines += ["", "Not chosen, scored on the test split after the run for the record only (what the selection "
-                  "gained; no choice used it): " + ", ".join(f"{r['name']} {100 * r['test_accuracy_after']:.2f}%"
+        lines += ["", ("Each candidate's fold ensemble alone" if any(r["name"] == info["chosen"] for r in after)
+                       else "Not chosen") + ", scored on the test split after the run for the record only (what the "
+                  "selection gained; no choice used it): " + ", ".join(f"{r['name']} {100 * r['test_accuracy_after']:.2f}%"
                                                               for r in after)
                   + (f"; all candidates' fold models averaged {100 * info['all_candidates_test_accuracy_after']:.2f}%"
                      if "all_candidates_test_accuracy_after" in info else "") + "."]
