@@ -426,6 +426,7 @@ def test_the_auto_preset_builds():
 
     config, _ = resolve_config("classify/auto", ["data.name=italypower"])
     assert config.model["name"] == "auto" and config.train.budget_seconds == classify_auto.DEFAULT_BUDGET
+    assert config.model["top"] == 1 and config.model["refit"] == 0  # the chosen candidate's fold models alone
     assert config.evaluate.baselines == ["minirocket", "knn_dtw"]
 
 
