@@ -93,7 +93,7 @@ def tables(rows: list[dict]) -> None:
         auto_acc, mr_acc = [r["test"]["accuracy"] for r in rs], [_base(r, "minirocket") for r in rs]
         print(f"| {name} | **{_ms(auto_acc)}** | {_ms(mr_acc)} "
               f"| {knn_s} | {np.mean(walls):.0f} s (max {np.max(walls):.0f}) "
-              f"| {mr_fit:.1f} s | {', '.join(' + '.join(r['auto'].get('averaged') or [r['auto']['chosen']]) for r in rs)} | "
+              f"| {mr_fit:.1f} s | {', '.join(_kept(r) for r in rs)} | "
               f"{', '.join('%.2f' % (100 * r['test']['accuracy']) for r in rs)} |")
     print()
     print("| dataset | ensemble (auto) % | one member of it (mean) % | gain from the ensemble | every candidate's "
@@ -126,6 +126,11 @@ def tables(rows: list[dict]) -> None:
                       f"{100 * np.mean([e - f for e, f in with_refits]):+.2f}")
         print(f"| {name} | {_ms(ens)} | {_ms(single)} | {100 * (ens - single).mean():+.2f} | {cands} | "
               f"{100 * (ens - np.array(mean_cand)).mean():+.2f} | {_gain(ens, fixed)} | {refit_cols} |")
+
+
+def _kept(r: dict) -> str:
+    """The candidate(s) whose fold models a run averaged (``model.top`` > 1: several, best first)."""
+    return " + ".join(r["auto"].get("averaged") or [r["auto"]["chosen"]])
 
 
 def _gain(ens: np.ndarray, fixed: list) -> str:

@@ -251,7 +251,8 @@ def test_top_averages_the_fold_models_of_the_best_candidates_in_cv_order(tmp_pat
     assert fitted.val["accuracy"] == pytest.approx(rows[0]["cv_accuracy"])  # the chosen candidate's CV score
     after = fitted.after_test(x[:20], y[:20])["auto"]  # any series: the analysis, not a score of record
     for r, members in zip(rows, ranked):  # every candidate's own fold ensemble, the chosen one's too
-        assert r["test_accuracy_after"] == pytest.approx(EnsembleClassifier(members).evaluate(x[:20], y[:20])[0]["accuracy"])
+        own = EnsembleClassifier(members).evaluate(x[:20], y[:20])[0]["accuracy"]
+        assert r["test_accuracy_after"] == pytest.approx(own)
     title, lines = classify_auto.auto_section(after)
     assert f"the fold models of the 2 best candidates ({rows[0]['name']}, {rows[1]['name']})" in lines[0]
     assert any(line.startswith("Each candidate's fold ensemble alone, scored") for line in lines)

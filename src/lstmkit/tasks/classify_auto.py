@@ -341,8 +341,8 @@ def auto_section(info: dict) -> tuple[str, list[str]]:
     if after:
         lines += ["", ("Each candidate's fold ensemble alone" if any(r["name"] == info["chosen"] for r in after)
                        else "Not chosen") + ", scored on the test split after the run for the record only (what the "
-                  "selection gained; no choice used it): " + ", ".join(f"{r['name']} {100 * r['test_accuracy_after']:.2f}%"
-                                                              for r in after)
+                  "selection gained; no choice used it): "
+                  + ", ".join(f"{r['name']} {100 * r['test_accuracy_after']:.2f}%" for r in after)
                   + (f"; all candidates' fold models averaged {100 * info['all_candidates_test_accuracy_after']:.2f}%"
                      if "all_candidates_test_accuracy_after" in info else "") + "."]
     return "Model selection (auto)", lines
