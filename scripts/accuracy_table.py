@@ -12,7 +12,9 @@
 on the training split and prints every candidate's CV accuracy: no test split is scored, no run
 directory written. Choose recipes with these numbers, never with test scores. ``--nested K`` scores the
 whole recipe (search, choice, ensemble) by an outer K-fold of the training split, beside MiniRocket on
-the same folds, and every candidate's fold ensemble beside the choice: still no test split.
+the same folds, and every candidate's fold ensemble beside the choice: still no test split. With
+``--set model.refit=R`` it also scores, on the same folds with the same fold models, the chosen
+candidate's fold models alone, with its first refit, with all R, and the refits alone.
 
 Each run writes its run directory under --runs (default runs/table/<preset>-<label>-s<seed>),
 and one JSON line per run is appended to --log, so a table can be rebuilt without rerunning.
@@ -96,6 +98,8 @@ def cv_table(args) -> None:
                 print(f"| {preset} {' '.join(args.set)} | seed {seed} | auto {100 * info['auto']:.2f}% | MiniRocket "
                       f"{100 * info['minirocket']:.2f}% | " + " | ".join(
                           f"{c}: {'-' if a is None else f'{100 * a:.2f}%'}" for c, a in info["candidates"].items())
+                      + " | " + ", ".join(f"{v}: {'-' if a is None else f'{100 * a:.2f}%'}"
+                                          for v, a in info["ensembles"].items())
                       + f" | chosen {', '.join(f['chosen'] for f in info['folds'])} | {wall:.0f} s |", flush=True)
                 continue
             info = cross_validate(config)

@@ -93,12 +93,13 @@ def tables(rows: list[dict]) -> None:
         auto_acc, mr_acc = [r["test"]["accuracy"] for r in rs], [_base(r, "minirocket") for r in rs]
         print(f"| {name} | **{_ms(auto_acc)}** | {_ms(mr_acc)} "
               f"| {knn_s} | {np.mean(walls):.0f} s (max {np.max(walls):.0f}) "
-              f"| {mr_fit:.1f} s | {', '.join(r['auto']['chosen'] for r in rs)} | "
+              f"| {mr_fit:.1f} s | {', '.join(_kept(r) for r in rs)} | "
               f"{', '.join('%.2f' % (100 * r['test']['accuracy']) for r in rs)} |")
     print()
     print("| dataset | ensemble (auto) % | one member of it (mean) % | gain from the ensemble | every candidate's "
-          "fold ensemble % (mean over seeds; runs) | selection gain vs a random candidate | vs always lstm_fcn |")
-    print("|---|---|---|---|---|---|---|")
+          "fold ensemble % (mean over seeds; runs) | selection gain vs a random candidate | vs always lstm_fcn | "
+          "fold models alone % (refits: runs) | gain from the refits |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, rs in groups.items():
         ens = np.array([r["test"]["accuracy"] for r in rs])
         single = np.array([(r["ensemble"] or {}).get("member_test_accuracy_mean", r["test"]["accuracy"]) for r in rs])
@@ -107,17 +108,29 @@ def tables(rows: list[dict]) -> None:
         for r in rs:
             accs = []
             for c in r["auto"]["candidates"]:
-                acc = r["test"]["accuracy"] if c["name"] == r["auto"]["chosen"] else c.get("test_accuracy_after")
+                # the chosen candidate's own fold ensemble: the run's model, unless model.top > 1 averaged more
+                acc = c.get("test_accuracy_after", r["test"]["accuracy"] if c["name"] == r["auto"]["chosen"] else None)
                 if acc is not None:
                     per_cand.setdefault(c["name"], []).append(acc)
                     accs.append(acc)
             mean_cand.append(np.mean(accs))
             first = next((c for c in r["auto"]["candidates"] if c["name"] == "lstm_fcn"), None)
-            fixed.append(None if first is None else (r["test"]["accuracy"] if r["auto"]["chosen"] == "lstm_fcn"
-                                                  else first.get("test_accuracy_after")))
+            fixed.append(None if first is None else first.get(
+                "test_accuracy_after", r["test"]["accuracy"] if r["auto"]["chosen"] == "lstm_fcn" else None))
         cands = ", ".join(f"{k} {100 * np.mean(v):.2f} ({len(v)})" for k, v in per_cand.items())
+        # model.refit: the chosen candidate's fold models alone (scored after the run), where refits ran
+        folds_only = [((r["auto"].get("refit") or {}).get("folds_only_test_accuracy_after")) for r in rs]
+        with_refits = [(e, f) for e, f in zip(ens, folds_only) if f is not None]
+        refit_cols = ("n/a (no refit) | n/a" if not with_refits else
+                      f"{_ms([f for _, f in with_refits])} ({len(with_refits)}) | "
+                      f"{100 * np.mean([e - f for e, f in with_refits]):+.2f}")
         print(f"| {name} | {_ms(ens)} | {_ms(single)} | {100 * (ens - single).mean():+.2f} | {cands} | "
-              f"{100 * (ens - np.array(mean_cand)).mean():+.2f} | {_gain(ens, fixed)} |")
+              f"{100 * (ens - np.array(mean_cand)).mean():+.2f} | {_gain(ens, fixed)} | {refit_cols} |")
+
+
+def _kept(r: dict) -> str:
+    """The candidate(s) whose fold models a run averaged (``model.top`` > 1: several, best first)."""
+    return " + ".join(r["auto"].get("averaged") or [r["auto"]["chosen"]])
 
 
 def _gain(ens: np.ndarray, fixed: list) -> str:

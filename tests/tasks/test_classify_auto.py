@@ -129,6 +129,14 @@ def test_ensemble_config_errors_name_the_field():
     ({"name": "auto", "candidates": []}, r"model.candidates must be a non-empty list"),
     ({"name": "auto", "folds": 1}, r"model.folds must be an int >= 2"),
     ({"name": "auto", "hidden_size": 8}, r"model.hidden_size: model.name auto takes only candidates, folds"),
+    ({"name": "auto", "refit": -1}, r"model.refit must be an int >= 0"),
+    ({"name": "auto", "refit": True}, r"model.refit must be an int >= 0"),
+    ({"name": "auto", "refit": "2"}, r"model.refit must be an int >= 0"),
+    ({"name": "auto", "top": 0}, r"model.top must be an int from 1 to the number of model.candidates \(3\)"),
+    ({"name": "auto", "candidates": ["lstm_fcn", "mlstm_fcn"], "top": 3},
+     r"model.top must be an int from 1 to the number of model.candidates \(2\)"),
+    ({"name": "auto", "top": True}, r"model.top must be an int"),
+    ({"name": "auto", "top": 1.5}, r"model.top must be an int"),
 ])
 def test_auto_config_errors_name_the_field(model, match):
     with pytest.raises(ValueError, match=match):
@@ -200,6 +208,59 @@ def test_nested_cv_scores_the_whole_recipe_on_training_series_only(tmp_path, mon
         assert f["candidates"][f["chosen"]] == f["auto"]
         assert set(f["candidates"]) == {"lstm_fcn", "bilstm_attention", "all (averaged)"}
         assert 0 <= f["candidates"]["all (averaged)"] <= 1
+        # model.refit: 0; two candidates, so the two best averaged (model.top: 2) is scored beside
+        assert set(f["ensembles"]) == {"folds", "top 2 (averaged)"} and f["refits"] == 0
+        assert f["ensembles"]["folds"] == pytest.approx(f["auto"]) and 0 <= f["ensembles"]["top 2 (averaged)"] <= 1
+    assert info["ensembles"]["folds"] == pytest.approx(info["auto"]) and set(info["ensembles"]) == {
+        "folds", "top 2 (averaged)"}
+
+
+def test_nested_cv_scores_the_ensembles_with_and_without_refits(tmp_path, monkeypatch):
+    """With model.refit: 2 the nested mode scores, on the same held-out parts, the fold models alone (the
+    recipe without refits), with one refit, with both, and the refits alone; the recipe's own score is
+    the one with both, and each candidate's column stays its fold ensemble. (MiniRocket stubbed: the
+    test above runs it.)"""
+    monkeypatch.setattr(classify_baselines, "run_baselines", lambda *a, **k: {"minirocket": {"accuracy": 0.5}})
+    cfg = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2, "refit": 2}, budget_seconds=600)
+    info = classify_auto.nested_cross_validate(cfg, outer=2)
+    assert list(info["ensembles"]) == ["folds", "folds + 1 refit", "folds + 2 refits", "2 refits only"]
+    for f in info["folds"]:
+        assert f["refits"] == 2 and f["auto"] == pytest.approx(f["ensembles"]["folds + 2 refits"])
+        assert f["candidates"]["lstm_fcn"] == pytest.approx(f["ensembles"]["folds"])
+    assert info["auto"] == pytest.approx(info["ensembles"]["folds + 2 refits"]) and info["minirocket"] == 0.5
+
+
+def test_top_averages_the_fold_models_of_the_best_candidates_in_cv_order(tmp_path, monkeypatch):
+    """model.top: 2 of three candidates: the ensemble is the fold models of the two best by CV accuracy
+    (the chosen one's first), the third's are left out; the nested mode's recipe score is then its
+    "top 2 (averaged)" ensemble. (MiniRocket stubbed: a test above runs it.)"""
+    from lstmkit.tasks import classify
+
+    cfg = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn", "bilstm_attention", "mlstm_fcn"], "folds": 2,
+                             "top": 2}, budget_seconds=600)
+    (x, y), _ = classify.load_data(cfg.data)
+    fitted = classify_auto.train_auto(x, y, cfg)
+    info = fitted.extra_metrics["auto"]
+    rows = sorted(info["candidates"], key=lambda r: (-r["cv_accuracy"], r["cv_loss"]))
+    assert info["averaged"] == [rows[0]["name"], rows[1]["name"]] and info["chosen"] == rows[0]["name"]
+    ranked = fitted.parts["ranked"]
+    assert len(ranked) == 3 and ranked[0] is fitted.parts["folds"]
+    assert fitted.classifier.members == ranked[0] + ranked[1] and len(fitted.classifier.members) == 4
+    assert not set(map(id, ranked[2])) & set(map(id, fitted.classifier.members))
+    assert [v["accuracy"] for v in fitted.vals] == rows[0]["fold_accuracy"] + rows[1]["fold_accuracy"]
+    assert fitted.val["accuracy"] == pytest.approx(rows[0]["cv_accuracy"])  # the chosen candidate's CV score
+    after = fitted.after_test(x[:20], y[:20])["auto"]  # any series: the analysis, not a score of record
+    for r, members in zip(rows, ranked):  # every candidate's own fold ensemble, the chosen one's too
+        own = EnsembleClassifier(members).evaluate(x[:20], y[:20])[0]["accuracy"]
+        assert r["test_accuracy_after"] == pytest.approx(own)
+    title, lines = classify_auto.auto_section(after)
+    assert f"the fold models of the 2 best candidates ({rows[0]['name']}, {rows[1]['name']})" in lines[0]
+    assert any(line.startswith("Each candidate's fold ensemble alone, scored") for line in lines)
+    monkeypatch.setattr(classify_baselines, "run_baselines", lambda *a, **k: {"minirocket": {"accuracy": 0.5}})
+    nested = classify_auto.nested_cross_validate(cfg, outer=2)
+    for f in nested["folds"]:
+        assert f["auto"] == pytest.approx(f["ensembles"]["top 2 (averaged)"])
+        assert f["candidates"][f["chosen"]] == pytest.approx(f["ensembles"]["folds"])
 
 
 def test_auto_budget_skips_candidates_and_lists_them(tmp_path):
@@ -211,6 +272,93 @@ def test_auto_budget_skips_candidates_and_lists_them(tmp_path):
     assert rows["lstm_fcn"]["status"] == rows["mlstm_fcn"]["status"] == "skipped (budget)"
     assert metrics["auto"]["chosen"] == "bilstm_attention"
     assert "skipped (budget)" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_refits_train_on_every_training_series_and_join_the_fold_models(tmp_path, monkeypatch):
+    """model.refit: 2 adds two models of the chosen candidate, trained on all 60 training series (their
+    standardisation fitted on all of them) for the median fold model's best epoch with its learning rates;
+    the run saves and reloads all four members and records the refits."""
+    from lstmkit.tasks import classify
+
+    cfg = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2, "refit": 2},
+                  budget_seconds=600, early_stopping=2, epochs=6)
+    (x, y), _ = classify.load_data(cfg.data)
+    seen, real = [], classify_auto.train_auto
+    monkeypatch.setattr(classify_auto, "train_auto", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    metrics = train_classifier(cfg, tmp_path / "out")
+    fitted = seen[0]
+    folds, refits = fitted.parts["folds"], fitted.parts["refits"]
+    assert len(folds) == 2 and len(refits) == 2 and fitted.classifier.members == folds + refits
+    record = fitted.extra_metrics["auto"]["refit"]
+    schedule, source = classify_auto.refit_schedule(fitted.results[:2])
+    assert record["trained"] == 2 and record["status"] == "complete" and record["seeds"] == [2, 3]
+    assert fitted.member_seeds == [0, 1, 2, 3] and record["epochs"] == len(schedule)
+    assert len(schedule) == max(1, fitted.results[source].best_epoch)
+    for r in fitted.results[2:]:  # replayed: exactly the schedule's epochs and rates
+        assert [row["lr"] for row in r.history] == pytest.approx(schedule)
+    everything = np.concatenate([np.asarray(s, dtype=np.float64)[:, :] for s in x])
+    for m in refits:
+        np.testing.assert_allclose(m.pre.standardizer.mean, everything.mean(0), rtol=1e-5, atol=1e-6)
+    for m in folds:  # a fold model's statistics come from its own training part, not every series
+        assert not np.allclose(m.pre.standardizer.mean, everything.mean(0), rtol=1e-5, atol=1e-6)
+    assert fitted.vals[2:] == [{"accuracy": None, "loss": None}] * 2
+    assert len(load_classifier(tmp_path / "out").members) == 4 and metrics["ensemble"]["requested"] == 4
+    refit = metrics["auto"]["refit"]
+    assert 0 <= refit["folds_only_test_accuracy_after"] <= 1 and 0 <= refit["refits_only_test_accuracy_after"] <= 1
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Refits (model.refit=2): 2 model(s) of lstm_fcn" in report and "refit on all training data" in report
+
+
+def test_refit_schedule_replays_the_median_fold_up_to_its_best_epoch():
+    from lstmkit.tasks.trainer import FitResult
+
+    def result(best, rates):
+        return FitResult(history=[{"lr": r} for r in rates], best_epoch=best, epochs=len(rates))
+    folds = [result(5, [1.0] * 8), result(2, [2.0] * 8), result(7, [3.0, 3.0, 3.0, 1.5, 1.5, 1.5, 0.7, 0.7])]
+    assert classify_auto.refit_schedule(folds) == ([1.0] * 5, 0)
+    folds[0] = result(9, [1.0] * 9)
+    assert classify_auto.refit_schedule(folds) == ([3.0, 3.0, 3.0, 1.5, 1.5, 1.5, 0.7], 2)
+    assert classify_auto.refit_schedule(folds[:2]) == ([2.0, 2.0], 1)  # even count: the lower median
+
+
+@pytest.mark.parametrize("slack, trained, status", [(0.5, 0, "skipped (budget)"), (2.5, 1, "partial (budget)"),
+                                                    (1e9, 2, "complete")])
+def test_the_budget_caps_the_refits(tmp_path, monkeypatch, slack, trained, status):
+    """Each refit starts only when the time spent plus its estimate fits train.budget_seconds (a fake clock
+    in classify_auto: one second per reading), none is guaranteed, and the record says what ran."""
+    from types import SimpleNamespace
+
+    from lstmkit.tasks import classify
+
+    cfg = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2, "refit": 2}, budget_seconds=600)
+    (x, y), _ = classify.load_data(cfg.data)
+    searched = classify_auto.train_auto(x, y, replace_model(cfg, refit=0))
+    row = searched.extra_metrics["auto"]["candidates"][0]
+    schedule, _ = classify_auto.refit_schedule(searched.results)
+    estimate = classify_auto.refit_estimate(row["seconds"], searched.results, len(y), 30, len(schedule))
+    ticks = iter(range(1, 1000))
+    monkeypatch.setattr(classify_auto, "time", SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    # readings: check 1 (spent 1), start 2, end 3; check 4 (spent 4), ...
+    models, results, seeds, record = classify_auto.refit_chosen(x, y, replace_model(cfg, refit=2), row,
+                                                                searched.results, 30, 2, 0.0, estimate + slack)
+    assert record["trained"] == len(models) == len(results) == len(seeds) == trained
+    assert record["status"] == status and record["estimate_seconds"] == pytest.approx(estimate)
+    assert record["seconds"] == [1.0] * trained
+
+
+def replace_model(cfg, **model):
+    from dataclasses import replace
+
+    return replace(cfg, model={**cfg.model, **model})
+
+
+def test_a_tiny_budget_leaves_no_refit_and_the_fold_model_alone(tmp_path):
+    cfg = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2, "refit": 3}, budget_seconds=1e-6)
+    metrics = train_classifier(cfg, tmp_path / "out")
+    refit = metrics["auto"]["refit"]
+    assert refit["trained"] == 0 and refit["status"] == "skipped (budget)" and refit["requested"] == 3
+    assert "ensemble" not in metrics  # one fold model: no ensemble
+    assert "(skipped (budget)" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_cv_splits_are_stratified_and_lower_k_for_small_classes():
@@ -279,6 +427,7 @@ def test_the_auto_preset_builds():
 
     config, _ = resolve_config("classify/auto", ["data.name=italypower"])
     assert config.model["name"] == "auto" and config.train.budget_seconds == classify_auto.DEFAULT_BUDGET
+    assert config.model["top"] == 1 and config.model["refit"] == 0  # the chosen candidate's fold models alone
     assert config.evaluate.baselines == ["minirocket", "knn_dtw"]
 
 

@@ -194,6 +194,7 @@ class Fitted:
     extra_metrics: dict = field(default_factory=dict)
     report_sections: list = field(default_factory=list)  # [(title, lines)]
     after_test: object = None  # callable(x_test, y_test) -> dict of analysis added to metrics at the end
+    parts: dict = field(default_factory=dict)  # model.name auto: {"folds": [...], "refits": [...]} of the members
 
 
 def fit_members(x: Sequence, y: np.ndarray, config, on_prepared, checkpoint: Path) -> Fitted:
@@ -234,8 +235,9 @@ def ensemble_section(metrics: dict) -> list[tuple[str, list[str]]]:
     e = metrics.get("ensemble")
     if not e:
         return []
-    rows = [f"| {i} | {m['seed']} | {m['epochs']} (best {m['best_epoch']}) | {100 * m['val_accuracy']:.2f}% | "
-            f"{100 * m['test_accuracy']:.2f}% |" for i, m in enumerate(e["members"])]
+    rows = [f"| {i} | {m['seed']} | {m['epochs']} (best {m['best_epoch']}) | "
+            + ("refit on all training data, none" if m["val_accuracy"] is None else f"{100 * m['val_accuracy']:.2f}%")
+            + f" | {100 * m['test_accuracy']:.2f}% |" for i, m in enumerate(e["members"])]
     return [("Ensemble", [
         f"{len(e['members'])} members (of {e['requested']} requested), class probabilities averaged; the ensemble's "
         f"test accuracy {100 * metrics['test']['accuracy']:.2f}% against {100 * e['member_test_accuracy_mean']:.2f}% "
