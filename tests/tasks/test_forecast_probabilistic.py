@@ -117,15 +117,20 @@ def test_predict_and_evaluate_reproduce_the_runs_conformal_intervals(conformal_r
     own = fc.predict(s, 6, np.zeros((6, 1)))
     cp = conformal_from_dict(fc.meta["conformal"])
     lo, hi = cp.interval(own.point.T, (own.upper - own.lower).T, fc.level)
-    with open(out / "future.csv", "w") as f:  # the saved series plus 6 rows of future promo values
+    _write_future(out / "future.csv", s, own)
+    rows = list(csv.DictReader(predict_run(out, str(out / "future.csv"), {}).text.splitlines()))
+    np.testing.assert_allclose([float(r["lower"]) for r in rows], lo[0], rtol=1e-9)
+    np.testing.assert_allclose([float(r["upper"]) for r in rows], hi[0], rtol=1e-9)
+
+
+def _write_future(path, s, own) -> None:
+    """A CSV of the saved series ``s`` plus one row per step of forecast ``own`` with future promo 0."""
+    with open(path, "w") as f:
         f.write("date,sales,temp,promo\n")
         for t, row in zip(s.times, s.values):
             f.write(f"{str(t)[:10]},{row[0]},{row[1]},{row[2]}\n")
         for t in own.times:
             f.write(f"{str(t)[:10]},,,0\n")
-    rows = list(csv.DictReader(predict_run(out, str(out / "future.csv"), {}).text.splitlines()))
-    np.testing.assert_allclose([float(r["lower"]) for r in rows], lo[0], rtol=1e-9)
-    np.testing.assert_allclose([float(r["upper"]) for r in rows], hi[0], rtol=1e-9)
 
 
 def test_window_calibration_keeps_the_split_conformal_of_the_test_like_origins(sales_csv, tmp_path):  # noqa: F811
@@ -167,12 +172,7 @@ def test_transform_scale_calibrates_log_residuals_and_predict_reproduces_them(sa
     np.testing.assert_allclose(np.log(hi / point).reshape(-1, 6), np.broadcast_to(q, (len(rows) // 6, 6)), rtol=1e-9)
     s = saved_series(fc)[0]
     own = fc.predict(s, 6, np.zeros((6, 1)))
-    with open(out / "future.csv", "w") as f:
-        f.write("date,sales,temp,promo\n")
-        for t, row in zip(s.times, s.values):
-            f.write(f"{str(t)[:10]},{row[0]},{row[1]},{row[2]}\n")
-        for t in own.times:
-            f.write(f"{str(t)[:10]},,,0\n")
+    _write_future(out / "future.csv", s, own)
     got = list(csv.DictReader(predict_run(out, str(out / "future.csv"), {}).text.splitlines()))
     np.testing.assert_allclose([float(r["upper"]) for r in got], own.point[:, 0] * np.exp(q), rtol=1e-9)
     with pytest.raises(ValueError, match="evaluate.conformal_scale must be 'spread' or 'transform'"):
