@@ -137,6 +137,10 @@ def test_ensemble_config_errors_name_the_field():
      r"model.top must be an int from 1 to the number of model.candidates \(2\)"),
     ({"name": "auto", "top": True}, r"model.top must be an int"),
     ({"name": "auto", "top": 1.5}, r"model.top must be an int"),
+    ({"name": "auto", "patience": 0}, r"model.patience must be a number in \(0, 1\]"),
+    ({"name": "auto", "patience": 1.5}, r"model.patience must be a number in \(0, 1\]"),
+    ({"name": "auto", "patience": True}, r"model.patience must be a number"),
+    ({"name": "auto", "patience": "0.2"}, r"model.patience must be a number"),
 ])
 def test_auto_config_errors_name_the_field(model, match):
     with pytest.raises(ValueError, match=match):
@@ -379,6 +383,42 @@ def test_long_series_get_the_strided_front_end():
     assert spec is None and "too long" in note
     spec, _, _ = classify_auto.recipe("lstm_fcn", [100] * 10, 100, train)
     assert "stride" not in spec
+
+
+@pytest.mark.parametrize("n_fit, fraction, epochs, stop, plateau", [
+    (35, None, 120, 12, 6),  # the default: epochs / 10, plateau half of it (ItalyPowerDemand's nested folds)
+    (35, 0.1, 120, 12, 6),
+    (35, 0.2, 120, 24, 12),  # model.patience 0.2: epochs / 5
+    (22, 0.2, 200, 40, 20),
+    (2667, 0.2, 30, 10, 5),  # large data: a 30-epoch cap keeps the floor of 10 whatever the fraction
+])
+def test_patience_is_a_fraction_of_the_epoch_cap_with_a_floor_of_ten(n_fit, fraction, epochs, stop, plateau):
+    train = ClassifyTrainConfig(**{**TINY, "epochs": 300, "batch_size": 64})
+    args = () if fraction is None else (fraction,)
+    _, overrides, _ = classify_auto.recipe("lstm_fcn", [24] * 10, n_fit, train, *args)
+    assert (overrides["epochs"], overrides["early_stopping"], overrides["plateau_patience"]) == (epochs, stop, plateau)
+
+
+def test_model_patience_reaches_every_fold_model(tmp_path, monkeypatch):
+    from lstmkit.tasks import classifier
+
+    seen, real = [], classifier.fit_classifier
+
+    def spy(x, y, spec, train, *a, **k):
+        seen.append((train.epochs, train.early_stopping))
+        return real(x, y, spec, train, *a, **k)
+    monkeypatch.setattr(classifier, "fit_classifier", spy)
+    config = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2, "patience": 0.5},
+                     budget_seconds=600, epochs=40)
+    classify_auto.train_auto(*_train_split(config), config)
+    assert seen == [(40, 20), (40, 20)]
+
+
+def _train_split(config):
+    from lstmkit.tasks.classify_data import load_data
+
+    (x, y), _ = load_data(config.data)
+    return x, y
 
 
 def test_strided_lstm_fcn_pools_valid_steps_only():

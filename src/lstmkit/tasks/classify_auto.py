@@ -36,7 +36,8 @@ Recipes (:func:`recipe`) depend on the data's shape only, never on its name:
   does not fit the budget).
 - Batches of ``clip(n_fit / 8, 8, train.batch_size)`` series (rounded down to a power of two), and at
   most ``max(30, 600 / steps per epoch)`` epochs (``train.epochs`` caps it) with early stopping after
-  ``max(10, epochs / 10)`` epochs without improvement: a few hundred optimizer steps on tiny data
+  ``max(10, epochs x model.patience)`` epochs without improvement (:data:`DEFAULT_PATIENCE` 0.1; plateau
+  patience half of it): a few hundred optimizer steps on tiny data
   instead of a thousand one-step epochs, and few epochs on large data.
 
 **Budget** (``train.budget_seconds``; :data:`DEFAULT_BUDGET` when null): checked before each fold. A
