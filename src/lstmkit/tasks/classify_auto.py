@@ -64,8 +64,8 @@ import numpy as np
 
 from .classify_ensemble import EnsembleClassifier, Fitted, member_scores
 
-__all__ = ["DEFAULT_CANDIDATES", "DEFAULT_BUDGET", "LONG", "check_auto", "recipe", "train_auto", "cv_splits",
-           "refit_schedule", "refit_estimate", "refit_chosen", "cross_validate", "nested_cross_validate"]
+__all__ = ["DEFAULT_CANDIDATES", "DEFAULT_BUDGET", "DEFAULT_PATIENCE", "LONG", "check_auto", "recipe", "train_auto",
+           "cv_splits", "refit_schedule", "refit_estimate", "refit_chosen", "cross_validate", "nested_cross_validate"]
 
 log = logging.getLogger(__name__)
 
