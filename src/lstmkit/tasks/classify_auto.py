@@ -394,7 +394,8 @@ def nested_cross_validate(config, outer: int = 5) -> dict:
                       "ensembles": ensembles, "minirocket": mr["accuracy"],
                       "search_seconds": info["search_seconds"], "seconds": info["seconds"],
                       "refits": info["refit"]["trained"],
-                      "status": {r["name"]: r["status"] for r in info["candidates"]}})
+                      "status": {r["name"]: r["status"] for r in info["candidates"]},
+                      "epochs": {r["name"]: r["epochs"] for r in info["candidates"]}})
         log.info(f"nested fold {j + 1}: auto ({info['chosen']}) {chosen:.4f}, MiniRocket {mr['accuracy']:.4f}")
     n = np.array([f["n"] for f in folds], dtype=float)
 
