@@ -468,6 +468,7 @@ def test_the_auto_preset_builds():
     config, _ = resolve_config("classify/auto", ["data.name=italypower"])
     assert config.model["name"] == "auto" and config.train.budget_seconds == classify_auto.DEFAULT_BUDGET
     assert config.model["top"] == 1 and config.model["refit"] == 0  # the chosen candidate's fold models alone
+    assert config.model["patience"] == classify_auto.DEFAULT_PATIENCE == 0.1  # the recipe's epochs / 10
     assert config.evaluate.baselines == ["minirocket", "knn_dtw"]
 
 
