@@ -215,6 +215,10 @@ def test_nested_cv_scores_the_whole_recipe_on_training_series_only(tmp_path, mon
         # model.refit: 0; two candidates, so the two best averaged (model.top: 2) is scored beside
         assert set(f["ensembles"]) == {"folds", "top 2 (averaged)"} and f["refits"] == 0
         assert f["ensembles"]["folds"] == pytest.approx(f["auto"]) and 0 <= f["ensembles"]["top 2 (averaged)"] <= 1
+        # a budget-stopped outer fold shows itself: every candidate's status and fold-model epochs
+        assert f["status"] == {"lstm_fcn": "complete", "bilstm_attention": "complete"}
+        assert [len(e) for e in f["epochs"].values()] == [2, 2] and all(
+            1 <= e <= TINY["epochs"] for es in f["epochs"].values() for e in es)
     assert info["ensembles"]["folds"] == pytest.approx(info["auto"]) and set(info["ensembles"]) == {
         "folds", "top 2 (averaged)"}
 
