@@ -137,6 +137,10 @@ def test_ensemble_config_errors_name_the_field():
      r"model.top must be an int from 1 to the number of model.candidates \(2\)"),
     ({"name": "auto", "top": True}, r"model.top must be an int"),
     ({"name": "auto", "top": 1.5}, r"model.top must be an int"),
+    ({"name": "auto", "patience": 0}, r"model.patience must be a number in \(0, 1\]"),
+    ({"name": "auto", "patience": 1.5}, r"model.patience must be a number in \(0, 1\]"),
+    ({"name": "auto", "patience": True}, r"model.patience must be a number"),
+    ({"name": "auto", "patience": "0.2"}, r"model.patience must be a number"),
 ])
 def test_auto_config_errors_name_the_field(model, match):
     with pytest.raises(ValueError, match=match):
@@ -211,6 +215,10 @@ def test_nested_cv_scores_the_whole_recipe_on_training_series_only(tmp_path, mon
         # model.refit: 0; two candidates, so the two best averaged (model.top: 2) is scored beside
         assert set(f["ensembles"]) == {"folds", "top 2 (averaged)"} and f["refits"] == 0
         assert f["ensembles"]["folds"] == pytest.approx(f["auto"]) and 0 <= f["ensembles"]["top 2 (averaged)"] <= 1
+        # a budget-stopped outer fold shows itself: every candidate's status and fold-model epochs
+        assert f["status"] == {"lstm_fcn": "complete", "bilstm_attention": "complete"}
+        assert [len(e) for e in f["epochs"].values()] == [2, 2] and all(
+            1 <= e <= TINY["epochs"] for es in f["epochs"].values() for e in es)
     assert info["ensembles"]["folds"] == pytest.approx(info["auto"]) and set(info["ensembles"]) == {
         "folds", "top 2 (averaged)"}
 
@@ -381,6 +389,42 @@ def test_long_series_get_the_strided_front_end():
     assert "stride" not in spec
 
 
+@pytest.mark.parametrize("n_fit, fraction, epochs, stop, plateau", [
+    (35, None, 120, 12, 6),  # the default: epochs / 10, plateau half of it (ItalyPowerDemand's nested folds)
+    (35, 0.1, 120, 12, 6),
+    (35, 0.2, 120, 24, 12),  # model.patience 0.2: epochs / 5
+    (22, 0.2, 200, 40, 20),
+    (2667, 0.2, 30, 10, 5),  # large data: a 30-epoch cap keeps the floor of 10 whatever the fraction
+])
+def test_patience_is_a_fraction_of_the_epoch_cap_with_a_floor_of_ten(n_fit, fraction, epochs, stop, plateau):
+    train = ClassifyTrainConfig(**{**TINY, "epochs": 300, "batch_size": 64})
+    args = () if fraction is None else (fraction,)
+    _, overrides, _ = classify_auto.recipe("lstm_fcn", [24] * 10, n_fit, train, *args)
+    assert (overrides["epochs"], overrides["early_stopping"], overrides["plateau_patience"]) == (epochs, stop, plateau)
+
+
+def test_model_patience_reaches_every_fold_model(tmp_path, monkeypatch):
+    from lstmkit.tasks import classifier
+
+    seen, real = [], classifier.fit_classifier
+
+    def spy(x, y, spec, train, *a, **k):
+        seen.append((train.epochs, train.early_stopping))
+        return real(x, y, spec, train, *a, **k)
+    monkeypatch.setattr(classifier, "fit_classifier", spy)
+    config = _config(tmp_path, {"name": "auto", "candidates": ["lstm_fcn"], "folds": 2, "patience": 0.5},
+                     budget_seconds=600, epochs=40)
+    classify_auto.train_auto(*_train_split(config), config)
+    assert seen == [(40, 20), (40, 20)]
+
+
+def _train_split(config):
+    from lstmkit.tasks.classify_data import load_data
+
+    (x, y), _ = load_data(config.data)
+    return x, y
+
+
 def test_strided_lstm_fcn_pools_valid_steps_only():
     import torch
 
@@ -428,6 +472,7 @@ def test_the_auto_preset_builds():
     config, _ = resolve_config("classify/auto", ["data.name=italypower"])
     assert config.model["name"] == "auto" and config.train.budget_seconds == classify_auto.DEFAULT_BUDGET
     assert config.model["top"] == 1 and config.model["refit"] == 0  # the chosen candidate's fold models alone
+    assert config.model["patience"] == classify_auto.DEFAULT_PATIENCE == 0.1  # the recipe's epochs / 10
     assert config.evaluate.baselines == ["minirocket", "knn_dtw"]
 
 

@@ -36,7 +36,8 @@ Recipes (:func:`recipe`) depend on the data's shape only, never on its name:
   does not fit the budget).
 - Batches of ``clip(n_fit / 8, 8, train.batch_size)`` series (rounded down to a power of two), and at
   most ``max(30, 600 / steps per epoch)`` epochs (``train.epochs`` caps it) with early stopping after
-  ``max(10, epochs / 10)`` epochs without improvement: a few hundred optimizer steps on tiny data
+  ``max(10, epochs x model.patience)`` epochs without improvement (:data:`DEFAULT_PATIENCE` 0.1; plateau
+  patience half of it): a few hundred optimizer steps on tiny data
   instead of a thousand one-step epochs, and few epochs on large data.
 
 **Budget** (``train.budget_seconds``; :data:`DEFAULT_BUDGET` when null): checked before each fold. A
@@ -63,8 +64,8 @@ import numpy as np
 
 from .classify_ensemble import EnsembleClassifier, Fitted, member_scores
 
-__all__ = ["DEFAULT_CANDIDATES", "DEFAULT_BUDGET", "LONG", "check_auto", "recipe", "train_auto", "cv_splits",
-           "refit_schedule", "refit_estimate", "refit_chosen", "cross_validate", "nested_cross_validate"]
+__all__ = ["DEFAULT_CANDIDATES", "DEFAULT_BUDGET", "DEFAULT_PATIENCE", "LONG", "check_auto", "recipe", "train_auto",
+           "cv_splits", "refit_schedule", "refit_estimate", "refit_chosen", "cross_validate", "nested_cross_validate"]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ DEFAULT_BUDGET = 180.0  # seconds of search (= training) when train.budget_secon
 DEFAULT_FOLDS = 3
 LONG = 512  # steps: longer series get the strided front end
 MAX_STEPS = 600  # optimizer steps a fold model may take (before early stopping)
-_KEYS = ("name", "candidates", "folds", "refit", "top")
+_KEYS = ("name", "candidates", "folds", "refit", "top", "patience")
+DEFAULT_PATIENCE = 0.1  # early stopping after max(10, patience x the epoch cap) epochs without improvement
 
 
 def check_auto(model: dict, train) -> None:
@@ -102,14 +104,20 @@ def check_auto(model: dict, train) -> None:
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= len(candidates):
         raise ValueError(f"model.top must be an int from 1 to the number of model.candidates ({len(candidates)}): the "
                          f"fold models of that many best candidates by CV are averaged, got {top!r}")
+    patience = model.get("patience", DEFAULT_PATIENCE)
+    if isinstance(patience, bool) or not isinstance(patience, (int, float)) or not 0 < patience <= 1:
+        raise ValueError(f"model.patience must be a number in (0, 1]: a fold model stops after max(10, patience x its "
+                         f"epoch cap) epochs without improvement, got {patience!r}")
     if train.ensemble != 1:
         raise ValueError(f"train.ensemble={train.ensemble} does not apply to model.name auto: its ensemble is the "
                          f"chosen candidate's model.folds={folds} fold models")
 
 
-def recipe(name: str, lengths: Sequence[int], n_fit: int, train) -> tuple[dict | None, dict, str]:
+def recipe(name: str, lengths: Sequence[int], n_fit: int, train,
+           patience_fraction: float = DEFAULT_PATIENCE) -> tuple[dict | None, dict, str]:
     """(model spec or None when the candidate does not apply, train overrides, a note) for candidate
-    ``name`` on training series of these ``lengths``, ``n_fit`` of which a fold model trains on."""
+    ``name`` on training series of these ``lengths``, ``n_fit`` of which a fold model trains on;
+    ``patience_fraction`` is ``model.patience``."""
     longest, equal = int(max(lengths)), min(lengths) == max(lengths)
     stride = math.ceil(longest / 256) if longest > LONG else 1
     if name == "bilstm_attention":
@@ -126,7 +134,7 @@ def recipe(name: str, lengths: Sequence[int], n_fit: int, train) -> tuple[dict |
     batch = int(min(train.batch_size, max(8, 2 ** int(math.log2(max(1, n_fit / 8))))))
     steps = math.ceil(n_fit / batch)
     epochs = int(min(train.epochs, max(30, math.ceil(MAX_STEPS / steps))))
-    patience = max(10, epochs // 10)
+    patience = max(10, int(epochs * patience_fraction + 1e-9))  # + 1e-9: 0.1 x epochs floors as epochs // 10
     overrides = {"batch_size": batch, "epochs": epochs, "early_stopping": patience,
                  "plateau_patience": max(5, patience // 2)}
     return spec, overrides, f"stride {stride}" if stride > 1 else ""
@@ -169,7 +177,7 @@ def train_auto(x: Sequence, y: np.ndarray, config, on_prepared=None) -> Fitted:
     start = time.perf_counter()
     rows, fitted = [], {}
     for name in candidates:
-        spec, overrides, note = recipe(name, lengths, n_fit, train)
+        spec, overrides, note = recipe(name, lengths, n_fit, train, model.get("patience", DEFAULT_PATIENCE))
         if spec is None:
             rows.append(_row(name, note))
             continue
@@ -385,7 +393,9 @@ def nested_cross_validate(config, outer: int = 5) -> dict:
         folds.append({"n": len(held), "auto": chosen, "chosen": info["chosen"], "candidates": candidates,
                       "ensembles": ensembles, "minirocket": mr["accuracy"],
                       "search_seconds": info["search_seconds"], "seconds": info["seconds"],
-                      "refits": info["refit"]["trained"]})
+                      "refits": info["refit"]["trained"],
+                      "status": {r["name"]: r["status"] for r in info["candidates"]},
+                      "epochs": {r["name"]: r["epochs"] for r in info["candidates"]}})
         log.info(f"nested fold {j + 1}: auto ({info['chosen']}) {chosen:.4f}, MiniRocket {mr['accuracy']:.4f}")
     n = np.array([f["n"] for f in folds], dtype=float)
 
