@@ -221,6 +221,9 @@ def train_auto(x: Sequence, y: np.ndarray, config, on_prepared=None) -> Fitted:
     members, results = members + refits, results + refit_results
     vals, seeds = vals + [{"accuracy": None, "loss": None}] * len(refits), seeds + refit_seeds
     info["seconds"] = time.perf_counter() - start
+    # the eligible candidates' fold models in rank order: the nested mode scores the two best averaged
+    parts = {"folds": fitted[chosen][0], "refits": refits, "ranked": [fitted[name][0] for name in ranked],
+             "several": len(candidates) > 1}
 
     def after_test(x_test, y_test) -> dict:
         """Scored after the run's test scores: every other candidate's fold ensemble, for the record (with
@@ -239,9 +242,6 @@ def train_auto(x: Sequence, y: np.ndarray, config, on_prepared=None) -> Fitted:
                 info["refit"][f"{key}_test_accuracy_after"] = accuracy
         return {"auto": info}
 
-    # the eligible candidates' fold models in rank order: the nested mode scores the two best averaged
-    parts = {"folds": fitted[chosen][0], "refits": refits, "ranked": [fitted[name][0] for name in ranked],
-             "several": len(candidates) > 1}
     classifier = EnsembleClassifier(members) if len(members) > 1 else members[0]
     return Fitted(classifier, results, vals, time.perf_counter() - start, seeds, val, {"auto": info}, [], after_test,
                   parts)
