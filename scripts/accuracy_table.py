@@ -14,7 +14,9 @@ directory written. Choose recipes with these numbers, never with test scores. ``
 whole recipe (search, choice, ensemble) by an outer K-fold of the training split, beside MiniRocket on
 the same folds, and every candidate's fold ensemble beside the choice: still no test split. With
 ``--set model.refit=R`` it also scores, on the same folds with the same fold models, the chosen
-candidate's fold models alone, with its first refit, with all R, and the refits alone.
+candidate's fold models alone, with its first refit, with all R, and the refits alone. Each outer fold's
+``errors`` (in --log) lists the held-out series the recipe and MiniRocket miss and how many fold models of
+each candidate miss each one (``votes``); the table prints how many each misses alone and both miss.
 
 Each run writes its run directory under --runs (default runs/table/<preset>-<label>-s<seed>),
 and one JSON line per run is appended to --log, so a table can be rebuilt without rerunning.
@@ -100,7 +102,9 @@ def cv_table(args) -> None:
                           f"{c}: {'-' if a is None else f'{100 * a:.2f}%'}" for c, a in info["candidates"].items())
                       + " | " + ", ".join(f"{v}: {'-' if a is None else f'{100 * a:.2f}%'}"
                                           for v, a in info["ensembles"].items())
-                      + f" | chosen {', '.join(f['chosen'] for f in info['folds'])} | {wall:.0f} s |", flush=True)
+                      + f" | chosen {', '.join(f['chosen'] for f in info['folds'])} | missed "
+                      + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in info["misses"].items())
+                      + f" | {wall:.0f} s |", flush=True)
                 continue
             info = cross_validate(config)
             wall = time.perf_counter() - t0

@@ -77,6 +77,10 @@ def test_baselines_never_see_the_test_lengths(monkeypatch):
     out = run_baselines(["minirocket"], train, y, test, y[:4])
     assert seen == [[len(x) for x in train]]
     assert out["minirocket"]["padded_length"] == max(max(lengths), 9) and out["minirocket"]["truncated_test"] == 4
+    assert "predictions" not in out["minirocket"]  # only on request, never in metrics.json
+    out = run_baselines(["minirocket"], train, y, test, y[:4], predictions=True)
+    assert len(out["minirocket"]["predictions"]) == 4
+    assert out["minirocket"]["accuracy"] == np.mean(np.asarray(out["minirocket"]["predictions"]) == y[:4])
 
 
 def test_knn_dtw_is_skipped_above_its_cost_bound(monkeypatch):
@@ -221,6 +225,24 @@ def test_nested_cv_scores_the_whole_recipe_on_training_series_only(tmp_path, mon
             1 <= e <= TINY["epochs"] for es in f["epochs"].values() for e in es)
     assert info["ensembles"]["folds"] == pytest.approx(info["auto"]) and set(info["ensembles"]) == {
         "folds", "top 2 (averaged)"}
+    # errors: the held-out series each one misses (training-split indices, each held out once), and how many
+    # fold models of each candidate miss each such series
+    missed = {"auto": set(), "minirocket": set()}
+    for f in folds:
+        e = f["errors"]
+        for key in missed:
+            assert len(e[key]) == round((1 - f[key]) * f["n"]) and not missed[key] & set(e[key])
+            missed[key] |= set(e[key])
+        assert set(e["votes"]) == {str(i) for i in e["auto"] + e["minirocket"]}
+        for votes in e["votes"].values():
+            assert set(votes) == {"lstm_fcn", "bilstm_attention"}
+            assert all(v in ("0/2", "1/2", "2/2") for v in votes.values())
+        for i in e["auto"]:  # an average misses only where a member does
+            assert e["votes"][str(i)][f["chosen"]] != "0/2"
+    assert all(i < 60 for key in missed for i in missed[key])
+    assert info["misses"] == {"auto_only": len(missed["auto"] - missed["minirocket"]),
+                              "minirocket_only": len(missed["minirocket"] - missed["auto"]),
+                              "both": len(missed["auto"] & missed["minirocket"])}
 
 
 def test_nested_cv_scores_the_ensembles_with_and_without_refits(tmp_path, monkeypatch):
@@ -236,6 +258,7 @@ def test_nested_cv_scores_the_ensembles_with_and_without_refits(tmp_path, monkey
         assert f["refits"] == 2 and f["auto"] == pytest.approx(f["ensembles"]["folds + 2 refits"])
         assert f["candidates"]["lstm_fcn"] == pytest.approx(f["ensembles"]["folds"])
     assert info["auto"] == pytest.approx(info["ensembles"]["folds + 2 refits"]) and info["minirocket"] == 0.5
+    assert set(info["misses"]) == {"auto"}  # the stubbed baseline has no predictions to compare
 
 
 def test_top_averages_the_fold_models_of_the_best_candidates_in_cv_order(tmp_path, monkeypatch):

@@ -102,9 +102,10 @@ def _estimator(name: str, seed: int):
 
 
 def run_baselines(names: Sequence[str], x_train: Sequence, y_train: np.ndarray, x_test: Sequence, y_test: np.ndarray,
-                  seed: int = 0) -> dict[str, dict]:
+                  seed: int = 0, predictions: bool = False) -> dict[str, dict]:
     """``{name: what metrics.json records}`` for each baseline in ``names`` (see the module doc):
-    fitted on (x_train, y_train) only, then scored on (x_test, y_test)."""
+    fitted on (x_train, y_train) only, then scored on (x_test, y_test). ``predictions``: each entry also
+    holds its predicted labels (``predictions``, in the order of ``x_test``; for analysis, not recorded)."""
     names = check_baselines(names, "baselines")
     if not names:
         return {}
@@ -138,6 +139,8 @@ def run_baselines(names: Sequence[str], x_train: Sequence, y_train: np.ndarray, 
         out[name] = {**_score(y_test, np.asarray(pred)), "train_seconds": round(fit_seconds, 3),
                      "predict_seconds": round(predict_seconds, 3), "padded_length": length,
                      "truncated_test": truncated}
+        if predictions:
+            out[name]["predictions"] = np.asarray(pred).tolist()
         log.info(f"baseline {name}: test accuracy {out[name]['accuracy']:.4f} (fit {fit_seconds:.2f} s)")
     return out
 

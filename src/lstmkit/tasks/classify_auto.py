@@ -388,10 +388,12 @@ def nested_cross_validate(config, outer: int = 5) -> dict:
         # every candidate's fold ensemble (the chosen one's without its refits, as the others)
         candidates = {r["name"]: r.get("test_accuracy_after", ensembles["folds"] if r["name"] == info["chosen"]
                                        else None) for r in info["candidates"]}
-        mr = run_baselines(["minirocket"], x_fit, y[tr], x_held, y[held], seed=config.train.seed)["minirocket"]
+        mr = run_baselines(["minirocket"], x_fit, y[tr], x_held, y[held], seed=config.train.seed,
+                           predictions=True)["minirocket"]
         candidates["all (averaged)"] = info.get("all_candidates_test_accuracy_after")
         folds.append({"n": len(held), "auto": chosen, "chosen": info["chosen"], "candidates": candidates,
                       "ensembles": ensembles, "minirocket": mr["accuracy"],
+                      "errors": _errors(fitted, info, held, x_held, y[held], mr.get("predictions")),
                       "search_seconds": info["search_seconds"], "seconds": info["seconds"],
                       "refits": info["refit"]["trained"],
                       "status": {r["name"]: r["status"] for r in info["candidates"]},
@@ -410,7 +412,34 @@ def nested_cross_validate(config, outer: int = 5) -> dict:
             "candidates": {c: pooled([np.nan if f["candidates"][c] is None else f["candidates"][c] for f in folds])
                            for c in names},
             "ensembles": {v: pooled([f["ensembles"].get(v, np.nan) for f in folds]) for v in variants},
-            "folds": folds}
+            "misses": _misses(folds), "folds": folds}
+
+
+def _misses(folds: list[dict]) -> dict:
+    """Held-out series missed by the recipe only, by MiniRocket only, by both (counts over all outer folds)."""
+    auto = {i for f in folds for i in f["errors"]["auto"]}
+    if any("minirocket" not in f["errors"] for f in folds):
+        return {"auto": len(auto)}
+    base = {i for f in folds for i in f["errors"]["minirocket"]}
+    return {"auto_only": len(auto - base), "minirocket_only": len(base - auto), "both": len(auto & base)}
+
+
+def _errors(fitted: Fitted, info: dict, held: np.ndarray, x_held: Sequence, y_held: np.ndarray, baseline) -> dict:
+    """The held-out series (training-split indices) the recipe and MiniRocket get wrong, and for each of
+    them how many fold models of each eligible candidate get it wrong (``votes``): a miss every model
+    shares is not one more members would fix."""
+    wrong = {"auto": held[np.asarray(fitted.classifier.predict(x_held)) != y_held]}
+    if baseline is not None:  # None where a test stubs the baseline
+        wrong["minirocket"] = held[np.asarray(baseline) != y_held]
+    where = {int(i): j for j, i in enumerate(held)}
+    missed = sorted({int(i) for w in wrong.values() for i in w})
+    votes = {str(i): {} for i in missed}
+    for name, members in zip(_ranked(info["candidates"]), fitted.parts["ranked"]):
+        if missed:
+            preds = [np.asarray(m.predict([x_held[where[i]] for i in missed])) for m in members]
+            for j, i in enumerate(missed):
+                votes[str(i)][name] = f"{sum(int(p[j] != y_held[where[i]]) for p in preds)}/{len(preds)}"
+    return {**{k: [int(i) for i in w] for k, w in wrong.items()}, "votes": votes}
 
 
 def _variants(parts: dict, x_held: Sequence, y_held: np.ndarray) -> dict:
