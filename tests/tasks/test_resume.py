@@ -116,19 +116,24 @@ def test_state_round_trips_optimizer_scheduler_and_rng(tmp_path):
     assert back.config == TrainConfig().to_dict()
 
 
-def test_resume_after_a_crash_equals_the_uninterrupted_run(tmp_path):
-    reference, ref = _fit()  # no checkpoints written at all
+@pytest.mark.parametrize("ema", [None, 0.5])
+def test_resume_after_a_crash_equals_the_uninterrupted_run(tmp_path, ema):
+    reference, ref = _fit(ema=ema)  # no checkpoints written at all
     assert len({row["lr"] for row in ref.history}) > 2  # the plateau scheduler's state matters
     with pytest.raises(KeyboardInterrupt):
-        _fit(tmp_path, checkpoint_every=2, callbacks=[_crash_at(7)])
+        _fit(tmp_path, checkpoint_every=2, callbacks=[_crash_at(7)], ema=ema)
     assert load_train_state(tmp_path).epoch == 6 and [p.name for p in tmp_path.glob("epoch-*")] == ["epoch-000006"]
-    model, res = _fit(tmp_path, resume=True, checkpoint_every=2)
+    # the weight average is part of the state (train.ema): its weights and its update count
+    assert sorted(load_train_state(tmp_path).ema) == ([] if ema is None else ["module.0.bias", "module.0.weight",
+                                                                             "module.2.bias", "module.2.weight",
+                                                                             "n_averaged"])
+    model, res = _fit(tmp_path, resume=True, checkpoint_every=2, ema=ema)
     assert res.history == ref.history  # every float equal, not close
     assert (res.best_epoch, res.best, res.epochs, res.stopped_early) == (ref.best_epoch, ref.best, 12, False)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
     assert load_train_state(tmp_path).epoch == 12  # the last epoch is always written
     # a checkpoint of a finished run gives its result back without training
-    again, res2 = _fit(tmp_path, resume=True, callbacks=[_crash_at(13)])
+    again, res2 = _fit(tmp_path, resume=True, callbacks=[_crash_at(13)], ema=ema)
     assert res2.history == ref.history and res2.best_epoch == ref.best_epoch
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), reference.state_dict().values()))
 

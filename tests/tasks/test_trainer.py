@@ -207,3 +207,57 @@ def test_tensorboard_writer_is_closed_when_fit_raises(tmp_path, monkeypatch):
         _run(TrainConfig(epochs=4, progress="off", logger="tensorboard"), log_dir=tmp_path, callbacks=[stop_at_two])
     assert closed == [str(tmp_path)]
     assert [row["epoch"] for row in tensorboard_rows(tmp_path)] == [1, 2]
+
+
+def _steps_recorded(model, batches, after_step):
+    """batches whose generator records the model's weights after each optimizer step (it resumes after
+    the step its batch was used for)."""
+    def gen(epoch):
+        for b in batches:
+            yield b
+            after_step.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    return gen
+
+
+def _average(steps, decay):
+    ema = dict(steps[0])  # the first update copies the weights
+    for w in steps[1:]:
+        ema = {k: decay * ema[k] + (1 - decay) * w[k] for k in ema}
+    return ema
+
+
+@pytest.mark.parametrize("replay", [False, True])
+def test_ema_validates_keeps_and_ends_with_the_weight_average(replay):
+    """train.ema: after every optimizer step the average moves towards the weights by (1 - decay); the
+    epoch is validated on the average and the model ends holding it (a fit's best epoch, a replay's last)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))  # buffers are averaged too
+    x, y = _data()
+    xv, yv = _data(32, seed=1)
+    steps = []
+    batches = _steps_recorded(model, [(x[i: i + 16], y[i: i + 16]) for i in range(0, len(x), 16)], steps)
+    cfg = TrainConfig(epochs=1, lr=0.05, progress="off", ema=0.7)
+    res = fit(model, batches, [(xv, yv)], _loss, _eval, cfg, lr_schedule=[0.05] if replay else None)
+    assert len(steps) == 4
+    expected = _average(steps, 0.7)
+    assert not torch.allclose(expected["0.weight"], steps[-1]["0.weight"])  # the average is not the last weights
+    state = model.state_dict()
+    floats = [k for k in expected if state[k].is_floating_point()]  # BatchNorm's running mean and var among them
+    assert len(floats) == 8 and all(torch.allclose(state[k], expected[k], atol=1e-6) for k in floats)
+    model.eval()
+    with torch.no_grad():
+        assert res.history[0]["val_loss"] == pytest.approx(_eval(model, [(xv, yv)])["loss"], rel=1e-6)
+
+
+def test_ema_off_keeps_the_raw_weights_and_is_validated():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    x, y = _data()
+    steps = []
+    fit(model, _steps_recorded(model, [(x, y)] * 3, steps), [_data(32, seed=1)], _loss, _eval,
+        TrainConfig(epochs=1, lr=0.05, progress="off"))
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in steps[-1].items())
+    for bad in (0, 1, 1.5, -0.1, True, "0.9"):
+        with pytest.raises(ValueError, match=r"ema must be null \(off\) or a decay per optimizer step in \(0, 1\)"):
+            TrainConfig(ema=bad)
+    assert TrainConfig(ema=0.99).ema == 0.99 and TrainConfig().ema is None

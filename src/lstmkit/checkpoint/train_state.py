@@ -1,10 +1,11 @@
 """Training checkpoints: everything :func:`lstmkit.tasks.trainer.fit` needs to continue a run bit for bit.
 
 A :class:`TrainState` holds the weights, the AdamW moments and step counts, the plateau scheduler,
-the best weights so far and their value, epochs since the best, the history, the epoch and torch's
-CPU and CUDA generator states. Layout (the tensors in safetensors, the rest in JSON, never a pickle)::
+the best weights so far and their value, epochs since the best, the history, the epoch, torch's
+CPU and CUDA generator states and, with ``train.ema``, the weight average. Layout (the tensors in
+safetensors, the rest in JSON, never a pickle)::
 
-    checkpoint_dir/epoch-000012/model.safetensors   model.*, best.*, optimizer.<i>.<key>, rng.* tensors
+    checkpoint_dir/epoch-000012/model.safetensors   model.*, best.*, optimizer.<i>.<key>, rng.*, ema.* tensors
     checkpoint_dir/epoch-000012/model.json          lstmkit.checkpoint's format (a SHA-256 over the weights
                                                     and this description): epoch, history, param groups,
                                                     scheduler, config
@@ -23,7 +24,7 @@ import json
 import math
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import Tensor
@@ -57,6 +58,7 @@ class TrainState:
     seconds: float  # training time so far
     config: dict  # TrainConfig.to_dict() of the run
     path: Path | None = None  # the epoch directory written or read
+    ema: dict[str, Tensor] = field(default_factory=dict)  # the weight average's state (train.ema), else empty
 
 
 def _json_safe(obj):
@@ -104,7 +106,8 @@ def _pack(state: TrainState) -> tuple[dict[str, Tensor], dict]:
     """(the tensors, the JSON description) of ``state``."""
     tensors = {**{f"model.{k}": v for k, v in state.model.items()},
                **{f"best.{k}": v for k, v in state.best_model.items()},
-               **{f"rng.{k}": v for k, v in state.rng.items()}}
+               **{f"rng.{k}": v for k, v in state.rng.items()},
+               **{f"ema.{k}": v for k, v in state.ema.items()}}
     opt_state = {}  # the non-tensor entries of the optimizer's per-parameter state (none for AdamW)
     for i, entries in state.optimizer["state"].items():
         for key, value in entries.items():
@@ -179,7 +182,7 @@ def _verified_epoch_dir(directory: Path) -> tuple[Path, dict]:
 
 def _unpack(target: Path, tensors: dict[str, Tensor], meta: dict) -> TrainState:
     """The :class:`TrainState` that :func:`_pack` wrote as ``tensors`` and ``meta``."""
-    groups: dict[str, dict[str, Tensor]] = {"model": {}, "best": {}, "rng": {}, "optimizer": {}}
+    groups: dict[str, dict[str, Tensor]] = {"model": {}, "best": {}, "rng": {}, "optimizer": {}, "ema": {}}
     for key, value in tensors.items():
         prefix, _, rest = key.partition(".")
         if prefix not in groups:
@@ -198,7 +201,7 @@ def _unpack(target: Path, tensors: dict[str, Tensor], meta: dict) -> TrainState:
             rng=groups["rng"], history=list(meta["history"]), best_value=float(meta["best_value"]),
             best_epoch=int(meta["best_epoch"]), best=dict(meta["best"]), since_best=int(meta["since_best"]),
             stopped_early=bool(meta["stopped_early"]), seconds=float(meta["seconds"]), config=dict(meta["config"]),
-            path=target)
+            path=target, ema=groups["ema"])
     except (KeyError, TypeError, ValueError) as e:
         raise _Refused(f"{target / META} is incomplete ({type(e).__name__}: {e})") from None
 
