@@ -253,6 +253,12 @@ def test_mismatched_checkpoint_is_refused(tmp_path):
         _fit(ckpt, resume=True, model=_model(hidden=8))
     with pytest.raises(ValueError, match=r"at epoch 2, past config.epochs=1"):
         _fit(ckpt, resume=True, epochs=1)
+    with pytest.raises(ValueError, match=r"another training config: ema None there, 0.5 here"):
+        _fit(ckpt, resume=True, ema=0.5)
+    state = load_train_state(ckpt)  # a train.ema run's checkpoint without its average cannot continue
+    state.config["ema"] = 0.5
+    with pytest.raises(ValueError, match=r"does not fit this model"):
+        _fit(resume=state, ema=0.5)
     with pytest.raises(FileNotFoundError, match="no training checkpoint in .*latest.json is missing"):
         _fit(tmp_path / "none", resume=True)
 
