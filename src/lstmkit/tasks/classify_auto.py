@@ -428,18 +428,17 @@ def _errors(fitted: Fitted, info: dict, held: np.ndarray, x_held: Sequence, y_he
     """The held-out series (training-split indices) the recipe and MiniRocket get wrong, and for each of
     them how many fold models of each eligible candidate get it wrong (``votes``): a miss every model
     shares is not one more members would fix."""
-    wrong = {"auto": held[np.asarray(fitted.classifier.predict(x_held)) != y_held]}
+    wrong = {"auto": np.asarray(fitted.classifier.predict(x_held)) != y_held}  # masks over the held-out part
     if baseline is not None:  # None where a test stubs the baseline
-        wrong["minirocket"] = held[np.asarray(baseline) != y_held]
-    where = {int(i): j for j, i in enumerate(held)}
-    missed = sorted({int(i) for w in wrong.values() for i in w})
-    votes = {str(i): {} for i in missed}
-    for name, members in zip(_ranked(info["candidates"]), fitted.parts["ranked"]):
-        if missed:
-            preds = [np.asarray(m.predict([x_held[where[i]] for i in missed])) for m in members]
-            for j, i in enumerate(missed):
-                votes[str(i)][name] = f"{sum(int(p[j] != y_held[where[i]]) for p in preds)}/{len(preds)}"
-    return {**{k: [int(i) for i in w] for k, w in wrong.items()}, "votes": votes}
+        wrong["minirocket"] = np.asarray(baseline) != y_held
+    missed = np.flatnonzero(np.logical_or.reduce(list(wrong.values())))
+    votes = {str(held[j]): {} for j in missed}
+    if missed.size:
+        for name, members in zip(_ranked(info["candidates"]), fitted.parts["ranked"]):
+            misses = sum(np.asarray(m.predict([x_held[j] for j in missed])) != y_held[missed] for m in members)
+            for j, n in zip(missed, misses):
+                votes[str(held[j])][name] = f"{n}/{len(members)}"
+    return {**{k: [int(i) for i in held[w]] for k, w in wrong.items()}, "votes": votes}
 
 
 def _variants(parts: dict, x_held: Sequence, y_held: np.ndarray) -> dict:
