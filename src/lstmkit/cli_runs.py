@@ -332,10 +332,10 @@ def _run_tune(args: argparse.Namespace) -> int:
     prints a JSON summary on stdout."""
     import logging
 
-    from .checks import require
     from .tasks.tune import WorkerError, load_tune_config, run_tune
+    from .tasks.tune_config import require_optuna
 
-    optuna = require("optuna", "hyperparameter search needs Optuna", "tune")
+    optuna = require_optuna()
     config = load_tune_config(args.config, args.set or [], args.seed)
     name = args.study_name or Path(args.config).stem
     out = Path(args.out) if args.out else Path("runs") / "tune" / name

@@ -43,7 +43,7 @@ from ..checkpoint import atomic_write_bytes
 from ..eval.tune_report import fmt, write_report
 from .classify import ClassifyConfig, fit_classifier, load_data
 from .config import build, dump_yaml, to_plain
-from .tune_config import PRUNERS, SearchParam, TuneConfig, _optuna, _pruner, load_tune_config, overrides_for
+from .tune_config import PRUNERS, SearchParam, TuneConfig, _pruner, load_tune_config, overrides_for, require_optuna
 
 __all__ = ["SearchParam", "TuneConfig", "load_tune_config", "run_tune", "write_outputs", "WorkerError",
            "validation_value", "PRUNERS"]
@@ -69,7 +69,7 @@ class Objective:
         self.config, self.inputs, self.labels = config, inputs, labels
 
     def __call__(self, trial) -> float:
-        optuna = _optuna()
+        optuna = require_optuna()
         tc = self.config
         params = {key: p.suggest(trial, key) for key, p in tc.search.items()}
         run = tc.apply(params)
@@ -181,7 +181,7 @@ def _storage(url: str):
     """An RDB URL becomes an RDBStorage with heartbeats (a killed worker's trial turns FAIL on the
     next run instead of staying RUNNING) and, for SQLite, a patient lock timeout; other
     storage strings go to Optuna as they are."""
-    optuna = _optuna()
+    optuna = require_optuna()
     if not url.startswith(("sqlite:", "postgresql", "mysql")):
         return url
     engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite:") else {}
@@ -193,7 +193,7 @@ def _storage(url: str):
 def _sampler(seed: int, offset: int = 0, constant_liar: bool = False):
     """TPE seeded with ``seed + offset``: a resumed study (offset = trials so far) or another
     worker does not replay the same random start-up points."""
-    return _optuna().samplers.TPESampler(seed=(seed + offset) % 2**32, constant_liar=constant_liar)
+    return require_optuna().samplers.TPESampler(seed=(seed + offset) % 2**32, constant_liar=constant_liar)
 
 
 def _log_trial(study, trial) -> None:
@@ -207,7 +207,7 @@ def _optimize(config: TuneConfig, storage, study_name: str, n_trials: int, sampl
               constant_liar: bool = False, out: str | os.PathLike = ".") -> None:
     """Load the study (``storage``: a URL or an Optuna storage) and run ``n_trials`` trials in this
     process; ``out``: the study's output directory (where trials of tasks other than classify run)."""
-    optuna = _optuna()
+    optuna = require_optuna()
     if config.task.name == "classify":
         objective = Objective(config, *_training_part(build(ClassifyConfig, config.base)))
     else:
@@ -232,7 +232,7 @@ def _worker_main() -> None:
     root.handlers[:] = [handler]
     root.setLevel(job["log_level"])
     root.propagate = False
-    _optuna().logging.set_verbosity(_optuna().logging.WARNING)
+    require_optuna().logging.set_verbosity(require_optuna().logging.WARNING)
     _optimize(TuneConfig.from_dict(job["config"]), job["storage"], job["study_name"], job["n_trials"],
               job["sampler_seed"], constant_liar=True)
 
@@ -275,7 +275,7 @@ def run_tune(config: TuneConfig, out_dir: str | os.PathLike, n_trials: int, stor
              study_name: str = "tune", workers: int = 1) -> dict:
     """Run ``n_trials`` more trials of the study (created or resumed), then write the outputs;
     returns the summary :func:`write_outputs` returns."""
-    optuna = _optuna()
+    optuna = require_optuna()
     n_trials, workers = check_int("n_trials", n_trials), check_int("workers", workers)
     if workers > 1 and config.task.name != "classify":
         raise ValueError(f"--workers {workers}: worker processes share classification studies only; a "

@@ -38,7 +38,7 @@ from ..checks import check_int, require
 from .config import apply_overrides, build, drop_replaced, load_yaml, to_plain
 from .registry import Task, get_task
 
-__all__ = ["SearchParam", "TuneConfig", "load_tune_config", "overrides_for", "PRUNERS"]
+__all__ = ["SearchParam", "TuneConfig", "load_tune_config", "overrides_for", "require_optuna", "PRUNERS"]
 
 # pruner name -> optuna.pruners class
 PRUNERS = {"median": "MedianPruner", "percentile": "PercentilePruner", "successive_halving": "SuccessiveHalvingPruner",
@@ -50,7 +50,8 @@ _TUNE_KEYS = ("base", "overrides", "metric", "seed", "search", "pruner")
 _PRESETS = resources.files("lstmkit") / "configs"
 
 
-def _optuna():
+def require_optuna():
+    """The optuna module, or an error naming the ``tune`` extra to install."""
     return require("optuna", "hyperparameter search needs Optuna", "tune")
 
 
@@ -141,7 +142,7 @@ def overrides_for(params: dict[str, Any]) -> list[str]:
 
 
 def _pruner(spec: dict):
-    optuna = _optuna()
+    optuna = require_optuna()
     if not isinstance(spec, dict) or "type" not in spec:
         raise ValueError(f"pruner must be a mapping with a type ({', '.join(PRUNERS)}), got {spec!r}")
     kwargs = dict(spec)
