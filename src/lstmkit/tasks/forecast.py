@@ -46,6 +46,7 @@ from ..data.collate import pad_sequences
 from ..data.series import Series, calendar_features, load_series, load_series_csv, load_series_long, load_tsf
 from ..data.splits import series_validation, split_points
 from ..data.transforms import SeriesTransform
+from ..eval.conformal import SCALES
 from ..eval.stat_baselines import make_baseline
 from ..models import create_model
 from ..models.registry import check_model_arguments
@@ -137,8 +138,9 @@ class EvalConfig:
             raise ValueError(f"evaluate.intervals must be one of 'model', 'conformal', 'auto', got {self.intervals!r}")
         if self.calibration not in ("rolling", "window"):
             raise ValueError(f"evaluate.calibration must be 'rolling' or 'window', got {self.calibration!r}")
-        if self.conformal_scale not in ("spread", "transform"):
-            raise ValueError(f"evaluate.conformal_scale must be 'spread' or 'transform', got {self.conformal_scale!r}")
+        if self.conformal_scale not in SCALES:
+            raise ValueError(f"evaluate.conformal_scale must be {' or '.join(map(repr, SCALES))}, "
+                             f"got {self.conformal_scale!r}")
         if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0 < self.level < 1:
             raise ValueError(f"evaluate.level must be in (0, 1), got {self.level!r}")
         for spec in self.baselines:
